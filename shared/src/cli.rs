@@ -1,0 +1,132 @@
+//! What every program shares: the common flags, reading images from
+//! arguments or records on stdin, refusing to write a tar to a terminal, and
+//! [`run_main`], which prints an error once as `img-NAME: error: …` and exits
+//! with 0 (success, or a closed pipe), 1 (failed) or 2 (bad input).
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use oci_spec::image::Descriptor;
+
+use crate::error::{kind_of, Error, Kind, Result};
+use crate::store::{Resolved, Store};
+
+/// Flags every program has.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The image store [default: $IMG_ROOT, else $XDG_DATA_HOME/img-store, else ~/.local/share/img-store]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+}
+
+impl Common {
+    /// Open the store these flags name.
+    pub fn store(&self) -> Result<Store> {
+        Store::open(self.root.clone().unwrap_or_else(Store::default_root))
+    }
+}
+
+/// An image a program was asked to work on.
+#[derive(Debug, Clone)]
+pub enum ImageArg {
+    /// A reference or ID from the command line.
+    Query(String),
+    /// A record read from stdin.
+    Record(Descriptor),
+}
+
+impl ImageArg {
+    /// Find the image in the store.
+    pub fn resolve(&self, store: &Store) -> Result<Resolved> {
+        match self {
+            ImageArg::Query(q) => store.resolve(q),
+            ImageArg::Record(r) => store.resolve_record(r),
+        }
+    }
+
+    /// How the user named it (for messages).
+    pub fn display(&self) -> String {
+        match self {
+            ImageArg::Query(q) => q.clone(),
+            ImageArg::Record(r) => crate::record::name_of(r)
+                .map(|n| n.familiar())
+                .unwrap_or_else(|| r.digest().to_string()),
+        }
+    }
+}
+
+/// The images named by `args`, or, when there are none and stdin is not a
+/// terminal, by the records on stdin.
+pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
+    if !args.is_empty() {
+        return Ok(args.iter().cloned().map(ImageArg::Query).collect());
+    }
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        return Err(Error::invalid(
+            "no image given: name one or more images, or pipe records into stdin",
+        ));
+    }
+    let records = crate::record::read_all(stdin.lock())?;
+    if records.is_empty() {
+        return Err(Error::invalid("no image given: stdin held no records"));
+    }
+    Ok(records.into_iter().map(ImageArg::Record).collect())
+}
+
+/// stdout, buffered, for records and tables.
+pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+/// Fail when stdout is a terminal: tar streams are not for screens.
+pub fn refuse_terminal_stdout(what: &str) -> Result<()> {
+    if io::stdout().is_terminal() {
+        return Err(Error::new(
+            Kind::FailedPrecondition,
+            format!("refusing to write {what} to a terminal: redirect stdout to a file or a pipe, or use -o FILE"),
+        ));
+    }
+    Ok(())
+}
+
+/// Run a program's body; print its error once and exit with the code its
+/// kind calls for. A closed stdout pipe (`img-ls | head -1`) is success.
+pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
+    let code = match body() {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let mut message = String::new();
+            for (i, cause) in e.chain().enumerate() {
+                let text = cause.to_string();
+                if i > 0 && (text.is_empty() || message.ends_with(&text)) {
+                    continue;
+                }
+                if i > 0 {
+                    message.push_str(": ");
+                }
+                message.push_str(&text);
+            }
+            let _ = writeln!(io::stderr(), "{program}: error: {message}");
+            e.chain()
+                .find_map(kind_of)
+                .map_or(1, Kind::exit_code)
+        }
+    };
+    let _ = io::stdout().flush();
+    std::process::exit(code)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<Error>().is_some_and(|img| {
+                std::error::Error::source(img)
+                    .and_then(|s| s.downcast_ref::<io::Error>())
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            })
+    })
+}

@@ -1,0 +1,219 @@
+//! Images as stored: a manifest with its config and layers, or a
+//! multi-platform index of such manifests. Reads OCI and Docker schema 2
+//! media types alike (they share one JSON shape). An image's ID is its config
+//! digest, as Docker shows it; a multi-platform index's ID is its own digest.
+
+use chrono::{DateTime, Utc};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+
+use crate::digest::Digest;
+use crate::error::{Error, Kind, Result, ResultExt};
+use crate::store::Store;
+
+/// Docker schema 2 manifest.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker schema 2 manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker image config.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Docker gzip layer.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Whether a media type names a manifest (OCI or Docker schema 2).
+pub fn is_manifest(media_type: &MediaType) -> bool {
+    matches!(media_type, MediaType::ImageManifest) || media_type.to_string() == DOCKER_MANIFEST
+}
+
+/// Whether a media type names an index (OCI index or Docker manifest list).
+pub fn is_index(media_type: &MediaType) -> bool {
+    matches!(media_type, MediaType::ImageIndex) || media_type.to_string() == DOCKER_MANIFEST_LIST
+}
+
+/// One platform's image: manifest, config, and the config's raw JSON (which
+/// keeps Docker fields that the OCI config type does not model).
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The manifest's descriptor.
+    pub descriptor: Descriptor,
+    /// The parsed manifest.
+    pub manifest: ImageManifest,
+    /// The parsed config.
+    pub config: ImageConfiguration,
+    /// The config as JSON, every field kept.
+    pub config_json: serde_json::Value,
+}
+
+impl Image {
+    /// The image ID: the config digest.
+    pub fn id(&self) -> &Digest {
+        self.manifest.config().digest()
+    }
+
+    /// When the image was created, from its config.
+    pub fn created(&self) -> Option<DateTime<Utc>> {
+        self.config.created().as_deref().and_then(parse_time)
+    }
+
+    /// The bytes the image occupies in the store: config and layer blobs.
+    pub fn content_size(&self) -> u64 {
+        self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
+    }
+
+    /// `os/arch[/variant]` of the config.
+    pub fn platform(&self) -> String {
+        let mut p = format!("{}/{}", self.config.os(), self.config.architecture());
+        if let Some(v) = self.config.variant() {
+            p.push('/');
+            p.push_str(v);
+        }
+        p
+    }
+}
+
+/// What an index entry holds: one image, or a multi-platform index with the
+/// platform images that are present in the store.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A single-platform image.
+    Image(Image),
+    /// A multi-platform index.
+    Index {
+        /// The index's descriptor.
+        descriptor: Descriptor,
+        /// The parsed index.
+        index: ImageIndex,
+        /// The platform images whose manifests are in the store.
+        images: Vec<Image>,
+    },
+}
+
+impl Target {
+    /// The ID Docker shows: config digest of an image, digest of an index.
+    pub fn id(&self) -> &Digest {
+        match self {
+            Target::Image(image) => image.id(),
+            Target::Index { descriptor, .. } => descriptor.digest(),
+        }
+    }
+
+    /// The digest of the manifest or index.
+    pub fn digest(&self) -> &Digest {
+        self.descriptor().digest()
+    }
+
+    /// The descriptor of the manifest or index.
+    pub fn descriptor(&self) -> &Descriptor {
+        match self {
+            Target::Image(image) => &image.descriptor,
+            Target::Index { descriptor, .. } => descriptor,
+        }
+    }
+
+    /// The newest creation time among the images.
+    pub fn created(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Target::Image(image) => image.created(),
+            Target::Index { images, .. } => images.iter().filter_map(Image::created).max(),
+        }
+    }
+
+    /// Bytes of the content in the store, each blob counted once.
+    pub fn content_size(&self) -> u64 {
+        match self {
+            Target::Image(image) => image.content_size(),
+            Target::Index { descriptor, images, .. } => {
+                let mut seen = std::collections::HashSet::new();
+                let mut total = descriptor.size();
+                for image in images {
+                    total += image.descriptor.size();
+                    for d in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
+                        if seen.insert(d.digest().clone()) {
+                            total += d.size();
+                        }
+                    }
+                }
+                total
+            }
+        }
+    }
+
+    /// The image for the host platform (or the only one present).
+    pub fn host_image(&self) -> Result<&Image> {
+        match self {
+            Target::Image(image) => Ok(image),
+            Target::Index { images, descriptor, .. } => {
+                let host = crate::platform::host();
+                images
+                    .iter()
+                    .find(|i| i.platform() == host || i.platform().starts_with(&format!("{host}/")))
+                    .or_else(|| if images.len() == 1 { images.first() } else { None })
+                    .ok_or_else(|| {
+                        Error::not_found(format!(
+                            "index {} holds no image for {host} in the store (platforms present: {})",
+                            descriptor.digest(),
+                            images.iter().map(Image::platform).collect::<Vec<_>>().join(", ")
+                        ))
+                    })
+            }
+        }
+    }
+}
+
+/// Parse an RFC 3339 time as configs carry it.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Read the image whose manifest `descriptor` names.
+    pub fn load_image(&self, descriptor: &Descriptor) -> Result<Image> {
+        let what = || format!("reading image manifest {}", descriptor.digest());
+        let bytes = self.read_blob(descriptor).with_context(what)?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::new(Kind::InvalidInput, format!("{}: not an image manifest: {e}", what())))?;
+        let config_bytes = self
+            .read_blob(manifest.config())
+            .with_context(|| format!("reading config of image {}", descriptor.digest()))?;
+        let config_json: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(|e| {
+            Error::invalid(format!("config {} is not JSON: {e}", manifest.config().digest()))
+        })?;
+        let config: ImageConfiguration = serde_json::from_value(config_json.clone()).map_err(|e| {
+            Error::invalid(format!("config {} is not an image config: {e}", manifest.config().digest()))
+        })?;
+        Ok(Image {
+            descriptor: descriptor.clone(),
+            manifest,
+            config,
+            config_json,
+        })
+    }
+
+    /// Read what an index entry or record names: a manifest or an index.
+    pub fn load_target(&self, descriptor: &Descriptor) -> Result<Target> {
+        if !is_index(descriptor.media_type()) {
+            return self.load_image(descriptor).map(Target::Image);
+        }
+        let bytes = self.read_blob(descriptor)?;
+        let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid(format!("index {} is not an image index: {e}", descriptor.digest()))
+        })?;
+        let mut images = Vec::new();
+        for child in index.manifests() {
+            if is_manifest(child.media_type()) && self.has_blob(child.digest()) {
+                let mut image = self.load_image(child)?;
+                if let Some(p) = child.platform() {
+                    // The index's platform entry is the authority for variant.
+                    if image.config.variant().is_none() {
+                        image.config.set_variant(p.variant().clone());
+                    }
+                }
+                images.push(image);
+            }
+        }
+        Ok(Target::Index {
+            descriptor: descriptor.clone(),
+            index,
+            images,
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! JSON that img writes into the store. Keys are sorted (serde_json's map is
+//! a BTreeMap), so the same content always gives the same bytes and digest,
+//! whatever order the in-memory maps hold their keys in.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Serialize `value` with sorted keys and no whitespace.
+pub fn canonical(value: &impl Serialize) -> Result<Vec<u8>> {
+    let tree = serde_json::to_value(value)
+        .map_err(|e| Error::invalid(format!("encoding JSON: {e}")))?;
+    serde_json::to_vec(&tree).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
+}

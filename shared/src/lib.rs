@@ -1,0 +1,29 @@
+//! # img: container images as small Unix programs
+//!
+//! This crate holds all of img's logic; the `img-*` programs only parse their
+//! command line and call into it.
+//!
+//! **The store** ([`store`]) is an OCI image layout: `oci-layout`,
+//! `index.json` with one entry per name (the full normalized reference in the
+//! `org.opencontainers.image.ref.name` annotation), and `blobs/sha256/`, each
+//! blob once. Blobs become visible only after their digest is verified;
+//! `index.json` is replaced atomically under a lock; garbage collection
+//! removes what no entry reaches and waits for running writers.
+//!
+//! **The pipe protocol** ([`record`]): programs that produce images print one
+//! record per image on stdout — an OCI descriptor as one line of JSON — and
+//! programs that take images read such records from stdin when given no
+//! arguments. stdout carries only records or tar streams; people read stderr.
+
+pub mod cli;
+pub mod digest;
+pub mod error;
+pub mod format;
+pub mod image;
+pub mod json;
+pub mod platform;
+pub mod record;
+pub mod reference;
+pub mod store;
+
+pub use error::{Error, Kind, Result};

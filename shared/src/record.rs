@@ -1,0 +1,93 @@
+//! Records: the NDJSON that flows between programs. A record is an OCI
+//! descriptor of a manifest or index, one JSON object per line, with the
+//! image's full normalized name in the `org.opencontainers.image.ref.name`
+//! annotation when it has one, and its platform when it is one image.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+
+use oci_spec::image::{Arch, Descriptor, Os, PlatformBuilder};
+
+use crate::error::{Error, IoContext, Result};
+use crate::image::Target;
+use crate::reference::Reference;
+use crate::store::REF_NAME;
+
+/// The record for an image, with `name` in the ref-name annotation.
+pub fn for_target(target: &Target, name: Option<&Reference>) -> Descriptor {
+    let mut record = Descriptor::new(
+        target.descriptor().media_type().clone(),
+        target.descriptor().size(),
+        target.digest().clone(),
+    );
+    if let Some(name) = name {
+        record.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), name.store_name())])));
+    }
+    if let Target::Image(image) = target {
+        let mut platform = PlatformBuilder::default()
+            .architecture(Arch::from(image.config.architecture().to_string().as_str()))
+            .os(Os::from(image.config.os().to_string().as_str()));
+        if let Some(v) = image.config.variant() {
+            platform = platform.variant(v.clone());
+        }
+        record.set_platform(platform.build().ok());
+    }
+    record
+}
+
+/// The name a record carries, if any.
+pub fn name_of(record: &Descriptor) -> Option<Reference> {
+    record
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
+        .and_then(|n| Reference::parse(n).ok())
+}
+
+/// Write one record as a line of JSON.
+pub fn write(out: &mut impl Write, record: &Descriptor) -> Result<()> {
+    let line = crate::json::canonical(record)?;
+    out.write_all(&line)
+        .and_then(|_| out.write_all(b"\n"))
+        .io_context(|| "writing a record to stdout".into())
+}
+
+/// Read every record from `input`; a line that is not a descriptor is bad
+/// input, reported with its line number.
+pub fn read_all(input: impl BufRead) -> Result<Vec<Descriptor>> {
+    let mut records = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.io_context(|| "reading records from stdin".into())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Descriptor = serde_json::from_str(&line).map_err(|e| {
+            Error::invalid(format!(
+                "stdin line {}: not an image record (an OCI descriptor as JSON): {e}",
+                n + 1
+            ))
+        })?;
+        crate::digest::ensure_sha256(record.digest())
+            .map_err(|e| e.context(format!("stdin line {}", n + 1)))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_records_and_rejects_garbage() {
+        let hex = "a".repeat(64);
+        let good = format!(
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}\n\n"
+        );
+        let records = read_all(good.as_bytes()).unwrap();
+        assert_eq!(records.len(), 1);
+        let err = read_all("{\"x\":1}\n".as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
+    }
+}
