@@ -15,15 +15,24 @@
 //! programs that take images read such records from stdin when given no
 //! arguments. stdout carries only records or tar streams; people read stderr.
 
+pub mod archive;
 pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod format;
+pub mod history;
 pub mod image;
+pub mod inspect;
 pub mod json;
+pub mod layer;
+pub mod listing;
 pub mod platform;
 pub mod record;
 pub mod reference;
+pub mod registry;
+pub mod remove;
 pub mod store;
+pub mod tag;
+pub mod template;
 
 pub use error::{Error, Kind, Result};

@@ -1,0 +1,3 @@
+//! img's integration tests: one test binary, one module per program.
+
+mod tag;
