@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fs;
 
-use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use oci_spec::image::{Descriptor, ImageIndex};
 
 use super::{open_lock_file, write_atomic, Store};
 use crate::digest::Digest;
@@ -39,10 +39,7 @@ impl Entry {
 
     /// Whether the entry is a multi-platform index.
     pub fn is_index(&self) -> bool {
-        matches!(
-            self.descriptor.media_type(),
-            MediaType::ImageIndex
-        ) || self.descriptor.media_type().to_string() == crate::image::DOCKER_MANIFEST_LIST
+        crate::image::is_index(self.descriptor.media_type())
     }
 }
 
@@ -212,6 +209,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::image::MediaType;
 
     fn desc(byte: u8) -> Descriptor {
         let digest = crate::digest::of_bytes(&[byte]);

@@ -68,12 +68,7 @@ impl Store {
         let root = root.into();
         let layout = root.join(LAYOUT_FILE);
         if !layout.exists() {
-            let empty = match fs::read_dir(&root) {
-                Ok(mut entries) => entries.next().is_none(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-                Err(e) => return Err(Error::io(format!("opening store {}", root.display()), e)),
-            };
-            if !empty {
+            if !is_empty_or_ours(&root)? {
                 return Err(Error::new(
                     Kind::FailedPrecondition,
                     format!(
@@ -83,7 +78,15 @@ impl Store {
                     ),
                 ));
             }
-            init_layout(&root)?;
+            // Two programs may create the same new store at once: the index
+            // lock makes one of them do it.
+            let locks = root.join(STATE_DIR).join("lock");
+            fs::create_dir_all(&locks).io_context(|| format!("creating store {}", root.display()))?;
+            let lock = open_lock_file(&locks.join("index"))?;
+            lock.lock().io_context(|| "waiting for the store's index lock".into())?;
+            if !layout.exists() {
+                init_layout(&root)?;
+            }
         }
         check_layout(&layout)?;
         let store = Store {
@@ -131,6 +134,24 @@ impl Store {
         let _ = self.writer_lock.set(file);
         Ok(())
     }
+}
+
+/// Whether `root` is missing, empty, or holds only the parts of a layout
+/// that an interrupted creation leaves (never a foreign directory).
+fn is_empty_or_ours(root: &Path) -> Result<bool> {
+    let entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(Error::io(format!("opening store {}", root.display()), e)),
+    };
+    for entry in entries {
+        let entry = entry.io_context(|| format!("listing {}", root.display()))?;
+        let name = entry.file_name();
+        if !matches!(name.to_str(), Some(STATE_DIR | "blobs" | "index.json")) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn open_lock_file(path: &Path) -> Result<File> {
