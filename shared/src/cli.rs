@@ -33,7 +33,7 @@ pub enum ImageArg {
     /// A reference or ID from the command line.
     Query(String),
     /// A record read from stdin.
-    Record(Descriptor),
+    Record(Box<Descriptor>),
 }
 
 impl ImageArg {
@@ -72,7 +72,10 @@ pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
     if records.is_empty() {
         return Err(Error::invalid("no image given: stdin held no records"));
     }
-    Ok(records.into_iter().map(ImageArg::Record).collect())
+    Ok(records
+        .into_iter()
+        .map(|r| ImageArg::Record(Box::new(r)))
+        .collect())
 }
 
 /// stdout, buffered, for records and tables.
@@ -110,9 +113,7 @@ pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
                 message.push_str(&text);
             }
             let _ = writeln!(io::stderr(), "{program}: error: {message}");
-            e.chain()
-                .find_map(kind_of)
-                .map_or(1, Kind::exit_code)
+            e.chain().find_map(kind_of).map_or(1, Kind::exit_code)
         }
     };
     let _ = io::stdout().flush();

@@ -19,7 +19,11 @@ pub fn parse(text: &str) -> Result<Digest> {
             "invalid digest {text:?}: img supports sha256 digests only (sha256:<64 hex digits>)"
         )));
     };
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(Error::invalid(format!(
             "invalid digest {text:?}: expected sha256: followed by 64 lowercase hex digits"
         )));

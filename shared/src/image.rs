@@ -70,21 +70,24 @@ impl Image {
     }
 }
 
-/// What an index entry holds: one image, or a multi-platform index with the
-/// platform images that are present in the store.
+/// A multi-platform index with the platform images present in the store.
+#[derive(Debug, Clone)]
+pub struct PlatformIndex {
+    /// The index's descriptor.
+    pub descriptor: Descriptor,
+    /// The parsed index.
+    pub index: ImageIndex,
+    /// The platform images whose manifests are in the store.
+    pub images: Vec<Image>,
+}
+
+/// What an index entry holds: one image, or a multi-platform index.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// A single-platform image.
-    Image(Image),
+    Image(Box<Image>),
     /// A multi-platform index.
-    Index {
-        /// The index's descriptor.
-        descriptor: Descriptor,
-        /// The parsed index.
-        index: ImageIndex,
-        /// The platform images whose manifests are in the store.
-        images: Vec<Image>,
-    },
+    Index(Box<PlatformIndex>),
 }
 
 impl Target {
@@ -92,7 +95,7 @@ impl Target {
     pub fn id(&self) -> &Digest {
         match self {
             Target::Image(image) => image.id(),
-            Target::Index { descriptor, .. } => descriptor.digest(),
+            Target::Index(index) => index.descriptor.digest(),
         }
     }
 
@@ -105,7 +108,7 @@ impl Target {
     pub fn descriptor(&self) -> &Descriptor {
         match self {
             Target::Image(image) => &image.descriptor,
-            Target::Index { descriptor, .. } => descriptor,
+            Target::Index(index) => &index.descriptor,
         }
     }
 
@@ -113,7 +116,7 @@ impl Target {
     pub fn created(&self) -> Option<DateTime<Utc>> {
         match self {
             Target::Image(image) => image.created(),
-            Target::Index { images, .. } => images.iter().filter_map(Image::created).max(),
+            Target::Index(index) => index.images.iter().filter_map(Image::created).max(),
         }
     }
 
@@ -121,12 +124,13 @@ impl Target {
     pub fn content_size(&self) -> u64 {
         match self {
             Target::Image(image) => image.content_size(),
-            Target::Index { descriptor, images, .. } => {
+            Target::Index(index) => {
                 let mut seen = std::collections::HashSet::new();
-                let mut total = descriptor.size();
-                for image in images {
+                let mut total = index.descriptor.size();
+                for image in &index.images {
                     total += image.descriptor.size();
-                    for d in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
+                    for d in std::iter::once(image.manifest.config()).chain(image.manifest.layers())
+                    {
                         if seen.insert(d.digest().clone()) {
                             total += d.size();
                         }
@@ -141,7 +145,10 @@ impl Target {
     pub fn host_image(&self) -> Result<&Image> {
         match self {
             Target::Image(image) => Ok(image),
-            Target::Index { images, descriptor, .. } => {
+            Target::Index(index) => {
+                let PlatformIndex {
+                    descriptor, images, ..
+                } = index.as_ref();
                 let host = crate::platform::host();
                 images
                     .iter()
@@ -161,7 +168,9 @@ impl Target {
 
 /// Parse an RFC 3339 time as configs carry it.
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl Store {
@@ -169,17 +178,29 @@ impl Store {
     pub fn load_image(&self, descriptor: &Descriptor) -> Result<Image> {
         let what = || format!("reading image manifest {}", descriptor.digest());
         let bytes = self.read_blob(descriptor).with_context(what)?;
-        let manifest: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::new(Kind::InvalidInput, format!("{}: not an image manifest: {e}", what())))?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                Kind::InvalidInput,
+                format!("{}: not an image manifest: {e}", what()),
+            )
+        })?;
         let config_bytes = self
             .read_blob(manifest.config())
             .with_context(|| format!("reading config of image {}", descriptor.digest()))?;
-        let config_json: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(|e| {
-            Error::invalid(format!("config {} is not JSON: {e}", manifest.config().digest()))
-        })?;
-        let config: ImageConfiguration = serde_json::from_value(config_json.clone()).map_err(|e| {
-            Error::invalid(format!("config {} is not an image config: {e}", manifest.config().digest()))
-        })?;
+        let config_json: serde_json::Value =
+            serde_json::from_slice(&config_bytes).map_err(|e| {
+                Error::invalid(format!(
+                    "config {} is not JSON: {e}",
+                    manifest.config().digest()
+                ))
+            })?;
+        let config: ImageConfiguration =
+            serde_json::from_value(config_json.clone()).map_err(|e| {
+                Error::invalid(format!(
+                    "config {} is not an image config: {e}",
+                    manifest.config().digest()
+                ))
+            })?;
         Ok(Image {
             descriptor: descriptor.clone(),
             manifest,
@@ -191,11 +212,16 @@ impl Store {
     /// Read what an index entry or record names: a manifest or an index.
     pub fn load_target(&self, descriptor: &Descriptor) -> Result<Target> {
         if !is_index(descriptor.media_type()) {
-            return self.load_image(descriptor).map(Target::Image);
+            return self
+                .load_image(descriptor)
+                .map(|i| Target::Image(Box::new(i)));
         }
         let bytes = self.read_blob(descriptor)?;
         let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::invalid(format!("index {} is not an image index: {e}", descriptor.digest()))
+            Error::invalid(format!(
+                "index {} is not an image index: {e}",
+                descriptor.digest()
+            ))
         })?;
         let mut images = Vec::new();
         for child in index.manifests() {
@@ -210,10 +236,10 @@ impl Store {
                 images.push(image);
             }
         }
-        Ok(Target::Index {
+        Ok(Target::Index(Box::new(PlatformIndex {
             descriptor: descriptor.clone(),
             index,
             images,
-        })
+        })))
     }
 }

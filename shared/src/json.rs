@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// Serialize `value` with sorted keys and no whitespace.
 pub fn canonical(value: &impl Serialize) -> Result<Vec<u8>> {
-    let tree = serde_json::to_value(value)
-        .map_err(|e| Error::invalid(format!("encoding JSON: {e}")))?;
+    let tree =
+        serde_json::to_value(value).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))?;
     serde_json::to_vec(&tree).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
 }

@@ -21,7 +21,10 @@ pub fn for_target(target: &Target, name: Option<&Reference>) -> Descriptor {
         target.digest().clone(),
     );
     if let Some(name) = name {
-        record.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), name.store_name())])));
+        record.set_annotations(Some(HashMap::from([(
+            REF_NAME.to_string(),
+            name.store_name(),
+        )])));
     }
     if let Target::Image(image) = target {
         let mut platform = PlatformBuilder::default()

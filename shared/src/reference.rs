@@ -19,9 +19,8 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 pub const DEFAULT_TAG: &str = "latest";
 const NAME_MAX: usize = 255;
 
-static COMPONENT: LazyLock<Regex> = LazyLock::new(|| {
-    regex_or_bug(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-});
+static COMPONENT: LazyLock<Regex> =
+    LazyLock::new(|| regex_or_bug(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$"));
 static TAG: LazyLock<Regex> = LazyLock::new(|| regex_or_bug(r"^[\w][\w.-]{0,127}$"));
 static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
     regex_or_bug(
@@ -81,7 +80,9 @@ impl Reference {
         let (registry, path) = split_registry(name);
         if let Some(registry) = &registry {
             if !DOMAIN.is_match(registry) {
-                return Err(bad(&format!("registry {registry:?} is not a valid host[:port]")));
+                return Err(bad(&format!(
+                    "registry {registry:?} is not a valid host[:port]"
+                )));
             }
         }
         if path.is_empty() {
@@ -92,7 +93,9 @@ impl Reference {
         }
         for component in path.split('/') {
             if component.is_empty() {
-                return Err(bad("the name has an empty part (a leading, trailing or double '/')"));
+                return Err(bad(
+                    "the name has an empty part (a leading, trailing or double '/')",
+                ));
             }
             if !COMPONENT.is_match(component) {
                 return Err(bad(&format!(
@@ -249,18 +252,50 @@ mod tests {
     fn normalizes_like_docker() {
         let d = format!("sha256:{HEX}");
         let cases: &[(&str, &str, &str)] = &[
-            ("busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("docker.io/library/busybox:latest", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("index.docker.io/library/busybox:1", "docker.io/library/busybox:1", "busybox:1"),
+            (
+                "busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "library/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "docker.io/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "docker.io/library/busybox:latest",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "index.docker.io/library/busybox:1",
+                "docker.io/library/busybox:1",
+                "busybox:1",
+            ),
             ("user/app:v2", "docker.io/user/app:v2", "user/app:v2"),
             ("localhost/x", "localhost/x:latest", "localhost/x:latest"),
-            ("localhost:5000/a/b:c", "localhost:5000/a/b:c", "localhost:5000/a/b:c"),
-            ("registry.example.com/team/app:1.2", "registry.example.com/team/app:1.2", "registry.example.com/team/app:1.2"),
+            (
+                "localhost:5000/a/b:c",
+                "localhost:5000/a/b:c",
+                "localhost:5000/a/b:c",
+            ),
+            (
+                "registry.example.com/team/app:1.2",
+                "registry.example.com/team/app:1.2",
+                "registry.example.com/team/app:1.2",
+            ),
             ("[::1]:5000/x", "[::1]:5000/x:latest", "[::1]:5000/x:latest"),
             ("Foo/bar", "Foo/bar:latest", "Foo/bar:latest"),
-            ("a__b-c/e--f.g:T_1.x", "docker.io/a__b-c/e--f.g:T_1.x", "a__b-c/e--f.g:T_1.x"),
+            (
+                "a__b-c/e--f.g:T_1.x",
+                "docker.io/a__b-c/e--f.g:T_1.x",
+                "a__b-c/e--f.g:T_1.x",
+            ),
         ];
         for (input, full, familiar) in cases {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));

@@ -18,7 +18,9 @@ pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor>
             "cannot tag with a digest reference {target:?}: give the new name a tag"
         )));
     }
-    let found = source.resolve(store).with_context(|| format!("tagging {}", source.display()))?;
+    let found = source
+        .resolve(store)
+        .with_context(|| format!("tagging {}", source.display()))?;
     name(store, &found.target, &reference)
 }
 

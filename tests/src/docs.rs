@@ -1,8 +1,56 @@
 //! Man pages and shell completions, generated from every program's clap
-//! definition. `img-docgen` writes them; a test checks that `man/` is
-//! current.
+//! definition, so that what `--help` says and what `man img-ls` says never
+//! drift apart. `img-docgen` writes them; a test checks that `man/` is current.
 
-/// Every program's clap command, by binary name.
+use std::path::Path;
+
+use clap_complete::Shell;
+
+/// Every program's clap command.
 pub fn commands() -> Vec<clap::Command> {
     vec![img_tag::command()]
+}
+
+/// The date printed in every man page's footer. Fixed, so that regenerating
+/// the pages changes them only when a definition changed.
+const MAN_DATE: &str = "2026-11";
+
+/// Render one program's man page (section 1).
+pub fn man_page(command: &clap::Command) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command.clone())
+        .section("1")
+        .date(MAN_DATE)
+        .source(format!("img {}", env!("CARGO_PKG_VERSION")))
+        .manual("img manual")
+        .render(&mut out)?;
+    Ok(out)
+}
+
+/// Write `img-*.1` for every program into `dir`.
+pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for command in commands() {
+        let name = command.get_name().to_string();
+        std::fs::write(dir.join(format!("{name}.1")), man_page(&command)?)?;
+    }
+    Ok(())
+}
+
+/// Write bash, zsh and fish completions for every program into
+/// `dir/bash`, `dir/zsh`, `dir/fish`.
+pub fn write_completions(dir: &Path) -> std::io::Result<()> {
+    for (shell, sub) in [
+        (Shell::Bash, "bash"),
+        (Shell::Zsh, "zsh"),
+        (Shell::Fish, "fish"),
+    ] {
+        let out = dir.join(sub);
+        std::fs::create_dir_all(&out)?;
+        for mut command in commands() {
+            let name = command.get_name().to_string();
+            clap_complete::generate_to(shell, &mut command, name, &out)?;
+        }
+    }
+    Ok(())
 }

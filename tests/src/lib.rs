@@ -83,14 +83,22 @@ impl Run {
     /// Panic with the whole output unless the pipeline succeeded.
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "failed: stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "failed: stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Panic unless the pipeline exited with `code`.
     #[track_caller]
     pub fn code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "wrong exit code: stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "wrong exit code: stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -107,7 +115,9 @@ impl Run {
 impl Env {
     /// A new empty environment; the store is `$IMG_ROOT` = `<dir>/store`.
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// The store's root.
@@ -129,7 +139,11 @@ impl Env {
     /// Like [`Env::sh`], feeding `stdin`.
     pub fn sh_with_stdin(&self, script: &str, stdin: Option<&[u8]>) -> Run {
         use std::io::Write;
-        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         let mut child = Command::new("bash")
             .args(["-c", &format!("set -o pipefail\n{script}")])
             .current_dir(self.dir.path())
@@ -138,7 +152,11 @@ impl Env {
             .env("IMG_NOW", NOW)
             .env("STORE", self.store())
             .env("FIXTURES", fixtures())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -185,10 +203,18 @@ pub fn check_layout(root: &Path) {
     let reachable = store.reachable().unwrap();
     for digest in &reachable {
         if store.has_blob(digest) {
-            store.read_blob_by_digest(digest).map(|_| ()).or_else(|e| {
-                // Layers may be large; read_blob_by_digest caps at 16 MiB.
-                if e.kind() == img::Kind::InvalidInput { Ok(()) } else { Err(e) }
-            }).unwrap();
+            store
+                .read_blob_by_digest(digest)
+                .map(|_| ())
+                .or_else(|e| {
+                    // Layers may be large; read_blob_by_digest caps at 16 MiB.
+                    if e.kind() == img::Kind::InvalidInput {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .unwrap();
         }
     }
     for entry in store.index().unwrap().entries() {

@@ -12,8 +12,14 @@ use img::error::Error;
 /// `<none>` image. With one argument, the image comes as a record on stdin:
 /// `img-pull busybox | img-tag mybox:1`. Prints the record of the new name.
 #[derive(Debug, Parser)]
-#[command(name = "img-tag", version, about = "Give an image another name (docker tag)")]
-#[command(after_help = "EXAMPLES:\n  img-tag busybox:latest mybusybox:latest\n  img-tag 860c279d2fec neko/centos:dev\n  img-load -i app.tar | img-tag localhost:5000/app:1")]
+#[command(
+    name = "img-tag",
+    version,
+    about = "Give an image another name (docker tag)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-tag busybox:latest mybusybox:latest\n  img-tag 860c279d2fec neko/centos:dev\n  img-load -i app.tar | img-tag localhost:5000/app:1"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,

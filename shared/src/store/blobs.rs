@@ -28,6 +28,14 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
+    /// For a writer about to skip a blob it would otherwise store: whether
+    /// the store holds it, asked under the writer lock, so that garbage
+    /// collection cannot remove it before this process names it.
+    pub fn has_blob_for_write(&self, digest: &Digest) -> Result<bool> {
+        self.hold_writer_lock()?;
+        Ok(self.has_blob(digest))
+    }
+
     /// The size of a stored blob, or NotFound.
     pub fn blob_size(&self, digest: &Digest) -> Result<u64> {
         match fs::metadata(self.blob_path(digest)) {
@@ -44,7 +52,11 @@ impl Store {
         let digest = descriptor.digest();
         digest::ensure_sha256(digest)?;
         let file = self.open_blob_unverified(digest)?;
-        Ok(VerifyingReader::new(file, digest.clone(), descriptor.size()))
+        Ok(VerifyingReader::new(
+            file,
+            digest.clone(),
+            descriptor.size(),
+        ))
     }
 
     /// Open a blob without verification (for copying bytes whose digest is
@@ -78,7 +90,11 @@ impl Store {
     /// verified against its digest.
     pub fn read_blob_by_digest(&self, digest: &Digest) -> Result<Vec<u8>> {
         let size = self.blob_size(digest)?;
-        let descriptor = Descriptor::new(oci_spec::image::MediaType::Other(String::new()), size, digest.clone());
+        let descriptor = Descriptor::new(
+            oci_spec::image::MediaType::Other(String::new()),
+            size,
+            digest.clone(),
+        );
         self.read_blob(&descriptor)
     }
 
@@ -100,8 +116,10 @@ impl Store {
     /// Store `bytes` as a blob; returns its digest and size.
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64)> {
         let digest = digest::of_bytes(bytes);
+        // The lock comes before the check: once held, garbage collection
+        // cannot remove the blob this write relies on.
+        self.hold_writer_lock()?;
         if self.has_blob(&digest) {
-            self.hold_writer_lock()?;
             return Ok((digest, bytes.len() as u64));
         }
         let mut writer = self.ingest()?;
@@ -205,7 +223,9 @@ mod tests {
         assert_eq!(err.kind(), Kind::DigestMismatch);
         let other = digest::of_bytes(b"other");
         assert!(!store.has_blob(&other), "a failed commit leaves no blob");
-        let leftovers = fs::read_dir(store.state_dir().join("ingest")).unwrap().count();
+        let leftovers = fs::read_dir(store.state_dir().join("ingest"))
+            .unwrap()
+            .count();
         assert_eq!(leftovers, 0, "a failed commit leaves no temporary file");
     }
 

@@ -61,12 +61,21 @@ impl Store {
     /// gives up at once (an empty report) when a writer holds the store.
     pub fn sweep(&self, wait: bool) -> Result<Option<SweepReport>> {
         let lock = match self.writer_lock.get() {
-            Some(held) => held.try_clone().io_context(|| "reusing the gc lock".into())?,
+            Some(held) => held
+                .try_clone()
+                .io_context(|| "reusing the gc lock".into())?,
             None => open_lock_file(&self.lock_dir().join("gc"))?,
         };
         if wait {
-            lock.lock().io_context(|| "waiting for the store's gc lock".into())?;
+            lock.lock()
+                .io_context(|| "waiting for the store's gc lock".into())?;
         } else if lock.try_lock().is_err() {
+            // A failed conversion drops the shared lock this process held
+            // (flock converts by unlocking first): take it back.
+            if self.writer_lock.get().is_some() {
+                lock.lock_shared()
+                    .io_context(|| "re-taking the gc lock".into())?;
+            }
             return Ok(None);
         }
         let keep = self.reachable()?;
@@ -76,20 +85,22 @@ impl Store {
             let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
             let name = entry.file_name();
             let Some(hex) = name.to_str() else { continue };
-            let Ok(digest) = digest::from_hex(hex) else { continue };
+            let Ok(digest) = digest::from_hex(hex) else {
+                continue;
+            };
             if keep.contains(&digest) || hex.len() != 64 {
                 continue;
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(entry.path())
-                .io_context(|| format!("removing blob {digest}"))?;
+            fs::remove_file(entry.path()).io_context(|| format!("removing blob {digest}"))?;
             report.freed += size;
             report.removed.push(digest);
         }
         self.sweep_ingest()?;
         // Back to shared: this process may still be writing.
         if self.writer_lock.get().is_some() {
-            lock.lock_shared().io_context(|| "re-taking the gc lock".into())?;
+            lock.lock_shared()
+                .io_context(|| "re-taking the gc lock".into())?;
         }
         report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
         Ok(Some(report))

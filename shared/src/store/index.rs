@@ -158,7 +158,10 @@ impl Index {
 }
 
 fn raw_name(descriptor: &Descriptor) -> Option<&String> {
-    descriptor.annotations().as_ref().and_then(|a| a.get(REF_NAME))
+    descriptor
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
 }
 
 fn name_of(descriptor: &Descriptor) -> Option<Reference> {
@@ -222,7 +225,12 @@ mod tests {
             .unwrap()
             .entries()
             .into_iter()
-            .map(|e| (e.name.as_ref().map(|n| n.familiar()), e.digest().digest()[..4].to_string()))
+            .map(|e| {
+                (
+                    e.name.as_ref().map(|n| n.familiar()),
+                    e.digest().digest()[..4].to_string(),
+                )
+            })
             .collect()
     }
 
@@ -241,14 +249,24 @@ mod tests {
             .unwrap();
         assert_eq!(names(&store).len(), 2);
         // a moves to image 2; image 1 keeps its name b, so nothing dangles.
-        store.update_index(|i| Ok(i.set_name(&a, &desc(2)))).unwrap();
+        store
+            .update_index(|i| Ok(i.set_name(&a, &desc(2))))
+            .unwrap();
         assert_eq!(names(&store).len(), 2);
         // b moves to image 2 as well: image 1 is now dangling.
-        store.update_index(|i| Ok(i.set_name(&b, &desc(2)))).unwrap();
+        store
+            .update_index(|i| Ok(i.set_name(&b, &desc(2))))
+            .unwrap();
         let n = names(&store);
-        assert_eq!(n.iter().filter(|(name, _)| name.is_none()).count(), 1, "{n:?}");
+        assert_eq!(
+            n.iter().filter(|(name, _)| name.is_none()).count(),
+            1,
+            "{n:?}"
+        );
         // naming the dangling image again removes its unnamed entry
-        store.update_index(|i| Ok(i.set_name(&a, &desc(1)))).unwrap();
+        store
+            .update_index(|i| Ok(i.set_name(&a, &desc(1))))
+            .unwrap();
         let n = names(&store);
         assert!(n.iter().all(|(name, _)| name.is_some()), "{n:?}");
     }
@@ -258,8 +276,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let mut d = desc(1);
-        d.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), "busybox".to_string())])));
-        store.update_index(|i| { i.push(d); Ok(()) }).unwrap();
+        d.set_annotations(Some(HashMap::from([(
+            REF_NAME.to_string(),
+            "busybox".to_string(),
+        )])));
+        store
+            .update_index(|i| {
+                i.push(d);
+                Ok(())
+            })
+            .unwrap();
         let index = store.index().unwrap();
         let found = index.find_name(&Reference::parse("docker.io/library/busybox:latest").unwrap());
         assert!(found.is_some());

@@ -142,8 +142,10 @@ pub fn no_such_image(query: &str) -> Error {
 
 fn without_name(mut descriptor: Descriptor) -> Descriptor {
     if let Some(annotations) = descriptor.annotations().clone() {
-        let rest: std::collections::HashMap<_, _> =
-            annotations.into_iter().filter(|(k, _)| k != REF_NAME).collect();
+        let rest: std::collections::HashMap<_, _> = annotations
+            .into_iter()
+            .filter(|(k, _)| k != REF_NAME)
+            .collect();
         descriptor.set_annotations(if rest.is_empty() { None } else { Some(rest) });
     }
     descriptor
@@ -154,6 +156,8 @@ fn id_prefix(query: &str) -> Option<&str> {
     let hex = query.strip_prefix("sha256:").unwrap_or(query);
     let is_hex = !hex.is_empty()
         && hex.len() <= 64
-        && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     is_hex.then_some(hex)
 }

@@ -81,9 +81,11 @@ impl Store {
             // Two programs may create the same new store at once: the index
             // lock makes one of them do it.
             let locks = root.join(STATE_DIR).join("lock");
-            fs::create_dir_all(&locks).io_context(|| format!("creating store {}", root.display()))?;
+            fs::create_dir_all(&locks)
+                .io_context(|| format!("creating store {}", root.display()))?;
             let lock = open_lock_file(&locks.join("index"))?;
-            lock.lock().io_context(|| "waiting for the store's index lock".into())?;
+            lock.lock()
+                .io_context(|| "waiting for the store's index lock".into())?;
             if !layout.exists() {
                 init_layout(&root)?;
             }
@@ -93,7 +95,11 @@ impl Store {
             root,
             writer_lock: OnceLock::new(),
         };
-        for dir in [store.blob_dir(), store.state_dir().join("ingest"), store.lock_dir()] {
+        for dir in [
+            store.blob_dir(),
+            store.state_dir().join("ingest"),
+            store.lock_dir(),
+        ] {
             fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(store)
@@ -178,8 +184,7 @@ fn init_layout(root: &Path) -> Result<()> {
 }
 
 fn check_layout(layout: &Path) -> Result<()> {
-    let text =
-        fs::read_to_string(layout).io_context(|| format!("reading {}", layout.display()))?;
+    let text = fs::read_to_string(layout).io_context(|| format!("reading {}", layout.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::new(
             Kind::FailedPrecondition,

@@ -1,3 +1,4 @@
 //! img's integration tests: one test binary, one module per program.
 
+mod docs;
 mod tag;

@@ -14,10 +14,13 @@ fn tag_by_name_and_from_stdin() {
         records[0]["annotations"]["org.opencontainers.image.ref.name"],
         "docker.io/library/mybusybox:latest"
     );
-    let run = env.sh("img-tag busybox z:1 | img-tag localhost:5000/x/y:2").ok();
+    let run = env
+        .sh("img-tag busybox z:1 | img-tag localhost:5000/x/y:2")
+        .ok();
     assert_eq!(run.records().len(), 1);
     // skopeo reads what img wrote
-    env.sh("skopeo inspect oci:$STORE:localhost:5000/x/y:2 >/dev/null").ok();
+    env.sh("skopeo inspect oci:$STORE:localhost:5000/x/y:2 >/dev/null")
+        .ok();
     env.check_store();
 }
 
@@ -33,6 +36,13 @@ fn tag_rejects_bad_names_and_unknown_images() {
     assert!(run.stderr.starts_with("img-tag: error: "), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1);
     let run = env.sh("img-tag nosuch x").code(1);
-    assert!(run.stderr.contains("No such image: nosuch"), "{}", run.stderr);
-    assert_eq!(std::fs::read(env.store().join("index.json")).unwrap(), before);
+    assert!(
+        run.stderr.contains("No such image: nosuch"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(env.store().join("index.json")).unwrap(),
+        before
+    );
 }

@@ -1,0 +1,40 @@
+//! The checked-in man pages match the clap definitions.
+
+use img_tests::docs;
+
+#[test]
+fn man_pages_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../man");
+    let mut stale = Vec::new();
+    for command in docs::commands() {
+        let name = format!("{}.1", command.get_name());
+        let want = docs::man_page(&command).unwrap();
+        if std::fs::read(dir.join(&name)).ok().as_deref() != Some(&want[..]) {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "man pages are stale or missing: {stale:?}; run `just man` and commit man/"
+    );
+    assert!(dir.join("img.7").is_file(), "man/img.7 is missing");
+}
+
+#[test]
+fn every_program_has_a_documented_command() {
+    let bins: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bins"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    let documented: Vec<String> = docs::commands()
+        .iter()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for bin in &bins {
+        assert!(
+            documented.contains(bin),
+            "{bin} is missing from tests/src/docs.rs commands()"
+        );
+    }
+}
