@@ -8,6 +8,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest,
 
 use crate::digest::Digest;
 use crate::error::{Error, Kind, Result, ResultExt};
+use crate::platform::Platform;
 use crate::store::Store;
 
 /// Docker schema 2 manifest.
@@ -59,14 +60,13 @@ impl Image {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
 
-    /// `os/arch[/variant]` of the config.
-    pub fn platform(&self) -> String {
-        let mut p = format!("{}/{}", self.config.os(), self.config.architecture());
-        if let Some(v) = self.config.variant() {
-            p.push('/');
-            p.push_str(v);
-        }
-        p
+    /// The platform the config declares.
+    pub fn platform(&self) -> Platform {
+        Platform::new(
+            &self.config.os().to_string(),
+            &self.config.architecture().to_string(),
+            self.config.variant().as_deref(),
+        )
     }
 }
 
@@ -149,16 +149,16 @@ impl Target {
                 let PlatformIndex {
                     descriptor, images, ..
                 } = index.as_ref();
-                let host = crate::platform::host();
+                let host = Platform::host();
                 images
                     .iter()
-                    .find(|i| i.platform() == host || i.platform().starts_with(&format!("{host}/")))
+                    .find(|i| host.matches(&i.platform()))
                     .or_else(|| if images.len() == 1 { images.first() } else { None })
                     .ok_or_else(|| {
                         Error::not_found(format!(
                             "index {} holds no image for {host} in the store (platforms present: {})",
                             descriptor.digest(),
-                            images.iter().map(Image::platform).collect::<Vec<_>>().join(", ")
+                            images.iter().map(|i| i.platform().to_string()).collect::<Vec<_>>().join(", ")
                         ))
                     })
             }
