@@ -78,6 +78,18 @@ pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
         .collect())
 }
 
+/// The one image a program that takes a single image reads from stdin.
+pub fn one_image_from_stdin(program: &str) -> Result<ImageArg> {
+    let mut images = images_from(&[])?;
+    if images.len() != 1 {
+        return Err(Error::invalid(format!(
+            "{program} takes one image, but stdin held {} records",
+            images.len()
+        )));
+    }
+    Ok(images.remove(0))
+}
+
 /// stdout, buffered, for records and tables.
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
@@ -94,28 +106,83 @@ pub fn refuse_terminal_stdout(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Failures already reported on stderr, one line each, by [`for_each_image`];
+/// [`run_main`] only exits with their code.
+#[derive(Debug)]
+pub struct Reported {
+    /// The exit code the worst failure calls for.
+    pub code: i32,
+    /// How many items failed.
+    pub failed: usize,
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} image(s) failed", self.failed)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// Run `work` for every image, as `docker rmi` and `docker inspect` do: a
+/// failure is printed at once (`img-NAME: error: …`) and the others still
+/// run; when any failed, the result is a [`Reported`] error.
+pub fn for_each_image<T>(
+    program: &str,
+    images: &[ImageArg],
+    mut work: impl FnMut(&ImageArg) -> Result<T>,
+) -> anyhow::Result<Vec<T>> {
+    let mut done = Vec::new();
+    let mut failed = 0;
+    let mut code = 0;
+    for image in images {
+        match work(image) {
+            Ok(value) => done.push(value),
+            Err(e) => {
+                failed += 1;
+                code = code.max(e.kind().exit_code());
+                let e = anyhow::Error::new(e);
+                let _ = writeln!(io::stderr(), "{program}: error: {}", describe(&e));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Reported { code, failed }.into());
+    }
+    Ok(done)
+}
+
+/// An error and its causes on one line, each cause once.
+fn describe(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for (i, cause) in e.chain().enumerate() {
+        let text = cause.to_string();
+        if i > 0 && (text.is_empty() || message.ends_with(&text)) {
+            continue;
+        }
+        if i > 0 {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 /// Run a program's body; print its error once and exit with the code its
 /// kind calls for. A closed stdout pipe (`img-ls | head -1`) is success.
 pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
-        Err(e) => {
-            let mut message = String::new();
-            for (i, cause) in e.chain().enumerate() {
-                let text = cause.to_string();
-                if i > 0 && (text.is_empty() || message.ends_with(&text)) {
-                    continue;
-                }
-                if i > 0 {
-                    message.push_str(": ");
-                }
-                message.push_str(&text);
+        Err(e) => match e.downcast_ref::<Reported>() {
+            Some(reported) => reported.code,
+            None => {
+                let _ = writeln!(io::stderr(), "{program}: error: {}", describe(&e));
+                e.chain().find_map(kind_of).map_or(1, Kind::exit_code)
             }
-            let _ = writeln!(io::stderr(), "{program}: error: {message}");
-            e.chain().find_map(kind_of).map_or(1, Kind::exit_code)
-        }
+        },
     };
+    // Flushing can fail on a closed pipe; the exit code is decided already.
     let _ = io::stdout().flush();
     std::process::exit(code)
 }

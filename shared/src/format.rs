@@ -81,6 +81,26 @@ pub fn ago(time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A time as Go's `time.Time.String()` prints it in the local zone
+/// (`2026-11-01 10:00:00 +0000 UTC`), as Docker's `CreatedAt` shows it.
+pub fn go_time(time: DateTime<Utc>) -> String {
+    let local = time.with_timezone(&chrono::Local);
+    let offset = local.format("%z").to_string();
+    let zone = if offset == "+0000" {
+        "UTC".to_string()
+    } else {
+        offset.clone()
+    };
+    format!("{} {offset} {zone}", local.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// A time as RFC 3339 in the local zone, seconds precision (Go's
+/// `time.RFC3339`), as `docker history -H=false` shows it.
+pub fn rfc3339_local(time: DateTime<Utc>) -> String {
+    let local = time.with_timezone(&chrono::Local);
+    local.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The current time, or the time fixed by `IMG_NOW` (RFC 3339) so that
 /// golden-file tests of ages are deterministic.
 pub fn now() -> DateTime<Utc> {

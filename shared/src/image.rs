@@ -209,6 +209,31 @@ impl Store {
         })
     }
 
+    /// Fail with NotFound unless every blob of `target` is in the store: the
+    /// index or manifest, and each present image's config and layers.
+    pub fn require_complete(&self, target: &Target) -> Result<()> {
+        let images: Vec<&Image> = match target {
+            Target::Image(image) => vec![image],
+            Target::Index(index) => index.images.iter().collect(),
+        };
+        let own = std::iter::once(target.descriptor());
+        let children = images.iter().flat_map(|i| {
+            std::iter::once(&i.descriptor)
+                .chain(std::iter::once(i.manifest.config()))
+                .chain(i.manifest.layers())
+        });
+        for descriptor in own.chain(children) {
+            if !self.has_blob(descriptor.digest()) {
+                return Err(Error::not_found(format!(
+                    "image {} is incomplete: blob {} is missing (it was removed meanwhile; pull or load it again)",
+                    target.digest(),
+                    descriptor.digest()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Read what an index entry or record names: a manifest or an index.
     pub fn load_target(&self, descriptor: &Descriptor) -> Result<Target> {
         if !is_index(descriptor.media_type()) {

@@ -1,1 +1,194 @@
-//! (being written)
+//! `img-rm`: untag and delete images with `docker rmi`'s rules.
+//!
+//! * By name: the name is removed (`Untagged: busybox:latest`). When no
+//!   other tag of that repository remains, its digest names go too. When no
+//!   name at all remains, the image is deleted.
+//! * By ID or digest: when the image has at most one tag and all its names are
+//!   in one repository, every name is removed and the image deleted; an image
+//!   that several names share must be forced (`-f`), as Docker requires.
+//! * A deleted image's entries leave `index.json`, and then garbage collection
+//!   removes the blobs no other image reaches (`Deleted: sha256:…`), unless
+//!   `--no-prune`, or unless another program is writing to the store just
+//!   then — those blobs wait for `img-prune`.
+//!
+//! Each request is decided and applied in one update of `index.json`, under
+//! its lock, so that concurrent tags and removals never lose an update.
+
+use oci_spec::image::Descriptor;
+
+use crate::cli::ImageArg;
+use crate::digest::Digest;
+use crate::error::{Error, Kind, Result};
+use crate::image::Target;
+use crate::reference::Reference;
+use crate::store::{Index, Store};
+
+/// What one removal printed, in Docker's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A name was removed.
+    Untagged(String),
+    /// An image or one of its layers was deleted.
+    Deleted(Digest),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Untagged(name) => write!(f, "Untagged: {name}"),
+            Outcome::Deleted(digest) => write!(f, "Deleted: {digest}"),
+        }
+    }
+}
+
+/// How `img-rm` was asked to remove.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Remove every name of an image that several names share.
+    pub force: bool,
+    /// Keep the blobs of deleted images (no garbage collection).
+    pub no_prune: bool,
+}
+
+/// What one update of the index did.
+struct Removal {
+    untagged: Vec<String>,
+    /// The entry of the image deleted, when no name was left for it.
+    deleted: Option<Descriptor>,
+}
+
+/// Remove the image `arg` names; returns the lines to print.
+pub fn remove(store: &Store, arg: &ImageArg, options: Options) -> Result<Vec<Outcome>> {
+    let found = arg.resolve(store)?;
+    let by_name = found
+        .reference
+        .as_ref()
+        .filter(|r| store_has_name(store, r))
+        .cloned();
+    let digest = found.target.digest().clone();
+    let short_id = crate::digest::short(found.target.id()).to_string();
+    let removal = store.update_index(|index| match &by_name {
+        Some(name) => untag(index, name, arg),
+        None => delete_by_id(index, &digest, &short_id, options.force),
+    })?;
+    let mut outcomes: Vec<Outcome> = removal
+        .untagged
+        .into_iter()
+        .map(Outcome::Untagged)
+        .collect();
+    if let Some(entry) = removal.deleted {
+        // The name may have moved to another image since it was resolved.
+        let target = if entry.digest() == found.target.digest() {
+            found.target
+        } else {
+            store.load_target(&entry)?
+        };
+        outcomes.push(Outcome::Deleted(target.id().clone()));
+        if !options.no_prune {
+            outcomes.extend(collect(store, &target)?);
+        }
+    }
+    Ok(outcomes)
+}
+
+fn store_has_name(store: &Store, reference: &Reference) -> bool {
+    store
+        .index()
+        .is_ok_and(|index| index.find_name(reference).is_some())
+}
+
+/// Remove `name`; the image goes when nothing else names it.
+fn untag(index: &mut Index, name: &Reference, arg: &ImageArg) -> Result<Removal> {
+    let Some(removed) = index.remove_name(name) else {
+        return Err(crate::store::no_such_image(&arg.display()));
+    };
+    let digest = removed.digest().clone();
+    let mut untagged = vec![name.familiar()];
+    let mut remaining: Vec<Reference> = index
+        .entries_for(&digest)
+        .into_iter()
+        .filter_map(|e| e.name)
+        .collect();
+    // Docker: with the last tag of a repository gone, that repository's
+    // digest references go as well.
+    let repo_still_tagged = remaining
+        .iter()
+        .any(|r| r.tag().is_some() && r.name() == name.name());
+    if name.tag().is_some() && !repo_still_tagged {
+        for other in &remaining {
+            if other.tag().is_none() && other.name() == name.name() {
+                index.remove_name(other);
+                untagged.push(other.familiar());
+            }
+        }
+        remaining.retain(|r| !(r.tag().is_none() && r.name() == name.name()));
+    }
+    let deleted = remaining.is_empty().then(|| {
+        index.remove_digest(&digest);
+        removed
+    });
+    Ok(Removal { untagged, deleted })
+}
+
+/// Delete the image `digest` names, with every name when that is allowed.
+fn delete_by_id(
+    index: &mut Index,
+    digest: &Digest,
+    short_id: &str,
+    force: bool,
+) -> Result<Removal> {
+    let entries = index.entries_for(digest);
+    let Some(first) = entries.first().map(|e| e.descriptor.clone()) else {
+        return Err(Error::not_found(format!("No such image: {short_id}")));
+    };
+    let names: Vec<Reference> = entries.into_iter().filter_map(|e| e.name).collect();
+    if !force && !is_single_reference(&names) {
+        return Err(Error::new(
+            Kind::Conflict,
+            format!(
+                "conflict: unable to delete {short_id} (must be forced) - image is referenced in multiple repositories"
+            ),
+        ));
+    }
+    index.remove_digest(digest);
+    Ok(Removal {
+        untagged: names.iter().map(Reference::familiar).collect(),
+        deleted: Some(first),
+    })
+}
+
+/// Docker's rule: all names in one repository, and at most one of them a tag.
+fn is_single_reference(names: &[Reference]) -> bool {
+    if names.len() <= 1 {
+        return true;
+    }
+    let tags = names.iter().filter(|n| n.tag().is_some()).count();
+    let first = names.first().map(Reference::name);
+    tags <= 1 && names.iter().all(|n| Some(n.name()) == first)
+}
+
+/// Garbage-collect after a deletion; reports the deleted image's own blobs
+/// that went (its layers, top first), as Docker reports deleted layers.
+fn collect(store: &Store, target: &Target) -> Result<Vec<Outcome>> {
+    let Some(report) = store.sweep(false)? else {
+        return Ok(Vec::new());
+    };
+    let mut own: Vec<&Descriptor> = Vec::new();
+    match target {
+        Target::Image(image) => own.extend(image.manifest.layers().iter().rev()),
+        Target::Index(index) => {
+            for image in &index.images {
+                own.extend(image.manifest.layers().iter().rev());
+            }
+        }
+    }
+    let mut outcomes = Vec::new();
+    for layer in own {
+        let digest = layer.digest();
+        if report.removed.contains(digest) && !outcomes.contains(&Outcome::Deleted(digest.clone()))
+        {
+            outcomes.push(Outcome::Deleted(digest.clone()));
+        }
+    }
+    Ok(outcomes)
+}

@@ -28,6 +28,9 @@ pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor>
 pub fn name(store: &Store, target: &Target, reference: &Reference) -> Result<Descriptor> {
     let descriptor = target.descriptor().clone();
     store.update_index(|index| {
+        // Under the lock, garbage collection cannot run: make sure it did
+        // not take the image away since it was found.
+        store.require_complete(target)?;
         index.set_name(reference, &descriptor);
         Ok(())
     })?;

@@ -150,6 +150,7 @@ impl Env {
             .env("PATH", path)
             .env("IMG_ROOT", self.store())
             .env("IMG_NOW", NOW)
+            .env("TZ", "UTC")
             .env("STORE", self.store())
             .env("FIXTURES", fixtures())
             .stdin(if stdin.is_some() {
@@ -177,6 +178,29 @@ impl Env {
         .ok();
     }
 
+    /// Copy a fixture with all its platforms (`skopeo copy --all`).
+    pub fn seed_all(&self, fixture: &str, name: &str) {
+        std::fs::create_dir_all(self.store()).unwrap();
+        self.sh(&format!(
+            "skopeo copy -q --all oci:$FIXTURES:{fixture} oci:$STORE:{name}"
+        ))
+        .ok();
+    }
+
+    /// The full image ID of `image` in the store.
+    pub fn id(&self, image: &str) -> String {
+        self.sh(&format!("img-inspect -f '{{{{.Id}}}}' {image}"))
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// The bytes of `index.json` (to check that a failed command changed nothing).
+    pub fn index_bytes(&self) -> Vec<u8> {
+        std::fs::read(self.store().join("index.json")).unwrap()
+    }
+
     /// The store's index.json, parsed.
     pub fn index(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.store().join("index.json")).unwrap()).unwrap()
@@ -196,51 +220,70 @@ impl Default for Env {
     }
 }
 
-/// Verify an OCI layout: every reachable blob exists and hashes right.
+/// Compare `actual` with the golden file `tests/golden/NAME`, after replacing
+/// each `(text, placeholder)` pair (image IDs, digests) so that the files do
+/// not depend on the busybox build. `IMG_GOLDEN=rewrite` writes the files.
+#[track_caller]
+pub fn assert_golden(name: &str, actual: &str, substitutions: &[(&str, &str)]) {
+    let mut text = actual.to_string();
+    for (value, placeholder) in substitutions {
+        if !value.is_empty() {
+            text = text.replace(value, placeholder);
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(name);
+    if std::env::var("IMG_GOLDEN").as_deref() == Ok("rewrite") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "golden file {} is missing; run with IMG_GOLDEN=rewrite",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text,
+        want,
+        "output differs from {} (IMG_GOLDEN=rewrite to update)",
+        path.display()
+    );
+}
+
+/// Verify a store: every blob hashes to its name, every named image is
+/// complete, no temporary blob is left behind (`Store::verify`).
 #[track_caller]
 pub fn check_layout(root: &Path) {
     let store = img::store::Store::open(root).unwrap();
-    let reachable = store.reachable().unwrap();
-    for digest in &reachable {
-        if store.has_blob(digest) {
-            store
-                .read_blob_by_digest(digest)
-                .map(|_| ())
-                .or_else(|e| {
-                    // Layers may be large; read_blob_by_digest caps at 16 MiB.
-                    if e.kind() == img::Kind::InvalidInput {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .unwrap();
-        }
-    }
-    for entry in store.index().unwrap().entries() {
-        store.load_target(&entry.descriptor).unwrap();
-    }
+    let problems = store.verify().unwrap();
+    assert!(
+        problems.is_empty(),
+        "store {} is inconsistent:\n{}",
+        root.display(),
+        problems.join("\n")
+    );
 }
 
-/// The OCI layout holding the fixture images, made once per test run:
-/// `base` (busybox-static, `CMD ["sh"]`), `derived` (base plus one layer,
-/// sharing base's layer), `other` (a different one-layer image).
+/// The OCI layout holding the fixture images, made once and kept beside the
+/// binaries (they are deterministic: fixed times everywhere):
+/// `base` (busybox-static, `CMD ["sh"]`, created 2026-11-01), `derived`
+/// (base plus one layer, labels app=demo tier=test, created 2026-11-08),
+/// `other` (one small layer, created 2026-10-01), `other-arm64` (the same
+/// layer, config for linux/arm64), `multi` (an OCI index of `base` for
+/// linux/amd64 and `other-arm64` for linux/arm64).
 pub fn fixtures() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(make_fixtures).clone()
 }
 
-fn make_fixtures() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("img-fixtures-{}", std::process::id()));
-    let layout = dir.join("layout");
-    if layout.join("index.json").exists() {
-        return layout;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = r#"
+const FIXTURE_SCRIPT: &str = r#"
 set -euo pipefail
 L=layout
+T=2026-11-01T10:00:00Z
+stamp() { find "$1" -exec touch -h -d "$2" {} +; }
 umoci init --layout $L
 umoci new --image $L:base
 umoci unpack --image $L:base b
@@ -248,24 +291,52 @@ mkdir -p b/rootfs/bin b/rootfs/etc b/rootfs/tmp
 cp /bin/busybox b/rootfs/bin/busybox
 ln -s busybox b/rootfs/bin/sh
 echo 'root:x:0:0:root:/root:/bin/sh' > b/rootfs/etc/passwd
-umoci repack --image $L:base b
-umoci config --image $L:base --config.cmd sh --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --created 2026-11-01T10:00:00Z --author 'img tests' --history.created_by 'busybox-static' --history.created 2026-11-01T10:00:00Z
-umoci unpack --image $L:base d
-echo hello > d/rootfs/hello.txt
-umoci repack --image $L:base --refresh-bundle d
+stamp b/rootfs $T
+umoci repack --image $L:base --history.created $T --history.created_by 'COPY busybox-static /bin/busybox' b
+umoci config --image $L:base --config.cmd sh --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --created $T --author 'img tests' --history.created_by 'CMD ["sh"]' --history.created $T
 umoci tag --image $L:base derived
-umoci config --image $L:derived --config.label app=demo --config.label tier=test --created 2026-11-08T10:00:00Z
+umoci unpack --image $L:derived d
+echo hello > d/rootfs/hello.txt
+touch -h -d 2026-11-08T10:00:00Z d/rootfs/hello.txt d/rootfs
+umoci repack --image $L:derived --history.created 2026-11-08T10:00:00Z --history.created_by 'COPY hello.txt /hello.txt' d
+umoci config --image $L:derived --config.label app=demo --config.label tier=test --created 2026-11-08T10:00:00Z --history.created 2026-11-08T10:00:00Z --history.created_by 'LABEL app=demo tier=test'
 umoci new --image $L:other
 umoci unpack --image $L:other o
 echo other > o/rootfs/other.txt
-umoci repack --image $L:other o
-umoci config --image $L:other --created 2026-10-01T10:00:00Z
+stamp o/rootfs 2026-10-01T10:00:00Z
+umoci repack --image $L:other --history.created 2026-10-01T10:00:00Z --history.created_by 'COPY other.txt /other.txt' o
+umoci config --image $L:other --created 2026-10-01T10:00:00Z --history.created 2026-10-01T10:00:00Z --history.created_by 'other image'
+umoci tag --image $L:other other-arm64
+umoci config --image $L:other-arm64 --architecture arm64 --created 2026-10-02T10:00:00Z --history.created 2026-10-02T10:00:00Z --history.created_by 'other image for arm64'
 umoci gc --layout $L
+# multi: an OCI index of base (linux/amd64) and other-arm64 (linux/arm64)
+desc() { jq -c --arg n "$1" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | del(.annotations)' $L/index.json; }
+jq -cjn --argjson a "$(desc base)" --argjson b "$(desc other-arm64)" \
+  '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [($a + {platform: {architecture: "amd64", os: "linux"}}), ($b + {platform: {architecture: "arm64", os: "linux"}})]}' > idx.json
+d=$(sha256sum idx.json | cut -d' ' -f1); s=$(stat -c%s idx.json)
+mv idx.json $L/blobs/sha256/$d
+jq -c --arg d "sha256:$d" --argjson s "$s" '.manifests += [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s, annotations: {"org.opencontainers.image.ref.name": "multi"}}]' $L/index.json > i2
+mv i2 $L/index.json
 rm -rf b d o
 "#;
+
+fn make_fixtures() -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    FIXTURE_SCRIPT.hash(&mut hasher);
+    let dir = bin_dir().join(format!("img-fixtures-{:016x}", hasher.finish()));
+    let layout = dir.join("layout");
+    if layout.join("index.json").exists() {
+        return layout;
+    }
+    // Build beside, then rename: another test process may be building too.
+    let scratch = tempfile::Builder::new()
+        .prefix(".img-fixtures-")
+        .tempdir_in(bin_dir())
+        .unwrap();
     let out = Command::new("bash")
-        .args(["-c", script])
-        .current_dir(&dir)
+        .args(["-c", FIXTURE_SCRIPT])
+        .current_dir(scratch.path())
         .output()
         .unwrap();
     assert!(
@@ -273,5 +344,13 @@ rm -rf b d o
         "making fixtures failed (needs umoci and busybox-static):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::create_dir_all(&dir).unwrap();
+    if std::fs::rename(scratch.path().join("layout"), &layout).is_err() {
+        assert!(
+            layout.join("index.json").exists(),
+            "could not place fixtures in {}",
+            dir.display()
+        );
+    }
     layout
 }

@@ -1,9 +1,10 @@
 //! img-tag: give an image another name (`docker tag`).
 
+use std::io::Write;
+
 use clap::{CommandFactory, Parser};
 
 use img::cli::{self, Common, ImageArg};
-use img::error::Error;
 
 /// Give an image another name.
 ///
@@ -40,21 +41,12 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let (source, target) = match cli.target {
         Some(target) => (ImageArg::Query(cli.source), target),
-        None => {
-            let mut images = cli::images_from(&[])?;
-            if images.len() != 1 {
-                return Err(Error::invalid(format!(
-                    "img-tag names one image, but stdin held {} records",
-                    images.len()
-                ))
-                .into());
-            }
-            (images.remove(0), cli.source)
-        }
+        None => (cli::one_image_from_stdin("img-tag")?, cli.source),
     };
     let store = cli.common.store()?;
     let record = img::tag::tag(&store, &source, &target)?;
     let mut out = cli::stdout();
     img::record::write(&mut out, &record)?;
+    out.flush()?;
     Ok(())
 }

@@ -135,9 +135,14 @@ impl Store {
     }
 }
 
-/// The error for an image that is not in the store, worded as Docker's.
+/// The error for an image that is not in the store, worded as Docker's
+/// (`No such image: busybox:latest`, the name in its familiar form).
 pub fn no_such_image(query: &str) -> Error {
-    Error::not_found(format!("No such image: {query}"))
+    let shown = match Reference::parse(query) {
+        Ok(reference) => reference.familiar(),
+        Err(_) => query.to_string(),
+    };
+    Error::not_found(format!("No such image: {shown}"))
 }
 
 fn without_name(mut descriptor: Descriptor) -> Descriptor {

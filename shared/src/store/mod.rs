@@ -18,6 +18,7 @@
 //! never removes a blob that a running writer has ingested but not yet named.
 
 mod blobs;
+mod fsck;
 mod gc;
 mod index;
 mod lookup;
@@ -29,7 +30,7 @@ use std::sync::OnceLock;
 pub use blobs::BlobWriter;
 pub use gc::SweepReport;
 pub use index::{Entry, Index, REF_NAME};
-pub use lookup::Resolved;
+pub use lookup::{no_such_image, Resolved};
 
 use crate::error::{Error, IoContext, Kind, Result};
 

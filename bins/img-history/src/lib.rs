@@ -1,0 +1,92 @@
+//! img-history: the layers of an image and the steps that made them
+//! (`docker history`).
+
+use std::io::Write;
+
+use clap::{ArgAction, CommandFactory, Parser};
+
+use img::cli::{self, Common, ImageArg};
+use img::history::{self, View};
+use img::platform::Platform;
+use img::template::RowFormat;
+
+/// Show the history of an image.
+///
+/// Prints the steps that made the image, newest first, as `docker history`
+/// does: IMAGE, CREATED, CREATED BY, SIZE, COMMENT. The top row shows the
+/// image ID; steps below it show `<missing>`, since img keeps no
+/// intermediate images. SIZE is the size of the layer the step made, as
+/// stored (compressed), and 0B for steps that made no layer.
+///
+/// `-H=false` prints times as RFC 3339 and sizes in bytes; `--no-trunc`
+/// shows full IDs and commands; `-q` only IDs. `--format` takes a Go
+/// template (fields .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment),
+/// `table TEMPLATE`, or `json`; `--json` is the same as `--format json`.
+/// With no IMAGE argument, reads one record from stdin.
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-history",
+    version,
+    about = "Show the history of an image (docker history)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-history busybox\n  img-history --no-trunc -H=false busybox\n  img-history --format '{{.CreatedBy}}' busybox"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    /// The image (name, name@digest, ID or ID prefix); omit to read a record from stdin
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format the rows with a Go template, 'table TEMPLATE', or 'json'
+    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["quiet", "json"])]
+    pub format: Option<String>,
+    /// Print one JSON object per row (same as --format json)
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
+    /// For a multi-platform image, the platform to show (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Print the image's history.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = if cli.json {
+        Some("json")
+    } else {
+        cli.format.as_deref()
+    };
+    let format = RowFormat::parse(format, history::FIELDS)?;
+    let image = match cli.image {
+        Some(name) => ImageArg::Query(name),
+        None => cli::one_image_from_stdin("img-history")?,
+    };
+    let store = cli.common.store()?;
+    let found = image.resolve(&store)?;
+    let steps = history::history(&store, &found, cli.platform.as_ref())?;
+    let view = View {
+        human: cli.human,
+        no_trunc: cli.no_trunc,
+        quiet: cli.quiet,
+        format,
+    };
+    let mut out = cli::stdout();
+    out.write_all(history::render(&steps, &view, img::format::now())?.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+use clap::Parser;
+
+fn main() {
+    img::cli::run_main(
+        "img-history",
+        || img_history::run(img_history::Cli::parse()),
+    )
+}

@@ -1,0 +1,8 @@
+use clap::Parser;
+
+fn main() {
+    img::cli::run_main(
+        "img-inspect",
+        || img_inspect::run(img_inspect::Cli::parse()),
+    )
+}

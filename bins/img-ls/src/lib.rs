@@ -1,0 +1,99 @@
+//! img-ls: list images (`docker images`).
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+
+use img::cli::{self, Common};
+use img::listing::{self, Filters, View};
+use img::template::RowFormat;
+
+/// List images.
+///
+/// Prints the images in the store as `docker images` does: one row per
+/// repository and tag, newest image first, `<none>` for what has no name.
+/// SIZE is the bytes the image's blobs take in the store (compressed layers,
+/// config and manifest), the content size Docker's containerd image store
+/// shows; CREATED comes from the image config.
+///
+/// REPOSITORY[:TAG] limits the list to matching names (a pattern as in
+/// `--filter reference=`). Filters: `dangling=true|false` (images without
+/// any name), `reference=PATTERN` (shell-style, `*` does not cross `/`;
+/// matched against `name:tag` and `name`), `before=IMAGE` and `since=IMAGE`
+/// (created before/after that image), `label=KEY` or `label=KEY=VALUE`.
+/// Different filters must all match; several `reference` patterns are
+/// alternatives; several labels must all be present.
+///
+/// `--json` prints one record per listed name (an unnamed record for a
+/// dangling image) for other programs to read: `img-ls --json --filter
+/// dangling=true | img-rm`. `--format` takes a Go template as Docker's does
+/// (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size),
+/// `table TEMPLATE` for a table with headers, or `json` for one JSON object
+/// per row. img keeps no intermediate images, so `-a` lists the same images.
+#[derive(Debug, Parser)]
+#[command(name = "img-ls", version, about = "List images (docker images)")]
+#[command(
+    after_help = "EXAMPLES:\n  img-ls\n  img-ls busybox\n  img-ls -q --filter dangling=true\n  img-ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'\n  img-ls --json --filter reference='localhost:5000/*' | img-push"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    /// Only images whose name matches (a pattern, as --filter reference=)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub repository: Option<String>,
+    /// Show all images (img keeps no intermediate images: same as without)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Show the manifest digest of each name
+    #[arg(long)]
+    pub digests: bool,
+    /// Filter the list: dangling=, reference=, before=, since=, label=
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Format the rows with a Go template, 'table TEMPLATE', or 'json'
+    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["quiet", "json"])]
+    pub format: Option<String>,
+    /// Show full image IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Print records (NDJSON OCI descriptors) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// List the images.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut filters = Filters::parse(&cli.filter)?;
+    if let Some(pattern) = &cli.repository {
+        filters.add_reference(pattern)?;
+    }
+    let format = RowFormat::parse(cli.format.as_deref(), listing::FIELDS)?;
+    let store = cli.common.store()?;
+    let images = listing::list(&store, &filters)?;
+    let mut out = cli::stdout();
+    if cli.json {
+        for image in &images {
+            for record in image.records() {
+                img::record::write(&mut out, &record)?;
+            }
+        }
+    } else {
+        let view = View {
+            quiet: cli.quiet,
+            no_trunc: cli.no_trunc,
+            digests: cli.digests,
+            format,
+        };
+        out.write_all(listing::render(&images, &view, img::format::now())?.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}

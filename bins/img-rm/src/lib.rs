@@ -1,0 +1,75 @@
+//! img-rm: untag and delete images (`docker rmi`).
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+
+use img::cli::{self, Common};
+use img::remove::{self, Options};
+
+/// Untag and delete images.
+///
+/// Removes images as `docker rmi` does. Given a name, removes that name
+/// (`Untagged: busybox:latest`); when it was the image's last name, the image
+/// is deleted (`Deleted: sha256:…`, its ID) and so are the layers no other
+/// image uses (`Deleted: sha256:…` for each). Given an image ID (or a
+/// prefix of one) or `name@digest`, deletes the image with its name; an
+/// image that has several tags, or names in several repositories, is only
+/// deleted with `-f`, which removes all its names.
+///
+/// With no IMAGE arguments, reads records from stdin: a record with a name
+/// removes that name, a record without one deletes the image by digest
+/// (`img-ls --json --filter dangling=true | img-rm`).
+///
+/// Each image is handled on its own: an error is reported and the others are
+/// still removed; the exit status is then 1. Layers that another program
+/// is writing to the store at that moment may hold are left for img-prune.
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-rm",
+    version,
+    about = "Untag and delete images (docker rmi)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-rm mybusybox\n  img-rm -f 018c9d7b792b\n  img-ls -q --filter dangling=true | xargs -r img-rm\n  img-ls --json --filter dangling=true | img-rm"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    /// Images to remove (name, name@digest, ID or ID prefix); omit to read records from stdin
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Remove an image that several names share, with all its names
+    #[arg(short, long)]
+    pub force: bool,
+    /// Keep the layers of deleted images
+    #[arg(long)]
+    pub no_prune: bool,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Remove the images, printing what was untagged and deleted.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let images = cli::images_from(&cli.images)?;
+    let store = cli.common.store()?;
+    let options = Options {
+        force: cli.force,
+        no_prune: cli.no_prune,
+    };
+    let mut out = cli::stdout();
+    let result = cli::for_each_image("img-rm", &images, |image| {
+        let outcomes = remove::remove(&store, image, options)?;
+        for outcome in outcomes {
+            writeln!(out, "{outcome}")
+                .and_then(|_| out.flush())
+                .map_err(|e| img::Error::io("writing to stdout", e))?;
+        }
+        Ok(())
+    });
+    out.flush()?;
+    result.map(|_| ())
+}
