@@ -34,7 +34,7 @@ install: release
     install -m 0644 man/*.7 {{prefix}}/share/man/man7/
     cargo run -q --release -p img-tests --bin img-docgen -- completions target/completions
     install -d {{prefix}}/share/bash-completion/completions {{prefix}}/share/zsh/site-functions {{prefix}}/share/fish/vendor_completions.d
-    install -m 0644 target/completions/bash/* {{prefix}}/share/bash-completion/completions/
+    for f in target/completions/bash/*.bash; do install -m 0644 "$f" {{prefix}}/share/bash-completion/completions/$(basename "$f" .bash); done
     install -m 0644 target/completions/zsh/* {{prefix}}/share/zsh/site-functions/
     install -m 0644 target/completions/fish/* {{prefix}}/share/fish/vendor_completions.d/
     command -v mandb >/dev/null && mandb -q {{prefix}}/share/man || true

@@ -38,3 +38,20 @@ fn every_program_has_a_documented_command() {
         );
     }
 }
+
+#[test]
+fn completions_for_every_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    docs::write_completions(dir.path()).unwrap();
+    for command in docs::commands() {
+        let name = command.get_name();
+        for file in [
+            format!("bash/{name}.bash"),
+            format!("zsh/_{name}"),
+            format!("fish/{name}.fish"),
+        ] {
+            let text = std::fs::read_to_string(dir.path().join(&file)).unwrap();
+            assert!(text.contains(name), "{file} does not complete {name}");
+        }
+    }
+}
