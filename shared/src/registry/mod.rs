@@ -25,6 +25,9 @@ pub mod download;
 pub mod manifest;
 pub mod options;
 pub mod pull;
+pub mod push;
+pub mod search;
+pub mod upload;
 pub mod url;
 
 pub use client::Client;

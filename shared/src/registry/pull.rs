@@ -352,3 +352,17 @@ fn fetch_one(
     }
     Ok(matches!(fetched, Fetched::Downloaded { .. }))
 }
+
+/// Every tag of `reference`'s repository, as references (`--all-tags`).
+pub fn all_tags(reference: &Reference, options: &PullOptions) -> Result<Vec<Reference>> {
+    if reference.digest().is_some() {
+        return Err(Error::invalid(format!(
+            "{} names a digest; --all-tags takes a repository name",
+            reference.familiar()
+        )));
+    }
+    let doing = || format!("listing the tags of {}", reference.familiar_name());
+    let client = Client::connect(reference.registry(), &options.client).with_context(doing)?;
+    let tags = super::search::tags(&client, reference.repository())?;
+    tags.iter().map(|t| reference.with_tag(t)).collect()
+}
