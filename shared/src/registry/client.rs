@@ -131,9 +131,11 @@ impl Client {
             {
                 client.base = format!("http://{host}");
                 client.ping().map_err(|http_err| match http_err {
-                    // Plain HTTP failing to connect says nothing new.
-                    PingError::Connect(_) => e,
-                    PingError::Tls(h) | PingError::Other(h) => h,
+                    // Plain HTTP failing to connect, or answered by a TLS
+                    // server (400), says nothing new: the HTTPS error stands.
+                    PingError::Connect(_) | PingError::Tls(_) => e,
+                    PingError::Other(h) if h.to_string().contains("HTTP 400") => e,
+                    PingError::Other(h) => h,
                 })?;
                 Ok(client)
             }
@@ -208,6 +210,11 @@ impl Client {
                 let response = self.send(Call::get(self.url("/v2/"), &scope))?;
                 if response.status().is_success() {
                     Ok(())
+                } else if response.status().as_u16() == 401 {
+                    Err(Error::new(
+                        Kind::Remote,
+                        "unauthorized: incorrect username or password",
+                    ))
                 } else {
                     Err(status_error(
                         response,
@@ -307,11 +314,9 @@ enum PingError {
 }
 
 fn classify(e: ureq::Error, registry: &str) -> PingError {
-    let certificate = matches!(
-        &e,
-        ureq::Error::Rustls(rustls::Error::InvalidCertificate(_))
-    );
-    let tls = matches!(&e, ureq::Error::Rustls(_) | ureq::Error::Tls(_));
+    let debug = format!("{e:?}");
+    let certificate = debug.contains("InvalidCertificate");
+    let tls = matches!(&e, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) || debug.contains("Rustls");
     let connect = matches!(
         &e,
         ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_)
@@ -403,8 +408,8 @@ pub fn transport_error(e: ureq::Error) -> Error {
         },
         ureq::Error::HostNotFound => "host not found".to_string(),
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
-        ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)) => format!(
-            "the registry's TLS certificate is not trusted ({c:?}): give its CA with --cert-dir, or use --tls-verify=false"
+        other if format!("{other:?}").contains("InvalidCertificate") => format!(
+            "the registry's TLS certificate is not trusted ({other}): give its CA with --cert-dir, or use --tls-verify=false"
         ),
         other => other.to_string(),
     };

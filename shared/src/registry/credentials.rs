@@ -90,7 +90,12 @@ fn prompt_password(user: &str) -> Result<String> {
             "no password for {user}: give --creds {user}:PASSWORD, or run on a terminal to be asked"
         )));
     }
-    rpassword::prompt_password("Password: ").io_context(|| "reading the password".into())
+    prompt("Password: ")
+}
+
+/// Ask for a secret on the terminal, without echo.
+pub fn prompt(text: &str) -> Result<String> {
+    rpassword::prompt_password(text).io_context(|| "reading the password".into())
 }
 
 /// The key a registry's credentials are stored under: Docker Hub's

@@ -22,6 +22,7 @@ pub mod certs;
 pub mod client;
 pub mod credentials;
 pub mod download;
+pub mod login;
 pub mod manifest;
 pub mod options;
 pub mod pull;

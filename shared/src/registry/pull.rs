@@ -79,7 +79,6 @@ pub fn pull_with(
         (None, Some(t)) => t.to_string(),
         (None, None) => crate::reference::DEFAULT_TAG.to_string(),
     };
-    progress.message(&format!("{wanted}: Pulling from {repository}"));
     let top = manifest::get(client, repository, &wanted, &scope)?;
     let was_present = store.has_blob(&top.digest);
     let mut images: Vec<(Descriptor, RemoteManifest, ImageManifest)> = Vec::new();
@@ -112,6 +111,7 @@ pub fn pull_with(
     }
 
     let blobs = blobs_of(&images)?;
+    progress.message(&format!("{wanted}: Pulling from {repository}"));
     let source = Source {
         client,
         repository,
