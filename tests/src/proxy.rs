@@ -19,7 +19,11 @@ pub enum Fault {
     Cut { after: u64, times: usize },
     /// Stop forwarding after `after` bytes, holding the connection open for
     /// `seconds`; `times` connections.
-    Stall { after: u64, seconds: u64, times: usize },
+    Stall {
+        after: u64,
+        seconds: u64,
+        times: usize,
+    },
     /// Flip the byte at offset `at` of the connection's stream; `times` connections.
     Corrupt { at: u64, times: usize },
     /// Forward at most `bytes_per_second` after the first `after` bytes.
@@ -66,8 +70,12 @@ impl Proxy {
                         let Ok(server) = TcpStream::connect(&upstream) else {
                             continue;
                         };
-                        let (fault, downstream, applied, stop) =
-                            (fault.clone(), downstream.clone(), applied.clone(), stop.clone());
+                        let (fault, downstream, applied, stop) = (
+                            fault.clone(),
+                            downstream.clone(),
+                            applied.clone(),
+                            stop.clone(),
+                        );
                         std::thread::spawn(move || {
                             relay(client, server, &fault, &downstream, &applied, &stop)
                         });
@@ -99,7 +107,8 @@ fn relay(
     applied: &AtomicUsize,
     stop: &AtomicBool,
 ) {
-    let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone()) else {
+    let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone())
+    else {
         return;
     };
     // Client to server: faithful.
@@ -157,7 +166,11 @@ fn relay(
                 downstream.fetch_add(keep as u64, Ordering::SeqCst);
                 break;
             }
-            Fault::Stall { after, seconds, times } if end > after && claim(times) => {
+            Fault::Stall {
+                after,
+                seconds,
+                times,
+            } if end > after && claim(times) => {
                 let keep = (after.saturating_sub(start)) as usize;
                 let _ = client_write.write_all(&chunk[..keep]);
                 downstream.fetch_add(keep as u64, Ordering::SeqCst);
@@ -172,7 +185,10 @@ fn relay(
             Fault::Corrupt { at, times } if at >= start && at < end && claim(times) => {
                 chunk[(at - start) as usize] ^= 0x5a;
             }
-            Fault::Throttle { after, bytes_per_second } if end > after => {
+            Fault::Throttle {
+                after,
+                bytes_per_second,
+            } if end > after => {
                 std::thread::sleep(Duration::from_secs_f64(n as f64 / bytes_per_second as f64));
             }
             _ => {}

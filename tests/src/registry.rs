@@ -171,8 +171,13 @@ impl Registry {
         self.log()
             .lines()
             .filter(|l| {
-                l.find(&prefix)
-                    .is_some_and(|i| l[i + prefix.len()..].split(' ').next().unwrap_or("").contains(part))
+                l.find(&prefix).is_some_and(|i| {
+                    l[i + prefix.len()..]
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .contains(part)
+                })
             })
             .count()
     }
@@ -226,8 +231,11 @@ impl TokenIssuer {
              openssl req -x509 -key token.key -out token.crt -days 2 -subj /CN=img-test-issuer 2>/dev/null
              openssl x509 -in token.crt -outform der -out token.der",
         );
-        let key = jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(dir.join("token.key")).unwrap()).unwrap();
-        let x5c = base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join("token.der")).unwrap());
+        let key =
+            jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(dir.join("token.key")).unwrap())
+                .unwrap();
+        let x5c = base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(dir.join("token.der")).unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let host = listener.local_addr().unwrap().to_string();
@@ -240,7 +248,13 @@ impl TokenIssuer {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let _ = stream.set_nonblocking(false);
-                        let _ = serve_token(stream, &key, &x5c, &issued2, valid2.load(Ordering::SeqCst));
+                        let _ = serve_token(
+                            stream,
+                            &key,
+                            &x5c,
+                            &issued2,
+                            valid2.load(Ordering::SeqCst),
+                        );
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -316,7 +330,10 @@ fn serve_token(
             })
         })
         .collect();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let n = issued.fetch_add(1, Ordering::SeqCst);
     let claims = serde_json::json!({
         "iss": "img-test-issuer", "sub": USER, "aud": "img-test-registry",

@@ -42,7 +42,12 @@ pub struct Cli {
     #[arg(short, long, value_name = "USER")]
     pub username: Option<String>,
     /// Password (insecure: other users see it; prefer --password-stdin)
-    #[arg(short, long, value_name = "PASSWORD", conflicts_with = "password_stdin")]
+    #[arg(
+        short,
+        long,
+        value_name = "PASSWORD",
+        conflicts_with = "password_stdin"
+    )]
     pub password: Option<String>,
     /// Read the password from stdin
     #[arg(long)]

@@ -84,9 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let term = cli.term.clone().unwrap_or_default();
     let (registry, term) = match (&cli.registry, term.split_once('/')) {
         (Some(r), _) => (r.clone(), term.clone()),
-        (None, Some((host, rest)))
-            if host.contains(['.', ':']) || host == "localhost" =>
-        {
+        (None, Some((host, rest))) if host.contains(['.', ':']) || host == "localhost" => {
             (host.to_string(), rest.to_string())
         }
         _ => ("docker.io".to_string(), term.clone()),

@@ -316,7 +316,8 @@ enum PingError {
 fn classify(e: ureq::Error, registry: &str) -> PingError {
     let debug = format!("{e:?}");
     let certificate = debug.contains("InvalidCertificate");
-    let tls = matches!(&e, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) || debug.contains("Rustls");
+    let tls =
+        matches!(&e, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) || debug.contains("Rustls");
     let connect = matches!(
         &e,
         ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_)

@@ -26,9 +26,11 @@ pub fn server_host(server: &str) -> String {
 /// Verify `creds` against `registry`, then store them.
 pub fn login(registry: &str, creds: &Credentials, options: &ClientOptions) -> Result<Stored> {
     let doing = || format!("logging in to {registry}");
-    let client = Client::connect_with(registry, options, Some(creds.clone())).with_context(doing)?;
+    let client =
+        Client::connect_with(registry, options, Some(creds.clone())).with_context(doing)?;
     client.verify_login().with_context(doing)?;
-    credentials::store(registry, creds).with_context(|| format!("saving the credentials for {registry}"))
+    credentials::store(registry, creds)
+        .with_context(|| format!("saving the credentials for {registry}"))
 }
 
 /// Forget the stored credentials for `registry`; whether there were any.

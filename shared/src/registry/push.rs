@@ -84,7 +84,14 @@ pub fn push_with(
     }
     let mounts = mount_candidates(store, dest)?;
     let destination = Destination { client, repository };
-    let uploaded = upload_all(store, &destination, &blobs, &mounts, options.max_concurrent_uploads, progress)?;
+    let uploaded = upload_all(
+        store,
+        &destination,
+        &blobs,
+        &mounts,
+        options.max_concurrent_uploads,
+        progress,
+    )?;
 
     let scope = Scope::push(repository);
     let reference = dest
@@ -94,14 +101,32 @@ pub fn push_with(
     if let Target::Index(_) = target {
         for image in &images {
             let bytes = store.read_blob(&image.descriptor)?;
-            manifest::put(client, repository, image.descriptor.digest().as_ref(), &media_type(&image.descriptor), &bytes, &scope)?;
+            manifest::put(
+                client,
+                repository,
+                image.descriptor.digest().as_ref(),
+                &media_type(&image.descriptor),
+                &bytes,
+                &scope,
+            )?;
         }
     }
     let descriptor = target.descriptor();
     let bytes = store.read_blob(descriptor)?;
-    manifest::put(client, repository, &reference, &media_type(descriptor), &bytes, &scope)?;
+    manifest::put(
+        client,
+        repository,
+        &reference,
+        &media_type(descriptor),
+        &bytes,
+        &scope,
+    )?;
     let label = dest.tag().unwrap_or("latest");
-    progress.message(&format!("{label}: digest: {} size: {}", descriptor.digest(), bytes.len()));
+    progress.message(&format!(
+        "{label}: digest: {} size: {}",
+        descriptor.digest(),
+        bytes.len()
+    ));
     Ok(Pushed {
         record: crate::record::for_target(target, Some(dest)),
         uploaded,
@@ -158,7 +183,12 @@ fn mount_candidates(store: &Store, dest: &Reference) -> Result<HashMap<Digest, V
             Target::Index(x) => x.images.iter().collect(),
         };
         for image in images {
-            for blob in image.manifest.layers() {
+            for blob in image
+                .manifest
+                .layers()
+                .iter()
+                .chain([image.manifest.config()])
+            {
                 let repos = candidates.entry(blob.digest().clone()).or_default();
                 if !repos.iter().any(|r| r == name.repository()) {
                     repos.push(name.repository().to_string());

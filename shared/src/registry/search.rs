@@ -58,7 +58,9 @@ impl Filters {
     /// Add one `KEY=VALUE` filter.
     pub fn add(&mut self, text: &str) -> Result<()> {
         let (key, value) = text.split_once('=').ok_or_else(|| {
-            Error::invalid(format!("bad format of filter {text:?} (expected name=value)"))
+            Error::invalid(format!(
+                "bad format of filter {text:?} (expected name=value)"
+            ))
         })?;
         let boolean = |v: &str| match v {
             "true" | "1" => Ok(true),
@@ -95,7 +97,10 @@ impl Filters {
 /// Parse Docker Hub's search answer.
 pub fn parse_hub(bytes: &[u8]) -> Result<Vec<SearchResult>> {
     let answer: HubAnswer = serde_json::from_slice(bytes).map_err(|e| {
-        Error::new(Kind::Remote, format!("Docker Hub's search answer does not parse: {e}"))
+        Error::new(
+            Kind::Remote,
+            format!("Docker Hub's search answer does not parse: {e}"),
+        )
     })?;
     Ok(answer.results)
 }
@@ -108,7 +113,11 @@ pub fn search_hub(options: &ClientOptions, term: &str, limit: usize) -> Result<V
         .timeout_per_read(Some(options.stall_timeout))
         .build()
         .new_agent();
-    let request = url::with_query(&url::with_query(HUB_SEARCH, "q", term), "n", &limit.to_string());
+    let request = url::with_query(
+        &url::with_query(HUB_SEARCH, "q", term),
+        "n",
+        &limit.to_string(),
+    );
     let mut response = agent
         .get(&request)
         .call()
@@ -130,18 +139,24 @@ pub fn search_hub(options: &ClientOptions, term: &str, limit: usize) -> Result<V
 pub fn search_catalog(client: &Client, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
     let scope = Scope::catalog();
     let mut found = Vec::new();
-    let names = paginate(client, client.url("/v2/_catalog?n=100"), &scope, "repositories", |name| {
-        if name.contains(term) {
-            found.push(SearchResult {
-                name: format!("{}/{name}", client.registry()),
-                description: String::new(),
-                star_count: 0,
-                is_official: false,
-                is_automated: false,
-            });
-        }
-        found.len() < limit
-    });
+    let names = paginate(
+        client,
+        client.url("/v2/_catalog?n=100"),
+        &scope,
+        "repositories",
+        |name| {
+            if name.contains(term) {
+                found.push(SearchResult {
+                    name: format!("{}/{name}", client.registry()),
+                    description: String::new(),
+                    star_count: 0,
+                    is_official: false,
+                    is_automated: false,
+                });
+            }
+            found.len() < limit
+        },
+    );
     names.map_err(|e| e.context(format!("listing the catalog of {}", client.registry())))?;
     Ok(found)
 }
@@ -160,7 +175,12 @@ pub fn tags(client: &Client, repository: &str) -> Result<Vec<String>> {
             true
         },
     )
-    .map_err(|e| e.context(format!("listing the tags of {}/{repository}", client.registry())))?;
+    .map_err(|e| {
+        e.context(format!(
+            "listing the tags of {}/{repository}",
+            client.registry()
+        ))
+    })?;
     Ok(tags)
 }
 
@@ -193,7 +213,11 @@ fn paginate(
             .map_err(super::client::transport_error)?;
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| Error::new(Kind::Remote, format!("the answer is not JSON: {e}")))?;
-        let items = value.get(key).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let items = value
+            .get(key)
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
         for item in items.iter().filter_map(|i| i.as_str()) {
             if !each(item) {
                 return Ok(());
@@ -253,9 +277,18 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(lines[0].starts_with("NAME "), "{out}");
-        assert!(lines[0].contains("DESCRIPTION") && lines[0].ends_with("AUTOMATED"), "{out}");
-        assert!(lines[1].contains("[OK]") && lines[1].contains("3148"), "{out}");
-        assert!(lines[2].contains("Full-chain, Internet enabled, busybox made f…"), "{out}");
+        assert!(
+            lines[0].contains("DESCRIPTION") && lines[0].ends_with("AUTOMATED"),
+            "{out}"
+        );
+        assert!(
+            lines[1].contains("[OK]") && lines[1].contains("3148"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("Full-chain, Internet enabled, busybox made f…"),
+            "{out}"
+        );
         assert!(table(&results, true).contains("git and cURL flavors."));
         let col = lines[0].find("STARS").unwrap();
         assert_eq!(&lines[1][col..col + 4], "3148", "{out}");
@@ -269,7 +302,10 @@ mod tests {
         assert_eq!(results.iter().filter(|r| f.accepts(r)).count(), 1);
         let mut f = Filters::default();
         f.add("is-official=false").unwrap();
-        assert_eq!(results.iter().filter(|r| f.accepts(r)).next().unwrap().name, "radial/busyboxplus");
+        assert_eq!(
+            results.iter().filter(|r| f.accepts(r)).next().unwrap().name,
+            "radial/busyboxplus"
+        );
         assert!(Filters::default().add("color=red").is_err());
         assert!(Filters::default().add("stars=many").is_err());
         assert!(Filters::default().add("stars").is_err());

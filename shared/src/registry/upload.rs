@@ -53,16 +53,32 @@ pub fn upload(
     progress: &dyn Fn(u64),
 ) -> Result<Uploaded> {
     let digest = descriptor.digest();
-    let what = || format!("pushing blob {digest} to {}/{}", dest.client.registry(), dest.repository);
+    let what = || {
+        format!(
+            "pushing blob {digest} to {}/{}",
+            dest.client.registry(),
+            dest.repository
+        )
+    };
     let scope = Scope::push(dest.repository);
     if exists(dest, &scope, descriptor).map_err(|e| e.context(what()))? {
         return Ok(Uploaded::Exists);
     }
     let mut location = None;
-    for from in mount_from.iter().filter(|f| f.as_str() != dest.repository).take(3) {
+    for from in mount_from
+        .iter()
+        .filter(|f| f.as_str() != dest.repository)
+        .take(3)
+    {
         let mount_scope = Scope::push(dest.repository).and_pull(from);
-        let start = dest.client.url(&format!("/v2/{}/blobs/uploads/", dest.repository));
-        let start = url::with_query(&url::with_query(&start, "mount", digest.as_ref()), "from", from);
+        let start = dest
+            .client
+            .url(&format!("/v2/{}/blobs/uploads/", dest.repository));
+        let start = url::with_query(
+            &url::with_query(&start, "mount", digest.as_ref()),
+            "from",
+            from,
+        );
         let response = dest.client.send(post(start.clone(), &mount_scope))?;
         match response.status().as_u16() {
             201 => return Ok(Uploaded::Mounted(from.clone())),
@@ -111,9 +127,11 @@ fn post<'a>(url: String, scope: &'a Scope) -> Call<'a> {
 
 /// Whether the registry has the blob (HEAD).
 pub fn exists(dest: &Destination<'_>, scope: &Scope, descriptor: &Descriptor) -> Result<bool> {
-    let url = dest
-        .client
-        .url(&format!("/v2/{}/blobs/{}", dest.repository, descriptor.digest()));
+    let url = dest.client.url(&format!(
+        "/v2/{}/blobs/{}",
+        dest.repository,
+        descriptor.digest()
+    ));
     let call = Call {
         method: "HEAD",
         ..Call::get(url, scope)
@@ -122,19 +140,29 @@ pub fn exists(dest: &Destination<'_>, scope: &Scope, descriptor: &Descriptor) ->
     match response.status().as_u16() {
         200..=299 => Ok(true),
         404 => Ok(false),
-        _ => Err(status_error(response, "checking whether the registry has it")),
+        _ => Err(status_error(
+            response,
+            "checking whether the registry has it",
+        )),
     }
 }
 
 fn start_session(dest: &Destination<'_>, scope: &Scope) -> Result<String> {
-    let start = dest.client.url(&format!("/v2/{}/blobs/uploads/", dest.repository));
+    let start = dest
+        .client
+        .url(&format!("/v2/{}/blobs/uploads/", dest.repository));
     let response = dest.client.send(post(start.clone(), scope))?;
     if response.status().as_u16() != 202 {
         return Err(status_error(response, "starting an upload"));
     }
     header(&response, "location")
         .map(|l| url::resolve(&start, &l))
-        .ok_or_else(|| Error::new(Kind::Remote, "the registry started an upload without a Location"))
+        .ok_or_else(|| {
+            Error::new(
+                Kind::Remote,
+                "the registry started an upload without a Location",
+            )
+        })
 }
 
 /// Upload the whole blob through the session at `location`.
@@ -176,7 +204,9 @@ fn send_content(
                     sent += len;
                     progress(sent);
                 }
-                Ok(response) if response.status().as_u16() == 416 || response.status().is_server_error() => {
+                Ok(response)
+                    if response.status().as_u16() == 416 || response.status().is_server_error() =>
+                {
                     resumes += 1;
                     if resumes > 3 {
                         return Err(status_error(response, "uploading a chunk"));
@@ -244,14 +274,21 @@ fn send_content(
 fn status(dest: &Destination<'_>, scope: &Scope, location: &str) -> Result<(String, u64)> {
     let response = dest.client.send(Call::get(location.to_string(), scope))?;
     if response.status().as_u16() != 204 {
-        return Err(status_error(response, "asking how much of the upload arrived"));
+        return Err(status_error(
+            response,
+            "asking how much of the upload arrived",
+        ));
     }
     let next = header(&response, "location")
         .map(|l| url::resolve(location, &l))
         .unwrap_or_else(|| location.to_string());
     // `Range: 0-N` (N inclusive); no header means nothing arrived.
     let held = header(&response, "range")
-        .and_then(|r| r.rsplit('-').next().and_then(|n| n.trim().parse::<u64>().ok()))
+        .and_then(|r| {
+            r.rsplit('-')
+                .next()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
         .map_or(0, |last| last + 1);
     Ok((next, held))
 }

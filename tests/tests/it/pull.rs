@@ -37,22 +37,40 @@ fn pulls_skopeo_pushed_images_with_identical_digests() {
     registry.skopeo_push(&fixtures(), "derived", "test/derived:1");
     let host = &registry.host;
     let run = env
-        .sh(&format!("img-pull {host}/test/base:1 {host}/test/derived:1"))
+        .sh(&format!(
+            "img-pull {host}/test/base:1 {host}/test/derived:1"
+        ))
         .ok();
     let records = run.records();
     assert_eq!(records.len(), 2, "{}", run.stdout);
-    assert_eq!(records[0]["digest"], remote_digest(&env, &format!("{host}/test/base:1")));
-    assert_eq!(records[1]["digest"], remote_digest(&env, &format!("{host}/test/derived:1")));
+    assert_eq!(
+        records[0]["digest"],
+        remote_digest(&env, &format!("{host}/test/base:1"))
+    );
+    assert_eq!(
+        records[1]["digest"],
+        remote_digest(&env, &format!("{host}/test/derived:1"))
+    );
     assert_eq!(
         records[0]["annotations"]["org.opencontainers.image.ref.name"],
         format!("{host}/test/base:1")
     );
-    assert!(run.stderr.contains("1: Pulling from test/base"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1: Pulling from test/base"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("Pull complete"), "{}", run.stderr);
-    assert!(run.stderr.contains("Status: Downloaded newer image for"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Status: Downloaded newer image for"),
+        "{}",
+        run.stderr
+    );
     // the config digest (image ID) is the registry's
     let config = env
-        .sh(&format!("skopeo inspect --raw oci:$STORE:{host}/test/derived:1"))
+        .sh(&format!(
+            "skopeo inspect --raw oci:$STORE:{host}/test/derived:1"
+        ))
         .ok();
     let manifest: serde_json::Value = serde_json::from_str(&config.stdout).unwrap();
     assert_eq!(
@@ -64,13 +82,24 @@ fn pulls_skopeo_pushed_images_with_identical_digests() {
     // a re-pull downloads no blob
     let blob_gets = registry.requests("GET", "/blobs/");
     let run = env.sh(&format!("img-pull {host}/test/derived:1")).ok();
-    assert_eq!(registry.requests("GET", "/blobs/"), blob_gets, "{}", registry.log());
+    assert_eq!(
+        registry.requests("GET", "/blobs/"),
+        blob_gets,
+        "{}",
+        registry.log()
+    );
     assert!(run.stderr.contains("Already exists"), "{}", run.stderr);
-    assert!(run.stderr.contains("Status: Image is up to date for"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Status: Image is up to date for"),
+        "{}",
+        run.stderr
+    );
 
     // by digest: named name@digest, found by it
     let digest = records[0]["digest"].as_str().unwrap();
-    let run = env.sh(&format!("img-pull -q {host}/test/base@{digest}")).ok();
+    let run = env
+        .sh(&format!("img-pull -q {host}/test/base@{digest}"))
+        .ok();
     assert_eq!(run.stderr, "");
     assert_eq!(run.records()[0]["digest"], digest);
     env.check_store();
@@ -82,8 +111,12 @@ fn multi_platform_layout(env: &Env) -> std::path::PathBuf {
     use img::reference::Reference;
     use oci_spec::image::{Arch, ImageConfiguration, ImageManifest, Os};
     let layout = env.path("multi");
-    env.sh(&format!("skopeo copy -q oci:{}:base oci:{}:base", fixtures().display(), layout.display()))
-        .ok();
+    env.sh(&format!(
+        "skopeo copy -q oci:{}:base oci:{}:base",
+        fixtures().display(),
+        layout.display()
+    ))
+    .ok();
     let store = img::store::Store::open(&layout).unwrap();
     let base = store.resolve("base").unwrap();
     let img::image::Target::Image(image) = &base.target else {
@@ -92,7 +125,9 @@ fn multi_platform_layout(env: &Env) -> std::path::PathBuf {
     let mut config: ImageConfiguration = image.config.clone();
     config.set_architecture(Arch::s390x);
     config.set_os(Os::Linux);
-    let (config_digest, config_size) = store.write_blob(&serde_json::to_vec(&config).unwrap()).unwrap();
+    let (config_digest, config_size) = store
+        .write_blob(&serde_json::to_vec(&config).unwrap())
+        .unwrap();
     let mut manifest: ImageManifest = image.manifest.clone();
     let mut config_desc = manifest.config().clone();
     config_desc.set_digest(config_digest);
@@ -111,8 +146,14 @@ fn multi_platform_layout(env: &Env) -> std::path::PathBuf {
              "size": other_size, "platform": {"os": "linux", "architecture": "s390x"}},
         ]
     });
-    let (index_digest, index_size) = store.write_blob(&serde_json::to_vec(&index).unwrap()).unwrap();
-    let descriptor = oci_spec::image::Descriptor::new(oci_spec::image::MediaType::ImageIndex, index_size, index_digest);
+    let (index_digest, index_size) = store
+        .write_blob(&serde_json::to_vec(&index).unwrap())
+        .unwrap();
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageIndex,
+        index_size,
+        index_digest,
+    );
     store
         .update_index(|i| {
             i.set_name(&Reference::parse("multi:1").unwrap(), &descriptor);
@@ -141,21 +182,46 @@ fn pulls_the_host_platform_or_all_of_an_index() {
 
     let run = env.sh(&format!("img-pull {host}/test/multi:1")).ok();
     let record = &run.records()[0];
-    assert_eq!(record["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        record["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
     assert_eq!(record["platform"]["architecture"], arch.as_str());
-    assert!(run.stderr.contains(&format!("Digest: {index_digest}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("Digest: {index_digest}")),
+        "{}",
+        run.stderr
+    );
 
-    let run = env.sh(&format!("img-pull --platform linux/s390x {host}/test/multi:1")).ok();
+    let run = env
+        .sh(&format!(
+            "img-pull --platform linux/s390x {host}/test/multi:1"
+        ))
+        .ok();
     assert_eq!(run.records()[0]["platform"]["architecture"], "s390x");
 
-    let run = env.sh(&format!("img-pull --root other --all-platforms {host}/test/multi:1")).ok();
+    let run = env
+        .sh(&format!(
+            "img-pull --root other --all-platforms {host}/test/multi:1"
+        ))
+        .ok();
     let record = run.records().into_iter().last().unwrap();
     assert_eq!(record["digest"], index_digest.as_str());
-    assert_eq!(record["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        record["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     img_tests::check_layout(&env.path("other"));
-    env.sh(&format!("skopeo inspect --raw oci:other:{host}/test/multi:1 >/dev/null")).ok();
+    env.sh(&format!(
+        "skopeo inspect --raw oci:other:{host}/test/multi:1 >/dev/null"
+    ))
+    .ok();
 
-    let run = env.sh(&format!("img-pull --platform linux/mips64le {host}/test/multi:1")).code(1);
+    let run = env
+        .sh(&format!(
+            "img-pull --platform linux/mips64le {host}/test/multi:1"
+        ))
+        .code(1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("s390x"), "{}", run.stderr);
     env.check_store();
@@ -180,13 +246,20 @@ fn failures_are_one_line_and_write_nothing() {
     ] {
         let run = env.sh(&format!("img-pull {args}")).code(1);
         assert_eq!(run.stderr.lines().count(), 1, "{args}: {}", run.stderr);
-        assert!(run.stderr.starts_with("img-pull: error: pulling "), "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("img-pull: error: pulling "),
+            "{}",
+            run.stderr
+        );
         assert!(run.stderr.contains(why), "{args}: {}", run.stderr);
         assert_eq!(run.stdout, "");
     }
     let run = env.sh("img-pull 'Bad/Name'").code(2);
     assert_eq!(run.stderr.lines().count(), 1);
-    assert_eq!(std::fs::read(env.store().join("index.json")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(env.store().join("index.json")).unwrap(),
+        before
+    );
     env.check_store();
 }
 
@@ -202,27 +275,60 @@ fn authenticated_registries() {
     let host = &basic.host;
     let run = env.sh(&format!("img-pull {host}/test/base:1")).code(1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    let run = env.sh(&format!("img-pull --creds {USER}:wrong {host}/test/base:1")).code(1);
+    let run = env
+        .sh(&format!("img-pull --creds {USER}:wrong {host}/test/base:1"))
+        .code(1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(!run.stderr.contains("wrong"), "the password leaked: {}", run.stderr);
-    env.sh(&format!("img-pull --creds {USER}:{PASSWORD} {host}/test/base:1")).ok();
+    assert!(
+        !run.stderr.contains("wrong"),
+        "the password leaked: {}",
+        run.stderr
+    );
+    env.sh(&format!(
+        "img-pull --creds {USER}:{PASSWORD} {host}/test/base:1"
+    ))
+    .ok();
 
     // Token auth: tokens are fetched once per scope and reused.
     let token = Registry::start(Auth::Token, false);
     token.skopeo_push(&fixtures(), "derived", "test/derived:1");
-    let issued_before = token.issuer.as_ref().unwrap().issued.load(std::sync::atomic::Ordering::SeqCst);
+    let issued_before = token
+        .issuer
+        .as_ref()
+        .unwrap()
+        .issued
+        .load(std::sync::atomic::Ordering::SeqCst);
     let run = env
-        .sh(&format!("img-pull --creds {USER}:{PASSWORD} {}/test/derived:1", token.host))
+        .sh(&format!(
+            "img-pull --creds {USER}:{PASSWORD} {}/test/derived:1",
+            token.host
+        ))
         .ok();
     assert_eq!(run.records().len(), 1);
-    let issued = token.issuer.as_ref().unwrap().issued.load(std::sync::atomic::Ordering::SeqCst) - issued_before;
+    let issued = token
+        .issuer
+        .as_ref()
+        .unwrap()
+        .issued
+        .load(std::sync::atomic::Ordering::SeqCst)
+        - issued_before;
     let requests = token.requests("GET", "/v2/test/derived/");
     assert!(requests >= 2, "{}", token.log());
-    assert_eq!(issued, 1, "one token for one scope, reused for {requests} requests");
+    assert_eq!(
+        issued, 1,
+        "one token for one scope, reused for {requests} requests"
+    );
     let run = env
-        .sh(&format!("img-pull --creds {USER}:nope {}/test/derived:1", token.host))
+        .sh(&format!(
+            "img-pull --creds {USER}:nope {}/test/derived:1",
+            token.host
+        ))
         .code(1);
-    assert!(run.stderr.contains("incorrect username or password"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("incorrect username or password"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("nope"));
     env.check_store();
 }
@@ -240,14 +346,19 @@ fn tls_is_verified_with_the_ca_from_cert_dir() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("certificate"), "{}", run.stderr);
     let ca = registry.ca_dir.as_ref().unwrap();
-    env.sh(&format!("img-pull --cert-dir {} {host}/test/base:1", ca.display())).ok();
+    env.sh(&format!(
+        "img-pull --cert-dir {} {host}/test/base:1",
+        ca.display()
+    ))
+    .ok();
     // Docker's certs.d layout: DIR/HOST:PORT/ca.crt
     env.sh(&format!(
         "mkdir -p certs.d/{host} && cp {}/ca.crt certs.d/{host}/ && img-pull --cert-dir certs.d {host}/test/base:1",
         ca.display()
     ))
     .ok();
-    env.sh(&format!("img-pull --tls-verify=false {host}/test/base:1")).ok();
+    env.sh(&format!("img-pull --tls-verify=false {host}/test/base:1"))
+        .ok();
     env.check_store();
 }
 
@@ -279,7 +390,13 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
 
     // Two connections cut mid-blob: resumed with Range, completes.
     let env = Env::new();
-    let proxy = Proxy::start(&registry.host, Fault::Cut { after: 5 << 20, times: 2 });
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Cut {
+            after: 5 << 20,
+            times: 2,
+        },
+    );
     let target = host.replace(&registry.host, &proxy.host);
     env.sh(&format!("img-pull {target}")).ok();
     assert_eq!(proxy.applied.load(std::sync::atomic::Ordering::SeqCst), 2);
@@ -289,15 +406,29 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
 
     // A stalled connection is given up after the stall timeout and resumed.
     let env = Env::new();
-    let proxy = Proxy::start(&registry.host, Fault::Stall { after: 3 << 20, seconds: 60, times: 1 });
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Stall {
+            after: 3 << 20,
+            seconds: 60,
+            times: 1,
+        },
+    );
     let target = host.replace(&registry.host, &proxy.host);
-    env.sh(&format!("IMG_REGISTRY_TIMEOUT=2 img-pull {target}")).ok();
+    env.sh(&format!("IMG_REGISTRY_TIMEOUT=2 img-pull {target}"))
+        .ok();
     no_partials_and_blob(&env, &layer, true);
     env.check_store();
 
     // One corrupted byte: the digest check fails, the blob is fetched again.
     let env = Env::new();
-    let proxy = Proxy::start(&registry.host, Fault::Corrupt { at: 7 << 20, times: 1 });
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Corrupt {
+            at: 7 << 20,
+            times: 1,
+        },
+    );
     let target = host.replace(&registry.host, &proxy.host);
     let run = env.sh(&format!("img-pull {target}")).ok();
     assert!(run.stderr.contains("Retrying"), "{}", run.stderr);
@@ -306,11 +437,22 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
 
     // Corrupted every time: a clear error, and no unverified blob or name.
     let env = Env::new();
-    let proxy = Proxy::start(&registry.host, Fault::Corrupt { at: 7 << 20, times: 1000 });
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Corrupt {
+            at: 7 << 20,
+            times: 1000,
+        },
+    );
     let target = host.replace(&registry.host, &proxy.host);
     let run = env.sh(&format!("img-pull {target}"));
     assert_ne!(run.code, 0);
-    assert_eq!(run.stderr.lines().filter(|l| l.contains("error")).count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("digest mismatch"), "{}", run.stderr);
     no_partials_and_blob(&env, &layer, false);
     assert_eq!(env.index()["manifests"].as_array().unwrap().len(), 0);
@@ -325,7 +467,13 @@ fn a_killed_pull_continues_in_the_next_run() {
     }
     let (registry, layer, size) = big_registry();
     let env = Env::new();
-    let slow = Proxy::start(&registry.host, Fault::Throttle { after: 1 << 20, bytes_per_second: 8 << 20 });
+    let slow = Proxy::start(
+        &registry.host,
+        Fault::Throttle {
+            after: 1 << 20,
+            bytes_per_second: 8 << 20,
+        },
+    );
     let target = format!("{}/test/big:1", slow.host);
     // Start a slow pull, wait until part of the layer is recorded, kill it.
     let hex = layer.trim_start_matches("sha256:");
@@ -339,7 +487,8 @@ fn a_killed_pull_continues_in_the_next_run() {
          kill -9 $pid; wait $pid || true
          cat $STORE/.img/ingest/partial-{hex}.ranges"
     ));
-    let state: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+    let state: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"));
     let had: u64 = state["done"]
         .as_array()
         .unwrap()
@@ -352,11 +501,21 @@ fn a_killed_pull_continues_in_the_next_run() {
 
     // The next pull, through a counting proxy, fetches only the rest.
     let counting = Proxy::start(&registry.host, Fault::None);
-    let run = env.sh(&format!("img-pull {}/test/big:1", counting.host)).ok();
+    let run = env
+        .sh(&format!("img-pull {}/test/big:1", counting.host))
+        .ok();
     assert!(run.stderr.contains("Resumed after"), "{}", run.stderr);
-    let fetched = counting.downstream.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(fetched < size - had + (2 << 20), "fetched {fetched} of {size} with {had} already there");
+    let fetched = counting
+        .downstream
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        fetched < size - had + (2 << 20),
+        "fetched {fetched} of {size} with {had} already there"
+    );
     no_partials_and_blob(&env, &layer, true);
-    assert!(!env.store().join(format!(".img/ingest/partial-{hex}")).exists());
+    assert!(!env
+        .store()
+        .join(format!(".img/ingest/partial-{hex}"))
+        .exists());
     env.check_store();
 }
