@@ -303,7 +303,7 @@ mod tests {
         let mut f = Filters::default();
         f.add("is-official=false").unwrap();
         assert_eq!(
-            results.iter().filter(|r| f.accepts(r)).next().unwrap().name,
+            results.iter().find(|r| f.accepts(r)).unwrap().name,
             "radial/busyboxplus"
         );
         assert!(Filters::default().add("color=red").is_err());

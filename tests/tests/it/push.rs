@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use img_tests::registry::{big_fixture, free_port, Auth, Registry, PASSWORD, USER};
 use img_tests::{fixtures, need, Env};
 
