@@ -39,6 +39,8 @@ pub struct Proxy {
     pub downstream: Arc<AtomicU64>,
     /// Faults applied so far.
     pub applied: Arc<AtomicUsize>,
+    /// A rate limit (bytes per second, 0 for none) on top of the fault.
+    pub throttle: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -53,14 +55,16 @@ impl Proxy {
             fault: Arc::new(Mutex::new(fault)),
             downstream: Arc::new(AtomicU64::new(0)),
             applied: Arc::new(AtomicUsize::new(0)),
+            throttle: Arc::new(AtomicU64::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
         };
         let upstream = upstream.to_string();
-        let (fault, downstream, applied, stop) = (
+        let (fault, downstream, applied, stop, throttle) = (
             proxy.fault.clone(),
             proxy.downstream.clone(),
             proxy.applied.clone(),
             proxy.stop.clone(),
+            proxy.throttle.clone(),
         );
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
@@ -70,14 +74,23 @@ impl Proxy {
                         let Ok(server) = TcpStream::connect(&upstream) else {
                             continue;
                         };
-                        let (fault, downstream, applied, stop) = (
+                        let (fault, downstream, applied, stop, throttle) = (
                             fault.clone(),
                             downstream.clone(),
                             applied.clone(),
                             stop.clone(),
+                            throttle.clone(),
                         );
                         std::thread::spawn(move || {
-                            relay(client, server, &fault, &downstream, &applied, &stop)
+                            relay(
+                                client,
+                                server,
+                                &fault,
+                                &downstream,
+                                &applied,
+                                &stop,
+                                &throttle,
+                            )
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -106,6 +119,7 @@ fn relay(
     downstream: &AtomicU64,
     applied: &AtomicUsize,
     stop: &AtomicBool,
+    throttle: &AtomicU64,
 ) {
     let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone())
     else {
@@ -192,6 +206,10 @@ fn relay(
                 std::thread::sleep(Duration::from_secs_f64(n as f64 / bytes_per_second as f64));
             }
             _ => {}
+        }
+        let rate = throttle.load(Ordering::SeqCst);
+        if rate > 0 {
+            std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
         }
         if client_write.write_all(&chunk).is_err() {
             break;

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -218,8 +218,8 @@ pub struct TokenIssuer {
     pub host: String,
     /// Tokens issued so far.
     pub issued: Arc<AtomicUsize>,
-    /// Seconds a token is valid for the registry (its `exp`).
-    pub valid_for: Arc<AtomicU64>,
+    /// Seconds from now to a token's `exp` (the registry allows 60 s more).
+    pub valid_for: Arc<AtomicI64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -240,7 +240,7 @@ impl TokenIssuer {
         listener.set_nonblocking(true).unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let issued = Arc::new(AtomicUsize::new(0));
-        let valid_for = Arc::new(AtomicU64::new(300));
+        let valid_for = Arc::new(AtomicI64::new(300));
         let stop = Arc::new(AtomicBool::new(false));
         let (issued2, valid2, stop2) = (issued.clone(), valid_for.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -280,7 +280,7 @@ fn serve_token(
     key: &jsonwebtoken::EncodingKey,
     x5c: &str,
     issued: &AtomicUsize,
-    valid_for: u64,
+    valid_for: i64,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -333,12 +333,11 @@ fn serve_token(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_secs();
+        .as_secs() as i64;
     let n = issued.fetch_add(1, Ordering::SeqCst);
     let claims = serde_json::json!({
         "iss": "img-test-issuer", "sub": USER, "aud": "img-test-registry",
-        // The registry allows 60 s of clock skew past `exp`.
-        "exp": now + valid_for, "nbf": now - 1, "iat": now, "jti": format!("t{n}"),
+        "exp": now + valid_for, "nbf": now - 120, "iat": now - 120, "jti": format!("t{n}"),
         "access": access,
     });
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);

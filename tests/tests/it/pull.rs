@@ -521,3 +521,44 @@ fn a_killed_pull_continues_in_the_next_run() {
         .exists());
     env.check_store();
 }
+
+#[test]
+fn an_expired_token_is_renewed_on_401() {
+    if !tools() {
+        return;
+    }
+    let registry = Registry::start(Auth::Token, false);
+    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let issuer = registry.issuer.as_ref().unwrap();
+    // Tokens the registry accepts for about two seconds (it allows 60 s past exp).
+    issuer
+        .valid_for
+        .store(-58, std::sync::atomic::Ordering::SeqCst);
+    let before = issuer.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let env = Env::new();
+    // A slow link whose connections break after the token expired: the
+    // resumed requests are refused with 401, and a new token is fetched.
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Cut {
+            after: 20 << 20,
+            times: 2,
+        },
+    );
+    proxy
+        .throttle
+        .store(8 << 20, std::sync::atomic::Ordering::SeqCst);
+    env.sh(&format!(
+        "img-pull --creds {USER}:{PASSWORD} {}/test/big:1",
+        proxy.host
+    ))
+    .ok();
+    let issued = issuer.issued.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        issued >= 2,
+        "issued {issued}: {}",
+        registry.log().lines().filter(|l| l.contains("401")).count()
+    );
+    assert!(registry.log().contains("\" 401 "), "no request was refused");
+    env.check_store();
+}
