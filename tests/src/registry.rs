@@ -378,11 +378,14 @@ fn decode(text: &str) -> String {
 pub fn big_fixture() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("img-big-fixture-{}", std::process::id()));
-        let layout = dir.join("layout");
+        // Deterministic content, so one copy serves every test run; it is
+        // built aside and renamed into place, so a half-made one is never used.
+        let done = std::env::temp_dir().join("img-big-fixture-v1");
+        let layout = done.join("layout");
         if layout.join("index.json").exists() {
             return layout;
         }
+        let dir = std::env::temp_dir().join(format!("img-big-fixture-v1.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let base = crate::fixtures();
@@ -398,6 +401,10 @@ pub fn big_fixture() -> PathBuf {
                 base.display()
             ),
         );
+        if std::fs::rename(&dir, &done).is_err() {
+            // Another test run finished it first.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         layout
     })
     .clone()
