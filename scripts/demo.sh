@@ -25,6 +25,24 @@ umoci config --image "$work/base:latest" --config.cmd sh \
 mkdir -p "$IMG_ROOT"
 skopeo copy -q "oci:$work/base:latest" "oci:$IMG_ROOT:busybox"
 
+# A local registry on a free port: push the image there and pull it back
+# into a second store. The registry is stopped by its PID at the end.
+port=5000
+while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+mkdir -p "$work/registry"
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+  "$work/registry/data" "$port" >"$work/registry/config.yml"
+docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+registry_pid=$!
+trap 'kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+step "img-push busybox --to 127.0.0.1:$port/demo/busybox:1"
+img-push busybox --to "127.0.0.1:$port/demo/busybox:1"
+step "img-search --registry 127.0.0.1:$port busybox"; img-search --registry "127.0.0.1:$port" busybox
+step "img-pull --root \$work/pulled 127.0.0.1:$port/demo/busybox:1"
+img-pull --root "$work/pulled" "127.0.0.1:$port/demo/busybox:1"
+kill "$registry_pid"; wait "$registry_pid" 2>/dev/null || true
+
 step img-ls;                         img-ls
 step img-tag busybox mybusybox:1;    img-tag busybox mybusybox:1
 step img-ls;                         img-ls

@@ -8,6 +8,12 @@ use chrono::{DateTime, Utc};
 
 /// A size as `docker images` shows it: `HumanSizeWithPrecision(n, 3)`.
 pub fn human_size(bytes: u64) -> String {
+    human_size_precision(bytes, 3)
+}
+
+/// A size with `precision` significant digits, as Docker's
+/// `HumanSizeWithPrecision`; progress bars use 4 (`1.049MB`).
+pub fn human_size_precision(bytes: u64, precision: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut size = bytes as f64;
     let mut unit = 0;
@@ -15,7 +21,7 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", format_g(size, 3), UNITS[unit])
+    format!("{}{}", format_g(size, precision), UNITS[unit])
 }
 
 /// Go's `%.Ng`: `precision` significant digits, trailing zeros dropped,

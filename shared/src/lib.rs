@@ -27,6 +27,7 @@ pub mod json;
 pub mod layer;
 pub mod listing;
 pub mod platform;
+pub mod progress;
 pub mod record;
 pub mod reference;
 pub mod registry;

@@ -14,6 +14,10 @@ pub fn commands() -> Vec<clap::Command> {
         img_rm::command(),
         img_inspect::command(),
         img_history::command(),
+        img_pull::command(),
+        img_push::command(),
+        img_login::command(),
+        img_search::command(),
     ]
 }
 

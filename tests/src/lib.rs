@@ -12,6 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod docs;
+pub mod proxy;
+pub mod registry;
 
 /// The directory holding the built `img-*` binaries (target/debug).
 pub fn bin_dir() -> PathBuf {

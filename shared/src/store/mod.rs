@@ -22,15 +22,17 @@ mod fsck;
 mod gc;
 mod index;
 mod lookup;
+mod partial;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub use blobs::BlobWriter;
+pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
 pub use gc::SweepReport;
 pub use index::{Entry, Index, REF_NAME};
 pub use lookup::{no_such_image, Resolved};
+pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
 
 use crate::error::{Error, IoContext, Kind, Result};
 

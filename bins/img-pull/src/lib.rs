@@ -1,0 +1,111 @@
+//! img-pull: fetch images from a registry (`docker pull`).
+
+use clap::{CommandFactory, Parser};
+
+use img::cli::{self, Common};
+use img::platform::Platform;
+use img::progress::Progress;
+use img::reference::Reference;
+use img::registry::pull::{self, PullOptions};
+use img::registry::RegistryArgs;
+
+/// Fetch images from a registry.
+///
+/// Pulls each image REF names into the store, as `docker pull` does, and
+/// prints its record on stdout. Names are normalized like Docker's
+/// (`busybox` is `docker.io/library/busybox:latest`); `NAME@sha256:…` pulls
+/// by digest.
+///
+/// For a multi-platform image the host's platform is chosen (`--platform`
+/// picks another) and the store names that platform's image; with
+/// `--all-platforms`, or when the reference pins the index's digest, the index
+/// is kept and named. Manifests are negotiated in OCI and Docker schema 2
+/// formats; schema 1 is refused. Every manifest and blob is verified against
+/// its digest before the store holds it, and blobs already in the store are
+/// not downloaded again.
+///
+/// Downloads are resumable: bytes that arrived are kept in the store's
+/// ingest area (`.img/ingest/partial-*`, removed by garbage collection after
+/// a day), so a pull that was interrupted — a lost connection, a killed
+/// program — continues where it stopped, in this run or the next. A large
+/// blob is fetched as several parallel Range requests. A connection that
+/// stalls for 30 seconds (`$IMG_REGISTRY_TIMEOUT`) is dropped and the
+/// download resumed on a new one; 429 and 5xx answers are retried with
+/// backoff, honouring Retry-After.
+///
+/// Progress goes to stderr in Docker's words (`Pulling fs layer`,
+/// `Downloading`, `Pull complete`, `Digest:`, `Status:`), with live bars only
+/// when stderr is a terminal. Credentials come from `--creds`, else from
+/// `img-login`/`docker login` (Docker's config.json and credential helpers),
+/// else from containers' auth.json. HTTPS is required and verified, except
+/// for localhost and 127.0.0.0/8, `--insecure-registry` hosts, and
+/// `--tls-verify=false`, where plain HTTP is tried when HTTPS is not spoken.
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-pull",
+    version,
+    about = "Fetch images from a registry (docker pull)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-pull busybox\n  img-pull localhost:5000/app:1 | img-tag app:1\n  img-pull --platform linux/arm64 alpine:3.20\n  img-pull --all-platforms registry.example.com/team/app@sha256:…"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The images to pull: NAME[:TAG|@DIGEST]
+    #[arg(value_name = "NAME[:TAG|@DIGEST]", required = true)]
+    pub images: Vec<String>,
+    /// Choose this platform from a multi-platform image (os/arch[/variant]) [default: the host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+    /// Keep the whole multi-platform index and pull every platform's image
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+    /// Pull every tag of each repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+    /// Print no progress, only the records
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// How many blobs to download at once
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_downloads: u16,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Pull every image and print its record.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let references = cli
+        .images
+        .iter()
+        .map(|i| Reference::parse(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = PullOptions {
+        platform: cli.platform.clone(),
+        all_platforms: cli.all_platforms,
+        max_concurrent_downloads: usize::from(cli.max_concurrent_downloads),
+        client: cli.registry.options()?,
+    };
+    let store = cli.common.store()?;
+    let progress = Progress::stderr(cli.quiet);
+    let mut out = cli::stdout();
+    for reference in &references {
+        let targets = if cli.all_tags {
+            pull::all_tags(reference, &options)?
+        } else {
+            vec![reference.clone()]
+        };
+        for target in &targets {
+            let pulled = pull::pull(&store, target, &options, &progress)?;
+            img::record::write(&mut out, &pulled.record)?;
+        }
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! img-push: send images to a registry (`docker push`).
+
+use clap::{CommandFactory, Parser};
+
+use img::cli::{self, Common};
+use img::error::Error;
+use img::progress::Progress;
+use img::reference::Reference;
+use img::registry::push::{self, PushOptions};
+use img::registry::RegistryArgs;
+
+/// Send images to a registry.
+///
+/// Pushes each IMAGE (a name, name@digest or image ID; or, with no
+/// arguments, the records on stdin) to the registry its name points at, as
+/// `docker push` does — or to DEST with `--to` (one image). A multi-platform
+/// index is pushed whole: every platform's image, then the index.
+///
+/// Each blob is first asked for with HEAD (`Layer already exists`), then
+/// mounted from another repository of the same registry when an image in the
+/// store was named after one that holds it (`Mounted from …`), and uploaded
+/// only otherwise: in one PUT when small, in 64 MB PATCH chunks when large (a
+/// failed chunk resumes where the registry says the upload stands). Several
+/// blobs go at once (`--max-concurrent-uploads`, default 5, as dockerd).
+/// Manifests are sent as the exact bytes the store holds, so the digest in
+/// the registry is the image's digest in the store.
+///
+/// Progress goes to stderr in Docker's words, ending with `TAG: digest:
+/// sha256:… size: N`; stdout gets the record of each pushed image, named as
+/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-push",
+    version,
+    about = "Send images to a registry (docker push)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The images to push (name, name@digest or image ID); omit to read records from stdin
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Push to this name instead of the image's own (one image only)
+    #[arg(long, value_name = "DEST")]
+    pub to: Option<String>,
+    /// Print no progress, only the records
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// How many blobs to upload at once
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_uploads: u16,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Push every image and print its record.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let to = cli.to.as_deref().map(Reference::parse).transpose()?;
+    let images = cli::images_from(&cli.images)?;
+    if to.is_some() && images.len() != 1 {
+        return Err(Error::invalid(format!(
+            "--to names one destination, but {} images were given",
+            images.len()
+        ))
+        .into());
+    }
+    let options = PushOptions {
+        max_concurrent_uploads: usize::from(cli.max_concurrent_uploads),
+        client: cli.registry.options()?,
+    };
+    let store = cli.common.store()?;
+    let progress = Progress::stderr(cli.quiet);
+    let mut out = cli::stdout();
+    for image in &images {
+        let found = image.resolve(&store)?;
+        let dest = match (&to, &found.reference) {
+            (Some(to), _) => to.clone(),
+            (None, Some(name)) => name.clone(),
+            (None, None) => {
+                return Err(Error::invalid(format!(
+                    "{} has no name to push it under: give --to REGISTRY/REPOSITORY:TAG, or img-tag it first",
+                    image.display()
+                ))
+                .into())
+            }
+        };
+        let pushed = push::push(&store, &found.target, &dest, &options, &progress)?;
+        img::record::write(&mut out, &pushed.record)?;
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}

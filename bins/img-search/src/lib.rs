@@ -1,0 +1,113 @@
+//! img-search: find repositories on a registry (`docker search`).
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+
+use img::cli;
+use img::error::Error;
+use img::reference::Reference;
+use img::registry::credentials::is_docker_hub;
+use img::registry::search::{self, Filters};
+use img::registry::{Client, RegistryArgs};
+
+/// Find repositories on a registry.
+///
+/// On Docker Hub (the default) asks Hub's search API, as `docker search`
+/// does, and prints Docker's table: NAME DESCRIPTION STARS OFFICIAL
+/// AUTOMATED (descriptions cut to 45 characters unless `--no-trunc`).
+/// Other registries have no search API: their catalog (`/v2/_catalog`,
+/// followed page by page) is listed, keeping the repositories whose name
+/// contains TERM; those have no description or stars. The registry is
+/// `--registry HOST`, or the host a TERM like `localhost:5000/app` starts
+/// with.
+///
+/// `--tags REPO` lists a repository's tags instead, one per line on stdout
+/// (`img-search --tags localhost:5000/app`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-search",
+    version,
+    about = "Find repositories on a registry (docker search)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-search busybox\n  img-search --filter is-official=true --limit 5 alpine\n  img-search --registry localhost:5000 app\n  img-search --tags localhost:5000/app"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
+    /// Accepted as every img program accepts it; this program keeps nothing in the store
+    #[command(flatten)]
+    pub common: img::cli::Common,
+    /// What to look for
+    #[arg(value_name = "TERM", required_unless_present = "tags")]
+    pub term: Option<String>,
+    /// The most results to show (1 to 100)
+    #[arg(long, value_name = "N", default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Show only results that match: stars=N, is-official=true|false, is-automated=true|false (repeatable)
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Do not cut descriptions
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// The registry to search [default: docker.io]
+    #[arg(long = "registry", value_name = "HOST[:PORT]")]
+    pub registry: Option<String>,
+    /// List the tags of this repository instead
+    #[arg(long, value_name = "REPO", conflicts_with = "term")]
+    pub tags: Option<String>,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Search, or list tags.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let options = cli.registry_args.options()?;
+    let mut out = cli::stdout();
+    if let Some(repo) = &cli.tags {
+        let reference = match &cli.registry {
+            Some(host) => Reference::parse(&format!("{host}/{repo}"))?,
+            None => Reference::parse(repo)?,
+        };
+        let client = Client::connect(reference.registry(), &options)?;
+        for tag in search::tags(&client, reference.repository())? {
+            writeln!(out, "{tag}")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let mut filters = Filters::default();
+    for f in &cli.filter {
+        filters.add(f)?;
+    }
+    let term = cli.term.clone().unwrap_or_default();
+    let (registry, term) = match (&cli.registry, term.split_once('/')) {
+        (Some(r), _) => (r.clone(), term.clone()),
+        (None, Some((host, rest))) if host.contains(['.', ':']) || host == "localhost" => {
+            (host.to_string(), rest.to_string())
+        }
+        _ => ("docker.io".to_string(), term.clone()),
+    };
+    if term.is_empty() {
+        return Err(Error::invalid("the search term is empty").into());
+    }
+    let limit = usize::from(cli.limit);
+    let results = if is_docker_hub(&registry) {
+        search::search_hub(&options, &term, limit)?
+    } else {
+        let client = Client::connect(&registry, &options)?;
+        search::search_catalog(&client, &term, usize::MAX)?
+    };
+    let shown: Vec<_> = results
+        .into_iter()
+        .filter(|r| filters.accepts(r))
+        .take(limit)
+        .collect();
+    write!(out, "{}", search::table(&shown, cli.no_trunc))?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! Where registry credentials come from and go to, as Docker and the
+//! containers tools keep them:
+//!
+//! * `--creds USER[:PASSWORD]` on the command line (asked for when missing);
+//! * `$REGISTRY_AUTH_FILE` (containers' `auth.json`), when set;
+//! * Docker's `config.json` in `$DOCKER_CONFIG`, else `~/.docker`: a
+//!   per-registry `credHelpers` entry, else the global `credsStore`, else the
+//!   base64 `auths` entry — helpers are `docker-credential-NAME` programs
+//!   spoken to over stdin/stdout (`get`, `store`, `erase`);
+//! * containers' `auth.json` in `$XDG_RUNTIME_DIR/containers` or
+//!   `~/.config/containers`.
+//!
+//! Docker Hub's credentials live under the key `https://index.docker.io/v1/`.
+//! Secrets are held in [`Secret`], which never prints itself: no message, log
+//! line or error of img shows a password or token.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::error::{Error, IoContext, Kind, Result};
+
+/// A password or token; prints as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A user name and password for one registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password (or access token used as one).
+    pub password: Secret,
+}
+
+impl Credentials {
+    /// Parse `--creds USER[:PASSWORD]`; a missing password is asked for on
+    /// the terminal.
+    pub fn from_flag(text: &str) -> Result<Credentials> {
+        let (user, password) = match text.split_once(':') {
+            Some((u, p)) => (u.to_string(), p.to_string()),
+            None => (text.to_string(), prompt_password(text)?),
+        };
+        if user.is_empty() {
+            return Err(Error::invalid(
+                "--creds needs a user name: --creds USER[:PASSWORD]",
+            ));
+        }
+        Ok(Credentials {
+            username: user,
+            password: Secret::new(password),
+        })
+    }
+
+    /// The `Authorization: Basic …` value.
+    pub fn basic(&self) -> String {
+        let pair = format!("{}:{}", self.username, self.password.expose());
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+}
+
+fn prompt_password(user: &str) -> Result<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(format!(
+            "no password for {user}: give --creds {user}:PASSWORD, or run on a terminal to be asked"
+        )));
+    }
+    prompt("Password: ")
+}
+
+/// Ask for a secret on the terminal, without echo.
+pub fn prompt(text: &str) -> Result<String> {
+    rpassword::prompt_password(text).io_context(|| "reading the password".into())
+}
+
+/// The key a registry's credentials are stored under: Docker Hub's
+/// historical URL for docker.io, the host[:port] otherwise.
+pub fn server_key(registry: &str) -> String {
+    if is_docker_hub(registry) {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    }
+}
+
+/// Whether `registry` names Docker Hub.
+pub fn is_docker_hub(registry: &str) -> bool {
+    matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
+}
+
+/// The host[:port] a config key names (`https://host/v1/` → `host`).
+fn key_host(key: &str) -> &str {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+fn same_registry(key: &str, registry: &str) -> bool {
+    let host = key_host(key);
+    host == registry || (is_docker_hub(host) && is_docker_hub(registry))
+}
+
+/// Docker's config file: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+pub fn docker_config_path() -> PathBuf {
+    match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => home().join(".docker").join("config.json"),
+    }
+}
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+}
+
+fn containers_auth_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        files.push(PathBuf::from(dir).join("containers").join("auth.json"));
+    }
+    files.push(home().join(".config").join("containers").join("auth.json"));
+    files
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::invalid(format!(
+                "{} is not valid JSON: {e} (fix or remove it)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// The stored credentials for `registry`, if any.
+pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
+    if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
+        if let Some(found) = from_auth_file(Path::new(&file), registry)? {
+            return Ok(Some(found));
+        }
+    }
+    if let Some(config) = read_json(&docker_config_path())? {
+        let helper = config
+            .get("credHelpers")
+            .and_then(Value::as_object)
+            .and_then(|helpers| {
+                helpers
+                    .iter()
+                    .find(|(k, _)| same_registry(k, registry))
+                    .and_then(|(_, v)| v.as_str())
+            })
+            .or_else(|| config.get("credsStore").and_then(Value::as_str));
+        if let Some(helper) = helper.filter(|h| !h.is_empty()) {
+            if let Some(found) = helper_get(helper, registry)? {
+                return Ok(Some(found));
+            }
+        }
+        if let Some(found) = from_auths(&config, registry, &docker_config_path())? {
+            return Ok(Some(found));
+        }
+    }
+    for file in containers_auth_files() {
+        if let Some(found) = from_auth_file(&file, registry)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+fn from_auth_file(path: &Path, registry: &str) -> Result<Option<Credentials>> {
+    match read_json(path)? {
+        Some(config) => from_auths(&config, registry, path),
+        None => Ok(None),
+    }
+}
+
+fn from_auths(config: &Value, registry: &str, path: &Path) -> Result<Option<Credentials>> {
+    let Some(auths) = config.get("auths").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let Some((_, entry)) = auths.iter().find(|(k, _)| same_registry(k, registry)) else {
+        return Ok(None);
+    };
+    let Some(encoded) = entry.get("auth").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::invalid(format!(
+            "the credentials for {registry} in {} are not base64 USER:PASSWORD (log in again)",
+            path.display()
+        ))
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (user, password) = text.split_once(':').ok_or_else(bad)?;
+    Ok(Some(Credentials {
+        username: user.to_string(),
+        password: Secret::new(password),
+    }))
+}
+
+fn helper_program(helper: &str) -> String {
+    format!("docker-credential-{helper}")
+}
+
+fn run_helper(helper: &str, action: &str, input: &[u8]) -> Result<(bool, Vec<u8>)> {
+    let program = helper_program(helper);
+    let mut child = Command::new(&program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::io(
+                format!("running credential helper {program} (is it installed and on PATH?)"),
+                e,
+            )
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input)
+            .io_context(|| format!("talking to credential helper {program}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .io_context(|| format!("running credential helper {program}"))?;
+    let mut text = out.stdout;
+    if !out.status.success() && text.is_empty() {
+        text = out.stderr;
+    }
+    Ok((out.status.success(), text))
+}
+
+fn helper_get(helper: &str, registry: &str) -> Result<Option<Credentials>> {
+    let (ok, out) = run_helper(helper, "get", server_key(registry).as_bytes())?;
+    if !ok {
+        let text = String::from_utf8_lossy(&out);
+        if text.contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(Error::new(
+            Kind::Remote,
+            format!(
+                "credential helper {} failed for {registry}: {}",
+                helper_program(helper),
+                text.trim()
+            ),
+        ));
+    }
+    let value: Value = serde_json::from_slice(&out).map_err(|e| {
+        Error::invalid(format!(
+            "credential helper {} answered with something that is not JSON: {e}",
+            helper_program(helper)
+        ))
+    })?;
+    let user = value.get("Username").and_then(Value::as_str).unwrap_or("");
+    let secret = value.get("Secret").and_then(Value::as_str).unwrap_or("");
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credentials {
+        username: user.to_string(),
+        password: Secret::new(secret),
+    }))
+}
+
+/// Where [`store`] put the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Unencrypted (base64) in this config file.
+    File(PathBuf),
+    /// With this credential helper program.
+    Helper(String),
+}
+
+fn helper_for_write(config: &Value, registry: &str) -> Option<String> {
+    config
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| same_registry(k, registry))
+                .and_then(|(_, v)| v.as_str())
+        })
+        .or_else(|| config.get("credsStore").and_then(Value::as_str))
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+}
+
+/// Save `credentials` for `registry` as `docker login` does: with the
+/// configured helper, else base64 in Docker's config file (mode 0600).
+pub fn store(registry: &str, credentials: &Credentials) -> Result<Stored> {
+    let path = docker_config_path();
+    let mut config = read_json(&path)?.unwrap_or_else(|| json!({}));
+    let key = server_key(registry);
+    if let Some(helper) = helper_for_write(&config, registry) {
+        let input = json!({
+            "ServerURL": key,
+            "Username": credentials.username,
+            "Secret": credentials.password.expose(),
+        });
+        let (ok, out) = run_helper(&helper, "store", input.to_string().as_bytes())?;
+        if !ok {
+            return Err(Error::new(
+                Kind::Remote,
+                format!(
+                    "credential helper {} could not store the credentials: {}",
+                    helper_program(&helper),
+                    String::from_utf8_lossy(&out).trim()
+                ),
+            ));
+        }
+        return Ok(Stored::Helper(helper_program(&helper)));
+    }
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        credentials.username,
+        credentials.password.expose()
+    ));
+    let object = config
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid(format!("{} is not a JSON object", path.display())))?;
+    let auths = object.entry("auths").or_insert_with(|| json!({}));
+    if !auths.is_object() {
+        *auths = json!({});
+    }
+    if let Some(auths) = auths.as_object_mut() {
+        auths.retain(|k, _| !same_registry(k, registry));
+        auths.insert(key, json!({ "auth": auth }));
+    }
+    write_config(&path, &config)?;
+    Ok(Stored::File(path))
+}
+
+/// Forget the credentials for `registry`; whether there were any.
+pub fn erase(registry: &str) -> Result<bool> {
+    let path = docker_config_path();
+    let Some(mut config) = read_json(&path)? else {
+        return Ok(false);
+    };
+    let mut found = false;
+    if let Some(helper) = helper_for_write(&config, registry) {
+        let (ok, _) = run_helper(&helper, "erase", server_key(registry).as_bytes())?;
+        found |= ok;
+    }
+    if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
+        let before = auths.len();
+        auths.retain(|k, _| !same_registry(k, registry));
+        if auths.len() != before {
+            found = true;
+            write_config(&path, &config)?;
+        }
+    }
+    Ok(found)
+}
+
+fn write_config(path: &Path, config: &Value) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .io_context(|| format!("creating {}", dir.display()))?;
+    let mut bytes = serde_json::to_vec_pretty(config)
+        .map_err(|e| Error::invalid(format!("encoding {}: {e}", path.display())))?;
+    bytes.push(b'\n');
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".config-")
+        .tempfile_in(dir)
+        .io_context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(&bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .io_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
+        .io_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io(format!("replacing {}", path.display()), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Credentials {
+            username: "u".into(),
+            password: Secret::new("hunter2"),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.basic(), "Basic dTpodW50ZXIy");
+    }
+
+    #[test]
+    fn keys_match_registries() {
+        assert!(same_registry("https://index.docker.io/v1/", "docker.io"));
+        assert!(same_registry("localhost:5000", "localhost:5000"));
+        assert!(same_registry("https://localhost:5000", "localhost:5000"));
+        assert!(!same_registry("localhost:5001", "localhost:5000"));
+        assert_eq!(server_key("docker.io"), "https://index.docker.io/v1/");
+    }
+
+    #[test]
+    fn reads_auths_entries() {
+        let config = json!({"auths": {"r.example:5000": {"auth": "dXNlcjpwOmFzcw=="}}});
+        let c = from_auths(&config, "r.example:5000", Path::new("x"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.username, "user");
+        assert_eq!(c.password.expose(), "p:ass");
+        assert!(from_auths(&config, "other", Path::new("x"))
+            .unwrap()
+            .is_none());
+    }
+}

@@ -1,0 +1,368 @@
+//! `img-pull`: an image from a registry into the store, as `docker pull`.
+//!
+//! The manifest is negotiated (OCI or Docker, image or index); for an index
+//! the host's platform (or `--platform`) is chosen, or every platform with
+//! `--all-platforms`. Blobs already in the store are skipped; the others
+//! download in parallel, resumably (see `download.rs`). Every digest is
+//! verified. The store changes in the safe order: blobs, then manifests,
+//! then the index, then the name.
+//!
+//! What gets the name: the image manifest, when one platform of a tag is
+//! pulled (as Docker shows it); the index, with `--all-platforms` or when the
+//! reference pins the index's digest (so that `name@digest` finds it).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
+
+use super::auth::Scope;
+use super::client::Client;
+use super::download::{self, Fetched, Source};
+use super::manifest::{self, RemoteManifest};
+use super::options::ClientOptions;
+use crate::digest;
+use crate::error::{Error, Kind, Result, ResultExt};
+use crate::format::human_size_precision;
+use crate::platform::Platform;
+use crate::progress::Progress;
+use crate::reference::Reference;
+use crate::store::Store;
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The platform to choose from an index (the host's when `None`).
+    pub platform: Option<Platform>,
+    /// Keep the whole index with every platform's image.
+    pub all_platforms: bool,
+    /// Blobs downloaded at once.
+    pub max_concurrent_downloads: usize,
+    /// How to reach the registry.
+    pub client: ClientOptions,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The record of the image as named in the store.
+    pub record: Descriptor,
+    /// Blobs downloaded (0 when everything was already there).
+    pub downloaded: usize,
+}
+
+/// Pull `reference` into `store`, reporting to `progress`.
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    options: &PullOptions,
+    progress: &Progress,
+) -> Result<Pulled> {
+    let doing = format!("pulling {}", reference.familiar());
+    let client = Client::connect(reference.registry(), &options.client).context(&doing)?;
+    pull_with(store, &client, reference, options, progress).context(&doing)
+}
+
+/// Pull with an already connected client.
+pub fn pull_with(
+    store: &Store,
+    client: &Client,
+    reference: &Reference,
+    options: &PullOptions,
+    progress: &Progress,
+) -> Result<Pulled> {
+    let repository = reference.repository();
+    let scope = Scope::pull(repository);
+    let wanted = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => crate::reference::DEFAULT_TAG.to_string(),
+    };
+    let top = manifest::get(client, repository, &wanted, &scope)?;
+    let was_present = store.has_blob(&top.digest);
+    let mut images: Vec<(Descriptor, RemoteManifest, ImageManifest)> = Vec::new();
+    let mut keep_index = false;
+    if top.is_index() {
+        let index: ImageIndex = parse(&top)?;
+        let children = choose(&index, options, reference)?;
+        keep_index = options.all_platforms || reference.digest().is_some();
+        for child in children {
+            let m = manifest::get(client, repository, child.digest().as_ref(), &scope)?;
+            if m.bytes.len() as u64 != child.size() {
+                return Err(Error::new(
+                    Kind::DigestMismatch,
+                    format!(
+                        "manifest {} is {} bytes where the index says {}",
+                        child.digest(),
+                        m.bytes.len(),
+                        child.size()
+                    ),
+                ));
+            }
+            let parsed: ImageManifest = parse(&m)?;
+            let mut descriptor = descriptor_of(&m);
+            descriptor.set_platform(child.platform().clone());
+            images.push((descriptor, m, parsed));
+        }
+    } else {
+        let parsed: ImageManifest = parse(&top)?;
+        images.push((descriptor_of(&top), top.clone(), parsed));
+    }
+
+    let blobs = blobs_of(&images)?;
+    progress.message(&format!("{wanted}: Pulling from {repository}"));
+    let source = Source {
+        client,
+        repository,
+        scope: &scope,
+    };
+    let downloaded = fetch_all(
+        store,
+        &source,
+        &blobs,
+        options.max_concurrent_downloads,
+        progress,
+    )?;
+
+    for (_, m, _) in &images {
+        store_manifest(store, m)?;
+    }
+    let named = if keep_index {
+        store_manifest(store, &top)?;
+        descriptor_of(&top)
+    } else {
+        images
+            .first()
+            .map(|(d, _, _)| d.clone())
+            .ok_or_else(|| Error::not_found("the index holds no image"))?
+    };
+    let target = store.load_target(&named)?;
+    let record = crate::tag::name(store, &target, reference)?;
+    progress.message(&format!("Digest: {}", top.digest));
+    let status = if downloaded == 0 && was_present {
+        "Image is up to date for"
+    } else {
+        "Downloaded newer image for"
+    };
+    progress.message(&format!("Status: {status} {}", reference.familiar()));
+    Ok(Pulled { record, downloaded })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(m: &RemoteManifest) -> Result<T> {
+    serde_json::from_slice(&m.bytes).map_err(|e| {
+        Error::new(
+            Kind::Remote,
+            format!(
+                "manifest {} ({}) does not parse: {e}",
+                m.digest, m.media_type
+            ),
+        )
+    })
+}
+
+fn descriptor_of(m: &RemoteManifest) -> Descriptor {
+    Descriptor::new(
+        MediaType::from(m.media_type.as_str()),
+        m.bytes.len() as u64,
+        m.digest.clone(),
+    )
+}
+
+/// The index entries to pull: all of them, or the one for the platform.
+fn choose(
+    index: &ImageIndex,
+    options: &PullOptions,
+    reference: &Reference,
+) -> Result<Vec<Descriptor>> {
+    let manifests: Vec<&Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|d| crate::image::is_manifest(d.media_type()))
+        .collect();
+    if options.all_platforms {
+        return Ok(manifests.into_iter().cloned().collect());
+    }
+    let wanted = options.platform.clone().unwrap_or_else(Platform::host);
+    let platform_of = |d: &Descriptor| {
+        d.platform().as_ref().map(|p| {
+            Platform::new(
+                &p.os().to_string(),
+                &p.architecture().to_string(),
+                p.variant().as_deref(),
+            )
+        })
+    };
+    let found = manifests
+        .iter()
+        .find(|d| platform_of(d).is_some_and(|p| wanted.matches(&p)))
+        .or_else(|| {
+            // An index without platforms and a single image: that image.
+            (manifests.len() == 1 && platform_of(manifests[0]).is_none()).then(|| &manifests[0])
+        });
+    match found {
+        Some(d) => Ok(vec![(*d).clone()]),
+        None => {
+            let present: Vec<String> = manifests
+                .iter()
+                .filter_map(|d| platform_of(d))
+                .filter(|p| p.os != "unknown")
+                .map(|p| p.to_string())
+                .collect();
+            Err(Error::not_found(format!(
+                "no matching manifest for {wanted} in the manifest list entries of {} (it has: {}; choose one with --platform)",
+                reference.familiar(),
+                present.join(", ")
+            )))
+        }
+    }
+}
+
+/// Every config and layer of the images, each once, configs first.
+fn blobs_of(
+    images: &[(Descriptor, RemoteManifest, ImageManifest)],
+) -> Result<Vec<(Descriptor, bool)>> {
+    let mut seen = HashSet::new();
+    let mut blobs = Vec::new();
+    for (_, _, m) in images {
+        digest::ensure_sha256(m.config().digest())?;
+        if seen.insert(m.config().digest().clone()) {
+            blobs.push((m.config().clone(), false));
+        }
+    }
+    for (_, _, m) in images {
+        for layer in m.layers() {
+            digest::ensure_sha256(layer.digest())?;
+            if seen.insert(layer.digest().clone()) {
+                blobs.push((layer.clone(), true));
+            }
+        }
+    }
+    Ok(blobs)
+}
+
+fn store_manifest(store: &Store, m: &RemoteManifest) -> Result<()> {
+    if store.has_blob_for_write(&m.digest)? {
+        return Ok(());
+    }
+    let (stored, _) = store.write_blob(&m.bytes)?;
+    if stored != m.digest {
+        return Err(digest::mismatch(&m.digest, &stored));
+    }
+    Ok(())
+}
+
+/// Download what is missing, `concurrency` blobs at a time; returns how
+/// many were downloaded.
+fn fetch_all(
+    store: &Store,
+    source: &Source<'_>,
+    blobs: &[(Descriptor, bool)],
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<usize> {
+    let mut todo = Vec::new();
+    for (d, is_layer) in blobs {
+        let id = digest::short(d.digest()).to_string();
+        if store.has_blob_for_write(d.digest())? {
+            if *is_layer {
+                progress.status(&id, "Already exists");
+            }
+        } else {
+            if *is_layer {
+                progress.status(&id, "Pulling fs layer");
+            }
+            todo.push((d, *is_layer, id));
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let downloaded = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.clamp(1, todo.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= todo.len() || failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let (d, is_layer, id) = &todo[i];
+                match fetch_one(store, source, d, *is_layer, id, progress) {
+                    Ok(true) => {
+                        downloaded.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    progress.finish();
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(downloaded.into_inner())
+}
+
+/// Fetch one blob, once more from scratch when its bytes hashed wrong.
+fn fetch_one(
+    store: &Store,
+    source: &Source<'_>,
+    d: &Descriptor,
+    is_layer: bool,
+    id: &str,
+    progress: &Progress,
+) -> Result<bool> {
+    let total = d.size();
+    let report = |n: u64| {
+        if is_layer {
+            progress.bytes(id, "Downloading", n, total);
+        }
+    };
+    let mut attempt = 0;
+    let fetched = loop {
+        match download::fetch(source, store, d, &report) {
+            Err(e) if e.kind() == Kind::DigestMismatch && attempt == 0 => {
+                attempt += 1;
+                if is_layer {
+                    progress.status(id, "Retrying (checksum mismatch)");
+                }
+            }
+            other => break other?,
+        }
+    };
+    if is_layer {
+        if let Fetched::Downloaded { resumed_from } = fetched {
+            if resumed_from > 0 {
+                progress.status(
+                    id,
+                    &format!("Resumed after {}", human_size_precision(resumed_from, 4)),
+                );
+            }
+        }
+        progress.status(id, "Verifying Checksum");
+        progress.status(id, "Download complete");
+        progress.status(id, "Pull complete");
+    }
+    Ok(matches!(fetched, Fetched::Downloaded { .. }))
+}
+
+/// Every tag of `reference`'s repository, as references (`--all-tags`).
+pub fn all_tags(reference: &Reference, options: &PullOptions) -> Result<Vec<Reference>> {
+    if reference.digest().is_some() {
+        return Err(Error::invalid(format!(
+            "{} names a digest; --all-tags takes a repository name",
+            reference.familiar()
+        )));
+    }
+    let doing = || format!("listing the tags of {}", reference.familiar_name());
+    let client = Client::connect(reference.registry(), &options.client).with_context(doing)?;
+    let tags = super::search::tags(&client, reference.repository())?;
+    tags.iter().map(|t| reference.with_tag(t)).collect()
+}

@@ -1,0 +1,411 @@
+//! Real `docker-registry` servers for the tests, each on 127.0.0.1 on a free
+//! port with its own temporary storage: open, with htpasswd Basic auth, with
+//! token auth (the registry's `auth: token` mode, tokens from the small
+//! issuer here, signed with a key whose certificate the registry trusts),
+//! and over TLS with a self-signed CA made by openssl. Every server is
+//! stopped by its PID when dropped. The access log is kept for counting
+//! requests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+
+/// How a test registry authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone may pull and push.
+    Open,
+    /// htpasswd Basic auth (user `tester`, password [`PASSWORD`]).
+    Htpasswd,
+    /// Bearer tokens from [`TokenIssuer`] (same user and password).
+    Token,
+}
+
+/// The user every authenticated test registry knows.
+pub const USER: &str = "tester";
+/// Its password.
+pub const PASSWORD: &str = "s3cret-Pa55";
+
+/// A running registry.
+pub struct Registry {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The CA certificate directory (TLS registries): `ca.crt` inside.
+    pub ca_dir: Option<PathBuf>,
+    /// The token issuer (token registries).
+    pub issuer: Option<TokenIssuer>,
+    /// How it authenticates.
+    pub auth: Auth,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sh(dir: &Path, script: &str) {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Registry {
+    /// An open registry over plain HTTP.
+    pub fn open() -> Registry {
+        Registry::start(Auth::Open, false)
+    }
+
+    /// Start a registry with `auth`, over TLS when `tls`.
+    pub fn start(auth: Auth, tls: bool) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut extra = String::new();
+        let mut issuer = None;
+        match auth {
+            Auth::Open => {}
+            Auth::Htpasswd => {
+                sh(
+                    dir.path(),
+                    &format!("htpasswd -Bbn {USER} {PASSWORD} > htpasswd"),
+                );
+                extra.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: img-test\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                ));
+            }
+            Auth::Token => {
+                let token_issuer = TokenIssuer::start(dir.path());
+                extra.push_str(&format!(
+                    "auth:\n  token:\n    realm: http://{}/token\n    service: img-test-registry\n    issuer: img-test-issuer\n    rootcertbundle: {}\n",
+                    token_issuer.host,
+                    dir.path().join("token.crt").display()
+                ));
+                issuer = Some(token_issuer);
+            }
+        }
+        let mut ca_dir = None;
+        let mut tls_config = String::new();
+        if tls {
+            let ca = dir.path().join("ca");
+            std::fs::create_dir_all(&ca).unwrap();
+            sh(
+                dir.path(),
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca/ca.crt -days 2 -subj /CN=img-test-ca \
+                   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+                 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+                 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+                 openssl x509 -req -in server.csr -CA ca/ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext 2>/dev/null",
+            );
+            tls_config = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            );
+            ca_dir = Some(ca);
+        }
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: img-test-secret\n{tls_config}{extra}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", "config.yml"])
+            .current_dir(dir.path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Registry {
+            host,
+            port,
+            ca_dir,
+            issuer,
+            auth,
+            child,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start:\n{}",
+                registry.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// The registry's log so far (access log included).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Access-log lines of requests with `method` whose path contains `part`.
+    pub fn requests(&self, method: &str, part: &str) -> usize {
+        let prefix = format!("\"{method} ");
+        self.log()
+            .lines()
+            .filter(|l| {
+                l.find(&prefix).is_some_and(|i| {
+                    l[i + prefix.len()..]
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .contains(part)
+                })
+            })
+            .count()
+    }
+
+    /// Push an OCI-layout image into this registry with skopeo.
+    pub fn skopeo_push(&self, layout: &Path, image: &str, dest: &str) {
+        let mut args = vec![
+            "copy".to_string(),
+            "-q".to_string(),
+            "--dest-tls-verify=false".to_string(),
+        ];
+        if self.auth != Auth::Open {
+            args.push(format!("--dest-creds={USER}:{PASSWORD}"));
+        }
+        args.push(format!("oci:{}:{image}", layout.display()));
+        args.push(format!("docker://{}/{dest}", self.host));
+        let out = Command::new("skopeo").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Bearer token service for [`Auth::Token`] registries: tokens for
+/// [`USER`]/[`PASSWORD`] grant what they ask; anonymous or wrong
+/// credentials get 401. Counts the tokens it issued.
+pub struct TokenIssuer {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// Tokens issued so far.
+    pub issued: Arc<AtomicUsize>,
+    /// Seconds from now to a token's `exp` (the registry allows 60 s more).
+    pub valid_for: Arc<AtomicI64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TokenIssuer {
+    fn start(dir: &Path) -> TokenIssuer {
+        sh(
+            dir,
+            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out token.key 2>/dev/null
+             openssl req -x509 -key token.key -out token.crt -days 2 -subj /CN=img-test-issuer 2>/dev/null
+             openssl x509 -in token.crt -outform der -out token.der",
+        );
+        let key =
+            jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(dir.join("token.key")).unwrap())
+                .unwrap();
+        let x5c = base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(dir.join("token.der")).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let issued = Arc::new(AtomicUsize::new(0));
+        let valid_for = Arc::new(AtomicI64::new(300));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (issued2, valid2, stop2) = (issued.clone(), valid_for.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = serve_token(
+                            stream,
+                            &key,
+                            &x5c,
+                            &issued2,
+                            valid2.load(Ordering::SeqCst),
+                        );
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TokenIssuer {
+            host,
+            issued,
+            valid_for,
+            stop,
+        }
+    }
+}
+
+impl Drop for TokenIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve_token(
+    stream: TcpStream,
+    key: &jsonwebtoken::EncodingKey,
+    x5c: &str,
+    issued: &AtomicUsize,
+    valid_for: i64,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut authorization = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("authorization") {
+                authorization = Some(v.trim().to_string());
+            }
+        }
+    }
+    let target = request_line.split(' ').nth(1).unwrap_or("");
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut scopes = Vec::new();
+    for pair in query.split('&') {
+        if let Some(v) = pair.strip_prefix("scope=") {
+            scopes.push(decode(v));
+        }
+    }
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    let mut out = stream;
+    if authorization.as_deref() != Some(expected.as_str()) {
+        let body = r#"{"details":"incorrect username or password"}"#;
+        write!(
+            out,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return Ok(());
+    }
+    let access: Vec<serde_json::Value> = scopes
+        .iter()
+        .flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|s| {
+            let parts: Vec<&str> = s.split(':').collect();
+            (parts.len() == 3).then(|| {
+                serde_json::json!({"type": parts[0], "name": parts[1], "actions": parts[2].split(',').collect::<Vec<_>>()})
+            })
+        })
+        .collect();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let n = issued.fetch_add(1, Ordering::SeqCst);
+    let claims = serde_json::json!({
+        "iss": "img-test-issuer", "sub": USER, "aud": "img-test-registry",
+        "exp": now + valid_for, "nbf": now - 120, "iat": now - 120, "jti": format!("t{n}"),
+        "access": access,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.x5c = Some(vec![x5c.to_string()]);
+    let token = jsonwebtoken::encode(&header, &claims, key).map_err(std::io::Error::other)?;
+    let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    Ok(())
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An OCI layout with `big`: the fixture `base` plus a layer of 80 MiB of
+/// incompressible (but deterministic) bytes — large enough that img-pull
+/// fetches it as parallel ranges, and that faults land mid-blob.
+pub fn big_fixture() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Deterministic content, so one copy serves every test run; it is
+        // built aside and renamed into place, so a half-made one is never used.
+        let done = std::env::temp_dir().join("img-big-fixture-v1");
+        let layout = done.join("layout");
+        if layout.join("index.json").exists() {
+            return layout;
+        }
+        let dir = std::env::temp_dir().join(format!("img-big-fixture-v1.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = crate::fixtures();
+        sh(
+            &dir,
+            &format!(
+                "skopeo copy -q oci:{}:base oci:layout:big
+                 umoci unpack --image layout:big b >/dev/null
+                 head -c 83886080 /dev/zero | openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 -nosalt > b/rootfs/big.bin
+                 umoci repack --image layout:big b >/dev/null
+                 umoci gc --layout layout
+                 rm -rf b",
+                base.display()
+            ),
+        );
+        if std::fs::rename(&dir, &done).is_err() {
+            // Another test run finished it first.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        layout
+    })
+    .clone()
+}

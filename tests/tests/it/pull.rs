@@ -1,0 +1,564 @@
+#![allow(clippy::unwrap_used)]
+
+use img_tests::proxy::{Fault, Proxy};
+use img_tests::registry::{big_fixture, free_port, Auth, Registry, PASSWORD, USER};
+use img_tests::{fixtures, need, Env};
+
+fn tools() -> bool {
+    need(&["docker-registry", "skopeo", "umoci", "busybox", "openssl"])
+}
+
+/// The digest of a manifest as skopeo reads it from the registry.
+fn remote_digest(env: &Env, reference: &str) -> String {
+    let run = env
+        .sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{reference} | sha256sum | cut -d' ' -f1"
+        ))
+        .ok();
+    format!("sha256:{}", run.stdout.trim())
+}
+
+fn remote_config_digest(env: &Env, reference: &str) -> String {
+    let run = env
+        .sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{reference}"
+        ))
+        .ok();
+    let manifest: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    manifest["config"]["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn pulls_skopeo_pushed_images_with_identical_digests() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::open();
+    registry.skopeo_push(&fixtures(), "base", "test/base:1");
+    registry.skopeo_push(&fixtures(), "derived", "test/derived:1");
+    let host = &registry.host;
+    let run = env
+        .sh(&format!(
+            "img-pull {host}/test/base:1 {host}/test/derived:1"
+        ))
+        .ok();
+    let records = run.records();
+    assert_eq!(records.len(), 2, "{}", run.stdout);
+    assert_eq!(
+        records[0]["digest"],
+        remote_digest(&env, &format!("{host}/test/base:1"))
+    );
+    assert_eq!(
+        records[1]["digest"],
+        remote_digest(&env, &format!("{host}/test/derived:1"))
+    );
+    assert_eq!(
+        records[0]["annotations"]["org.opencontainers.image.ref.name"],
+        format!("{host}/test/base:1")
+    );
+    assert!(
+        run.stderr.contains("1: Pulling from test/base"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Pull complete"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Status: Downloaded newer image for"),
+        "{}",
+        run.stderr
+    );
+    // the config digest (image ID) is the registry's
+    let config = env
+        .sh(&format!(
+            "skopeo inspect --raw oci:$STORE:{host}/test/derived:1"
+        ))
+        .ok();
+    let manifest: serde_json::Value = serde_json::from_str(&config.stdout).unwrap();
+    assert_eq!(
+        manifest["config"]["digest"],
+        remote_config_digest(&env, &format!("{host}/test/derived:1"))
+    );
+    env.check_store();
+
+    // a re-pull downloads no blob
+    let blob_gets = registry.requests("GET", "/blobs/");
+    let run = env.sh(&format!("img-pull {host}/test/derived:1")).ok();
+    assert_eq!(
+        registry.requests("GET", "/blobs/"),
+        blob_gets,
+        "{}",
+        registry.log()
+    );
+    assert!(run.stderr.contains("Already exists"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Status: Image is up to date for"),
+        "{}",
+        run.stderr
+    );
+
+    // by digest: named name@digest, found by it
+    let digest = records[0]["digest"].as_str().unwrap();
+    let run = env
+        .sh(&format!("img-pull -q {host}/test/base@{digest}"))
+        .ok();
+    assert_eq!(run.stderr, "");
+    assert_eq!(run.records()[0]["digest"], digest);
+    env.check_store();
+}
+
+/// An OCI layout holding `multi:1`: an index of the fixture `base` for the
+/// host's platform and a copy of it that claims to be for linux/s390x.
+fn multi_platform_layout(env: &Env) -> std::path::PathBuf {
+    use img::reference::Reference;
+    use oci_spec::image::{Arch, ImageConfiguration, ImageManifest, Os};
+    let layout = env.path("multi");
+    env.sh(&format!(
+        "skopeo copy -q oci:{}:base oci:{}:base",
+        fixtures().display(),
+        layout.display()
+    ))
+    .ok();
+    let store = img::store::Store::open(&layout).unwrap();
+    let base = store.resolve("base").unwrap();
+    let img::image::Target::Image(image) = &base.target else {
+        panic!("base is an image")
+    };
+    let mut config: ImageConfiguration = image.config.clone();
+    config.set_architecture(Arch::s390x);
+    config.set_os(Os::Linux);
+    let (config_digest, config_size) = store
+        .write_blob(&serde_json::to_vec(&config).unwrap())
+        .unwrap();
+    let mut manifest: ImageManifest = image.manifest.clone();
+    let mut config_desc = manifest.config().clone();
+    config_desc.set_digest(config_digest);
+    config_desc.set_size(config_size);
+    manifest.set_config(config_desc);
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let (other_digest, other_size) = store.write_blob(&bytes).unwrap();
+    let host = img::platform::Platform::host();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.descriptor.digest().to_string(),
+             "size": image.descriptor.size(), "platform": {"os": "linux", "architecture": host.architecture}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": other_digest.to_string(),
+             "size": other_size, "platform": {"os": "linux", "architecture": "s390x"}},
+        ]
+    });
+    let (index_digest, index_size) = store
+        .write_blob(&serde_json::to_vec(&index).unwrap())
+        .unwrap();
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageIndex,
+        index_size,
+        index_digest,
+    );
+    store
+        .update_index(|i| {
+            i.set_name(&Reference::parse("multi:1").unwrap(), &descriptor);
+            Ok(())
+        })
+        .unwrap();
+    layout
+}
+
+#[test]
+fn pulls_the_host_platform_or_all_of_an_index() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::open();
+    let layout = multi_platform_layout(&env);
+    let host = &registry.host;
+    env.sh(&format!(
+        "skopeo copy -q --all --dest-tls-verify=false oci:{}:docker.io/library/multi:1 docker://{host}/test/multi:1",
+        layout.display()
+    ))
+    .ok();
+    let index_digest = remote_digest(&env, &format!("{host}/test/multi:1"));
+    let arch = img::platform::Platform::host().architecture;
+
+    let run = env.sh(&format!("img-pull {host}/test/multi:1")).ok();
+    let record = &run.records()[0];
+    assert_eq!(
+        record["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(record["platform"]["architecture"], arch.as_str());
+    assert!(
+        run.stderr.contains(&format!("Digest: {index_digest}")),
+        "{}",
+        run.stderr
+    );
+
+    let run = env
+        .sh(&format!(
+            "img-pull --platform linux/s390x {host}/test/multi:1"
+        ))
+        .ok();
+    assert_eq!(run.records()[0]["platform"]["architecture"], "s390x");
+
+    let run = env
+        .sh(&format!(
+            "img-pull --root other --all-platforms {host}/test/multi:1"
+        ))
+        .ok();
+    let record = run.records().into_iter().last().unwrap();
+    assert_eq!(record["digest"], index_digest.as_str());
+    assert_eq!(
+        record["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    img_tests::check_layout(&env.path("other"));
+    env.sh(&format!(
+        "skopeo inspect --raw oci:other:{host}/test/multi:1 >/dev/null"
+    ))
+    .ok();
+
+    let run = env
+        .sh(&format!(
+            "img-pull --platform linux/mips64le {host}/test/multi:1"
+        ))
+        .code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("s390x"), "{}", run.stderr);
+    env.check_store();
+}
+
+#[test]
+fn failures_are_one_line_and_write_nothing() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::open();
+    registry.skopeo_push(&fixtures(), "base", "test/base:1");
+    env.seed("other", "keep");
+    let before = std::fs::read(env.store().join("index.json")).unwrap();
+    let host = &registry.host;
+    let closed = format!("127.0.0.1:{}", free_port());
+    for (args, why) in [
+        (format!("{host}/test/base:nosuchtag"), "manifest unknown"),
+        (format!("{host}/nosuch/repo:1"), "unknown"),
+        (format!("{closed}/test/base:1"), "connection refused"),
+    ] {
+        let run = env.sh(&format!("img-pull {args}")).code(1);
+        assert_eq!(run.stderr.lines().count(), 1, "{args}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("img-pull: error: pulling "),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(why), "{args}: {}", run.stderr);
+        assert_eq!(run.stdout, "");
+    }
+    let run = env.sh("img-pull 'Bad/Name'").code(2);
+    assert_eq!(run.stderr.lines().count(), 1);
+    assert_eq!(
+        std::fs::read(env.store().join("index.json")).unwrap(),
+        before
+    );
+    env.check_store();
+}
+
+#[test]
+fn authenticated_registries() {
+    if !tools() || !need(&["htpasswd"]) {
+        return;
+    }
+    let env = Env::new();
+    // Basic auth: anonymous is refused; --creds works; a wrong password is one line.
+    let basic = Registry::start(Auth::Htpasswd, false);
+    basic.skopeo_push(&fixtures(), "base", "test/base:1");
+    let host = &basic.host;
+    let run = env.sh(&format!("img-pull {host}/test/base:1")).code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let run = env
+        .sh(&format!("img-pull --creds {USER}:wrong {host}/test/base:1"))
+        .code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("wrong"),
+        "the password leaked: {}",
+        run.stderr
+    );
+    env.sh(&format!(
+        "img-pull --creds {USER}:{PASSWORD} {host}/test/base:1"
+    ))
+    .ok();
+
+    // Token auth: tokens are fetched once per scope and reused.
+    let token = Registry::start(Auth::Token, false);
+    token.skopeo_push(&fixtures(), "derived", "test/derived:1");
+    let issued_before = token
+        .issuer
+        .as_ref()
+        .unwrap()
+        .issued
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let run = env
+        .sh(&format!(
+            "img-pull --creds {USER}:{PASSWORD} {}/test/derived:1",
+            token.host
+        ))
+        .ok();
+    assert_eq!(run.records().len(), 1);
+    let issued = token
+        .issuer
+        .as_ref()
+        .unwrap()
+        .issued
+        .load(std::sync::atomic::Ordering::SeqCst)
+        - issued_before;
+    let requests = token.requests("GET", "/v2/test/derived/");
+    assert!(requests >= 2, "{}", token.log());
+    assert_eq!(
+        issued, 1,
+        "one token for one scope, reused for {requests} requests"
+    );
+    let run = env
+        .sh(&format!(
+            "img-pull --creds {USER}:nope {}/test/derived:1",
+            token.host
+        ))
+        .code(1);
+    assert!(
+        run.stderr.contains("incorrect username or password"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("nope"));
+    env.check_store();
+}
+
+#[test]
+fn tls_is_verified_with_the_ca_from_cert_dir() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::start(Auth::Open, true);
+    registry.skopeo_push(&fixtures(), "base", "test/base:1");
+    let host = &registry.host;
+    let run = env.sh(&format!("img-pull {host}/test/base:1")).code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    let ca = registry.ca_dir.as_ref().unwrap();
+    env.sh(&format!(
+        "img-pull --cert-dir {} {host}/test/base:1",
+        ca.display()
+    ))
+    .ok();
+    // Docker's certs.d layout: DIR/HOST:PORT/ca.crt
+    env.sh(&format!(
+        "mkdir -p certs.d/{host} && cp {}/ca.crt certs.d/{host}/ && img-pull --cert-dir certs.d {host}/test/base:1",
+        ca.display()
+    ))
+    .ok();
+    env.sh(&format!("img-pull --tls-verify=false {host}/test/base:1"))
+        .ok();
+    env.check_store();
+}
+
+/// The big fixture in a fresh registry, and the layer's digest and size.
+fn big_registry() -> (Registry, String, u64) {
+    let registry = Registry::open();
+    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let store = img::store::Store::open(big_fixture()).unwrap();
+    let found = store.resolve("big").unwrap();
+    let img::image::Target::Image(image) = &found.target else {
+        panic!()
+    };
+    let layer = image.manifest.layers().last().unwrap();
+    (registry, layer.digest().to_string(), layer.size())
+}
+
+fn no_partials_and_blob(env: &Env, digest: &str, present: bool) {
+    let hex = digest.trim_start_matches("sha256:");
+    assert_eq!(env.store().join("blobs/sha256").join(hex).exists(), present);
+}
+
+#[test]
+fn pulls_through_cut_stalled_and_corrupting_connections() {
+    if !tools() {
+        return;
+    }
+    let (registry, layer, size) = big_registry();
+    let host = format!("{}/test/big:1", registry.host);
+
+    // Two connections cut mid-blob: resumed with Range, completes.
+    let env = Env::new();
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Cut {
+            after: 5 << 20,
+            times: 2,
+        },
+    );
+    let target = host.replace(&registry.host, &proxy.host);
+    env.sh(&format!("img-pull {target}")).ok();
+    assert_eq!(proxy.applied.load(std::sync::atomic::Ordering::SeqCst), 2);
+    no_partials_and_blob(&env, &layer, true);
+    env.check_store();
+    assert!(registry.requests("GET", "/blobs/") >= 3);
+
+    // A stalled connection is given up after the stall timeout and resumed.
+    let env = Env::new();
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Stall {
+            after: 3 << 20,
+            seconds: 60,
+            times: 1,
+        },
+    );
+    let target = host.replace(&registry.host, &proxy.host);
+    env.sh(&format!("IMG_REGISTRY_TIMEOUT=2 img-pull {target}"))
+        .ok();
+    no_partials_and_blob(&env, &layer, true);
+    env.check_store();
+
+    // One corrupted byte: the digest check fails, the blob is fetched again.
+    let env = Env::new();
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Corrupt {
+            at: 7 << 20,
+            times: 1,
+        },
+    );
+    let target = host.replace(&registry.host, &proxy.host);
+    let run = env.sh(&format!("img-pull {target}")).ok();
+    assert!(run.stderr.contains("Retrying"), "{}", run.stderr);
+    no_partials_and_blob(&env, &layer, true);
+    env.check_store();
+
+    // Corrupted every time: a clear error, and no unverified blob or name.
+    let env = Env::new();
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Corrupt {
+            at: 7 << 20,
+            times: 1000,
+        },
+    );
+    let target = host.replace(&registry.host, &proxy.host);
+    let run = env.sh(&format!("img-pull {target}"));
+    assert_ne!(run.code, 0);
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("digest mismatch"), "{}", run.stderr);
+    no_partials_and_blob(&env, &layer, false);
+    assert_eq!(env.index()["manifests"].as_array().unwrap().len(), 0);
+    env.check_store();
+    let _ = size;
+}
+
+#[test]
+fn a_killed_pull_continues_in_the_next_run() {
+    if !tools() {
+        return;
+    }
+    let (registry, layer, size) = big_registry();
+    let env = Env::new();
+    let slow = Proxy::start(
+        &registry.host,
+        Fault::Throttle {
+            after: 1 << 20,
+            bytes_per_second: 8 << 20,
+        },
+    );
+    let target = format!("{}/test/big:1", slow.host);
+    // Start a slow pull, wait until part of the layer is recorded, kill it.
+    let hex = layer.trim_start_matches("sha256:");
+    let run = env.sh(&format!(
+        "img-pull {target} 2>/dev/null & pid=$!
+         for i in $(seq 1 300); do
+           if [ -f $STORE/.img/ingest/partial-{hex}.ranges ] && [ $(stat -c %s $STORE/.img/ingest/partial-{hex}) -gt 20000000 ]; then break; fi
+           sleep 0.1
+         done
+         sleep 2.5
+         kill -9 $pid; wait $pid || true
+         cat $STORE/.img/ingest/partial-{hex}.ranges"
+    ));
+    let state: serde_json::Value =
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+    let had: u64 = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap())
+        .sum();
+    assert!(had > 10 << 20 && had < size, "{had} of {size}");
+    no_partials_and_blob(&env, &layer, false);
+    env.check_store();
+
+    // The next pull, through a counting proxy, fetches only the rest.
+    let counting = Proxy::start(&registry.host, Fault::None);
+    let run = env
+        .sh(&format!("img-pull {}/test/big:1", counting.host))
+        .ok();
+    assert!(run.stderr.contains("Resumed after"), "{}", run.stderr);
+    let fetched = counting
+        .downstream
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        fetched < size - had + (2 << 20),
+        "fetched {fetched} of {size} with {had} already there"
+    );
+    no_partials_and_blob(&env, &layer, true);
+    assert!(!env
+        .store()
+        .join(format!(".img/ingest/partial-{hex}"))
+        .exists());
+    env.check_store();
+}
+
+#[test]
+fn an_expired_token_is_renewed_on_401() {
+    if !tools() {
+        return;
+    }
+    let registry = Registry::start(Auth::Token, false);
+    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let issuer = registry.issuer.as_ref().unwrap();
+    // Tokens the registry accepts for about two seconds (it allows 60 s past exp).
+    issuer
+        .valid_for
+        .store(-58, std::sync::atomic::Ordering::SeqCst);
+    let before = issuer.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let env = Env::new();
+    // A slow link whose connections break after the token expired: the
+    // resumed requests are refused with 401, and a new token is fetched.
+    let proxy = Proxy::start(
+        &registry.host,
+        Fault::Cut {
+            after: 20 << 20,
+            times: 2,
+        },
+    );
+    proxy
+        .throttle
+        .store(8 << 20, std::sync::atomic::Ordering::SeqCst);
+    env.sh(&format!(
+        "img-pull --creds {USER}:{PASSWORD} {}/test/big:1",
+        proxy.host
+    ))
+    .ok();
+    let issued = issuer.issued.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        issued >= 2,
+        "issued {issued}: {}",
+        registry.log().lines().filter(|l| l.contains("401")).count()
+    );
+    assert!(registry.log().contains("\" 401 "), "no request was refused");
+    env.check_store();
+}

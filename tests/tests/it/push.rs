@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used)]
+
+use img_tests::registry::{big_fixture, free_port, Auth, Registry, PASSWORD, USER};
+use img_tests::{fixtures, need, Env};
+
+fn tools() -> bool {
+    need(&["docker-registry", "skopeo", "umoci", "busybox", "openssl"])
+}
+
+fn remote_digest(env: &Env, reference: &str) -> String {
+    let run = env
+        .sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{reference} | sha256sum | cut -d' ' -f1"
+        ))
+        .ok();
+    format!("sha256:{}", run.stdout.trim())
+}
+
+#[test]
+fn pushed_images_are_read_by_skopeo_unchanged() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::open();
+    env.seed("base", "base");
+    let host = &registry.host;
+    let run = env
+        .sh(&format!("img-push base --to {host}/test/base:1"))
+        .ok();
+    let record = &run.records()[0];
+    assert_eq!(
+        record["annotations"]["org.opencontainers.image.ref.name"],
+        format!("{host}/test/base:1")
+    );
+    let digest = record["digest"].as_str().unwrap();
+    assert_eq!(remote_digest(&env, &format!("{host}/test/base:1")), digest);
+    assert!(
+        run.stderr
+            .contains(&format!("The push refers to repository [{host}/test/base]")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("1: digest: {digest} size: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(": Pushed"), "{}", run.stderr);
+    // skopeo copies it back, equal to the original
+    env.sh(&format!(
+        "skopeo copy -q --src-tls-verify=false docker://{host}/test/base:1 oci:back:base
+         test \"$(skopeo inspect --raw oci:back:base | sha256sum)\" = \"$(skopeo inspect --raw oci:$STORE:base | sha256sum)\"
+         test \"$(skopeo inspect --raw --config oci:back:base | sha256sum)\" = \"$(skopeo inspect --raw --config oci:$STORE:base | sha256sum)\""
+    ))
+    .ok();
+    // again: everything exists, nothing uploaded
+    let uploads = registry.requests("PUT", "/blobs/uploads/");
+    let run = env
+        .sh(&format!("img-push base --to {host}/test/base:1"))
+        .ok();
+    assert!(
+        run.stderr.contains("Layer already exists"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.requests("PUT", "/blobs/uploads/"), uploads);
+    // by its own name, from a record on stdin
+    env.sh(&format!("img-tag base {host}/test/own:2 | img-push"))
+        .ok();
+    assert_eq!(remote_digest(&env, &format!("{host}/test/own:2")), digest);
+    env.check_store();
+}
+
+#[test]
+fn only_new_layers_are_uploaded_and_shared_ones_mounted() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::open();
+    let host = &registry.host;
+    // the base is in the registry (pushed by skopeo), and pulled from there
+    registry.skopeo_push(&fixtures(), "other", "team/other:1");
+    env.sh(&format!("img-pull -q {host}/team/other:1")).ok();
+    env.seed("other", "mine");
+    env.sh(&format!("img-tag mine {host}/team/mine:1")).ok();
+    let uploads = registry.requests("PUT", "/blobs/uploads/");
+    let run = env.sh(&format!("img-push {host}/team/mine:1")).ok();
+    assert!(
+        run.stderr.contains("Mounted from team/other"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        registry.requests("PUT", "/blobs/uploads/") - uploads,
+        0,
+        "config and layer exist or are mounted: {}",
+        run.stderr
+    );
+    assert!(registry.requests("POST", "mount=") >= 1);
+
+    // a derived image whose base is already in that repository: only its new blobs go
+    registry.skopeo_push(&fixtures(), "base", "team/app:base");
+    env.seed("derived", "derived");
+    let before = registry.requests("PUT", "/blobs/uploads/");
+    let run = env
+        .sh(&format!("img-push derived --to {host}/team/app:2"))
+        .ok();
+    let uploaded = registry.requests("PUT", "/blobs/uploads/") - before;
+    let existing = run.stderr.matches("Layer already exists").count();
+    let layers = run.stderr.matches(": Preparing").count();
+    assert_eq!(uploaded + existing, layers + 1, "{}", run.stderr);
+    assert!(existing >= 1, "{}", run.stderr);
+    env.check_store();
+}
+
+#[test]
+fn pushes_large_blobs_in_chunks_and_indexes_whole() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::open();
+    let host = &registry.host;
+    std::fs::create_dir_all(env.store()).unwrap();
+    env.sh(&format!(
+        "skopeo copy -q oci:{}:big oci:$STORE:big",
+        big_fixture().display()
+    ))
+    .ok();
+    let run = env.sh(&format!("img-push big --to {host}/test/big:1")).ok();
+    assert!(
+        registry.requests("PATCH", "/blobs/uploads/") >= 2,
+        "chunked upload"
+    );
+    assert_eq!(
+        remote_digest(&env, &format!("{host}/test/big:1")),
+        run.records()[0]["digest"].as_str().unwrap()
+    );
+    env.sh(&format!(
+        "skopeo copy -q --src-tls-verify=false docker://{host}/test/big:1 oci:back:big"
+    ))
+    .ok();
+    img_tests::check_layout(&env.path("back"));
+
+    // an index pulled with --all-platforms goes back whole
+    let env2 = Env::new();
+    let multi = env.path("m");
+    let other = Registry::open();
+    registry.skopeo_push(&fixtures(), "base", "test/single:1");
+    env2.sh(&format!("img-pull -q --all-platforms {host}/test/single:1 && img-push {host}/test/single:1 --to {}/copy/single:1", other.host)).ok();
+    assert_eq!(
+        remote_digest(&env2, &format!("{host}/test/single:1")),
+        remote_digest(&env2, &format!("{}/copy/single:1", other.host))
+    );
+    let _ = multi;
+}
+
+#[test]
+fn push_failures_are_one_line() {
+    if !tools() || !need(&["htpasswd"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "base");
+    let closed = format!("127.0.0.1:{}", free_port());
+    let run = env.sh(&format!("img-push base --to {closed}/x:1")).code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("img-push: error: pushing"),
+        "{}",
+        run.stderr
+    );
+    let run = env.sh("img-push nosuch:1 --to localhost:1/x").code(1);
+    assert!(run.stderr.contains("No such image"), "{}", run.stderr);
+    let id = env.sh("img-inspect -f '{{.Id}}' base 2>/dev/null || skopeo inspect --raw oci:$STORE:base | sha256sum | cut -c1-12");
+    let _ = id;
+    let basic = Registry::start(Auth::Htpasswd, false);
+    let run = env
+        .sh(&format!(
+            "img-push base --to {}/x:1 --creds {USER}:bad",
+            basic.host
+        ))
+        .code(1);
+    assert!(!run.stderr.contains(":bad"), "{}", run.stderr);
+    assert!(
+        run.stderr.lines().last().unwrap().contains("error"),
+        "{}",
+        run.stderr
+    );
+    env.sh(&format!(
+        "img-push -q base --to {}/x:1 --creds {USER}:{PASSWORD}",
+        basic.host
+    ))
+    .ok();
+    env.check_store();
+}
