@@ -21,15 +21,17 @@ mod blobs;
 mod gc;
 mod index;
 mod lookup;
+mod staging;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub use blobs::BlobWriter;
+pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
 pub use gc::SweepReport;
 pub use index::{Entry, Index, REF_NAME};
 pub use lookup::Resolved;
+pub use staging::StagedBlob;
 
 use crate::error::{Error, IoContext, Kind, Result};
 
