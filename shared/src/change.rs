@@ -114,7 +114,11 @@ pub fn apply(config: &mut Map<String, Value>, change: &str) -> Result<()> {
 fn string_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -197,7 +201,9 @@ fn pairs(args: &str, legacy: bool) -> std::result::Result<Vec<(String, String)>,
     if legacy && !first.contains('=') {
         let value = args[first.len()..].trim();
         if value.is_empty() {
-            return Err(format!("ENV {first} needs a value (ENV KEY=VALUE or ENV KEY VALUE)"));
+            return Err(format!(
+                "ENV {first} needs a value (ENV KEY=VALUE or ENV KEY VALUE)"
+            ));
         }
         return Ok(vec![(first.to_string(), unquote(value)?)]);
     }
@@ -261,7 +267,10 @@ mod tests {
             "STOPSIGNAL SIGINT",
         ]);
         assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
-        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/entry.sh --flag"]));
+        assert_eq!(
+            c["Entrypoint"],
+            json!(["/bin/sh", "-c", "/entry.sh --flag"])
+        );
         assert_eq!(
             c["Env"],
             json!(["B=two words", "C=x y", "LEGACY=some value", "A=3"])
@@ -272,7 +281,10 @@ mod tests {
         );
         assert_eq!(c["Labels"], json!({"version": "1.0", "team": "core"}));
         assert_eq!(c["User"], "app:app");
-        assert_eq!(c["Volumes"], json!({"/data": {}, "/logs": {}, "/cache": {}}));
+        assert_eq!(
+            c["Volumes"],
+            json!({"/data": {}, "/logs": {}, "/cache": {}})
+        );
         assert_eq!(c["WorkingDir"], "/srv/app");
         assert_eq!(c["StopSignal"], "SIGINT");
     }

@@ -25,10 +25,8 @@ struct StoreLayer<'s> {
 impl LayerSource for StoreLayer<'_> {
     fn open(&self) -> Result<Box<dyn Read + '_>> {
         let blob = self.store.open_blob(&self.descriptor)?;
-        let (_, reader) = compression::decompress(BufReader::with_capacity(
-            compression::BUFFER,
-            blob,
-        ))?;
+        let (_, reader) =
+            compression::decompress(BufReader::with_capacity(compression::BUFFER, blob))?;
         Ok(reader)
     }
 

@@ -40,7 +40,8 @@ pub fn import(store: &Store, input: impl Read, options: &Options) -> Result<(Tar
     for c in &options.changes {
         change::apply(&mut runtime, c)?;
     }
-    let layer = ingest::ingest(store, input).with_context(|| format!("importing {}", options.source))?;
+    let layer =
+        ingest::ingest(store, input).with_context(|| format!("importing {}", options.source))?;
     let created = compose::creation_time()?;
     let message = options
         .message

@@ -8,7 +8,13 @@ use clap_complete::Shell;
 
 /// Every program's clap command.
 pub fn commands() -> Vec<clap::Command> {
-    vec![img_tag::command()]
+    vec![
+        img_tag::command(),
+        img_save::command(),
+        img_load::command(),
+        img_import::command(),
+        img_export::command(),
+    ]
 }
 
 /// The date printed in every man page's footer. Fixed, so that regenerating

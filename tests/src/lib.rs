@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod archive;
 pub mod docs;
 
 /// The directory holding the built `img-*` binaries (target/debug).

@@ -32,7 +32,11 @@ use img::store::Store;
 /// exported, or the one --platform names. With no IMAGE, a record is read
 /// from stdin. img-export refuses to write to a terminal.
 #[derive(Debug, Parser)]
-#[command(name = "img-export", version, about = "Write an image's flattened root filesystem as a tar (docker export)")]
+#[command(
+    name = "img-export",
+    version,
+    about = "Write an image's flattened root filesystem as a tar (docker export)"
+)]
 #[command(
     after_help = "EXAMPLES:\n  img-export busybox > busybox-rootfs.tar\n  img-export -o rootfs.tar app:1\n  img-export app:1 | tar -tv | head\n  img-export app:1 | img-import - app:flat"
 )]

@@ -32,7 +32,11 @@ use img::reference::Reference;
 /// stdout gets the new image's record; stderr its ID (`sha256:…`), which is
 /// what `docker import` prints.
 #[derive(Debug, Parser)]
-#[command(name = "img-import", version, about = "Make an image from a root filesystem tar (docker import)")]
+#[command(
+    name = "img-import",
+    version,
+    about = "Make an image from a root filesystem tar (docker import)"
+)]
 #[command(
     after_help = "EXAMPLES:\n  img-import rootfs.tar myimage:1\n  cat rootfs.tar.gz | img-import - example/app:latest\n  img-import -c 'CMD [\"/bin/sh\"]' -c 'ENV DEBUG=true' -m 'from tarball' rootfs.tar.zst app:2\n  img-export app:1 | img-import --change 'WORKDIR /srv' - app:flat"
 )]

@@ -36,7 +36,11 @@ use img::error::{Error, IoContext};
 /// `Loaded image ID: sha256:…`. stdout gets one record per loaded name (or
 /// per unnamed image) for the next program in the pipe.
 #[derive(Debug, Parser)]
-#[command(name = "img-load", version, about = "Load images from a tar archive (docker load)")]
+#[command(
+    name = "img-load",
+    version,
+    about = "Load images from a tar archive (docker load)"
+)]
 #[command(
     after_help = "EXAMPLES:\n  img-load -i busybox.tar\n  img-load < fedora.tar.gz\n  zstd -dc apps.tar.zst | img-load -q\n  skopeo copy docker://alpine docker-archive:/dev/stdout | img-load | img-tag myalpine:1"
 )]
@@ -61,8 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let loaded = match cli.input.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
-            let file = std::fs::File::open(path)
-                .io_context(|| format!("opening {}", path.display()))?;
+            let file =
+                std::fs::File::open(path).io_context(|| format!("opening {}", path.display()))?;
             img::archive::load(&store, BufReader::with_capacity(1 << 20, file))?
         }
         None => {
@@ -96,7 +100,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             img::record::write(&mut out, &img::record::for_target(&image.target, None))?;
         }
         for name in &image.names {
-            img::record::write(&mut out, &img::record::for_target(&image.target, Some(name)))?;
+            img::record::write(
+                &mut out,
+                &img::record::for_target(&image.target, Some(name)),
+            )?;
         }
     }
     std::io::Write::flush(&mut out).io_context(|| "writing records".into())?;

@@ -34,7 +34,11 @@ use img::store::Store;
 /// bytes. With -o, the archive is written under a temporary name beside
 /// FILE and renamed when complete. img-save refuses to write to a terminal.
 #[derive(Debug, Parser)]
-#[command(name = "img-save", version, about = "Save one or more images to a tar archive (docker save)")]
+#[command(
+    name = "img-save",
+    version,
+    about = "Save one or more images to a tar archive (docker save)"
+)]
 #[command(
     after_help = "EXAMPLES:\n  img-save busybox > busybox.tar\n  img-save -o fedora-all.tar fedora\n  img-save --format oci app:1 app:2 | zstd > apps.tar.zst\n  img-save busybox | img-load --root /srv/other-store"
 )]

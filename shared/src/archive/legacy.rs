@@ -45,7 +45,11 @@ pub fn items(store: &Store, staged: &StagedArchive) -> Result<Option<Vec<Manifes
 
 /// The config digest an item names, without checking it.
 pub fn config_digest(staged: &StagedArchive, item: &ManifestItem) -> Option<Digest> {
-    staged.file(&item.config).ok().flatten().map(|b| b.digest.clone())
+    staged
+        .file(&item.config)
+        .ok()
+        .flatten()
+        .map(|b| b.digest.clone())
 }
 
 /// Check one item: its config parses, every layer is present and matches its

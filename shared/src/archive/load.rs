@@ -62,7 +62,8 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
                 // The OCI half has the image; manifest.json may add names.
                 if plan.names.is_empty() {
                     for tag in item.repo_tags.iter().flatten() {
-                        plan.names.push(Reference::parse(tag).context("manifest.json RepoTags")?);
+                        plan.names
+                            .push(Reference::parse(tag).context("manifest.json RepoTags")?);
                     }
                 }
                 continue;
@@ -152,7 +153,11 @@ fn walk<'a>(
         return Err(Error::invalid("indexes nested too deep"));
     }
     let blob = present(staged, d)?;
-    let bytes = blob.read_small(store, MAX_METADATA_SIZE, &format!("manifest {}", d.digest()))?;
+    let bytes = blob.read_small(
+        store,
+        MAX_METADATA_SIZE,
+        &format!("manifest {}", d.digest()),
+    )?;
     if is_index(d.media_type()) {
         let index: ImageIndex = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(format!("index {} is not valid: {e}", d.digest())))?;
@@ -197,8 +202,10 @@ fn is_image_config(media_type: &MediaType) -> bool {
 /// A config must parse and list one diff_id per layer.
 fn check_config(store: &Store, blob: &StagedBlob, d: &Descriptor, layers: usize) -> Result<()> {
     let bytes = blob.read_small(store, MAX_METADATA_SIZE, &format!("config {}", d.digest()))?;
-    let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::invalid(format!("config {} is not an image config: {e}", d.digest())))?;
+    let config: oci_spec::image::ImageConfiguration =
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid(format!("config {} is not an image config: {e}", d.digest()))
+        })?;
     let diff_ids = config.rootfs().diff_ids().len();
     if diff_ids != layers {
         return Err(Error::invalid(format!(
@@ -254,7 +261,10 @@ fn legacy_plan<'a>(
 fn merge(plans: Vec<Plan<'_>>) -> Vec<Plan<'_>> {
     let mut merged: Vec<Plan<'_>> = Vec::new();
     for plan in plans {
-        match merged.iter_mut().find(|m| m.top.digest() == plan.top.digest()) {
+        match merged
+            .iter_mut()
+            .find(|m| m.top.digest() == plan.top.digest())
+        {
             Some(m) => {
                 for n in plan.names {
                     if !m.names.contains(&n) {

@@ -82,7 +82,10 @@ pub fn stage(store: &Store, input: impl Read) -> Result<StagedArchive> {
                 staged.files.insert(at, blob);
             }
             tar::EntryType::Symlink | tar::EntryType::Link => {
-                let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+                let link = entry
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default();
                 let target = if kind == tar::EntryType::Symlink && !link.starts_with(b"/") {
                     // Relative to the link's directory.
                     let dir = path::parent(&at).unwrap_or_default();
@@ -119,7 +122,8 @@ fn retype(error: Error) -> Error {
     let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<std::io::Error>());
     match source {
         Some(io) if io.raw_os_error().is_none() => Error::invalid(format!(
-            "{error}: {io} (the archive is truncated or corrupt)"
+            "{error}: {} (the archive is truncated or corrupt)",
+            crate::layer::one_line(io)
         )),
         _ => error,
     }

@@ -87,7 +87,10 @@ fn collect(store: &Store, images: &[ImageArg]) -> Result<Vec<Saved>> {
     let mut saved: Vec<Saved> = Vec::new();
     let mut add = |target: Target, name: Option<Reference>| {
         let name = name.filter(|n| n.tag().is_some());
-        match saved.iter_mut().find(|s| s.target.digest() == target.digest()) {
+        match saved
+            .iter_mut()
+            .find(|s| s.target.digest() == target.digest())
+        {
             Some(s) => {
                 if let Some(n) = name {
                     if !s.names.contains(&n) {

@@ -81,11 +81,14 @@ impl fmt::Display for Compression {
     }
 }
 
+/// A reader that yields peeked bytes again, then the rest.
+pub type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// Read up to [`MAGIC_LEN`] bytes from `reader` without losing them: returns
 /// the bytes and a reader that yields them again before the rest. Short
 /// reads from pipes are retried, so the prefix is complete unless the
 /// stream is shorter.
-pub fn peek<R: Read>(mut reader: R) -> Result<(Vec<u8>, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+pub fn peek<R: Read>(mut reader: R) -> Result<(Vec<u8>, Peeked<R>)> {
     let mut prefix = vec![0u8; MAGIC_LEN];
     let mut filled = 0;
     while filled < MAGIC_LEN {

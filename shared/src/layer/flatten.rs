@@ -74,7 +74,9 @@ pub fn flatten<W: Write>(layers: &[&dyn LayerSource], mut out: W) -> Result<W> {
                 continue;
             }
             let raw = entry.path_bytes().into_owned();
-            let Some(at) = path::clean(&raw)? else { continue };
+            let Some(at) = path::clean(&raw)? else {
+                continue;
+            };
             let link = entry
                 .link_name_bytes()
                 .map(|l| l.into_owned())
@@ -121,7 +123,10 @@ fn bad(what: &str, e: io::Error) -> Error {
     } else {
         kind
     };
-    Error::new(kind, format!("{what}: not a valid layer tar: {e}"))
+    Error::new(
+        kind,
+        format!("{what}: not a valid layer tar: {}", super::one_line(&e)),
+    )
 }
 
 /// The paths of the layers above the one being read.
@@ -208,7 +213,10 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
             if let Some(earlier) = seen.remove(&at) {
                 actions[earlier.idx] = SKIP;
                 plan.special.remove(&(i, earlier.idx));
-                if dirs.get(&at).is_some_and(|(l, x, _)| *l == i && *x == earlier.idx) {
+                if dirs
+                    .get(&at)
+                    .is_some_and(|(l, x, _)| *l == i && *x == earlier.idx)
+                {
                     dirs.remove(&at);
                 }
             }
@@ -256,7 +264,8 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
                         match relinks.get(&target) {
                             Some(first) => {
                                 actions[idx] = SPECIAL;
-                                plan.special.insert((i, idx), Special::Relink(first.clone()));
+                                plan.special
+                                    .insert((i, idx), Special::Relink(first.clone()));
                             }
                             None => {
                                 actions[idx] = SKIP;

@@ -107,7 +107,14 @@ fn bad_tar(e: io::Error) -> Error {
     }
     let kind = crate::error::kind_of(&e).unwrap_or(Kind::InvalidInput);
     Error::new(
-        if kind == Kind::Io { Kind::InvalidInput } else { kind },
-        format!("the input is not a valid tar archive (plain, gzip or zstd): {e}"),
+        if kind == Kind::Io {
+            Kind::InvalidInput
+        } else {
+            kind
+        },
+        format!(
+            "the input is not a valid tar archive (plain, gzip or zstd): {}",
+            super::one_line(&e)
+        ),
     )
 }

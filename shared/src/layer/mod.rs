@@ -20,3 +20,9 @@ pub mod tarout;
 pub mod whiteout;
 
 pub use compression::Compression;
+
+/// A tar reader's error as one line: tar errors quote entry names, and a
+/// hostile name may hold newlines or escape sequences.
+pub(crate) fn one_line(error: &impl std::fmt::Display) -> String {
+    error.to_string().escape_debug().to_string()
+}

@@ -45,7 +45,9 @@ impl StagedBlob {
     /// already held it).
     pub fn open(&self, store: &Store) -> Result<File> {
         match &self.file {
-            Some(path) => File::open(path).io_context(|| format!("reopening staged {}", self.digest)),
+            Some(path) => {
+                File::open(path).io_context(|| format!("reopening staged {}", self.digest))
+            }
             None => store.open_blob_unverified(&self.digest),
         }
     }
