@@ -8,11 +8,13 @@
 //! * [`ingest`]: a layer tar stream stored as it comes, checked and hashed.
 //! * [`tarout`]: writing entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
+//! * [`extract`]: a layer applied to a directory, never writing outside it.
 //!
 //! Layers are read as streams, never whole: memory stays bounded by the
 //! number of paths in an image, not by its size.
 
 pub mod compression;
+pub mod extract;
 pub mod flatten;
 pub mod ingest;
 pub mod path;
