@@ -3,15 +3,15 @@
 //! [`crate::layer::flatten`]). Each layer is read from the store twice,
 //! decompressed as its first bytes say, and verified against its digest.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
 use oci_spec::image::Descriptor;
 
 use crate::cli::ImageArg;
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Error, IoContext, Result, ResultExt};
 use crate::image::{Image, Target};
-use crate::layer::compression;
-use crate::layer::flatten::{self, LayerSource};
+use crate::layer::compression::{self, Compression};
+use crate::layer::flatten::{self, LayerSource, ReadSeek};
 use crate::platform::Platform;
 use crate::store::Store;
 
@@ -28,6 +28,20 @@ impl LayerSource for StoreLayer<'_> {
         let (_, reader) =
             compression::decompress(BufReader::with_capacity(compression::BUFFER, blob))?;
         Ok(reader)
+    }
+
+    fn open_seekable(&self) -> Result<Option<Box<dyn ReadSeek + '_>>> {
+        let mut file = self.store.open_blob_unverified(self.descriptor.digest())?;
+        let mut head = [0u8; compression::MAGIC_LEN];
+        let n = file
+            .read(&mut head)
+            .io_context(|| format!("reading {}", self.describe()))?;
+        if Compression::detect(&head[..n]) != Compression::None {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(0))
+            .io_context(|| format!("reading {}", self.describe()))?;
+        Ok(Some(Box::new(BufReader::with_capacity(64 << 10, file))))
     }
 
     fn describe(&self) -> String {

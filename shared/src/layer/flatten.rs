@@ -32,7 +32,18 @@ pub trait LayerSource {
     fn open(&self) -> Result<Box<dyn Read + '_>>;
     /// How to name the layer in errors.
     fn describe(&self) -> String;
+    /// A seekable reader of the uncompressed tar, when the layer is stored
+    /// uncompressed: pass 1 then seeks past contents instead of reading
+    /// them. Pass 2 still reads (and verifies) everything.
+    fn open_seekable(&self) -> Result<Option<Box<dyn ReadSeek + '_>>> {
+        Ok(None)
+    }
 }
+
+/// A reader that can also seek.
+pub trait ReadSeek: Read + io::Seek {}
+
+impl<T: Read + io::Seek> ReadSeek for T {}
 
 const DIR: u8 = 1;
 const NONDIR: u8 = 2;
@@ -161,29 +172,56 @@ struct Seen {
     is_dir: bool,
 }
 
-/// Pass 1: decide every entry, top layer first.
+/// Pass 1's state across layers.
+struct Planner {
+    above: Above,
+    plan: Plan,
+    /// The highest kept version of each directory: where it is written.
+    dirs: HashMap<Vec<u8>, (usize, usize, EntryMeta)>,
+    /// Hard link targets to be written under a link's path, by target
+    /// path, waiting for a lower layer that has the target.
+    pending: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Pass 1: decide every entry, top layer first. Uncompressed layers are
+/// read by seeking past file contents.
 fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
-    let mut above = Above::default();
-    let mut plan = Plan {
-        actions: vec![Vec::new(); layers.len()],
-        special: HashMap::new(),
+    let mut planner = Planner {
+        above: Above::default(),
+        plan: Plan {
+            actions: vec![Vec::new(); layers.len()],
+            special: HashMap::new(),
+        },
+        dirs: HashMap::new(),
+        pending: HashMap::new(),
     };
-    // The highest kept version of each directory: where it is written.
-    let mut dirs: HashMap<Vec<u8>, (usize, usize, EntryMeta)> = HashMap::new();
-    // Hard link targets to be written under a link's path, by target path,
-    // waiting for a lower layer that has the target.
-    let mut pending: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     for i in (0..layers.len()).rev() {
         let what = layers[i].describe();
+        if let Some(reader) = layers[i].open_seekable()? {
+            let mut archive = tar::Archive::new(reader);
+            let entries = archive.entries_with_seek().map_err(|e| bad(&what, e))?;
+            planner.layer(i, &what, entries)?;
+        } else {
+            let mut archive = tar::Archive::new(layers[i].open()?);
+            let entries = archive.entries().map_err(|e| bad(&what, e))?;
+            planner.layer(i, &what, entries)?;
+            drain(archive.into_inner()).map_err(|e| bad(&what, e))?;
+        }
+    }
+    Ok(planner.plan)
+}
+
+impl Planner {
+    /// Decide the entries of layer `i`, given everything above it.
+    fn layer<R: Read>(&mut self, i: usize, what: &str, entries: tar::Entries<'_, R>) -> Result<()> {
         let mut seen: HashMap<Vec<u8>, Seen> = HashMap::new();
         let mut whiteouts = Vec::new();
         let mut opaques = Vec::new();
         // Links of this layer whose target is materialized: target → path.
         let mut relinks: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut actions = Vec::new();
-        let mut archive = tar::Archive::new(layers[i].open()?);
-        for (idx, entry) in archive.entries().map_err(|e| bad(&what, e))?.enumerate() {
-            let mut entry = entry.map_err(|e| bad(&what, e))?;
+        for (idx, entry) in entries.enumerate() {
+            let mut entry = entry.map_err(|e| bad(what, e))?;
             actions.push(SKIP);
             let kind = entry.header().entry_type();
             if matches!(
@@ -193,7 +231,7 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
                 continue;
             }
             let raw = entry.path_bytes().into_owned();
-            let Some(at) = path::clean(&raw).map_err(|e| e.context(&what))? else {
+            let Some(at) = path::clean(&raw).map_err(|e| e.context(what))? else {
                 continue;
             };
             match whiteout::classify(&at) {
@@ -212,32 +250,34 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
             // A later entry of the same path in one layer replaces it.
             if let Some(earlier) = seen.remove(&at) {
                 actions[earlier.idx] = SKIP;
-                plan.special.remove(&(i, earlier.idx));
-                if dirs
+                self.plan.special.remove(&(i, earlier.idx));
+                if self
+                    .dirs
                     .get(&at)
                     .is_some_and(|(l, x, _)| *l == i && *x == earlier.idx)
                 {
-                    dirs.remove(&at);
+                    self.dirs.remove(&at);
                 }
             }
-            if let Some(name) = pending.remove(&at) {
+            if let Some(name) = self.pending.remove(&at) {
                 if !is_dir && kind != tar::EntryType::Link {
                     actions[idx] = SPECIAL;
-                    plan.special.insert((i, idx), Special::Rename(name));
+                    self.plan.special.insert((i, idx), Special::Rename(name));
                 }
-            } else if above.masked(&at) {
+            } else if self.above.masked(&at) {
                 // hidden: stays SKIP
-            } else if above.get(&at) & (DIR | NONDIR) != 0 {
-                if is_dir && above.get(&at) == DIR {
+            } else if self.above.get(&at) & (DIR | NONDIR) != 0 {
+                if is_dir && self.above.get(&at) == DIR {
                     // Written here, with the highest version's metadata.
                     let meta = EntryMeta::of(&mut entry)?;
-                    let upper = dirs.remove(&at);
+                    let upper = self.dirs.remove(&at);
                     let meta = match upper {
                         Some((l, x, upper_meta)) => {
-                            plan.actions[l][x] = SKIP;
-                            plan.special.remove(&(l, x));
+                            self.plan.actions[l][x] = SKIP;
+                            self.plan.special.remove(&(l, x));
                             actions[idx] = SPECIAL;
-                            plan.special
+                            self.plan
+                                .special
                                 .insert((i, idx), Special::Header(Box::new(upper_meta.clone())));
                             upper_meta
                         }
@@ -246,12 +286,13 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
                             meta
                         }
                     };
-                    dirs.insert(at.clone(), (i, idx, meta));
+                    self.dirs.insert(at.clone(), (i, idx, meta));
                 }
             } else {
                 actions[idx] = EMIT;
                 if is_dir {
-                    dirs.insert(at.clone(), (i, idx, EntryMeta::of(&mut entry)?));
+                    self.dirs
+                        .insert(at.clone(), (i, idx, EntryMeta::of(&mut entry)?));
                 }
                 if kind == tar::EntryType::Link {
                     let target = entry
@@ -259,12 +300,13 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
                         .map(|l| path::clean_link(&l))
                         .transpose()?
                         .unwrap_or_default();
-                    if above.hidden(&target) {
-                        // The target the link shares was replaced above.
+                    if self.above.hidden(&target) {
+                        // The target the link shares was replaced self.above.
                         match relinks.get(&target) {
                             Some(first) => {
                                 actions[idx] = SPECIAL;
-                                plan.special
+                                self.plan
+                                    .special
                                     .insert((i, idx), Special::Relink(first.clone()));
                             }
                             None => {
@@ -273,11 +315,12 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
                                 match seen.get(&target) {
                                     Some(t) if !t.is_dir => {
                                         actions[t.idx] = SPECIAL;
-                                        plan.special
+                                        self.plan
+                                            .special
                                             .insert((i, t.idx), Special::Rename(at.clone()));
                                     }
                                     _ => {
-                                        pending.insert(target, at.clone());
+                                        self.pending.insert(target, at.clone());
                                     }
                                 }
                             }
@@ -287,26 +330,25 @@ fn plan(layers: &[&dyn LayerSource]) -> Result<Plan> {
             }
             seen.insert(at, Seen { idx, is_dir });
         }
-        drain(archive.into_inner()).map_err(|e| bad(&what, e))?;
-        plan.actions[i] = actions;
+        self.plan.actions[i] = actions;
         for (p, s) in seen {
             for a in path::ancestors(&p) {
-                let f = above.flags.entry(a.to_vec()).or_insert(0);
+                let f = self.above.flags.entry(a.to_vec()).or_insert(0);
                 if *f & (DIR | NONDIR) == 0 {
                     *f |= DIR;
                 }
             }
-            *above.flags.entry(p).or_insert(0) |= if s.is_dir { DIR } else { NONDIR };
+            *self.above.flags.entry(p).or_insert(0) |= if s.is_dir { DIR } else { NONDIR };
         }
         for t in whiteouts {
-            *above.flags.entry(t).or_insert(0) |= WHITEOUT;
+            *self.above.flags.entry(t).or_insert(0) |= WHITEOUT;
         }
         for d in opaques {
             match d {
-                Some(d) => *above.flags.entry(d).or_insert(0) |= OPAQUE,
-                None => above.root_opaque = true,
+                Some(d) => *self.above.flags.entry(d).or_insert(0) |= OPAQUE,
+                None => self.above.root_opaque = true,
             }
         }
+        Ok(())
     }
-    Ok(plan)
 }

@@ -54,13 +54,20 @@ pub fn ingest(store: &Store, source: impl Read) -> Result<Ingested> {
         total: 0,
     };
     let (compression, diff_id, entries) = {
-        let (compression, decoded) = compression::decompress(&mut tee)?;
-        let mut uncompressed = DigestReader::new(decoded);
-        let entries = check_tar(&mut uncompressed)?;
-        // The end-of-archive blocks and any padding after them belong to
-        // the layer as well.
-        io::copy(&mut uncompressed, &mut io::sink()).map_err(bad_tar)?;
-        (compression, uncompressed.digest().0, entries)
+        let (compression, mut decoded) = compression::decompress(&mut tee)?;
+        if compression == Compression::None {
+            // The blob is the tar: its digest is the diff_id, hashed once.
+            let entries = check_tar(&mut decoded)?;
+            io::copy(&mut decoded, &mut io::sink()).map_err(bad_tar)?;
+            (compression, None, entries)
+        } else {
+            let mut uncompressed = DigestReader::new(decoded);
+            let entries = check_tar(&mut uncompressed)?;
+            // The end-of-archive blocks and any padding after them belong
+            // to the layer as well.
+            io::copy(&mut uncompressed, &mut io::sink()).map_err(bad_tar)?;
+            (compression, Some(uncompressed.digest().0), entries)
+        }
     };
     // Bytes after the compressed stream's end are stored too: the blob is
     // the input, whole.
@@ -71,6 +78,7 @@ pub fn ingest(store: &Store, source: impl Read) -> Result<Ingested> {
         ));
     }
     let (digest, size) = blob.commit(None)?;
+    let diff_id = diff_id.unwrap_or_else(|| digest.clone());
     let descriptor = Descriptor::new(compression.oci_layer_media_type(), size, digest);
     Ok(Ingested {
         descriptor,
