@@ -97,29 +97,15 @@ impl Store {
                     .io_context(|| format!("creating a temporary blob in {}", dir.display()))?,
             )
         };
-        let mut hasher = Hasher::default();
         let mut head = Vec::with_capacity(HEAD_LEN);
-        let mut buf = vec![0u8; BUFFER];
         // One byte past the declared size is read, so that a source that
         // runs on is noticed without reading all of it.
         let mut limited = (&mut source).take(size.saturating_add(1));
-        loop {
-            let n = match limited.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("reading blob content", e)),
-            };
-            if head.len() < HEAD_LEN {
-                let take = (HEAD_LEN - head.len()).min(n);
-                head.extend_from_slice(&buf[..take]);
-            }
-            hasher.update(&buf[..n]);
-            if let Some(f) = file.as_mut() {
-                f.write_all(&buf[..n])
-                    .io_context(|| "writing a staged blob".into())?;
-            }
-        }
+        let hasher = if size > PARALLEL_ABOVE {
+            copy_hashing_aside(&mut limited, file.as_mut(), &mut head)?
+        } else {
+            copy_hashing(&mut limited, file.as_mut(), &mut head)?
+        };
         let got = hasher.size();
         let digest = hasher.digest();
         if got != size {
@@ -173,6 +159,99 @@ impl Store {
     }
 }
 
+/// Blobs larger than this are hashed on a second thread while the first
+/// reads and writes: on two cores, hashing then costs no wall time.
+const PARALLEL_ABOVE: u64 = 8 << 20;
+
+fn keep_head(head: &mut Vec<u8>, bytes: &[u8]) {
+    if head.len() < HEAD_LEN {
+        let take = (HEAD_LEN - head.len()).min(bytes.len());
+        head.extend_from_slice(&bytes[..take]);
+    }
+}
+
+fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match source.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading blob content", e)),
+        }
+    }
+}
+
+/// Copy `source` into `file` (when given), hashing on this thread.
+fn copy_hashing(
+    source: &mut impl Read,
+    mut file: Option<&mut tempfile::NamedTempFile>,
+    head: &mut Vec<u8>,
+) -> Result<Hasher> {
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = read_some(source, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        keep_head(head, &buf[..n]);
+        hasher.update(&buf[..n]);
+        if let Some(f) = file.as_mut() {
+            f.write_all(&buf[..n])
+                .io_context(|| "writing a staged blob".into())?;
+        }
+    }
+}
+
+/// Like [`copy_hashing`], with the hashing on a second thread: buffers go
+/// to the hasher after they are written and come back to be filled again.
+fn copy_hashing_aside(
+    source: &mut impl Read,
+    mut file: Option<&mut tempfile::NamedTempFile>,
+    head: &mut Vec<u8>,
+) -> Result<Hasher> {
+    use std::sync::mpsc;
+    const BUFFERS: usize = 4;
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..BUFFERS {
+            // The receiver lives in this function: the send cannot fail.
+            let _ = empty_tx.send(vec![0u8; BUFFER]);
+        }
+        let hasher = scope.spawn(move || {
+            let mut hasher = Hasher::default();
+            for (buf, n) in full_rx {
+                hasher.update(&buf[..n]);
+                // The reader may have stopped (an error); that is fine.
+                let _ = empty_tx.send(buf);
+            }
+            hasher
+        });
+        let copied = (|| -> Result<()> {
+            for mut buf in empty_rx.iter() {
+                let n = read_some(source, &mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                keep_head(head, &buf[..n]);
+                if let Some(f) = file.as_mut() {
+                    f.write_all(&buf[..n])
+                        .io_context(|| "writing a staged blob".into())?;
+                }
+                if full_tx.send((buf, n)).is_err() {
+                    break;
+                }
+            }
+            Err(Error::new(Kind::Io, "the hashing thread stopped"))
+        })();
+        drop(full_tx);
+        let hasher = hasher
+            .join()
+            .map_err(|_| Error::new(Kind::Io, "the hashing thread failed"))?;
+        copied.map(|()| hasher)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +282,27 @@ mod tests {
         assert_eq!(err.kind(), Kind::DigestMismatch);
         let err = store.stage(&b"hell"[..], 5, Some(&want)).unwrap_err();
         assert_eq!(err.kind(), Kind::InvalidInput);
+        let err = store.stage(&b"hello!"[..], 5, None).unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidInput);
+        // large blobs take the two-thread path, with the same checks
+        let big = vec![7u8; (PARALLEL_ABOVE + 3 * BUFFER as u64 + 5) as usize];
+        let big_digest = digest::of_bytes(&big);
+        let staged = store
+            .stage(&big[..], big.len() as u64, Some(&big_digest))
+            .unwrap();
+        assert_eq!(staged.digest, big_digest);
+        assert_eq!(staged.head, vec![7u8; HEAD_LEN]);
+        let err = store
+            .stage(&big[..big.len() - 1], big.len() as u64, Some(&big_digest))
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidInput);
+        let mut lie = big.clone();
+        lie[BUFFER * 2] = 8;
+        let err = store
+            .stage(&lie[..], big.len() as u64, Some(&big_digest))
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::DigestMismatch);
+        drop(staged);
         let err = store.stage(&b"hello!"[..], 5, None).unwrap_err();
         assert_eq!(err.kind(), Kind::InvalidInput);
         let staged = store.stage(&b"other"[..], 5, None).unwrap();
