@@ -269,3 +269,52 @@ fn errors_write_nothing() {
     assert!(run.stderr.contains("missing"), "{}", run.stderr);
     assert_eq!(std::fs::metadata(env.path("broken.tar")).unwrap().len(), 0);
 }
+
+/// A multi-platform index whose store holds only some platforms: the
+/// archive carries the index and the platforms present, and loads back as
+/// the same index.
+#[test]
+fn multi_platform_index_keeps_what_the_store_has() {
+    let Some(env) = env_with_images() else { return };
+    let store = img::store::Store::open(env.store()).unwrap();
+    let base = store.resolve("busybox").unwrap();
+    let present = base.target.descriptor();
+    let absent = img::digest::of_bytes(b"a manifest this store never pulled");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": present.media_type().to_string(), "digest": present.digest().to_string(),
+             "size": present.size(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": absent.to_string(),
+             "size": 500, "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let (digest, size) = store.write_blob(&bytes).unwrap();
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageIndex,
+        size,
+        digest.clone(),
+    );
+    let name = img::reference::Reference::parse("multi:1").unwrap();
+    store
+        .update_index(|i| {
+            i.set_name(&name, &descriptor);
+            Ok(())
+        })
+        .unwrap();
+    let other = env.path("multi-other");
+    let run = env
+        .sh(&format!(
+            "img-save multi:1 > m.tar && img-load --root {} -i m.tar",
+            other.display()
+        ))
+        .ok();
+    assert_eq!(run.records()[0]["digest"], digest.to_string());
+    let paths = tar_paths(&env.path("m.tar"));
+    assert!(paths.contains(&format!("blobs/sha256/{}", digest.digest())));
+    assert!(!paths.contains(&format!("blobs/sha256/{}", absent.digest())));
+    assert_eq!(digests(&other, "multi:1").0, digest.to_string());
+    check_layout(&other);
+}
