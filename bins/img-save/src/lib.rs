@@ -14,7 +14,8 @@ use img::store::Store;
 /// Writes the images, with every blob they need, as one tar archive to FILE
 /// or stdout, like `docker save`. The default format is the archive Docker
 /// 25 and later write: an OCI image layout (oci-layout, index.json,
-/// blobs/sha256/…) plus Docker's manifest.json and repositories, which
+/// blobs/sha256/…) plus Docker's manifest.json (with full names in
+/// RepoTags, as skopeo writes them) and repositories, which
 /// `docker load` (old and new), `podman load`, `skopeo` (docker-archive: and
 /// oci-archive:) and `img-load` all read. `--format oci` writes the plain OCI
 /// image layout instead.

@@ -231,14 +231,17 @@ fn named_image(target: &Target) -> Option<&Image> {
         .or_else(|| images_of(target).into_iter().next())
 }
 
-/// Docker's `manifest.json`: one item per image (per present platform).
+/// Docker's `manifest.json`: one item per image (per present platform),
+/// with RepoTags on the host platform's image.
 fn manifest_json(saved: &[Saved]) -> Vec<ManifestItem> {
     let mut items = Vec::new();
     for s in saved {
         let named = named_image(&s.target).map(|i| i.descriptor.digest().clone());
         for image in images_of(&s.target) {
             let tags: Vec<String> = if Some(image.descriptor.digest()) == named.as_ref() {
-                s.names.iter().map(Reference::familiar).collect()
+                // Full names, as skopeo writes them: Docker reads them the
+                // same, and podman would put a short name under localhost/.
+                s.names.iter().map(Reference::store_name).collect()
             } else {
                 Vec::new()
             };

@@ -145,9 +145,10 @@ fn podman_loads_what_img_saves() {
     let Some(env) = env_with_images() else { return };
     let (_, id) = digests(&env.store(), "app:1");
     let podman = podman(&env);
-    for format in ["docker", "oci"] {
+    // podman reads one image from an OCI archive, several from Docker's
+    for (format, images) in [("docker", "app:1 other:2"), ("oci", "app:1")] {
         env.sh(&format!(
-            "img-save --format {format} app:1 > p-{format}.tar && {podman} load -q -i p-{format}.tar"
+            "img-save --format {format} {images} > p-{format}.tar && {podman} load -q -i p-{format}.tar"
         ))
         .ok();
     }
@@ -202,7 +203,8 @@ fn records_ids_and_repositories_select_images() {
     // a repository name alone saves every tag of it, like docker save
     let run = env.sh("img-save busybox | tar -xO manifest.json").ok();
     assert!(
-        run.stdout.contains("busybox:latest") && run.stdout.contains("busybox:second"),
+        run.stdout.contains("\"docker.io/library/busybox:latest\"")
+            && run.stdout.contains("\"docker.io/library/busybox:second\""),
         "{}",
         run.stdout
     );
@@ -210,7 +212,11 @@ fn records_ids_and_repositories_select_images() {
     let run = env
         .sh("img-tag app:1 piped:1 | img-save | tar -xO manifest.json")
         .ok();
-    assert!(run.stdout.contains("\"piped:1\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"docker.io/library/piped:1\""),
+        "{}",
+        run.stdout
+    );
     // by ID: no name, and img-load says so
     let (_, id) = digests(&env.store(), "other:2");
     let other = env.path("by-id");
