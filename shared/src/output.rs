@@ -28,6 +28,7 @@ pub fn write_tar(output: Option<&Path>, what: &str, job: impl TarJob) -> Result<
         Some(path) => to_file(path, job),
         None => {
             refuse_terminal_stdout(what)?;
+            widen_pipe(io::stdout());
             let out = BufWriter::with_capacity(BUFFER, io::stdout().lock());
             let mut out = job.write(out)?;
             out.flush().io_context(|| "writing to stdout".into())
@@ -56,4 +57,12 @@ fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
     temp_path
         .persist(path)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e.error))
+}
+
+/// Make a pipe's buffer as large as the system allows by default (1 MiB),
+/// so that big blobs move in few system calls; anything that is not a pipe
+/// is left alone.
+pub fn widen_pipe(fd: impl std::os::fd::AsFd) {
+    // Failure only means a smaller buffer (or no pipe at all): not an error.
+    let _ = rustix::pipe::fcntl_setpipe_size(fd, BUFFER);
 }

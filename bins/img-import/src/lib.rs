@@ -100,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .into());
         }
+        img::output::widen_pipe(&stdin);
         img::import::import(&store, stdin.lock(), &options)?
     } else {
         // Changes are checked before the file is opened: bad usage first.

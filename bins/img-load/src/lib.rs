@@ -77,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .into());
             }
+            img::output::widen_pipe(&stdin);
             img::archive::load(&store, stdin.lock())?
         }
     };
