@@ -48,5 +48,9 @@ step img-tag busybox mybusybox:1;    img-tag busybox mybusybox:1
 step img-ls;                         img-ls
 step "img-inspect -f '{{.Config.Cmd}}' mybusybox:1"; img-inspect -f '{{.Config.Cmd}}' mybusybox:1
 step img-history mybusybox:1;        img-history mybusybox:1
+step "img-save mybusybox:1 | zstd | zstd -d | img-load --root \$work/other"
+img-save mybusybox:1 | zstd -q | zstd -dq | img-load --root "$work/other"
+step "img-export mybusybox:1 | img-import -c 'CMD [\"sh\"]' - flatbusybox:1"
+img-export mybusybox:1 | img-import -c 'CMD ["sh"]' - flatbusybox:1
 step img-rm mybusybox:1;             img-rm mybusybox:1
 step img-ls;                         img-ls

@@ -16,16 +16,21 @@
 //! arguments. stdout carries only records or tar streams; people read stderr.
 
 pub mod archive;
+pub mod change;
 pub mod cli;
+pub mod compose;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod history;
 pub mod image;
+pub mod import;
 pub mod inspect;
 pub mod json;
 pub mod layer;
 pub mod listing;
+pub mod output;
 pub mod platform;
 pub mod progress;
 pub mod record;

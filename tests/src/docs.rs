@@ -18,6 +18,10 @@ pub fn commands() -> Vec<clap::Command> {
         img_push::command(),
         img_login::command(),
         img_search::command(),
+        img_save::command(),
+        img_load::command(),
+        img_import::command(),
+        img_export::command(),
     ]
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod archive;
 pub mod docs;
 pub mod proxy;
 pub mod registry;
@@ -165,7 +166,10 @@ impl Env {
             .spawn()
             .unwrap();
         if let Some(bytes) = stdin {
-            child.stdin.take().unwrap().write_all(bytes).unwrap();
+            // A program may stop reading early (and fail); its output says why.
+            if let Err(e) = child.stdin.take().unwrap().write_all(bytes) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "feeding stdin: {e}");
+            }
         }
         Run::from(child.wait_with_output().unwrap())
     }

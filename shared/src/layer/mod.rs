@@ -1,1 +1,30 @@
-//! (being written)
+//! Layers: the tar streams images are made of, and what img does with them.
+//!
+//! * [`compression`]: gzip and zstd recognised by magic bytes; streaming
+//!   readers and writers.
+//! * [`path`]: entry paths cleaned into the root, escapes refused.
+//! * [`whiteout`]: `.wh.NAME` and `.wh..wh..opq` as the OCI image spec
+//!   defines them.
+//! * [`ingest`]: a layer tar stream stored as it comes, checked and hashed.
+//! * [`tarout`]: writing entries with their metadata under new names.
+//! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
+//! * [`extract`]: a layer applied to a directory, never writing outside it.
+//!
+//! Layers are read as streams, never whole: memory stays bounded by the
+//! number of paths in an image, not by its size.
+
+pub mod compression;
+pub mod extract;
+pub mod flatten;
+pub mod ingest;
+pub mod path;
+pub mod tarout;
+pub mod whiteout;
+
+pub use compression::Compression;
+
+/// A tar reader's error as one line: tar errors quote entry names, and a
+/// hostile name may hold newlines or escape sequences.
+pub(crate) fn one_line(error: &impl std::fmt::Display) -> String {
+    error.to_string().escape_debug().to_string()
+}

@@ -23,6 +23,7 @@ mod gc;
 mod index;
 mod lookup;
 mod partial;
+mod staging;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub use gc::SweepReport;
 pub use index::{Entry, Index, REF_NAME};
 pub use lookup::{no_such_image, Resolved};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
+pub use staging::StagedBlob;
 
 use crate::error::{Error, IoContext, Kind, Result};
 

@@ -4,13 +4,17 @@
 
 mod cli;
 mod docs;
+mod export;
 mod history;
+mod import;
 mod inspect;
+mod load;
 mod login;
 mod ls;
 mod pull;
 mod push;
 mod rm;
+mod save;
 mod search;
 mod store;
 mod tag;

@@ -1,0 +1,184 @@
+//! Composing new images from parts in the store: a config (JSON, every field
+//! kept) and layer blobs already stored become an image — config blob, then
+//! OCI manifest, then (optionally) a name, in that order, so the store never
+//! names an incomplete image. Used by img-import, and by every program that
+//! makes images from layers (commit, build).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use oci_spec::image::{Descriptor, MediaType};
+use serde_json::{json, Map, Value};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::image::Target;
+use crate::platform::Platform;
+use crate::record;
+use crate::reference::Reference;
+use crate::store::Store;
+
+/// The creation time for a new image: `$SOURCE_DATE_EPOCH` when set (for
+/// reproducible images, as BuildKit honours it), else now.
+pub fn creation_time() -> Result<DateTime<Utc>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.is_empty() => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "SOURCE_DATE_EPOCH={text:?} is not a number of seconds since 1970"
+                ))
+            }),
+        _ => Ok(Utc::now()),
+    }
+}
+
+/// Format a time as configs carry it (RFC 3339, UTC).
+pub fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The config of an image with no layers yet, for `platform`.
+pub fn empty_config(platform: &Platform, created: DateTime<Utc>) -> Value {
+    let mut config = json!({
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "created": timestamp(created),
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [],
+    });
+    if let Some(variant) = &platform.variant {
+        config["variant"] = json!(variant);
+    }
+    config
+}
+
+/// The `config` object of an image config (Cmd, Env, …), created if absent.
+pub fn runtime_config(config: &mut Value) -> Result<&mut Map<String, Value>> {
+    let object = config
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid("an image config must be a JSON object"))?;
+    let slot = object
+        .entry("config")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if slot.is_null() {
+        *slot = Value::Object(Map::new());
+    }
+    slot.as_object_mut()
+        .ok_or_else(|| Error::invalid("the image config's \"config\" field is not an object"))
+}
+
+/// Add a layer's diff_id and its history entry to a config.
+pub fn add_layer(config: &mut Value, diff_id: &Digest, history: Value) -> Result<()> {
+    let diff_ids = config
+        .pointer_mut("/rootfs/diff_ids")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| Error::invalid("the image config has no rootfs.diff_ids list"))?;
+    diff_ids.push(json!(diff_id.to_string()));
+    add_history(config, history)
+}
+
+/// Add a history entry (a layer's, or an empty layer's with
+/// `"empty_layer": true`).
+pub fn add_history(config: &mut Value, history: Value) -> Result<()> {
+    let object = config
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid("an image config must be a JSON object"))?;
+    let entries = object.entry("history").or_insert_with(|| json!([]));
+    match entries.as_array_mut() {
+        Some(list) => {
+            list.push(history);
+            Ok(())
+        }
+        None => Err(Error::invalid("the image config's history is not a list")),
+    }
+}
+
+/// Store `config` and an OCI manifest listing `layers` (already stored);
+/// returns the new image. The config is written with sorted keys, so equal
+/// configs give equal image IDs.
+pub fn write_image(store: &Store, config: &Value, layers: &[Descriptor]) -> Result<Target> {
+    let diff_ids = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if diff_ids != layers.len() {
+        return Err(Error::invalid(format!(
+            "the config lists {diff_ids} diff_ids for {} layers",
+            layers.len()
+        )));
+    }
+    for layer in layers {
+        if !store.has_blob_for_write(layer.digest())? {
+            return Err(Error::not_found(format!(
+                "layer {} is not in the store",
+                layer.digest()
+            )));
+        }
+    }
+    let config_bytes = crate::json::canonical(config)?;
+    let (config_digest, config_size) = store.write_blob(&config_bytes)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MediaType::ImageManifest.to_string(),
+        "config": {
+            "mediaType": MediaType::ImageConfig.to_string(),
+            "digest": config_digest.to_string(),
+            "size": config_size,
+        },
+        "layers": layers,
+    });
+    let manifest_bytes = crate::json::canonical(&manifest)?;
+    let (digest, size) = store.write_blob(&manifest_bytes)?;
+    store.load_target(&Descriptor::new(MediaType::ImageManifest, size, digest))
+}
+
+/// Name a new image (moving the name as img-tag does), or keep it as an
+/// unnamed image; returns its record.
+pub fn name(store: &Store, target: &Target, reference: Option<&Reference>) -> Result<Descriptor> {
+    let descriptor = target.descriptor().clone();
+    store.update_index(|index| {
+        match reference {
+            Some(r) => {
+                index.set_name(r, &descriptor);
+            }
+            None => index.add_unnamed(&descriptor),
+        }
+        Ok(())
+    })?;
+    Ok(record::for_target(target, reference))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_an_image_from_a_layer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let layer_bytes = vec![0u8; 1024];
+        let (digest, size) = store.write_blob(&layer_bytes).unwrap();
+        let layer = Descriptor::new(MediaType::ImageLayer, size, digest.clone());
+        let created = DateTime::from_timestamp(0, 0).unwrap();
+        let mut config = empty_config(&Platform::parse("linux/arm/v7").unwrap(), created);
+        add_layer(&mut config, &digest, json!({"created": timestamp(created)})).unwrap();
+        runtime_config(&mut config)
+            .unwrap()
+            .insert("Cmd".into(), json!(["sh"]));
+        let target = write_image(&store, &config, &[layer]).unwrap();
+        let Target::Image(image) = &target else {
+            panic!("an image")
+        };
+        assert_eq!(image.manifest.layers().len(), 1);
+        assert_eq!(image.platform().to_string(), "linux/arm/v7");
+        let record = name(&store, &target, Some(&Reference::parse("x:1").unwrap())).unwrap();
+        assert_eq!(record.digest(), target.digest());
+        assert!(store.resolve("x:1").is_ok());
+        // the same config and layers give the same image
+        let again = write_image(&store, &config, image.manifest.layers()).unwrap();
+        assert_eq!(again.digest(), target.digest());
+    }
+}

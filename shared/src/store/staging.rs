@@ -1,0 +1,314 @@
+//! Staged blobs: content that is hashed and written into the ingest area now
+//! and made visible later, all together, or never. A program that must check
+//! a whole input before it changes the store (img-load reading an archive
+//! whose manifests come after its layers, from a pipe that cannot be
+//! rewound) stages every file as it streams by, validates, and then commits
+//! the blobs it needs, children before parents, before naming anything. When
+//! it fails instead, dropping the staged blobs deletes their temporary files:
+//! the store is as it was.
+//!
+//! Staged files are `blob-*` temporary files in `.img/ingest/`; the writer
+//! lock keeps garbage collection away while they exist, and a crash leaves
+//! only ingest files that the next sweep removes.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use tempfile::TempPath;
+
+use super::{set_readable, sync_dir, Store};
+use crate::digest::{self, Digest, Hasher};
+use crate::error::{Error, IoContext, Kind, Result};
+
+/// Bytes kept from the start of every staged blob, to tell compression and
+/// JSON apart without reopening it.
+pub const HEAD_LEN: usize = 8;
+
+/// The copy buffer: large enough that hashing and disk writes dominate.
+const BUFFER: usize = 1 << 20;
+
+/// A blob hashed and held in the ingest area, not yet visible.
+#[derive(Debug)]
+pub struct StagedBlob {
+    /// The digest of the content.
+    pub digest: Digest,
+    /// The size of the content.
+    pub size: u64,
+    /// The first bytes of the content.
+    pub head: Vec<u8>,
+    /// The temporary file, or `None` when the store already held the blob.
+    file: Option<TempPath>,
+}
+
+impl StagedBlob {
+    /// Open the staged content for reading (the stored blob, when the store
+    /// already held it).
+    pub fn open(&self, store: &Store) -> Result<File> {
+        match &self.file {
+            Some(path) => {
+                File::open(path).io_context(|| format!("reopening staged {}", self.digest))
+            }
+            None => store.open_blob_unverified(&self.digest),
+        }
+    }
+
+    /// Read the whole content (for manifests and configs), refusing content
+    /// over `limit` bytes.
+    pub fn read_small(&self, store: &Store, limit: u64, what: &str) -> Result<Vec<u8>> {
+        if self.size > limit {
+            return Err(Error::invalid(format!(
+                "{what} is {} bytes, more than the {limit} bytes allowed for it",
+                self.size
+            )));
+        }
+        let mut bytes = Vec::with_capacity(self.size as usize);
+        self.open(store)?
+            .read_to_end(&mut bytes)
+            .io_context(|| format!("reading {what}"))?;
+        Ok(bytes)
+    }
+}
+
+impl Store {
+    /// Stream `source` into the ingest area, hashing it. With `expected`, the
+    /// content must hash to that digest and have that size, or the staging
+    /// fails with a DigestMismatch (and nothing is kept). When the store
+    /// already holds the expected blob, the bytes are only hashed, not
+    /// written. Without `expected`, exactly `size` bytes must arrive.
+    pub fn stage(
+        &self,
+        mut source: impl Read,
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<StagedBlob> {
+        self.hold_writer_lock()?;
+        if let Some(want) = expected {
+            digest::ensure_sha256(want)?;
+        }
+        let skip_write = expected.is_some_and(|d| self.has_blob(d));
+        let mut file = if skip_write {
+            None
+        } else {
+            let dir = self.state_dir().join("ingest");
+            Some(
+                tempfile::Builder::new()
+                    .prefix("blob-")
+                    .tempfile_in(&dir)
+                    .io_context(|| format!("creating a temporary blob in {}", dir.display()))?,
+            )
+        };
+        let mut head = Vec::with_capacity(HEAD_LEN);
+        // One byte past the declared size is read, so that a source that
+        // runs on is noticed without reading all of it.
+        let mut limited = (&mut source).take(size.saturating_add(1));
+        let hasher = if size > PARALLEL_ABOVE {
+            copy_hashing_aside(&mut limited, file.as_mut(), &mut head)?
+        } else {
+            copy_hashing(&mut limited, file.as_mut(), &mut head)?
+        };
+        let got = hasher.size();
+        let digest = hasher.digest();
+        if got != size {
+            let what = expected.map_or_else(|| "content".to_string(), |d| d.to_string());
+            return Err(Error::new(
+                Kind::InvalidInput,
+                format!("{what}: got {got} bytes where {size} were declared (truncated or corrupt input)"),
+            ));
+        }
+        if let Some(want) = expected {
+            if &digest != want {
+                return Err(digest::mismatch(want, &digest));
+            }
+        }
+        Ok(StagedBlob {
+            digest,
+            size,
+            head,
+            file: file.map(|f| f.into_temp_path()),
+        })
+    }
+
+    /// Make staged blobs visible under their digests, in the order given
+    /// (children before parents): each file is synced and renamed, then the
+    /// blob directory is synced once. Blobs the store already holds are
+    /// left as they are. The staged blobs stay valid for reading.
+    pub fn commit_staged(&self, blobs: &[&StagedBlob]) -> Result<()> {
+        let mut renamed = false;
+        for blob in blobs {
+            let Some(path) = &blob.file else { continue };
+            let target = self.blob_path(&blob.digest);
+            if target.is_file() {
+                continue;
+            }
+            File::open(path)
+                .and_then(|f| f.sync_all())
+                .io_context(|| format!("syncing blob {}", blob.digest))?;
+            set_readable(path)?;
+            // A hard link keeps the staged file valid for later reads and
+            // makes the blob appear whole, atomically.
+            match std::fs::hard_link(path, &target) {
+                Ok(()) => renamed = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(format!("storing blob {}", blob.digest), e)),
+            }
+        }
+        if renamed {
+            sync_dir(&self.blob_dir())?;
+        }
+        Ok(())
+    }
+}
+
+/// Blobs larger than this are hashed on a second thread while the first
+/// reads and writes: on two cores, hashing then costs no wall time.
+const PARALLEL_ABOVE: u64 = 8 << 20;
+
+fn keep_head(head: &mut Vec<u8>, bytes: &[u8]) {
+    if head.len() < HEAD_LEN {
+        let take = (HEAD_LEN - head.len()).min(bytes.len());
+        head.extend_from_slice(&bytes[..take]);
+    }
+}
+
+fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match source.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading blob content", e)),
+        }
+    }
+}
+
+/// Copy `source` into `file` (when given), hashing on this thread.
+fn copy_hashing(
+    source: &mut impl Read,
+    mut file: Option<&mut tempfile::NamedTempFile>,
+    head: &mut Vec<u8>,
+) -> Result<Hasher> {
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = read_some(source, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        keep_head(head, &buf[..n]);
+        hasher.update(&buf[..n]);
+        if let Some(f) = file.as_mut() {
+            f.write_all(&buf[..n])
+                .io_context(|| "writing a staged blob".into())?;
+        }
+    }
+}
+
+/// Like [`copy_hashing`], with the hashing on a second thread: buffers go
+/// to the hasher after they are written and come back to be filled again.
+fn copy_hashing_aside(
+    source: &mut impl Read,
+    mut file: Option<&mut tempfile::NamedTempFile>,
+    head: &mut Vec<u8>,
+) -> Result<Hasher> {
+    use std::sync::mpsc;
+    const BUFFERS: usize = 4;
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..BUFFERS {
+            // The receiver lives in this function: the send cannot fail.
+            let _ = empty_tx.send(vec![0u8; BUFFER]);
+        }
+        let hasher = scope.spawn(move || {
+            let mut hasher = Hasher::default();
+            for (buf, n) in full_rx {
+                hasher.update(&buf[..n]);
+                // The reader may have stopped (an error); that is fine.
+                let _ = empty_tx.send(buf);
+            }
+            hasher
+        });
+        let copied = (|| -> Result<()> {
+            for mut buf in empty_rx.iter() {
+                let n = read_some(source, &mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                keep_head(head, &buf[..n]);
+                if let Some(f) = file.as_mut() {
+                    f.write_all(&buf[..n])
+                        .io_context(|| "writing a staged blob".into())?;
+                }
+                if full_tx.send((buf, n)).is_err() {
+                    break;
+                }
+            }
+            Err(Error::new(Kind::Io, "the hashing thread stopped"))
+        })();
+        drop(full_tx);
+        let hasher = hasher
+            .join()
+            .map_err(|_| Error::new(Kind::Io, "the hashing thread failed"))?;
+        copied.map(|()| hasher)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_blobs_are_invisible_until_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let want = digest::of_bytes(b"hello");
+        let staged = store.stage(&b"hello"[..], 5, Some(&want)).unwrap();
+        assert!(!store.has_blob(&want));
+        assert_eq!(staged.head, b"hello");
+        store.commit_staged(&[&staged]).unwrap();
+        assert!(store.has_blob(&want));
+        assert_eq!(store.read_blob_by_digest(&want).unwrap(), b"hello");
+        drop(staged);
+        assert!(store.has_blob(&want), "dropping the stage keeps the blob");
+        let ingest = std::fs::read_dir(store.state_dir().join("ingest")).unwrap();
+        assert_eq!(ingest.count(), 0);
+    }
+
+    #[test]
+    fn lies_and_truncation_are_refused_and_leave_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let want = digest::of_bytes(b"hello");
+        let err = store.stage(&b"jello"[..], 5, Some(&want)).unwrap_err();
+        assert_eq!(err.kind(), Kind::DigestMismatch);
+        let err = store.stage(&b"hell"[..], 5, Some(&want)).unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidInput);
+        let err = store.stage(&b"hello!"[..], 5, None).unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidInput);
+        // large blobs take the two-thread path, with the same checks
+        let big = vec![7u8; (PARALLEL_ABOVE + 3 * BUFFER as u64 + 5) as usize];
+        let big_digest = digest::of_bytes(&big);
+        let staged = store
+            .stage(&big[..], big.len() as u64, Some(&big_digest))
+            .unwrap();
+        assert_eq!(staged.digest, big_digest);
+        assert_eq!(staged.head, vec![7u8; HEAD_LEN]);
+        let err = store
+            .stage(&big[..big.len() - 1], big.len() as u64, Some(&big_digest))
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidInput);
+        let mut lie = big.clone();
+        lie[BUFFER * 2] = 8;
+        let err = store
+            .stage(&lie[..], big.len() as u64, Some(&big_digest))
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::DigestMismatch);
+        drop(staged);
+        let err = store.stage(&b"hello!"[..], 5, None).unwrap_err();
+        assert_eq!(err.kind(), Kind::InvalidInput);
+        let staged = store.stage(&b"other"[..], 5, None).unwrap();
+        drop(staged);
+        let ingest = std::fs::read_dir(store.state_dir().join("ingest")).unwrap();
+        assert_eq!(ingest.count(), 0);
+        assert!(store.reachable().unwrap().is_empty());
+    }
+}

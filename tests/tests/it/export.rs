@@ -1,0 +1,119 @@
+use img_tests::archive::{assert_same_tree, tar_paths};
+use img_tests::{need, Env};
+
+/// Export `name` and unpack it with GNU tar into `dir`; unpack the same
+/// image with umoci into `dir-umoci`; the trees must be equal.
+fn compare_with_umoci(env: &Env, layout: &str, name: &str, dir: &str) {
+    let rootless = if is_root() { "" } else { "--rootless" };
+    env.sh(&format!(
+        "umoci unpack {rootless} --image {layout}:{name} {dir}-umoci >/dev/null \
+         && mkdir {dir} && img-export {name} | tar -C {dir} -xpf - --numeric-owner"
+    ))
+    .ok();
+    assert_same_tree(&env.path(&format!("{dir}-umoci/rootfs")), &env.path(dir));
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn fixture_images_match_umoci_unpack() {
+    if !need(&["skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("derived", "derived");
+    compare_with_umoci(&env, "$FIXTURES", "derived", "d");
+}
+
+/// Layers made by hand to hit every rule: whiteouts, opaque directories, a
+/// file replacing a directory, a directory over a directory (higher mode
+/// wins), a hard link whose target a higher layer replaced, owners, modes,
+/// a FIFO, symlinks.
+#[test]
+fn whiteouts_opaque_dirs_and_hard_links_match_umoci() {
+    if !need(&["skopeo", "umoci"]) {
+        return;
+    }
+    let env = Env::new();
+    env.sh(
+        r#"set -e
+umoci init --layout L >/dev/null && umoci new --image L:t >/dev/null
+mkdir -p l1/a/b l1/c l1/d/sub l1/e l1/f
+echo one > l1/a/b/f && ln l1/a/b/f l1/a/hl && ln l1/a/b/f l1/a/hl2
+echo keep > l1/c/k && echo gone > l1/d/g && echo deep > l1/d/sub/x && echo x > l1/e/x
+ln -s ../a/b/f l1/c/sym && chmod 0750 l1/a && chown 1000:1001 l1/c/k && mkfifo l1/fifo
+echo dir-file > l1/f/inside && chmod 4755 l1/c/k
+tar -C l1 --numeric-owner -cf l1.tar .
+mkdir -p l2/a/b l2/d l2/c
+echo two > l2/a/b/f && touch l2/d/.wh..wh..opq && echo new > l2/d/n
+touch l2/c/.wh.k && touch l2/.wh.e && chmod 0700 l2/a && echo file-now > l2/f
+tar -C l2 --numeric-owner -cf l2.tar .
+mkdir -p l3/e && echo back > l3/e/y && ln -s /nowhere l3/lnk
+tar -C l3 --numeric-owner -cf l3.tar .
+umoci raw add-layer --image L:t l1.tar && umoci raw add-layer --image L:t l2.tar && umoci raw add-layer --image L:t l3.tar
+mkdir -p $STORE && skopeo copy -q oci:L:t oci:$STORE:t
+img-export t > check.tar"#,
+    )
+    .ok();
+    compare_with_umoci(&env, "L", "t", "t");
+    let paths = tar_paths(&env.path("check.tar"));
+    assert!(paths.iter().all(|p| !p.contains(".wh.")), "{paths:?}");
+    let mut sorted = paths.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), paths.len(), "a path twice: {paths:?}");
+    // directories come before their contents
+    let a = paths.iter().position(|p| p == "a/").unwrap();
+    let f = paths.iter().position(|p| p == "a/b/f").unwrap();
+    assert!(a < f, "{paths:?}");
+    // the hard links keep the old content
+    assert_eq!(
+        std::fs::read_to_string(env.path("t/a/hl")).unwrap(),
+        "one\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("t/a/b/f")).unwrap(),
+        "two\n"
+    );
+}
+
+#[test]
+fn output_file_records_and_errors() {
+    if !need(&["skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    env.sh(
+        "img-export -o root.tar busybox && tar -tf root.tar > list && grep -qx bin/busybox list",
+    )
+    .ok();
+    env.sh("img-tag busybox b:2 | img-export > piped.tar && cmp root.tar piped.tar")
+        .ok();
+    let run = env.sh("img-export nosuch:1 > x.tar").code(1);
+    assert!(
+        run.stderr.contains("No such image: nosuch:1"),
+        "{}",
+        run.stderr
+    );
+    let run = env.sh("img-export -o y.tar nosuch:1").code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!env.path("y.tar").exists());
+    env.sh("img-export --platform linux/s390x busybox > z.tar")
+        .code(1);
+    if need(&["script"]) {
+        let run = env.sh("script -qec 'img-export busybox' /dev/null").code(1);
+        assert!(
+            run.stdout
+                .contains("refusing to write a root filesystem tar to a terminal"),
+            "{}",
+            run.stdout
+        );
+    }
+}
