@@ -17,7 +17,11 @@ fn man_pages_are_current() {
         stale.is_empty(),
         "man pages are stale or missing: {stale:?}; run `just man` and commit man/"
     );
-    assert!(dir.join("img.7").is_file(), "man/img.7 is missing");
+    let overview = std::fs::read_to_string(dir.join("img.7")).expect("man/img.7 is missing");
+    for command in docs::commands() {
+        let name = command.get_name().replace('-', "\\-");
+        assert!(overview.contains(&format!(".BR {name} (1)")), "img.7 does not refer to {name}(1)");
+    }
 }
 
 #[test]
