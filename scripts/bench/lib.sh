@@ -58,7 +58,8 @@ storage:
 http:
   addr: 127.0.0.1:$port
 EOF
-    docker-registry serve "$cfg" </dev/null >>"$BENCH_WORK/registry-$name.log" 2>&1 &
+    # 9>&-: the registry must not hold the bench lock.
+    docker-registry serve "$cfg" </dev/null >>"$BENCH_WORK/registry-$name.log" 2>&1 9>&- &
     pid=$!
     BENCH_PIDS+=("$pid")
     for _ in $(seq 1 100); do
@@ -104,6 +105,8 @@ unmount_under() {
 bench_cleanup() {
   local rc=$? pid
   set +o errexit
+  [[ $rc == 0 ]] || log "stopping (exit $rc): cleaning up"
+  [[ -z ${RUNNER_PID:-} ]] || stop_pid "$RUNNER_PID"
   for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
   if [[ -n ${BENCH_WORK:-} && -d $BENCH_WORK ]]; then
     if [[ -n ${BUILDAH:-} ]]; then

@@ -40,12 +40,10 @@ def why_not(e):
     return f"{e['status'].upper()}: {e['note']}"
 
 
-def rate(e, best=False):
-    """Bytes per second of an entry that ran (its median run, or with best
-    its fastest: a limit's rate, since noise only ever slows a run), else None."""
-    t = e and e.get("min_s" if best else "median_s")
-    if e and e.get("status") == "ok" and e.get("bytes") and t:
-        return e["bytes"] / t
+def rate(e):
+    """Bytes per second of an entry's median run, else None."""
+    if e and e.get("status") == "ok" and e.get("bytes") and e["median_s"] > 0:
+        return e["bytes"] / e["median_s"]
     return None
 
 
@@ -62,7 +60,7 @@ def build(results, meta):
                     "key": e["key"], "label": e.get("label", e["tool"]), "cmd": e["cmd"],
                     "status": e["status"], "note": e["note"], "bytes": e.get("bytes"),
                     "median_s": e.get("median_s"), "min_s": e.get("min_s"), "max_s": e.get("max_s"),
-                    "times_s": e.get("times_s"), "rate_bytes_per_s": rate(e, best=True),
+                    "times_s": e.get("times_s"), "rate_bytes_per_s": rate(e),
                     "background_load": g["background_load"], "entry": e}
     for g in results:
         if g["kind"] != "compare":
@@ -127,7 +125,7 @@ def table(report):
             r["op"], r["workload"] + busy, img["tool"] if img else "—", img_t or why_not(img),
             peer["tool"] if peer else "—", peer_t or why_not(peer), speed, rss, lim]) + " |")
     out.append("")
-    out.append("| physical limit | measured as | data | time | rate (fastest run) |")
+    out.append("| physical limit | measured as | data | time | rate |")
     out.append("|---|---|---:|---:|---:|")
     for l in report["limits"]:
         t = fmt_time(l["entry"])
@@ -137,9 +135,9 @@ def table(report):
     out.append("")
     out.append("Times are medians (± half the min–max range) of runs in which img and its peer "
                "alternate, on the same input; peer/img above 1 means img is faster. The share of "
-               "a limit is bytes moved per second (median run) over the limit's rate (its fastest "
-               "run, in this same bench run); it can pass 100% when a program uses both cores "
-               "and the limit one. MB = 10⁶ bytes; peak RSS is that of the largest single process.")
+               "a limit is bytes moved per second over the limit's rate, both from median runs in "
+               "this same bench run; it can pass 100% when a program uses both cores and the "
+               "limit one. MB = 10⁶ bytes; peak RSS is that of the largest single process.")
     loads = sorted(r["background_load"] for r in report["rows"])
     if loads:
         busy = sum(1 for x in loads if x > BUSY)

@@ -73,6 +73,21 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+# The process group being timed: it runs in a group of its own (so that a
+# timeout can end all of it), which a Ctrl-C on the terminal does not reach.
+RUNNING = [None]
+
+
+def stop(signum, _frame):
+    """SIGINT/SIGTERM: end the command being timed, then this runner."""
+    if RUNNING[0]:
+        try:
+            os.killpg(RUNNING[0], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(128 + signum)  # nothing to flush: results are written per group
+
+
 def spawn(cmd, stdout_path, stderr_path, timeout):
     """Run `bash -c cmd`; return (seconds, exit status, rusage, timed_out)."""
     actions = [
@@ -92,11 +107,14 @@ def spawn(cmd, stdout_path, stderr_path, timeout):
     start = time.perf_counter()
     pid = os.posix_spawn("/bin/bash", ["bash", "-c", cmd], os.environ,
                          file_actions=actions, setpgroup=0)
+    RUNNING[0] = pid
     timer = threading.Timer(timeout, kill, (pid,))
+    timer.daemon = True
     timer.start()
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - start
     timer.cancel()
+    RUNNING[0] = None
     # Whatever the command left behind in its process group goes too.
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -234,7 +252,7 @@ def run_group(spec_path, results_path):
                    f"{e['max_rss_kib'] / 1024:.0f} MiB"
         else:
             what = f"{e['status']}: {e['note']}"
-        print(f"    {e['role']:<5} {e['tool']:<28} {what}", file=sys.stderr)
+        print(f"    {e['role']:<5} {e.get('key') or e['tool']:<28} {what}", file=sys.stderr)
 
 
 def verify_layout(root, name_part=None):
@@ -281,6 +299,8 @@ def verify_layout(root, name_part=None):
 
 
 def main(argv):
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     if len(argv) == 3 and argv[0] == "group":
         run_group(argv[1], argv[2])
     elif len(argv) in (2, 3) and argv[0] == "verify-layout":
