@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# img measured beside the tools users would otherwise pick, in one run.
+#
+#   bash scripts/bench.sh [quick] [--only REGEX] [--readme]
+#   just bench [quick] [--only REGEX] [--readme]      (builds img first)
+#
+#   quick      a smaller version: fewer runs, a smaller many-files image
+#              (some-files), 64 MiB instead of 1 GiB layers, one Dockerfile,
+#              unpacking onto a tmpfs
+#   --only RE  only the groups whose id (OP:WORKLOAD, e.g. pull:many-files,
+#              limit:machine) matches the extended regex RE
+#   --readme   put the table into README.md's Benchmark section
+#
+# Every img row is timed in the same run as its peer (skopeo, umoci, buildah,
+# gzip/zstd, runc), interleaved run by run, on the same input; the machine's
+# physical limits (sha256, gzip -d, disk read, copy, disk write, the local
+# registry's own serve and ingest rates) are measured in the same run too.
+# Rows whose img program is not built say so. Output: the table on stdout,
+# target/bench/report.{md,json}, and each command's stderr in
+# target/bench/logs/. Workloads are made offline from Debian's packages and
+# cached in ~/.cache/img-bench (see scripts/bench/workloads.sh); nothing is
+# fetched from the internet but the .deb files on the first run.
+#
+# Environment: IMG_BENCH_CACHE (the cache), IMG_BENCH_BIN (measure img
+# programs built elsewhere instead of target/release).
+#
+# Run it as root, as CI machines and this project's sandboxes do: umoci
+# unpack, buildah and runc are run as their root users run them (rows that
+# fail for want of root say so, with the peer's error).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BENCH=$REPO/scripts/bench
+# shellcheck source=scripts/bench/lib.sh
+source "$BENCH/lib.sh"
+# shellcheck source=scripts/bench/workloads.sh
+source "$BENCH/workloads.sh"
+# shellcheck source=scripts/bench/img.sh
+source "$BENCH/img.sh"
+
+MODE=full ONLY="" README=""
+while (($#)); do
+  case $1 in
+    quick | full) MODE=$1 ;;
+    --only) ONLY=${2:?--only needs a regex}; shift ;;
+    --readme) README=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+COMMAND="just bench"
+[[ $MODE == full ]] || COMMAND+=" $MODE"
+[[ -z $ONLY ]] || COMMAND+=" --only '$ONLY'"
+
+# RUNS/WARMUP for rows of a second or less, SLOW for the others, FAST_RUNS
+# for container start.
+if [[ $MODE == quick ]]; then
+  BIG=64 FILES=some-files RUNS=3 WARMUP=0 SLOW="runs=3 warmup=0" FAST_RUNS=10 DOCKERFILES=(ten-step)
+else
+  BIG=1024 FILES=many-files RUNS=5 WARMUP=1 SLOW="runs=3 warmup=0" FAST_RUNS=20 DOCKERFILES=(ten-step two-stage)
+fi
+BIGW=big-blob-${BIG}m
+WORKLOADS=(busybox "$FILES" "$BIGW")
+TIMEOUT=900
+
+bash scripts/setup.sh
+for c in docker-registry skopeo umoci buildah runc jq curl zstd gzip igzip openssl python3 flock; do
+  command -v "$c" >/dev/null || die "$c is not installed (scripts/setup.sh installs it)"
+done
+# $IMG_BENCH_BIN measures img programs built elsewhere (another commit).
+IMG_BIN=${IMG_BENCH_BIN:-$REPO/target/release}
+[[ -x $IMG_BIN/img-tag ]] || die "img is not built in $IMG_BIN: run \`just bench\` (or cargo build --release) first"
+export PATH=$IMG_BIN:$PATH
+
+bench_lock
+BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/img-bench.XXXXXX")
+BUILDAH="buildah --root $BENCH_WORK/containers/root --runroot $BENCH_WORK/containers/run --storage-driver overlay"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+export TMPDIR=$BENCH_WORK/tmp  # skopeo and buildah spill layers here
+W=$BENCH_WORK
+mkdir -p "$TMPDIR"
+OUT=$REPO/target/bench
+rm -rf "$OUT/logs" "$OUT/results.ndjson"
+mkdir -p "$OUT/logs"
+RESULTS=$OUT/results.ndjson
+T0=$SECONDS
+log "bench $MODE: scratch $W, cache $BENCH_CACHE"
+
+# --- workloads ----------------------------------------------------------------
+for w in "${WORKLOADS[@]}"; do ensure_workload "$w"; done
+build_context
+CTX=$BENCH_CACHE/context
+dockerfiles_dir=$W/dockerfiles
+mkdir -p "$dockerfiles_dir" "$BENCH_CACHE/registry"
+start_registry workloads "$BENCH_CACHE/registry"
+ADDR=$REG_ADDR
+seed_registry "$ADDR" "${WORKLOADS[@]}"
+start_registry push "$W/push-registry"
+PUSH=$REG_ADDR PUSH_STORAGE=$W/push-registry
+export BENCH_OWN_PIDS="${BENCH_PIDS[*]}"
+dockerfiles "$dockerfiles_dir" "$ADDR"
+log "workloads ready after $((SECONDS - T0)) s"
+
+# A store with every workload in it, for the rows that read one.
+SRC=$W/img-src
+for w in "${WORKLOADS[@]}"; do skopeo copy -q "oci:$LAYOUT:$w" "oci:$SRC:$w"; done
+
+# --- groups ---------------------------------------------------------------------
+# group KIND OP WORKLOAD [key=value...]: start a group (keys: bytes, bytes_of,
+# limits (comma-separated), runs, warmup); entry key=value...: add a
+# command (keys: role, tool, cmd, prepare, check, needs, bytes, bytes_file,
+# key, label); run_group: time it (skipped unless --only selects it).
+GROUP="" ENTRIES=()
+selected() { [[ -z $ONLY || $1 =~ $ONLY ]]; }
+kv_json() {  # key=value... → one JSON object (byte counts and run counts as numbers)
+  local args=() kv i
+  # jq keeps the first of two equal names: add the later ones first.
+  for ((i = $#; i >= 1; i--)); do kv=${!i}; args+=(--arg "${kv%%=*}" "${kv#*=}"); done
+  jq -cn "${args[@]}" '$ARGS.named | with_entries(
+    if (.key | IN("bytes", "runs", "warmup")) then .value |= (if . == "" then null else tonumber end)
+    elif (.key | IN("limits", "needs")) then .value |= (split(",") | map(select(. != "")))
+    else . end)'
+}
+group() {
+  local kind=$1 op=$2 wl=$3
+  shift 3
+  GROUP=$(kv_json "id=$op:$wl" "op=$op" "workload=$wl" "kind=$kind" "runs=$RUNS" "warmup=$WARMUP" "$@")
+  ENTRIES=()
+}
+entry() { ENTRIES+=("$(kv_json "$@")"); }
+# img_entry TOOL [key=value...]: the img side, from IMG_CMD/IMG_NEEDS.
+img_entry() { entry role=img "tool=$1" "cmd=$IMG_CMD" "needs=${IMG_NEEDS// /,}" "${@:2}"; }
+run_group() {
+  local id spec
+  id=$(jq -r .id <<<"$GROUP")
+  selected "$id" || return 0
+  spec=$W/group.json
+  jq -n --argjson g "$GROUP" --arg logs "$OUT/logs" --arg bin "$IMG_BIN" --argjson t $TIMEOUT \
+    '$g + {log_dir: $logs, img_bin: $bin, timeout: $t, entries: $ARGS.positional}' \
+    --jsonargs "${ENTRIES[@]}" >"$spec"
+  log "$id ($(jq -r '"\(.runs) runs, \(.warmup) warm-up"' "$spec"))"
+  # In the background and waited for, so that INT/TERM reach the traps at
+  # once; bench_cleanup stops the runner, which ends what it is timing.
+  python3 "$BENCH/runner.py" group "$spec" "$RESULTS" &
+  RUNNER_PID=$!
+  wait "$RUNNER_PID"
+  RUNNER_PID=""
+}
+runs_for() { [[ $1 == big-blob-* ]] && echo "$SLOW" || echo "runs=$RUNS warmup=$WARMUP"; }
+limits_for() { [[ $1 == busybox ]] && echo "limits=" || echo "limits=$2"; }  # busybox is latency, not throughput
+
+RND=$BENCH_CACHE/data/random-${BIG}m.bin
+layer_blobs() { jq -r '.layers[].digest[7:]' "$LAYOUT/blobs/sha256/$(fact "$1" manifest | cut -c8-)" | sed "s|^|$LAYOUT/blobs/sha256/|"; }
+
+# --- physical limits --------------------------------------------------------------
+# shellcheck disable=SC2086  # $SLOW is runs=… warmup=…
+group limit limit machine $SLOW warmup=1
+entry role=limit key=sha256 tool=openssl label="sha256 (openssl, SHA-NI where the CPU has it), page cache" \
+  "cmd=openssl dgst -sha256 $RND >/dev/null" "bytes=$(size_of "$RND")"
+entry role=limit key=disk-read tool=dd label="raw disk read (O_DIRECT)" \
+  "cmd=dd if=$RND of=/dev/null bs=4M iflag=direct status=none" "bytes=$(size_of "$RND")"
+entry role=limit key=copy tool=cp label="file copy, page cache (cp)" \
+  "prepare=rm -f $W/copy.bin" "cmd=cp $RND $W/copy.bin" "bytes=$(size_of "$RND")"
+entry role=limit key=disk-write tool=cp+fsync label="file copy to disk (cp, then fsync)" \
+  "prepare=rm -f $W/copy.bin" "cmd=cp $RND $W/copy.bin && sync $W/copy.bin" "bytes=$(size_of "$RND")"
+for w in "$FILES" "$BIGW"; do
+  mapfile -t blobs < <(layer_blobs "$w")
+  # GNU gzip on the real package contents only (on 2 GiB it would take a minute).
+  [[ $w != "$FILES" ]] ||
+    entry role=limit "key=gunzip:$w" tool="gzip -d" label="gzip -d of $w's layers (tar bytes out)" \
+      "cmd=gzip -dc ${blobs[*]} >/dev/null" "bytes=$(fact "$w" uncompressed_bytes)"
+  # The fastest inflate there is (Intel's ISA-L): the ceiling for unpacking.
+  entry role=limit "key=inflate:$w" tool="igzip -d" label="igzip -d (ISA-L) of $w's layers (tar bytes out)" \
+    "cmd=igzip -dc ${blobs[*]} >/dev/null" "bytes=$(fact "$w" uncompressed_bytes)"
+done
+run_group
+rm -f "$W/copy.bin"
+
+blob1=$(layer_blobs "$BIGW" | head -n 1)
+# shellcheck disable=SC2086
+group limit limit registry $SLOW warmup=1
+entry role=limit key=registry-get tool=curl label="registry serving one blob (curl GET)" \
+  "cmd=curl -fsS -o /dev/null http://$ADDR/v2/$BIGW/blobs/sha256:${blob1##*/}" "bytes=$(size_of "$blob1")"
+entry role=limit key=registry-put tool=curl label="registry ingesting one blob (curl monolithic PUT)" \
+  "prepare=rm -rf $PUSH_STORAGE/docker" "bytes=$(size_of "$blob1")" \
+  "cmd=loc=\$(curl -fsS -o /dev/null -w '%header{location}' -X POST http://$PUSH/v2/ceiling/blobs/uploads/) && case \$loc in /*) loc=http://$PUSH\$loc ;; esac && curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T $blob1 \"\$loc&digest=sha256:${blob1##*/}\""
+run_group
+
+# --- pull: registry → local store -------------------------------------------------
+for w in "${WORKLOADS[@]}"; do
+  # shellcheck disable=SC2046  # runs=… warmup=… words
+  group compare pull "$w" "bytes=$(fact "$w" compressed_bytes)" bytes_of="compressed image" \
+    $(runs_for "$w") "$(limits_for "$w" sha256,disk-write)"
+  img_pull "$W/img-pull" "$ADDR/$w:latest"
+  img_entry img-pull "prepare=rm -rf $W/img-pull" "check=python3 $BENCH/runner.py verify-layout $W/img-pull $w"
+  entry role=peer tool="skopeo copy" "prepare=rm -rf $W/skopeo-pull" \
+    "cmd=skopeo copy -q --src-tls-verify=false docker://$ADDR/$w:latest oci:$W/skopeo-pull:$w"
+  run_group
+  rm -rf "$W/img-pull" "$W/skopeo-pull"
+done
+
+# --- push: local store → empty registry (emptied before every run) ---------------
+for w in "${WORKLOADS[@]}"; do
+  # shellcheck disable=SC2046
+  group compare push "$w" "bytes=$(fact "$w" compressed_bytes)" bytes_of="compressed image" \
+    $(runs_for "$w") "$(limits_for "$w" registry-put)"
+  img_push "$SRC" "$w" "$PUSH/push-$w:latest"
+  img_entry img-push "prepare=rm -rf $PUSH_STORAGE/docker" \
+    "check=skopeo inspect --tls-verify=false docker://$PUSH/push-$w:latest >/dev/null"
+  entry role=peer tool="skopeo copy" "prepare=rm -rf $PUSH_STORAGE/docker" \
+    "cmd=skopeo copy -q --dest-tls-verify=false oci:$LAYOUT:$w docker://$PUSH/push-$w:latest"
+  run_group
+done
+rm -rf "$PUSH_STORAGE/docker"
+
+# --- save and load: Docker archives ---------------------------------------------------
+for w in "${WORKLOADS[@]}"; do
+  arch=$W/skopeo-save-$w.tar
+  # shellcheck disable=SC2046
+  group compare save "$w" bytes_of="archive" $(runs_for "$w") "$(limits_for "$w" copy)"
+  img_save "$SRC" "$w" "$W/img-save-$w.tar"
+  img_entry img-save "prepare=rm -f $W/img-save-$w.tar" "bytes_file=$W/img-save-$w.tar" \
+    "check=skopeo inspect docker-archive:$W/img-save-$w.tar >/dev/null"
+  entry role=peer tool="skopeo copy" "prepare=rm -f $arch" "bytes_file=$arch" \
+    "cmd=skopeo copy -q oci:$LAYOUT:$w docker-archive:$arch:$w:latest"
+  run_group
+  rm -f "$W/img-save-$w.tar"
+
+  if selected "load:$w"; then
+    [[ -s $arch ]] || skopeo copy -q "oci:$LAYOUT:$w" "docker-archive:$arch:$w:latest"
+    # shellcheck disable=SC2046
+    group compare load "$w" "bytes=$(size_of "$arch")" bytes_of="archive" $(runs_for "$w") "$(limits_for "$w" copy)"
+    img_load "$W/img-load" "$arch"
+    img_entry img-load "prepare=rm -rf $W/img-load" "check=python3 $BENCH/runner.py verify-layout $W/img-load $w"
+    entry role=peer tool="skopeo copy" "prepare=rm -rf $W/skopeo-load" \
+      "cmd=skopeo copy -q docker-archive:$arch oci:$W/skopeo-load:$w"
+    run_group
+  fi
+  rm -rf "$arch" "$W/img-load" "$W/skopeo-load"
+done
+
+# --- unpack: image → root filesystem ----------------------------------------------------
+# On this run's disk; `quick` unpacks onto a tmpfs instead, because deleting
+# the unpacked trees between runs costs more than unpacking them on disks
+# mounted with online discard.
+U=$W UNPACK=unpack
+if [[ $MODE == quick ]] && mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=2g,mode=0700 img-bench "$W/tmpfs" 2>/dev/null; then
+  U=$W/tmpfs UNPACK="unpack-tmpfs"
+fi
+for w in "${WORKLOADS[@]}"; do
+  check="test -f $U/img-unpack/etc/img-bench/$w"
+  [[ $w != "$FILES" ]] || check+=" && test ! -e $U/img-unpack/usr/share/doc"
+  runs=$(runs_for "$w")
+  [[ $w != "$FILES" ]] || runs=$SLOW
+  # shellcheck disable=SC2086
+  group compare "$UNPACK" "$w" "bytes=$(fact "$w" uncompressed_bytes)" bytes_of="layer tars" \
+    $runs "$(limits_for "$w" "inflate:$w")"
+  img_unpack "$SRC" "$w" "$U/img-unpack"
+  img_entry "img-export | tar -x" "prepare=rm -rf $U/img-unpack && mkdir -p $U/img-unpack" "check=$check"
+  entry role=peer tool="umoci unpack" "prepare=rm -rf $U/umoci-$w" \
+    "cmd=umoci unpack --image $LAYOUT:$w $U/umoci-$w >/dev/null"
+  run_group
+  rm -rf "$U/img-unpack"
+  [[ $w == "$FILES" ]] || rm -rf "$U/umoci-$w"
+done
+
+# --- layer create: root filesystem → compressed layer tar -----------------------------------
+if selected "layer-create-gzip:$FILES" || selected "layer-create-zstd:$FILES"; then
+  ROOTFS=$U/umoci-$FILES/rootfs
+  [[ -d $ROOTFS ]] || umoci unpack --image "$LAYOUT:$FILES" "$U/umoci-$FILES" >/dev/null
+  tarb=$(tar -C "$ROOTFS" -cf - . | wc -c)
+  for z in gzip zstd; do
+    peer="gzip -6" label="tar | gzip -6" test="gzip -t"
+    [[ $z == gzip ]] || peer="zstd -q -3 -T0" label="tar | zstd -3 -T0" test="zstd -qt"
+    # shellcheck disable=SC2086
+    group compare "layer-create-$z" "$FILES" "bytes=$tarb" bytes_of="tar of the root filesystem" $SLOW
+    img_layer_create "$ROOTFS" "$z" "$W/img-layer.out"
+    img_entry "img-layer create $z" "prepare=rm -f $W/img-layer.out" "check=$test $W/img-layer.out"
+    entry role=peer "tool=$label" "prepare=rm -f $W/peer-layer.out" \
+      "cmd=tar -C $ROOTFS -cf - . | $peer >$W/peer-layer.out"
+    run_group
+  done
+  rm -f "$W/img-layer.out" "$W/peer-layer.out"
+fi
+rm -rf "$U/umoci-$FILES"
+
+# --- build: Dockerfiles FROM the registry's busybox, cold and cached ----------------------
+ctx_bytes=$(du -sb --exclude='.recipe-*' "$CTX" | cut -f1)
+for df in "${DOCKERFILES[@]}"; do
+  file=$dockerfiles_dir/$df.Dockerfile
+  bud="$BUILDAH bud -q --layers --isolation chroot --tls-verify=false -f $file -t localhost/bench-$df:latest $CTX >/dev/null"
+  img_build "$W/img-build" "$file" "localhost/bench-$df:latest" "$CTX"
+  check="python3 $BENCH/runner.py verify-layout $W/img-build bench-$df"
+  # shellcheck disable=SC2086
+  group compare build-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  img_entry img-build "prepare=rm -rf $W/img-build" "check=$check"
+  entry role=peer tool="buildah bud" "prepare=$BUILDAH rm -a >/dev/null; $BUILDAH rmi -a -f >/dev/null; true" "cmd=$bud"
+  run_group
+  # Cached: the same build again; a warm-up run fills the caches when the
+  # cold builds did not run.
+  warm=1
+  selected "build-cold:$df" && warm=0
+  # shellcheck disable=SC2086
+  group compare build-cached "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW warmup=$warm
+  img_entry img-build "check=$check"
+  entry role=peer tool="buildah bud" "cmd=$bud"
+  run_group
+done
+$BUILDAH rm -a >/dev/null 2>&1 || true
+$BUILDAH rmi -a -f >/dev/null 2>&1 || true
+
+# --- container start: busybox `true`, created, run, removed -------------------------------
+if selected "run:busybox"; then
+  bundle=$W/runc-bundle
+  umoci unpack --image "$LAYOUT:busybox" "$bundle" >/dev/null
+  jq '.process.args = ["/bin/true"] | .process.terminal = false' "$bundle/config.json" >"$bundle/c.json"
+  mv "$bundle/c.json" "$bundle/config.json"
+  group compare run busybox "runs=$FAST_RUNS" warmup=2
+  img_run "$SRC" busybox true
+  img_entry img-run "check=$(img_run "$SRC" busybox echo img-bench-ok; echo "$IMG_CMD") | grep -q img-bench-ok"
+  entry role=peer tool="runc run" "cmd=runc --root $W/runc run -b $bundle img-bench-start"
+  run_group
+fi
+
+# --- report ------------------------------------------------------------------------------
+versions=$(for p in skopeo umoci buildah runc docker-registry gzip zstd openssl tar coreutils; do
+  printf '%s\t%s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo unknown)"
+done | jq -Rn '[inputs | split("\t") | {(.[0]): .[1]}] | add')
+facts_json=$(for w in "${WORKLOADS[@]}"; do cat "$FACTS/$w.json"; done | jq -s 'map({(.name): .}) | add')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
+[[ -z ${IMG_BENCH_BIN:-} ]] || commit="programs from $IMG_BENCH_BIN"
+jq -n --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" --arg mode "$MODE" --arg command "$COMMAND" \
+  --arg git "$commit" --argjson versions "$versions" --argjson workloads "$facts_json" \
+  --arg cpus "$(nproc)" --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+  --arg memory "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)" \
+  --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" --arg kernel "$(uname -r)" \
+  --arg fs "$(findmnt -no FSTYPE -T "$W") on $(findmnt -no SOURCE -T "$W")" \
+  --arg sha_ni "$(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no)" \
+  --argjson elapsed $((SECONDS - T0)) \
+  '{date: $date, mode: $mode, command: $command, git: $git, elapsed_s: $elapsed,
+    machine: {cpus: $cpus, cpu: $cpu, sha_ni: $sha_ni, memory: $memory, os: $os, kernel: $kernel, filesystem: $fs},
+    versions: $versions, workloads: $workloads}' >"$W/meta.json"
+echo
+python3 "$BENCH/report.py" "$RESULTS" "$W/meta.json" "$OUT"
+log "bench $MODE done in $((SECONDS - T0)) s: $OUT/report.md, $OUT/report.json"
+
+if [[ -n $README ]]; then
+  python3 - "$REPO/README.md" "$OUT/report.md" <<'EOF'
+import sys
+readme, table = sys.argv[1], open(sys.argv[2]).read()
+text = open(readme).read()
+begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+if begin not in text or end not in text:
+    sys.exit(f"bench: {readme} has no {begin} … {end} markers")
+head, rest = text.split(begin, 1)
+open(readme, "w").write(head + begin + "\n" + table + rest[rest.index(end):])
+EOF
+  log "README.md's Benchmark section updated"
+fi
