@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use oci_spec::image::Descriptor;
 
 use super::auth::Scope;
-use super::client::{backoff, header, status_error, Call, Client};
+use super::client::{header, status_error, Call, Client};
+use super::retry::backoff;
 use crate::digest::Hasher;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::store::{merge_ranges, missing_ranges, Ranges, Store};
@@ -31,7 +32,9 @@ const PARALLEL_MIN: u64 = 64 << 20;
 const SEGMENT_MIN: u64 = 32 << 20;
 /// The most ranges of one blob fetched at once.
 const MAX_SEGMENTS: u64 = 4;
-/// Failed attempts in a row (without a byte of progress) before a range gives up.
+/// Broken or stalled connections in a row (without a byte of progress)
+/// before a range gives up. (Refused requests and 429/5xx answers are
+/// retried by `Client::send` already, not again here.)
 const MAX_FAILURES: u32 = 5;
 /// A worker's read buffer.
 const READ_BUFFER: usize = 256 << 10;
@@ -249,7 +252,8 @@ impl<'a> Job<'a> {
             if pos > 0 || end < self.size {
                 call = call.header("Range", format!("bytes={pos}-{}", end - 1));
             }
-            let attempt = self.source.client.send(call).and_then(|response| {
+            let sent = self.source.client.send(call).map_err(|e| e.context(what()));
+            let attempt = sent.and_then(|response| {
                 let status = response.status().as_u16();
                 let mut skip = 0;
                 match status {
@@ -259,7 +263,8 @@ impl<'a> Job<'a> {
                             return Err(Error::new(
                                 Kind::Remote,
                                 format!("the registry sent range {range:?} where bytes {pos}- were asked for"),
-                            ));
+                            )
+                            .context(what()));
                         }
                         if probe {
                             self.set_ranges_work(true);
@@ -278,15 +283,7 @@ impl<'a> Job<'a> {
                 }
                 Ok((response, skip))
             });
-            let (response, mut skip) = match attempt {
-                Ok(r) => r,
-                Err(e) if e.kind() == Kind::Remote && failures < MAX_FAILURES => {
-                    failures += 1;
-                    std::thread::sleep(backoff(failures - 1));
-                    continue;
-                }
-                Err(e) => return Err(e.context(what())),
-            };
+            let (response, mut skip) = attempt?;
             let mut reader = response.into_body().into_reader();
             let before = pos;
             // Errors are (from this machine's disk, the error).

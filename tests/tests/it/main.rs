@@ -10,6 +10,7 @@ mod login;
 mod ls;
 mod pull;
 mod push;
+mod registry_faults;
 mod rm;
 mod search;
 mod store;
