@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         search::search_hub(&options, &term, limit)?
     } else {
         let client = Client::connect(&registry, &options)?;
-        search::search_catalog(&client, &term, usize::MAX)?
+        search::search_catalog(&client, &term, limit, |r| filters.accepts(r))?
     };
     let shown: Vec<_> = results
         .into_iter()

@@ -395,6 +395,12 @@ fn strip_query(url: &str) -> &str {
 
 /// A transport failure as an img error, worded for people.
 pub fn transport_error(e: ureq::Error) -> Error {
+    if refused_client_certificate(&e.to_string()) {
+        return Error::new(
+            Kind::Remote,
+            format!("the registry refused the TLS connection ({e}): it wants a client certificate it trusts (NAME.cert and NAME.key in --cert-dir DIR, or in DIR/HOST:PORT)"),
+        );
+    }
     let text = match &e {
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
@@ -411,6 +417,20 @@ pub fn transport_error(e: ureq::Error) -> Error {
         other => other.to_string(),
     };
     Error::new(Kind::Remote, text)
+}
+
+/// Whether a TLS failure is the server's refusal of the client's
+/// certificate (or of its absence).
+fn refused_client_certificate(text: &str) -> bool {
+    text.contains("received fatal alert")
+        && [
+            "BadCertificate",
+            "CertificateRequired",
+            "UnknownCA",
+            "CertificateUnknown",
+        ]
+        .iter()
+        .any(|alert| text.contains(alert))
 }
 
 /// The error for an unexpected answer: the registry's own error message when

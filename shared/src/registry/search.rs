@@ -139,11 +139,20 @@ pub fn search_hub(options: &ClientOptions, term: &str, limit: usize) -> Result<V
     parse_hub(&body)
 }
 
-/// The repositories of a registry's catalog whose name contains `term`,
-/// as search results (with the registry in the name), up to `limit`.
-pub fn search_catalog(client: &Client, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
+/// The repositories of a registry's catalog whose name contains `term` and
+/// that `accept` takes, as search results (with the registry in the name),
+/// up to `limit`: no further page is asked for once there are enough.
+pub fn search_catalog(
+    client: &Client,
+    term: &str,
+    limit: usize,
+    accept: impl Fn(&SearchResult) -> bool,
+) -> Result<Vec<SearchResult>> {
     let scope = Scope::catalog();
     let mut found = Vec::new();
+    if limit == 0 {
+        return Ok(found);
+    }
     let names = paginate(
         client,
         &client.url("/v2/_catalog"),
@@ -151,14 +160,15 @@ pub fn search_catalog(client: &Client, term: &str, limit: usize) -> Result<Vec<S
         &scope,
         "repositories",
         |name| {
-            if name.contains(term) {
-                found.push(SearchResult {
-                    name: format!("{}/{name}", client.registry()),
-                    description: String::new(),
-                    star_count: 0,
-                    is_official: false,
-                    is_automated: false,
-                });
+            let result = SearchResult {
+                name: format!("{}/{name}", client.registry()),
+                description: String::new(),
+                star_count: 0,
+                is_official: false,
+                is_automated: false,
+            };
+            if name.contains(term) && accept(&result) {
+                found.push(result);
             }
             found.len() < limit
         },

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod credentials;
 mod docs;
 mod history;
 mod inspect;
@@ -15,3 +16,4 @@ mod rm;
 mod search;
 mod store;
 mod tag;
+mod tls;
