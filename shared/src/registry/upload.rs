@@ -21,8 +21,11 @@ use crate::store::Store;
 
 /// Blobs up to this size go in a single PUT.
 const MONOLITHIC_MAX: u64 = 16 << 20;
-/// The size of each PATCH of a chunked upload.
-const CHUNK: u64 = 64 << 20;
+/// The smallest and largest PATCH of a chunked upload: a blob goes in
+/// about four chunks (fewer, larger requests are faster; a broken chunk
+/// costs at most one to send again).
+const MIN_CHUNK: u64 = 16 << 20;
+const MAX_CHUNK: u64 = 256 << 20;
 /// Upload sessions started for one blob before giving up.
 const MAX_SESSIONS: u32 = 3;
 /// Failed chunks resumed within one session before it is given up.
@@ -221,10 +224,13 @@ fn send_content(
     let size = descriptor.size();
     let digest = descriptor.digest();
     if size > MONOLITHIC_MAX {
+        let chunk = (size / 4)
+            .next_multiple_of(1 << 20)
+            .clamp(MIN_CHUNK, MAX_CHUNK);
         let mut resumes = 0;
         while session.held < size {
             let offset = session.held;
-            let len = CHUNK.min(size - offset);
+            let len = chunk.min(size - offset);
             let call = Call {
                 method: "PATCH",
                 url: session.location.clone(),
