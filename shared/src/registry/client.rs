@@ -237,6 +237,22 @@ impl Client {
         }
     }
 
+    /// The error for an answer the caller did not expect, as
+    /// [`status_error`]; a refusal says whose credentials were refused.
+    pub fn error_for(&self, response: Response<Body>, doing: &str) -> Error {
+        match self.auth.credentials() {
+            Some(c) => answer_error(
+                response,
+                doing,
+                &format!(
+                    " (the credentials of user {} were refused or do not allow this: log in again with img-login, or give --creds USER:PASSWORD)",
+                    c.username
+                ),
+            ),
+            None => status_error(response, doing),
+        }
+    }
+
     /// Send `call` with authentication, renewal and retries; any answer the
     /// retries did not resolve is returned for the caller to judge.
     pub fn send(&self, call: Call<'_>) -> Result<Response<Body>> {
@@ -435,7 +451,15 @@ fn refused_client_certificate(text: &str) -> bool {
 
 /// The error for an unexpected answer: the registry's own error message when
 /// it sent one (`manifest unknown`), the HTTP status otherwise.
-pub fn status_error(mut response: Response<Body>, doing: &str) -> Error {
+pub fn status_error(response: Response<Body>, doing: &str) -> Error {
+    answer_error(
+        response,
+        doing,
+        " (log in with img-login, or give --creds USER:PASSWORD)",
+    )
+}
+
+fn answer_error(mut response: Response<Body>, doing: &str, unauthorized_hint: &str) -> Error {
     let status = response.status().as_u16();
     let body = response
         .body_mut()
@@ -455,7 +479,7 @@ pub fn status_error(mut response: Response<Body>, doing: &str) -> Error {
         _ => Kind::Remote,
     };
     let hint = match status {
-        401 | 403 => " (log in with img-login, or give --creds USER:PASSWORD)",
+        401 | 403 => unauthorized_hint,
         429 => " (the registry is limiting requests: try again later)",
         502..=504 => " (the registry is unavailable: try again later)",
         500 => " (the registry failed: try again later, or ask its operator)",

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use oci_spec::image::Descriptor;
 
 use super::auth::Scope;
-use super::client::{header, status_error, Call, Client};
+use super::client::{header, Call, Client};
 use super::retry::backoff;
 use crate::digest::Hasher;
 use crate::error::{Error, IoContext, Kind, Result};
@@ -306,7 +306,7 @@ impl<'a> Job<'a> {
                         end = self.size;
                     }
                 }
-                _ => return Err(status_error(response, &self.what())),
+                _ => return Err(self.source.client.error_for(response, &self.what())),
             }
             let mut reader = response.into_body().into_reader();
             let before = pos;

@@ -226,7 +226,7 @@ fn paginate(
             response = client.send(Call::get(page.clone(), scope))?;
         }
         if !response.status().is_success() {
-            return Err(status_error(response, "listing"));
+            return Err(client.error_for(response, "listing"));
         }
         let link = header(&response, "link");
         let body = response

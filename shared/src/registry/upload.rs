@@ -14,7 +14,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::auth::Scope;
-use super::client::{header, status_error, Call, Client, Payload};
+use super::client::{header, Call, Client, Payload};
 use super::url;
 use crate::error::{Error, Kind, Result};
 use crate::store::Store;
@@ -161,10 +161,9 @@ pub fn exists(dest: &Destination<'_>, scope: &Scope, descriptor: &Descriptor) ->
     match response.status().as_u16() {
         200..=299 => Ok(true),
         404 => Ok(false),
-        _ => Err(status_error(
-            response,
-            "checking whether the registry has it",
-        )),
+        _ => Err(dest
+            .client
+            .error_for(response, "checking whether the registry has it")),
     }
 }
 
@@ -174,7 +173,7 @@ fn start_session(dest: &Destination<'_>, scope: &Scope) -> Result<String> {
         .url(&format!("/v2/{}/blobs/uploads/", dest.repository));
     let response = dest.client.send(post(start.clone(), scope))?;
     if response.status().as_u16() != 202 {
-        return Err(status_error(response, "starting an upload"));
+        return Err(dest.client.error_for(response, "starting an upload"));
     }
     header(&response, "location")
         .map(|l| url::resolve(&start, &l))
@@ -251,9 +250,9 @@ fn send_content(
                 Ok(response)
                     if response.status().as_u16() == 416 || response.status().is_server_error() =>
                 {
-                    status_error(response, "uploading a chunk")
+                    dest.client.error_for(response, "uploading a chunk")
                 }
-                Ok(response) => return Err(status_error(response, "uploading a chunk")),
+                Ok(response) => return Err(dest.client.error_for(response, "uploading a chunk")),
                 Err(e) => e,
             };
             resumes += 1;
@@ -294,7 +293,7 @@ fn send_content(
     let response = dest.client.send(call)?;
     let status_code = response.status().as_u16();
     if !response.status().is_success() {
-        let err = status_error(response, "closing the upload");
+        let err = dest.client.error_for(response, "closing the upload");
         if status_code == 400 && err.to_string().contains("digest") {
             return Err(Error::new(Kind::DigestMismatch, err.to_string()));
         }
@@ -316,10 +315,9 @@ fn send_content(
 fn status(dest: &Destination<'_>, scope: &Scope, location: &str) -> Result<(String, u64)> {
     let response = dest.client.send(Call::get(location.to_string(), scope))?;
     if response.status().as_u16() != 204 {
-        return Err(status_error(
-            response,
-            "asking how much of the upload arrived",
-        ));
+        return Err(dest
+            .client
+            .error_for(response, "asking how much of the upload arrived"));
     }
     let next = header(&response, "location")
         .map(|l| url::resolve(location, &l))

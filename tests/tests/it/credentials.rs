@@ -62,13 +62,23 @@ fn helper(env: &Env, name: &str, host: &str, password: &str) {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
-/// The pull fails with one line that names the refusal and shows no secret.
+/// The pull fails with one line that names the refusal (of whose
+/// credentials, when there were some) and shows no secret.
 #[track_caller]
 fn refused(env: &Env, script: &str) {
+    refused_as(
+        env,
+        script,
+        &format!("the credentials of user {USER} were refused"),
+    );
+}
+
+#[track_caller]
+fn refused_as(env: &Env, script: &str, why: &str) {
     let run = env.sh(script).code(1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("unauthorized") || run.stderr.contains("HTTP 401"),
+        run.stderr.contains("HTTP 401") && run.stderr.contains(why),
         "{}",
         run.stderr
     );
@@ -156,7 +166,11 @@ fn registry_auth_file_and_containers_auth_json() {
     std::fs::remove_file(env.path("docker/config.json")).unwrap();
     let run_dir = env.path("run");
     let xdg = format!("{cfg} export XDG_RUNTIME_DIR={}; ", run_dir.display());
-    refused(&env, &format!("{xdg} img-pull -q {host}/test/base:1"));
+    refused_as(
+        &env,
+        &format!("{xdg} img-pull -q {host}/test/base:1"),
+        "log in with img-login",
+    );
     env.sh_with_stdin(
         &format!(
             "{xdg} skopeo login --tls-verify=false --authfile $XDG_RUNTIME_DIR/containers/auth.json -u {USER} --password-stdin {host} >/dev/null"
