@@ -333,7 +333,10 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
                 let (head, body) = answer(status, headers);
                 record(state, seen, &head);
                 head.write(&mut to_client)?;
-                to_client.write_all(body.as_bytes())?;
+                // An answer to HEAD has the body's length but no body.
+                if method != "HEAD" {
+                    to_client.write_all(body.as_bytes())?;
+                }
             }
             Some(Action::Redirect { to }) => {
                 copy_body(&mut from_client, &mut std::io::sink(), request.body())?;

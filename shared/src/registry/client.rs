@@ -260,7 +260,7 @@ impl Client {
         let mut renewed = false;
         loop {
             let authorization = self.auth.header(&self.agent, call.scope)?;
-            let result = self.run(&call, authorization);
+            let result = self.run(&call, authorization.clone());
             match result {
                 Err(e) => {
                     if call.idempotent && attempt < MAX_RETRIES && retryable(&e) {
@@ -279,7 +279,8 @@ impl Client {
                     if status == 401 && !renewed {
                         renewed = true;
                         let challenge = header(&response, "www-authenticate");
-                        if self.auth.refused(call.scope, challenge.as_deref()) {
+                        let sent = authorization.as_deref();
+                        if self.auth.refused(call.scope, challenge.as_deref(), sent) {
                             continue;
                         }
                     }
