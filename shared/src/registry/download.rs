@@ -49,6 +49,8 @@ const READ_BUFFER: usize = 128 << 10;
 /// How often the arrived ranges are saved for a later run.
 const SAVE_EVERY_BYTES: u64 = 32 << 20;
 const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// How often the calling thread looks at the progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// How many arrived bytes make the calling thread write the file out.
 const FLUSH_EVERY: u64 = 64 << 20;
 
@@ -375,10 +377,7 @@ impl<'a> Job<'a> {
                 hasher.update(&buf[from + skip..to]);
                 self.hash_on(hasher, buf)
             }
-            None => {
-                self.changed.notify_all();
-                Ok(())
-            }
+            None => Ok(()),
         }
     }
 
@@ -393,8 +392,6 @@ impl<'a> Job<'a> {
                     Some(&(_, b)) => b,
                     None => {
                         s.hasher = Some(hasher);
-                        drop(s);
-                        self.changed.notify_all();
                         return Ok(());
                     }
                 }
@@ -443,22 +440,25 @@ impl<'a> Job<'a> {
         let mut flushed_bytes = 0u64;
         let mut reported = u64::MAX;
         loop {
+            // Woken early only when a worker ends: bytes arrive too often
+            // to wake for each.
             let (arrived, done, running) = {
                 let mut s = self.lock()?;
-                loop {
-                    let arrived: u64 = s.done.iter().map(|(a, b)| b - a).sum();
-                    if arrived != reported || s.active == 0 {
-                        break (arrived, s.done.clone(), s.active > 0);
-                    }
+                if s.active > 0 {
                     s = self
                         .changed
-                        .wait_timeout(s, Duration::from_millis(500))
+                        .wait_timeout(s, PROGRESS_EVERY)
                         .map_err(|_| Error::new(Kind::Io, "a download worker panicked"))?
                         .0;
                 }
+                let arrived: u64 = s.done.iter().map(|(a, b)| b - a).sum();
+                (arrived, s.done.clone(), s.active > 0)
             };
             if !running {
                 break;
+            }
+            if arrived == reported {
+                continue;
             }
             reported = arrived;
             progress(arrived);
