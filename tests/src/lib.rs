@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 pub mod archive;
 pub mod docs;
+pub mod http_proxy;
 pub mod proxy;
 pub mod registry;
 

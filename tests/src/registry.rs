@@ -27,6 +27,28 @@ pub enum Auth {
     Token,
 }
 
+/// Whether and how a test registry speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tls {
+    /// Plain HTTP.
+    #[default]
+    None,
+    /// HTTPS with a certificate from a test CA ([`Registry::ca_dir`]).
+    Server,
+    /// HTTPS that also demands a client certificate signed by a second test
+    /// CA ([`Registry::client_dir`] holds `client.cert` and `client.key`).
+    Mutual,
+}
+
+/// How a test registry is set up besides its authentication.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup {
+    /// TLS.
+    pub tls: Tls,
+    /// The most repositories a catalog page holds (`catalog.maxentries`).
+    pub catalog_page: Option<usize>,
+}
+
 /// The user every authenticated test registry knows.
 pub const USER: &str = "tester";
 /// Its password.
@@ -40,6 +62,9 @@ pub struct Registry {
     pub port: u16,
     /// The CA certificate directory (TLS registries): `ca.crt` inside.
     pub ca_dir: Option<PathBuf>,
+    /// A client certificate the registry accepts (mutual TLS):
+    /// `client.cert` and `client.key` inside.
+    pub client_dir: Option<PathBuf>,
     /// The token issuer (token registries).
     pub issuer: Option<TokenIssuer>,
     /// How it authenticates.
@@ -78,6 +103,18 @@ impl Registry {
 
     /// Start a registry with `auth`, over TLS when `tls`.
     pub fn start(auth: Auth, tls: bool) -> Registry {
+        let tls = if tls { Tls::Server } else { Tls::None };
+        Registry::start_with(
+            auth,
+            Setup {
+                tls,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// Start a registry with `auth` and `setup`.
+    pub fn start_with(auth: Auth, setup: Setup) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -106,8 +143,9 @@ impl Registry {
             }
         }
         let mut ca_dir = None;
+        let mut client_dir = None;
         let mut tls_config = String::new();
-        if tls {
+        if setup.tls != Tls::None {
             let ca = dir.path().join("ca");
             std::fs::create_dir_all(&ca).unwrap();
             sh(
@@ -124,6 +162,26 @@ impl Registry {
                 dir.path().join("server.key").display()
             );
             ca_dir = Some(ca);
+        }
+        if setup.tls == Tls::Mutual {
+            let client = dir.path().join("client");
+            std::fs::create_dir_all(&client).unwrap();
+            sh(
+                dir.path(),
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client-ca.key -out client-ca.crt -days 2 -subj /CN=img-test-client-ca \
+                   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+                 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client/client.key -out client.csr -subj /CN=img-tester 2>/dev/null
+                 printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > client-ext
+                 openssl x509 -req -in client.csr -CA client-ca.crt -CAkey client-ca.key -CAcreateserial -out client/client.cert -days 2 -extfile client-ext 2>/dev/null",
+            );
+            tls_config.push_str(&format!(
+                "    clientcas:\n      - {}\n",
+                dir.path().join("client-ca.crt").display()
+            ));
+            client_dir = Some(client);
+        }
+        if let Some(n) = setup.catalog_page {
+            extra.push_str(&format!("catalog:\n  maxentries: {n}\n"));
         }
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: img-test-secret\n{tls_config}{extra}",
@@ -143,6 +201,7 @@ impl Registry {
             host,
             port,
             ca_dir,
+            client_dir,
             issuer,
             auth,
             child,
@@ -191,6 +250,9 @@ impl Registry {
         ];
         if self.auth != Auth::Open {
             args.push(format!("--dest-creds={USER}:{PASSWORD}"));
+        }
+        if let Some(client) = &self.client_dir {
+            args.push(format!("--dest-cert-dir={}", client.display()));
         }
         args.push(format!("oci:{}:{image}", layout.display()));
         args.push(format!("docker://{}/{dest}", self.host));

@@ -28,18 +28,31 @@ use img::registry::RegistryArgs;
 /// ingest area (`.img/ingest/partial-*`, removed by garbage collection after
 /// a day), so a pull that was interrupted — a lost connection, a killed
 /// program — continues where it stopped, in this run or the next. A large
-/// blob is fetched as several parallel Range requests. A connection that
+/// blob is fetched in 32 MB pieces over up to four connections at once
+/// (Range requests), when the registry honours ranges. A connection that
 /// stalls for 30 seconds (`$IMG_REGISTRY_TIMEOUT`) is dropped and the
-/// download resumed on a new one; 429 and 5xx answers are retried with
-/// backoff, honouring Retry-After.
+/// download resumed on a new one. Answers 429 and 502/503/504 (and 500, to
+/// a request that can be repeated) are retried up to 5 times, after what
+/// the registry's Retry-After says (seconds or an HTTP date, at most 30 s)
+/// or else 0.5 s, 1 s, 2 s, …; a registry that keeps failing ends the pull
+/// with one error line. Blob downloads that the registry redirects to
+/// storage on another host are followed, and the credentials are never
+/// sent along.
 ///
 /// Progress goes to stderr in Docker's words (`Pulling fs layer`,
 /// `Downloading`, `Pull complete`, `Digest:`, `Status:`), with live bars only
-/// when stderr is a terminal. Credentials come from `--creds`, else from
-/// `img-login`/`docker login` (Docker's config.json and credential helpers),
-/// else from containers' auth.json. HTTPS is required and verified, except
-/// for localhost and 127.0.0.0/8, `--insecure-registry` hosts, and
-/// `--tls-verify=false`, where plain HTTP is tried when HTTPS is not spoken.
+/// when stderr is a terminal. Credentials come from `--creds`; else from
+/// `$REGISTRY_AUTH_FILE`; else from Docker's config.json (`$DOCKER_CONFIG`
+/// or `~/.docker`, as `img-login` and `docker login` write it): the
+/// registry's `credHelpers` entry, else `credsStore`, else `auths`; else
+/// from containers' auth.json (`$XDG_RUNTIME_DIR/containers/auth.json`, then
+/// `~/.config/containers/auth.json`, as `podman login` and `skopeo login`
+/// write it). No password or token is ever printed. HTTPS is required and
+/// verified, except for localhost and 127.0.0.0/8, `--insecure-registry`
+/// hosts, and `--tls-verify=false`, where plain HTTP is tried when HTTPS is
+/// not spoken. `--cert-dir DIR` (or `/etc/docker/certs.d/HOST:PORT`) gives
+/// a private CA (`*.crt`) and a client certificate (`NAME.cert` with
+/// `NAME.key`) for registries that demand one.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-pull",

@@ -19,8 +19,11 @@ use img::registry::RegistryArgs;
 /// Each blob is first asked for with HEAD (`Layer already exists`), then
 /// mounted from another repository of the same registry when an image in the
 /// store was named after one that holds it (`Mounted from …`), and uploaded
-/// only otherwise: in one PUT when small, in 64 MB PATCH chunks when large (a
-/// failed chunk resumes where the registry says the upload stands). Several
+/// only otherwise: in one PUT when small (up to 16 MB), else in about four
+/// PATCH chunks of 16 to 256 MB (a failed chunk resumes from the bytes the
+/// registry says the upload holds; when the registry gave the upload up, the
+/// blob is sent again in a new one). Answers 429 and 502/503/504 are
+/// retried as img-pull does. Several
 /// blobs go at once (`--max-concurrent-uploads`, default 5, as dockerd).
 /// Manifests are sent as the exact bytes the store holds, so the digest in
 /// the registry is the image's digest in the store.

@@ -17,10 +17,12 @@ use img::registry::{Client, RegistryArgs};
 /// does, and prints Docker's table: NAME DESCRIPTION STARS OFFICIAL
 /// AUTOMATED (descriptions cut to 45 characters unless `--no-trunc`).
 /// Other registries have no search API: their catalog (`/v2/_catalog`,
-/// followed page by page) is listed, keeping the repositories whose name
-/// contains TERM; those have no description or stars. The registry is
-/// `--registry HOST`, or the host a TERM like `localhost:5000/app` starts
-/// with.
+/// followed page by page through its `Link` headers, 100 repositories a
+/// page, or the registry's own page size when it allows fewer) is listed,
+/// keeping the repositories whose name contains TERM, and no more pages are
+/// asked for once `--limit` are found; those have no description or stars.
+/// The registry is `--registry HOST`, or the host a TERM like
+/// `localhost:5000/app` starts with.
 ///
 /// `--tags REPO` lists a repository's tags instead, one per line on stdout
 /// (`img-search --tags localhost:5000/app`).
@@ -100,7 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         search::search_hub(&options, &term, limit)?
     } else {
         let client = Client::connect(&registry, &options)?;
-        search::search_catalog(&client, &term, usize::MAX)?
+        search::search_catalog(&client, &term, limit, |r| filters.accepts(r))?
     };
     let shown: Vec<_> = results
         .into_iter()

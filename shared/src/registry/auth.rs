@@ -221,10 +221,12 @@ impl Auth {
         }
     }
 
-    /// A request needing `scope` was refused with 401 and `challenge`:
-    /// forget the token and take the new challenge. Returns whether a retry
-    /// can succeed (false when the credentials themselves were refused).
-    pub fn refused(&self, scope: &Scope, challenge: Option<&str>) -> bool {
+    /// A request needing `scope`, sent with the `Authorization` value
+    /// `sent`, was refused with 401 and `challenge`: forget that token (not
+    /// a newer one another thread fetched meanwhile) and take the new
+    /// challenge. Returns whether a retry can succeed (false when the
+    /// credentials themselves were refused); callers retry once.
+    pub fn refused(&self, scope: &Scope, challenge: Option<&str>, sent: Option<&str>) -> bool {
         let before = self.challenge();
         if let Some(c) = challenge {
             let parsed = parse_challenge(c);
@@ -234,13 +236,17 @@ impl Auth {
                 self.set_challenge(parsed);
             }
         }
-        let had_token = self
-            .tokens
-            .lock()
-            .map(|mut t| t.remove(&scope.key()).is_some())
-            .unwrap_or(false);
+        let sent_token = sent.and_then(|s| s.strip_prefix("Bearer "));
+        if let (Some(token), Ok(mut tokens)) = (sent_token, self.tokens.lock()) {
+            if tokens.get(&scope.key()).is_some_and(|t| t.value == token) {
+                tokens.remove(&scope.key());
+            }
+        }
         match self.challenge() {
-            Challenge::Bearer { .. } => had_token || !matches!(before, Challenge::Bearer { .. }),
+            // An expired or revoked token: a fresh one may do.
+            Challenge::Bearer { .. } => {
+                sent_token.is_some() || !matches!(before, Challenge::Bearer { .. })
+            }
             Challenge::Basic => !matches!(before, Challenge::Basic) && self.credentials.is_some(),
             Challenge::None => false,
         }

@@ -2,17 +2,19 @@
 //! verified by default; plain HTTP only where allowed), the `/v2/` ping that
 //! learns how to authenticate, and [`Client::send`], through which every
 //! request goes: it adds authentication, renews a refused token once,
-//! follows redirects (ureq drops the `Authorization` header on the way to
-//! another host), and retries 429 and 5xx answers with backoff, honouring
-//! `Retry-After`. Connection failures are retried for requests marked
-//! idempotent. Connections that stall longer than the stall timeout fail,
-//! so that callers can resume on a new one.
+//! follows redirects (never sending the `Authorization` header along: a
+//! registry redirects blob downloads to storage on another host, which the
+//! URL itself authorizes), and retries 429 and 5xx answers as `retry.rs`
+//! says. Connection failures are retried for requests marked idempotent.
+//! Connections that stall longer than the stall timeout fail, so that
+//! callers can resume on a new one.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
+use ureq::config::RedirectAuthHeaders;
 use ureq::http::{self, Response};
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use ureq::{Agent, Body, SendBody};
@@ -20,12 +22,8 @@ use ureq::{Agent, Body, SendBody};
 use super::auth::{parse_challenge, Auth, Challenge, Scope};
 use super::credentials::{self, Credentials};
 use super::options::ClientOptions;
+use super::retry::{self, MAX_RETRIES};
 use crate::error::{Error, Kind, Result};
-
-/// Retries of one request after a 429/5xx answer or a lost connection.
-const MAX_RETRIES: u32 = 5;
-/// The longest wait between retries, whatever `Retry-After` says.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
 /// A connected registry.
 pub struct Client {
@@ -147,11 +145,21 @@ impl Client {
 
     fn ping(&self) -> std::result::Result<(), PingError> {
         let url = format!("{}/v2/", self.base);
-        let response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| classify(e, &self.registry))?;
+        let mut attempt = 0;
+        let response = loop {
+            let response = self
+                .agent
+                .get(&url)
+                .call()
+                .map_err(|e| classify(e, &self.registry))?;
+            let status = response.status().as_u16();
+            if !retry::transient(status, true) || attempt == MAX_RETRIES {
+                break response;
+            }
+            let after = header(&response, "retry-after");
+            std::thread::sleep(retry::wait(after.as_deref(), attempt));
+            attempt += 1;
+        };
         match response.status().as_u16() {
             200..=299 => {
                 self.auth.set_challenge(Challenge::None);
@@ -164,6 +172,10 @@ impl Client {
                 self.auth.set_challenge(challenge);
                 Ok(())
             }
+            status if retry::transient(status, true) => Err(PingError::Other(status_error(
+                response,
+                &format!("connecting to registry {}", self.registry),
+            ))),
             status => Err(PingError::Other(Error::new(
                 Kind::Remote,
                 format!(
@@ -225,6 +237,22 @@ impl Client {
         }
     }
 
+    /// The error for an answer the caller did not expect, as
+    /// [`status_error`]; a refusal says whose credentials were refused.
+    pub fn error_for(&self, response: Response<Body>, doing: &str) -> Error {
+        match self.auth.credentials() {
+            Some(c) => answer_error(
+                response,
+                doing,
+                &format!(
+                    " (the credentials of user {} were refused or do not allow this: log in again with img-login, or give --creds USER:PASSWORD)",
+                    c.username
+                ),
+            ),
+            None => status_error(response, doing),
+        }
+    }
+
     /// Send `call` with authentication, renewal and retries; any answer the
     /// retries did not resolve is returned for the caller to judge.
     pub fn send(&self, call: Call<'_>) -> Result<Response<Body>> {
@@ -232,11 +260,11 @@ impl Client {
         let mut renewed = false;
         loop {
             let authorization = self.auth.header(&self.agent, call.scope)?;
-            let result = self.run(&call, authorization);
+            let result = self.run(&call, authorization.clone());
             match result {
                 Err(e) => {
                     if call.idempotent && attempt < MAX_RETRIES && retryable(&e) {
-                        std::thread::sleep(backoff(attempt));
+                        std::thread::sleep(retry::backoff(attempt));
                         attempt += 1;
                         continue;
                     }
@@ -251,14 +279,14 @@ impl Client {
                     if status == 401 && !renewed {
                         renewed = true;
                         let challenge = header(&response, "www-authenticate");
-                        if self.auth.refused(call.scope, challenge.as_deref()) {
+                        let sent = authorization.as_deref();
+                        if self.auth.refused(call.scope, challenge.as_deref(), sent) {
                             continue;
                         }
                     }
-                    let transient = status == 429 || matches!(status, 500 | 502 | 503 | 504);
-                    if transient && attempt < MAX_RETRIES {
-                        let wait = retry_after(&response).unwrap_or_else(|| backoff(attempt));
-                        std::thread::sleep(wait.min(MAX_RETRY_WAIT));
+                    if retry::transient(status, call.idempotent) && attempt < MAX_RETRIES {
+                        let after = header(&response, "retry-after");
+                        std::thread::sleep(retry::wait(after.as_deref(), attempt));
                         attempt += 1;
                         continue;
                     }
@@ -359,21 +387,6 @@ impl Read for FileSlice<'_> {
     }
 }
 
-/// The wait before retry `attempt` (0-based): 0.5 s, 1 s, 2 s, … capped.
-pub fn backoff(attempt: u32) -> Duration {
-    (Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(6))).min(MAX_RETRY_WAIT)
-}
-
-fn retry_after(response: &Response<Body>) -> Option<Duration> {
-    let value = header(response, "retry-after")?;
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(wait.to_std().unwrap_or_default())
-}
-
 fn retryable(e: &ureq::Error) -> bool {
     matches!(
         e,
@@ -399,6 +412,12 @@ fn strip_query(url: &str) -> &str {
 
 /// A transport failure as an img error, worded for people.
 pub fn transport_error(e: ureq::Error) -> Error {
+    if refused_client_certificate(&e.to_string()) {
+        return Error::new(
+            Kind::Remote,
+            format!("the registry refused the TLS connection ({e}): it wants a client certificate it trusts (NAME.cert and NAME.key in --cert-dir DIR, or in DIR/HOST:PORT)"),
+        );
+    }
     let text = match &e {
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
@@ -417,9 +436,31 @@ pub fn transport_error(e: ureq::Error) -> Error {
     Error::new(Kind::Remote, text)
 }
 
+/// Whether a TLS failure is the server's refusal of the client's
+/// certificate (or of its absence).
+fn refused_client_certificate(text: &str) -> bool {
+    text.contains("received fatal alert")
+        && [
+            "BadCertificate",
+            "CertificateRequired",
+            "UnknownCA",
+            "CertificateUnknown",
+        ]
+        .iter()
+        .any(|alert| text.contains(alert))
+}
+
 /// The error for an unexpected answer: the registry's own error message when
 /// it sent one (`manifest unknown`), the HTTP status otherwise.
-pub fn status_error(mut response: Response<Body>, doing: &str) -> Error {
+pub fn status_error(response: Response<Body>, doing: &str) -> Error {
+    answer_error(
+        response,
+        doing,
+        " (log in with img-login, or give --creds USER:PASSWORD)",
+    )
+}
+
+fn answer_error(mut response: Response<Body>, doing: &str, unauthorized_hint: &str) -> Error {
     let status = response.status().as_u16();
     let body = response
         .body_mut()
@@ -439,7 +480,10 @@ pub fn status_error(mut response: Response<Body>, doing: &str) -> Error {
         _ => Kind::Remote,
     };
     let hint = match status {
-        401 | 403 => " (log in with img-login, or give --creds USER:PASSWORD)",
+        401 | 403 => unauthorized_hint,
+        429 => " (the registry is limiting requests: try again later)",
+        502..=504 => " (the registry is unavailable: try again later)",
+        500 => " (the registry failed: try again later, or ask its operator)",
         _ => "",
     };
     Error::new(kind, format!("{doing}: {detail} (HTTP {status}){hint}"))
@@ -479,6 +523,7 @@ fn make_agent(registry: &str, options: &ClientOptions) -> Result<Agent> {
         .timeout_per_read(Some(options.stall_timeout))
         .timeout_per_write(Some(options.stall_timeout))
         .max_redirects(10)
+        .redirect_auth_headers(RedirectAuthHeaders::Never)
         .max_idle_connections_per_host(32)
         .user_agent(format!("img/{}", env!("CARGO_PKG_VERSION")))
         .build();
@@ -519,7 +564,5 @@ mod tests {
             "name unknown"
         );
         assert!(registry_message(b"<html>").is_none());
-        assert_eq!(backoff(0), Duration::from_millis(500));
-        assert_eq!(backoff(20), MAX_RETRY_WAIT);
     }
 }

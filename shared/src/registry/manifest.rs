@@ -6,7 +6,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::auth::Scope;
-use super::client::{header, status_error, Call, Client, Payload};
+use super::client::{header, Call, Client, Payload};
 use crate::digest::{self, Digest};
 use crate::error::{Error, Kind, Result};
 use crate::image::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
@@ -53,7 +53,7 @@ pub fn get(
     };
     let mut response = client.send(Call::get(url, scope).header("Accept", ACCEPT))?;
     if !response.status().is_success() {
-        let err = status_error(response, &format!("manifest for {}", what()));
+        let err = client.error_for(response, &format!("manifest for {}", what()));
         return Err(match err.kind() {
             Kind::NotFound => Error::new(
                 Kind::NotFound,
@@ -162,7 +162,7 @@ pub fn put(
     if response.status().is_success() {
         return Ok(());
     }
-    Err(status_error(
+    Err(client.error_for(
         response,
         &format!(
             "putting manifest {}/{repository}:{reference}",

@@ -3,6 +3,7 @@
 //!
 //! * [`client`] — one connected registry: TLS, the `/v2/` ping, and the one
 //!   request path every call takes (authentication, retries, redirects);
+//!   [`retry`] — which answers are asked again, and after how long;
 //! * [`auth`] — anonymous, Basic and Bearer-token authentication driven by
 //!   the registry's challenge; [`credentials`] — where credentials are kept
 //!   (Docker's config and helpers, containers' auth.json); [`certs`] —
@@ -27,6 +28,7 @@ pub mod manifest;
 pub mod options;
 pub mod pull;
 pub mod push;
+pub mod retry;
 pub mod search;
 pub mod upload;
 pub mod url;

@@ -17,6 +17,11 @@ const HUB_SEARCH: &str = "https://index.docker.io/v1/search";
 const DESCRIPTION_WIDTH: usize = 45;
 /// Pages never followed past this many (a registry looping its links).
 const MAX_PAGES: usize = 10_000;
+/// Repositories asked for per catalog page (the distribution registry's
+/// default most).
+const CATALOG_PAGE: usize = 100;
+/// Tags asked for per page.
+const TAGS_PAGE: usize = 1000;
 
 /// One search hit, in Docker Hub's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -134,25 +139,36 @@ pub fn search_hub(options: &ClientOptions, term: &str, limit: usize) -> Result<V
     parse_hub(&body)
 }
 
-/// The repositories of a registry's catalog whose name contains `term`,
-/// as search results (with the registry in the name), up to `limit`.
-pub fn search_catalog(client: &Client, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
+/// The repositories of a registry's catalog whose name contains `term` and
+/// that `accept` takes, as search results (with the registry in the name),
+/// up to `limit`: no further page is asked for once there are enough.
+pub fn search_catalog(
+    client: &Client,
+    term: &str,
+    limit: usize,
+    accept: impl Fn(&SearchResult) -> bool,
+) -> Result<Vec<SearchResult>> {
     let scope = Scope::catalog();
     let mut found = Vec::new();
+    if limit == 0 {
+        return Ok(found);
+    }
     let names = paginate(
         client,
-        client.url("/v2/_catalog?n=100"),
+        &client.url("/v2/_catalog"),
+        CATALOG_PAGE,
         &scope,
         "repositories",
         |name| {
-            if name.contains(term) {
-                found.push(SearchResult {
-                    name: format!("{}/{name}", client.registry()),
-                    description: String::new(),
-                    star_count: 0,
-                    is_official: false,
-                    is_automated: false,
-                });
+            let result = SearchResult {
+                name: format!("{}/{name}", client.registry()),
+                description: String::new(),
+                star_count: 0,
+                is_official: false,
+                is_automated: false,
+            };
+            if name.contains(term) && accept(&result) {
+                found.push(result);
             }
             found.len() < limit
         },
@@ -167,7 +183,8 @@ pub fn tags(client: &Client, repository: &str) -> Result<Vec<String>> {
     let mut tags = Vec::new();
     paginate(
         client,
-        client.url(&format!("/v2/{repository}/tags/list?n=1000")),
+        &client.url(&format!("/v2/{repository}/tags/list")),
+        TAGS_PAGE,
         &scope,
         "tags",
         |t| {
@@ -184,25 +201,32 @@ pub fn tags(client: &Client, repository: &str) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// Walk a paginated list (`{"KEY":[…]}` pages linked by `Link`), calling
-/// `each` per item until it returns false.
+/// Walk a paginated list (`{"KEY":[…]}` pages linked by `Link`) at `url`,
+/// asking for `page_size` items a page, calling `each` per item until it
+/// returns false. A registry that allows fewer items a page refuses the
+/// size (400, `PAGINATION_NUMBER_INVALID`): then its own size is used.
 fn paginate(
     client: &Client,
-    first: String,
+    url: &str,
+    page_size: usize,
     scope: &Scope,
     key: &str,
     mut each: impl FnMut(&str) -> bool,
 ) -> Result<()> {
-    let mut next = Some(first);
+    let mut next = Some(url::with_query(url, "n", &page_size.to_string()));
     let mut pages = 0;
-    while let Some(page) = next.take() {
+    while let Some(mut page) = next.take() {
         pages += 1;
         if pages > MAX_PAGES {
             break;
         }
         let mut response = client.send(Call::get(page.clone(), scope))?;
+        if pages == 1 && response.status().as_u16() == 400 {
+            page = url.to_string();
+            response = client.send(Call::get(page.clone(), scope))?;
+        }
         if !response.status().is_success() {
-            return Err(status_error(response, "listing"));
+            return Err(client.error_for(response, "listing"));
         }
         let link = header(&response, "link");
         let body = response

@@ -3,25 +3,33 @@
 //! repository of the same registry that holds it, and only then an upload —
 //! one PUT for a small blob, a sequence of PATCH chunks and a closing PUT for
 //! a large one. A chunk that fails is resumed from the offset the registry
-//! reports for the session; a session that cannot be resumed is started
-//! again. The registry verifies the digest when the upload closes.
+//! reports for the session (its `Range`); a session the registry gave up
+//! (the distribution registry does, when a chunk broke off half-way) is
+//! started again. The registry verifies the digest when the upload closes.
 
 use std::fs::File;
 
 use oci_spec::image::Descriptor;
+use ureq::http::Response;
+use ureq::Body;
 
 use super::auth::Scope;
-use super::client::{header, status_error, Call, Client, Payload};
+use super::client::{header, Call, Client, Payload};
 use super::url;
 use crate::error::{Error, Kind, Result};
 use crate::store::Store;
 
 /// Blobs up to this size go in a single PUT.
 const MONOLITHIC_MAX: u64 = 16 << 20;
-/// The size of each PATCH of a chunked upload.
-const CHUNK: u64 = 64 << 20;
+/// The smallest and largest PATCH of a chunked upload: a blob goes in
+/// about four chunks (fewer, larger requests are faster; a broken chunk
+/// costs at most one to send again).
+const MIN_CHUNK: u64 = 16 << 20;
+const MAX_CHUNK: u64 = 256 << 20;
 /// Upload sessions started for one blob before giving up.
 const MAX_SESSIONS: u32 = 3;
+/// Failed chunks resumed within one session before it is given up.
+const MAX_RESUMES: u32 = 3;
 
 /// What sending a blob did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,19 +101,32 @@ pub fn upload(
     let file = store.open_blob_unverified(digest)?;
     let mut last_error = None;
     for _ in 0..MAX_SESSIONS {
-        let session = match location.take() {
+        let location = match location.take() {
             Some(l) => l,
             None => match start_session(dest, &scope) {
                 Ok(l) => l,
                 Err(e) => return Err(e.context(what())),
             },
         };
-        match send_content(dest, &scope, &file, descriptor, session, progress) {
+        let mut session = Session {
+            location,
+            held: 0,
+            resumed: false,
+        };
+        match send_content(dest, &scope, &file, descriptor, &mut session, progress) {
             Ok(()) => return Ok(Uploaded::Pushed),
-            // The registry refused the content itself: no new session helps.
-            Err(e) if e.kind() == Kind::DigestMismatch || e.kind() == Kind::InvalidInput => {
-                return Err(e.context(what()))
+            // The registry refused bytes sent in one clean pass: the content
+            // itself is wrong, and no new session helps.
+            Err(e) if e.kind() == Kind::DigestMismatch && !session.resumed => {
+                return Err(Error::new(
+                    Kind::DigestMismatch,
+                    format!("{e} (the store's copy of the blob may be damaged: pull or load the image again)"),
+                )
+                .context(what()))
             }
+            Err(e) if e.kind() == Kind::InvalidInput => return Err(e.context(what())),
+            // A lost connection, a session the registry gave up, or a
+            // resumed upload that went wrong: start over in a new session.
             Err(e) => last_error = Some(e),
         }
     }
@@ -140,10 +161,9 @@ pub fn exists(dest: &Destination<'_>, scope: &Scope, descriptor: &Descriptor) ->
     match response.status().as_u16() {
         200..=299 => Ok(true),
         404 => Ok(false),
-        _ => Err(status_error(
-            response,
-            "checking whether the registry has it",
-        )),
+        _ => Err(dest
+            .client
+            .error_for(response, "checking whether the registry has it")),
     }
 }
 
@@ -153,7 +173,7 @@ fn start_session(dest: &Destination<'_>, scope: &Scope) -> Result<String> {
         .url(&format!("/v2/{}/blobs/uploads/", dest.repository));
     let response = dest.client.send(post(start.clone(), scope))?;
     if response.status().as_u16() != 202 {
-        return Err(status_error(response, "starting an upload"));
+        return Err(dest.client.error_for(response, "starting an upload"));
     }
     header(&response, "location")
         .map(|l| url::resolve(&start, &l))
@@ -165,68 +185,94 @@ fn start_session(dest: &Destination<'_>, scope: &Scope) -> Result<String> {
         })
 }
 
-/// Upload the whole blob through the session at `location`.
+/// An upload session: where to send the next request, and how many bytes
+/// of the blob the registry holds.
+struct Session {
+    location: String,
+    held: u64,
+    /// Whether the upload went on from what the registry reported after a
+    /// failure (so a digest the registry rejects may be the resumption's fault).
+    resumed: bool,
+}
+
+impl Session {
+    /// Take the new location (and the held bytes, when the registry says)
+    /// from an accepted chunk that ended at byte `end`.
+    fn advance(&mut self, response: &Response<Body>, end: u64) {
+        if let Some(l) = header(response, "location") {
+            self.location = url::resolve(&self.location, &l);
+        }
+        self.held = header(response, "range")
+            .and_then(|r| held_bytes(&r))
+            .filter(|&held| held <= end)
+            .unwrap_or(end);
+    }
+}
+
+/// Upload the whole blob through `session`: in PATCH chunks when large (a
+/// chunk that fails is resumed from what the registry reports holding),
+/// then the closing PUT, which carries the whole blob when it is small.
 fn send_content(
     dest: &Destination<'_>,
     scope: &Scope,
     file: &File,
     descriptor: &Descriptor,
-    mut location: String,
+    session: &mut Session,
     progress: &dyn Fn(u64),
 ) -> Result<()> {
     let size = descriptor.size();
     let digest = descriptor.digest();
-    let mut sent = 0u64;
     if size > MONOLITHIC_MAX {
+        let chunk = (size / 4)
+            .next_multiple_of(1 << 20)
+            .clamp(MIN_CHUNK, MAX_CHUNK);
         let mut resumes = 0;
-        while sent < size {
-            let len = CHUNK.min(size - sent);
+        while session.held < size {
+            let offset = session.held;
+            let len = chunk.min(size - offset);
             let call = Call {
                 method: "PATCH",
-                url: location.clone(),
+                url: session.location.clone(),
                 scope,
                 headers: vec![
                     ("Content-Type", "application/octet-stream".to_string()),
-                    ("Content-Range", format!("{sent}-{}", sent + len - 1)),
+                    ("Content-Range", format!("{offset}-{}", offset + len - 1)),
                 ],
-                payload: Payload::File {
-                    file,
-                    offset: sent,
-                    len,
-                },
+                payload: Payload::File { file, offset, len },
                 idempotent: false,
             };
-            match dest.client.send(call) {
+            let failure = match dest.client.send(call) {
                 Ok(response) if response.status().as_u16() == 202 => {
-                    if let Some(l) = header(&response, "location") {
-                        location = url::resolve(&location, &l);
-                    }
-                    sent += len;
-                    progress(sent);
+                    session.advance(&response, offset + len);
+                    progress(session.held);
+                    continue;
                 }
                 Ok(response)
                     if response.status().as_u16() == 416 || response.status().is_server_error() =>
                 {
-                    resumes += 1;
-                    if resumes > 3 {
-                        return Err(status_error(response, "uploading a chunk"));
-                    }
-                    (location, sent) = status(dest, scope, &location)?;
+                    dest.client.error_for(response, "uploading a chunk")
                 }
-                Ok(response) => return Err(status_error(response, "uploading a chunk")),
-                Err(e) => {
-                    resumes += 1;
-                    if resumes > 3 {
-                        return Err(e);
-                    }
-                    // Ask how far the registry got; go on from there.
-                    (location, sent) = status(dest, scope, &location).map_err(|_| e)?;
-                }
+                Ok(response) => return Err(dest.client.error_for(response, "uploading a chunk")),
+                Err(e) => e,
+            };
+            resumes += 1;
+            if resumes > MAX_RESUMES {
+                return Err(failure);
             }
+            // Ask how far the registry got and go on from there; a registry
+            // that gave the session up answers 404, and a new one starts.
+            let (location, held) = status(dest, scope, &session.location).map_err(|_| failure)?;
+            *session = Session {
+                location,
+                held,
+                resumed: true,
+            };
         }
     }
-    let close = url::with_query(&location, "digest", digest.as_ref());
-    let (headers, payload) = if sent < size {
+    let close = url::with_query(&session.location, "digest", digest.as_ref());
+    let (headers, payload) = if size > MONOLITHIC_MAX {
+        (Vec::new(), Payload::Empty)
+    } else {
         (
             vec![("Content-Type", "application/octet-stream".to_string())],
             Payload::File {
@@ -235,8 +281,6 @@ fn send_content(
                 len: size,
             },
         )
-    } else {
-        (Vec::new(), Payload::Empty)
     };
     let call = Call {
         method: "PUT",
@@ -248,13 +292,10 @@ fn send_content(
     };
     let response = dest.client.send(call)?;
     let status_code = response.status().as_u16();
-    if status_code != 201 && !response.status().is_success() {
-        let err = status_error(response, "closing the upload");
+    if !response.status().is_success() {
+        let err = dest.client.error_for(response, "closing the upload");
         if status_code == 400 && err.to_string().contains("digest") {
-            return Err(Error::new(
-                Kind::DigestMismatch,
-                format!("{err} (the store's copy of the blob may be damaged)"),
-            ));
+            return Err(Error::new(Kind::DigestMismatch, err.to_string()));
         }
         return Err(err);
     }
@@ -274,21 +315,48 @@ fn send_content(
 fn status(dest: &Destination<'_>, scope: &Scope, location: &str) -> Result<(String, u64)> {
     let response = dest.client.send(Call::get(location.to_string(), scope))?;
     if response.status().as_u16() != 204 {
-        return Err(status_error(
-            response,
-            "asking how much of the upload arrived",
-        ));
+        return Err(dest
+            .client
+            .error_for(response, "asking how much of the upload arrived"));
     }
     let next = header(&response, "location")
         .map(|l| url::resolve(location, &l))
         .unwrap_or_else(|| location.to_string());
-    // `Range: 0-N` (N inclusive); no header means nothing arrived.
     let held = header(&response, "range")
-        .and_then(|r| {
-            r.rsplit('-')
-                .next()
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-        .map_or(0, |last| last + 1);
+        .and_then(|r| held_bytes(&r))
+        .unwrap_or(0);
     Ok((next, held))
+}
+
+/// The bytes an upload session holds, from its `Range: 0-LAST` header
+/// (LAST inclusive). `0-0` counts as nothing: the distribution registry
+/// answers it for an empty session (and a session holding one byte never
+/// happens here: chunks are megabytes).
+fn held_bytes(range: &str) -> Option<u64> {
+    let range = range.trim();
+    let range = range.strip_prefix("bytes=").unwrap_or(range);
+    let (first, last) = range.split_once('-')?;
+    let (first, last) = (
+        first.trim().parse::<u64>().ok()?,
+        last.trim().parse::<u64>().ok()?,
+    );
+    match (first, last) {
+        (0, 0) => Some(0),
+        (0, last) => Some(last + 1),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_upload_ranges() {
+        assert_eq!(held_bytes("0-67108863"), Some(64 << 20));
+        assert_eq!(held_bytes("0-0"), Some(0));
+        assert_eq!(held_bytes("bytes=0-9"), Some(10));
+        assert_eq!(held_bytes("5-9"), None);
+        assert_eq!(held_bytes("junk"), None);
+    }
 }

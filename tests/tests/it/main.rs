@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod credentials;
 mod docs;
 mod export;
 mod history;
@@ -13,8 +14,10 @@ mod login;
 mod ls;
 mod pull;
 mod push;
+mod registry_faults;
 mod rm;
 mod save;
 mod search;
 mod store;
 mod tag;
+mod tls;

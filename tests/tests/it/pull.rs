@@ -335,35 +335,6 @@ fn authenticated_registries() {
     env.check_store();
 }
 
-#[test]
-fn tls_is_verified_with_the_ca_from_cert_dir() {
-    if !tools() {
-        return;
-    }
-    let env = Env::new();
-    let registry = Registry::start(Auth::Open, true);
-    registry.skopeo_push(&fixtures(), "base", "test/base:1");
-    let host = &registry.host;
-    let run = env.sh(&format!("img-pull {host}/test/base:1")).code(1);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
-    let ca = registry.ca_dir.as_ref().unwrap();
-    env.sh(&format!(
-        "img-pull --cert-dir {} {host}/test/base:1",
-        ca.display()
-    ))
-    .ok();
-    // Docker's certs.d layout: DIR/HOST:PORT/ca.crt
-    env.sh(&format!(
-        "mkdir -p certs.d/{host} && cp {}/ca.crt certs.d/{host}/ && img-pull --cert-dir certs.d {host}/test/base:1",
-        ca.display()
-    ))
-    .ok();
-    env.sh(&format!("img-pull --tls-verify=false {host}/test/base:1"))
-        .ok();
-    env.check_store();
-}
-
 /// The big fixture in a fresh registry, and the layer's digest and size.
 fn big_registry() -> (Registry, String, u64) {
     let registry = Registry::open();

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
-use img_tests::registry::{free_port, Registry};
+use img_tests::registry::{free_port, Auth, Registry, Setup};
 use img_tests::{fixtures, need, Env};
 
 #[test]
@@ -56,4 +56,51 @@ fn searches_a_registry_catalog_and_lists_tags() {
         ))
         .code(1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn follows_catalog_pages_of_the_registrys_size() {
+    if !need(&["docker-registry", "skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    // A registry whose catalog pages hold two repositories: it refuses
+    // img's page size (n=100), so its own is used, and the Link headers
+    // are followed through the three pages of five repositories.
+    let registry = Registry::start_with(
+        Auth::Open,
+        Setup {
+            catalog_page: Some(2),
+            ..Setup::default()
+        },
+    );
+    let host = &registry.host;
+    for repo in ["a/app1", "b/app2", "c/tool", "d/app3", "e/app4"] {
+        registry.skopeo_push(&fixtures(), "other", &format!("{repo}:1"));
+    }
+    let env = Env::new();
+    let run = env.sh(&format!("img-search --registry {host} app")).ok();
+    let names: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let want: Vec<String> = ["a/app1", "b/app2", "d/app3", "e/app4"]
+        .iter()
+        .map(|r| format!("{host}/{r}"))
+        .collect();
+    assert_eq!(names, want, "{}", run.stdout);
+    // The refused first page, then three pages of two, two and one.
+    assert_eq!(
+        registry.requests("GET", "/v2/_catalog"),
+        4,
+        "{}",
+        registry.log()
+    );
+    // --limit stops following pages once enough are found.
+    let run = env
+        .sh(&format!("img-search --registry {host} --limit 1 app"))
+        .ok();
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    assert_eq!(registry.requests("GET", "/v2/_catalog"), 4 + 2);
 }
