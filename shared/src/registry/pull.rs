@@ -12,8 +12,6 @@
 //! reference pins the index's digest (so that `name@digest` finds it).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
@@ -275,39 +273,11 @@ fn fetch_all(
             todo.push((d, *is_layer, id));
         }
     }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let downloaded = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..concurrency.clamp(1, todo.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= todo.len() || failed.load(Ordering::SeqCst) {
-                    return;
-                }
-                let (d, is_layer, id) = &todo[i];
-                match fetch_one(store, source, d, *is_layer, id, progress) {
-                    Ok(true) => {
-                        downloaded.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        failed.store(true, Ordering::SeqCst);
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e);
-                        }
-                        return;
-                    }
-                }
-            });
-        }
+    let downloaded = crate::parallel::count_each(&todo, concurrency, |(d, is_layer, id)| {
+        fetch_one(store, source, d, *is_layer, id, progress)
     });
     progress.finish();
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    Ok(downloaded.into_inner())
+    downloaded
 }
 
 /// Fetch one blob, once more from scratch when its bytes hashed wrong.

@@ -9,8 +9,6 @@
 //! named after and that hold the blob (where it was most likely pulled from).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use oci_spec::image::Descriptor;
 
@@ -212,55 +210,29 @@ fn upload_all(
             progress.status(digest::short(d.digest()), "Preparing");
         }
     }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let uploaded = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..concurrency.clamp(1, blobs.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= blobs.len() || failed.load(Ordering::SeqCst) {
-                    return;
-                }
-                let (d, is_layer) = &blobs[i];
-                let id = digest::short(d.digest()).to_string();
-                let total = d.size();
-                let report = |n: u64| {
-                    if *is_layer {
-                        progress.bytes(&id, "Pushing", n, total);
-                    }
-                };
-                let empty = Vec::new();
-                let from = mounts.get(d.digest()).unwrap_or(&empty);
-                match upload::upload(dest, store, d, from, &report) {
-                    Ok(outcome) => {
-                        if outcome == Uploaded::Pushed {
-                            uploaded.fetch_add(1, Ordering::SeqCst);
-                        }
-                        if *is_layer {
-                            let status = match outcome {
-                                Uploaded::Exists => "Layer already exists".to_string(),
-                                Uploaded::Mounted(from) => format!("Mounted from {from}"),
-                                Uploaded::Pushed => "Pushed".to_string(),
-                            };
-                            progress.status(&id, &status);
-                        }
-                    }
-                    Err(e) => {
-                        failed.store(true, Ordering::SeqCst);
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e);
-                        }
-                        return;
-                    }
-                }
-            });
+    let uploaded = crate::parallel::count_each(blobs, concurrency, |(d, is_layer)| {
+        let id = digest::short(d.digest()).to_string();
+        let total = d.size();
+        let report = |n: u64| {
+            if *is_layer {
+                progress.bytes(&id, "Pushing", n, total);
+            }
+        };
+        let from = mounts
+            .get(d.digest())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let outcome = upload::upload(dest, store, d, from, &report)?;
+        if *is_layer {
+            let status = match &outcome {
+                Uploaded::Exists => "Layer already exists".to_string(),
+                Uploaded::Mounted(from) => format!("Mounted from {from}"),
+                Uploaded::Pushed => "Pushed".to_string(),
+            };
+            progress.status(&id, &status);
         }
+        Ok(outcome == Uploaded::Pushed)
     });
     progress.finish();
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    Ok(uploaded.into_inner())
+    uploaded
 }
