@@ -31,6 +31,7 @@ pub mod json;
 pub mod layer;
 pub mod listing;
 pub mod output;
+pub mod parallel;
 pub mod platform;
 pub mod progress;
 pub mod record;

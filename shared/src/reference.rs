@@ -21,7 +21,10 @@ const NAME_MAX: usize = 255;
 
 static COMPONENT: LazyLock<Regex> =
     LazyLock::new(|| regex_or_bug(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$"));
-static TAG: LazyLock<Regex> = LazyLock::new(|| regex_or_bug(r"^[\w][\w.-]{0,127}$"));
+// ASCII only, as Docker's `\w` (Go's regexp) is; the length is checked
+// apart, because a counted repetition of a class costs tens of milliseconds
+// to compile at every program's start.
+static TAG: LazyLock<Regex> = LazyLock::new(|| regex_or_bug(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"));
 static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
     regex_or_bug(
         r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$",
@@ -326,6 +329,7 @@ mod tests {
             ("a:", "tag"),
             ("a:-x", "tag"),
             ("a:t$g", "tag"),
+            ("a:caf\u{e9}", "tag"),
             (&long_tag, "128"),
             ("a@sha256:abc", "digest"),
             ("a@md5:0123", "sha256"),

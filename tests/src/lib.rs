@@ -168,7 +168,11 @@ impl Env {
         if let Some(bytes) = stdin {
             // A program may stop reading early (and fail); its output says why.
             if let Err(e) = child.stdin.take().unwrap().write_all(bytes) {
-                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "feeding stdin: {e}");
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe,
+                    "feeding stdin: {e}"
+                );
             }
         }
         Run::from(child.wait_with_output().unwrap())

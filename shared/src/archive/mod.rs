@@ -33,7 +33,7 @@ mod tarwrite;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{load, Loaded};
+pub use load::{load, load_file, Loaded};
 pub use save::{save, Format};
 
 /// The annotation containerd and Docker 25+ put the full image name in.

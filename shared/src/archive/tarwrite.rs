@@ -1,22 +1,21 @@
 //! Writing an archive's tar stream with fixed metadata (owner root, mode
 //! 0644/0755, time 0), so that saving the same images twice gives the same
-//! bytes. File contents are copied with `std::io::copy` between concrete
-//! types, which lets the kernel move the bytes (`copy_file_range` into a
-//! file, `splice` into a pipe) without passing them through img.
+//! bytes. File contents are moved by the kernel ([`Sink::copy_file`])
+//! without passing through img.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
 
 use crate::error::{Error, IoContext, Result};
+use crate::output::Sink;
 
 const BLOCK: usize = 512;
 
 /// A tar stream being written to `out`.
-pub struct TarWriter<W: Write> {
+pub struct TarWriter<W: Sink> {
     out: W,
 }
 
-impl<W: Write> TarWriter<W> {
+impl<W: Sink> TarWriter<W> {
     /// Start a tar stream.
     pub fn new(out: W) -> TarWriter<W> {
         TarWriter { out }
@@ -64,8 +63,9 @@ impl<W: Write> TarWriter<W> {
     /// file is shorter (it changed while being saved).
     pub fn file(&mut self, path: &str, file: File, size: u64) -> Result<()> {
         self.header(path, size, tar::EntryType::Regular)?;
-        let mut limited = file.take(size);
-        let copied = copy(&mut limited, &mut self.out)
+        let copied = self
+            .out
+            .copy_file(&file, size)
             .io_context(|| format!("copying {path} into the archive"))?;
         if copied != size {
             return Err(Error::new(
@@ -84,9 +84,4 @@ impl<W: Write> TarWriter<W> {
             .io_context(|| "writing the archive".into())?;
         Ok(self.out)
     }
-}
-
-/// `io::copy` with concrete types, so std may use the kernel's copy.
-fn copy<R: Read, W: Write>(reader: &mut R, writer: &mut W) -> io::Result<u64> {
-    io::copy(reader, writer)
 }

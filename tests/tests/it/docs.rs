@@ -20,7 +20,10 @@ fn man_pages_are_current() {
     let overview = std::fs::read_to_string(dir.join("img.7")).expect("man/img.7 is missing");
     for command in docs::commands() {
         let name = command.get_name().replace('-', "\\-");
-        assert!(overview.contains(&format!(".BR {name} (1)")), "img.7 does not refer to {name}(1)");
+        assert!(
+            overview.contains(&format!(".BR {name} (1)")),
+            "img.7 does not refer to {name}(1)"
+        );
     }
 }
 
