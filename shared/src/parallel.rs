@@ -2,7 +2,8 @@
 //! a list (staging an archive's files, syncing blobs), items taken in order
 //! by whichever thread is free. After the first failure no thread starts a
 //! new item; the steps already running finish, and that failure is the
-//! result.
+//! result. A thread that finds no item left gives its core to the others
+//! ([`Spare`]), for a step that can use a second thread.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -16,9 +17,34 @@ pub fn cores(max: usize) -> usize {
         .clamp(1, max.max(1))
 }
 
+/// Cores nobody uses: a step that can split its work takes one for a
+/// second thread, and gives it back when that thread ends.
+#[derive(Debug, Default)]
+pub struct Spare(AtomicUsize);
+
+impl Spare {
+    /// `cores` cores to spare.
+    pub fn new(cores: usize) -> Spare {
+        Spare(AtomicUsize::new(cores))
+    }
+
+    /// Take a core, if one is spare.
+    pub fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Give a core back.
+    pub fn give(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// Run `step` on every item on up to `threads` threads (this one among
 /// them); returns the results in the items' order, or the first failure.
-pub fn map<T, R, F>(items: &[T], threads: usize, step: F) -> Result<Vec<R>>
+/// Each thread that finds no item left gives its core to `spare`.
+pub fn map<T, R, F>(items: &[T], threads: usize, spare: &Spare, step: F) -> Result<Vec<R>>
 where
     T: Sync,
     R: Send,
@@ -30,7 +56,10 @@ where
         let mut done = Vec::new();
         while !failed.load(Ordering::Relaxed) {
             let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(index) else { break };
+            let Some(item) = items.get(index) else {
+                spare.give();
+                break;
+            };
             match step(item) {
                 Ok(result) => done.push((index, result)),
                 Err(e) => {
@@ -69,10 +98,12 @@ mod tests {
     #[test]
     fn keeps_order_and_stops_at_a_failure() {
         let items: Vec<u32> = (0..100).collect();
-        let doubled = map(&items, 3, |n| Ok(n * 2)).unwrap();
+        let spare = Spare::default();
+        let doubled = map(&items, 3, &spare, |n| Ok(n * 2)).unwrap();
+        assert!(spare.take() && spare.take() && spare.take() && !spare.take());
         assert_eq!(doubled, items.iter().map(|n| n * 2).collect::<Vec<_>>());
         let started = AtomicUsize::new(0);
-        let err = map(&items, 1, |n| {
+        let err = map(&items, 1, &spare, |n| {
             started.fetch_add(1, Ordering::Relaxed);
             if *n == 10 {
                 Err(Error::invalid("ten"))
@@ -87,6 +118,8 @@ mod tests {
             11,
             "nothing starts after a failure"
         );
-        assert!(map(&Vec::<u32>::new(), 4, |n| Ok(*n)).unwrap().is_empty());
+        assert!(map(&Vec::<u32>::new(), 4, &spare, |n| Ok(*n))
+            .unwrap()
+            .is_empty());
     }
 }

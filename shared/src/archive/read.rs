@@ -18,7 +18,7 @@ use std::os::unix::fs::FileExt;
 use crate::digest::{self, Digest};
 use crate::error::{Error, Kind, Result, ResultExt};
 use crate::layer::{compression, path};
-use crate::parallel;
+use crate::parallel::{self, Spare};
 use crate::store::{StagedBlob, Store};
 
 /// Link hops followed before a path is declared a loop.
@@ -242,13 +242,13 @@ fn stage_all(
     mut jobs: Vec<Job<'_>>,
 ) -> Result<HashMap<usize, StagedBlob>> {
     jobs.sort_by_key(|job| std::cmp::Reverse(job.size));
-    let blobs = parallel::map(&jobs, parallel::cores(MAX_WORKERS), |job| {
+    // No core is spare while every thread has a file to stage; then the
+    // threads that run out of files lend theirs to the hashing of the rest.
+    let spare = Spare::default();
+    let blobs = parallel::map(&jobs, parallel::cores(MAX_WORKERS), &spare, |job| {
+        let content = Window::new(file, job.offset, job.size);
         store
-            .stage(
-                Window::new(file, job.offset, job.size),
-                job.size,
-                job.expected,
-            )
+            .stage_sharing(content, job.size, job.expected, &spare)
             .map_err(retype)
             .with_context(|| format!("archive entry {}", job.name))
     })?;

@@ -26,7 +26,7 @@ use tempfile::TempPath;
 use super::{set_readable, sync_dir, Store};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Error, IoContext, Kind, Result};
-use crate::parallel;
+use crate::parallel::{self, Spare};
 
 /// Bytes kept from the start of every staged blob, to tell compression and
 /// JSON apart without reopening it.
@@ -94,9 +94,24 @@ impl Store {
     /// written. Without `expected`, exactly `size` bytes must arrive.
     pub fn stage(
         &self,
+        source: impl Read,
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<StagedBlob> {
+        // Staged alone, a large blob has a core for its hashing.
+        self.stage_sharing(source, size, expected, &Spare::new(1))
+    }
+
+    /// Like [`Store::stage`], for one of several blobs staged at once from
+    /// several threads: a large blob is hashed on the copying thread, and on
+    /// a thread of its own only once `spare` has a core for it (when the
+    /// other stagers have run out of work).
+    pub fn stage_sharing(
+        &self,
         mut source: impl Read,
         size: u64,
         expected: Option<&Digest>,
+        spare: &Spare,
     ) -> Result<StagedBlob> {
         self.hold_writer_lock()?;
         if let Some(want) = expected {
@@ -119,12 +134,8 @@ impl Store {
         // runs on is noticed without reading all of it.
         let mut limited = (&mut source).take(size.saturating_add(1));
         let large = size > PARALLEL_ABOVE;
-        let hashing = if large {
-            Hashing::Aside
-        } else {
-            Hashing::Inline
-        };
-        let hasher = copy(&mut limited, file.as_mut(), &mut head, hashing, large)?;
+        let spare = large.then_some(spare);
+        let hasher = copy(&mut limited, file.as_mut(), &mut head, spare, large)?;
         let got = hasher.size();
         let digest = hasher.digest();
         if got != size {
@@ -170,11 +181,16 @@ impl Store {
             .collect();
         let unsynced: Vec<&(&StagedBlob, &TempPath)> =
             fresh.iter().filter(|(b, _)| !b.synced).collect();
-        parallel::map(&unsynced, SYNC_THREADS, |(blob, path)| {
-            File::open(path)
-                .and_then(|f| f.sync_all())
-                .io_context(|| format!("syncing blob {}", blob.digest))
-        })?;
+        parallel::map(
+            &unsynced,
+            SYNC_THREADS,
+            &Spare::default(),
+            |(blob, path)| {
+                File::open(path)
+                    .and_then(|f| f.sync_all())
+                    .io_context(|| format!("syncing blob {}", blob.digest))
+            },
+        )?;
         let mut linked = false;
         for (blob, path) in fresh {
             set_readable(path)?;
@@ -210,24 +226,17 @@ fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// How a blob's bytes are hashed while they are copied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hashing {
-    /// On the copying thread.
-    Inline,
-    /// On a second thread: buffers go to the hasher after they are written
-    /// and come back to be filled again.
-    Aside,
-}
-
 /// Copy `source` into `file` (when given), hashing it, keeping its first
-/// bytes in `head`; with `writeback`, the file is written back to disk in
-/// steps by a thread of its own while the copy goes on.
+/// bytes in `head`. The hashing moves to a second thread (buffers go to the
+/// hasher after they are written and come back to be filled again) as soon
+/// as `spare` has a core for it, which it gives back at the end. With
+/// `writeback`, the file is written back to disk in steps by a thread of
+/// its own while the copy goes on.
 fn copy(
     source: &mut impl Read,
     file: Option<&mut tempfile::NamedTempFile>,
     head: &mut Vec<u8>,
-    hashing: Hashing,
+    spare: Option<&Spare>,
     writeback: bool,
 ) -> Result<Hasher> {
     std::thread::scope(|scope| {
@@ -240,10 +249,7 @@ fn copy(
             flusher,
             head,
         };
-        let copied = match hashing {
-            Hashing::Inline => copy_inline(source, &mut out),
-            Hashing::Aside => copy_aside(scope, source, &mut out),
-        };
+        let copied = copy_inline(scope, source, &mut out, spare);
         let flushed = match out.flusher.take() {
             Some(flusher) => flusher.finish(),
             None => Ok(()),
@@ -277,10 +283,21 @@ impl Out<'_, '_> {
     }
 }
 
-fn copy_inline(source: &mut impl Read, out: &mut Out<'_, '_>) -> Result<Hasher> {
+/// Hash on this thread, until a core is spare for [`copy_aside`].
+fn copy_inline<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    source: &mut impl Read,
+    out: &mut Out<'_, 'scope>,
+    spare: Option<&Spare>,
+) -> Result<Hasher> {
     let mut hasher = Hasher::default();
     let mut buf = vec![0u8; BUFFER];
     loop {
+        if let Some(spare) = spare.filter(|s| s.take()) {
+            let hashed = copy_aside(scope, source, out, hasher);
+            spare.give();
+            return hashed;
+        }
         let n = read_some(source, &mut buf)?;
         if n == 0 {
             return Ok(hasher);
@@ -290,10 +307,12 @@ fn copy_inline(source: &mut impl Read, out: &mut Out<'_, '_>) -> Result<Hasher> 
     }
 }
 
+/// Copy on this thread and hash on another, from `hasher`'s state on.
 fn copy_aside<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     source: &mut impl Read,
     out: &mut Out<'_, 'scope>,
+    mut hasher: Hasher,
 ) -> Result<Hasher> {
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
@@ -301,8 +320,7 @@ fn copy_aside<'scope>(
         // The receiver lives in this function: the send cannot fail.
         let _ = empty_tx.send(vec![0u8; BUFFER]);
     }
-    let hasher = scope.spawn(move || {
-        let mut hasher = Hasher::default();
+    let hashing = scope.spawn(move || {
         for (buf, n) in full_rx {
             hasher.update(&buf[..n]);
             // The copy may have stopped (an error); that is fine.
@@ -324,7 +342,7 @@ fn copy_aside<'scope>(
         Err(Error::new(Kind::Io, "the hashing thread stopped"))
     })();
     drop(full_tx);
-    let hasher = hasher
+    let hasher = hashing
         .join()
         .map_err(|_| Error::new(Kind::Io, "the hashing thread failed"))?;
     copied.map(|()| hasher)
@@ -437,5 +455,63 @@ mod tests {
         let ingest = std::fs::read_dir(store.state_dir().join("ingest")).unwrap();
         assert_eq!(ingest.count(), 0);
         assert!(store.reachable().unwrap().is_empty());
+    }
+
+    /// Gives `spare` a core once `after` bytes have been read.
+    struct FreesACore<'a> {
+        bytes: &'a [u8],
+        after: usize,
+        spare: &'a Spare,
+    }
+
+    impl Read for FreesACore<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.bytes.read(buf)?;
+            if self.after < n {
+                self.spare.give();
+                self.after = usize::MAX;
+            } else {
+                self.after = self.after.saturating_sub(n);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn hashing_moves_to_a_spare_core_midway_and_gives_it_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let big: Vec<u8> = (0..PARALLEL_ABOVE as usize + 5 * BUFFER + 3)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let want = digest::of_bytes(&big);
+        for (after, content) in [(0, &big), (3 * BUFFER, &big), (usize::MAX, &big)] {
+            let spare = Spare::new(0);
+            let source = FreesACore {
+                bytes: content,
+                after,
+                spare: &spare,
+            };
+            let staged = store
+                .stage_sharing(source, big.len() as u64, Some(&want), &spare)
+                .unwrap();
+            assert_eq!(staged.digest, want);
+            assert_eq!(staged.head, big[..HEAD_LEN]);
+            let freed = after != usize::MAX;
+            assert_eq!(spare.take(), freed, "the core is given back");
+            assert!(!spare.take(), "and only once");
+        }
+        let mut lie = big.clone();
+        lie[BUFFER * 6] ^= 1;
+        let spare = Spare::new(0);
+        let source = FreesACore {
+            bytes: &lie,
+            after: 2 * BUFFER,
+            spare: &spare,
+        };
+        let err = store
+            .stage_sharing(source, big.len() as u64, Some(&want), &spare)
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::DigestMismatch);
     }
 }
