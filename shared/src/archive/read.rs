@@ -31,6 +31,26 @@ pub struct StagedArchive {
 }
 
 impl StagedArchive {
+    fn new() -> StagedArchive {
+        StagedArchive {
+            files: HashMap::new(),
+            links: HashMap::new(),
+        }
+    }
+
+    /// Record a file; a later entry of the same path replaces an earlier
+    /// one, whatever it was.
+    fn add_file(&mut self, at: Vec<u8>, blob: StagedBlob) {
+        self.links.remove(&at);
+        self.files.insert(at, blob);
+    }
+
+    /// Record a link, replacing any earlier entry of the same path.
+    fn add_link(&mut self, at: Vec<u8>, target: Vec<u8>) {
+        self.files.remove(&at);
+        self.links.insert(at, target);
+    }
+
     /// The file at `raw` (a path as `manifest.json` gives it), links followed.
     pub fn file(&self, raw: &str) -> Result<Option<&StagedBlob>> {
         let Some(mut at) = path::clean(raw.as_bytes())? else {
@@ -74,26 +94,6 @@ enum Member {
     },
     /// A symbolic or hard link, its target resolved within the archive.
     Link { at: Vec<u8>, target: Vec<u8> },
-}
-
-impl StagedArchive {
-    fn new() -> StagedArchive {
-        StagedArchive {
-            files: HashMap::new(),
-            links: HashMap::new(),
-        }
-    }
-
-    /// Record a file; a later entry of the same path replaces an earlier one.
-    fn add_file(&mut self, at: Vec<u8>, blob: StagedBlob) {
-        self.links.remove(&at);
-        self.files.insert(at, blob);
-    }
-
-    fn add_link(&mut self, at: Vec<u8>, target: Vec<u8>) {
-        self.files.remove(&at);
-        self.links.insert(at, target);
-    }
 }
 
 /// Read one entry's header: `None` for directories, the root, and anything

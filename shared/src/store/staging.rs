@@ -11,11 +11,13 @@
 //! lock keeps garbage collection away while they exist, and a crash leaves
 //! only ingest files that the next sweep removes.
 //!
-//! Speed: a large blob is hashed on a second thread while the first reads
-//! and writes, and written back to disk in steps by a third while it
-//! streams in, then synced before [`Store::stage`] returns, so the disk works
-//! while the CPU hashes and no long fsync waits at the commit. Several blobs
-//! may be staged at once from several threads.
+//! Speed: a large blob is written back to disk in steps by a thread of its
+//! own while it streams in, and synced before staging returns, so that the
+//! disk works while the CPU hashes and no long fsync waits at the commit. It
+//! is hashed on a second thread while the first reads and writes when a
+//! core is free for it: always for a blob staged alone ([`Store::stage`]);
+//! for one of several staged at once from several threads
+//! ([`Store::stage_sharing`]), once another thread has run out of work.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -212,8 +214,9 @@ impl Store {
 /// Threads syncing staged blobs at once: they wait on the disk, not the CPU.
 const SYNC_THREADS: usize = 8;
 
-/// Blobs larger than this are hashed on a second thread while the first
-/// reads and writes: on two cores, hashing then costs no wall time.
+/// Blobs larger than this are written back in steps, synced when staged,
+/// and hashed on a second thread when a core is free: below, threads and
+/// syncs cost more than they save.
 const PARALLEL_ABOVE: u64 = 8 << 20;
 
 fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
