@@ -66,7 +66,7 @@ struct Export<'a> {
 }
 
 impl TarJob for Export<'_> {
-    fn write<W: std::io::Write>(self, out: W) -> img::Result<W> {
+    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
         img::export::export(self.store, self.image, self.platform, out)
     }
 }

@@ -1,6 +1,7 @@
 //! img-load: load images from a tar archive (`docker load`).
 
-use std::io::{BufReader, IsTerminal};
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
@@ -67,7 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(path) => {
             let file =
                 std::fs::File::open(path).io_context(|| format!("opening {}", path.display()))?;
-            img::archive::load(&store, BufReader::with_capacity(1 << 20, file))?
+            img::archive::load_file(&store, file)?
         }
         None => {
             let stdin = std::io::stdin();
@@ -77,8 +78,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            img::output::widen_pipe(&stdin);
-            img::archive::load(&store, stdin.lock())?
+            match regular_file(&stdin) {
+                // `img-load < FILE` reads as fast as `-i FILE`.
+                Some(file) => img::archive::load_file(&store, file)?,
+                None => {
+                    img::output::widen_pipe(&stdin);
+                    img::archive::load(&store, stdin.lock())?
+                }
+            }
         }
     };
     let mut out = cli::stdout();
@@ -109,4 +116,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     std::io::Write::flush(&mut out).io_context(|| "writing records".into())?;
     Ok(())
+}
+
+/// stdin as a file, when it is a regular file (a shell redirection).
+fn regular_file(stdin: &std::io::Stdin) -> Option<std::fs::File> {
+    let file = std::fs::File::from(stdin.as_fd().try_clone_to_owned().ok()?);
+    let is_file = file.metadata().ok()?.is_file();
+    is_file.then_some(file)
 }

@@ -69,7 +69,7 @@ struct Save<'a> {
 }
 
 impl TarJob for Save<'_> {
-    fn write<W: std::io::Write>(self, out: W) -> img::Result<W> {
+    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
         archive::save(self.store, self.images, self.format, out)
     }
 }

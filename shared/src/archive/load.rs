@@ -3,7 +3,8 @@
 //! [`crate::archive`]).
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
@@ -47,14 +48,32 @@ struct Plan<'a> {
 /// Load every image of the archive read from `input`.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
     let staged = read::stage(store, input)?;
-    let items = legacy::items(store, &staged)?;
+    load_staged(store, &staged)
+}
+
+/// Load every image of the archive in `file`, from its current position.
+/// An uncompressed archive is read out of order, several files at once (see
+/// [`read::stage_file`]); a compressed one as a stream.
+pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>> {
+    if read::is_compressed(&file)? {
+        return load(store, BufReader::with_capacity(READ_BUFFER, file));
+    }
+    let staged = read::stage_file(store, &file)?;
+    load_staged(store, &staged)
+}
+
+/// The read buffer for a compressed archive file.
+const READ_BUFFER: usize = 1 << 20;
+
+fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
+    let items = legacy::items(store, staged)?;
     let mut plans = match staged.file("index.json")? {
-        Some(index) => oci_plans(store, &staged, index)?,
+        Some(index) => oci_plans(store, staged, index)?,
         None => Vec::new(),
     };
     if let Some(items) = &items {
         for item in items {
-            let config = legacy::config_digest(&staged, item);
+            let config = legacy::config_digest(staged, item);
             let covered = plans
                 .iter_mut()
                 .find(|p| config.as_ref().is_some_and(|c| p.configs.contains(c)));
@@ -68,7 +87,7 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
                 }
                 continue;
             }
-            plans.push(legacy_plan(store, &staged, item)?);
+            plans.push(legacy_plan(store, staged, item)?);
         }
     }
     if plans.is_empty() {
@@ -280,19 +299,18 @@ fn merge(plans: Vec<Plan<'_>>) -> Vec<Plan<'_>> {
 
 /// Commit every plan's blobs, then name the images in one index update.
 fn commit(store: &Store, plans: Vec<Plan<'_>>) -> Result<Vec<Loaded>> {
+    // One commit for all: the blobs are synced together, each plan's
+    // children before its manifest.
     let mut committed = HashSet::new();
+    let mut order: Vec<&StagedBlob> = Vec::new();
     for plan in &plans {
-        let fresh: Vec<&StagedBlob> = plan
-            .blobs
-            .iter()
-            .copied()
-            .filter(|b| committed.insert(b.digest.clone()))
-            .collect();
-        store.commit_staged(&fresh)?;
-        if let Some(made) = &plan.made {
-            store.commit_staged(&[made])?;
+        for blob in plan.blobs.iter().copied().chain(plan.made.as_ref()) {
+            if committed.insert(blob.digest.clone()) {
+                order.push(blob);
+            }
         }
     }
+    store.commit_staged(&order)?;
     let mut loaded = Vec::new();
     for plan in &plans {
         let target = store.load_target(&plan.top)?;

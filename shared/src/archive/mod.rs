@@ -10,7 +10,8 @@
 //! * **oci**, the plain OCI image layout as a tar (`skopeo`'s `oci-archive:`).
 //!
 //! Blobs go into the tar as they are stored (never recompressed), each once
-//! however many images share it, copied by the kernel where it can.
+//! however many images share it, copied by the kernel (never through img's
+//! memory), large ones aligned in the tar for the kernel's fastest copy.
 //!
 //! img reads ([`load()`]) both, the legacy Docker archive (`<id>/layer.tar`,
 //! `<id>.json`, `manifest.json`: older Docker, `skopeo copy …
@@ -18,7 +19,9 @@
 //! compressed with gzip or zstd. Every file is streamed into the store's
 //! ingest area and hashed as it arrives (a pipe cannot be rewound, and an
 //! archive's manifests may come after its layers); `blobs/sha256/HEX` must
-//! hash to HEX. Only when the whole archive has been read and every image in
+//! hash to HEX. An uncompressed archive in a regular file ([`load_file`]) is
+//! staged several files at once, one per core, since hashing every byte is
+//! what bounds the speed. Only when the whole archive has been read and every image in
 //! it checked (manifests and configs parse, every blob they name is present
 //! with the right size, legacy layers match their config's diff_ids) are the
 //! blobs committed, children before parents, and the names written last in
@@ -33,7 +36,7 @@ mod tarwrite;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{load, Loaded};
+pub use load::{load, load_file, Loaded};
 pub use save::{save, Format};
 
 /// The annotation containerd and Docker 25+ put the full image name in.

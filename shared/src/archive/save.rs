@@ -5,7 +5,6 @@
 //! it on the way in; `img-fsck` checks the store).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
@@ -16,6 +15,7 @@ use crate::cli::ImageArg;
 use crate::digest::Digest;
 use crate::error::{Error, Kind, Result, ResultExt};
 use crate::image::{Image, Target};
+use crate::output::Sink;
 use crate::reference::Reference;
 use crate::store::{Store, REF_NAME};
 
@@ -35,7 +35,7 @@ struct Saved {
 }
 
 /// Write the archive of `images` in `format` to `out`; returns `out`.
-pub fn save<W: Write>(store: &Store, images: &[ImageArg], format: Format, out: W) -> Result<W> {
+pub fn save<W: Sink>(store: &Store, images: &[ImageArg], format: Format, out: W) -> Result<W> {
     let saved = collect(store, images)?;
     let blobs = blobs_of(&saved);
     for (digest, size) in &blobs {

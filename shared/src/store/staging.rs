@@ -10,22 +10,39 @@
 //! Staged files are `blob-*` temporary files in `.img/ingest/`; the writer
 //! lock keeps garbage collection away while they exist, and a crash leaves
 //! only ingest files that the next sweep removes.
+//!
+//! Speed: a large blob is written back to disk in steps by a thread of its
+//! own while it streams in, and synced before staging returns, so that the
+//! disk works while the CPU hashes and no long fsync waits at the commit. It
+//! is hashed on a second thread while the first reads and writes when a
+//! core is free for it: always for a blob staged alone ([`Store::stage`]);
+//! for one of several staged at once from several threads
+//! ([`Store::stage_sharing`]), once another thread has run out of work.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::mpsc;
 
 use tempfile::TempPath;
 
 use super::{set_readable, sync_dir, Store};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Error, IoContext, Kind, Result};
+use crate::parallel::{self, Spare};
 
 /// Bytes kept from the start of every staged blob, to tell compression and
 /// JSON apart without reopening it.
 pub const HEAD_LEN: usize = 8;
 
-/// The copy buffer: large enough that hashing and disk writes dominate.
-const BUFFER: usize = 1 << 20;
+/// The copy buffer: large enough that hashing and disk writes dominate,
+/// small enough to stay in the CPU's cache between the copy and the hash.
+const BUFFER: usize = 256 << 10;
+
+/// Buffers in flight between the copying and the hashing thread.
+const BUFFERS: usize = 8;
+
+/// Bytes of a large blob written between two early writebacks.
+const WRITEBACK_STEP: u64 = 32 << 20;
 
 /// A blob hashed and held in the ingest area, not yet visible.
 #[derive(Debug)]
@@ -38,6 +55,8 @@ pub struct StagedBlob {
     pub head: Vec<u8>,
     /// The temporary file, or `None` when the store already held the blob.
     file: Option<TempPath>,
+    /// Whether the temporary file is already on disk (fsynced).
+    synced: bool,
 }
 
 impl StagedBlob {
@@ -77,9 +96,24 @@ impl Store {
     /// written. Without `expected`, exactly `size` bytes must arrive.
     pub fn stage(
         &self,
+        source: impl Read,
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<StagedBlob> {
+        // Staged alone, a large blob has a core for its hashing.
+        self.stage_sharing(source, size, expected, &Spare::new(1))
+    }
+
+    /// Like [`Store::stage`], for one of several blobs staged at once from
+    /// several threads: a large blob is hashed on the copying thread, and on
+    /// a thread of its own only once `spare` has a core for it (when the
+    /// other stagers have run out of work).
+    pub fn stage_sharing(
+        &self,
         mut source: impl Read,
         size: u64,
         expected: Option<&Digest>,
+        spare: &Spare,
     ) -> Result<StagedBlob> {
         self.hold_writer_lock()?;
         if let Some(want) = expected {
@@ -101,11 +135,9 @@ impl Store {
         // One byte past the declared size is read, so that a source that
         // runs on is noticed without reading all of it.
         let mut limited = (&mut source).take(size.saturating_add(1));
-        let hasher = if size > PARALLEL_ABOVE {
-            copy_hashing_aside(&mut limited, file.as_mut(), &mut head)?
-        } else {
-            copy_hashing(&mut limited, file.as_mut(), &mut head)?
-        };
+        let large = size > PARALLEL_ABOVE;
+        let spare = large.then_some(spare);
+        let hasher = copy(&mut limited, file.as_mut(), &mut head, spare, large)?;
         let got = hasher.size();
         let digest = hasher.digest();
         if got != size {
@@ -120,55 +152,72 @@ impl Store {
                 return Err(digest::mismatch(want, &digest));
             }
         }
+        // A large blob is synced now, with most of it already written back:
+        // little is left to wait for, and several blobs staged at once from
+        // several threads are synced side by side rather than at the commit.
+        let synced = large && file.is_some();
+        if let (true, Some(f)) = (synced, &file) {
+            f.as_file()
+                .sync_all()
+                .io_context(|| format!("syncing blob {digest}"))?;
+        }
         Ok(StagedBlob {
             digest,
             size,
             head,
             file: file.map(|f| f.into_temp_path()),
+            synced,
         })
     }
 
     /// Make staged blobs visible under their digests, in the order given
-    /// (children before parents): each file is synced and renamed, then the
-    /// blob directory is synced once. Blobs the store already holds are
-    /// left as they are. The staged blobs stay valid for reading.
+    /// (children before parents): the files are synced (side by side, so
+    /// that the file system commits them together) and then linked in that
+    /// order, and the blob directory is synced once. Blobs the store already
+    /// holds are left as they are. The staged blobs stay valid for reading.
     pub fn commit_staged(&self, blobs: &[&StagedBlob]) -> Result<()> {
-        let mut renamed = false;
-        for blob in blobs {
-            let Some(path) = &blob.file else { continue };
-            let target = self.blob_path(&blob.digest);
-            if target.is_file() {
-                continue;
-            }
-            File::open(path)
-                .and_then(|f| f.sync_all())
-                .io_context(|| format!("syncing blob {}", blob.digest))?;
+        let fresh: Vec<(&StagedBlob, &TempPath)> = blobs
+            .iter()
+            .filter_map(|b| b.file.as_ref().map(|path| (*b, path)))
+            .filter(|(b, _)| !self.blob_path(&b.digest).is_file())
+            .collect();
+        let unsynced: Vec<&(&StagedBlob, &TempPath)> =
+            fresh.iter().filter(|(b, _)| !b.synced).collect();
+        parallel::map(
+            &unsynced,
+            SYNC_THREADS,
+            &Spare::default(),
+            |(blob, path)| {
+                File::open(path)
+                    .and_then(|f| f.sync_all())
+                    .io_context(|| format!("syncing blob {}", blob.digest))
+            },
+        )?;
+        let mut linked = false;
+        for (blob, path) in fresh {
             set_readable(path)?;
             // A hard link keeps the staged file valid for later reads and
             // makes the blob appear whole, atomically.
-            match std::fs::hard_link(path, &target) {
-                Ok(()) => renamed = true,
+            match std::fs::hard_link(path, self.blob_path(&blob.digest)) {
+                Ok(()) => linked = true,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(format!("storing blob {}", blob.digest), e)),
             }
         }
-        if renamed {
+        if linked {
             sync_dir(&self.blob_dir())?;
         }
         Ok(())
     }
 }
 
-/// Blobs larger than this are hashed on a second thread while the first
-/// reads and writes: on two cores, hashing then costs no wall time.
-const PARALLEL_ABOVE: u64 = 8 << 20;
+/// Threads syncing staged blobs at once: they wait on the disk, not the CPU.
+const SYNC_THREADS: usize = 8;
 
-fn keep_head(head: &mut Vec<u8>, bytes: &[u8]) {
-    if head.len() < HEAD_LEN {
-        let take = (HEAD_LEN - head.len()).min(bytes.len());
-        head.extend_from_slice(&bytes[..take]);
-    }
-}
+/// Blobs larger than this are written back in steps, synced when staged,
+/// and hashed on a second thread when a core is free: below, threads and
+/// syncs cost more than they save.
+const PARALLEL_ABOVE: u64 = 8 << 20;
 
 fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     loop {
@@ -180,76 +229,175 @@ fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// Copy `source` into `file` (when given), hashing on this thread.
-fn copy_hashing(
+/// Copy `source` into `file` (when given), hashing it, keeping its first
+/// bytes in `head`. The hashing moves to a second thread (buffers go to the
+/// hasher after they are written and come back to be filled again) as soon
+/// as `spare` has a core for it, which it gives back at the end. With
+/// `writeback`, the file is written back to disk in steps by a thread of
+/// its own while the copy goes on.
+fn copy(
     source: &mut impl Read,
-    mut file: Option<&mut tempfile::NamedTempFile>,
+    file: Option<&mut tempfile::NamedTempFile>,
     head: &mut Vec<u8>,
+    spare: Option<&Spare>,
+    writeback: bool,
+) -> Result<Hasher> {
+    std::thread::scope(|scope| {
+        let flusher = match &file {
+            Some(f) if writeback => Some(Flusher::start(scope, f.as_file())?),
+            _ => None,
+        };
+        let mut out = Out {
+            file,
+            flusher,
+            head,
+        };
+        let copied = copy_inline(scope, source, &mut out, spare);
+        let flushed = match out.flusher.take() {
+            Some(flusher) => flusher.finish(),
+            None => Ok(()),
+        };
+        let hasher = copied?;
+        flushed.map(|()| hasher)
+    })
+}
+
+/// Where copied bytes go: the staged file, its writeback, its head.
+struct Out<'a, 'scope> {
+    file: Option<&'a mut tempfile::NamedTempFile>,
+    flusher: Option<Flusher<'scope>>,
+    head: &'a mut Vec<u8>,
+}
+
+impl Out<'_, '_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.head.len() < HEAD_LEN {
+            let take = (HEAD_LEN - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(bytes)
+                .io_context(|| "writing a staged blob".into())?;
+        }
+        if let Some(flusher) = self.flusher.as_mut() {
+            flusher.wrote(bytes.len());
+        }
+        Ok(())
+    }
+}
+
+/// Hash on this thread, until a core is spare for [`copy_aside`].
+fn copy_inline<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    source: &mut impl Read,
+    out: &mut Out<'_, 'scope>,
+    spare: Option<&Spare>,
 ) -> Result<Hasher> {
     let mut hasher = Hasher::default();
     let mut buf = vec![0u8; BUFFER];
     loop {
+        if let Some(spare) = spare.filter(|s| s.take()) {
+            let hashed = copy_aside(scope, source, out, hasher);
+            spare.give();
+            return hashed;
+        }
         let n = read_some(source, &mut buf)?;
         if n == 0 {
             return Ok(hasher);
         }
-        keep_head(head, &buf[..n]);
         hasher.update(&buf[..n]);
-        if let Some(f) = file.as_mut() {
-            f.write_all(&buf[..n])
-                .io_context(|| "writing a staged blob".into())?;
-        }
+        out.put(&buf[..n])?;
     }
 }
 
-/// Like [`copy_hashing`], with the hashing on a second thread: buffers go
-/// to the hasher after they are written and come back to be filled again.
-fn copy_hashing_aside(
+/// Copy on this thread and hash on another, from `hasher`'s state on.
+fn copy_aside<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
     source: &mut impl Read,
-    mut file: Option<&mut tempfile::NamedTempFile>,
-    head: &mut Vec<u8>,
+    out: &mut Out<'_, 'scope>,
+    mut hasher: Hasher,
 ) -> Result<Hasher> {
-    use std::sync::mpsc;
-    const BUFFERS: usize = 4;
-    std::thread::scope(|scope| {
-        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
-        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-        for _ in 0..BUFFERS {
-            // The receiver lives in this function: the send cannot fail.
-            let _ = empty_tx.send(vec![0u8; BUFFER]);
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..BUFFERS {
+        // The receiver lives in this function: the send cannot fail.
+        let _ = empty_tx.send(vec![0u8; BUFFER]);
+    }
+    let hashing = scope.spawn(move || {
+        for (buf, n) in full_rx {
+            hasher.update(&buf[..n]);
+            // The copy may have stopped (an error); that is fine.
+            let _ = empty_tx.send(buf);
         }
-        let hasher = scope.spawn(move || {
-            let mut hasher = Hasher::default();
-            for (buf, n) in full_rx {
-                hasher.update(&buf[..n]);
-                // The reader may have stopped (an error); that is fine.
-                let _ = empty_tx.send(buf);
+        hasher
+    });
+    let copied = (|| -> Result<()> {
+        for mut buf in empty_rx.iter() {
+            let n = read_some(source, &mut buf)?;
+            if n == 0 {
+                return Ok(());
             }
-            hasher
+            out.put(&buf[..n])?;
+            if full_tx.send((buf, n)).is_err() {
+                break;
+            }
+        }
+        Err(Error::new(Kind::Io, "the hashing thread stopped"))
+    })();
+    drop(full_tx);
+    let hasher = hashing
+        .join()
+        .map_err(|_| Error::new(Kind::Io, "the hashing thread failed"))?;
+    copied.map(|()| hasher)
+}
+
+/// Early writeback of a file being written: every [`WRITEBACK_STEP`]
+/// bytes, a thread of its own syncs what has been written so far, so that the
+/// disk writes while the copy goes on. The copy never waits for it: a step
+/// that comes while a sync runs is folded into the next. A failed sync fails
+/// the staging (an error a sync reports is not reported again later).
+struct Flusher<'scope> {
+    steps: mpsc::SyncSender<()>,
+    thread: std::thread::ScopedJoinHandle<'scope, io::Result<()>>,
+    unsynced: u64,
+}
+
+impl<'scope> Flusher<'scope> {
+    fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>, file: &File) -> Result<Self> {
+        let file = file
+            .try_clone()
+            .io_context(|| "opening a staged blob for writeback".into())?;
+        let (steps, step_rx) = mpsc::sync_channel::<()>(1);
+        let thread = scope.spawn(move || {
+            for () in step_rx {
+                file.sync_data()?;
+            }
+            Ok(())
         });
-        let copied = (|| -> Result<()> {
-            for mut buf in empty_rx.iter() {
-                let n = read_some(source, &mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                keep_head(head, &buf[..n]);
-                if let Some(f) = file.as_mut() {
-                    f.write_all(&buf[..n])
-                        .io_context(|| "writing a staged blob".into())?;
-                }
-                if full_tx.send((buf, n)).is_err() {
-                    break;
-                }
-            }
-            Err(Error::new(Kind::Io, "the hashing thread stopped"))
-        })();
-        drop(full_tx);
-        let hasher = hasher
+        Ok(Flusher {
+            steps,
+            thread,
+            unsynced: 0,
+        })
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.unsynced += n as u64;
+        if self.unsynced >= WRITEBACK_STEP {
+            // Full: a sync is queued that covers these bytes too. Gone: the
+            // thread failed, which finish() reports.
+            let _ = self.steps.try_send(());
+            self.unsynced = 0;
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        drop(self.steps);
+        self.thread
             .join()
-            .map_err(|_| Error::new(Kind::Io, "the hashing thread failed"))?;
-        copied.map(|()| hasher)
-    })
+            .map_err(|_| Error::new(Kind::Io, "the writeback thread failed"))?
+            .io_context(|| "writing a staged blob back to disk".into())
+    }
 }
 
 #[cfg(test)]
@@ -310,5 +458,63 @@ mod tests {
         let ingest = std::fs::read_dir(store.state_dir().join("ingest")).unwrap();
         assert_eq!(ingest.count(), 0);
         assert!(store.reachable().unwrap().is_empty());
+    }
+
+    /// Gives `spare` a core once `after` bytes have been read.
+    struct FreesACore<'a> {
+        bytes: &'a [u8],
+        after: usize,
+        spare: &'a Spare,
+    }
+
+    impl Read for FreesACore<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.bytes.read(buf)?;
+            if self.after < n {
+                self.spare.give();
+                self.after = usize::MAX;
+            } else {
+                self.after = self.after.saturating_sub(n);
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn hashing_moves_to_a_spare_core_midway_and_gives_it_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let big: Vec<u8> = (0..PARALLEL_ABOVE as usize + 5 * BUFFER + 3)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let want = digest::of_bytes(&big);
+        for (after, content) in [(0, &big), (3 * BUFFER, &big), (usize::MAX, &big)] {
+            let spare = Spare::new(0);
+            let source = FreesACore {
+                bytes: content,
+                after,
+                spare: &spare,
+            };
+            let staged = store
+                .stage_sharing(source, big.len() as u64, Some(&want), &spare)
+                .unwrap();
+            assert_eq!(staged.digest, want);
+            assert_eq!(staged.head, big[..HEAD_LEN]);
+            let freed = after != usize::MAX;
+            assert_eq!(spare.take(), freed, "the core is given back");
+            assert!(!spare.take(), "and only once");
+        }
+        let mut lie = big.clone();
+        lie[BUFFER * 6] ^= 1;
+        let spare = Spare::new(0);
+        let source = FreesACore {
+            bytes: &lie,
+            after: 2 * BUFFER,
+            spare: &spare,
+        };
+        let err = store
+            .stage_sharing(source, big.len() as u64, Some(&want), &spare)
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::DigestMismatch);
     }
 }

@@ -38,6 +38,13 @@ fn shared_blobs_are_written_once_and_output_is_reproducible() {
     let Some(env) = env_with_images() else { return };
     env.sh("img-save busybox app:1 > a.tar && img-save busybox app:1 > b.tar && cmp a.tar b.tar")
         .ok();
+    // The same bytes whichever way they leave: the kernel's copy into a
+    // file (-o) and into a pipe, and the buffered copy where the kernel
+    // cannot (a file opened for appending).
+    env.sh("img-save -o c.tar busybox app:1 && cmp a.tar c.tar \
+         && img-save busybox app:1 | cat > d.tar && cmp a.tar d.tar \
+         && echo -n > e.tar && img-save busybox app:1 >> e.tar && cmp a.tar e.tar")
+        .ok();
     let paths = tar_paths(&env.path("a.tar"));
     let blobs: Vec<&String> = paths
         .iter()
