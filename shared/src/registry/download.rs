@@ -8,15 +8,16 @@
 //! honours ranges). A worker whose connection breaks or stalls asks again
 //! from the byte it got to.
 //!
-//! The digest is computed as the bytes arrive, in order, and never from
-//! bytes that are not yet written: the worker whose bytes continue the
-//! hashed prefix hashes them straight from its buffer, then reads back and
-//! hashes whatever other workers already wrote beyond them (little, since
-//! pieces go out in order). Only when every byte hashed to the digest does
-//! the blob enter the store. Meanwhile the calling thread reports progress,
-//! saves the arrived ranges now and then (so that a download killed
-//! half-way continues in the next run), and has the file written out as it
-//! grows, so that the closing fsync does not wait for a gigabyte at once.
+//! The digest is computed by the calling thread, in order, from the bytes
+//! already written (read back from the page cache): the workers only
+//! receive and write, so hashing — one core's work that cannot be split —
+//! runs beside them at full speed instead of taking turns with a worker's
+//! receiving. Only when every byte hashed to the digest does the blob enter
+//! the store. Between chunks the hashing thread reports progress and saves
+//! the arrived ranges now and then (so that a download killed half-way
+//! continues in the next run); a large file is written back to disk as it
+//! grows ([`Flusher`]), so that the closing fsync does not wait for a
+//! gigabyte at once.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -32,6 +33,7 @@ use super::client::{header, Call, Client};
 use super::retry::backoff;
 use crate::digest::Hasher;
 use crate::error::{Error, IoContext, Kind, Result};
+use crate::store::writeback::Flusher;
 use crate::store::{merge_ranges, missing_ranges, PartialBlob, Ranges, Store};
 
 /// Blobs at least this large are fetched in pieces by several workers.
@@ -49,10 +51,16 @@ const READ_BUFFER: usize = 128 << 10;
 /// How often the arrived ranges are saved for a later run.
 const SAVE_EVERY_BYTES: u64 = 32 << 20;
 const SAVE_EVERY: Duration = Duration::from_secs(2);
-/// How often the calling thread looks at the progress.
+/// How often the hashing thread reports progress (and, when it has nothing
+/// to hash, how long it waits before looking again).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
-/// How many arrived bytes make the calling thread write the file out.
-const FLUSH_EVERY: u64 = 64 << 20;
+/// The bytes hashed at a time (read back into one buffer).
+const HASH_CHUNK: usize = 1 << 20;
+/// A waiting hashing thread is woken when this many bytes are ready for it
+/// (or the blob's last byte arrived): fewer would wake it for every read.
+const WAKE_AFTER: u64 = HASH_CHUNK as u64;
+/// Blobs at least this large are written back to disk as they grow.
+const WRITEBACK_MIN: u64 = 64 << 20;
 
 /// What fetching a blob did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +87,10 @@ pub struct Source<'a> {
 struct State {
     /// The byte ranges written to the file.
     done: Ranges,
-    /// The digest of the prefix hashed so far; `None` while a worker hashes.
-    hasher: Option<Hasher>,
+    /// How far the hashing thread got.
+    hashed: u64,
+    /// Whether the hashing thread waits for the bytes at `hashed`.
+    hasher_waits: bool,
     /// The pieces no worker has taken yet, in order.
     queue: VecDeque<(u64, u64)>,
     /// Workers running.
@@ -130,7 +140,8 @@ pub fn fetch(
         file,
         state: Mutex::new(State {
             done: partial.done().to_vec(),
-            hasher: Some(Hasher::default()),
+            hashed: 0,
+            hasher_waits: false,
             queue: pieces.into(),
             active: 0,
             errors: Vec::new(),
@@ -147,8 +158,15 @@ pub fn fetch(
                 job.start(scope, false);
             }
         }
-        job.hash_earlier_bytes()?;
-        job.watch(&mut partial, progress)
+        let mut flusher = match size >= WRITEBACK_MIN {
+            true => Some(Flusher::start(scope, &job.file)?),
+            false => None,
+        };
+        let hashed = job.hash(&mut partial, progress, flusher.as_mut());
+        let written = flusher.map_or(Ok(()), Flusher::finish);
+        let hasher = hashed?;
+        written?;
+        Ok(hasher)
     });
     match result {
         Ok(hasher) => {
@@ -335,8 +353,9 @@ impl<'a> Job<'a> {
                 self.file
                     .write_all_at(&buf[from..to], pos)
                     .map_err(|e| Error::io(format!("writing {}", self.what()), e))?;
-                self.arrived(pos, buf, from, to)?;
-                pos += (to - from) as u64;
+                let wrote = (to - from) as u64;
+                self.arrived(pos, pos + wrote)?;
+                pos += wrote;
             };
             if let Some(why) = broke {
                 if pos > before {
@@ -352,52 +371,64 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// Bytes `buf[from..to]` were written at `pos`: record them, and hash
-    /// them (and what follows them) if they continue the hashed prefix.
-    fn arrived(&self, pos: u64, buf: &mut [u8], from: usize, to: usize) -> Result<()> {
-        let end = pos + (to - from) as u64;
-        let hasher = {
-            let mut s = self.lock()?;
-            s.done.push((pos, end));
-            let merged = merge_ranges(std::mem::take(&mut s.done));
-            s.done = merged;
-            let continues = s
-                .hasher
-                .as_ref()
-                .is_some_and(|h| pos <= h.size() && h.size() < end);
-            if continues {
-                s.hasher.take()
-            } else {
-                None
-            }
-        };
-        match hasher {
-            Some(mut hasher) => {
-                let skip = (hasher.size() - pos) as usize;
-                hasher.update(&buf[from + skip..to]);
-                self.hash_on(hasher, buf)
-            }
-            None => Ok(()),
+    /// Bytes `[pos, end)` were written: record them, and wake the hashing
+    /// thread if it waits for them.
+    fn arrived(&self, pos: u64, end: u64) -> Result<()> {
+        let mut s = self.lock()?;
+        s.done.push((pos, end));
+        let merged = merge_ranges(std::mem::take(&mut s.done));
+        s.done = merged;
+        let ready = pos <= s.hashed && (end >= s.hashed + WAKE_AFTER || end == self.size);
+        if s.hasher_waits && ready {
+            s.hasher_waits = false;
+            drop(s);
+            self.changed.notify_all();
         }
+        Ok(())
     }
 
-    /// Hash the bytes already written beyond `hasher`'s position, reading
-    /// them back into `buf`; then give the hasher back.
-    fn hash_on(&self, mut hasher: Hasher, buf: &mut [u8]) -> Result<()> {
+    /// Until every byte is hashed or a worker failed: hash the written
+    /// prefix as it grows, report progress, save the arrived ranges now and
+    /// then. The full digest, or the first worker's error.
+    fn hash(
+        &self,
+        partial: &mut PartialBlob<'_>,
+        progress: &dyn Fn(u64),
+        mut flusher: Option<&mut Flusher<'_>>,
+    ) -> Result<Hasher> {
+        let mut hasher = Hasher::default();
+        let mut buf = vec![0u8; HASH_CHUNK];
+        let mut looked_at = Instant::now();
+        let mut saved_at = Instant::now();
+        let mut saved_bytes = 0u64;
+        let mut reported = u64::MAX;
         loop {
             let at = hasher.size();
-            let reach = {
+            let (reach, running) = {
                 let mut s = self.lock()?;
-                match s.done.iter().find(|(a, b)| *a <= at && at < *b) {
-                    Some(&(_, b)) => b,
-                    None => {
-                        s.hasher = Some(hasher);
-                        return Ok(());
-                    }
+                s.hashed = at;
+                if !s.errors.is_empty() {
+                    return Err(s.errors.remove(0));
                 }
+                let mut reach = written_from(&s.done, at);
+                if reach == at && s.active > 0 {
+                    // Woken by the worker whose bytes continue the prefix,
+                    // or to report progress.
+                    s.hasher_waits = true;
+                    s = self
+                        .changed
+                        .wait_timeout(s, PROGRESS_EVERY)
+                        .map_err(|_| Error::new(Kind::Io, "a download worker panicked"))?
+                        .0;
+                    s.hasher_waits = false;
+                    if !s.errors.is_empty() {
+                        return Err(s.errors.remove(0));
+                    }
+                    reach = written_from(&s.done, at);
+                }
+                (reach, s.active > 0)
             };
-            let mut at = at;
-            while at < reach {
+            if reach > at {
                 let want = ((reach - at) as usize).min(buf.len());
                 let n = self
                     .file
@@ -410,53 +441,23 @@ impl<'a> Job<'a> {
                     ));
                 }
                 hasher.update(&buf[..n]);
-                at += n as u64;
-            }
-        }
-    }
-
-    /// Hash the bytes an earlier run downloaded at the start of the blob.
-    fn hash_earlier_bytes(&self) -> Result<()> {
-        let hasher = {
-            let mut s = self.lock()?;
-            if s.done.first().is_some_and(|r| r.0 == 0) {
-                s.hasher.take()
-            } else {
-                None
-            }
-        };
-        match hasher {
-            Some(hasher) => self.hash_on(hasher, &mut vec![0u8; READ_BUFFER]),
-            None => Ok(()),
-        }
-    }
-
-    /// Until the workers are done: report progress, save the arrived ranges
-    /// now and then, write the file out as it grows. The full digest, or the
-    /// first worker's error.
-    fn watch(&self, partial: &mut PartialBlob<'_>, progress: &dyn Fn(u64)) -> Result<Hasher> {
-        let mut saved_at = Instant::now();
-        let mut saved_bytes = 0u64;
-        let mut flushed_bytes = 0u64;
-        let mut reported = u64::MAX;
-        loop {
-            // Woken early only when a worker ends: bytes arrive too often
-            // to wake for each.
-            let (arrived, done, running) = {
-                let mut s = self.lock()?;
-                if s.active > 0 {
-                    s = self
-                        .changed
-                        .wait_timeout(s, PROGRESS_EVERY)
-                        .map_err(|_| Error::new(Kind::Io, "a download worker panicked"))?
-                        .0;
+                if let Some(flusher) = flusher.as_mut() {
+                    flusher.wrote(n);
                 }
-                let arrived: u64 = s.done.iter().map(|(a, b)| b - a).sum();
-                (arrived, s.done.clone(), s.active > 0)
-            };
-            if !running {
+            } else if !running {
                 break;
             }
+            if looked_at.elapsed() < PROGRESS_EVERY {
+                continue;
+            }
+            looked_at = Instant::now();
+            let (arrived, done) = {
+                let s = self.lock()?;
+                (
+                    s.done.iter().map(|(a, b)| b - a).sum::<u64>(),
+                    s.done.clone(),
+                )
+            };
             if arrived == reported {
                 continue;
             }
@@ -467,26 +468,20 @@ impl<'a> Job<'a> {
                 saved_bytes = arrived;
                 saved_at = Instant::now();
             }
-            if arrived - flushed_bytes >= FLUSH_EVERY {
-                // Only to spread the writing out: the commit's fsync is the
-                // one that counts, so a failure here can wait for it.
-                let _ = self.file.sync_data();
-                flushed_bytes = arrived;
-            }
         }
-        let mut s = self.lock()?;
-        if !s.errors.is_empty() {
-            return Err(s.errors.remove(0));
+        if hasher.size() != self.size {
+            return Err(Error::new(Kind::Remote, "the download ended early").context(self.what()));
         }
-        match s.hasher.take() {
-            Some(hasher) if hasher.size() == self.size => {
-                drop(s);
-                progress(self.size);
-                Ok(hasher)
-            }
-            _ => Err(Error::new(Kind::Remote, "the download ended early").context(self.what())),
-        }
+        progress(self.size);
+        Ok(hasher)
     }
+}
+
+/// The end of the written range that `at` is in (`at` if none is).
+fn written_from(done: &[(u64, u64)], at: u64) -> u64 {
+    done.iter()
+        .find(|(a, b)| *a <= at && at < *b)
+        .map_or(at, |&(_, b)| b)
 }
 
 /// The first byte of a `Content-Range: bytes A-B/N` header.

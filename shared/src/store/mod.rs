@@ -24,6 +24,7 @@ mod index;
 mod lookup;
 mod partial;
 mod staging;
+pub(crate) mod writeback;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

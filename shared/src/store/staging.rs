@@ -25,6 +25,7 @@ use std::sync::mpsc;
 
 use tempfile::TempPath;
 
+use super::writeback::Flusher;
 use super::{set_readable, sync_dir, Store};
 use crate::digest::{self, Digest, Hasher};
 use crate::error::{Error, IoContext, Kind, Result};
@@ -40,9 +41,6 @@ const BUFFER: usize = 256 << 10;
 
 /// Buffers in flight between the copying and the hashing thread.
 const BUFFERS: usize = 8;
-
-/// Bytes of a large blob written between two early writebacks.
-const WRITEBACK_STEP: u64 = 32 << 20;
 
 /// A blob hashed and held in the ingest area, not yet visible.
 #[derive(Debug)]
@@ -349,55 +347,6 @@ fn copy_aside<'scope>(
         .join()
         .map_err(|_| Error::new(Kind::Io, "the hashing thread failed"))?;
     copied.map(|()| hasher)
-}
-
-/// Early writeback of a file being written: every [`WRITEBACK_STEP`]
-/// bytes, a thread of its own syncs what has been written so far, so that the
-/// disk writes while the copy goes on. The copy never waits for it: a step
-/// that comes while a sync runs is folded into the next. A failed sync fails
-/// the staging (an error a sync reports is not reported again later).
-struct Flusher<'scope> {
-    steps: mpsc::SyncSender<()>,
-    thread: std::thread::ScopedJoinHandle<'scope, io::Result<()>>,
-    unsynced: u64,
-}
-
-impl<'scope> Flusher<'scope> {
-    fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>, file: &File) -> Result<Self> {
-        let file = file
-            .try_clone()
-            .io_context(|| "opening a staged blob for writeback".into())?;
-        let (steps, step_rx) = mpsc::sync_channel::<()>(1);
-        let thread = scope.spawn(move || {
-            for () in step_rx {
-                file.sync_data()?;
-            }
-            Ok(())
-        });
-        Ok(Flusher {
-            steps,
-            thread,
-            unsynced: 0,
-        })
-    }
-
-    fn wrote(&mut self, n: usize) {
-        self.unsynced += n as u64;
-        if self.unsynced >= WRITEBACK_STEP {
-            // Full: a sync is queued that covers these bytes too. Gone: the
-            // thread failed, which finish() reports.
-            let _ = self.steps.try_send(());
-            self.unsynced = 0;
-        }
-    }
-
-    fn finish(self) -> Result<()> {
-        drop(self.steps);
-        self.thread
-            .join()
-            .map_err(|_| Error::new(Kind::Io, "the writeback thread failed"))?
-            .io_context(|| "writing a staged blob back to disk".into())
-    }
 }
 
 #[cfg(test)]
