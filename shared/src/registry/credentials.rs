@@ -6,7 +6,7 @@
 //! * Docker's `config.json` in `$DOCKER_CONFIG`, else `~/.docker`: a
 //!   per-registry `credHelpers` entry, else the global `credsStore`, else the
 //!   base64 `auths` entry — helpers are `docker-credential-NAME` programs
-//!   spoken to over stdin/stdout (`get`, `store`, `erase`);
+//!   (`helper.rs`);
 //! * containers' `auth.json` in `$XDG_RUNTIME_DIR/containers` or
 //!   `~/.config/containers`.
 //!
@@ -25,12 +25,12 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::error::{Error, IoContext, Kind, Result};
+use super::helper;
+use crate::error::{Error, IoContext, Result};
 
 /// A password or token; prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -64,10 +64,6 @@ pub enum SecretKind {
     /// registry's token service, in a POST.
     IdentityToken,
 }
-
-/// The user name credential helpers answer for an identity token (Docker's
-/// convention: the secret is then the token).
-pub const TOKEN_USERNAME: &str = "<token>";
 
 /// A user name and password (or identity token) for one registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,7 +243,7 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
             })
             .or_else(|| config.get("credsStore").and_then(Value::as_str));
         if let Some(helper) = helper.filter(|h| !h.is_empty()) {
-            if let Some(found) = helper_get(helper, registry)? {
+            if let Some(found) = helper::get(helper, &server_key(registry))? {
                 return Ok(Some(found));
             }
         }
@@ -317,72 +313,6 @@ fn from_auths(config: &Value, registry: &str, path: &Path) -> Result<Option<Cred
     Ok(Some(Credentials::password(user, Secret::new(password))))
 }
 
-fn helper_program(helper: &str) -> String {
-    format!("docker-credential-{helper}")
-}
-
-fn run_helper(helper: &str, action: &str, input: &[u8]) -> Result<(bool, Vec<u8>)> {
-    let program = helper_program(helper);
-    let mut child = Command::new(&program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::io(
-                format!("running credential helper {program} (is it installed and on PATH?)"),
-                e,
-            )
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input)
-            .io_context(|| format!("talking to credential helper {program}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .io_context(|| format!("running credential helper {program}"))?;
-    let mut text = out.stdout;
-    if !out.status.success() && text.is_empty() {
-        text = out.stderr;
-    }
-    Ok((out.status.success(), text))
-}
-
-fn helper_get(helper: &str, registry: &str) -> Result<Option<Credentials>> {
-    let (ok, out) = run_helper(helper, "get", server_key(registry).as_bytes())?;
-    if !ok {
-        let text = String::from_utf8_lossy(&out);
-        if text.contains("credentials not found") {
-            return Ok(None);
-        }
-        return Err(Error::new(
-            Kind::Remote,
-            format!(
-                "credential helper {} failed for {registry}: {}",
-                helper_program(helper),
-                text.trim()
-            ),
-        ));
-    }
-    let value: Value = serde_json::from_slice(&out).map_err(|e| {
-        Error::invalid(format!(
-            "credential helper {} answered with something that is not JSON: {e}",
-            helper_program(helper)
-        ))
-    })?;
-    let user = value.get("Username").and_then(Value::as_str).unwrap_or("");
-    let secret = value.get("Secret").and_then(Value::as_str).unwrap_or("");
-    if secret.is_empty() {
-        return Ok(None);
-    }
-    if user == TOKEN_USERNAME {
-        return Ok(Some(Credentials::identity_token("", Secret::new(secret))));
-    }
-    Ok(Some(Credentials::password(user, Secret::new(secret))))
-}
-
 /// Where [`store`] put the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -415,28 +345,8 @@ pub fn store(registry: &str, credentials: &Credentials) -> Result<Stored> {
     let mut config = read_json(&path)?.unwrap_or_else(|| json!({}));
     let key = server_key(registry);
     if let Some(helper) = helper_for_write(&config, registry) {
-        let username = if credentials.is_identity_token() {
-            TOKEN_USERNAME
-        } else {
-            credentials.username.as_str()
-        };
-        let input = json!({
-            "ServerURL": key,
-            "Username": username,
-            "Secret": credentials.password.expose(),
-        });
-        let (ok, out) = run_helper(&helper, "store", input.to_string().as_bytes())?;
-        if !ok {
-            return Err(Error::new(
-                Kind::Remote,
-                format!(
-                    "credential helper {} could not store the credentials: {}",
-                    helper_program(&helper),
-                    String::from_utf8_lossy(&out).trim()
-                ),
-            ));
-        }
-        return Ok(Stored::Helper(helper_program(&helper)));
+        helper::store(&helper, &key, credentials)?;
+        return Ok(Stored::Helper(helper::program(&helper)));
     }
     let entry = auths_entry(credentials);
     let object = config
@@ -479,8 +389,7 @@ pub fn erase(registry: &str) -> Result<bool> {
     };
     let mut found = false;
     if let Some(helper) = helper_for_write(&config, registry) {
-        let (ok, _) = run_helper(&helper, "erase", server_key(registry).as_bytes())?;
-        found |= ok;
+        found |= helper::erase(&helper, &server_key(registry))?;
     }
     if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
         let before = auths.len();

@@ -8,7 +8,8 @@
 //!   the registry's challenge; [`token`] — the token service, asked by GET
 //!   with a password or by OAuth2 POST with an identity token;
 //!   [`credentials`] — where credentials are kept (Docker's config and
-//!   helpers, containers' auth.json); [`certs`] —
+//!   helpers, containers' auth.json); [`helper`] — the `docker-credential-*`
+//!   protocol; [`certs`] —
 //!   private CAs in Docker's `certs.d` layout;
 //! * [`manifest`] — manifests over the wire; [`download`] — one blob,
 //!   resumable and in parallel ranges; [`pull`] — a whole image;
@@ -25,6 +26,7 @@ pub mod certs;
 pub mod client;
 pub mod credentials;
 pub mod download;
+pub mod helper;
 pub mod login;
 pub mod manifest;
 pub mod options;

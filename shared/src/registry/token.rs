@@ -202,7 +202,7 @@ fn refused(realm: &str, grant: &Grant<'_>, status: u16, body: &[u8]) -> Error {
                     "the token service {realm} does not take identity tokens (its OAuth2 POST answered HTTP {status}): log in again with img-login and a password, or give --creds USER:PASSWORD"
                 ),
                 _ => format!(
-                    "the token service {realm} refused the identity token{} (HTTP {status}): it has expired or was revoked: log in again with img-login",
+                    "the token service {realm} refused the identity token{} (HTTP {status}): it is unknown to the service, expired or revoked: log in again with img-login",
                     oauth_error(body).map_or(String::new(), |code| format!(": {code}"))
                 ),
             };
