@@ -14,8 +14,10 @@
 //! An identity token (an OAuth2 refresh token) goes only to the token
 //! service: a registry that wants Basic authentication gets an error, not
 //! the token. When a token service hands back a new refresh token, it
-//! replaces the old one for the rest of the run (services may rotate them);
-//! the stored one is left as it is, as docker does.
+//! replaces the old one for this `Auth`'s later requests (services may
+//! rotate them); the stored one is left as it is, as docker does. Token
+//! fetches are one at a time, so threads that miss the cache together share
+//! one token, and a rotated refresh token is never sent twice.
 //!
 //! Tokens and passwords never appear in messages.
 
@@ -156,6 +158,8 @@ pub struct Auth {
     refresh: Mutex<Option<Secret>>,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
+    /// Held while a token is fetched.
+    fetching: Mutex<()>,
     fetched: Mutex<u64>,
 }
 
@@ -171,6 +175,7 @@ impl Auth {
             refresh: Mutex::new(refresh),
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(()),
             fetched: Mutex::new(0),
         }
     }
@@ -220,12 +225,15 @@ impl Auth {
             },
             Challenge::Bearer { realm, service, .. } => {
                 let key = scope.key();
-                if let Ok(tokens) = self.tokens.lock() {
-                    if let Some(t) = tokens.get(&key) {
-                        if Instant::now() < t.good_until {
-                            return Ok(Some(format!("Bearer {}", t.value.expose())));
-                        }
-                    }
+                if let Some(header) = self.cached(&key) {
+                    return Ok(Some(header));
+                }
+                // One fetch at a time: threads that missed together take the
+                // token the first one fetched (and a refresh token a service
+                // rotates is never sent twice).
+                let _fetching = self.fetching.lock();
+                if let Some(header) = self.cached(&key) {
+                    return Ok(Some(header));
                 }
                 let service = Service {
                     realm: &realm,
@@ -239,6 +247,13 @@ impl Auth {
                 Ok(Some(header))
             }
         }
+    }
+
+    /// The `Authorization` value of the live token cached under `key`.
+    fn cached(&self, key: &str) -> Option<String> {
+        let tokens = self.tokens.lock().ok()?;
+        let t = tokens.get(key)?;
+        (Instant::now() < t.good_until).then(|| format!("Bearer {}", t.value.expose()))
     }
 
     /// A request needing `scope`, sent with the `Authorization` value

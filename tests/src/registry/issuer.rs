@@ -26,7 +26,8 @@ use super::{sh, PASSWORD, USER};
 ///   with a refresh token it issued (and did not revoke): a token for the
 ///   form's `scope`; any other gets 401 `{"error":"invalid_grant"}`. With
 ///   [`TokenIssuer::set_oauth`] off, POST answers 404, as token services
-///   without OAuth2 do.
+///   without OAuth2 do; with [`TokenIssuer::set_rotate`] on, each refresh
+///   token works once and the answer holds the next.
 ///
 /// Counts the tokens it issued and keeps a log of the requests it answered.
 pub struct TokenIssuer {
@@ -73,6 +74,7 @@ struct IssuerState {
     valid_for: Arc<AtomicI64>,
     refresh_tokens: Mutex<HashSet<String>>,
     oauth: AtomicBool,
+    rotate: AtomicBool,
     log: Mutex<Vec<TokenRequest>>,
 }
 
@@ -115,6 +117,7 @@ impl TokenIssuer {
             valid_for: valid_for.clone(),
             refresh_tokens: Mutex::new(HashSet::new()),
             oauth: AtomicBool::new(true),
+            rotate: AtomicBool::new(false),
             log: Mutex::new(Vec::new()),
         });
         let (state2, stop2) = (state.clone(), stop.clone());
@@ -151,6 +154,12 @@ impl TokenIssuer {
     /// Whether POST (OAuth2) is served; off, it answers 404.
     pub fn set_oauth(&self, on: bool) {
         self.state.oauth.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether each refresh token works once: a POST's answer then holds a
+    /// new one, and the one used is forgotten (as rotating services do).
+    pub fn set_rotate(&self, on: bool) {
+        self.state.rotate.store(on, Ordering::SeqCst);
     }
 
     /// The requests answered so far, oldest first.
@@ -344,7 +353,14 @@ fn answer(
         return refuse(500, "500 Internal Server Error", "{}");
     };
     let body = if request.method == "POST" {
-        serde_json::json!({"access_token": token, "expires_in": 300, "scope": scopes.join(" ")})
+        let mut body = serde_json::json!({"access_token": token, "expires_in": 300, "scope": scopes.join(" ")});
+        if state.rotate.load(Ordering::SeqCst) {
+            if let Some(used) = request.param("refresh_token") {
+                state.refresh_tokens.lock().unwrap().remove(used);
+            }
+            body["refresh_token"] = state.mint_refresh_token().into();
+        }
+        body
     } else if request.param("offline_token") == Some("true") {
         let refresh = state.mint_refresh_token();
         serde_json::json!({"token": token, "expires_in": 300, "refresh_token": refresh})

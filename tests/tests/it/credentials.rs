@@ -417,3 +417,48 @@ fn identity_tokens_are_not_sent_to_basic_registries() {
     );
     env.check_store();
 }
+
+#[test]
+fn a_refresh_token_the_service_rotates_is_followed_within_a_run() {
+    if !tools() {
+        return;
+    }
+    let (registry, env, cfg) = setup_with(Auth::Token);
+    let host = &registry.host;
+    let issuer = registry.issuer.as_ref().unwrap();
+    let token = issuer.mint_refresh_token();
+    std::fs::write(
+        env.path("docker/config.json"),
+        identity_token_config(host, &token),
+    )
+    .unwrap();
+    env.sh(&format!("{cfg} img-pull -q {host}/test/base:1"))
+        .ok();
+    // Each refresh token works once from now: a push that needs tokens for
+    // two scopes (the copy, and the copy with the source to mount from)
+    // asks for the second with the one the first answer handed back.
+    issuer.set_rotate(true);
+    let seen = issuer.requests().len();
+    let run = env
+        .sh(&format!(
+            "{cfg} img-push {host}/test/base:1 --to {host}/test/copy:1"
+        ))
+        .ok();
+    let asked = issuer.requests()[seen..].to_vec();
+    assert!(asked.len() >= 2, "{asked:?}");
+    assert!(
+        asked.iter().all(|r| r.method == "POST" && r.status == 200),
+        "{asked:?}"
+    );
+    assert_eq!(asked[0].param("refresh_token"), Some(token.as_str()));
+    for pair in asked.windows(2) {
+        assert_ne!(
+            pair[0].param("refresh_token"),
+            pair[1].param("refresh_token")
+        );
+    }
+    for r in &asked {
+        no_secret(&run, r.param("refresh_token").unwrap());
+    }
+    env.check_store();
+}
