@@ -1,20 +1,21 @@
 //! Real `docker-registry` servers for the tests, each on 127.0.0.1 on a free
 //! port with its own temporary storage: open, with htpasswd Basic auth, with
 //! token auth (the registry's `auth: token` mode, tokens from the small
-//! issuer here, signed with a key whose certificate the registry trusts),
+//! issuer in `registry/issuer.rs`, signed with a key whose certificate the
+//! registry trusts),
 //! and over TLS with a self-signed CA made by openssl. Every server is
 //! stopped by its PID when dropped. The access log is kept for counting
 //! requests.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+mod issuer;
+
+pub use issuer::{TokenIssuer, TokenRequest};
 
 /// How a test registry authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,168 +271,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A Bearer token service for [`Auth::Token`] registries: tokens for
-/// [`USER`]/[`PASSWORD`] grant what they ask; anonymous or wrong
-/// credentials get 401. Counts the tokens it issued.
-pub struct TokenIssuer {
-    /// `127.0.0.1:PORT`.
-    pub host: String,
-    /// Tokens issued so far.
-    pub issued: Arc<AtomicUsize>,
-    /// Seconds from now to a token's `exp` (the registry allows 60 s more).
-    pub valid_for: Arc<AtomicI64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl TokenIssuer {
-    fn start(dir: &Path) -> TokenIssuer {
-        sh(
-            dir,
-            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out token.key 2>/dev/null
-             openssl req -x509 -key token.key -out token.crt -days 2 -subj /CN=img-test-issuer 2>/dev/null
-             openssl x509 -in token.crt -outform der -out token.der",
-        );
-        let key =
-            jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(dir.join("token.key")).unwrap())
-                .unwrap();
-        let x5c = base64::engine::general_purpose::STANDARD
-            .encode(std::fs::read(dir.join("token.der")).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let issued = Arc::new(AtomicUsize::new(0));
-        let valid_for = Arc::new(AtomicI64::new(300));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (issued2, valid2, stop2) = (issued.clone(), valid_for.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let _ = stream.set_nonblocking(false);
-                        let _ = serve_token(
-                            stream,
-                            &key,
-                            &x5c,
-                            &issued2,
-                            valid2.load(Ordering::SeqCst),
-                        );
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        TokenIssuer {
-            host,
-            issued,
-            valid_for,
-            stop,
-        }
-    }
-}
-
-impl Drop for TokenIssuer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-fn serve_token(
-    stream: TcpStream,
-    key: &jsonwebtoken::EncodingKey,
-    x5c: &str,
-    issued: &AtomicUsize,
-    valid_for: i64,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut authorization = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("authorization") {
-                authorization = Some(v.trim().to_string());
-            }
-        }
-    }
-    let target = request_line.split(' ').nth(1).unwrap_or("");
-    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let mut scopes = Vec::new();
-    for pair in query.split('&') {
-        if let Some(v) = pair.strip_prefix("scope=") {
-            scopes.push(decode(v));
-        }
-    }
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    );
-    let mut out = stream;
-    if authorization.as_deref() != Some(expected.as_str()) {
-        let body = r#"{"details":"incorrect username or password"}"#;
-        write!(
-            out,
-            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        return Ok(());
-    }
-    let access: Vec<serde_json::Value> = scopes
-        .iter()
-        .flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>())
-        .filter_map(|s| {
-            let parts: Vec<&str> = s.split(':').collect();
-            (parts.len() == 3).then(|| {
-                serde_json::json!({"type": parts[0], "name": parts[1], "actions": parts[2].split(',').collect::<Vec<_>>()})
-            })
-        })
-        .collect();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let n = issued.fetch_add(1, Ordering::SeqCst);
-    let claims = serde_json::json!({
-        "iss": "img-test-issuer", "sub": USER, "aud": "img-test-registry",
-        "exp": now + valid_for, "nbf": now - 120, "iat": now - 120, "jti": format!("t{n}"),
-        "access": access,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.x5c = Some(vec![x5c.to_string()]);
-    let token = jsonwebtoken::encode(&header, &claims, key).map_err(std::io::Error::other)?;
-    let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
-    write!(
-        out,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut rest = Vec::new();
-    let _ = reader.read_to_end(&mut rest);
-    Ok(())
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An OCI layout with `big`: the fixture `base` plus a layer of 80 MiB of

@@ -17,7 +17,21 @@ use img::registry::RegistryArgs;
 /// (`credsStore`, `credHelpers`), else base64-encoded in Docker's
 /// `config.json` (`$DOCKER_CONFIG`, else `~/.docker`), readable by the user
 /// only. img-pull, img-push, img-search, docker and skopeo use them from
-/// there. `--logout` forgets them (`docker logout`).
+/// there. `--logout` forgets them (`docker logout`), whichever was stored.
+///
+/// What is stored: when the registry sends clients to a token service, the
+/// service is asked for an offline token (`offline_token=true`,
+/// `client_id=img`, as docker login asks). If it hands out a refresh token,
+/// that identity token is stored instead of the password: in config.json as
+/// `identitytoken`, with `auth` holding only `USER:` (exactly Docker's
+/// entry), or for a credential helper as the user `<token>`. Later pulls and
+/// pushes trade it for access tokens by an OAuth2 POST to the token service
+/// (`grant_type=refresh_token`); it is never sent as a password. Otherwise
+/// (registries with Basic authentication, services without refresh tokens)
+/// the user name and password are stored. Identity tokens written by `docker
+/// login` or answered by credential helpers (Azure ACR, Harbor with OIDC)
+/// are used the same way; one that expired or was revoked is an error: log
+/// in again.
 ///
 /// The password comes from `--password-stdin` (the safe way in scripts), `-p`
 /// (seen by other users of the machine: a warning says so), or a prompt on
@@ -79,13 +93,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let creds = credentials(&cli)?;
     let options = cli.registry.options()?;
-    match login::login(&server, &creds, &options)? {
-        Stored::File(path) => writeln!(
+    let done = login::login(&server, &creds, &options)?;
+    if let Stored::File(path) = &done.stored {
+        let what = if done.identity_token {
+            "identity token (not your password)"
+        } else {
+            "password"
+        };
+        writeln!(
             err,
-            "WARNING! Your password will be stored unencrypted in {}.\nConfigure a credential helper to remove this warning.",
+            "WARNING! Your {what} will be stored unencrypted in {}.\nConfigure a credential helper to remove this warning.",
             path.display()
-        )?,
-        Stored::Helper(_) => {}
+        )?;
     }
     writeln!(err, "Login Succeeded")?;
     Ok(())
@@ -131,10 +150,7 @@ fn credentials(cli: &Cli) -> anyhow::Result<Credentials> {
     if password.is_empty() {
         return Err(Error::invalid("the password is empty").into());
     }
-    Ok(Credentials {
-        username,
-        password: Secret::new(password),
-    })
+    Ok(Credentials::password(username, Secret::new(password)))
 }
 
 fn prompt(text: &str) -> anyhow::Result<String> {

@@ -7,7 +7,17 @@
 //!   for the scopes a request needs (`repository:NAME:pull,push`), with the
 //!   credentials when there are any (anonymous tokens otherwise), and reused
 //!   for its lifetime (`expires_in`, 60 s when not given). A 401 on a request
-//!   drops the token and fetches a new one, once.
+//!   drops the token and fetches a new one, once. How the token service is
+//!   asked — GET with a password, POST with an identity token — is
+//!   `token.rs`'s job.
+//!
+//! An identity token (an OAuth2 refresh token) goes only to the token
+//! service: a registry that wants Basic authentication gets an error, not
+//! the token. When a token service hands back a new refresh token, it
+//! replaces the old one for this `Auth`'s later requests (services may
+//! rotate them); the stored one is left as it is, as docker does. Token
+//! fetches are one at a time, so threads that miss the cache together share
+//! one token, and a rotated refresh token is never sent twice.
 //!
 //! Tokens and passwords never appear in messages.
 
@@ -15,9 +25,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
-use super::credentials::Credentials;
+use super::credentials::{Credentials, Secret};
+use super::token::{self, Grant, Service};
 use crate::error::{Error, Kind, Result};
 
 /// The access a request needs: distribution scopes such as
@@ -137,7 +146,7 @@ fn parse_params(text: &str) -> Vec<(String, String)> {
 }
 
 struct Token {
-    value: String,
+    value: Secret,
     good_until: Instant,
 }
 
@@ -145,28 +154,28 @@ struct Token {
 /// the tokens fetched so far (by scope).
 pub struct Auth {
     credentials: Option<Credentials>,
+    /// The refresh token in use, for identity-token credentials.
+    refresh: Mutex<Option<Secret>>,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
+    /// Held while a token is fetched.
+    fetching: Mutex<()>,
     fetched: Mutex<u64>,
 }
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    token: Option<String>,
-    access_token: Option<String>,
-    expires_in: Option<u64>,
-}
-
-/// Token lifetime when the service does not say (the spec's default).
-const DEFAULT_TOKEN_LIFETIME: u64 = 60;
 
 impl Auth {
     /// Authentication with `credentials` (or anonymous), before any challenge.
     pub fn new(credentials: Option<Credentials>) -> Auth {
+        let refresh = credentials
+            .as_ref()
+            .filter(|c| c.is_identity_token())
+            .map(|c| c.password.clone());
         Auth {
             credentials,
+            refresh: Mutex::new(refresh),
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(()),
             fetched: Mutex::new(0),
         }
     }
@@ -201,24 +210,50 @@ impl Auth {
     pub fn header(&self, agent: &ureq::Agent, scope: &Scope) -> Result<Option<String>> {
         match self.challenge() {
             Challenge::None => Ok(None),
-            Challenge::Basic => Ok(self.credentials.as_ref().map(Credentials::basic)),
+            Challenge::Basic => match &self.credentials {
+                None => Ok(None),
+                Some(c) => match c.basic() {
+                    Some(basic) => Ok(Some(basic)),
+                    None => Err(Error::new(
+                        Kind::Remote,
+                        format!(
+                            "the registry asks for a user name and password (Basic authentication), and the credentials found are {}, which only a token service takes: log in again with img-login, or give --creds USER:PASSWORD",
+                            c.describe()
+                        ),
+                    )),
+                },
+            },
             Challenge::Bearer { realm, service, .. } => {
                 let key = scope.key();
-                if let Ok(tokens) = self.tokens.lock() {
-                    if let Some(t) = tokens.get(&key) {
-                        if Instant::now() < t.good_until {
-                            return Ok(Some(format!("Bearer {}", t.value)));
-                        }
-                    }
+                if let Some(header) = self.cached(&key) {
+                    return Ok(Some(header));
                 }
-                let token = self.fetch_token(agent, &realm, service.as_deref(), scope)?;
-                let header = format!("Bearer {}", token.value);
+                // One fetch at a time: threads that missed together take the
+                // token the first one fetched (and a refresh token a service
+                // rotates is never sent twice).
+                let _fetching = self.fetching.lock();
+                if let Some(header) = self.cached(&key) {
+                    return Ok(Some(header));
+                }
+                let service = Service {
+                    realm: &realm,
+                    service: service.as_deref(),
+                };
+                let token = self.fetch_token(agent, service, scope, false)?.0;
+                let header = format!("Bearer {}", token.value.expose());
                 if let Ok(mut tokens) = self.tokens.lock() {
                     tokens.insert(key, token);
                 }
                 Ok(Some(header))
             }
         }
+    }
+
+    /// The `Authorization` value of the live token cached under `key`.
+    fn cached(&self, key: &str) -> Option<String> {
+        let tokens = self.tokens.lock().ok()?;
+        let t = tokens.get(key)?;
+        (Instant::now() < t.good_until).then(|| format!("Bearer {}", t.value.expose()))
     }
 
     /// A request needing `scope`, sent with the `Authorization` value
@@ -238,7 +273,10 @@ impl Auth {
         }
         let sent_token = sent.and_then(|s| s.strip_prefix("Bearer "));
         if let (Some(token), Ok(mut tokens)) = (sent_token, self.tokens.lock()) {
-            if tokens.get(&scope.key()).is_some_and(|t| t.value == token) {
+            if tokens
+                .get(&scope.key())
+                .is_some_and(|t| t.value.expose() == token)
+            {
                 tokens.remove(&scope.key());
             }
         }
@@ -254,96 +292,59 @@ impl Auth {
 
     /// Check the credentials against a Bearer token service (for login).
     pub fn verify_with_token_service(&self, agent: &ureq::Agent) -> Result<()> {
-        if let Challenge::Bearer { realm, service, .. } = self.challenge() {
-            self.fetch_token(agent, &realm, service.as_deref(), &Scope::none())?;
-        }
-        Ok(())
+        self.login_token(agent).map(|_| ())
     }
 
+    /// Log in to a Bearer token service as `docker login` does: ask for a
+    /// token with `offline_token=true`, and return the refresh token the
+    /// service handed out with it, if any (to be stored instead of the
+    /// password). Nothing to do for other challenges.
+    pub fn login_token(&self, agent: &ureq::Agent) -> Result<Option<Secret>> {
+        match self.challenge() {
+            Challenge::Bearer { realm, service, .. } => {
+                let service = Service {
+                    realm: &realm,
+                    service: service.as_deref(),
+                };
+                Ok(self.fetch_token(agent, service, &Scope::none(), true)?.1)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A token for `scope`, and the refresh token that came with it.
     fn fetch_token(
         &self,
         agent: &ureq::Agent,
-        realm: &str,
-        service: Option<&str>,
+        service: Service<'_>,
         scope: &Scope,
-    ) -> Result<Token> {
-        let mut query = Vec::new();
-        if let Some(s) = service {
-            query.push(format!("service={}", super::url::encode(s)));
-        }
-        for s in &scope.0 {
-            query.push(format!("scope={}", super::url::encode(s)));
-        }
-        if let Some(c) = &self.credentials {
-            query.push(format!("account={}", super::url::encode(&c.username)));
-        }
-        let sep = if realm.contains('?') { '&' } else { '?' };
-        let url = if query.is_empty() {
-            realm.to_string()
-        } else {
-            format!("{realm}{sep}{}", query.join("&"))
+        offline: bool,
+    ) -> Result<(Token, Option<Secret>)> {
+        let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
+        let grant = match (&refresh, &self.credentials) {
+            (Some(r), _) => Grant::RefreshToken(r),
+            (None, Some(c)) => Grant::Password(c),
+            (None, None) => Grant::Anonymous,
         };
-        let mut request = agent.get(&url);
-        if let Some(c) = &self.credentials {
-            request = request.header("Authorization", c.basic());
-        }
         let started = Instant::now();
-        let mut response = request.call().map_err(|e| {
-            super::client::transport_error(e).context(format!("getting a token from {realm}"))
-        })?;
+        let issued = token::fetch(agent, service, &scope.0, grant, offline)?;
         if let Ok(mut n) = self.fetched.lock() {
             *n += 1;
         }
-        let status = response.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(Error::new(
-                Kind::Remote,
-                format!(
-                    "the token service {realm} refused {}: unauthorized: incorrect username or password",
-                    self.credentials
-                        .as_ref()
-                        .map_or("anonymous access".to_string(), |c| format!("user {}", c.username))
-                ),
-            ));
+        if refresh.is_some() {
+            if let (Some(newer), Ok(mut r)) = (&issued.refresh_token, self.refresh.lock()) {
+                *r = Some(newer.clone());
+            }
         }
-        if !(200..300).contains(&status) {
-            return Err(Error::new(
-                Kind::Remote,
-                format!("the token service {realm} answered HTTP {status}"),
-            ));
-        }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| {
-                super::client::transport_error(e).context(format!("reading a token from {realm}"))
-            })?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                Kind::Remote,
-                format!("the token service {realm} sent something that is not a token: {e}"),
-            )
-        })?;
-        let value = parsed
-            .token
-            .filter(|t| !t.is_empty())
-            .or(parsed.access_token)
-            .ok_or_else(|| {
-                Error::new(
-                    Kind::Remote,
-                    format!("the token service {realm} sent no token"),
-                )
-            })?;
-        let lifetime = parsed.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(1);
         // Renew a little early: a request must not start with a token that
         // expires on the way.
+        let lifetime = issued.lifetime.as_secs().max(1);
         let margin = (lifetime / 10).min(10);
-        Ok(Token {
-            value,
+        let token = Token {
+            value: issued.token,
             good_until: started + Duration::from_secs(lifetime - margin),
-        })
+        };
+        Ok((token, issued.refresh_token))
     }
 }
 

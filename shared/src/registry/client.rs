@@ -241,6 +241,14 @@ impl Client {
     /// [`status_error`]; a refusal says whose credentials were refused.
     pub fn error_for(&self, response: Response<Body>, doing: &str) -> Error {
         match self.auth.credentials() {
+            Some(c) if c.is_identity_token() => answer_error(
+                response,
+                doing,
+                &format!(
+                    " ({} was refused or does not allow this: log in again with img-login, or give --creds USER:PASSWORD)",
+                    c.describe()
+                ),
+            ),
             Some(c) => answer_error(
                 response,
                 doing,

@@ -6,23 +6,31 @@
 //! * Docker's `config.json` in `$DOCKER_CONFIG`, else `~/.docker`: a
 //!   per-registry `credHelpers` entry, else the global `credsStore`, else the
 //!   base64 `auths` entry — helpers are `docker-credential-NAME` programs
-//!   spoken to over stdin/stdout (`get`, `store`, `erase`);
+//!   (`helper.rs`);
 //! * containers' `auth.json` in `$XDG_RUNTIME_DIR/containers` or
 //!   `~/.config/containers`.
 //!
 //! Docker Hub's credentials live under the key `https://index.docker.io/v1/`.
 //! Secrets are held in [`Secret`], which never prints itself: no message, log
 //! line or error of img shows a password or token.
+//!
+//! Credentials are a password or an identity token ([`SecretKind`]): an
+//! OAuth2 refresh token that `docker login` (and `img-login`) keep instead of
+//! the password when the registry's token service hands one out. Docker
+//! writes it as `identitytoken` beside an `auth` holding only `USER:`, and
+//! hands it to credential helpers as the user `<token>`; both are read and
+//! written here the same way. An identity token only ever goes to the token
+//! service (see `token.rs`).
 
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::error::{Error, IoContext, Kind, Result};
+use super::helper;
+use crate::error::{Error, IoContext, Result};
 
 /// A password or token; prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,16 +53,66 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A user name and password for one registry.
+/// What a [`Credentials`]' secret is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SecretKind {
+    /// A password (or an access token used as one): sent as Basic
+    /// authentication, to the registry or its token service.
+    #[default]
+    Password,
+    /// Docker's identity token: an OAuth2 refresh token, sent only to the
+    /// registry's token service, in a POST.
+    IdentityToken,
+}
+
+/// A user name and password (or identity token) for one registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
-    /// The user name.
+    /// The user name (for an identity token: the account it was issued to,
+    /// when known, else empty).
     pub username: String,
-    /// The password (or access token used as one).
+    /// The password, or the identity token (see `kind`).
     pub password: Secret,
+    /// Which of the two `password` holds.
+    pub kind: SecretKind,
 }
 
 impl Credentials {
+    /// A user name and password.
+    pub fn password(username: impl Into<String>, password: Secret) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password,
+            kind: SecretKind::Password,
+        }
+    }
+
+    /// An identity token (refresh token), issued to `username` when known.
+    pub fn identity_token(username: impl Into<String>, token: Secret) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: token,
+            kind: SecretKind::IdentityToken,
+        }
+    }
+
+    /// Whether the secret is an identity token.
+    pub fn is_identity_token(&self) -> bool {
+        self.kind == SecretKind::IdentityToken
+    }
+
+    /// Who these credentials are, for messages: `user NAME`, or `the
+    /// identity token [of user NAME]`.
+    pub fn describe(&self) -> String {
+        match (self.kind, self.username.is_empty()) {
+            (SecretKind::Password, _) => format!("user {}", self.username),
+            (SecretKind::IdentityToken, true) => "the identity token".to_string(),
+            (SecretKind::IdentityToken, false) => {
+                format!("the identity token of user {}", self.username)
+            }
+        }
+    }
+
     /// Parse `--creds USER[:PASSWORD]`; a missing password is asked for on
     /// the terminal.
     pub fn from_flag(text: &str) -> Result<Credentials> {
@@ -67,19 +125,20 @@ impl Credentials {
                 "--creds needs a user name: --creds USER[:PASSWORD]",
             ));
         }
-        Ok(Credentials {
-            username: user,
-            password: Secret::new(password),
-        })
+        Ok(Credentials::password(user, Secret::new(password)))
     }
 
-    /// The `Authorization: Basic …` value.
-    pub fn basic(&self) -> String {
+    /// The `Authorization: Basic …` value; none for an identity token, which
+    /// is never sent that way.
+    pub fn basic(&self) -> Option<String> {
+        if self.is_identity_token() {
+            return None;
+        }
         let pair = format!("{}:{}", self.username, self.password.expose());
-        format!(
+        Some(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(pair)
-        )
+        ))
     }
 }
 
@@ -184,7 +243,7 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
             })
             .or_else(|| config.get("credsStore").and_then(Value::as_str));
         if let Some(helper) = helper.filter(|h| !h.is_empty()) {
-            if let Some(found) = helper_get(helper, registry)? {
+            if let Some(found) = helper::get(helper, &server_key(registry))? {
                 return Ok(Some(found));
             }
         }
@@ -207,6 +266,10 @@ fn from_auth_file(path: &Path, registry: &str) -> Result<Option<Credentials>> {
     }
 }
 
+/// The entry for `registry` in a config's `auths`: the base64 `auth`
+/// (`USER:PASSWORD`; else plain `username`/`password` fields), and an
+/// `identitytoken`, which, when present, is the secret (Docker's rule: the
+/// password beside it is empty, or ignored).
 fn from_auths(config: &Value, registry: &str, path: &Path) -> Result<Option<Credentials>> {
     let Some(auths) = config.get("auths").and_then(Value::as_object) else {
         return Ok(None);
@@ -214,90 +277,40 @@ fn from_auths(config: &Value, registry: &str, path: &Path) -> Result<Option<Cred
     let Some((_, entry)) = auths.iter().find(|(k, _)| same_registry(k, registry)) else {
         return Ok(None);
     };
-    let Some(encoded) = entry.get("auth").and_then(Value::as_str) else {
-        return Ok(None);
+    let field = |name: &str| {
+        entry
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
     };
-    let bad = || {
-        Error::invalid(format!(
-            "the credentials for {registry} in {} are not base64 USER:PASSWORD (log in again)",
-            path.display()
-        ))
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (user, password) = text.split_once(':').ok_or_else(bad)?;
-    Ok(Some(Credentials {
-        username: user.to_string(),
-        password: Secret::new(password),
-    }))
-}
-
-fn helper_program(helper: &str) -> String {
-    format!("docker-credential-{helper}")
-}
-
-fn run_helper(helper: &str, action: &str, input: &[u8]) -> Result<(bool, Vec<u8>)> {
-    let program = helper_program(helper);
-    let mut child = Command::new(&program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::io(
-                format!("running credential helper {program} (is it installed and on PATH?)"),
-                e,
-            )
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input)
-            .io_context(|| format!("talking to credential helper {program}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .io_context(|| format!("running credential helper {program}"))?;
-    let mut text = out.stdout;
-    if !out.status.success() && text.is_empty() {
-        text = out.stderr;
-    }
-    Ok((out.status.success(), text))
-}
-
-fn helper_get(helper: &str, registry: &str) -> Result<Option<Credentials>> {
-    let (ok, out) = run_helper(helper, "get", server_key(registry).as_bytes())?;
-    if !ok {
-        let text = String::from_utf8_lossy(&out);
-        if text.contains("credentials not found") {
-            return Ok(None);
+    let (user, password) = match field("auth") {
+        Some(encoded) => {
+            let bad = || {
+                Error::invalid(format!(
+                    "the credentials for {registry} in {} are not base64 USER:PASSWORD (log in again)",
+                    path.display()
+                ))
+            };
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| bad())?;
+            let text = String::from_utf8(decoded).map_err(|_| bad())?;
+            let (user, password) = text.split_once(':').ok_or_else(bad)?;
+            (user.to_string(), password.to_string())
         }
-        return Err(Error::new(
-            Kind::Remote,
-            format!(
-                "credential helper {} failed for {registry}: {}",
-                helper_program(helper),
-                text.trim()
-            ),
-        ));
+        None => (
+            field("username").unwrap_or_default().to_string(),
+            field("password").unwrap_or_default().to_string(),
+        ),
+    };
+    if let Some(token) = field("identitytoken") {
+        return Ok(Some(Credentials::identity_token(user, Secret::new(token))));
     }
-    let value: Value = serde_json::from_slice(&out).map_err(|e| {
-        Error::invalid(format!(
-            "credential helper {} answered with something that is not JSON: {e}",
-            helper_program(helper)
-        ))
-    })?;
-    let user = value.get("Username").and_then(Value::as_str).unwrap_or("");
-    let secret = value.get("Secret").and_then(Value::as_str).unwrap_or("");
-    if secret.is_empty() {
+    if password.is_empty() {
+        // `USER:` alone proves nothing: docker goes anonymous with it too.
         return Ok(None);
     }
-    Ok(Some(Credentials {
-        username: user.to_string(),
-        password: Secret::new(secret),
-    }))
+    Ok(Some(Credentials::password(user, Secret::new(password))))
 }
 
 /// Where [`store`] put the credentials.
@@ -324,35 +337,18 @@ fn helper_for_write(config: &Value, registry: &str) -> Option<String> {
 }
 
 /// Save `credentials` for `registry` as `docker login` does: with the
-/// configured helper, else base64 in Docker's config file (mode 0600).
+/// configured helper, else base64 in Docker's config file (mode 0600). An
+/// identity token goes to a helper as the user `<token>`, and into the file
+/// as `identitytoken` beside an `auth` of `USER:` (no password).
 pub fn store(registry: &str, credentials: &Credentials) -> Result<Stored> {
     let path = docker_config_path();
     let mut config = read_json(&path)?.unwrap_or_else(|| json!({}));
     let key = server_key(registry);
     if let Some(helper) = helper_for_write(&config, registry) {
-        let input = json!({
-            "ServerURL": key,
-            "Username": credentials.username,
-            "Secret": credentials.password.expose(),
-        });
-        let (ok, out) = run_helper(&helper, "store", input.to_string().as_bytes())?;
-        if !ok {
-            return Err(Error::new(
-                Kind::Remote,
-                format!(
-                    "credential helper {} could not store the credentials: {}",
-                    helper_program(&helper),
-                    String::from_utf8_lossy(&out).trim()
-                ),
-            ));
-        }
-        return Ok(Stored::Helper(helper_program(&helper)));
+        helper::store(&helper, &key, credentials)?;
+        return Ok(Stored::Helper(helper::program(&helper)));
     }
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        credentials.username,
-        credentials.password.expose()
-    ));
+    let entry = auths_entry(credentials);
     let object = config
         .as_object_mut()
         .ok_or_else(|| Error::invalid(format!("{} is not a JSON object", path.display())))?;
@@ -362,10 +358,27 @@ pub fn store(registry: &str, credentials: &Credentials) -> Result<Stored> {
     }
     if let Some(auths) = auths.as_object_mut() {
         auths.retain(|k, _| !same_registry(k, registry));
-        auths.insert(key, json!({ "auth": auth }));
+        auths.insert(key, entry);
     }
     write_config(&path, &config)?;
     Ok(Stored::File(path))
+}
+
+/// The `auths` entry Docker writes for `credentials`: `{"auth": base64
+/// USER:PASSWORD}`, or for an identity token `{"auth": base64 USER:,
+/// "identitytoken": TOKEN}`.
+fn auths_entry(credentials: &Credentials) -> Value {
+    let encode = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
+    if credentials.is_identity_token() {
+        json!({
+            "auth": encode(format!("{}:", credentials.username)),
+            "identitytoken": credentials.password.expose(),
+        })
+    } else {
+        json!({
+            "auth": encode(format!("{}:{}", credentials.username, credentials.password.expose())),
+        })
+    }
 }
 
 /// Forget the credentials for `registry`; whether there were any.
@@ -376,8 +389,7 @@ pub fn erase(registry: &str) -> Result<bool> {
     };
     let mut found = false;
     if let Some(helper) = helper_for_write(&config, registry) {
-        let (ok, _) = run_helper(&helper, "erase", server_key(registry).as_bytes())?;
-        found |= ok;
+        found |= helper::erase(&helper, &server_key(registry))?;
     }
     if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
         let before = auths.len();
@@ -421,12 +433,14 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let c = Credentials {
-            username: "u".into(),
-            password: Secret::new("hunter2"),
-        };
+        let c = Credentials::password("u", Secret::new("hunter2"));
         assert!(!format!("{c:?}").contains("hunter2"));
-        assert_eq!(c.basic(), "Basic dTpodW50ZXIy");
+        assert_eq!(c.basic().as_deref(), Some("Basic dTpodW50ZXIy"));
+        // An identity token is never Basic authentication.
+        let t = Credentials::identity_token("u", Secret::new("refresh-xyz"));
+        assert_eq!(t.basic(), None);
+        assert!(!format!("{t:?}").contains("refresh-xyz"));
+        assert_eq!(t.describe(), "the identity token of user u");
     }
 
     #[test]
@@ -449,5 +463,48 @@ mod tests {
         assert!(from_auths(&config, "other", Path::new("x"))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn reads_identity_tokens() {
+        let read = |entry: Value| from_auths(&json!({"auths": {"r": entry}}), "r", Path::new("x"));
+        // Only the token: no user name known.
+        let c = read(json!({"identitytoken": "rt"})).unwrap().unwrap();
+        assert!(c.is_identity_token());
+        assert_eq!((c.username.as_str(), c.password.expose()), ("", "rt"));
+        // As docker login writes it: `auth` holds `USER:`.
+        let c = read(json!({"auth": "dXNlcjo=", "identitytoken": "rt"}))
+            .unwrap()
+            .unwrap();
+        assert!(c.is_identity_token());
+        assert_eq!((c.username.as_str(), c.password.expose()), ("user", "rt"));
+        // The token wins over a password beside it.
+        let c = read(json!({"auth": "dXNlcjpwdw==", "identitytoken": "rt"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.kind, c.password.expose()),
+            (SecretKind::IdentityToken, "rt")
+        );
+        // `USER:` alone is no credentials; plain fields are read too.
+        assert!(read(json!({"auth": "dXNlcjo="})).unwrap().is_none());
+        let c = read(json!({"username": "u", "password": "p"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.username.as_str(), c.password.expose()), ("u", "p"));
+        assert!(!c.is_identity_token());
+    }
+
+    #[test]
+    fn writes_entries_as_docker_does() {
+        let token = Credentials::identity_token("user", Secret::new("rt"));
+        let entry = auths_entry(&token);
+        assert_eq!(entry, json!({"auth": "dXNlcjo=", "identitytoken": "rt"}));
+        let back = from_auths(&json!({"auths": {"r": entry}}), "r", Path::new("x"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, token);
+        let password = Credentials::password("user", Secret::new("pw"));
+        assert_eq!(auths_entry(&password), json!({"auth": "dXNlcjpwdw=="}));
     }
 }

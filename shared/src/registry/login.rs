@@ -1,6 +1,14 @@
 //! `img-login` and `img-login --logout`: check credentials against a
 //! registry and keep them where Docker keeps them (see `credentials.rs`).
+//!
+//! As `docker login` does, a registry with a token service is asked for an
+//! offline token: when the service hands out a refresh token, that identity
+//! token is stored instead of the password (`identitytoken`, with `auth`
+//! holding only `USER:`; a credential helper gets the user `<token>`).
+//! Otherwise — Basic registries, services without refresh tokens — the
+//! user name and password are stored.
 
+use super::auth::Challenge;
 use super::client::Client;
 use super::credentials::{self, Credentials, Stored};
 use super::options::ClientOptions;
@@ -23,14 +31,42 @@ pub fn server_host(server: &str) -> String {
     }
 }
 
-/// Verify `creds` against `registry`, then store them.
-pub fn login(registry: &str, creds: &Credentials, options: &ClientOptions) -> Result<Stored> {
+/// What [`login`] kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// Where.
+    pub stored: Stored,
+    /// Whether it is an identity token (the service's refresh token) rather
+    /// than the password.
+    pub identity_token: bool,
+}
+
+/// Verify `creds` against `registry`, then store them — or the identity
+/// token the registry's token service issued for them.
+pub fn login(registry: &str, creds: &Credentials, options: &ClientOptions) -> Result<LoggedIn> {
     let doing = || format!("logging in to {registry}");
     let client =
         Client::connect_with(registry, options, Some(creds.clone())).with_context(doing)?;
-    client.verify_login().with_context(doing)?;
-    credentials::store(registry, creds)
-        .with_context(|| format!("saving the credentials for {registry}"))
+    let refresh = match client.auth().challenge() {
+        Challenge::Bearer { .. } => client
+            .auth()
+            .login_token(client.agent())
+            .with_context(doing)?,
+        _ => {
+            client.verify_login().with_context(doing)?;
+            None
+        }
+    };
+    let keep = match refresh {
+        Some(token) => Credentials::identity_token(creds.username.clone(), token),
+        None => creds.clone(),
+    };
+    let stored = credentials::store(registry, &keep)
+        .with_context(|| format!("saving the credentials for {registry}"))?;
+    Ok(LoggedIn {
+        stored,
+        identity_token: keep.is_identity_token(),
+    })
 }
 
 /// Forget the stored credentials for `registry`; whether there were any.

@@ -5,8 +5,11 @@
 //!   request path every call takes (authentication, retries, redirects);
 //!   [`retry`] — which answers are asked again, and after how long;
 //! * [`auth`] — anonymous, Basic and Bearer-token authentication driven by
-//!   the registry's challenge; [`credentials`] — where credentials are kept
-//!   (Docker's config and helpers, containers' auth.json); [`certs`] —
+//!   the registry's challenge; [`token`] — the token service, asked by GET
+//!   with a password or by OAuth2 POST with an identity token;
+//!   [`credentials`] — where credentials are kept (Docker's config and
+//!   helpers, containers' auth.json); [`helper`] — the `docker-credential-*`
+//!   protocol; [`certs`] —
 //!   private CAs in Docker's `certs.d` layout;
 //! * [`manifest`] — manifests over the wire; [`download`] — one blob,
 //!   resumable and in parallel ranges; [`pull`] — a whole image;
@@ -23,6 +26,7 @@ pub mod certs;
 pub mod client;
 pub mod credentials;
 pub mod download;
+pub mod helper;
 pub mod login;
 pub mod manifest;
 pub mod options;
@@ -30,6 +34,7 @@ pub mod pull;
 pub mod push;
 pub mod retry;
 pub mod search;
+pub mod token;
 pub mod upload;
 pub mod url;
 

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
+use base64::Engine as _;
 use img_tests::registry::{Auth, Registry, PASSWORD, USER};
 use img_tests::{fixtures, need, Env};
 
@@ -117,12 +118,21 @@ fn login_to_a_token_registry_and_credential_helpers() {
         Some(PASSWORD.as_bytes()),
     )
     .ok();
-    let stored = std::fs::read_to_string(env.path("helper.json")).unwrap();
-    assert!(stored.contains(USER), "{stored}");
+    // The token service handed out a refresh token: the helper keeps it as
+    // docker's helpers do, under the user `<token>`; not the password.
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("helper.json")).unwrap()).unwrap();
+    assert_eq!(stored["Username"], "<token>", "{stored}");
+    let token = stored["Secret"].as_str().unwrap().to_string();
+    assert!(token.starts_with("img-test-refresh-"), "{stored}");
     assert!(!std::fs::read_to_string(docker.join("config.json"))
         .unwrap()
         .contains("auths\""));
+    let issuer = registry.issuer.as_ref().unwrap();
+    let posts = issuer.posts();
     let run = env.sh(&format!("{cfg} img-pull {host}/test/base:1 && img-push {host}/test/base:1 --to {host}/test/copy:1")).ok();
+    assert!(issuer.posts() > posts, "{:?}", issuer.requests());
+    assert!(!run.stderr.contains(&token));
     assert!(
         run.stderr.contains("Layer already exists") || run.stderr.contains("Mounted from"),
         "{}",
@@ -141,5 +151,94 @@ fn login_to_a_token_registry_and_credential_helpers() {
     );
     env.sh(&format!("{cfg} img-login --logout {host}")).ok();
     assert!(!env.path("helper.json").exists());
+    env.check_store();
+}
+
+#[test]
+fn login_to_a_token_registry_stores_the_identity_token_as_docker_does() {
+    if !tools() {
+        return;
+    }
+    let env = Env::new();
+    let registry = Registry::start(Auth::Token, false);
+    registry.skopeo_push(&fixtures(), "base", "test/base:1");
+    let host = &registry.host;
+    let issuer = registry.issuer.as_ref().unwrap();
+    let docker = env.path("docker");
+    let cfg = format!(
+        "export HOME={} DOCKER_CONFIG={} XDG_RUNTIME_DIR= REGISTRY_AUTH_FILE=; ",
+        env.path("").display(),
+        docker.display()
+    );
+    let seen = issuer.requests().len();
+    let run = env
+        .sh_with_stdin(
+            &format!("{cfg} img-login {host} -u {USER} --password-stdin"),
+            Some(format!("{PASSWORD}\n").as_bytes()),
+        )
+        .ok();
+    assert!(run.stderr.contains("Login Succeeded"), "{}", run.stderr);
+    assert!(run.stderr.contains("identity token"), "{}", run.stderr);
+    // The login asked for an offline token, with the password, as docker
+    // login does.
+    let asked = issuer.requests()[seen..].to_vec();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let login = &asked[0];
+    assert_eq!(login.method, "GET");
+    assert!(login.basic);
+    assert_eq!(login.param("offline_token"), Some("true"), "{login:?}");
+    assert_eq!(login.param("client_id"), Some("img"), "{login:?}");
+    assert_eq!(login.param("account"), Some(USER), "{login:?}");
+    // Docker's entry: `auth` holds `USER:` only, the token beside it.
+    let text = std::fs::read_to_string(docker.join("config.json")).unwrap();
+    assert!(!text.contains(PASSWORD), "{text}");
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entry = &config["auths"][host.as_str()];
+    let token = entry["identitytoken"].as_str().unwrap().to_string();
+    assert!(token.starts_with("img-test-refresh-"), "{config}");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:"));
+    assert_eq!(
+        entry,
+        &serde_json::json!({"auth": auth, "identitytoken": token}),
+        "{config}"
+    );
+    assert!(!run.stderr.contains(&token) && !run.stdout.contains(&token));
+
+    // img-pull uses it: POSTs of the token, no password anywhere.
+    let seen = issuer.requests().len();
+    let run = env.sh(&format!("{cfg} img-pull {host}/test/base:1")).ok();
+    assert_eq!(run.records().len(), 1);
+    assert!(!run.stderr.contains(&token));
+    let asked = issuer.requests()[seen..].to_vec();
+    assert!(
+        !asked.is_empty()
+            && asked.iter().all(|r| r.method == "POST"
+                && !r.basic
+                && r.query.is_empty()
+                && r.param("refresh_token") == Some(token.as_str())),
+        "{asked:?}"
+    );
+    // So does skopeo, from the same file.
+    env.sh(&format!(
+        "skopeo inspect --tls-verify=false --authfile {}/config.json docker://{host}/test/base:1 >/dev/null",
+        docker.display()
+    ))
+    .ok();
+
+    // --logout removes the token; the registry is then closed to us.
+    let run = env.sh(&format!("{cfg} img-login --logout {host}")).ok();
+    assert!(
+        run.stderr
+            .contains(&format!("Removing login credentials for {host}")),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(docker.join("config.json")).unwrap();
+    assert!(
+        !text.contains(&token) && !text.contains(host.as_str()),
+        "{text}"
+    );
+    env.sh(&format!("{cfg} img-pull -q {host}/test/base:1"))
+        .code(1);
     env.check_store();
 }
