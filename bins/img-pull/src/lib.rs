@@ -47,7 +47,9 @@ use img::registry::RegistryArgs;
 /// registry's `credHelpers` entry, else `credsStore`, else `auths`; else
 /// from containers' auth.json (`$XDG_RUNTIME_DIR/containers/auth.json`, then
 /// `~/.config/containers/auth.json`, as `podman login` and `skopeo login`
-/// write it). No password or token is ever printed. HTTPS is required and
+/// write it). An identity token stored there (`identitytoken`, or a
+/// helper's user `<token>`) is traded for access tokens by OAuth2, never
+/// sent as a password. No password or token is ever printed. HTTPS is required and
 /// verified, except for localhost and 127.0.0.0/8, `--insecure-registry`
 /// hosts, and `--tls-verify=false`, where plain HTTP is tried when HTTPS is
 /// not spoken. `--cert-dir DIR` (or `/etc/docker/certs.d/HOST:PORT`) gives
