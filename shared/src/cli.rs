@@ -106,6 +106,32 @@ pub fn refuse_terminal_stdout(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Ask before a destructive step, as Docker's prompts do: `warning`, then
+/// `Are you sure you want to continue? [y/N] ` on stderr, and a line from
+/// stdin (`y` or `Y` is yes; anything else, or end of input, is no). When
+/// stdin is not a terminal nobody is there to answer: that is bad usage,
+/// and the error ends with `hint` (the flag that skips the question).
+pub fn confirm(warning: &str, hint: &str) -> Result<bool> {
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::invalid(format!(
+            "stdin is not a terminal, so nobody can confirm: {hint}"
+        )));
+    }
+    let mut stderr = io::stderr().lock();
+    write!(
+        stderr,
+        "{warning}\nAre you sure you want to continue? [y/N] "
+    )
+    .and_then(|_| stderr.flush())
+    .map_err(|e| Error::io("writing to stderr", e))?;
+    let mut answer = String::new();
+    stdin
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the answer from stdin", e))?;
+    Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
 /// Failures already reported on stderr, one line each, by [`for_each_image`];
 /// [`run_main`] only exits with their code.
 #[derive(Debug)]

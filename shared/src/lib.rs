@@ -34,6 +34,7 @@ pub mod output;
 pub mod parallel;
 pub mod platform;
 pub mod progress;
+pub mod prune;
 pub mod record;
 pub mod reference;
 pub mod registry;
@@ -41,5 +42,6 @@ pub mod remove;
 pub mod store;
 pub mod tag;
 pub mod template;
+pub mod timestamp;
 
 pub use error::{Error, Kind, Result};

@@ -71,6 +71,42 @@ pub fn remove(store: &Store, arg: &ImageArg, options: Options) -> Result<Vec<Out
         Some(name) => untag(index, name, arg),
         None => delete_by_id(index, &digest, &short_id, options.force),
     })?;
+    finish(store, removal, found.target, options.no_prune)
+}
+
+/// Which images [`delete`] deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// Only an image that still has no name when its turn comes: one that
+    /// was named meanwhile is kept (pruning dangling images).
+    Unnamed,
+    /// Any image, with every name it has, as `img-rm -f ID` does.
+    All,
+}
+
+/// Delete the image `target` (by its digest, as `img-rm -f ID` does) and
+/// return the lines to print; empty when `names` kept it. With `no_prune`,
+/// its blobs stay for the caller's garbage collection (see
+/// [`deleted_layers`]). An image that is gone already is NotFound.
+pub fn delete(store: &Store, target: Target, names: Names, no_prune: bool) -> Result<Vec<Outcome>> {
+    let digest = target.digest().clone();
+    let short_id = crate::digest::short(target.id()).to_string();
+    let removal = store.update_index(|index| {
+        let named = index.entries_for(&digest).iter().any(|e| e.name.is_some());
+        if names == Names::Unnamed && named {
+            return Ok(Removal {
+                untagged: Vec::new(),
+                deleted: None,
+            });
+        }
+        delete_by_id(index, &digest, &short_id, true)
+    })?;
+    finish(store, removal, target, no_prune)
+}
+
+/// The lines for what one update of the index did, and the garbage
+/// collection after a deletion (unless `no_prune`).
+fn finish(store: &Store, removal: Removal, found: Target, no_prune: bool) -> Result<Vec<Outcome>> {
     let mut outcomes: Vec<Outcome> = removal
         .untagged
         .into_iter()
@@ -78,13 +114,13 @@ pub fn remove(store: &Store, arg: &ImageArg, options: Options) -> Result<Vec<Out
         .collect();
     if let Some(entry) = removal.deleted {
         // The name may have moved to another image since it was resolved.
-        let target = if entry.digest() == found.target.digest() {
-            found.target
+        let target = if entry.digest() == found.digest() {
+            found
         } else {
             store.load_target(&entry)?
         };
         outcomes.push(Outcome::Deleted(target.id().clone()));
-        if !options.no_prune {
+        if !no_prune {
             outcomes.extend(collect(store, &target)?);
         }
     }
@@ -168,11 +204,17 @@ fn is_single_reference(names: &[Reference]) -> bool {
 }
 
 /// Garbage-collect after a deletion; reports the deleted image's own blobs
-/// that went (its layers, top first), as Docker reports deleted layers.
+/// that went.
 fn collect(store: &Store, target: &Target) -> Result<Vec<Outcome>> {
     let Some(report) = store.sweep(false)? else {
         return Ok(Vec::new());
     };
+    Ok(deleted_layers(target, &report.removed))
+}
+
+/// The layers of a deleted image that a garbage collection removed (top
+/// first, each once), as Docker reports deleted layers.
+pub fn deleted_layers(target: &Target, removed: &[Digest]) -> Vec<Outcome> {
     let mut own: Vec<&Descriptor> = Vec::new();
     match target {
         Target::Image(image) => own.extend(image.manifest.layers().iter().rev()),
@@ -185,10 +227,9 @@ fn collect(store: &Store, target: &Target) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for layer in own {
         let digest = layer.digest();
-        if report.removed.contains(digest) && !outcomes.contains(&Outcome::Deleted(digest.clone()))
-        {
+        if removed.contains(digest) && !outcomes.contains(&Outcome::Deleted(digest.clone())) {
             outcomes.push(Outcome::Deleted(digest.clone()));
         }
     }
-    Ok(outcomes)
+    outcomes
 }

@@ -22,6 +22,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_load::command(),
         img_import::command(),
         img_export::command(),
+        img_prune::command(),
     ]
 }
 

@@ -3,9 +3,18 @@
 //! and manifests to their config and layers. The sweep holds the gc lock
 //! exclusively, so it runs only when no writer holds it shared: a blob a
 //! writer has ingested but not yet named is never swept.
+//!
+//! The ingest area is swept too. Temporary files (`blob-*`, state files being
+//! written) belong to a writer, so they go only under the exclusive gc lock,
+//! when no writer runs. Resumable partial downloads (`partial-HEX` and its
+//! `partial-HEX.ranges`, see `partial.rs`) are kept for
+//! [`PARTIAL_MAX_AGE`] after their last write, so that the next pull
+//! continues them; older ones are removed, unless a process holds the flock
+//! on the data file (a pull working on it), whatever its age.
 
 use std::collections::HashSet;
-use std::fs;
+use std::fs::{self, File};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -20,13 +29,19 @@ use crate::image::{is_index, is_manifest};
 pub struct SweepReport {
     /// Digests of the blobs removed.
     pub removed: Vec<Digest>,
-    /// Bytes freed.
+    /// Bytes freed by the blobs removed.
     pub freed: u64,
+    /// Resumable partial downloads removed (too old, nobody working on them).
+    pub partials: usize,
+    /// Bytes freed in the ingest area: abandoned temporary files and the
+    /// partial downloads removed.
+    pub ingest_freed: u64,
 }
 
-/// Temporary ingest files older than this are abandoned writes (a crashed
-/// program); younger ones may belong to a pull that resumes.
-const STALE_INGEST: Duration = Duration::from_secs(24 * 3600);
+/// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
+/// after its last write, for the next pull of its blob to continue it. Older
+/// ones are given up by the next garbage collection (img-rm, img-prune).
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 impl Store {
     /// Every blob reachable from `index.json`.
@@ -96,7 +111,7 @@ impl Store {
             report.freed += size;
             report.removed.push(digest);
         }
-        self.sweep_ingest()?;
+        self.sweep_ingest(&mut report)?;
         // Back to shared: this process may still be writing.
         if self.writer_lock.get().is_some() {
             lock.lock_shared()
@@ -106,25 +121,111 @@ impl Store {
         Ok(Some(report))
     }
 
-    fn sweep_ingest(&self) -> Result<()> {
+    /// Remove the ingest area's abandoned files: every temporary file (the
+    /// caller holds the gc lock exclusively, so no writer owns one) and the
+    /// partial downloads [`Store::sweep_partials`] gives up.
+    fn sweep_ingest(&self, report: &mut SweepReport) -> Result<()> {
         let dir = self.state_dir().join("ingest");
-        let now = SystemTime::now();
         for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
             let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
             let name = entry.file_name();
-            let resumable = name.to_string_lossy().starts_with("partial-");
-            let age = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .unwrap_or_default();
-            // No writer holds the lock now, so every temporary blob is
-            // abandoned; resumable partial downloads are kept a day.
-            if !resumable || age > STALE_INGEST {
-                let _ = fs::remove_file(entry.path());
+            if partial_name(&name.to_string_lossy()).is_none() {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(entry.path()).is_ok() {
+                    report.ingest_freed += size;
+                }
             }
         }
+        let (count, bytes) = self.sweep_partials(PARTIAL_MAX_AGE)?;
+        report.partials = count;
+        report.ingest_freed += bytes;
         Ok(())
+    }
+
+    /// Remove the partial downloads not written to for `max_age` that no
+    /// process holds (the flock a pull keeps on the data file), with their
+    /// state files; returns how many went and the bytes freed. Safe without
+    /// the gc lock: each removal happens under the download's own flock, and
+    /// a pull that opens it afterwards finds it gone and starts anew.
+    pub fn sweep_partials(&self, max_age: Duration) -> Result<(usize, u64)> {
+        let dir = self.state_dir().join("ingest");
+        let now = SystemTime::now();
+        let age = |path: &Path| {
+            fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| now.duration_since(t).unwrap_or_default())
+        };
+        let (mut count, mut freed) = (0, 0);
+        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((hex, is_state)) = partial_name(&name) else {
+                continue;
+            };
+            let data = dir.join(format!("partial-{hex}"));
+            let state = dir.join(format!("partial-{hex}.ranges"));
+            if is_state {
+                // A state file whose download is gone records nothing.
+                if !data.exists() && age(&state).is_some_and(|a| a > max_age) {
+                    freed += file_size(&state);
+                    let _ = fs::remove_file(&state);
+                }
+                continue;
+            }
+            // The last write to either file counts.
+            let stale = || {
+                [age(&data), age(&state)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .is_some_and(|idle| idle > max_age)
+            };
+            if !stale() {
+                continue;
+            }
+            let Ok(file) = File::open(&data) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue; // a pull is working on it
+            }
+            // Under the lock, look again: a pull may have written to it, or
+            // committed it (renamed away), since the first look.
+            if !same_file(&file, &data) || !stale() {
+                continue;
+            }
+            let bytes = file_size(&data) + file_size(&state);
+            let _ = fs::remove_file(&state);
+            fs::remove_file(&data)
+                .io_context(|| format!("removing partial download {}", data.display()))?;
+            count += 1;
+            freed += bytes;
+        }
+        Ok((count, freed))
+    }
+}
+
+/// The blob hex of a partial download's data file (`partial-HEX`, false)
+/// or state file (`partial-HEX.ranges`, true); `None` for any other file.
+fn partial_name(name: &str) -> Option<(&str, bool)> {
+    let rest = name.strip_prefix("partial-")?;
+    let (hex, is_state) = match rest.strip_suffix(".ranges") {
+        Some(hex) => (hex, true),
+        None => (rest, false),
+    };
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    is_hex.then_some((hex, is_state))
+}
+
+fn file_size(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
     }
 }

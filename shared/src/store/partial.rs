@@ -7,7 +7,8 @@
 //! the ranges and fetches only what is missing. Partial blobs are never
 //! content: they become a blob only through [`PartialBlob::commit`], after the
 //! caller hashed every byte to the digest that names it. Garbage collection
-//! keeps `partial-*` files for a day (see `gc.rs`).
+//! keeps them for [`super::PARTIAL_MAX_AGE`] after their last write, and
+//! never removes one a process holds (see `gc.rs`).
 //!
 //! One process at a time works on a partial blob: [`Store::partial`] takes an
 //! exclusive flock on its data file and waits for any other holder.

@@ -1,0 +1,118 @@
+//! img-prune: remove unused images and the store's leftovers
+//! (`docker image prune`, and the image part of `docker system prune`).
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+
+use img::cli::{self, Common, Reported};
+use img::prune::{self, Filters, Options};
+
+/// Remove unused images and the store's leftovers.
+///
+/// Removes dangling images as `docker image prune` does: images without a
+/// name, the ones `img-ls --filter dangling=true` lists. With `-a`, removes
+/// every image that no container uses; img has no containers yet, so that is
+/// every image in the store (that passes the filters). img keeps no
+/// intermediate images (it sees the store as Docker's containerd image store
+/// does), so an unnamed image is dangling even when another image shares its
+/// layers; pruning it removes only the blobs no other image uses.
+///
+/// Filters, as Docker's: `until=TIMESTAMP` prunes only images created at or
+/// before that time, which is an RFC 3339 time (`2026-11-22T12:00:00Z`, or
+/// shorter: `2026-11-22T12:00`, `2026-11-22`; local time without a zone), a
+/// Unix timestamp, or a Go duration counted back from now (`24h`, `1h30m`,
+/// `10m`); images without a creation time are kept. `label=KEY` or
+/// `label=KEY=VALUE` prunes only images whose config carries that label
+/// (several must all match); `label!=KEY` or `label!=KEY=VALUE` keeps the
+/// images that carry it.
+///
+/// Then it cleans the store, as `docker system prune` does for Docker: blobs
+/// that no image reaches (left by an interrupted load, or by an img-rm that
+/// found the store busy), temporary files of writes that never finished, and
+/// the partial downloads of an interrupted img-pull that no pull continued
+/// for 24 hours (younger ones wait for the next pull to resume them; one
+/// that a running img-pull holds is kept, whatever its age). When other
+/// programs are writing to the store, img-prune waits for them to finish
+/// before it collects.
+///
+/// Prints, on stdout as Docker does: `Deleted Images:`, then `untagged:
+/// NAME` for each name removed and `deleted: sha256:…` for each image ID,
+/// its layers removed, and any other blob removed; then a blank line and
+/// `Total reclaimed space: SIZE`, counting every blob and partial download
+/// removed.
+///
+/// Without `-f` it asks first, on stderr (`WARNING! This will remove all
+/// dangling images.` then `Are you sure you want to continue? [y/N]`); only
+/// `y` goes on. When stdin is not a terminal nobody can answer, so without
+/// `-f` it refuses (exit 2) and changes nothing: scripts and cron jobs say
+/// `-f`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-prune",
+    version,
+    about = "Remove unused images, unreferenced blobs and abandoned downloads (docker image prune)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-prune\n  img-prune -f\n  img-prune -a -f --filter until=24h\n  img-prune -f --filter label=stage=build --filter label!=keep"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    /// Remove all unused images, not just dangling ones (with no containers in img: every image)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values: until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE]
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Ask (unless `-f`), prune, and print Docker's report.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let options = Options {
+        all: cli.all,
+        filters: Filters::parse(&cli.filter, img::format::now())?,
+    };
+    let store = cli.common.store()?;
+    if !cli.force && !cli::confirm(options.warning(), "add -f to prune without asking")? {
+        return Ok(());
+    }
+    let report = prune::prune(&store, &options)?;
+    let mut out = cli::stdout();
+    out.write_all(report.render().as_bytes())?;
+    out.flush()?;
+    let failed = report.failures.len();
+    for failure in report.failures {
+        eprintln!("img-prune: error: {:#}", anyhow::Error::new(failure));
+    }
+    if failed > 0 {
+        return Err(Reported { code: 1, failed }.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_states_how_long_partial_downloads_are_kept() {
+        let hours = img::store::PARTIAL_MAX_AGE.as_secs() / 3600;
+        let help = command()
+            .get_long_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            help.contains(&format!("for {hours} hours")),
+            "the long help must say PARTIAL_MAX_AGE ({hours} hours)"
+        );
+    }
+}

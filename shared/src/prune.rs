@@ -1,0 +1,331 @@
+//! `img-prune`: what `docker image prune` removes, and the store's own
+//! cleaning that `docker system prune` does for Docker.
+//!
+//! * **Which images**: dangling ones, as `img-ls --filter dangling=true`
+//!   lists them (the one definition, in [`crate::listing`]: no name), or with
+//!   `all` every image (no container holds one yet: img has no containers).
+//!   Docker's prune filters narrow the choice: `until=` (created at or
+//!   before that time), `label=KEY[=VALUE]` (must carry each), and
+//!   `label!=KEY[=VALUE]` (must carry none).
+//! * **How**: each image is deleted with its names through [`remove::delete`],
+//!   the code `img-rm` uses; a dangling image that was named meanwhile is
+//!   kept. Then one garbage collection, waiting for running writers, removes
+//!   every blob no image reaches — the pruned images' and any left behind
+//!   before (an interrupted load, an img-rm that found the store busy) — the
+//!   ingest area's abandoned temporary files, and resumable partial downloads
+//!   idle for longer than [`PARTIAL_MAX_AGE`](crate::store::PARTIAL_MAX_AGE) that no pull holds.
+//! * **The report** is Docker's: `Deleted Images:`, `untagged: NAME` and
+//!   `deleted: sha256:…` lines (each image's ID and removed layers, then the
+//!   other blobs removed), and `Total reclaimed space:` counting every blob
+//!   and partial download removed.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::digest::Digest;
+use crate::error::{Error, Kind, Result, ResultExt};
+use crate::format;
+use crate::image::Target;
+use crate::listing::{self, ImageSummary};
+use crate::remove::{self, Names, Outcome};
+use crate::store::Store;
+use crate::timestamp;
+
+/// The question Docker asks before pruning dangling images.
+pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
+
+/// The question Docker asks before pruning all images.
+pub const ALL_WARNING: &str =
+    "WARNING! This will remove all images without at least one container associated to them.";
+
+/// Docker's image prune filters, parsed from `--filter KEY=VALUE`.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    until: Option<DateTime<Utc>>,
+    labels: Vec<(String, Option<String>)>,
+    not_labels: Vec<(String, Option<String>)>,
+}
+
+impl Filters {
+    /// Parse `--filter` values (`until=`, `label=`, `label!=`); durations
+    /// count back from `now`. Anything else is bad input.
+    pub fn parse(filters: &[String], now: DateTime<Utc>) -> Result<Filters> {
+        let mut parsed = Filters::default();
+        for filter in filters {
+            let Some((key, value)) = filter.split_once('=') else {
+                return Err(Error::invalid(format!(
+                    "bad format of filter {filter:?} (expected name=value)"
+                )));
+            };
+            let label = || match value.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (value.to_string(), None),
+            };
+            match key.trim().to_ascii_lowercase().as_str() {
+                "until" => {
+                    if parsed.until.is_some() {
+                        return Err(Error::invalid("more than one until filter specified"));
+                    }
+                    let until = timestamp::parse(value.trim(), now)
+                        .context(format!("invalid value for 'until' filter {value:?}"))?;
+                    parsed.until = Some(until);
+                }
+                "label" => parsed.labels.push(label()),
+                "label!" => parsed.not_labels.push(label()),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "invalid filter '{}' (img-prune knows until, label and label!; \
+                         -a prunes every image, not only dangling ones)",
+                        key.trim()
+                    )))
+                }
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Whether the image passes every filter, as the Docker daemon decides:
+    /// with `until`, an image without a creation time is kept.
+    fn matches(&self, image: &ImageSummary) -> bool {
+        if let Some(until) = self.until {
+            if image.target.created().is_none_or(|created| created > until) {
+                return false;
+            }
+        }
+        if self.labels.is_empty() && self.not_labels.is_empty() {
+            return true;
+        }
+        let labels = image.labels();
+        let has = |(key, value): &(String, Option<String>)| match value {
+            Some(value) => labels.get(key) == Some(value),
+            None => labels.contains_key(key),
+        };
+        self.labels.iter().all(has) && !self.not_labels.iter().any(has)
+    }
+}
+
+/// What `img-prune` was asked to do.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Every image, not only dangling ones (`-a`).
+    pub all: bool,
+    /// `--filter` values.
+    pub filters: Filters,
+}
+
+impl Options {
+    /// The warning to confirm before pruning (Docker's words).
+    pub fn warning(&self) -> &'static str {
+        if self.all {
+            ALL_WARNING
+        } else {
+            DANGLING_WARNING
+        }
+    }
+}
+
+/// What a prune did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// `untagged:` and `deleted:` lines, in order.
+    pub deleted: Vec<Outcome>,
+    /// Bytes freed: blobs and partial downloads.
+    pub reclaimed: u64,
+    /// Partial downloads removed.
+    pub partials: usize,
+    /// Images that could not be removed (the others were).
+    pub failures: Vec<Error>,
+}
+
+impl Report {
+    /// The report as `docker image prune` prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if !self.deleted.is_empty() {
+            out.push_str("Deleted Images:\n");
+            for outcome in &self.deleted {
+                match outcome {
+                    Outcome::Untagged(name) => out.push_str(&format!("untagged: {name}\n")),
+                    Outcome::Deleted(digest) => out.push_str(&format!("deleted: {digest}\n")),
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "Total reclaimed space: {}\n",
+            // Docker prints this with go-units' HumanSize: 4 digits.
+            format::human_size_precision(self.reclaimed, 4)
+        ));
+        out
+    }
+}
+
+/// Prune the store as `options` say; see the module docs.
+pub fn prune(store: &Store, options: &Options) -> Result<Report> {
+    let chosen = select(store, options)?;
+    let names = if options.all {
+        Names::All
+    } else {
+        Names::Unnamed
+    };
+    let mut report = Report::default();
+    let mut pruned: Vec<(Target, Vec<Outcome>)> = Vec::new();
+    for image in chosen {
+        let target = image.target;
+        let id = target.id().clone();
+        match remove::delete(store, target.clone(), names, true) {
+            Ok(outcomes) if outcomes.is_empty() => {}
+            Ok(outcomes) => pruned.push((target, outcomes)),
+            // Removed by another program meanwhile: nothing left to do.
+            Err(e) if e.kind() == Kind::NotFound => {}
+            Err(e) => report
+                .failures
+                .push(e.context(format!("removing image {}", crate::digest::short(&id)))),
+        }
+    }
+    let sweep = match store.sweep(false)? {
+        Some(sweep) => sweep,
+        None => {
+            eprintln!(
+                "img-prune: waiting for the programs writing to the store to finish \
+                 (their blobs are kept; the unreferenced ones go after)"
+            );
+            store.sweep(true)?.ok_or_else(|| {
+                Error::new(Kind::Io, "garbage collection could not lock the store")
+            })?
+        }
+    };
+    // A layer several pruned images share is reported with the last of
+    // them, where deleting them one by one, as Docker does, frees it.
+    let mut last_user: HashMap<Digest, usize> = HashMap::new();
+    for (at, (target, _)) in pruned.iter().enumerate() {
+        for outcome in remove::deleted_layers(target, &sweep.removed) {
+            if let Outcome::Deleted(digest) = outcome {
+                last_user.insert(digest, at);
+            }
+        }
+    }
+    let mut known: HashSet<Digest> = HashSet::new();
+    for (at, (target, outcomes)) in pruned.iter().enumerate() {
+        known.extend(blobs_of(target));
+        report.deleted.extend(outcomes.iter().cloned());
+        for outcome in remove::deleted_layers(target, &sweep.removed) {
+            if matches!(&outcome, Outcome::Deleted(d) if last_user.get(d) == Some(&at)) {
+                report.deleted.push(outcome);
+            }
+        }
+    }
+    // Blobs no image reached before this prune (sorted by digest).
+    for digest in &sweep.removed {
+        if !known.contains(digest) {
+            report.deleted.push(Outcome::Deleted(digest.clone()));
+        }
+    }
+    report.reclaimed = sweep.freed + sweep.ingest_freed;
+    report.partials = sweep.partials;
+    Ok(report)
+}
+
+/// The images to prune, newest first: dangling ones as `img-ls` defines
+/// them (or all), that pass the filters.
+fn select(store: &Store, options: &Options) -> Result<Vec<ImageSummary>> {
+    let which = if options.all {
+        listing::Filters::default()
+    } else {
+        listing::Filters::parse(&["dangling=true".to_string()])?
+    };
+    Ok(listing::list(store, &which)?
+        .into_iter()
+        .filter(|image| options.filters.matches(image))
+        .collect())
+}
+
+/// Every blob of `target`: its manifest or index, and each present image's
+/// manifest, config and layers.
+fn blobs_of(target: &Target) -> Vec<Digest> {
+    let mut blobs = vec![target.digest().clone()];
+    let images = match target {
+        Target::Image(image) => vec![image.as_ref()],
+        Target::Index(index) => {
+            blobs.extend(index.index.manifests().iter().map(|m| m.digest().clone()));
+            index.images.iter().collect()
+        }
+    };
+    for image in images {
+        blobs.push(image.descriptor.digest().clone());
+        blobs.push(image.manifest.config().digest().clone());
+        blobs.extend(image.manifest.layers().iter().map(|l| l.digest().clone()));
+    }
+    blobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-22T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn parses_docker_prune_filters() {
+        let f = Filters::parse(
+            &[
+                "until=24h".into(),
+                "label=app=demo".into(),
+                "label=tier".into(),
+                "label!=keep".into(),
+                "LABEL!=env=prod".into(),
+            ],
+            now(),
+        )
+        .unwrap();
+        assert_eq!(f.until, Some("2026-11-21T12:00:00Z".parse().unwrap()));
+        assert_eq!(
+            f.labels,
+            vec![("app".into(), Some("demo".into())), ("tier".into(), None)]
+        );
+        assert_eq!(
+            f.not_labels,
+            vec![("keep".into(), None), ("env".into(), Some("prod".into()))]
+        );
+        let f = Filters::parse(&["until=2026-11-01T10:00:00Z".into()], now()).unwrap();
+        assert_eq!(f.until, Some("2026-11-01T10:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn rejects_bad_filters() {
+        for bad in [
+            vec!["dangling=true"],
+            vec!["reference=busybox"],
+            vec!["until"],
+            vec!["until=tomorrow"],
+            vec!["until=1h", "until=2h"],
+        ] {
+            let bad: Vec<String> = bad.into_iter().map(String::from).collect();
+            let err = Filters::parse(&bad, now()).unwrap_err();
+            assert_eq!(err.kind(), Kind::InvalidInput, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn report_in_dockers_words() {
+        let digest = crate::digest::from_hex(&"a".repeat(64)).unwrap();
+        let report = Report {
+            deleted: vec![
+                Outcome::Untagged("busybox:latest".into()),
+                Outcome::Deleted(digest.clone()),
+            ],
+            reclaimed: 1_234_567,
+            ..Report::default()
+        };
+        assert_eq!(
+            report.render(),
+            format!(
+                "Deleted Images:\nuntagged: busybox:latest\ndeleted: {digest}\n\nTotal reclaimed space: 1.235MB\n"
+            )
+        );
+        assert_eq!(Report::default().render(), "Total reclaimed space: 0B\n");
+    }
+}
