@@ -12,6 +12,7 @@ mod inspect;
 mod load;
 mod login;
 mod ls;
+mod prune;
 mod pull;
 mod push;
 mod registry_faults;

@@ -1,0 +1,599 @@
+//! img-prune: which images go (dangling, -a, until=, label=, label!=), the
+//! confirmation, Docker's report, and the store's own cleaning (unreachable
+//! blobs, abandoned ingest files, old partial downloads, held ones kept).
+
+use std::collections::BTreeMap;
+
+use img_tests::{assert_golden, need, Env};
+
+const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
+
+/// The blobs in the store with their sizes.
+fn blobs(env: &Env) -> BTreeMap<String, u64> {
+    std::fs::read_dir(env.store().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                format!("sha256:{}", e.file_name().to_string_lossy()),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+/// Bytes of the blobs in `before` that are gone now.
+fn freed(env: &Env, before: &BTreeMap<String, u64>) -> u64 {
+    let now = blobs(env);
+    before
+        .iter()
+        .filter(|(d, _)| !now.contains_key(*d))
+        .map(|(_, s)| s)
+        .sum()
+}
+
+/// Docker's `Total reclaimed space:` for `bytes`.
+fn human(bytes: u64) -> String {
+    img::format::human_size_precision(bytes, 4)
+}
+
+/// `REPOSITORY:TAG` of every listed image, in img-ls order.
+fn names(env: &Env) -> Vec<String> {
+    env.sh("img-ls --format '{{.Repository}}:{{.Tag}}'")
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The layer digests of `image`, bottom first.
+fn layers(env: &Env, image: &str) -> Vec<String> {
+    let manifest = env
+        .sh(&format!(
+            "img-inspect -f '{{{{.Descriptor.digest}}}}' {image}"
+        ))
+        .ok()
+        .stdout;
+    let hex = manifest.trim().trim_start_matches("sha256:");
+    env.sh(&format!(
+        "jq -r '.layers[].digest' $STORE/blobs/sha256/{hex}"
+    ))
+    .ok()
+    .stdout
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// base as busybox, derived as derived:v1, and a dangling image: the old
+/// `other`, whose name moved to derived.
+fn store_with_dangling() -> Env {
+    let env = Env::new();
+    env.seed("base", "busybox");
+    env.seed("derived", "derived:v1");
+    env.seed("other", "other");
+    env
+}
+
+#[test]
+fn removes_dangling_images_and_keeps_named_ones() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = store_with_dangling();
+    let other_id = env.id("other");
+    let other_layer = layers(&env, "other").remove(0);
+    env.sh("img-tag derived:v1 other").ok();
+    let before = blobs(&env);
+    let run = env.sh("img-prune -f").ok();
+    let total = freed(&env, &before);
+    assert_eq!(
+        total,
+        before.values().sum::<u64>() - blobs(&env).values().sum::<u64>()
+    );
+    assert_golden(
+        "prune-dangling.txt",
+        &run.stdout,
+        &[
+            (&other_id, "{other-id}"),
+            (&other_layer, "{other-layer}"),
+            (&human(total), "{total}"),
+        ],
+    );
+    assert_eq!(
+        run.stdout,
+        format!(
+            "Deleted Images:\ndeleted: {other_id}\ndeleted: {other_layer}\n\nTotal reclaimed space: {}\n",
+            human(total)
+        )
+    );
+    // the old other's manifest, config and layer went; nothing else
+    assert_eq!(before.len() - blobs(&env).len(), 3);
+    assert_eq!(
+        names(&env),
+        ["derived:v1", "other:latest", "busybox:latest"]
+    );
+    env.check_store();
+    // nothing left to prune
+    let run = env.sh("img-prune -f").ok();
+    assert_eq!(run.stdout, "Total reclaimed space: 0B\n");
+    env.check_store();
+}
+
+#[test]
+fn content_another_image_builds_on_is_kept() {
+    if !need(PEERS) {
+        return;
+    }
+    // busybox is named and derived builds on it: both stay.
+    let env = Env::new();
+    env.seed("base", "busybox");
+    env.seed("derived", "derived:v1");
+    let before = blobs(&env);
+    let run = env.sh("img-prune -f").ok();
+    assert_eq!(run.stdout, "Total reclaimed space: 0B\n");
+    assert_eq!(blobs(&env), before);
+    env.check_store();
+    // The base loses its name: it is dangling (img-ls says so too; img keeps
+    // no parent chain), and goes, but the layer derived builds on stays.
+    let base_id = env.id("busybox");
+    let base_layer = layers(&env, "busybox").remove(0);
+    env.sh("img-tag derived:v1 busybox").ok();
+    let dangling = env.sh("img-ls -q --no-trunc --filter dangling=true").ok();
+    assert_eq!(dangling.stdout.trim(), base_id);
+    let run = env.sh("img-prune -f").ok();
+    assert!(
+        run.stdout
+            .starts_with(&format!("Deleted Images:\ndeleted: {base_id}\n\n")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(&base_layer), "{}", run.stdout);
+    assert!(env
+        .store()
+        .join("blobs")
+        .join(base_layer.replace(':', "/"))
+        .exists());
+    env.sh("img-export derived:v1 > d.tar && tar -tf d.tar > list && grep -q hello.txt list && grep -q bin/busybox list")
+        .ok();
+    env.check_store();
+}
+
+#[test]
+fn all_removes_every_image_with_its_names() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = store_with_dangling();
+    env.seed_all("multi", "multi");
+    env.sh("img-tag busybox mybusybox && img-tag derived:v1 other")
+        .ok();
+    let ids = [
+        (env.id("derived:v1"), "{derived-id}"),
+        (env.id("busybox"), "{base-id}"),
+        (
+            env.sh("img-ls --json multi | jq -r .digest")
+                .ok()
+                .stdout
+                .trim()
+                .to_string(),
+            "{multi-digest}",
+        ),
+        (
+            env.sh("img-ls -q --no-trunc --filter dangling=true")
+                .ok()
+                .stdout
+                .trim()
+                .to_string(),
+            "{dangling-id}",
+        ),
+    ];
+    let derived_layers = layers(&env, "derived:v1");
+    let other_layer = env
+        .sh("jq -r '.layers[0].digest' $STORE/blobs/sha256/$(img-ls --json --filter dangling=true | jq -r .digest | cut -d: -f2)")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let before = blobs(&env);
+    let run = env.sh("img-prune -a -f").ok();
+    let total: u64 = before.values().sum();
+    let mut subs: Vec<(String, &str)> = ids.to_vec();
+    subs.push((derived_layers[0].clone(), "{base-layer}"));
+    subs.push((derived_layers[1].clone(), "{derived-layer}"));
+    subs.push((other_layer, "{other-layer}"));
+    subs.push((human(total), "{total}"));
+    let subs: Vec<(&str, &str)> = subs.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    assert_golden("prune-all.txt", &run.stdout, &subs);
+    assert!(blobs(&env).is_empty(), "every blob went: {:?}", blobs(&env));
+    assert!(names(&env).is_empty());
+    env.check_store();
+}
+
+#[test]
+fn until_takes_timestamps_and_durations() {
+    if !need(PEERS) {
+        return;
+    }
+    // base 2026-11-01T10:00Z, derived 2026-11-08T10:00Z, other
+    // 2026-10-01T10:00Z; IMG_NOW is 2026-11-22T12:00Z.
+    let fresh = || {
+        let env = Env::new();
+        env.seed("base", "busybox");
+        env.seed("derived", "derived");
+        env.seed("other", "other");
+        env
+    };
+    for until in [
+        "2026-11-05T00:00:00Z",
+        "2026-11-05",
+        "2026-11-05T01:00:00+01:00",
+        "$(date -d 2026-11-05T00:00:00Z +%s)",
+        "340h",
+    ] {
+        let env = fresh();
+        let run = env
+            .sh(&format!("img-prune -a -f --filter until={until}"))
+            .ok();
+        assert!(
+            run.stdout.contains("untagged: busybox:latest\n"),
+            "{until}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("untagged: other:latest\n"),
+            "{until}: {}",
+            run.stdout
+        );
+        assert_eq!(names(&env), ["derived:latest"], "until={until}");
+        env.check_store();
+    }
+    // created exactly at `until` is pruned; a minute later is kept
+    let env = fresh();
+    env.sh("img-prune -a -f --filter until=2026-11-01T10:00:00Z")
+        .ok();
+    assert_eq!(names(&env), ["derived:latest"]);
+    let env = fresh();
+    env.sh("img-prune -a -f --filter until=2026-11-01T09:59:00Z")
+        .ok();
+    assert_eq!(names(&env), ["derived:latest", "busybox:latest"]);
+    env.check_store();
+    // 24h back from IMG_NOW: everything is older
+    let env = fresh();
+    env.sh("img-prune -a -f --filter until=24h").ok();
+    assert!(names(&env).is_empty());
+    env.check_store();
+    // images made now are newer than 10m ago and stay
+    let env = fresh();
+    env.sh(
+        "mkdir r && echo x > r/x && tar -C r -c . > r.tar \
+         && SOURCE_DATE_EPOCH=$(date -d 2026-11-22T11:55:00Z +%s) img-import r.tar new:1 >/dev/null",
+    )
+    .ok();
+    env.sh("img-prune -a -f --filter until=10m").ok();
+    assert_eq!(names(&env), ["new:1"]);
+    env.check_store();
+}
+
+#[test]
+fn label_filters_both_forms() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = Env::new();
+    env.sh("mkdir r && echo x > r/x && tar -C r -c . > r.tar \
+         && img-import -c 'LABEL stage=build' r.tar a:1 \
+         && img-import -c 'LABEL stage=build keep=yes' r.tar b:1 \
+         && img-import -c 'LABEL stage=test' r.tar c:1 \
+         && img-import r.tar d:1")
+        .ok();
+    let all = |env: &Env| {
+        let mut n = names(env);
+        n.sort();
+        n
+    };
+    assert_eq!(all(&env), ["a:1", "b:1", "c:1", "d:1"]);
+    env.sh("img-prune -a -f --filter label=stage=build --filter label!=keep")
+        .ok();
+    assert_eq!(all(&env), ["b:1", "c:1", "d:1"]);
+    env.check_store();
+    env.sh("img-prune -a -f --filter label!=stage=build --filter label=stage")
+        .ok();
+    assert_eq!(all(&env), ["b:1", "d:1"]);
+    env.check_store();
+    env.sh("img-prune -a -f --filter label=keep").ok();
+    assert_eq!(all(&env), ["d:1"]);
+    env.sh("img-prune -a -f --filter label!=stage").ok();
+    assert!(all(&env).is_empty());
+    env.check_store();
+    // the fixtures' own labels, and dangling images with them
+    env.seed("derived", "derived");
+    env.seed("other", "other");
+    env.sh("img-tag other derived").ok();
+    let run = env.sh("img-prune -f --filter label=app=demo").ok();
+    assert!(
+        run.stdout.starts_with("Deleted Images:\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(names(&env), ["derived:latest", "other:latest"]);
+    env.check_store();
+}
+
+#[test]
+fn asks_first_and_refuses_without_a_terminal() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = store_with_dangling();
+    env.sh("img-tag derived:v1 other").ok();
+    let index = env.index_bytes();
+    let before = blobs(&env);
+    for script in [
+        "img-prune",
+        "echo y | img-prune",
+        "img-prune -a < /dev/null",
+    ] {
+        let run = env.sh(script).code(2);
+        assert_eq!(
+            run.stderr,
+            "img-prune: error: stdin is not a terminal, so nobody can confirm: add -f to prune without asking\n",
+            "{script}"
+        );
+        assert_eq!(run.stdout, "");
+    }
+    let run = env.sh("img-prune -f --filter until=soon").code(2);
+    assert!(
+        run.stderr
+            .starts_with("img-prune: error: invalid value for 'until' filter"),
+        "{}",
+        run.stderr
+    );
+    let run = env.sh("img-prune -f --filter dangling=false").code(2);
+    assert!(
+        run.stderr.contains("invalid filter 'dangling'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.index_bytes(), index, "a refusal changes nothing");
+    assert_eq!(blobs(&env), before);
+    env.check_store();
+    if !need(&["script"]) {
+        return;
+    }
+    // On a terminal (script gives one): Docker's question, and only y prunes.
+    let question = "WARNING! This will remove all dangling images.\r\nAre you sure you want to continue? [y/N] ";
+    let run = env
+        .sh("printf 'n\\n' | script -qec img-prune /dev/null")
+        .ok();
+    assert!(run.stdout.contains(question), "{:?}", run.stdout);
+    assert!(
+        !run.stdout.contains("Total reclaimed space"),
+        "{:?}",
+        run.stdout
+    );
+    assert_eq!(env.index_bytes(), index);
+    let run = env
+        .sh("printf 'y\\n' | script -qec img-prune /dev/null")
+        .ok();
+    assert!(run.stdout.contains(question), "{:?}", run.stdout);
+    assert!(
+        run.stdout.contains("Deleted Images:\r\ndeleted: "),
+        "{:?}",
+        run.stdout
+    );
+    assert!(names(&env).len() == 3 && blobs(&env).len() == before.len() - 3);
+    let run = env
+        .sh("printf 'N\\n' | script -qec 'img-prune -a' /dev/null")
+        .ok();
+    assert!(
+        run.stdout.contains("WARNING! This will remove all images without at least one container associated to them.\r\nAre you sure you want to continue? [y/N] "),
+        "{:?}",
+        run.stdout
+    );
+    assert_eq!(names(&env).len(), 3);
+    env.check_store();
+}
+
+#[test]
+fn unreachable_blobs_are_removed_and_counted() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    // a blob no image reaches, stored with its right digest, and another
+    // left by skopeo: an image whose name was taken away by hand
+    env.sh("printf 'left behind' > f && cp f $STORE/blobs/sha256/$(sha256sum f | cut -c1-64)")
+        .ok();
+    let orphan = env
+        .sh("sha256sum f | cut -c1-64")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let before = blobs(&env);
+    let run = env.sh("img-prune -f").ok();
+    assert_eq!(
+        run.stdout,
+        format!("Deleted Images:\ndeleted: sha256:{orphan}\n\nTotal reclaimed space: 11B\n")
+    );
+    assert_eq!(freed(&env, &before), 11);
+    assert_eq!(names(&env), ["busybox:latest"]);
+    env.check_store();
+    // skopeo writes an image; its name is removed behind img's back
+    env.sh("skopeo copy -q oci:$FIXTURES:other oci:$STORE:other")
+        .ok();
+    env.sh("jq -c '.manifests |= map(select(.annotations[\"org.opencontainers.image.ref.name\"] != \"other\"))' $STORE/index.json > i && mv i $STORE/index.json")
+        .ok();
+    let before = blobs(&env);
+    let run = env.sh("img-prune -f").ok();
+    let total = freed(&env, &before);
+    assert_eq!(before.len() - blobs(&env).len(), 3);
+    assert!(run
+        .stdout
+        .ends_with(&format!("\n\nTotal reclaimed space: {}\n", human(total))));
+    assert_eq!(
+        run.stdout.matches("deleted: sha256:").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    env.check_store();
+}
+
+/// Make a partial download of `size` bytes (a third of them done) in the
+/// ingest area, as img-pull leaves one, last written `age` ago (`touch -d`).
+fn partial(env: &Env, hex: &str, size: u64, age: &str) {
+    let ingest = env.store().join(".img/ingest");
+    std::fs::create_dir_all(&ingest).unwrap();
+    let data = ingest.join(format!("partial-{hex}"));
+    std::fs::write(&data, vec![7u8; size as usize / 3]).unwrap();
+    let state = ingest.join(format!("partial-{hex}.ranges"));
+    std::fs::write(
+        &state,
+        format!("{{\"size\":{size},\"done\":[[0,{}]]}}", size / 3),
+    )
+    .unwrap();
+    env.sh(&format!(
+        "touch -d '{age}' {} {}",
+        data.display(),
+        state.display()
+    ))
+    .ok();
+}
+
+fn ingest_files(env: &Env) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(env.store().join(".img/ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+fn size_of(env: &Env, hex: &str) -> u64 {
+    let ingest = env.store().join(".img/ingest");
+    ["", ".ranges"]
+        .iter()
+        .map(|s| {
+            std::fs::metadata(ingest.join(format!("partial-{hex}{s}")))
+                .unwrap()
+                .len()
+        })
+        .sum()
+}
+
+#[test]
+fn old_partial_downloads_go_and_fresh_ones_stay() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    let (old, young, fresh) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+    partial(&env, &old, 30000, "25 hours ago");
+    partial(&env, &young, 3000, "23 hours ago");
+    partial(&env, &fresh, 3000, "now");
+    // an abandoned temporary blob of a crashed writer, and a state file
+    // whose download is gone
+    std::fs::write(env.store().join(".img/ingest/blob-abandoned"), b"12345").unwrap();
+    let lone = env
+        .store()
+        .join(format!(".img/ingest/partial-{}.ranges", "d".repeat(64)));
+    std::fs::write(&lone, b"{}").unwrap();
+    env.sh(&format!("touch -d '3 days ago' {}", lone.display()))
+        .ok();
+    let expected = size_of(&env, &old) + 5 + 2;
+    let before = blobs(&env);
+    let run = env.sh("img-prune -f").ok();
+    assert_eq!(
+        run.stdout,
+        format!("Total reclaimed space: {}\n", human(expected))
+    );
+    assert_eq!(blobs(&env), before, "partials are never content");
+    assert_eq!(
+        ingest_files(&env),
+        [
+            format!("partial-{young}"),
+            format!("partial-{young}.ranges"),
+            format!("partial-{fresh}"),
+            format!("partial-{fresh}.ranges"),
+        ]
+    );
+    env.check_store();
+}
+
+#[test]
+fn a_partial_download_a_pull_holds_is_kept() {
+    if !need(PEERS) || !need(&["flock"]) {
+        return;
+    }
+    let env = Env::new();
+    let hex = "e".repeat(64);
+    partial(&env, &hex, 9000, "3 days ago");
+    // A process holds the download's flock, as a running img-pull does,
+    // until the fifo is closed.
+    let run = env.sh(&format!(
+        "P=$STORE/.img/ingest/partial-{hex}; mkfifo ctl
+         flock $P cat ctl >/dev/null 2>&1 & holder=$!
+         exec 8>ctl
+         until ! flock -n $P true; do sleep 0.05; done
+         img-prune -f; status=$?
+         ls $STORE/.img/ingest
+         exec 8>&-; wait $holder; exit $status"
+    ));
+    let run = run.ok();
+    assert_eq!(
+        run.stdout,
+        format!("Total reclaimed space: 0B\npartial-{hex}\npartial-{hex}.ranges\n")
+    );
+    env.check_store();
+    // released, it goes
+    let expected = size_of(&env, &hex);
+    let run = env.sh("img-prune -f").ok();
+    assert_eq!(
+        run.stdout,
+        format!("Total reclaimed space: {}\n", human(expected))
+    );
+    assert!(ingest_files(&env).is_empty());
+    env.check_store();
+}
+
+#[test]
+fn waits_for_running_writers_before_collecting() {
+    if !need(PEERS) || !need(&["flock"]) {
+        return;
+    }
+    let env = store_with_dangling();
+    env.sh("img-tag derived:v1 other").ok();
+    let before = blobs(&env);
+    // A writer holds the gc lock shared (as every writing program does)
+    // until the fifo is closed; img-prune waits for it, then collects.
+    let run = env
+        .sh("mkfifo ctl
+             flock -s $STORE/.img/lock/gc cat ctl >/dev/null 2>&1 & holder=$!
+             exec 8>ctl
+             until ! flock -n $STORE/.img/lock/gc true; do sleep 0.05; done
+             img-prune -f > out 2> err 8>&- & pruner=$!
+             until grep -q waiting err; do sleep 0.05; done
+             kill -0 $pruner
+             exec 8>&-; wait $holder
+             wait $pruner; status=$?
+             cat out err; exit $status")
+        .ok();
+    assert!(
+        run.stdout.starts_with("Deleted Images:\ndeleted: "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("img-prune: waiting for the programs writing to the store to finish"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(before.len() - blobs(&env).len(), 3);
+    env.check_store();
+}
