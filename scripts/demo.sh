@@ -2,8 +2,9 @@
 # img's main job end to end, with every program that exists, on a scratch
 # store: make a base image from Debian's busybox-static, look at it, name it,
 # save and load it, flatten it, push it to a local registry and pull it back,
-# remove it. Nothing comes from the internet. (img-build and img-run do not
-# exist yet; when they do, they join this story.)
+# prune what a rebuild left dangling, remove it. Nothing comes from the
+# internet. (img-build and img-run do not exist yet; when they do, they join
+# this story.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/target/release:$PATH"
@@ -67,5 +68,9 @@ pulled=$(img-inspect --root "$work/pulled" -f '{{.Id}}' "127.0.0.1:$port/demo/bu
 [ "$original" = "$pulled" ] || { echo "demo: the pulled image differs from the pushed one" >&2; exit 1; }
 echo "pushed and pulled image IDs match: $pulled" >&2
 
+step "img-export mybusybox:1 | img-import -m rebuilt - flatbusybox:1   # the old flatbusybox:1 is now <none>"
+img-export mybusybox:1 | img-import -c 'CMD ["sh"]' -m rebuilt - flatbusybox:1 >/dev/null
+step "img-ls --filter dangling=true";      img-ls --filter dangling=true
+step "img-prune -f";                      img-prune -f
 step "img-rm mybusybox:1 flatbusybox:1";  img-rm mybusybox:1 flatbusybox:1
 step img-ls;                              img-ls

@@ -39,8 +39,8 @@ use img::prune::{self, Filters, Options};
 /// Prints, on stdout as Docker does: `Deleted Images:`, then `untagged:
 /// NAME` for each name removed and `deleted: sha256:…` for each image ID,
 /// its layers removed, and any other blob removed; then a blank line and
-/// `Total reclaimed space: SIZE`, counting every blob and partial download
-/// removed.
+/// `Total reclaimed space: SIZE`, counting every blob, temporary file and
+/// partial download removed.
 ///
 /// Without `-f` it asks first, on stderr (`WARNING! This will remove all
 /// dangling images.` then `Are you sure you want to continue? [y/N]`); only
