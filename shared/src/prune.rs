@@ -29,7 +29,7 @@ use crate::format;
 use crate::image::Target;
 use crate::listing::{self, ImageSummary};
 use crate::remove::{self, Names, Outcome};
-use crate::store::Store;
+use crate::store::{Store, SweepReport};
 use crate::timestamp;
 
 /// The question Docker asks before pruning dangling images.
@@ -130,10 +130,8 @@ impl Options {
 pub struct Report {
     /// `untagged:` and `deleted:` lines, in order.
     pub deleted: Vec<Outcome>,
-    /// Bytes freed: blobs and partial downloads.
+    /// Bytes freed: blobs, abandoned temporary files, partial downloads.
     pub reclaimed: u64,
-    /// Partial downloads removed.
-    pub partials: usize,
     /// Images that could not be removed (the others were).
     pub failures: Vec<Error>,
 }
@@ -163,15 +161,14 @@ impl Report {
 
 /// Prune the store as `options` say; see the module docs.
 pub fn prune(store: &Store, options: &Options) -> Result<Report> {
-    let chosen = select(store, options)?;
+    let mut report = Report::default();
     let names = if options.all {
         Names::All
     } else {
         Names::Unnamed
     };
-    let mut report = Report::default();
     let mut pruned: Vec<(Target, Vec<Outcome>)> = Vec::new();
-    for image in chosen {
+    for image in select(store, options)? {
         let target = image.target;
         let id = target.id().clone();
         match remove::delete(store, target.clone(), names, true) {
@@ -184,47 +181,54 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
                 .push(e.context(format!("removing image {}", crate::digest::short(&id)))),
         }
     }
-    let sweep = match store.sweep(false)? {
-        Some(sweep) => sweep,
-        None => {
-            eprintln!(
-                "img-prune: waiting for the programs writing to the store to finish \
-                 (their blobs are kept; the unreferenced ones go after)"
-            );
-            store.sweep(true)?.ok_or_else(|| {
-                Error::new(Kind::Io, "garbage collection could not lock the store")
-            })?
-        }
-    };
+    let sweep = collect(store)?;
+    report.deleted = lines(&pruned, &sweep.removed);
+    report.reclaimed = sweep.freed + sweep.ingest_freed;
+    Ok(report)
+}
+
+/// Garbage-collect, waiting for running writers when there are any.
+fn collect(store: &Store) -> Result<SweepReport> {
+    if let Some(sweep) = store.sweep(false)? {
+        return Ok(sweep);
+    }
+    eprintln!(
+        "img-prune: waiting for the programs writing to the store to finish \
+         (their blobs are kept; the unreferenced ones go after)"
+    );
+    store
+        .sweep(true)?
+        .ok_or_else(|| Error::new(Kind::Io, "garbage collection could not lock the store"))
+}
+
+/// The report's lines: each pruned image's names and ID with the layers the
+/// collection `removed`, then the other blobs it removed (no image reached
+/// them before this prune), by digest.
+fn lines(pruned: &[(Target, Vec<Outcome>)], removed: &[Digest]) -> Vec<Outcome> {
     // A layer several pruned images share is reported with the last of
     // them, where deleting them one by one, as Docker does, frees it.
     let mut last_user: HashMap<Digest, usize> = HashMap::new();
     for (at, (target, _)) in pruned.iter().enumerate() {
-        for outcome in remove::deleted_layers(target, &sweep.removed) {
+        for outcome in remove::deleted_layers(target, removed) {
             if let Outcome::Deleted(digest) = outcome {
                 last_user.insert(digest, at);
             }
         }
     }
+    let mut lines = Vec::new();
     let mut known: HashSet<Digest> = HashSet::new();
     for (at, (target, outcomes)) in pruned.iter().enumerate() {
         known.extend(blobs_of(target));
-        report.deleted.extend(outcomes.iter().cloned());
-        for outcome in remove::deleted_layers(target, &sweep.removed) {
+        lines.extend(outcomes.iter().cloned());
+        for outcome in remove::deleted_layers(target, removed) {
             if matches!(&outcome, Outcome::Deleted(d) if last_user.get(d) == Some(&at)) {
-                report.deleted.push(outcome);
+                lines.push(outcome);
             }
         }
     }
-    // Blobs no image reached before this prune (sorted by digest).
-    for digest in &sweep.removed {
-        if !known.contains(digest) {
-            report.deleted.push(Outcome::Deleted(digest.clone()));
-        }
-    }
-    report.reclaimed = sweep.freed + sweep.ingest_freed;
-    report.partials = sweep.partials;
-    Ok(report)
+    let others = removed.iter().filter(|d| !known.contains(*d));
+    lines.extend(others.cloned().map(Outcome::Deleted));
+    lines
 }
 
 /// The images to prune, newest first: dangling ones as `img-ls` defines

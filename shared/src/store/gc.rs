@@ -147,7 +147,7 @@ impl Store {
     /// state files; returns how many went and the bytes freed. Safe without
     /// the gc lock: each removal happens under the download's own flock, and
     /// a pull that opens it afterwards finds it gone and starts anew.
-    pub fn sweep_partials(&self, max_age: Duration) -> Result<(usize, u64)> {
+    fn sweep_partials(&self, max_age: Duration) -> Result<(usize, u64)> {
         let dir = self.state_dir().join("ingest");
         let now = SystemTime::now();
         let age = |path: &Path| {
