@@ -207,6 +207,18 @@ fn identity_token_config(host: &str, token: &str) -> String {
     format!(r#"{{"auths":{{"{host}":{{"identitytoken":"{token}"}}}}}}"#)
 }
 
+/// Mint a refresh token and make it the only credential for `registry` in
+/// `env`'s config.json; returns it.
+fn use_identity_token(registry: &Registry, env: &Env) -> String {
+    let token = registry.issuer.as_ref().unwrap().mint_refresh_token();
+    std::fs::write(
+        env.path("docker/config.json"),
+        identity_token_config(&registry.host, &token),
+    )
+    .unwrap();
+    token
+}
+
 /// A credential helper `docker-credential-NAME` that answers `get` with an
 /// identity token, as helpers do: the user `<token>`, the token as secret.
 fn token_helper(env: &Env, name: &str, token: &str) {
@@ -259,13 +271,8 @@ fn identity_tokens_in_config_json_are_traded_by_post() {
     let (registry, env, cfg) = setup_with(Auth::Token);
     let host = &registry.host;
     let issuer = registry.issuer.as_ref().unwrap();
-    let token = issuer.mint_refresh_token();
     // Only the identity token, no user name: pull and push work with it.
-    std::fs::write(
-        env.path("docker/config.json"),
-        identity_token_config(host, &token),
-    )
-    .unwrap();
+    let token = use_identity_token(&registry, &env);
     let seen = issuer.requests().len();
     let run = env
         .sh(&format!(
@@ -426,12 +433,7 @@ fn a_refresh_token_the_service_rotates_is_followed_within_a_run() {
     let (registry, env, cfg) = setup_with(Auth::Token);
     let host = &registry.host;
     let issuer = registry.issuer.as_ref().unwrap();
-    let token = issuer.mint_refresh_token();
-    std::fs::write(
-        env.path("docker/config.json"),
-        identity_token_config(host, &token),
-    )
-    .unwrap();
+    let token = use_identity_token(&registry, &env);
     env.sh(&format!("{cfg} img-pull -q {host}/test/base:1"))
         .ok();
     // Each refresh token works once from now: a push that needs tokens for
