@@ -29,9 +29,45 @@ pub fn bin_dir() -> PathBuf {
             "the img binaries are not built in {}: run `cargo build --workspace` first",
             dir.display()
         );
+        // `cargo test` builds this test binary but not the programs it
+        // runs: tests of stale programs would pass or fail for nothing.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let library = newest(&workspace.join("shared/src"));
+        let stale: Vec<String> = std::fs::read_dir(workspace.join("bins"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter_map(|crate_dir| {
+                let name = crate_dir.file_name().to_string_lossy().into_owned();
+                let built = std::fs::metadata(dir.join(&name)).ok()?.modified().ok()?;
+                let sources = library.max(newest(&crate_dir.path()))?;
+                (built < sources).then_some(name)
+            })
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "{} are older than the sources: run `cargo build --workspace` (or `just test`) first",
+            stale.join(", ")
+        );
         dir
     })
     .clone()
+}
+
+/// The newest modification time of the `.rs` files below `dir`.
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut latest = None;
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest(&path)
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            entry.metadata().ok()?.modified().ok()
+        } else {
+            None
+        };
+        latest = latest.max(time);
+    }
+    latest
 }
 
 /// Whether a peer tool is on PATH. Missing under `CI=true` is a failure;
