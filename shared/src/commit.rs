@@ -85,6 +85,10 @@ pub fn commit(
     for c in &options.changes {
         change::apply(&mut runtime, c)?;
     }
+    // Everything that may fail without reading the layer fails before it
+    // is stored.
+    let created = compose::creation_time()?;
+    let mut config = child_config(&image, runtime, created, options.author.as_deref())?;
     let added = match layer {
         Some(reader) => {
             let ingested = ingest::ingest(store, reader)
@@ -95,9 +99,7 @@ pub fn commit(
         }
         None => None,
     };
-    let created = compose::creation_time()?;
     let format = manifest_format(&image, added.as_ref().map(|l| l.compression));
-    let mut config = child_config(&image, runtime, created, options.author.as_deref())?;
     let mut history = json!({
         "created": compose::timestamp(created),
         "created_by": created_by(&options.changes),
@@ -264,11 +266,7 @@ mod tests {
     #[test]
     fn docker_layers_become_oci_in_an_oci_image() {
         let digest = crate::digest::of_bytes(b"x");
-        let docker = Descriptor::new(
-            MediaType::Other(image::DOCKER_LAYER_GZIP.into()),
-            1,
-            digest,
-        );
+        let docker = Descriptor::new(MediaType::Other(image::DOCKER_LAYER_GZIP.into()), 1, digest);
         assert_eq!(
             layer_as(&docker, ManifestFormat::Oci).media_type(),
             &MediaType::ImageLayerGzip

@@ -170,11 +170,7 @@ pub fn write_image_as(
     });
     let manifest_bytes = crate::json::canonical(&manifest)?;
     let (digest, size) = store.write_blob(&manifest_bytes)?;
-    store.load_target(&Descriptor::new(
-        format.manifest_media_type(),
-        size,
-        digest,
-    ))
+    store.load_target(&Descriptor::new(format.manifest_media_type(), size, digest))
 }
 
 /// Name a new image (moving the name as img-tag does), or keep it as an

@@ -22,8 +22,10 @@ use img::reference::Reference;
 /// recompressed, after checking that it is a complete tar whose paths stay
 /// inside the root: anything else is refused (exit status 2) and nothing is
 /// named. A tar with no entries adds no layer, like Docker's commit of an
-/// unchanged container. With --no-layer, only the -c changes are committed:
-/// a history entry marked `empty_layer`. stdin is never read for records:
+/// unchanged container (its blob stays unreferenced until img-prune). With
+/// --no-layer, stdin is not read and only the -c changes are committed: a
+/// history entry marked `empty_layer`; without it, a terminal on stdin is
+/// refused, never taken as "no changes". stdin is never read for records:
 /// IMAGE is always an argument (name, name@digest, image ID or ID prefix).
 /// A later version will also accept a container there.
 ///

@@ -50,9 +50,11 @@ fn layer_on_stdin_with_changes_author_and_message() {
     let base = image(&env, "base");
     let blobs = blob_count(&env);
     let run = env
-        .sh(r#"tar -C l -c . | SOURCE_DATE_EPOCH=1700000000 img-commit base mine:1 \
+        .sh(
+            r#"tar -C l -c . | SOURCE_DATE_EPOCH=1700000000 img-commit base mine:1 \
               -c 'CMD ["/bin/sh"]' -c 'ENV A=1' -c 'LABEL team=core' -c 'WORKDIR /srv' \
-              -a 'Jane <jane@example.com>' -m 'add motd'"#)
+              -a 'Jane <jane@example.com>' -m 'add motd'"#,
+        )
         .ok();
     let records = run.records();
     assert_eq!(records.len(), 1);
@@ -112,7 +114,10 @@ fn layer_on_stdin_with_changes_author_and_message() {
     let inspect = env
         .sh("img-inspect -f '{{.Author}}|{{.Comment}}|{{json .Config.Labels}}' mine:1")
         .ok();
-    assert_eq!(inspect.stdout.trim(), "Jane <jane@example.com>||{\"team\":\"core\"}");
+    assert_eq!(
+        inspect.stdout.trim(),
+        "Jane <jane@example.com>||{\"team\":\"core\"}"
+    );
     let rows = env
         .sh("img-history --no-trunc --format '{{.CreatedBy}}|{{.Comment}}' mine:1")
         .ok();
@@ -121,13 +126,11 @@ fn layer_on_stdin_with_changes_author_and_message() {
     assert!(first.ends_with("|add motd"), "{}", rows.stdout);
     assert_eq!(rows.stdout.lines().count(), base_history.len() + 1);
     // the flattened filesystem: motd and run added, passwd gone, busybox kept
-    env.sh(
-        "mkdir out && img-export mine:1 | tar -C out -xf - \
+    env.sh("mkdir out && img-export mine:1 | tar -C out -xf - \
          && test \"$(cat out/etc/motd)\" = hi && test -x out/srv/app/run \
          && test ! -e out/etc/passwd && test ! -e out/etc/.wh.passwd \
-         && test -x out/bin/busybox && test -L out/bin/sh",
-    )
-    .ok();
+         && test -x out/bin/busybox && test -L out/bin/sh")
+        .ok();
     // base unchanged
     env.sh("mkdir b && img-export base | tar -C b -xf - && test -e b/etc/passwd && test ! -e b/etc/motd")
         .ok();
@@ -184,7 +187,10 @@ fn compressed_layers_are_stored_as_they_come() {
         ),
     ] {
         let run = env.sh(script).ok();
-        let name = script.split_whitespace().find(|w| w.starts_with("c:")).unwrap();
+        let name = script
+            .split_whitespace()
+            .find(|w| w.starts_with("c:"))
+            .unwrap();
         let image = image(&env, name);
         if script.contains("-q") {
             assert_eq!(run.stderr, "", "{script}");
@@ -210,7 +216,8 @@ fn compressed_layers_are_stored_as_they_come() {
     // onto a derived image, by ID prefix
     env.seed("derived", "derived");
     let prefix = &env.id("derived")[7..19];
-    env.sh(&format!("img-commit {prefix} d:2 < layer.tar.gz")).ok();
+    env.sh(&format!("img-commit {prefix} d:2 < layer.tar.gz"))
+        .ok();
     assert_eq!(image(&env, "d:2").manifest.layers().len(), 3);
     env.check_store();
 }
@@ -225,13 +232,18 @@ fn changes_only_add_an_empty_layer_entry() {
     assert_eq!(run.records().len(), 1);
     let ports = image(&env, "ports:1");
     assert_eq!(ports.manifest.layers(), base.manifest.layers());
+    assert_eq!(ports.config_json["rootfs"], base.config_json["rootfs"]);
     assert_eq!(
-        ports.config_json["rootfs"],
-        base.config_json["rootfs"]
+        ports.config_json["config"]["ExposedPorts"],
+        json!({"80/tcp": {}})
     );
-    assert_eq!(ports.config_json["config"]["ExposedPorts"], json!({"80/tcp": {}}));
     assert_eq!(ports.config_json["config"]["Cmd"], json!(["sh"]));
-    let last = ports.config_json["history"].as_array().unwrap().last().unwrap().clone();
+    let last = ports.config_json["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["empty_layer"], true);
     assert_eq!(last["created_by"], "img-commit --change 'EXPOSE 80'");
     assert_eq!(last["comment"], "ports");
@@ -306,7 +318,8 @@ fn bad_input_changes_nothing() {
     }
     // clap's usage errors
     env.sh("img-commit").code(2);
-    env.sh("img-commit --no-layer --layer layer.tar base x").code(2);
+    env.sh("img-commit --no-layer --layer layer.tar base x")
+        .code(2);
     assert_eq!(snapshot(&env.store()), before);
     env.check_store();
 }
@@ -368,7 +381,10 @@ fn docker_base_keeps_docker_media_types_and_pushes() {
             "application/vnd.oci.image.layer.v1.tar+zstd"
         ]
     );
-    assert_eq!(zst.manifest.layers()[0].digest(), dbase.manifest.layers()[0].digest());
+    assert_eq!(
+        zst.manifest.layers()[0].digest(),
+        dbase.manifest.layers()[0].digest()
+    );
     // both push, and the registry serves them as skopeo reads them
     for name in ["dmine", "dzst"] {
         env.sh(&format!("img-push -q {host}/test/{name}:1 >/dev/null"))
