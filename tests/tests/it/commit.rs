@@ -302,7 +302,17 @@ fn bad_input_changes_nothing() {
             "img-commit base bad@sha256:0000000000000000000000000000000000000000000000000000000000000000 < layer.tar",
             2,
         ),
+        (
+            "bad SOURCE_DATE_EPOCH",
+            "SOURCE_DATE_EPOCH=soon img-commit base bad:1 < layer.tar",
+            2,
+        ),
         ("unknown image", "img-commit nosuch:1 bad:1 < layer.tar", 1),
+        (
+            "other platform",
+            "img-commit --platform linux/s390x base bad:1 < layer.tar",
+            1,
+        ),
         ("missing layer file", "img-commit --layer nosuch.tar base bad:1", 1),
     ] {
         let run = env.sh(script);
@@ -315,6 +325,18 @@ fn bad_input_changes_nothing() {
         );
         assert_eq!(run.stdout, "", "{case}");
         assert_eq!(snapshot(&env.store()), before, "{case} changed the store");
+    }
+    // a terminal on stdin is not a layer (script gives one)
+    if need(&["script"]) {
+        let run = env
+            .sh("script -qec 'img-commit base bad:1' /dev/null < /dev/null")
+            .code(2);
+        assert!(
+            run.stdout.contains("stdin is a terminal") && run.stdout.contains("--no-layer"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(snapshot(&env.store()), before);
     }
     // clap's usage errors
     env.sh("img-commit").code(2);
