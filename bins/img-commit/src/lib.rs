@@ -33,7 +33,8 @@ use img::reference::Reference;
 /// the new one on top; its config is IMAGE's, as Docker builds it: the same
 /// platform, the runtime config (Cmd, Env, …) with the -c changes applied
 /// (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, in
-/// Dockerfile syntax, as docker commit accepts them), the new diff_id
+/// Dockerfile syntax, as img-import takes them; docker commit also takes
+/// HEALTHCHECK and ONBUILD, which img does not yet), the new diff_id
 /// appended, `created` now (or SOURCE_DATE_EPOCH, for reproducible images),
 /// and `author` from -a. The history gets one entry with the author, the -m
 /// message as its comment (Docker writes the message there, not in the
