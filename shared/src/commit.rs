@@ -81,6 +81,18 @@ pub fn commit(
     let image = crate::export::platform_image(&found.target, options.platform.as_ref())
         .with_context(what)?
         .clone();
+    // An incomplete base (a blob removed meanwhile) fails before the layer
+    // is read, not after it is stored.
+    for descriptor in image.manifest.layers() {
+        if !store.has_blob(descriptor.digest()) {
+            return Err(Error::not_found(format!(
+                "image {} is incomplete: layer {} is missing (pull or load it again)",
+                image.descriptor.digest(),
+                descriptor.digest()
+            )))
+            .with_context(what);
+        }
+    }
     let mut runtime = base_runtime(&image);
     for c in &options.changes {
         change::apply(&mut runtime, c)?;

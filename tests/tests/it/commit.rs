@@ -418,3 +418,22 @@ fn docker_base_keeps_docker_media_types_and_pushes() {
     }
     env.check_store();
 }
+
+#[test]
+fn incomplete_base_fails_before_the_layer_is_stored() {
+    let env = env_with_layer();
+    let base = image(&env, "base");
+    let layer = base.manifest.layers()[0].digest().to_string();
+    let blob = format!("$STORE/blobs/sha256/{}", &layer[7..]);
+    env.sh(&format!("mv {blob} aside")).ok();
+    let before = snapshot(&env.store());
+    let run = env.sh("img-commit base bad:1 < layer.tar").code(1);
+    assert!(
+        run.stderr.contains("incomplete") && run.stderr.contains(&layer),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(snapshot(&env.store()), before);
+    env.sh(&format!("mv aside {blob}")).ok();
+    env.check_store();
+}
