@@ -96,10 +96,48 @@ pub fn add_history(config: &mut Value, history: Value) -> Result<()> {
     }
 }
 
+/// The media types of a new image's manifest and config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestFormat {
+    /// OCI image manifest and config.
+    Oci,
+    /// Docker schema 2 manifest and config (for images made from a Docker
+    /// base, whose layers keep their Docker media types, as BuildKit does).
+    Docker,
+}
+
+impl ManifestFormat {
+    /// The manifest media type.
+    pub fn manifest_media_type(self) -> MediaType {
+        match self {
+            ManifestFormat::Oci => MediaType::ImageManifest,
+            ManifestFormat::Docker => MediaType::Other(crate::image::DOCKER_MANIFEST.into()),
+        }
+    }
+
+    /// The config media type.
+    pub fn config_media_type(self) -> MediaType {
+        match self {
+            ManifestFormat::Oci => MediaType::ImageConfig,
+            ManifestFormat::Docker => MediaType::Other(crate::image::DOCKER_CONFIG.into()),
+        }
+    }
+}
+
 /// Store `config` and an OCI manifest listing `layers` (already stored);
 /// returns the new image. The config is written with sorted keys, so equal
 /// configs give equal image IDs.
 pub fn write_image(store: &Store, config: &Value, layers: &[Descriptor]) -> Result<Target> {
+    write_image_as(store, config, layers, ManifestFormat::Oci)
+}
+
+/// [`write_image`] with the manifest and config media types of `format`.
+pub fn write_image_as(
+    store: &Store,
+    config: &Value,
+    layers: &[Descriptor],
+    format: ManifestFormat,
+) -> Result<Target> {
     let diff_ids = config
         .pointer("/rootfs/diff_ids")
         .and_then(Value::as_array)
@@ -122,9 +160,9 @@ pub fn write_image(store: &Store, config: &Value, layers: &[Descriptor]) -> Resu
     let (config_digest, config_size) = store.write_blob(&config_bytes)?;
     let manifest = json!({
         "schemaVersion": 2,
-        "mediaType": MediaType::ImageManifest.to_string(),
+        "mediaType": format.manifest_media_type().to_string(),
         "config": {
-            "mediaType": MediaType::ImageConfig.to_string(),
+            "mediaType": format.config_media_type().to_string(),
             "digest": config_digest.to_string(),
             "size": config_size,
         },
@@ -132,7 +170,7 @@ pub fn write_image(store: &Store, config: &Value, layers: &[Descriptor]) -> Resu
     });
     let manifest_bytes = crate::json::canonical(&manifest)?;
     let (digest, size) = store.write_blob(&manifest_bytes)?;
-    store.load_target(&Descriptor::new(MediaType::ImageManifest, size, digest))
+    store.load_target(&Descriptor::new(format.manifest_media_type(), size, digest))
 }
 
 /// Name a new image (moving the name as img-tag does), or keep it as an

@@ -18,6 +18,7 @@
 pub mod archive;
 pub mod change;
 pub mod cli;
+pub mod commit;
 pub mod compose;
 pub mod digest;
 pub mod error;

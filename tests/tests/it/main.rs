@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod commit;
 mod credentials;
 mod docs;
 mod export;
