@@ -1,0 +1,154 @@
+//! The layer between two directory trees (`img-layer diff LOWER UPPER`):
+//! applied onto LOWER it gives UPPER, as Docker's and umoci's diffs do.
+//!
+//! Both trees are walked together, each directory's children merged in name
+//! order (so the output is reproducible, like `create`'s). A path only in
+//! UPPER is written with everything under it; a path only in LOWER becomes a
+//! `.wh.NAME` whiteout; a path in both is written again when it changed: its
+//! type, mode, owner, modification time (to the nanosecond), size, extended
+//! attributes, link target or device numbers differ, or, all of these equal,
+//! a regular file's bytes differ. A directory present in both is written
+//! only when its own metadata changed, and then compared child by child. A
+//! path whose type changed (a directory became a file or the reverse) is
+//! written whole: applying an entry replaces what was there, so no whiteout
+//! is needed; opaque whiteouts are never needed either, since every removed
+//! child gets its own whiteout, which is what Docker's diff on plain
+//! directories writes.
+
+use std::fs::{self, File, Metadata};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use super::create::{self, check_dir, sorted_children, Options, Report, TreeWriter};
+use super::path;
+use crate::error::{IoContext, Result};
+
+/// Write the layer that turns `lower` into `upper` into `out`.
+pub fn diff<W: Write>(lower: &Path, upper: &Path, out: W, options: Options) -> Result<(W, Report)> {
+    check_dir(lower)?;
+    check_dir(upper)?;
+    let mut writer = TreeWriter::new(out, options);
+    diff_dir(&mut writer, lower, upper, None)?;
+    writer.finish()
+}
+
+fn diff_dir<W: Write>(
+    writer: &mut TreeWriter<W>,
+    lower: &Path,
+    upper: &Path,
+    rel: Option<&[u8]>,
+) -> Result<()> {
+    let old = sorted_children(lower)?;
+    // A socket cannot be in a layer: as far as the diff goes, it is absent.
+    let mut new = Vec::new();
+    for name in sorted_children(upper)? {
+        let meta = fs::symlink_metadata(upper.join(&name))
+            .io_context(|| format!("reading {}", upper.join(&name).display()))?;
+        if !meta.file_type().is_socket() {
+            new.push(name);
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                writer.whiteout(&path::join(rel, old[i].as_bytes()))?;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                let child = path::join(rel, new[j].as_bytes());
+                writer.add_tree(&upper.join(&new[j]), &child)?;
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                let child = path::join(rel, new[j].as_bytes());
+                let (a, b) = (lower.join(&old[i]), upper.join(&new[j]));
+                let am =
+                    fs::symlink_metadata(&a).io_context(|| format!("reading {}", a.display()))?;
+                let bm =
+                    fs::symlink_metadata(&b).io_context(|| format!("reading {}", b.display()))?;
+                if am.is_dir() && bm.is_dir() {
+                    if meta_changed(&a, &am, &b, &bm)? {
+                        writer.add(&b, &child, &bm)?;
+                    }
+                    diff_dir(writer, &a, &b, Some(&child))?;
+                } else if changed(&a, &am, &b, &bm)? {
+                    writer.add_tree(&b, &child)?;
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the non-content metadata of two paths differs.
+fn meta_changed(a: &Path, am: &Metadata, b: &Path, bm: &Metadata) -> Result<bool> {
+    Ok(am.file_type() != bm.file_type()
+        || am.mode() != bm.mode()
+        || am.uid() != bm.uid()
+        || am.gid() != bm.gid()
+        || am.mtime() != bm.mtime()
+        || am.mtime_nsec() != bm.mtime_nsec()
+        || create::xattrs(a)? != create::xattrs(b)?)
+}
+
+/// Whether a non-directory changed between `a` and `b`.
+fn changed(a: &Path, am: &Metadata, b: &Path, bm: &Metadata) -> Result<bool> {
+    if meta_changed(a, am, b, bm)? || am.len() != bm.len() {
+        return Ok(true);
+    }
+    let kind = bm.file_type();
+    if kind.is_symlink() {
+        return Ok(
+            fs::read_link(a).io_context(|| format!("reading {}", a.display()))?
+                != fs::read_link(b).io_context(|| format!("reading {}", b.display()))?,
+        );
+    }
+    if kind.is_char_device() || kind.is_block_device() {
+        return Ok(am.rdev() != bm.rdev());
+    }
+    if kind.is_file() {
+        return Ok(!same_bytes(a, b)?);
+    }
+    Ok(false)
+}
+
+/// Whether two files of the same size hold the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    let mut fa = File::open(a).io_context(|| format!("reading {}", a.display()))?;
+    let mut fb = File::open(b).io_context(|| format!("reading {}", b.display()))?;
+    let mut ba = vec![0u8; 1 << 16];
+    let mut bb = vec![0u8; 1 << 16];
+    loop {
+        let n = read_full(&mut fa, &mut ba).io_context(|| format!("reading {}", a.display()))?;
+        let m = read_full(&mut fb, &mut bb).io_context(|| format!("reading {}", b.display()))?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
