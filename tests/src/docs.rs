@@ -23,6 +23,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_import::command(),
         img_export::command(),
         img_prune::command(),
+        img_layer::command(),
     ]
 }
 

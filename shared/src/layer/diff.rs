@@ -8,7 +8,10 @@
 //! type, mode, owner, modification time (to the nanosecond), size, extended
 //! attributes, link target or device numbers differ, or, all of these equal,
 //! a regular file's bytes differ. A directory present in both is written
-//! only when its own metadata changed, and then compared child by child. A
+//! only when its own metadata changed, and then compared child by child;
+//! but every directory holding a change is written too (before the change),
+//! as containerd's diff does: adding or removing a child changes a
+//! directory's modification time, which the unpacker then sets back. A
 //! path whose type changed (a directory became a file or the reverse) is
 //! written whole: applying an entry replaces what was there, so no whiteout
 //! is needed; opaque whiteouts are never needed either, since every removed
@@ -19,7 +22,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::create::{self, check_dir, sorted_children, Options, Report, TreeWriter};
 use super::path;
@@ -29,65 +32,89 @@ use crate::error::{IoContext, Result};
 pub fn diff<W: Write>(lower: &Path, upper: &Path, out: W, options: Options) -> Result<(W, Report)> {
     check_dir(lower)?;
     check_dir(upper)?;
-    let mut writer = TreeWriter::new(out, options);
-    diff_dir(&mut writer, lower, upper, None)?;
-    writer.finish()
+    let mut diff = Diff {
+        writer: TreeWriter::new(out, options),
+        pending: Vec::new(),
+    };
+    diff.dir(lower, upper, None)?;
+    diff.writer.finish()
 }
 
-fn diff_dir<W: Write>(
-    writer: &mut TreeWriter<W>,
-    lower: &Path,
-    upper: &Path,
-    rel: Option<&[u8]>,
-) -> Result<()> {
-    let old = sorted_children(lower)?;
-    // A socket cannot be in a layer: as far as the diff goes, it is absent.
-    let mut new = Vec::new();
-    for name in sorted_children(upper)? {
-        let meta = fs::symlink_metadata(upper.join(&name))
-            .io_context(|| format!("reading {}", upper.join(&name).display()))?;
-        if !meta.file_type().is_socket() {
-            new.push(name);
+/// A diff under way.
+struct Diff<W: Write> {
+    writer: TreeWriter<W>,
+    /// The unchanged directories being walked, outermost first: written
+    /// (and set to `None`) once something under them is.
+    pending: Vec<Option<(PathBuf, Vec<u8>, Metadata)>>,
+}
+
+impl<W: Write> Diff<W> {
+    /// Write the directories around the next change.
+    fn parents(&mut self) -> Result<&mut TreeWriter<W>> {
+        for dir in self.pending.iter_mut() {
+            if let Some((full, rel, meta)) = dir.take() {
+                self.writer.add(&full, &rel, &meta)?;
+            }
         }
+        Ok(&mut self.writer)
     }
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let order = match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            _ => std::cmp::Ordering::Greater,
-        };
-        match order {
-            std::cmp::Ordering::Less => {
-                writer.whiteout(&path::join(rel, old[i].as_bytes()))?;
-                i += 1;
+
+    fn dir(&mut self, lower: &Path, upper: &Path, rel: Option<&[u8]>) -> Result<()> {
+        let old = sorted_children(lower)?;
+        // A socket cannot be in a layer: as far as the diff goes, it is absent.
+        let mut new = Vec::new();
+        for name in sorted_children(upper)? {
+            let meta = fs::symlink_metadata(upper.join(&name))
+                .io_context(|| format!("reading {}", upper.join(&name).display()))?;
+            if !meta.file_type().is_socket() {
+                new.push(name);
             }
-            std::cmp::Ordering::Greater => {
-                let child = path::join(rel, new[j].as_bytes());
-                writer.add_tree(&upper.join(&new[j]), &child)?;
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                let child = path::join(rel, new[j].as_bytes());
-                let (a, b) = (lower.join(&old[i]), upper.join(&new[j]));
-                let am =
-                    fs::symlink_metadata(&a).io_context(|| format!("reading {}", a.display()))?;
-                let bm =
-                    fs::symlink_metadata(&b).io_context(|| format!("reading {}", b.display()))?;
-                if am.is_dir() && bm.is_dir() {
-                    if meta_changed(&a, &am, &b, &bm)? {
-                        writer.add(&b, &child, &bm)?;
-                    }
-                    diff_dir(writer, &a, &b, Some(&child))?;
-                } else if changed(&a, &am, &b, &bm)? {
-                    writer.add_tree(&b, &child)?;
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let order = match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    self.parents()?
+                        .whiteout(&path::join(rel, old[i].as_bytes()))?;
+                    i += 1;
                 }
-                i += 1;
-                j += 1;
+                std::cmp::Ordering::Greater => {
+                    let child = path::join(rel, new[j].as_bytes());
+                    self.parents()?.add_tree(&upper.join(&new[j]), &child)?;
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    let child = path::join(rel, new[j].as_bytes());
+                    let (a, b) = (lower.join(&old[i]), upper.join(&new[j]));
+                    let am = fs::symlink_metadata(&a)
+                        .io_context(|| format!("reading {}", a.display()))?;
+                    let bm = fs::symlink_metadata(&b)
+                        .io_context(|| format!("reading {}", b.display()))?;
+                    if am.is_dir() && bm.is_dir() {
+                        if meta_changed(&a, &am, &b, &bm)? {
+                            self.parents()?.add(&b, &child, &bm)?;
+                            self.pending.push(None);
+                        } else {
+                            self.pending.push(Some((b.clone(), child.clone(), bm)));
+                        }
+                        let walked = self.dir(&a, &b, Some(&child));
+                        self.pending.pop();
+                        walked?;
+                    } else if changed(&a, &am, &b, &bm)? {
+                        self.parents()?.add_tree(&b, &child)?;
+                    }
+                    i += 1;
+                    j += 1;
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Whether the non-content metadata of two paths differs.
