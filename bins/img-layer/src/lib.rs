@@ -95,7 +95,8 @@ pub enum Command {
     /// A path is written when it is new or changed: type, mode, owner,
     /// mtime, size, extended attributes, link target, device numbers or
     /// bytes differ; a directory present in both only when its own
-    /// metadata changed. Removed paths become `.wh.NAME` whiteouts, one per
+    /// metadata changed or something under it did (as containerd's diff
+    /// does, so that its time comes out right). Removed paths become `.wh.NAME` whiteouts, one per
     /// removed path, as Docker's diff writes them; a path whose type changed
     /// is written whole, which replaces what LOWER had there.
     Diff {
