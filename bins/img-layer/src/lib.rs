@@ -183,9 +183,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Create { dir, write } => {
             create::check_dir(&dir)?;
+            create::check_output_outside(write.output.as_deref(), &[&dir])?;
             let options = create::Options {
                 clamp_mtime: write.mtime,
-            };
+                exclude: Vec::new(),
+            }
+            .excluding_stdout();
             create::write_compressed(write.output.as_deref(), write.compression.into(), |out| {
                 let (_, report) = create::create(&dir, out, options)?;
                 warn_sockets(report.skipped_sockets);
@@ -199,9 +202,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             create::check_dir(&lower)?;
             create::check_dir(&upper)?;
+            create::check_output_outside(write.output.as_deref(), &[&lower, &upper])?;
             let options = create::Options {
                 clamp_mtime: write.mtime,
-            };
+                exclude: Vec::new(),
+            }
+            .excluding_stdout();
             create::write_compressed(write.output.as_deref(), write.compression.into(), |out| {
                 let (_, report) = diff::diff(&lower, &upper, out, options)?;
                 warn_sockets(report.skipped_sockets);

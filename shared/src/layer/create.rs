@@ -34,6 +34,49 @@ pub struct Options {
     /// Modification times later than this (seconds since the epoch) are
     /// written as this.
     pub clamp_mtime: Option<u64>,
+    /// Files (device, inode) never written: the archive being written, when
+    /// it lies inside the tree (GNU tar's "file is the archive; not dumped").
+    pub exclude: Vec<(u64, u64)>,
+}
+
+impl Options {
+    /// Also leave out what stdout writes into, when it is a regular file.
+    pub fn excluding_stdout(mut self) -> Options {
+        if let Ok(st) = rustix::fs::fstat(std::io::stdout()) {
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+            {
+                self.exclude.push((st.st_dev, st.st_ino));
+            }
+        }
+        self
+    }
+}
+
+/// Refuse an output file inside the tree being archived: it would be read
+/// while being written.
+pub fn check_output_outside(output: Option<&Path>, trees: &[&Path]) -> Result<()> {
+    let Some(output) = output.filter(|p| p.as_os_str() != "-") else {
+        return Ok(());
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(dir) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    for tree in trees {
+        if let Ok(tree) = fs::canonicalize(tree) {
+            if dir.starts_with(&tree) {
+                return Err(Error::invalid(format!(
+                    "the output {} is inside {}, which is being archived: write it elsewhere",
+                    output.display(),
+                    tree.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What went into the tar.
@@ -98,6 +141,9 @@ impl<W: Write> TreeWriter<W> {
     /// left out (a socket).
     pub fn add(&mut self, full: &Path, rel: &[u8], meta: &Metadata) -> Result<bool> {
         let kind = meta.file_type();
+        if self.options.exclude.contains(&(meta.dev(), meta.ino())) {
+            return Ok(false);
+        }
         if kind.is_socket() {
             self.report.skipped_sockets += 1;
             return Ok(false);
@@ -315,4 +361,59 @@ pub fn write_compressed(
     body: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
     crate::output::write_tar(output, "a layer tar", Compressed { compression, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn entries(tar: &[u8]) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+        let mut archive = tar::Archive::new(tar);
+        let mut out = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let meta = EntryMeta::of(&mut entry).unwrap();
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            entry.read_to_end(&mut Vec::new()).unwrap();
+            out.push((name, meta.pax));
+        }
+        out
+    }
+
+    #[test]
+    fn keeps_user_xattrs_and_hard_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        fs::hard_link(&file, dir.path().join("g")).unwrap();
+        let supported =
+            rustix::fs::lsetxattr(&file, "user.img", b"1", rustix::fs::XattrFlags::empty()).is_ok();
+        let (tar, report) = create(dir.path(), Vec::new(), Options::default()).unwrap();
+        assert_eq!(report.entries, 2);
+        let found = entries(&tar);
+        assert_eq!(found[0].0, "f");
+        assert_eq!(found[1].0, "g");
+        if supported {
+            assert_eq!(
+                found[0].1,
+                vec![("SCHILY.xattr.user.img".to_string(), b"1".to_vec())]
+            );
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        let link = archive.entries().unwrap().nth(1).unwrap().unwrap();
+        assert_eq!(link.header().entry_type(), tar::EntryType::Link);
+        assert_eq!(link.link_name_bytes().unwrap().as_ref(), b"f");
+    }
+
+    #[test]
+    fn refuses_a_missing_directory() {
+        let err = create(
+            Path::new("/nonexistent/dir"),
+            Vec::new(),
+            Options::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
+    }
 }

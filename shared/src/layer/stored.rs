@@ -161,3 +161,33 @@ pub fn write_layer(
     }
     Ok(copied)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::MediaType;
+
+    fn layer(position: usize, hex: char, diff: char) -> Layer {
+        Layer {
+            position,
+            descriptor: Descriptor::new(
+                MediaType::ImageLayerGzip,
+                1,
+                digest::from_hex(&hex.to_string().repeat(64)).unwrap(),
+            ),
+            diff_id: Some(format!("sha256:{}", diff.to_string().repeat(64))),
+        }
+    }
+
+    #[test]
+    fn picks_by_position_digest_or_diff_id() {
+        let layers = vec![layer(0, 'a', 'c'), layer(1, 'b', 'd')];
+        assert_eq!(pick(&layers, None).unwrap().position, 1);
+        assert_eq!(pick(&layers, Some("0")).unwrap().position, 0);
+        assert_eq!(pick(&layers, Some("bbbb")).unwrap().position, 1);
+        assert_eq!(pick(&layers, Some("sha256:cccc")).unwrap().position, 0);
+        assert!(pick(&layers, Some("2")).is_err());
+        assert!(pick(&layers, Some("eeee")).is_err());
+        assert!(pick(&[], None).is_err());
+    }
+}

@@ -348,3 +348,16 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_eq!(env.index_bytes(), before);
     env.check_store();
 }
+
+#[test]
+fn the_archive_is_never_part_of_itself() {
+    let env = Env::new();
+    sh(
+        &env,
+        "set -e; mkdir t; echo a > t/a; cd t
+         img-layer create . > self.tar; test \"$(tar -tf self.tar)\" = a
+         img-layer diff ../t . > d.tar; tar -tf d.tar >&2
+         ! img-layer create . -o inside.tar 2>err; grep -q 'is inside' err; test ! -e inside.tar",
+    )
+    .ok();
+}
