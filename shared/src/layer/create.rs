@@ -368,7 +368,9 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn entries(tar: &[u8]) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+    type Pax = Vec<(String, Vec<u8>)>;
+
+    fn entries(tar: &[u8]) -> Vec<(String, Pax)> {
         let mut archive = tar::Archive::new(tar);
         let mut out = Vec::new();
         for entry in archive.entries().unwrap() {
