@@ -44,7 +44,8 @@ pub fn layers(image: &Image) -> Vec<Layer> {
 
 /// The layer `which` names: a position (0 the bottom), or a layer digest or
 /// diff_id, whole or a unique prefix of its hex digits; the top layer when
-/// `None`.
+/// `None`. A number shorter than 12 digits is a position (img prints 12-digit
+/// digests), anything longer or with letters a digest prefix.
 pub fn pick(layers: &[Layer], which: Option<&str>) -> Result<Layer> {
     let Some(which) = which else {
         return layers

@@ -361,3 +361,24 @@ fn the_archive_is_never_part_of_itself() {
     )
     .ok();
 }
+
+#[test]
+fn extract_of_a_corrupt_blob_fails_and_writes_nothing() {
+    if !need(&["skopeo", "jq"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("derived", "derived");
+    let run = sh(
+        &env,
+        "set -e; top=$(skopeo inspect --raw oci:$STORE:derived | jq -r '.layers[-1].digest')
+         f=$STORE/blobs/sha256/${top#sha256:}; chmod u+w $f
+         printf 'X' | dd of=$f bs=1 seek=20 conv=notrunc status=none
+         img-layer extract derived -o top.tar.gz && echo code=0 >&2 || echo code=$? >&2; test ! -e top.tar.gz
+         img-layer extract derived --uncompressed -o top.tar || echo code=$? >&2
+         test ! -e top.tar",
+    )
+    .ok();
+    assert!(run.stderr.contains("code=2"), "{}", run.stderr);
+    assert!(!run.stderr.contains("code=0"), "{}", run.stderr);
+}
