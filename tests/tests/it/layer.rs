@@ -382,3 +382,27 @@ fn extract_of_a_corrupt_blob_fails_and_writes_nothing() {
     assert!(run.stderr.contains("code=2"), "{}", run.stderr);
     assert!(!run.stderr.contains("code=0"), "{}", run.stderr);
 }
+
+#[test]
+fn ls_files_reads_like_tar_tv() {
+    let env = Env::new();
+    let run = sh(
+        &env,
+        "set -e; umask 022; mkdir -p t/d; echo hi > t/d/f; ln -s f t/d/l; chmod 755 t/d; chmod 640 t/d/f
+         mkdir -p w/d; touch w/d/.wh.gone w/d/.wh..wh..opq
+         find t w -exec touch -h -d @86400 {} +
+         { img-layer create t; } | img-layer ls --files
+         tar -C w -cf - d/.wh.gone d/.wh..wh..opq | gzip | img-layer ls --files -",
+    )
+    .ok();
+    let me = sh(&env, "echo $(id -u)/$(id -g)").ok().stdout;
+    let me = me.trim();
+    let want = format!(
+        "drwxr-xr-x {me:>9}          0 1970-01-02 00:00 d/\n\
+         -rw-r----- {me:>9}          3 1970-01-02 00:00 d/f\n\
+         lrwxrwxrwx {me:>9}          0 1970-01-02 00:00 d/l -> f\n\
+         -rw-r--r-- {me:>9}          0 1970-01-02 00:00 d/gone (removed)\n\
+         -rw-r--r-- {me:>9}          0 1970-01-02 00:00 d/ (opaque: lower contents removed)\n"
+    );
+    assert_eq!(run.stdout, want);
+}
