@@ -17,10 +17,10 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::path;
@@ -187,7 +187,13 @@ impl<W: Write> TreeWriter<W> {
             )
         } else if kind.is_file() {
             entry.header.set_entry_type(tar::EntryType::Regular);
-            let file = File::open(full).io_context(what)?;
+            // Never through a symbolic link swapped in since the walk saw
+            // a regular file here.
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(full)
+                .io_context(what)?;
             self.write(&entry, rel, None, meta.len(), file)
                 .map_err(|e| e.context(format!("{} changed while being read", full.display())))
         } else {
