@@ -96,9 +96,11 @@ pub enum Command {
     /// mtime, size, extended attributes, link target, device numbers or
     /// bytes differ; a directory present in both only when its own
     /// metadata changed or something under it did (as containerd's diff
-    /// does, so that its time comes out right). Removed paths become `.wh.NAME` whiteouts, one per
-    /// removed path, as Docker's diff writes them; a path whose type changed
-    /// is written whole, which replaces what LOWER had there.
+    /// does, so that its time comes out right). Removed paths become
+    /// `.wh.NAME` whiteouts, one per removed path, as Docker's diff writes
+    /// them, except that a directory that lost all of its two or more
+    /// children gets one opaque marker (`.wh..wh..opq`) instead; a path whose
+    /// type changed is written whole, which replaces what LOWER had there.
     Diff {
         /// The tree before
         #[arg(value_name = "LOWER")]

@@ -237,6 +237,21 @@ impl<W: Write> TreeWriter<W> {
         .map(|_| ())
     }
 
+    /// Write an opaque marker: every child `dir` has in the layers below
+    /// is hidden.
+    pub fn opaque(&mut self, dir: &[u8]) -> Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        let entry = EntryMeta {
+            header,
+            pax: Vec::new(),
+        };
+        let name = path::join(Some(dir), whiteout::OPAQUE);
+        self.write(&entry, &name, None, 0, io::empty()).map(|_| ())
+    }
+
     fn write(
         &mut self,
         entry: &EntryMeta,

@@ -14,9 +14,11 @@
 //! directory's modification time, which the unpacker then sets back. A
 //! path whose type changed (a directory became a file or the reverse) is
 //! written whole: applying an entry replaces what was there, so no whiteout
-//! is needed; opaque whiteouts are never needed either, since every removed
-//! child gets its own whiteout, which is what Docker's diff on plain
-//! directories writes.
+//! is needed. A removed child gets its own whiteout, as Docker's diff on
+//! plain directories writes it; but when a directory kept in UPPER has
+//! none of the (two or more) children it had in LOWER, one opaque marker
+//! (`DIR/.wh..wh..opq`) says the same: LOWER is the whole tree below the
+//! layer, so hiding every lower child removes exactly those children.
 
 use std::fs::{self, File, Metadata};
 use std::io::{Read, Write};
@@ -71,6 +73,13 @@ impl<W: Write> Diff<W> {
             }
         }
         let (mut i, mut j) = (0, 0);
+        if let Some(dir) = rel {
+            if old.len() >= 2 && disjoint(&old, &new) {
+                self.parents()?.opaque(dir)?;
+                // Every lower child is gone: only UPPER's are left to write.
+                i = old.len();
+            }
+        }
         while i < old.len() || j < new.len() {
             let order = match (old.get(i), new.get(j)) {
                 (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
@@ -115,6 +124,19 @@ impl<W: Write> Diff<W> {
         }
         Ok(())
     }
+}
+
+/// Whether two sorted name lists share no name.
+fn disjoint(a: &[std::ffi::OsString], b: &[std::ffi::OsString]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].as_bytes().cmp(b[j].as_bytes()) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return false,
+        }
+    }
+    true
 }
 
 /// Whether the non-content metadata of two paths differs.

@@ -129,6 +129,7 @@ const CHANGES: &str = "mktree lower; cp -a lower upper
   rm upper/etc/motd.link; ln -s motd.hard upper/etc/motd.link
   touch -d @1710000000 upper/usr/bin/tool
   ln upper/added upper/added.hard
+  rm -r upper/usr/*; echo fresh > upper/usr/fresh  # everything usr had is gone
   find upper -newer lower/big -exec touch -h -d @1720000000 {} +";
 
 #[test]
@@ -153,7 +154,9 @@ fn diff_applied_onto_lower_gives_upper() {
     // directory need no whiteout of their own.
     assert!(!out.contains("deep/"), "{out}");
     assert!(!out.contains("gone/sub"), "{out}");
-    assert!(!out.contains("opaque"), "{out}");
+    assert!(out.contains("usr/ (opaque"), "{out}");
+    assert!(!out.contains("usr/bin"), "{out}");
+    assert!(!out.contains("etc/ (opaque"), "{out}");
     assert!(out.contains("etc/motd\n"), "content change missed: {out}");
     assert!(out.contains("added.hard link to added"), "{out}");
     // A diff of equal trees is an empty layer, and applying it changes nothing.
@@ -179,9 +182,10 @@ fn umoci_unpacks_layers_img_layer_made() {
          touch -d @1700000000 upper upper/*
          img-layer create upper > c.tar
          umoci raw add-layer --image L:base --tag created c.tar
-         cp -a b/rootfs up2; rm up2/etc/passwd; echo x > up2/bin/extra; ln -s busybox up2/bin/ls
+         cp -a b/rootfs up2; rm up2/etc/passwd up2/bin/busybox up2/bin/sh; echo x > up2/bin/extra; ln -s extra up2/bin/ls
          find up2 -newer b/rootfs/bin/busybox -exec touch -h -d @1720000000 {} +
          img-layer diff b/rootfs up2 > d.tar
+         tar -tf d.tar | grep -x 'bin/.wh..wh..opq'  # bin lost all it had
          umoci raw add-layer --image L:base --tag diffed d.tar
          umoci unpack --image L:diffed n >/dev/null
          list up2 > want; list n/rootfs | diff want - >&2
