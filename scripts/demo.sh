@@ -2,7 +2,8 @@
 # img's main job end to end, with every program that exists, on a scratch
 # store: make a base image from Debian's busybox-static, look at it, name it,
 # save and load it, flatten it, push it to a local registry and pull it back,
-# prune what a rebuild left dangling, commit a layer onto it, remove it.
+# prune what a rebuild left dangling, diff a change into a layer and commit
+# it, remove it.
 # Nothing comes from the internet. (img-build and img-run do not exist yet;
 # when they do, they join this story.)
 set -euo pipefail
@@ -72,10 +73,14 @@ step "img-export mybusybox:1 | img-import -m rebuilt - flatbusybox:1   # the old
 img-export mybusybox:1 | img-import -c 'CMD ["sh"]' -m rebuilt - flatbusybox:1 >/dev/null
 step "img-ls --filter dangling=true";      img-ls --filter dangling=true
 step "img-prune -f";                      img-prune -f
-mkdir -p "$work/changes/etc"
-echo 'hello from img-commit' >"$work/changes/etc/motd"
-step "tar -C changes -c . | img-commit -m 'add motd' -c 'ENV GREETING=hello' mybusybox:1 mybusybox:2"
-tar -C "$work/changes" -c . | img-commit -q -m 'add motd' -c 'ENV GREETING=hello' mybusybox:1 mybusybox:2 >/dev/null
+mkdir -p "$work/old"
+step "img-export mybusybox:1 | tar -x -C old; cp -a old new; echo … >new/etc/motd"
+img-export mybusybox:1 | tar -x -C "$work/old"
+cp -a "$work/old" "$work/new"
+echo 'hello from img-commit' >"$work/new/etc/motd"
+step "img-layer diff old new | img-commit -m 'add motd' -c 'ENV GREETING=hello' mybusybox:1 mybusybox:2"
+img-layer diff "$work/old" "$work/new" | img-commit -q -m 'add motd' -c 'ENV GREETING=hello' mybusybox:1 mybusybox:2 >/dev/null
+step "img-layer ls mybusybox:2";          img-layer ls mybusybox:2
 step "img-history mybusybox:2";           img-history mybusybox:2
 step "img-rm mybusybox:1 mybusybox:2 flatbusybox:1"
 img-rm mybusybox:1 mybusybox:2 flatbusybox:1

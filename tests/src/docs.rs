@@ -24,6 +24,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_export::command(),
         img_prune::command(),
         img_commit::command(),
+        img_layer::command(),
     ]
 }
 
@@ -43,12 +44,31 @@ pub fn man_page(command: &clap::Command) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Write `img-*.1` for every program into `dir`.
-pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Every man page file and its text: `img-NAME.1` for every program, and
+/// `img-NAME-SUB.1` for each subcommand of a program that has them (which
+/// the program's page refers to).
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut pages = Vec::new();
     for command in commands() {
         let name = command.get_name().to_string();
-        std::fs::write(dir.join(format!("{name}.1")), man_page(&command)?)?;
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            let page = format!("{name}-{}", sub.get_name());
+            let sub = sub
+                .clone()
+                .display_name(page.clone())
+                .bin_name(format!("{name} {}", sub.get_name()));
+            pages.push((format!("{page}.1"), man_page(&sub)?));
+        }
+        pages.push((format!("{name}.1"), man_page(&command)?));
+    }
+    Ok(pages)
+}
+
+/// Write every man page (see [`man_pages`]) into `dir`.
+pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (file, text) in man_pages()? {
+        std::fs::write(dir.join(file), text)?;
     }
     Ok(())
 }

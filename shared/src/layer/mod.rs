@@ -9,15 +9,23 @@
 //! * [`tarout`]: writing entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
 //! * [`extract`]: a layer applied to a directory, never writing outside it.
+//! * [`create`]: a directory tree written as a reproducible layer tar.
+//! * [`diff`]: the layer that turns one directory tree into another.
+//! * [`list`]: a layer's entries listed for a person, like `tar -tv`.
+//! * [`stored`]: the layers of an image in the store, picked and written out.
 //!
 //! Layers are read as streams, never whole: memory stays bounded by the
 //! number of paths in an image, not by its size.
 
 pub mod compression;
+pub mod create;
+pub mod diff;
 pub mod extract;
 pub mod flatten;
 pub mod ingest;
+pub mod list;
 pub mod path;
+pub mod stored;
 pub mod tarout;
 pub mod whiteout;
 

@@ -6,9 +6,7 @@ use img_tests::docs;
 fn man_pages_are_current() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../man");
     let mut stale = Vec::new();
-    for command in docs::commands() {
-        let name = format!("{}.1", command.get_name());
-        let want = docs::man_page(&command).unwrap();
+    for (name, want) in docs::man_pages().unwrap() {
         if std::fs::read(dir.join(&name)).ok().as_deref() != Some(&want[..]) {
             stale.push(name);
         }

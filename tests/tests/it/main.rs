@@ -10,6 +10,7 @@ mod export;
 mod history;
 mod import;
 mod inspect;
+mod layer;
 mod load;
 mod login;
 mod ls;

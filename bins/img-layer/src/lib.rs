@@ -1,0 +1,343 @@
+//! img-layer: create, diff, apply, list and extract layer tars (what
+//! `crane`, `umoci` and `docker diff`/`docker save` do with layers).
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use img::cli::{self, Common, ImageArg};
+use img::error::{Error, IoContext};
+use img::layer::{compression, create, diff, extract, list, stored, Compression};
+use img::platform::Platform;
+
+/// Create, diff, apply, list and extract layer tars.
+///
+/// A layer is a tar of a file system tree with OCI whiteouts (`.wh.NAME`
+/// deletes NAME from the layers below, `.wh..wh..opq` empties a directory of
+/// them), plain, gzip or zstd compressed. `create` and `diff` write one,
+/// `apply` unpacks one onto a directory, `ls` lists an image's layers or a
+/// layer's files, `extract` writes a layer of an image from the store.
+///
+/// Layers made here are reproducible: entries sorted by name, only type,
+/// mode, numeric owner, whole-second mtime, link targets, device numbers and
+/// extended attributes (user., trusted., security. but security.selinux)
+/// stored, so the same tree gives the same bytes; `--mtime EPOCH` (or
+/// SOURCE_DATE_EPOCH) clamps later times to EPOCH, as BuildKit's
+/// rewrite-timestamp does. Hard links stay hard links, symbolic links are
+/// stored and never followed, sockets are skipped. gzip is written at
+/// Docker's default level (6), zstd at level 3 on every core.
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-layer",
+    version,
+    about = "Create, diff, apply, list and extract layer tars (crane/umoci)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-layer create --compression gzip rootfs >layer.tar.gz\n  img-layer diff old/ new/ -o changes.tar\n  img-layer apply layer.tar.zst rootfs/\n  img-layer ls busybox\n  img-layer ls --files layer.tar.gz\n  img-layer extract busybox 0 -o bottom.tar.gz"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A compression for the layers img-layer writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// A plain tar.
+    None,
+    /// gzip, Docker's default level.
+    Gzip,
+    /// zstd level 3, multithreaded.
+    Zstd,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(arg: CompressionArg) -> Compression {
+        match arg {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+/// How a written layer is compressed and timed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriteArgs {
+    /// Compression of the layer written
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: CompressionArg,
+    /// Write modification times later than EPOCH (seconds since 1970) as EPOCH
+    #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH")]
+    pub mtime: Option<u64>,
+    /// Write the layer to FILE (complete or not at all) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// img-layer's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write DIR's tree (not DIR itself) as a layer tar
+    Create {
+        /// The directory whose contents become the layer
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Write the layer that turns LOWER into UPPER (changes, and whiteouts for removals)
+    ///
+    /// A path is written when it is new or changed: type, mode, owner,
+    /// mtime, size, extended attributes, link target, device numbers or
+    /// bytes differ; a directory present in both only when its own
+    /// metadata changed or something under it did (as containerd's diff
+    /// does, so that its time comes out right). Removed paths become
+    /// `.wh.NAME` whiteouts, one per removed path, as Docker's diff writes
+    /// them, except that a directory that lost all of its two or more
+    /// children gets one opaque marker (`.wh..wh..opq`) instead; a path whose
+    /// type changed is written whole, which replaces what LOWER had there.
+    Diff {
+        /// The tree before
+        #[arg(value_name = "LOWER")]
+        lower: PathBuf,
+        /// The tree after
+        #[arg(value_name = "UPPER")]
+        upper: PathBuf,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Apply a layer (plain, gzip or zstd) onto DIR, whiteouts included
+    ///
+    /// Entries never land outside DIR: `..` paths are refused, and symbolic
+    /// links on the way are resolved as if DIR were `/`. Owners are set when
+    /// running as root; device nodes need root and are skipped (with a
+    /// warning) otherwise.
+    Apply {
+        /// The layer file (`-` or omitted: stdin), then the directory
+        #[arg(value_name = "[LAYER|-] DIR", num_args = 1..=2, required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List an image's layers, or with --files a layer's entries
+    ///
+    /// For an image: DIGEST, DIFF ID, SIZE (as stored) and MEDIA TYPE, bottom
+    /// layer first (position 0, as `extract` counts); `--json` prints the
+    /// manifest's layer descriptors as NDJSON. With --files: the entries of
+    /// a layer tar like `tar -tv` (type and mode, uid/gid, size, time, path),
+    /// whiteouts shown as `PATH (removed)`.
+    Ls {
+        /// The image (name, name@digest, ID), or with --files the layer file;
+        /// omitted or `-`: a record (or with --files the layer) on stdin
+        #[arg(value_name = "IMAGE|LAYER")]
+        target: Option<String>,
+        /// List the entries of a layer tar instead
+        #[arg(long, conflicts_with_all = ["quiet", "json", "no_trunc", "platform"])]
+        files: bool,
+        /// Don't truncate digests
+        #[arg(long)]
+        no_trunc: bool,
+        /// Only show layer digests
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print the layer descriptors as NDJSON records
+        #[arg(long, conflicts_with = "quiet")]
+        json: bool,
+        /// For a multi-platform image, the platform (default: this machine's)
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<Platform>,
+    },
+    /// Write one layer of an image as stored (or --uncompressed, its tar)
+    ///
+    /// LAYER is a position (0 the bottom, as `img-layer ls` lists them), or
+    /// a layer digest or diff_id (or a unique prefix); the top layer by
+    /// default. The blob is checked against its digest, the uncompressed
+    /// tar against the config's diff_id.
+    Extract {
+        /// The image (name, name@digest, ID); `-`: a record on stdin
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        /// Which layer (position, digest or diff_id); default: the top one
+        #[arg(value_name = "N|DIGEST")]
+        layer: Option<String>,
+        /// Write the uncompressed tar (its digest is the diff_id)
+        #[arg(long)]
+        uncompressed: bool,
+        /// Write to FILE (complete or not at all) instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// For a multi-platform image, the platform (default: this machine's)
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<Platform>,
+    },
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Run the subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Create { dir, write } => {
+            create::check_dir(&dir)?;
+            create::check_output_outside(write.output.as_deref(), &[&dir])?;
+            let options = create::Options {
+                clamp_mtime: write.mtime,
+                exclude: Vec::new(),
+            }
+            .excluding_stdout();
+            create::write_compressed(write.output.as_deref(), write.compression.into(), |out| {
+                let (_, report) = create::create(&dir, out, options)?;
+                warn_sockets(report.skipped_sockets);
+                Ok(())
+            })?;
+        }
+        Command::Diff {
+            lower,
+            upper,
+            write,
+        } => {
+            create::check_dir(&lower)?;
+            create::check_dir(&upper)?;
+            create::check_output_outside(write.output.as_deref(), &[&lower, &upper])?;
+            let options = create::Options {
+                clamp_mtime: write.mtime,
+                exclude: Vec::new(),
+            }
+            .excluding_stdout();
+            create::write_compressed(write.output.as_deref(), write.compression.into(), |out| {
+                let (_, report) = diff::diff(&lower, &upper, out, options)?;
+                warn_sockets(report.skipped_sockets);
+                Ok(())
+            })?;
+        }
+        Command::Apply { paths } => {
+            let (layer, dir) = match paths.as_slice() {
+                [dir] => (None, dir),
+                [layer, dir] => (Some(layer.as_path()), dir),
+                _ => unreachable!("clap takes one or two paths"),
+            };
+            create::check_dir(dir)?;
+            let (_, tar) = compression::decompress(open_input(layer)?)?;
+            let report = extract::apply(tar, dir, &extract::Options::default())?;
+            if report.skipped_devices > 0 {
+                eprintln!(
+                    "img-layer: warning: {} device node(s) not created (creating them needs root)",
+                    report.skipped_devices
+                );
+            }
+            if report.skipped_xattrs > 0 {
+                eprintln!(
+                    "img-layer: warning: {} extended attribute(s) refused by the file system",
+                    report.skipped_xattrs
+                );
+            }
+        }
+        Command::Ls {
+            target,
+            files: true,
+            ..
+        } => {
+            let input = open_input(target.as_deref().map(Path::new))?;
+            let (_, tar) = compression::decompress(input)?;
+            let mut out = cli::stdout();
+            list::list_files(tar, &mut out)?;
+            out.flush()?;
+        }
+        Command::Ls {
+            target,
+            no_trunc,
+            quiet,
+            json,
+            platform,
+            ..
+        } => {
+            let image = image_arg(target)?;
+            let store = cli.common.store()?;
+            let found = image.resolve(&store)?;
+            let layers = stored::layers(img::history::pick(&found.target, platform.as_ref())?);
+            let mut out = cli::stdout();
+            if json {
+                for layer in &layers {
+                    img::record::write(&mut out, &layer.descriptor)?;
+                }
+            } else if quiet {
+                for layer in &layers {
+                    writeln!(
+                        out,
+                        "{}",
+                        stored::shown(layer.descriptor.digest(), no_trunc)
+                    )?;
+                }
+            } else {
+                out.write_all(stored::table(&layers, no_trunc).as_bytes())?;
+            }
+            out.flush()?;
+        }
+        Command::Extract {
+            image,
+            layer,
+            uncompressed,
+            output,
+            platform,
+        } => {
+            let image = image_arg(Some(image))?;
+            let store = cli.common.store()?;
+            let found = image.resolve(&store)?;
+            let layers = stored::layers(img::history::pick(&found.target, platform.as_ref())?);
+            let layer = stored::pick(&layers, layer.as_deref())?;
+            img::output::write_tar(
+                output.as_deref(),
+                "a layer",
+                Blob(&store, &layer, uncompressed),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One layer of the store as a tar job.
+struct Blob<'a>(&'a img::store::Store, &'a stored::Layer, bool);
+
+impl img::output::TarJob for Blob<'_> {
+    fn write<W: img::output::Sink>(self, mut out: W) -> img::error::Result<W> {
+        stored::write_layer(self.0, self.1, self.2, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The image an argument names, or the record on stdin for `-` or none.
+fn image_arg(arg: Option<String>) -> img::error::Result<ImageArg> {
+    match arg {
+        Some(name) if name != "-" => Ok(ImageArg::Query(name)),
+        _ => cli::one_image_from_stdin("img-layer"),
+    }
+}
+
+/// A layer file, or stdin for `-` or none (refused when a terminal).
+fn open_input(path: Option<&Path>) -> img::error::Result<Box<dyn Read>> {
+    match path.filter(|p| p.as_os_str() != "-") {
+        Some(path) => Ok(Box::new(
+            File::open(path).io_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => {
+            if io::stdin().is_terminal() {
+                return Err(Error::invalid(
+                    "no layer given: name a layer file, or pipe one into stdin",
+                ));
+            }
+            Ok(Box::new(io::stdin().lock()))
+        }
+    }
+}
+
+fn warn_sockets(count: u64) {
+    if count > 0 {
+        eprintln!("img-layer: warning: {count} socket(s) left out (they cannot be in a layer)");
+    }
+}
