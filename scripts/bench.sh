@@ -58,7 +58,7 @@ COMMAND="just bench"
 if [[ $MODE == quick ]]; then
   BIG=64 FILES=some-files RUNS=3 WARMUP=0 SLOW="runs=3 warmup=0" FAST_RUNS=10 DOCKERFILES=(ten-step)
 else
-  BIG=1024 FILES=many-files RUNS=5 WARMUP=1 SLOW="runs=3 warmup=0" FAST_RUNS=20 DOCKERFILES=(ten-step two-stage)
+  BIG=1024 FILES=many-files RUNS=5 WARMUP=1 SLOW="runs=5 warmup=1" FAST_RUNS=20 DOCKERFILES=(ten-step two-stage)
 fi
 BIGW=big-blob-${BIG}m
 WORKLOADS=(busybox "$FILES" "$BIGW")
