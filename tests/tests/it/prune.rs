@@ -359,14 +359,12 @@ fn asks_first_and_refuses_without_a_terminal() {
     assert_eq!(env.index_bytes(), index, "a refusal changes nothing");
     assert_eq!(blobs(&env), before);
     env.check_store();
-    if !need(&["script"]) {
+    if !need(&["python3"]) {
         return;
     }
-    // On a terminal (script gives one): Docker's question, and only y prunes.
+    // On a terminal: Docker's question, and only y prunes.
     let question = "WARNING! This will remove all dangling images.\r\nAre you sure you want to continue? [y/N] ";
-    let run = env
-        .sh("printf 'n\\n' | script -qec img-prune /dev/null")
-        .ok();
+    let run = env.sh(&on_terminal("n", "img-prune")).ok();
     assert!(run.stdout.contains(question), "{:?}", run.stdout);
     assert!(
         !run.stdout.contains("Total reclaimed space"),
@@ -374,9 +372,7 @@ fn asks_first_and_refuses_without_a_terminal() {
         run.stdout
     );
     assert_eq!(env.index_bytes(), index);
-    let run = env
-        .sh("printf 'y\\n' | script -qec img-prune /dev/null")
-        .ok();
+    let run = env.sh(&on_terminal("y", "img-prune")).ok();
     assert!(run.stdout.contains(question), "{:?}", run.stdout);
     assert!(
         run.stdout.contains("Deleted Images:\r\ndeleted: "),
@@ -384,9 +380,7 @@ fn asks_first_and_refuses_without_a_terminal() {
         run.stdout
     );
     assert!(names(&env).len() == 3 && blobs(&env).len() == before.len() - 3);
-    let run = env
-        .sh("printf 'N\\n' | script -qec 'img-prune -a' /dev/null")
-        .ok();
+    let run = env.sh(&on_terminal("N", "img-prune -a")).ok();
     assert!(
         run.stdout.contains("WARNING! This will remove all images without at least one container associated to them.\r\nAre you sure you want to continue? [y/N] "),
         "{:?}",
@@ -394,6 +388,35 @@ fn asks_first_and_refuses_without_a_terminal() {
     );
     assert_eq!(names(&env).len(), 3);
     env.check_store();
+}
+
+/// A script that runs `command` on a pseudo-terminal and types `answer`
+/// once the question has been asked (waiting for it, not for a while, so
+/// that the test does not depend on timing); prints what the terminal
+/// showed and exits with the command's status.
+fn on_terminal(answer: &str, command: &str) -> String {
+    format!(
+        r#"python3 - {answer} {command} <<'EOF'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+shown, answered = b"", False
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    shown += chunk
+    if not answered and b"[y/N] " in shown:
+        os.write(fd, sys.argv[1].encode() + b"\n")
+        answered = True
+sys.stdout.write(shown.decode())
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+EOF"#
+    )
 }
 
 #[test]
