@@ -10,14 +10,21 @@ use crate::record;
 use crate::reference::Reference;
 use crate::store::Store;
 
-/// Give the image `source` names the name `target`; returns its record.
-pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor> {
-    let reference = Reference::parse(target)?;
+/// Parse `name` as a new name for an image: a name@digest cannot be
+/// given, only found, so the name must carry a tag (Docker's rule).
+pub fn new_name(name: &str) -> Result<Reference> {
+    let reference = Reference::parse(name)?;
     if reference.tag().is_none() {
         return Err(crate::Error::invalid(format!(
-            "cannot tag with a digest reference {target:?}: give the new name a tag"
+            "cannot name an image with a digest reference {name:?}: give the new name a tag"
         )));
     }
+    Ok(reference)
+}
+
+/// Give the image `source` names the name `target`; returns its record.
+pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor> {
+    let reference = new_name(target)?;
     let found = source
         .resolve(store)
         .with_context(|| format!("tagging {}", source.display()))?;

@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 use img::cli::{self, Common, ImageArg};
 use img::error::{Error, IoContext};
 use img::platform::Platform;
-use img::reference::Reference;
+use img::tag;
 
 /// Make a new image from an image and changes.
 ///
@@ -104,16 +104,7 @@ pub fn command() -> clap::Command {
 
 /// Commit and print the new image's record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let reference = cli.reference.as_deref().map(Reference::parse).transpose()?;
-    if let Some(r) = &reference {
-        if r.tag().is_none() {
-            return Err(Error::invalid(format!(
-                "cannot name a committed image with a digest reference {}: give it a tag",
-                r.familiar()
-            ))
-            .into());
-        }
-    }
+    let reference = cli.reference.as_deref().map(tag::new_name).transpose()?;
     // Bad usage first: nothing is read before the changes are known good.
     img::commit::check_changes(&cli.changes)?;
     let options = img::commit::Options {

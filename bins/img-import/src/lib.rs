@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 use img::cli::{self, Common};
 use img::error::{Error, IoContext};
 use img::platform::Platform;
-use img::reference::Reference;
+use img::tag;
 
 /// Make a one-layer image from a root filesystem tar.
 ///
@@ -67,16 +67,7 @@ pub fn command() -> clap::Command {
 
 /// Import the tar and print the new image's record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let reference = cli.reference.as_deref().map(Reference::parse).transpose()?;
-    if let Some(r) = &reference {
-        if r.tag().is_none() {
-            return Err(Error::invalid(format!(
-                "cannot name an imported image with a digest reference {}: give it a tag",
-                r.familiar()
-            ))
-            .into());
-        }
-    }
+    let reference = cli.reference.as_deref().map(tag::new_name).transpose()?;
     let file = cli.file.to_string_lossy().into_owned();
     if file.starts_with("http://") || file.starts_with("https://") {
         return Err(Error::invalid(format!(

@@ -35,6 +35,12 @@ fn tag_rejects_bad_names_and_unknown_images() {
     let run = env.sh("img-tag busybox Bad/Name").code(2);
     assert!(run.stderr.starts_with("img-tag: error: "), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1);
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let run = env.sh(&format!("img-tag busybox x@{digest}")).code(2);
+    assert_eq!(
+        run.stderr,
+        format!("img-tag: error: cannot name an image with a digest reference \"x@{digest}\": give the new name a tag\n")
+    );
     let run = env.sh("img-tag nosuch x").code(1);
     assert!(
         run.stderr.contains("No such image: nosuch"),
