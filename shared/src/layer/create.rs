@@ -219,27 +219,17 @@ impl<W: Write> TreeWriter<W> {
 
     /// Write a whiteout entry deleting `target` from the layers below.
     pub fn whiteout(&mut self, target: &[u8]) -> Result<()> {
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        let entry = EntryMeta {
-            header,
-            pax: Vec::new(),
-        };
-        self.write(
-            &entry,
-            &whiteout::whiteout_for(target),
-            None,
-            0,
-            io::empty(),
-        )
-        .map(|_| ())
+        self.marker(&whiteout::whiteout_for(target))
     }
 
     /// Write an opaque marker: every child `dir` has in the layers below
     /// is hidden.
     pub fn opaque(&mut self, dir: &[u8]) -> Result<()> {
+        self.marker(&path::join(Some(dir), whiteout::OPAQUE))
+    }
+
+    /// An empty regular file whose name is the message (whiteouts).
+    fn marker(&mut self, name: &[u8]) -> Result<()> {
         let mut header = tar::Header::new_ustar();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(0o644);
@@ -248,8 +238,7 @@ impl<W: Write> TreeWriter<W> {
             header,
             pax: Vec::new(),
         };
-        let name = path::join(Some(dir), whiteout::OPAQUE);
-        self.write(&entry, &name, None, 0, io::empty()).map(|_| ())
+        self.write(&entry, name, None, 0, io::empty()).map(|_| ())
     }
 
     fn write(
