@@ -1,6 +1,7 @@
 //! Config changes written as Dockerfile instructions (`docker import
 //! --change`, `docker commit --change`): CMD, ENTRYPOINT, ENV, EXPOSE,
-//! LABEL, USER, VOLUME, WORKDIR and STOPSIGNAL, parsed with Dockerfile's
+//! HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR and STOPSIGNAL — the
+//! set Docker allows there — parsed with Dockerfile's
 //! syntax (JSON or shell form, `key=value` pairs with quotes, the legacy
 //! `ENV key value` form) and applied to the `config` object of an image
 //! config, under Docker's field names.
@@ -8,6 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
+use crate::healthcheck;
 
 /// The instructions a change may use.
 pub const ALLOWED: &[&str] = &[
@@ -15,7 +17,9 @@ pub const ALLOWED: &[&str] = &[
     "ENTRYPOINT",
     "ENV",
     "EXPOSE",
+    "HEALTHCHECK",
     "LABEL",
+    "ONBUILD",
     "USER",
     "VOLUME",
     "WORKDIR",
@@ -104,6 +108,28 @@ pub fn apply(config: &mut Map<String, Value>, change: &str) -> Result<()> {
         }
         "STOPSIGNAL" => {
             config.insert("StopSignal".into(), json!(args));
+        }
+        "HEALTHCHECK" => {
+            config.insert(
+                "Healthcheck".into(),
+                healthcheck::parse(args).map_err(|e| bad(&e))?,
+            );
+        }
+        "ONBUILD" => {
+            let trigger = args
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            if matches!(trigger.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                return Err(bad(&match trigger.as_str() {
+                    "ONBUILD" => "ONBUILD ONBUILD isn't allowed".to_string(),
+                    _ => format!("{trigger} isn't allowed as an ONBUILD trigger"),
+                }));
+            }
+            let mut triggers = string_list(config.get("OnBuild"));
+            triggers.push(args.to_string());
+            config.insert("OnBuild".into(), json!(triggers));
         }
         // ALLOWED was checked above.
         _ => return Err(bad("unsupported instruction")),
@@ -265,7 +291,15 @@ mod tests {
             "WORKDIR /srv",
             "WORKDIR app",
             "STOPSIGNAL SIGINT",
+            "HEALTHCHECK --retries=2 CMD true",
+            "onbuild RUN make",
+            "ONBUILD COPY . /src",
         ]);
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "true"], "Retries": 2})
+        );
+        assert_eq!(c["OnBuild"], json!(["RUN make", "COPY . /src"]));
         assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
         assert_eq!(
             c["Entrypoint"],
@@ -300,6 +334,9 @@ mod tests {
             "EXPOSE 80/xyz",
             "LABEL novalue",
             "ENV A=\"unterminated",
+            "ONBUILD ONBUILD RUN x",
+            "ONBUILD FROM busybox",
+            "HEALTHCHECK RUN true",
         ] {
             let err = apply(&mut config, bad).unwrap_err();
             assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad}");

@@ -24,6 +24,7 @@ pub mod digest;
 pub mod error;
 pub mod export;
 pub mod format;
+pub mod healthcheck;
 pub mod history;
 pub mod image;
 pub mod import;

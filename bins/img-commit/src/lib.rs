@@ -32,9 +32,9 @@ use img::tag;
 /// The new image has IMAGE's layers (shared in the store, not copied) and
 /// the new one on top; its config is IMAGE's, as Docker builds it: the same
 /// platform, the runtime config (Cmd, Env, …) with the -c changes applied
-/// (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, in
-/// Dockerfile syntax, as img-import takes them; docker commit also takes
-/// HEALTHCHECK and ONBUILD, which img does not yet), the new diff_id
+/// (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME,
+/// WORKDIR, STOPSIGNAL, in Dockerfile syntax, as img-import and docker
+/// commit take them), the new diff_id
 /// appended, `created` now (or SOURCE_DATE_EPOCH, for reproducible images),
 /// and `author` from -a. The history gets one entry with the author, the -m
 /// message as its comment (Docker writes the message there, not in the
@@ -68,7 +68,7 @@ use img::tag;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)
+    /// Apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL)
     #[arg(short, long = "change", value_name = "INSTRUCTION")]
     pub changes: Vec<String>,
     /// Commit message (the new history entry's comment)

@@ -26,7 +26,9 @@ use img::tag;
 /// -` as Docker writes it (or the -m MESSAGE), and the changes given with
 /// -c, in Dockerfile syntax: CMD, ENTRYPOINT (exec form `["a","b"]` or shell
 /// form), ENV (KEY=VALUE… or KEY VALUE), EXPOSE (80, 53/udp, 8000-8010),
-/// LABEL KEY=VALUE…, USER, VOLUME, WORKDIR and STOPSIGNAL. Set
+/// HEALTHCHECK (NONE, or [--interval=D --timeout=D --start-period=D
+/// --start-interval=D --retries=N] CMD …), LABEL KEY=VALUE…, ONBUILD
+/// INSTRUCTION, USER, VOLUME, WORKDIR and STOPSIGNAL. Set
 /// SOURCE_DATE_EPOCH for a reproducible creation time.
 ///
 /// stdout gets the new image's record; stderr its ID (`sha256:…`), which is
@@ -43,7 +45,7 @@ use img::tag;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)
+    /// Apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL)
     #[arg(short, long = "change", value_name = "INSTRUCTION")]
     pub changes: Vec<String>,
     /// Set the commit message (the config's comment)

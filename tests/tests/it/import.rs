@@ -34,7 +34,8 @@ fn import_from_stdin_with_changes() {
     let run = env
         .sh(r#"cat rootfs.tar | img-import -c 'CMD ["/bin/sh"]' -c 'ENTRYPOINT ["/entry", "x"]' \
               -c 'ENV A=1 B="two words"' -c 'EXPOSE 80 53/udp' -c 'LABEL team=core version="1.0"' \
-              -c 'USER 1000:1000' -c 'VOLUME /data' -c 'WORKDIR /srv' -c 'STOPSIGNAL SIGINT' - x:1"#)
+              -c 'USER 1000:1000' -c 'VOLUME /data' -c 'WORKDIR /srv' -c 'STOPSIGNAL SIGINT' \
+              -c 'HEALTHCHECK --interval=5s --retries=2 CMD ["/bin/true"]' -c 'ONBUILD RUN make' - x:1"#)
         .ok();
     let records = run.records();
     assert_eq!(records.len(), 1);
@@ -60,6 +61,18 @@ fn import_from_stdin_with_changes() {
     assert_eq!(c["config"]["Volumes"], json!({"/data": {}}));
     assert_eq!(c["config"]["WorkingDir"], "/srv");
     assert_eq!(c["config"]["StopSignal"], "SIGINT");
+    assert_eq!(
+        c["config"]["Healthcheck"],
+        json!({"Test": ["CMD", "/bin/true"], "Interval": 5_000_000_000i64, "Retries": 2})
+    );
+    assert_eq!(c["config"]["OnBuild"], json!(["RUN make"]));
+    let shown = env
+        .sh("img-inspect -f '{{json .Config.Healthcheck}} {{.Config.OnBuild}}' x:1")
+        .ok();
+    assert_eq!(
+        shown.stdout,
+        "{\"Interval\":5000000000,\"Retries\":2,\"Test\":[\"CMD\",\"/bin/true\"]} [RUN make]\n"
+    );
     assert_eq!(c["comment"], "Imported from -");
     assert_eq!(c["history"][0]["comment"], "Imported from -");
     assert_eq!(c["os"], "linux");
