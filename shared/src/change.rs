@@ -26,6 +26,12 @@ pub const ALLOWED: &[&str] = &[
     "STOPSIGNAL",
 ];
 
+/// Apply every instruction of `changes`, in order, to a config's `config`
+/// object; the first bad one is the error.
+pub fn apply_all(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
+    changes.iter().try_for_each(|c| apply(config, c))
+}
+
 /// Apply one instruction (`CMD ["sh"]`, `ENV A=1`) to an image config's
 /// `config` object.
 pub fn apply(config: &mut Map<String, Value>, change: &str) -> Result<()> {

@@ -60,11 +60,7 @@ pub struct Options {
 /// Check the changes alone, before anything is read or stored: bad usage
 /// changes nothing.
 pub fn check_changes(changes: &[String]) -> Result<()> {
-    let mut scratch = Map::new();
-    for c in changes {
-        change::apply(&mut scratch, c)?;
-    }
-    Ok(())
+    change::apply_all(&mut Map::new(), changes)
 }
 
 /// Commit `base` plus the layer tar read from `layer` (none: a commit of
@@ -94,9 +90,7 @@ pub fn commit(
         }
     }
     let mut runtime = base_runtime(&image);
-    for c in &options.changes {
-        change::apply(&mut runtime, c)?;
-    }
+    change::apply_all(&mut runtime, &options.changes)?;
     // Everything that may fail without reading the layer fails before it
     // is stored.
     let created = compose::creation_time()?;

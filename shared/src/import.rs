@@ -37,9 +37,7 @@ pub struct Options {
 pub fn import(store: &Store, input: impl Read, options: &Options) -> Result<(Target, Descriptor)> {
     // Check the changes before reading anything: bad usage changes nothing.
     let mut runtime = serde_json::Map::new();
-    for c in &options.changes {
-        change::apply(&mut runtime, c)?;
-    }
+    change::apply_all(&mut runtime, &options.changes)?;
     let layer =
         ingest::ingest(store, input).with_context(|| format!("importing {}", options.source))?;
     let created = compose::creation_time()?;

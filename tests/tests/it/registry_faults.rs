@@ -159,8 +159,7 @@ fn a_registry_that_keeps_failing_is_one_error_line() {
     let run = env
         .sh(&format!("img-pull {}/test/derived:1", proxy.host))
         .code(1);
-    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    let errors = error_lines(&run);
     assert!(
         errors[0].starts_with("img-pull: error: pulling ")
             && errors[0].contains("HTTP 503")
@@ -188,8 +187,7 @@ fn a_registry_that_keeps_failing_is_one_error_line() {
     let run = env
         .sh(&format!("img-push base --to {}/test/pushed:1", proxy.host))
         .code(1);
-    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    let errors = error_lines(&run);
     assert!(
         errors[0].starts_with("img-push: error: pushing ") && errors[0].contains("HTTP 503"),
         "{}",
@@ -419,4 +417,12 @@ fn an_upload_chunk_cut_half_way_starts_a_new_session() {
     .ok();
     img_tests::check_layout(&env.path("back"));
     env.check_store();
+}
+
+/// The lines of `run`'s stderr that report an error: there must be one.
+#[track_caller]
+fn error_lines(run: &img_tests::Run) -> Vec<&str> {
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    errors
 }
