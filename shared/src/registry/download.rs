@@ -1,5 +1,9 @@
 //! Downloading one blob into the store, resumably and in parallel.
 //!
+//! A fresh blob of [`PARALLEL_MIN`] or more is first tried as one fast
+//! stream, hashed in memory (see `stream.rs`); when that stream is slow or
+//! breaks, what it wrote is kept and the path below fetches the rest.
+//!
 //! Bytes go to the store's partial blob for the digest (see
 //! `store/partial.rs`), written at their offsets. A small blob is one
 //! request. A large one is cut into pieces, handed out in order to a few
@@ -31,6 +35,7 @@ use oci_spec::image::Descriptor;
 use super::auth::Scope;
 use super::client::{header, Call, Client};
 use super::retry::backoff;
+use super::stream::{self, Streamed};
 use crate::digest::Hasher;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::store::writeback::Flusher;
@@ -49,11 +54,11 @@ const MAX_FAILURES: u32 = 5;
 /// A worker's read buffer.
 const READ_BUFFER: usize = 128 << 10;
 /// How often the arrived ranges are saved for a later run.
-const SAVE_EVERY_BYTES: u64 = 32 << 20;
-const SAVE_EVERY: Duration = Duration::from_secs(2);
+pub(super) const SAVE_EVERY_BYTES: u64 = 32 << 20;
+pub(super) const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// How often the hashing thread reports progress (and, when it has nothing
 /// to hash, how long it waits before looking again).
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+pub(super) const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// The bytes hashed at a time (read back into one buffer).
 const HASH_CHUNK: usize = 1 << 20;
 /// A waiting hashing thread is woken when this many bytes are ready for it
@@ -103,6 +108,8 @@ struct State {
 struct Job<'a> {
     source: &'a Source<'a>,
     url: String,
+    /// "downloading blob … from …", for errors.
+    what: String,
     size: u64,
     file: File,
     state: Mutex<State>,
@@ -125,6 +132,25 @@ pub fn fetch(
         return Ok(Fetched::AlreadyPresent);
     }
     let resumed_from: u64 = partial.done().iter().map(|(a, b)| b - a).sum();
+    let url = source
+        .client
+        .url(&format!("/v2/{}/blobs/{digest}", source.repository));
+    let what = format!(
+        "downloading blob {digest} from {}",
+        source.client.registry()
+    );
+    if resumed_from == 0 && size >= PARALLEL_MIN {
+        if let Some(direct) = partial.open_direct() {
+            match stream::fetch(source, &url, &what, &mut partial, direct, progress)? {
+                Streamed::Complete(hasher) => {
+                    progress(size);
+                    return commit(partial, &hasher, &what, resumed_from);
+                }
+                // The written prefix is in the partial's ranges now.
+                Streamed::GaveWay => {}
+            }
+        }
+    }
     let file = partial
         .file()
         .try_clone()
@@ -133,9 +159,8 @@ pub fn fetch(
     let workers = pieces.len().min(MAX_WORKERS);
     let job = Job {
         source,
-        url: source
-            .client
-            .url(&format!("/v2/{}/blobs/{digest}", source.repository)),
+        url,
+        what,
         size,
         file,
         state: Mutex::new(State {
@@ -169,19 +194,7 @@ pub fn fetch(
         Ok(hasher)
     });
     match result {
-        Ok(hasher) => {
-            partial.commit(&hasher.digest()).map_err(|e| {
-                if e.kind() == Kind::DigestMismatch {
-                    e.context(format!(
-                        "downloading blob {digest} from {}",
-                        source.client.registry()
-                    ))
-                } else {
-                    e
-                }
-            })?;
-            Ok(Fetched::Downloaded { resumed_from })
-        }
+        Ok(hasher) => commit(partial, &hasher, &job.what, resumed_from),
         Err(e) => {
             // Keep what arrived, for the next try.
             let done = job.lock().map(|s| s.done.clone()).unwrap_or_default();
@@ -189,6 +202,23 @@ pub fn fetch(
             Err(e)
         }
     }
+}
+
+/// Make the downloaded bytes a blob once they hashed to its digest.
+fn commit(
+    partial: PartialBlob<'_>,
+    hasher: &Hasher,
+    what: &str,
+    resumed_from: u64,
+) -> Result<Fetched> {
+    partial.commit(&hasher.digest()).map_err(|e| {
+        if e.kind() == Kind::DigestMismatch {
+            e.context(what.to_string())
+        } else {
+            e
+        }
+    })?;
+    Ok(Fetched::Downloaded { resumed_from })
 }
 
 /// Cut the missing ranges into the pieces workers fetch: whole ranges for
@@ -214,11 +244,7 @@ impl<'a> Job<'a> {
     }
 
     fn what(&self) -> String {
-        format!(
-            "downloading blob {} from {}",
-            self.url.rsplit('/').next().unwrap_or(""),
-            self.source.client.registry()
-        )
+        self.what.clone()
     }
 
     /// Start a worker taking pieces from the queue; the `probe` worker's

@@ -12,7 +12,8 @@
 //!   protocol; [`certs`] —
 //!   private CAs in Docker's `certs.d` layout;
 //! * [`manifest`] — manifests over the wire; [`download`] — one blob,
-//!   resumable and in parallel ranges; [`pull`] — a whole image;
+//!   resumable and in parallel ranges; `stream` — a large blob as one fast
+//!   stream, hashed in memory; [`pull`] — a whole image;
 //! * [`upload`] — one blob out (existence check, cross-repository mount,
 //!   monolithic or chunked upload); [`push`] — a whole image or index;
 //! * [`search`] — Docker Hub search, a registry's catalog and tags;
@@ -34,6 +35,7 @@ pub mod pull;
 pub mod push;
 pub mod retry;
 pub mod search;
+mod stream;
 pub mod token;
 pub mod upload;
 pub mod url;

@@ -161,6 +161,19 @@ impl PartialBlob<'_> {
         &self.file
     }
 
+    /// The file opened anew for direct I/O (writes that bypass the page
+    /// cache), or `None` where the file system does not allow it.
+    pub fn open_direct(&self) -> Option<File> {
+        use rustix::fs::{Mode, OFlags};
+        rustix::fs::open(
+            &self.data_path,
+            OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .map(File::from)
+    }
+
     /// Record `done` as downloaded, so that a later run resumes from it. The
     /// bytes must already be written to the file.
     pub fn save(&mut self, done: Ranges) -> Result<()> {

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use img_tests::http_proxy::{overloaded, Action, HttpProxy, RetryAfter, Rule, Seen};
+use img_tests::proxy::{Fault, Proxy};
 use img_tests::registry::{big_fixture, Registry};
 use img_tests::{fixtures, need, Env};
 
@@ -206,8 +207,17 @@ fn blob_downloads_follow_redirects_without_the_credentials() {
     }
     let registry = Registry::open();
     registry.skopeo_push(&big_fixture(), "big", "test/big:1");
-    // "Storage" on another address: records what reaches it.
+    // "Storage" on another address: records what reaches it. The
+    // connection to it breaks once, after 5 MiB (in the big layer), so that
+    // the rest is fetched in ranges: a fast stream is not split otherwise.
     let storage = HttpProxy::start(&registry.host, Vec::new());
+    let breaking = Proxy::start(
+        &storage.host,
+        Fault::Cut {
+            after: 5 << 20,
+            times: 1,
+        },
+    );
     // The registry's front: it asks for Basic credentials (so img sends an
     // Authorization header) and redirects every blob download to storage.
     let always = usize::MAX / 2;
@@ -232,7 +242,7 @@ fn blob_downloads_follow_redirects_without_the_credentials() {
                 "/blobs/",
                 always,
                 Action::Redirect {
-                    to: storage.host.clone(),
+                    to: breaking.host.clone(),
                 },
             ),
         ],
@@ -263,9 +273,13 @@ fn blob_downloads_follow_redirects_without_the_credentials() {
             "credentials went to the storage host"
         );
     }
+    assert_eq!(
+        breaking.applied.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
     assert!(
         fetched.iter().any(|f| f.header("range").is_some()),
-        "the big layer is fetched in ranges from storage too"
+        "the big layer is resumed in ranges from storage too"
     );
     env.check_store();
 }
@@ -425,4 +439,47 @@ fn error_lines(run: &img_tests::Run) -> Vec<&str> {
     let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error")).collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     errors
+}
+
+/// A big layer that arrives slowly through one stream gives way to
+/// parallel `Range` requests for the rest, which go on from the bytes the
+/// stream wrote.
+#[test]
+fn a_slow_big_layer_is_fetched_in_parallel_ranges() {
+    if !tools() {
+        return;
+    }
+    let registry = Registry::open();
+    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    // 16 MB/s a connection: far below what one stream must deliver.
+    let slow = Proxy::start(
+        &registry.host,
+        Fault::Throttle {
+            after: 1 << 20,
+            bytes_per_second: 16 << 20,
+        },
+    );
+    let seen = HttpProxy::start(&slow.host, Vec::new());
+    let env = Env::new();
+    let run = env.sh(&format!("img-pull {}/test/big:1", seen.host)).ok();
+    assert!(!run.stderr.contains("Resumed"), "{}", run.stderr);
+    let ranges: Vec<u64> = seen
+        .requests("GET", "/blobs/")
+        .iter()
+        .filter_map(|r| r.header("range"))
+        .map(|r| {
+            let from = r.trim_start_matches("bytes=").split('-').next().unwrap();
+            from.parse().unwrap()
+        })
+        .collect();
+    assert!(ranges.len() >= 2, "parallel ranges: {ranges:?}");
+    assert!(
+        ranges.iter().all(|&from| from >= 1 << 20),
+        "the ranges go on after the stream's bytes: {ranges:?}"
+    );
+    assert_eq!(
+        run.records()[0]["digest"],
+        remote_digest(&env, &format!("{}/test/big:1", registry.host))
+    );
+    env.check_store();
 }
