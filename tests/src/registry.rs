@@ -273,6 +273,16 @@ impl Drop for Registry {
     }
 }
 
+/// The big fixture's image manifest (the image named `big` in it).
+pub fn big_fixture_manifest() -> oci_spec::image::ImageManifest {
+    let store = img::store::Store::open(big_fixture()).unwrap();
+    let found = store.resolve("big").unwrap();
+    let img::image::Target::Image(image) = &found.target else {
+        panic!("the big fixture names one image")
+    };
+    image.manifest.clone()
+}
+
 /// An OCI layout with `big`: the fixture `base` plus a layer of 80 MiB of
 /// incompressible (but deterministic) bytes — large enough that img-pull
 /// fetches it as parallel ranges, and that faults land mid-blob.

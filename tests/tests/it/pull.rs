@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
 use img_tests::proxy::{Fault, Proxy};
-use img_tests::registry::{big_fixture, free_port, Auth, Registry, PASSWORD, USER};
+use img_tests::registry::{
+    big_fixture, big_fixture_manifest, free_port, Auth, Registry, PASSWORD, USER,
+};
 use img_tests::{fixtures, need, Env};
 
 fn tools() -> bool {
@@ -339,12 +341,8 @@ fn authenticated_registries() {
 fn big_registry() -> (Registry, String, u64) {
     let registry = Registry::open();
     registry.skopeo_push(&big_fixture(), "big", "test/big:1");
-    let store = img::store::Store::open(big_fixture()).unwrap();
-    let found = store.resolve("big").unwrap();
-    let img::image::Target::Image(image) = &found.target else {
-        panic!()
-    };
-    let layer = image.manifest.layers().last().unwrap();
+    let manifest = big_fixture_manifest();
+    let layer = manifest.layers().last().unwrap();
     (registry, layer.digest().to_string(), layer.size())
 }
 
