@@ -178,6 +178,25 @@ pub fn for_each_image<T>(
     Ok(done)
 }
 
+/// Ends a program with this exit status and no further message (it was
+/// printed already, or the status is another program's, as `img-run`
+/// passes on its container's).
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Print `error` as [`run_main`] does: `PROGRAM: error: …` on one line.
+pub fn print_error(program: &str, error: &anyhow::Error) {
+    let _ = writeln!(io::stderr(), "{program}: error: {}", describe(error));
+}
+
 /// An error and its causes on one line, each cause once.
 fn describe(e: &anyhow::Error) -> String {
     let mut message = String::new();
@@ -202,6 +221,9 @@ pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => match e.downcast_ref::<Reported>() {
             Some(reported) => reported.code,
+            None if e.downcast_ref::<Exit>().is_some() => {
+                e.downcast_ref::<Exit>().map_or(1, |exit| exit.0)
+            }
             None => {
                 let _ = writeln!(io::stderr(), "{program}: error: {}", describe(&e));
                 e.chain().find_map(kind_of).map_or(1, Kind::exit_code)

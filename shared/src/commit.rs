@@ -24,9 +24,11 @@ use serde_json::{json, Map, Value};
 use crate::change;
 use crate::cli::ImageArg;
 use crate::compose::{self, ManifestFormat};
+use crate::container::Container;
 use crate::error::{Error, Result, ResultExt};
 use crate::image::{self, Image, Target};
-use crate::layer::{ingest, Compression};
+use crate::layer::compression::Compressor;
+use crate::layer::{create, ingest, upper, Compression};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::store::Store;
@@ -55,6 +57,9 @@ pub struct Options {
     /// For a multi-platform base, the platform whose image to start from
     /// (the host's when `None`).
     pub platform: Option<Platform>,
+    /// What the history entry says made the layer (a container's command);
+    /// `img-commit` and the changes when `None`.
+    pub created_by: Option<String>,
 }
 
 /// Check the changes alone, before anything is read or stored: bad usage
@@ -108,7 +113,10 @@ pub fn commit(
     let format = manifest_format(&image, added.as_ref().map(|l| l.compression));
     let mut history = json!({
         "created": compose::timestamp(created),
-        "created_by": created_by(&options.changes),
+        "created_by": options
+            .created_by
+            .clone()
+            .unwrap_or_else(|| created_by(&options.changes)),
     });
     if let Some(author) = &options.author {
         history["author"] = json!(author);
@@ -137,6 +145,44 @@ pub fn commit(
     let target = compose::write_image_as(store, &config, &layers, format).with_context(what)?;
     let record = compose::name(store, &target, options.reference.as_ref())?;
     Ok((target, record))
+}
+
+/// Commit what `container` changed — its writable layer, as a gzip layer
+/// like Docker's — onto the image it was made from. The history entry says
+/// the container's command made it, as Docker's does. A running container
+/// is not paused: what it writes during the commit may or may not be in it.
+pub fn commit_container(
+    store: &Store,
+    container: &Container,
+    options: &Options,
+) -> Result<(Target, Descriptor)> {
+    let upper = store.container_dir(&container.id).upper();
+    let (mut reader, writer) =
+        std::io::pipe().map_err(|e| Error::io("making a pipe for the layer", e))?;
+    let producer = std::thread::spawn(move || -> Result<()> {
+        let mut gzip = Compressor::new(Compression::Gzip, writer)?;
+        upper::write_layer(&upper, &mut gzip, create::Options::default())?;
+        gzip.finish()
+            .map_err(|e| Error::io("compressing the container's layer", e))?;
+        Ok(())
+    });
+    let mut options = options.clone();
+    options.created_by = Some(container.command.join(" "));
+    let base = ImageArg::Query(container.image.to_string());
+    let committed = commit(store, &base, Some(&mut reader), &options);
+    drop(reader);
+    let produced = producer
+        .join()
+        .unwrap_or_else(|_| Err(Error::invalid("the layer writer panicked")));
+    let committed = committed.with_context(|| {
+        format!(
+            "committing container {} ({})",
+            container.name,
+            container.short_id()
+        )
+    })?;
+    produced?;
+    Ok(committed)
 }
 
 /// The base's runtime config (Cmd, Env, …), to which the changes apply.

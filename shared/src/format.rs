@@ -143,6 +143,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The bytes the files under `path` hold (apparent sizes; unreadable
+/// entries count as nothing).
+pub fn tree_size(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

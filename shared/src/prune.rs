@@ -1,9 +1,13 @@
 //! `img-prune`: what `docker image prune` removes, and the store's own
 //! cleaning that `docker system prune` does for Docker.
 //!
+//! * **Which containers** (with `containers`, as `docker container prune`):
+//!   every stopped one (no img-run holds it, and its process is gone), with
+//!   its writable layer; `until=` applies to their creation time.
 //! * **Which images**: dangling ones, as `img-ls --filter dangling=true`
 //!   lists them (the one definition, in [`crate::listing`]: no name), or with
-//!   `all` every image (no container holds one yet: img has no containers).
+//!   `all` every image; either way, never an image a container (left after
+//!   the containers' prune) was made from.
 //!   Docker's prune filters narrow the choice: `until=` (created at or
 //!   before that time), `label=KEY[=VALUE]` (must carry each), and
 //!   `label!=KEY[=VALUE]` (must carry none).
@@ -38,6 +42,14 @@ pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling image
 /// The question Docker asks before pruning all images.
 pub const ALL_WARNING: &str =
     "WARNING! This will remove all images without at least one container associated to them.";
+
+/// The question Docker's system prune asks, for containers and dangling
+/// images.
+pub const CONTAINERS_WARNING: &str =
+    "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images";
+
+/// The same, for containers and every unused image (`-a`).
+pub const CONTAINERS_ALL_WARNING: &str = "WARNING! This will remove:\n  - all stopped containers\n  - all images without at least one container associated to them";
 
 /// Docker's image prune filters, parsed from `--filter KEY=VALUE`.
 #[derive(Debug, Default, Clone)]
@@ -112,15 +124,18 @@ pub struct Options {
     pub all: bool,
     /// `--filter` values.
     pub filters: Filters,
+    /// Stopped containers too, first.
+    pub containers: bool,
 }
 
 impl Options {
     /// The warning to confirm before pruning (Docker's words).
     pub fn warning(&self) -> &'static str {
-        if self.all {
-            ALL_WARNING
-        } else {
-            DANGLING_WARNING
+        match (self.containers, self.all) {
+            (true, true) => CONTAINERS_ALL_WARNING,
+            (true, false) => CONTAINERS_WARNING,
+            (false, true) => ALL_WARNING,
+            (false, false) => DANGLING_WARNING,
         }
     }
 }
@@ -128,6 +143,8 @@ impl Options {
 /// What a prune did.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The IDs of the containers removed.
+    pub containers: Vec<String>,
     /// `untagged:` and `deleted:` lines, in order.
     pub deleted: Vec<Outcome>,
     /// Bytes freed: blobs, abandoned temporary files, partial downloads.
@@ -140,6 +157,14 @@ impl Report {
     /// The report as `docker image prune` prints it.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if !self.containers.is_empty() {
+            out.push_str("Deleted Containers:\n");
+            for id in &self.containers {
+                out.push_str(id);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
         if !self.deleted.is_empty() {
             out.push_str("Deleted Images:\n");
             for outcome in &self.deleted {
@@ -162,6 +187,11 @@ impl Report {
 /// Prune the store as `options` say; see the module docs.
 pub fn prune(store: &Store, options: &Options) -> Result<Report> {
     let mut report = Report::default();
+    let mut container_bytes = 0;
+    if options.containers {
+        container_bytes = prune_containers(store, options, &mut report)?;
+    }
+    let in_use: HashSet<Digest> = store.containers()?.into_iter().map(|c| c.image).collect();
     let names = if options.all {
         Names::All
     } else {
@@ -170,6 +200,9 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
     let mut pruned: Vec<(Target, Vec<Outcome>)> = Vec::new();
     for image in select(store, options)? {
         let target = image.target;
+        if in_use.contains(target.id()) {
+            continue;
+        }
         let id = target.id().clone();
         match remove::delete(store, target.clone(), names, true) {
             Ok(outcomes) if outcomes.is_empty() => {}
@@ -183,8 +216,45 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
     }
     let sweep = collect(store)?;
     report.deleted = lines(&pruned, &sweep.removed);
-    report.reclaimed = sweep.freed + sweep.ingest_freed;
+    report.reclaimed = sweep.freed + sweep.ingest_freed + container_bytes;
     Ok(report)
+}
+
+/// Remove every stopped container that passes the `until` filter; the
+/// bytes their directories held.
+fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Result<u64> {
+    let mut freed = 0;
+    for container in store.containers()? {
+        let dir = store.container_dir(&container.id);
+        if dir.is_held() || still_running(&container) {
+            continue;
+        }
+        if let Some(until) = options.filters.until {
+            let created = crate::image::parse_time(&container.created);
+            if created.is_none_or(|c| c > until) {
+                continue;
+            }
+        }
+        let bytes = crate::format::tree_size(dir.path());
+        match store.remove_container(&container) {
+            Ok(()) => {
+                freed += bytes;
+                report.containers.push(container.id);
+            }
+            Err(e) => report.failures.push(e),
+        }
+    }
+    Ok(freed)
+}
+
+/// Whether a container said to run still has its process (the img-run
+/// that ran it was killed, the process lives on).
+fn still_running(container: &crate::container::Container) -> bool {
+    match container.state {
+        crate::container::State::Running { pid } => rustix::process::Pid::from_raw(pid)
+            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok()),
+        _ => false,
+    }
 }
 
 /// Garbage-collect, waiting for running writers when there are any.

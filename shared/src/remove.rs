@@ -11,6 +11,9 @@
 //!   `--no-prune`, or unless another program is writing to the store just
 //!   then — those blobs wait for `img-prune`.
 //!
+//! * An image a container (of img-run) was made from keeps its last name,
+//!   and is not deleted, unless forced, as Docker requires.
+//!
 //! Each request is decided and applied in one update of `index.json`, under
 //! its lock, so that concurrent tags and removals never lose an update.
 
@@ -67,9 +70,31 @@ pub fn remove(store: &Store, arg: &ImageArg, options: Options) -> Result<Vec<Out
         .cloned();
     let digest = found.target.digest().clone();
     let short_id = crate::digest::short(found.target.id()).to_string();
-    let removal = store.update_index(|index| match &by_name {
-        Some(name) => untag(index, name, arg),
-        None => delete_by_id(index, &digest, &short_id, options.force),
+    let user = store
+        .containers()?
+        .into_iter()
+        .find(|c| &c.image == found.target.id());
+    let removal = store.update_index(|index| {
+        let removal = match &by_name {
+            Some(name) => untag(index, name, arg)?,
+            None => delete_by_id(index, &digest, &short_id, options.force)?,
+        };
+        match &user {
+            // As Docker: the last name of an image a container was made
+            // from goes only with -f.
+            Some(container) if removal.deleted.is_some() && !options.force => Err(Error::new(
+                Kind::Conflict,
+                format!(
+                    "unable to remove {} (must force): container {} ({}) is using its \
+                         referenced image {short_id}; remove the container first \
+                         (img-prune --containers)",
+                    arg.display(),
+                    container.short_id(),
+                    container.name
+                ),
+            )),
+            _ => Ok(removal),
+        }
     })?;
     finish(store, removal, found.target, options.no_prune)
 }

@@ -25,6 +25,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_prune::command(),
         img_commit::command(),
         img_layer::command(),
+        img_run::command(),
     ]
 }
 

@@ -10,24 +10,34 @@ use img::error::{Error, IoContext};
 use img::platform::Platform;
 use img::tag;
 
-/// Make a new image from an image and changes.
+/// Make a new image from a container's changes, or an image and changes.
 ///
-/// Makes a new image of IMAGE plus a layer and config changes, as `docker
-/// commit` makes one from a container. Until img runs containers (img-run),
-/// the changes come as a layer tar: on stdin, or from --layer FILE; it is
-/// the tar `docker diff` describes (added and changed files, `.wh.NAME`
-/// whiteouts for removed ones, `.wh..wh..opq` for opaque directories), as
-/// `tar -C dir -c .` or `img-layer diff` make it. The tar may be plain, gzip
-/// or zstd (recognised by its first bytes) and is stored as it comes, never
-/// recompressed, after checking that it is a complete tar whose paths stay
-/// inside the root: anything else is refused (exit status 2) and nothing is
-/// named. A tar with no entries adds no layer, like Docker's commit of an
-/// unchanged container (its blob stays unreferenced until img-prune). With
-/// --no-layer, stdin is not read and only the -c changes are committed: a
-/// history entry marked `empty_layer`; without it, a terminal on stdin is
-/// refused, never taken as "no changes". stdin is never read for records:
-/// IMAGE is always an argument (name, name@digest, image ID or ID prefix).
-/// A later version will also accept a container there.
+/// `img-commit CONTAINER [REPOSITORY[:TAG]]` makes a new image of what the
+/// container (made by img-run; its name, ID or ID prefix) changed, as
+/// `docker commit` does: its writable layer becomes a gzip layer on top of
+/// the container's image, whiteouts for what it removed, and the history
+/// entry says the container's command made it. The mount points img-run
+/// makes for the runtime (/proc, /sys, /dev, /etc/hosts, /etc/hostname,
+/// /etc/resolv.conf) are not part of it, as Docker's init layer keeps them
+/// out; a container that changed nothing adds no layer. A running container
+/// is not paused (Docker's default --pause is not supported): what it writes
+/// meanwhile may or may not be in the layer. stdin is not read.
+///
+/// `img-commit IMAGE [REPOSITORY[:TAG]]` (when no container has that name)
+/// makes a new image of IMAGE plus a layer tar: on stdin, or from --layer
+/// FILE; it is the tar `docker diff` describes (added and changed files,
+/// `.wh.NAME` whiteouts for removed ones, `.wh..wh..opq` for opaque
+/// directories), as `tar -C dir -c .` or `img-layer diff` make it. The tar
+/// may be plain, gzip or zstd (recognised by its first bytes) and is stored
+/// as it comes, never recompressed, after checking that it is a complete tar
+/// whose paths stay inside the root: anything else is refused (exit status
+/// 2) and nothing is named. A tar with no entries adds no layer, like
+/// Docker's commit of an unchanged container (its blob stays unreferenced
+/// until img-prune). With --no-layer, stdin is not read and only the -c
+/// changes are committed: a history entry marked `empty_layer`; without it,
+/// a terminal on stdin is refused, never taken as "no changes". stdin is
+/// never read for records: IMAGE is always an argument (name, name@digest,
+/// image ID or ID prefix).
 ///
 /// The new image has IMAGE's layers (shared in the store, not copied) and
 /// the new one on top; its config is IMAGE's, as Docker builds it: the same
@@ -89,8 +99,8 @@ pub struct Cli {
     /// Do not print the new image's ID on stderr
     #[arg(short, long)]
     pub quiet: bool,
-    /// The base image (name, name@digest, image ID or ID prefix)
-    #[arg(value_name = "IMAGE")]
+    /// The container (name, ID or ID prefix), or the base image (name, name@digest, image ID or ID prefix)
+    #[arg(value_name = "CONTAINER|IMAGE")]
     pub image: String,
     /// The new image's name
     #[arg(value_name = "REPOSITORY[:TAG]")]
@@ -113,9 +123,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         message: cli.message,
         author: cli.author,
         platform: cli.platform,
+        created_by: None,
     };
-    let base = ImageArg::Query(cli.image);
     let store = cli.common.store()?;
+    if let Ok(container) = store.find_container(&cli.image) {
+        if cli.layer.is_some() || cli.no_layer {
+            return Err(Error::invalid(format!(
+                "{} is a container: its changes are the layer, so --layer and --no-layer do not apply",
+                cli.image
+            ))
+            .into());
+        }
+        let (target, record) = img::commit::commit_container(&store, &container, &options)?;
+        return print(&target, &record, cli.quiet);
+    }
+    let base = ImageArg::Query(cli.image);
     let stdin = std::io::stdin();
     let mut input: Option<Box<dyn Read>> = match cli.layer {
         _ if cli.no_layer => None,
@@ -142,11 +164,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         input.as_mut().map(|r| r.as_mut() as &mut dyn Read),
         &options,
     )?;
-    if !cli.quiet {
+    print(&target, &record, cli.quiet)
+}
+
+/// The new image's ID on stderr (as `docker commit` prints it), its record
+/// on stdout.
+fn print(
+    target: &img::image::Target,
+    record: &oci_spec::image::Descriptor,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    if !quiet {
         eprintln!("{}", target.id());
     }
     let mut out = cli::stdout();
-    img::record::write(&mut out, &record)?;
+    img::record::write(&mut out, record)?;
     std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
     Ok(())
 }

@@ -12,8 +12,11 @@ use img::prune::{self, Filters, Options};
 ///
 /// Removes dangling images as `docker image prune` does: images without a
 /// name, the ones `img-ls --filter dangling=true` lists. With `-a`, removes
-/// every image that no container uses; img has no containers yet, so that is
-/// every image in the store (that passes the filters). img keeps no
+/// every image that no container uses (that passes the filters). An image a
+/// container (of img-run) was made from is never removed. With
+/// `--containers`, first removes every stopped container and its writable
+/// layer, as `docker container prune` (and `docker system prune`) does;
+/// containers an img-run is running are kept. img keeps no
 /// intermediate images (it sees the store as Docker's containerd image store
 /// does), so an unnamed image is dangling even when another image shares its
 /// layers; pruning it removes only the blobs no other image uses.
@@ -36,7 +39,8 @@ use img::prune::{self, Filters, Options};
 /// programs are writing to the store, img-prune waits for them to finish
 /// before it collects.
 ///
-/// Prints, on stdout as Docker does: `Deleted Images:`, then `untagged:
+/// Prints, on stdout as Docker does: `Deleted Containers:` and their IDs
+/// (with --containers), `Deleted Images:`, then `untagged:
 /// NAME` for each name removed and `deleted: sha256:…` for each image ID,
 /// its layers removed, and any other blob removed; then a blank line and
 /// `Total reclaimed space: SIZE`, counting every blob, temporary file and
@@ -54,14 +58,17 @@ use img::prune::{self, Filters, Options};
     about = "Remove unused images, unreferenced blobs and abandoned downloads (docker image prune)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-prune\n  img-prune -f\n  img-prune -a -f --filter until=24h\n  img-prune -f --filter label=stage=build --filter label!=keep"
+    after_help = "EXAMPLES:\n  img-prune\n  img-prune -f\n  img-prune -a -f --filter until=24h\n  img-prune -f --filter label=stage=build --filter label!=keep\n  img-prune -f --containers"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Remove all unused images, not just dangling ones (with no containers in img: every image)
+    /// Remove all unused images, not just dangling ones
     #[arg(short, long)]
     pub all: bool,
+    /// Remove all stopped containers first (docker container prune)
+    #[arg(long)]
+    pub containers: bool,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -80,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let options = Options {
         all: cli.all,
         filters: Filters::parse(&cli.filter, img::format::now())?,
+        containers: cli.containers,
     };
     let store = cli.common.store()?;
     if !cli.force && !cli::confirm(options.warning(), "add -f to prune without asking")? {

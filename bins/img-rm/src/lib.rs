@@ -15,7 +15,9 @@ use img::remove::{self, Options};
 /// image uses (`Deleted: sha256:…` for each). Given an image ID (or a
 /// prefix of one) or `name@digest`, deletes the image with its name; an
 /// image that has several tags, or names in several repositories, is only
-/// deleted with `-f`, which removes all its names.
+/// deleted with `-f`, which removes all its names. An image that a
+/// container of img-run was made from keeps its last name unless `-f`, as
+/// Docker's does (`img-prune --containers` removes stopped containers).
 ///
 /// With no IMAGE arguments, reads records from stdin: a record with a name
 /// removes that name, a record without one deletes the image by digest

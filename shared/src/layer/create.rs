@@ -317,6 +317,11 @@ pub fn xattrs(file: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 fn kept_xattr(name: &[u8]) -> bool {
+    // overlayfs's own attributes (opaque directories, redirects) describe
+    // how a directory of img's snapshots stacks, not the file.
+    if name.starts_with(b"trusted.overlay.") {
+        return false;
+    }
     (name.starts_with(b"user.") || name.starts_with(b"trusted.") || name.starts_with(b"security."))
         && name != b"security.selinux"
 }

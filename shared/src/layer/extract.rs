@@ -12,6 +12,13 @@
 //! link targets are resolved the same way. The destination must not be
 //! changed by anyone else while a layer is applied.
 //!
+//! With [`Options::overlay`] the layer is written as one overlayfs lower
+//! (or upper) directory instead: whiteouts become overlayfs whiteouts (a
+//! character device 0/0 in the deleted path's place) and opaque markers the
+//! `trusted.overlay.opaque` attribute, so that a stack of such directories
+//! mounted as an overlay shows the image's root filesystem, as Docker's
+//! overlay2 driver keeps layers.
+//!
 //! Owners are kept when running as root (or when asked), modes always,
 //! modification times and extended attributes (PAX `SCHILY.xattr.*`) where
 //! the filesystem allows; device nodes need root, and are counted as
@@ -38,15 +45,22 @@ const MAX_LINKS: usize = 255;
 pub struct Options {
     /// Set each file's owner from the layer (needs root).
     pub preserve_owners: bool,
+    /// Write whiteouts and opaque markers as overlayfs does (needs root),
+    /// into a directory that holds this one layer only.
+    pub overlay: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             preserve_owners: rustix::process::geteuid().is_root(),
+            overlay: false,
         }
     }
 }
+
+/// The extended attribute that makes an overlayfs directory opaque.
+pub const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
 
 /// What applying a layer did.
 #[derive(Debug, Default, Clone)]
@@ -81,6 +95,18 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
             continue;
         };
         match whiteout::classify(&rel) {
+            Whiteout::Remove(target) if options.overlay => {
+                if !created.contains(&target) {
+                    overlay_whiteout(root, &target)?;
+                    report.removed += 1;
+                }
+                continue;
+            }
+            Whiteout::Opaque(dir) if options.overlay => {
+                overlay_opaque(root, dir)?;
+                report.removed += 1;
+                continue;
+            }
             Whiteout::Remove(target) => {
                 if !created.contains(&target) {
                     report.removed += remove(root, &target)?;
@@ -100,6 +126,10 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
         let dest = parent.join(OsStr::from_bytes(path::base_name(&rel)));
         let existing = fs::symlink_metadata(&dest).ok();
         let keep_dir = kind.is_dir() && existing.as_ref().is_some_and(|m| m.is_dir());
+        // A directory that replaces a whited-out path must hide the lower
+        // layers' directory of that name, not merge with it.
+        let replaces_whiteout =
+            options.overlay && kind.is_dir() && existing.as_ref().is_some_and(is_overlay_whiteout);
         if let Some(m) = &existing {
             if !keep_dir {
                 if m.is_dir() {
@@ -115,6 +145,9 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
             tar::EntryType::Directory => {
                 if !keep_dir {
                     fs::create_dir(&dest).io_context(what)?;
+                }
+                if replaces_whiteout {
+                    set_opaque(&dest)?;
                 }
             }
             tar::EntryType::Symlink => {
@@ -178,6 +211,15 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
         set_mtime(dir, *mtime)?;
     }
     Ok(report)
+}
+
+/// Make the directory `rel` (a path inside the root filesystem `root`)
+/// and its parents where missing, resolving symbolic links on the way
+/// inside `root` as an unpacker does; returns its real path.
+pub fn ensure_dir(root: &Path, rel: &str) -> Result<PathBuf> {
+    let rel = rel.trim_start_matches('/');
+    resolve_dir(root, (!rel.is_empty()).then_some(rel.as_bytes()), true)?
+        .ok_or_else(|| Error::invalid(format!("cannot make directory /{rel}")))
 }
 
 /// The real path of the directory `rel` under `root`, symlinks on the way
@@ -278,6 +320,61 @@ fn empty_dir(root: &Path, dir: Option<&[u8]>, created: &HashSet<Vec<u8>>) -> Res
         }
     }
     Ok(removed)
+}
+
+/// Whether `meta` is an overlayfs whiteout: a character device 0/0.
+fn is_overlay_whiteout(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+/// Put an overlayfs whiteout in `target`'s place (inside this layer's
+/// directory, whose own entry of that name it replaces).
+fn overlay_whiteout(root: &Path, target: &[u8]) -> Result<()> {
+    let parent = resolve_dir(root, path::parent(target), true)?
+        .ok_or_else(|| Error::invalid("a parent directory vanished"))?;
+    let dest = parent.join(OsStr::from_bytes(path::base_name(target)));
+    match fs::symlink_metadata(&dest) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(&dest),
+        Ok(_) => fs::remove_file(&dest),
+        Err(_) => Ok(()),
+    }
+    .io_context(|| format!("replacing {}", dest.display()))?;
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &dest,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        rustix::fs::makedev(0, 0),
+    )
+    .map_err(|e| {
+        Error::io(
+            format!(
+                "writing the whiteout {} (overlay layers need root)",
+                dest.display()
+            ),
+            e.into(),
+        )
+    })
+}
+
+/// Mark the directory `dir` (made when missing) opaque for overlayfs.
+fn overlay_opaque(root: &Path, dir: Option<&[u8]>) -> Result<()> {
+    let real = resolve_dir(root, dir, true)?
+        .ok_or_else(|| Error::invalid("a parent directory vanished"))?;
+    set_opaque(&real)
+}
+
+fn set_opaque(dir: &Path) -> Result<()> {
+    rustix::fs::lsetxattr(dir, OVERLAY_OPAQUE, b"y", rustix::fs::XattrFlags::empty()).map_err(|e| {
+        Error::io(
+            format!(
+                "marking {} opaque (overlay layers need root)",
+                dir.display()
+            ),
+            e.into(),
+        )
+    })
 }
 
 /// Make a device node or FIFO; `false` when not permitted (not root).

@@ -88,6 +88,7 @@ impl LayerSource for Mem {
 fn options() -> Options {
     Options {
         preserve_owners: false,
+        overlay: false,
     }
 }
 

@@ -11,6 +11,7 @@
 //! * [`extract`]: a layer applied to a directory, never writing outside it.
 //! * [`create`]: a directory tree written as a reproducible layer tar.
 //! * [`diff`]: the layer that turns one directory tree into another.
+//! * [`upper`]: the layer an overlayfs upper directory holds.
 //! * [`list`]: a layer's entries listed for a person, like `tar -tv`.
 //! * [`stored`]: the layers of an image in the store, picked and written out.
 //!
@@ -27,6 +28,7 @@ pub mod list;
 pub mod path;
 pub mod stored;
 pub mod tarout;
+pub mod upper;
 pub mod whiteout;
 
 pub use compression::Compression;

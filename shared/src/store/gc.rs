@@ -4,6 +4,9 @@
 //! exclusively, so it runs only when no writer holds it shared: a blob a
 //! writer has ingested but not yet named is never swept.
 //!
+//! Snapshots (unpacked layers, see `snapshots.rs`) that no image and no
+//! container uses are removed with them.
+//!
 //! The ingest area is swept too. Temporary files (`blob-*`, state files being
 //! written) belong to a writer, so they go only under the exclusive gc lock,
 //! when no writer runs. Resumable partial downloads (`partial-HEX` and its
@@ -36,6 +39,8 @@ pub struct SweepReport {
     /// Bytes freed in the ingest area: abandoned temporary files and the
     /// partial downloads removed.
     pub ingest_freed: u64,
+    /// Unpacked layers removed: no image or container uses them.
+    pub snapshots: usize,
 }
 
 /// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
@@ -112,6 +117,7 @@ impl Store {
             report.removed.push(digest);
         }
         self.sweep_ingest(&mut report)?;
+        report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
         // Back to shared: this process may still be writing.
         if self.writer_lock.get().is_some() {
             lock.lock_shared()

@@ -9,6 +9,7 @@
 //! ROOT/.img/ingest/         blobs being written (temporary files)
 //! ROOT/.img/lock/index      flock held while index.json is replaced
 //! ROOT/.img/lock/gc         shared by writers, exclusive for garbage collection
+//! ROOT/.img/snapshots/      layers unpacked for overlay mounts (see snapshots.rs)
 //! ```
 //!
 //! Invariants: a blob path exists only with verified content (temp file,
@@ -23,6 +24,7 @@ mod gc;
 mod index;
 mod lookup;
 mod partial;
+mod snapshots;
 mod staging;
 pub(crate) mod writeback;
 
@@ -35,6 +37,7 @@ pub use gc::{SweepReport, PARTIAL_MAX_AGE};
 pub use index::{Entry, Index, REF_NAME};
 pub use lookup::{no_such_image, Resolved};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
+pub(crate) use snapshots::remove_tree;
 pub use staging::StagedBlob;
 
 use crate::error::{Error, IoContext, Kind, Result};

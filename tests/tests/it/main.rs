@@ -19,6 +19,7 @@ mod pull;
 mod push;
 mod registry_faults;
 mod rm;
+mod run;
 mod save;
 mod search;
 mod store;

@@ -1,0 +1,285 @@
+//! Running one container to its end: the overlay mounted, the user and
+//! working directory resolved inside it, the runtime config written, the
+//! runtime tried (see `runtime.rs`), the process waited for with signals
+//! passed on to it, and everything of the run taken down again — the
+//! runtime's state and the mount — whatever way it ended.
+//!
+//! The caller has entered a private mount namespace
+//! ([`super::overlay::enter_private_namespace`]) on this thread.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use super::console;
+use super::overlay;
+use super::process::{self, Process};
+use super::runtime::{self, CreateError, Runtime, Stdio3};
+use super::spec::{self, Bind, Network};
+use super::user;
+use super::Dir;
+use crate::error::{Error, IoContext, Result};
+use crate::layer::extract;
+
+/// How a container is run, besides its process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its host name.
+    pub hostname: String,
+    /// Its network.
+    pub network: Network,
+    /// Pass img's stdin on.
+    pub interactive: bool,
+    /// Give it a terminal.
+    pub tty: bool,
+    /// A read-only root filesystem.
+    pub read_only: bool,
+    /// Every capability, no masked kernel paths.
+    pub privileged: bool,
+    /// Capabilities added.
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped.
+    pub cap_drop: Vec<String>,
+    /// Bind mounts.
+    pub binds: Vec<Bind>,
+    /// tmpfs mounts.
+    pub tmpfs: Vec<String>,
+    /// The runtimes to try, in order.
+    pub runtimes: Vec<Runtime>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit status: the process's, 128 + a signal, or 126/127 when the
+    /// command could not be run at all.
+    pub code: i32,
+    /// Why the command could not be run (126/127).
+    pub refused: Option<String>,
+    /// The runtime that ran it.
+    pub runtime: Runtime,
+}
+
+/// Run `process` in the container `id` whose directory is `dir`, on the
+/// read-only layers `lowers` (top first). `started` is told the process
+/// ID once it runs.
+pub fn execute(
+    id: &str,
+    dir: &Dir,
+    lowers: &[PathBuf],
+    process: &Process,
+    settings: &Settings,
+    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+) -> Result<Outcome> {
+    let mut lowers = lowers.to_vec();
+    lowers.insert(0, init_layer(dir)?);
+    let rootfs = dir.rootfs();
+    overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    let result = run_mounted(id, dir, process, settings, started);
+    // The namespace dies with img; a build runs many steps in it, so each
+    // step's mount goes at once.
+    let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
+    result
+}
+
+fn run_mounted(
+    id: &str,
+    dir: &Dir,
+    process: &Process,
+    settings: &Settings,
+    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+) -> Result<Outcome> {
+    let rootfs = dir.rootfs();
+    let user = user::resolve(&rootfs, &process.user)?;
+    let mut env = process.env.clone();
+    process::add_home(&mut env, &user.home);
+    extract::ensure_dir(&rootfs, &process.cwd)
+        .map_err(|e| e.context(format!("making the working directory {}", process.cwd)))?;
+    let etc_files = write_etc_files(dir, &settings.hostname, settings.network)?;
+    let options = spec::Options {
+        args: process.args.clone(),
+        env,
+        cwd: process.cwd.clone(),
+        user,
+        terminal: settings.tty,
+        hostname: settings.hostname.clone(),
+        network: settings.network,
+        read_only: settings.read_only,
+        privileged: settings.privileged,
+        cap_add: settings.cap_add.clone(),
+        cap_drop: settings.cap_drop.clone(),
+        binds: settings.binds.clone(),
+        tmpfs: settings.tmpfs.clone(),
+        etc_files,
+    };
+    let config = spec::build(&options)?;
+    let config_path = dir.file("config.json");
+    let bytes = serde_json::to_vec_pretty(&config)
+        .map_err(|e| Error::invalid(format!("encoding the runtime config: {e}")))?;
+    fs::write(&config_path, bytes).io_context(|| format!("writing {}", config_path.display()))?;
+
+    runtime::become_subreaper()?;
+    let mut last_error = None;
+    for candidate in &settings.runtimes {
+        let console = if settings.tty {
+            Some(console::Socket::new()?)
+        } else {
+            None
+        };
+        let stdio = Stdio3 {
+            stdin: if settings.interactive && !settings.tty {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            },
+            stdout: Stdio::inherit(),
+        };
+        let socket_path = console.as_ref().map(console::Socket::path);
+        match candidate.create(dir.path(), id, stdio, socket_path.as_deref()) {
+            Ok(created) => {
+                let terminal = match &console {
+                    Some(socket) => Some(socket.receive()?),
+                    None => None,
+                };
+                return supervise(id, candidate, created, terminal, settings, started);
+            }
+            Err(CreateError::Command { message, code }) => {
+                let _ = candidate.delete(id);
+                return Ok(Outcome {
+                    code,
+                    refused: Some(message),
+                    runtime: candidate.clone(),
+                });
+            }
+            Err(CreateError::Runtime(e)) => {
+                let _ = candidate.delete(id);
+                last_error =
+                    Some(e.context(format!("{} could not create the container", candidate.name)));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| Error::not_found("no OCI runtime to run the container with")))
+}
+
+/// Start the created container, pass signals and the terminal on, wait
+/// for it and take it out of the runtime's state.
+fn supervise(
+    id: &str,
+    runtime: &Runtime,
+    created: runtime::Created,
+    terminal: Option<fs::File>,
+    settings: &Settings,
+    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+) -> Result<Outcome> {
+    let pid = created.pid;
+    let stderr = runtime::forward_stderr(created.stderr);
+    let _raw = terminal.as_ref().map(|_| console::RawMode::enter());
+    let (signals, copying) = match terminal {
+        Some(master) => {
+            console::copy_size(&master);
+            let signals = forward_signals(pid, master.try_clone().ok())?;
+            (
+                signals,
+                Some(console::attach(master, settings.interactive)?),
+            )
+        }
+        None => (forward_signals(pid, None)?, None),
+    };
+    let result = started(runtime, pid.as_raw_nonzero().get())
+        .and_then(|_| runtime.start(id))
+        .and_then(|_| runtime::wait(pid));
+    if result.is_err() {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        let _ = runtime::wait(pid);
+    }
+    signals.close();
+    let _ = runtime.delete(id);
+    if let Some(copying) = copying {
+        let _ = copying.join();
+    }
+    let _ = stderr.join();
+    Ok(Outcome {
+        code: result?,
+        refused: None,
+        runtime: runtime.clone(),
+    })
+}
+
+/// Pass the signals that end or control a program on to the container's
+/// process (as `docker run`'s sig-proxy does), and window size changes to
+/// its terminal, until the handle returned is closed.
+fn forward_signals(
+    pid: rustix::process::Pid,
+    terminal: Option<fs::File>,
+) -> Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::signal::{
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+    };
+    let mut signals = signal_hook::iterator::Signals::new([
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+    ])
+    .io_context(|| "handling signals".into())?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal == SIGWINCH {
+                if let Some(master) = &terminal {
+                    console::copy_size(master);
+                }
+                continue;
+            }
+            if let Some(sig) = rustix::process::Signal::from_named_raw(signal) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
+        }
+    });
+    Ok(handle)
+}
+
+/// The container's init layer, between the image and the writable layer,
+/// as Docker's: the mount points the runtime needs (`/proc`, `/sys`,
+/// `/dev`, `/dev/pts`, `/dev/shm`, and the `/etc` files bound in), so that
+/// the runtime finds them and does not make them in the writable layer —
+/// which img-commit and img-build take as the container's changes.
+fn init_layer(dir: &Dir) -> Result<PathBuf> {
+    let init = dir.file("init");
+    for sub in ["proc", "sys", "dev/pts", "dev/shm", "etc"] {
+        let path = init.join(sub);
+        fs::create_dir_all(&path).io_context(|| format!("creating {}", path.display()))?;
+    }
+    for file in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        let path = init.join(file);
+        fs::write(&path, b"").io_context(|| format!("creating {}", path.display()))?;
+    }
+    Ok(init)
+}
+
+/// The files Docker binds into `/etc`: `hostname`, `hosts` (loopback
+/// names and the container's host name; the host's own file when it
+/// shares the host's network) and `resolv.conf` (the host's).
+fn write_etc_files(
+    dir: &Dir,
+    hostname: &str,
+    network: Network,
+) -> Result<Vec<(PathBuf, &'static str)>> {
+    let hosts = match network {
+        Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        Network::None => String::new(),
+    };
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n{hosts}"
+    );
+    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let files = [
+        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
+        ("hosts", hosts, "/etc/hosts"),
+        ("resolv.conf", resolv, "/etc/resolv.conf"),
+    ];
+    let mut binds = Vec::new();
+    for (name, text, destination) in files {
+        let path = dir.file(name);
+        fs::write(&path, text).io_context(|| format!("writing {}", path.display()))?;
+        binds.push((path, destination));
+    }
+    Ok(binds)
+}

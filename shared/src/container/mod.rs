@@ -1,0 +1,307 @@
+//! Containers: an image's layers mounted as an overlay with a writable
+//! layer on top, run by an OCI runtime (`runc` or `crun`), kept after they
+//! exit (unless `--rm`) so that `img-commit` can make an image of what they
+//! changed — what `docker run`, `docker commit CONTAINER` and `docker
+//! container prune` work on.
+//!
+//! ```text
+//! ROOT/.img/containers/ID/container.json   the record (below), replaced atomically
+//! ROOT/.img/containers/ID/lock             flock held while img-run runs it
+//! ROOT/.img/containers/ID/upper/           the writable layer (overlay upper)
+//! ROOT/.img/containers/ID/init/            mount points under it (Docker's init layer)
+//! ROOT/.img/containers/ID/work/            overlayfs's work directory
+//! ROOT/.img/containers/ID/rootfs/          the mount point of the overlay
+//! ROOT/.img/containers/ID/config.json      the OCI runtime bundle's config
+//! ROOT/.img/containers/ID/hosts, hostname, resolv.conf   bound into /etc
+//! ```
+//!
+//! The read-only layers are the store's snapshots (see `store/snapshots.rs`),
+//! named in the record by diff_id, so that garbage collection keeps them
+//! while a container uses them. The overlay is mounted in a mount namespace
+//! of img-run's own, which the kernel takes down with the last process in
+//! it: no mount outlives the run, whatever way it ends.
+//!
+//! * [`names`] — Docker-style names (`festive_lovelace`);
+//! * [`overlay`] — the overlay mount;
+//! * [`spec`] — the runtime config made from the image config and flags;
+//! * [`user`] — `USER` resolved against the image's `/etc/passwd`;
+//! * [`process`] — the command, environment and working directory;
+//! * [`execute`] — one run of a container, from mount to exit status;
+//! * [`runtime`] — choosing and driving `runc`/`crun`;
+//! * [`console`] — the terminal of `-t`.
+
+pub mod console;
+pub mod execute;
+pub mod names;
+pub mod overlay;
+pub mod process;
+pub mod runtime;
+pub mod spec;
+pub mod user;
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Kind, Result};
+use crate::store::Store;
+
+const CONTAINERS: &str = "containers";
+const RECORD: &str = "container.json";
+
+/// What a container is doing, as `docker ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum State {
+    /// Made, not started yet.
+    Created,
+    /// Its process runs (while img-run holds the lock).
+    Running {
+        /// The container's first process, as the host sees it.
+        pid: i32,
+    },
+    /// Its process ended.
+    Exited {
+        /// The exit status (128 + signal number when killed).
+        code: i32,
+        /// When it ended (RFC 3339).
+        finished: String,
+    },
+}
+
+/// A container's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    /// 64 hexadecimal digits; Docker shows the first 12.
+    pub id: String,
+    /// Its unique name.
+    pub name: String,
+    /// The image ID it was made from.
+    pub image: Digest,
+    /// The image as the user named it.
+    pub image_name: String,
+    /// The diff_ids of the image's layers, bottom first.
+    pub layers: Vec<Digest>,
+    /// The command it runs (entrypoint and arguments).
+    pub command: Vec<String>,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// The runtime that runs it (`runc`, `crun`, or a path).
+    pub runtime: String,
+    /// What it is doing.
+    pub state: State,
+}
+
+impl Container {
+    /// The short ID Docker prints.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+}
+
+/// A container's directory in the store.
+pub struct Dir {
+    path: PathBuf,
+}
+
+impl Dir {
+    /// The directory itself (the runtime bundle).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The writable layer.
+    pub fn upper(&self) -> PathBuf {
+        self.path.join("upper")
+    }
+    /// overlayfs's work directory.
+    pub fn work(&self) -> PathBuf {
+        self.path.join("work")
+    }
+    /// The root filesystem's mount point.
+    pub fn rootfs(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+    /// A file of the bundle.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Read the record.
+    pub fn load(&self) -> Result<Container> {
+        let path = self.path.join(RECORD);
+        let bytes = fs::read(&path).io_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Replace the record, atomically.
+    pub fn save(&self, container: &Container) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(container)
+            .map_err(|e| Error::invalid(format!("encoding container record: {e}")))?;
+        crate::store::write_atomic(&self.path, &self.path.join(RECORD), &bytes)
+    }
+
+    /// Hold the container's lock (img-run does, while the container runs);
+    /// released when the file is dropped.
+    pub fn lock(&self) -> Result<File> {
+        let file = lock_file(&self.path)?;
+        file.try_lock().map_err(|_| {
+            Error::new(
+                Kind::Conflict,
+                format!(
+                    "container {} is being run by another img-run",
+                    self.path.display()
+                ),
+            )
+        })?;
+        Ok(file)
+    }
+
+    /// Whether an img-run holds the lock now.
+    pub fn is_held(&self) -> bool {
+        match lock_file(&self.path) {
+            Ok(file) => file.try_lock().is_err(),
+            Err(_) => false,
+        }
+    }
+}
+
+fn lock_file(dir: &Path) -> Result<File> {
+    let path = dir.join("lock");
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .io_context(|| format!("opening {}", path.display()))
+}
+
+impl Store {
+    fn containers_dir(&self) -> PathBuf {
+        self.state_dir().join(CONTAINERS)
+    }
+
+    /// The directory of the container `id`.
+    pub fn container_dir(&self, id: &str) -> Dir {
+        Dir {
+            path: self.containers_dir().join(id),
+        }
+    }
+
+    /// Every container's record (unreadable ones are left out), oldest
+    /// first.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        let dir = self.containers_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(container) = self.container_dir(&name).load() {
+                found.push(container);
+            }
+        }
+        found.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(found)
+    }
+
+    /// Find a container by name, full ID or unambiguous ID prefix, as
+    /// Docker does.
+    pub fn find_container(&self, query: &str) -> Result<Container> {
+        let all = self.containers()?;
+        let wanted = query.strip_prefix('/').unwrap_or(query);
+        if let Some(c) = all.iter().find(|c| c.name == wanted || c.id == wanted) {
+            return Ok(c.clone());
+        }
+        let is_hex = !wanted.is_empty() && wanted.bytes().all(|b| b.is_ascii_hexdigit());
+        let matching: Vec<&Container> = if is_hex {
+            all.iter().filter(|c| c.id.starts_with(wanted)).collect()
+        } else {
+            Vec::new()
+        };
+        match matching.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::not_found(format!("No such container: {query}"))),
+            _ => Err(Error::new(
+                Kind::Conflict,
+                format!("container ID prefix {query} is ambiguous: give more digits or the name"),
+            )),
+        }
+    }
+
+    /// Make a new container's directory and record. The name is refused
+    /// when another container has it.
+    pub fn create_container(&self, container: &Container) -> Result<Dir> {
+        self.hold_writer_lock()?;
+        let parent = self.containers_dir();
+        fs::create_dir_all(&parent).io_context(|| format!("creating {}", parent.display()))?;
+        // Names are checked and taken under one lock, so two runs cannot
+        // both take a name.
+        let names_lock = lock_file(&parent)?;
+        names_lock
+            .lock()
+            .io_context(|| "waiting for the containers' lock".into())?;
+        if let Some(other) = self
+            .containers()?
+            .into_iter()
+            .find(|c| c.name == container.name)
+        {
+            return Err(Error::new(
+                Kind::Conflict,
+                format!(
+                    "the container name \"/{}\" is already in use by container \"{}\"; \
+                     remove that container (img-prune --containers) or choose another --name",
+                    container.name, other.id
+                ),
+            ));
+        }
+        let dir = self.container_dir(&container.id);
+        for sub in [dir.upper(), dir.work(), dir.rootfs()] {
+            fs::create_dir_all(&sub).io_context(|| format!("creating {}", sub.display()))?;
+        }
+        dir.save(container)?;
+        Ok(dir)
+    }
+
+    /// Remove a container's directory (its writable layer with it). A
+    /// container an img-run holds is refused.
+    pub fn remove_container(&self, container: &Container) -> Result<()> {
+        let dir = self.container_dir(&container.id);
+        if dir.is_held() {
+            return Err(Error::new(
+                Kind::Conflict,
+                format!(
+                    "container {} ({}) is running; stop it first",
+                    container.name,
+                    container.short_id()
+                ),
+            ));
+        }
+        crate::store::remove_tree(dir.path())
+    }
+
+    /// The diff_ids every container's layers name (kept by the sweep).
+    pub fn container_layers(&self) -> Result<HashSet<Digest>> {
+        Ok(self
+            .containers()?
+            .into_iter()
+            .flat_map(|c| c.layers)
+            .collect())
+    }
+}
+
+/// A new random container ID: 64 hexadecimal digits, as Docker's.
+pub fn new_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| Error::io("reading random bytes for a container ID", e.into()))?;
+    Ok(hex::encode(bytes))
+}

@@ -1,0 +1,238 @@
+//! `img-run`: a container from an image, run in the foreground to its end,
+//! as `docker run` does.
+//!
+//! The image is found in the store (and pulled when it is missing, as
+//! Docker does, unless `--pull never`); its layers are unpacked once into
+//! snapshots; the container is registered in the store (so that img-commit
+//! finds it and garbage collection keeps its layers), and the store's
+//! writer lock is let go before the process starts: a container that runs
+//! for days never holds up img-prune. The run itself is `container::execute`.
+//! With `--rm` the container is removed when it ends; otherwise its record
+//! says how it ended and its writable layer is kept.
+
+use std::path::PathBuf;
+
+use crate::container::execute::{self, Settings};
+use crate::container::process::{self, Overrides};
+use crate::container::{names, overlay, Container, State};
+use crate::digest::{self, Digest};
+use crate::error::{Error, Kind, Result};
+use crate::image::Image;
+use crate::platform::Platform;
+use crate::progress::Progress;
+use crate::reference::Reference;
+use crate::registry::pull::{self, PullOptions};
+use crate::store::Store;
+
+/// When to pull the image, as `docker run --pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// When it is not in the store.
+    Missing,
+    /// Before every run.
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The container's name (a Docker-style one is made up when `None`).
+    pub name: Option<String>,
+    /// Remove the container when it ends.
+    pub remove: bool,
+    /// The overrides of the image config.
+    pub overrides: Overrides,
+    /// The host name (the short ID when `None`).
+    pub hostname: Option<String>,
+    /// Everything else about the run (the runtime candidates included).
+    pub settings: Settings,
+    /// For a multi-platform image, the platform (the host's when `None`).
+    pub platform: Option<Platform>,
+    /// When to pull.
+    pub pull: PullPolicy,
+    /// How to pull.
+    pub pull_options: PullOptions,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Ran {
+    /// The container (already removed with `--rm`).
+    pub container: Container,
+    /// Its exit status (see `execute::Outcome`).
+    pub code: i32,
+    /// Why the command could not be run at all.
+    pub refused: Option<String>,
+}
+
+/// Run `image` (a name, ID or digest) in a new container of `root`'s store.
+pub fn run(
+    root: &std::path::Path,
+    image: &str,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Ran> {
+    // The namespace belongs to this thread: enter it before anything else.
+    overlay::enter_private_namespace()?;
+    let (container, lowers) = {
+        let store = Store::open(root)?;
+        let found = find_image(&store, image, options, progress)?;
+        prepare(&store, &found, image, options)?
+        // The store, and with it the writer lock, goes here.
+    };
+    let store = Store::open(root)?;
+    let dir = store.container_dir(&container.id);
+    drop(store);
+    let _lock = dir.lock()?;
+    let config = container_config(&dir)?;
+    let hostname = options
+        .hostname
+        .clone()
+        .unwrap_or_else(|| container.short_id().to_string());
+    let mut settings = options.settings.clone();
+    settings.hostname = hostname.clone();
+    let ran =
+        process::resolve(&config, &options.overrides, &hostname, settings.tty).and_then(|p| {
+            let mut record = container.clone();
+            execute::execute(
+                &container.id,
+                &dir,
+                &lowers,
+                &p,
+                &settings,
+                &mut |runtime, pid| {
+                    record.runtime = runtime.name.clone();
+                    record.state = State::Running { pid };
+                    dir.save(&record)
+                },
+            )
+        });
+    let mut record = dir.load().unwrap_or(container);
+    let outcome = match ran {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if options.remove {
+                let _ = crate::store::remove_tree(dir.path());
+            } else {
+                record.state = exited(125);
+                let _ = dir.save(&record);
+            }
+            return Err(e);
+        }
+    };
+    record.runtime = outcome.runtime.name.clone();
+    record.state = exited(outcome.code);
+    if options.remove {
+        crate::store::remove_tree(dir.path())?;
+    } else {
+        dir.save(&record)?;
+    }
+    Ok(Ran {
+        container: record,
+        code: outcome.code,
+        refused: outcome.refused,
+    })
+}
+
+fn exited(code: i32) -> State {
+    State::Exited {
+        code,
+        finished: crate::compose::timestamp(chrono::Utc::now()),
+    }
+}
+
+/// The image config's `config` object, as kept beside the container.
+fn container_config(dir: &crate::container::Dir) -> Result<serde_json::Value> {
+    let path = dir.file("image-config.json");
+    let bytes =
+        std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+}
+
+/// The image to run: from the store, pulled when the policy says so.
+fn find_image(store: &Store, query: &str, options: &Options, progress: &Progress) -> Result<Image> {
+    let pull_now = |progress: &Progress| -> Result<()> {
+        let reference = Reference::parse(query)?;
+        let mut pull_options = options.pull_options.clone();
+        pull_options.platform = options.platform.clone();
+        pull::pull(store, &reference, &pull_options, progress)?;
+        Ok(())
+    };
+    if options.pull == PullPolicy::Always {
+        pull_now(progress)?;
+    }
+    let resolved = match store.resolve(query) {
+        Err(e) if e.kind() == Kind::NotFound && options.pull == PullPolicy::Missing => {
+            progress.message(&format!("Unable to find image '{query}' locally"));
+            pull_now(progress)?;
+            store.resolve(query)?
+        }
+        other => other?,
+    };
+    store.require_complete(&resolved.target)?;
+    Ok(crate::export::platform_image(&resolved.target, options.platform.as_ref())?.clone())
+}
+
+/// Unpack the image's layers and register the container; returns it with
+/// its snapshot directories, top first.
+fn prepare(
+    store: &Store,
+    image: &Image,
+    image_name: &str,
+    options: &Options,
+) -> Result<(Container, Vec<PathBuf>)> {
+    let diff_ids: Vec<Digest> = image
+        .config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| digest::parse(d))
+        .collect::<Result<_>>()?;
+    let layers = image.manifest.layers();
+    if diff_ids.len() != layers.len() {
+        return Err(Error::invalid(format!(
+            "image {} has {} layers but its config lists {} diff_ids",
+            image.id(),
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let mut lowers = Vec::with_capacity(layers.len());
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        lowers.push(store.snapshot(layer, diff_id)?);
+    }
+    lowers.reverse();
+    let taken: Vec<String> = store.containers()?.into_iter().map(|c| c.name).collect();
+    let name = match &options.name {
+        Some(n) => names::check(n)?.to_string(),
+        None => names::generate(&taken)?,
+    };
+    let config = image
+        .config_json
+        .get("config")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    let command = process::resolve(&config, &options.overrides, "", false)
+        .map(|p| p.args)
+        .unwrap_or_default();
+    let container = Container {
+        id: crate::container::new_id()?,
+        name,
+        image: image.id().clone(),
+        image_name: image_name.to_string(),
+        layers: diff_ids,
+        command,
+        created: crate::compose::timestamp(chrono::Utc::now()),
+        runtime: String::new(),
+        state: State::Created,
+    };
+    let dir = store.create_container(&container)?;
+    let path = dir.file("image-config.json");
+    let bytes = serde_json::to_vec(&config)
+        .map_err(|e| Error::invalid(format!("encoding the image config: {e}")))?;
+    std::fs::write(&path, bytes)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok((container, lowers))
+}
