@@ -16,6 +16,7 @@
 //! arguments. stdout carries only records or tar streams; people read stderr.
 
 pub mod archive;
+pub mod build;
 pub mod change;
 pub mod cli;
 pub mod commit;

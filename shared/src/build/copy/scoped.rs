@@ -1,0 +1,255 @@
+//! Paths inside a root directory, as if that root were `/`: the build
+//! context (or a stage's root filesystem) for sources, the root filesystem
+//! being built for destinations.
+//!
+//! Paths are cleaned lexically first: a source's `..` that would leave the
+//! root is refused, a destination's stops at the root as `/..` does. Then
+//! each element is looked up on disk and symbolic links are followed
+//! *inside* the root: an absolute target starts again at the root, and a
+//! `..` never climbs above it. Whatever a link says, the real path found is
+//! under the root, so nothing outside it is read or written.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Symbolic links followed while resolving one path before giving up
+/// (Linux's own limit for a path is 40; a cycle ends here too).
+const MAX_LINKS: usize = 255;
+
+/// The elements of `path` cleaned lexically, relative to the root: empty
+/// and `.` elements dropped, a leading `/` ignored. A `..` above the root
+/// is refused when `confined`, dropped otherwise.
+pub fn clean(path: &str, confined: bool) -> Result<Vec<String>> {
+    let mut parts: Vec<String> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() && confined {
+                    return Err(Error::invalid(format!(
+                        "forbidden path outside the build context: {path} \
+                         (sources are relative to the context; move the file into it)"
+                    )));
+                }
+            }
+            _ => parts.push(part.to_string()),
+        }
+    }
+    Ok(parts)
+}
+
+/// Where a path led inside a root.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The real elements that exist, below the root (links resolved).
+    pub found: Vec<OsString>,
+    /// Elements after those that do not exist (or that `hidden` hides).
+    pub missing: Vec<OsString>,
+    /// An element that exists but is not a directory stood where more
+    /// elements had to follow.
+    pub blocked: bool,
+    /// The last element's metadata (not followed), when all exist.
+    pub meta: Option<fs::Metadata>,
+}
+
+impl Resolved {
+    /// Whether the whole path exists.
+    pub fn exists(&self) -> bool {
+        self.missing.is_empty() && !self.blocked
+    }
+
+    /// The real path of what exists (the root itself when nothing does).
+    pub fn existing(&self, root: &Path) -> PathBuf {
+        join(root, &self.found)
+    }
+
+    /// The real path the whole path stands for, existing or not.
+    #[cfg(test)]
+    pub fn path(&self, root: &Path) -> PathBuf {
+        join(join(root, &self.found).as_path(), &self.missing)
+    }
+
+    /// What exists, relative to the root and `/`-separated (`""` for the
+    /// root): how `.dockerignore` names it.
+    pub fn relative(&self) -> String {
+        relative(&self.found)
+    }
+}
+
+/// `/`-separated form of path elements below a root.
+pub fn relative(parts: &[OsString]) -> String {
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+fn join(root: &Path, parts: &[OsString]) -> PathBuf {
+    let mut path = root.to_path_buf();
+    for part in parts {
+        path.push(part);
+    }
+    path
+}
+
+/// Look up the cleaned `parts` under `root`, following symbolic links
+/// inside it (the last element's too when `follow_last`). `hidden` says
+/// of a root-relative path (and whether it is a directory) that it is to
+/// be taken as missing: a `.dockerignore`d file.
+pub fn resolve(
+    root: &Path,
+    parts: &[impl AsRef<OsStr>],
+    follow_last: bool,
+    hidden: &dyn Fn(&str, bool) -> bool,
+) -> Result<Resolved> {
+    let mut found: Vec<OsString> = Vec::new();
+    let mut missing: Vec<OsString> = Vec::new();
+    let mut meta = None;
+    let mut blocked = false;
+    let mut todo: Vec<OsString> = parts.iter().rev().map(|p| p.as_ref().into()).collect();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        let is_last = todo.iter().all(|p| p.is_empty() || p == ".");
+        match part.as_bytes() {
+            b"" | b"." => continue,
+            b".." => {
+                if missing.pop().is_none() {
+                    found.pop();
+                }
+                meta = None;
+                continue;
+            }
+            _ => {}
+        }
+        if !missing.is_empty() || blocked {
+            missing.push(part);
+            continue;
+        }
+        let here = join(root, &found).join(&part);
+        let stat = match fs::symlink_metadata(&here) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing.push(part);
+                continue;
+            }
+            Err(e) => return Err(Error::io(format!("looking up {}", here.display()), e)),
+        };
+        let mut rel = found.clone();
+        rel.push(part.clone());
+        if hidden(&relative(&rel), stat.is_dir()) {
+            missing.push(part);
+            continue;
+        }
+        if stat.file_type().is_symlink() && (follow_last || !is_last) {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Error::invalid(format!(
+                    "too many symbolic links resolving {} (a loop?)",
+                    here.display()
+                )));
+            }
+            let target = fs::read_link(&here)
+                .map_err(|e| Error::io(format!("reading the link {}", here.display()), e))?;
+            let target = target.as_os_str().as_bytes();
+            if target.starts_with(b"/") {
+                found.clear();
+            }
+            todo.extend(
+                target
+                    .split(|b| *b == b'/')
+                    .rev()
+                    .map(|p| OsStr::from_bytes(p).to_os_string()),
+            );
+            continue;
+        }
+        if !stat.is_dir() && !is_last {
+            blocked = true;
+            missing.push(part);
+            continue;
+        }
+        found.push(part);
+        meta = Some(stat);
+    }
+    let meta = match meta {
+        _ if !missing.is_empty() || blocked => None,
+        Some(meta) => Some(meta),
+        // The path ended at the root (`.`) or with a link's `..`.
+        None => {
+            let path = join(root, &found);
+            let stat = if found.is_empty() {
+                fs::metadata(&path)
+            } else {
+                fs::symlink_metadata(&path)
+            };
+            Some(stat.map_err(|e| Error::io(format!("reading {}", path.display()), e))?)
+        }
+    };
+    Ok(Resolved {
+        found,
+        missing,
+        blocked,
+        meta,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn nothing_hidden(_: &str, _: bool) -> bool {
+        false
+    }
+
+    #[test]
+    fn cleaning_refuses_escapes_only_when_confined() {
+        assert_eq!(clean("./a//b/../c/", true).unwrap(), vec!["a", "c"]);
+        assert_eq!(clean("/a", true).unwrap(), vec!["a"]);
+        let err = clean("../x", true).unwrap_err();
+        assert!(err.to_string().contains("outside the build context: ../x"));
+        assert_eq!(clean("/../../etc", false).unwrap(), vec!["etc"]);
+    }
+
+    #[test]
+    fn links_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("etc")).unwrap();
+        fs::write(root.join("etc/passwd"), "inside").unwrap();
+        symlink("/etc", root.join("abs")).unwrap();
+        symlink("../../../etc", root.join("climb")).unwrap();
+        for link in ["abs", "climb"] {
+            let r = resolve(root, &[link, "passwd"], true, &nothing_hidden).unwrap();
+            assert!(r.exists());
+            assert_eq!(r.path(root), root.join("etc/passwd"));
+            assert_eq!(r.relative(), "etc/passwd");
+        }
+    }
+
+    #[test]
+    fn missing_tails_and_files_in_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("file"), "x").unwrap();
+        let r = resolve(root, &["a", "b"], true, &nothing_hidden).unwrap();
+        assert!(!r.exists() && !r.blocked);
+        assert_eq!(r.path(root), root.join("a/b"));
+        let r = resolve(root, &["file", "b"], true, &nothing_hidden).unwrap();
+        assert!(r.blocked);
+    }
+
+    #[test]
+    fn a_link_loop_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("b", dir.path().join("a")).unwrap();
+        symlink("a", dir.path().join("b")).unwrap();
+        let err = resolve(dir.path(), &["a"], true, &nothing_hidden).unwrap_err();
+        assert!(err.to_string().contains("too many symbolic links"));
+    }
+}
