@@ -537,3 +537,33 @@ fn the_checksum_follows_content_not_times() {
     chowned.owner = Some((1, 1));
     assert_ne!(env.sum(&chowned), env.sum(&c), "--chown counts");
 }
+
+#[test]
+fn directories_merge_through_links_inside_the_root_filesystem() {
+    let env = Env::new();
+    env.file("tree/lib/x.so", b"x");
+    env.file("tree/etc/conf", b"c");
+    fs::create_dir_all(env.out("usr/lib")).unwrap();
+    fs::create_dir(env.out("real-etc")).unwrap();
+    symlink("usr/lib", env.out("lib")).unwrap();
+    symlink("../../../../../../real-etc", env.out("etc")).unwrap();
+    env.run(&case(&["tree"], "/")).unwrap();
+    assert!(
+        env.out("usr/lib/x.so").is_file(),
+        "lib/ merged into usr/lib"
+    );
+    assert!(
+        env.out("real-etc/conf").is_file(),
+        "a climbing link stays inside"
+    );
+    assert!(fs::symlink_metadata(env.out("lib")).unwrap().is_symlink());
+    // A link to what is missing (inside the root filesystem) is in the way.
+    fs::remove_file(env.out("etc")).unwrap();
+    symlink("/missing-etc", env.out("etc")).unwrap();
+    let err = env.run(&case(&["tree"], "/")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/etc: it exists and is not a directory"),
+        "{err}"
+    );
+}
