@@ -21,6 +21,7 @@ pub mod cli;
 pub mod commit;
 pub mod compose;
 pub mod digest;
+pub mod dockerfile;
 pub mod error;
 pub mod export;
 pub mod format;
