@@ -2,8 +2,8 @@
 //!
 //! Reading a Dockerfile the way Docker's builder (BuildKit's Dockerfile
 //! frontend) reads it, for a build executor to run: no execution here, only
-//! the text turned into typed instructions and the shell-word expansion the
-//! builder applies to their arguments.
+//! the text turned into typed instructions, the shell-word expansion the
+//! builder applies to their arguments, and `.dockerignore` matching.
 //!
 //! Reading happens in layers, one module each:
 //!
@@ -20,6 +20,7 @@
 //!   shell lexer, with its quoting and word splitting ([`expand_word`],
 //!   [`expand_words`]); [`Instruction::expand`] applies it to exactly the
 //!   words Docker expands.
+//! * `ignore` — `.dockerignore` patterns ([`Ignore`]).
 //!
 //! The config side of instructions (what ENV or CMD do to an image config)
 //! is [`crate::change::Editor`], shared with `--change`.
@@ -35,6 +36,7 @@
 mod expand;
 mod flags;
 mod heredoc;
+mod ignore;
 mod instruction;
 mod parser;
 mod read;
@@ -42,6 +44,7 @@ mod words;
 
 pub use expand::{expand_word, expand_words, Vars};
 pub use heredoc::Heredoc;
+pub use ignore::Ignore;
 pub use instruction::{Command, Instruction};
 
 use crate::error::{Error, Result};
@@ -236,7 +239,7 @@ pub fn parse_instruction(text: &str) -> Result<Located<Instruction>> {
 }
 
 /// A path cleaned lexically as Go's `path.Clean` does (Docker applies it to
-/// WORKDIR): repeated `/` and `.` elements
+/// `.dockerignore` patterns and WORKDIR): repeated `/` and `.` elements
 /// removed, `..` resolved against what precedes it, `.` for nothing.
 pub(crate) fn clean_path(path: &str) -> String {
     let rooted = path.starts_with('/');
