@@ -100,6 +100,7 @@ impl Lexer {
             vars,
             lexer: *self,
             raw_escapes: self.raw_escapes,
+            depth: 0,
         };
         scan.until(None, self.raw_escapes)
     }
@@ -152,7 +153,13 @@ struct Scan<'v> {
     vars: Vars<'v>,
     lexer: Lexer,
     raw_escapes: bool,
+    /// How many `${…}` operands enclose the scan: each is a recursion.
+    depth: usize,
 }
+
+/// The deepest `${A:-${B:-…}}` nesting read: past it the stack, not the
+/// text, would give out.
+const MAX_DEPTH: usize = 256;
 
 impl Scan<'_> {
     fn peek(&self) -> Option<char> {
@@ -412,7 +419,13 @@ impl Scan<'_> {
 
     /// The word after a `${NAME` operator, up to `stop`.
     fn operand(&mut self, stop: char, raw_escapes: bool, missing: &str) -> Result<String, String> {
-        match self.until(Some(stop), raw_escapes) {
+        if self.depth == MAX_DEPTH {
+            return Err(format!("substitutions nested more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let scanned = self.until(Some(stop), raw_escapes);
+        self.depth -= 1;
+        match scanned {
             Ok((word, _)) => Ok(word),
             Err(_) if self.peek().is_none() => Err(missing.into()),
             Err(e) => Err(e),

@@ -341,3 +341,16 @@ fn heredoc_bodies_keep_quotes_and_lose_escapes() {
         "say \"hi me\" 'and me'\n$NAME \\ \n"
     );
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let vars = env(&[]);
+    let nested = |depth: usize| format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+    assert_eq!(word_with(&nested(MAX_DEPTH), &vars, '\\').unwrap(), "x");
+    let err = word_with(&nested(MAX_DEPTH + 1), &vars, '\\').unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("substitutions nested more than 256 deep"),
+        "{err}"
+    );
+}

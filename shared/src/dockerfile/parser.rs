@@ -15,6 +15,8 @@
 //! * Builder flags are split off each instruction, and RUN, COPY and ADD
 //!   (also behind ONBUILD) not in JSON form get the bodies of the heredocs
 //!   their line opens, read verbatim (comments and blank lines included).
+//! * A physical line longer than 65535 bytes is refused, as Docker's line
+//!   reader refuses it.
 //!
 //! Errors carry the line they concern; the caller formats them.
 
@@ -22,6 +24,9 @@ use super::flags;
 use super::heredoc::{self, Heredoc};
 use super::words::{is_blank, json_array};
 use super::Directives;
+
+/// The longest physical line Docker reads, in bytes.
+const MAX_LINE: usize = 65_535;
 
 /// One instruction before its arguments are read.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +59,15 @@ pub(crate) struct Lines {
 pub(crate) fn split(text: &str) -> Result<Lines, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if let Some(at) = lines
+        .iter()
+        .position(|l| l.strip_suffix('\n').unwrap_or(l).len() > MAX_LINE)
+    {
+        return Err((
+            at + 1,
+            format!("dockerfile line greater than max allowed size of {MAX_LINE}"),
+        ));
+    }
     let mut directives = DirectiveReader::default();
     let mut instructions = Vec::new();
     let mut warnings = Vec::new();

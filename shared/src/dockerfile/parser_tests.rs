@@ -248,3 +248,17 @@ fn a_continuation_with_nothing_is_refused() {
         (2, "a line continuation with no instruction".to_string())
     );
 }
+
+#[test]
+fn lines_longer_than_docker_reads_are_refused() {
+    let fits = format!("FROM a\nLABEL a={}\n", "x".repeat(MAX_LINE - 8));
+    assert!(split(&fits).is_ok());
+    let long = format!("FROM a\nLABEL a={}\n", "x".repeat(MAX_LINE - 7));
+    assert_eq!(
+        split(&long).unwrap_err(),
+        (
+            2,
+            "dockerfile line greater than max allowed size of 65535".to_string()
+        )
+    );
+}
