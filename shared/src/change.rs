@@ -1,17 +1,26 @@
 //! Config changes written as Dockerfile instructions (`docker import
-//! --change`, `docker commit --change`): CMD, ENTRYPOINT, ENV, EXPOSE,
-//! HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR and STOPSIGNAL — the
-//! set Docker allows there — parsed with Dockerfile's
-//! syntax (JSON or shell form, `key=value` pairs with quotes, the legacy
-//! `ENV key value` form) and applied to the `config` object of an image
-//! config, under Docker's field names.
+//! --change`, `docker commit --change`), and the config side of a build:
+//! how CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, SHELL,
+//! STOPSIGNAL, USER, VOLUME and WORKDIR change the `config` object of an
+//! image config, under Docker's field names.
+//!
+//! A change is read by [`crate::dockerfile`] like any Dockerfile line, its
+//! words expanded against the config's own `Env` as Docker does, and
+//! applied by an [`Editor`]. The build executor applies its instructions
+//! with the same [`Editor`], one per stage, so a build and a commit change
+//! the config the same way. The editor remembers whether CMD was set, as
+//! Docker's builder does: ENTRYPOINT clears an inherited CMD, not one set
+//! before it in the same stage (or list of changes).
+
+use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
+use crate::dockerfile::{self, Command, Instruction};
 use crate::error::{Error, Result};
-use crate::healthcheck;
 
-/// The instructions a change may use.
+/// The instructions a `--change` may use (SHELL is a build instruction
+/// Docker does not take there).
 pub const ALLOWED: &[&str] = &[
     "CMD",
     "ENTRYPOINT",
@@ -29,118 +38,218 @@ pub const ALLOWED: &[&str] = &[
 /// Apply every instruction of `changes`, in order, to a config's `config`
 /// object; the first bad one is the error.
 pub fn apply_all(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
-    changes.iter().try_for_each(|c| apply(config, c))
+    let mut editor = Editor::new(config);
+    changes.iter().try_for_each(|c| editor.apply_change(c))
 }
 
 /// Apply one instruction (`CMD ["sh"]`, `ENV A=1`) to an image config's
 /// `config` object.
 pub fn apply(config: &mut Map<String, Value>, change: &str) -> Result<()> {
-    let text = change.trim();
-    let (keyword, args) = match text.split_once(char::is_whitespace) {
-        Some((k, rest)) => (k, rest.trim()),
-        None => (text, ""),
-    };
-    let bad = |why: &str| Error::invalid(format!("--change {change:?}: {why}"));
-    let keyword = keyword.to_ascii_uppercase();
-    if !ALLOWED.contains(&keyword.as_str()) {
-        return Err(bad(&format!(
-            "{keyword} is not a valid change instruction; use one of {}",
-            ALLOWED.join(", ")
-        )));
+    Editor::new(config).apply_change(change)
+}
+
+/// Applies instructions to the `config` object of an image config, in
+/// order, as one Dockerfile stage (or one list of changes) does.
+pub struct Editor<'c> {
+    config: &'c mut Map<String, Value>,
+    /// Whether CMD was set by an instruction applied here.
+    cmd_set: bool,
+}
+
+impl<'c> Editor<'c> {
+    /// An editor of `config` (the `config` object, not the whole image
+    /// config).
+    pub fn new(config: &'c mut Map<String, Value>) -> Self {
+        Editor {
+            config,
+            cmd_set: false,
+        }
     }
-    if args.is_empty() {
-        return Err(bad(&format!("{keyword} needs an argument")));
+
+    /// Apply one `--change`: check it is one Docker allows, read it, expand
+    /// it against the config's `Env`, apply it.
+    fn apply_change(&mut self, change: &str) -> Result<()> {
+        let bad =
+            |why: &dyn std::fmt::Display| Error::invalid(format!("--change {change:?}: {why}"));
+        let keyword = change
+            .trim()
+            .split(char::is_whitespace)
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if !ALLOWED.contains(&keyword.as_str()) {
+            return Err(bad(&format!(
+                "{keyword} is not a valid change instruction; use one of {}",
+                ALLOWED.join(", ")
+            )));
+        }
+        let instruction = dockerfile::parse_instruction(change).map_err(|e| bad(&e))?;
+        let env = self.env();
+        let lookup = |name: &str| env_value(&env, name);
+        let expanded = instruction
+            .value
+            .expand(&lookup, '\\')
+            .map_err(|e| bad(&e))?;
+        self.apply(&expanded).map_err(|e| bad(&e))
     }
-    match keyword.as_str() {
-        "CMD" => {
-            config.insert("Cmd".into(), json!(command_form(args)));
-        }
-        "ENTRYPOINT" => {
-            config.insert("Entrypoint".into(), json!(command_form(args)));
-        }
-        "ENV" => {
-            let mut env: Vec<String> = string_list(config.get("Env"));
-            for (key, value) in pairs(args, true).map_err(|e| bad(&e))? {
-                env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
-                env.push(format!("{key}={value}"));
+
+    /// Apply one instruction, already expanded ([`Instruction::expand`]);
+    /// instructions that do not change the config (RUN, COPY, ADD, ARG,
+    /// MAINTAINER) are an error.
+    pub fn apply(&mut self, instruction: &Instruction) -> Result<()> {
+        match instruction {
+            Instruction::Cmd(command) => {
+                let cmd = self.command_line(command);
+                self.set_list("Cmd", cmd);
+                self.cmd_set = true;
             }
-            config.insert("Env".into(), json!(env));
-        }
-        "LABEL" => {
-            let labels = object(config, "Labels");
-            for (key, value) in pairs(args, false).map_err(|e| bad(&e))? {
-                labels.insert(key, json!(value));
-            }
-        }
-        "EXPOSE" => {
-            let mut ports = Vec::new();
-            for word in words(args).map_err(|e| bad(&e))? {
-                ports.extend(expose(&word).map_err(|e| bad(&e))?);
-            }
-            let exposed = object(config, "ExposedPorts");
-            for port in ports {
-                exposed.insert(port, json!({}));
-            }
-        }
-        "VOLUME" => {
-            let paths = match json_array(args) {
-                Some(list) => list,
-                None => words(args).map_err(|e| bad(&e))?,
-            };
-            let volumes = object(config, "Volumes");
-            for path in paths {
-                if path.is_empty() {
-                    return Err(bad("VOLUME specified can not be an empty string"));
+            Instruction::Entrypoint(command) => {
+                let entrypoint = self.command_line(command);
+                self.set_list("Entrypoint", entrypoint);
+                // An inherited CMD was meant for the old entrypoint.
+                if !self.cmd_set {
+                    self.config.remove("Cmd");
                 }
-                volumes.insert(path, json!({}));
+            }
+            Instruction::Env(pairs) => {
+                let mut env = self.env();
+                for (key, value) in pairs {
+                    let entry = format!("{key}={value}");
+                    // Docker replaces a variable where it stands.
+                    match env.iter_mut().find(|e| env_key(e) == key) {
+                        Some(slot) => *slot = entry,
+                        None => env.push(entry),
+                    }
+                }
+                self.config.insert("Env".into(), json!(env));
+            }
+            Instruction::Label(pairs) => {
+                let labels = object(self.config, "Labels");
+                for (key, value) in pairs {
+                    labels.insert(key.clone(), json!(value));
+                }
+            }
+            Instruction::Expose(words) => {
+                let mut ports = Vec::new();
+                for word in words {
+                    ports.extend(exposed_ports(word).map_err(Error::invalid)?);
+                }
+                let exposed = object(self.config, "ExposedPorts");
+                for port in ports {
+                    exposed.insert(port, json!({}));
+                }
+            }
+            Instruction::Volume(paths) => {
+                if paths.iter().any(|p| p.trim().is_empty()) {
+                    return Err(Error::invalid(
+                        "VOLUME specified can not be an empty string",
+                    ));
+                }
+                let volumes = object(self.config, "Volumes");
+                for path in paths {
+                    volumes.insert(path.clone(), json!({}));
+                }
+            }
+            Instruction::User(user) => {
+                self.config.insert("User".into(), json!(user));
+            }
+            Instruction::Workdir(dir) => {
+                let dir = self.working_dir(dir)?;
+                self.config.insert("WorkingDir".into(), json!(dir));
+            }
+            Instruction::StopSignal(signal) => {
+                self.config.insert("StopSignal".into(), json!(signal));
+            }
+            Instruction::Healthcheck(check) => {
+                self.config.insert("Healthcheck".into(), check.to_config());
+            }
+            Instruction::Shell(shell) => {
+                self.config.insert("Shell".into(), json!(shell));
+            }
+            Instruction::Onbuild(trigger) => {
+                // The trigger as written, heredoc bodies after it, as Docker
+                // stores it for the build that runs it.
+                let mut expression = trigger.original.clone();
+                if let Instruction::Run { heredocs, .. }
+                | Instruction::Copy { heredocs, .. }
+                | Instruction::Add { heredocs, .. } = &trigger.value
+                {
+                    for heredoc in heredocs {
+                        expression.push_str(&format!("\n{}{}", heredoc.content, heredoc.name));
+                    }
+                }
+                let mut triggers = string_list(self.config.get("OnBuild"));
+                triggers.push(expression);
+                self.config.insert("OnBuild".into(), json!(triggers));
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "{} does not change the image config",
+                    other.keyword()
+                )))
             }
         }
-        "USER" => {
-            config.insert("User".into(), json!(args));
-        }
-        "WORKDIR" => {
-            let dir = unquote(args).map_err(|e| bad(&e))?;
-            let dir = if dir.starts_with('/') {
-                dir
-            } else {
-                let base = config
-                    .get("WorkingDir")
-                    .and_then(Value::as_str)
-                    .filter(|b| !b.is_empty())
-                    .unwrap_or("/");
-                format!("{}/{dir}", base.trim_end_matches('/'))
-            };
-            config.insert("WorkingDir".into(), json!(dir));
-        }
-        "STOPSIGNAL" => {
-            config.insert("StopSignal".into(), json!(args));
-        }
-        "HEALTHCHECK" => {
-            config.insert(
-                "Healthcheck".into(),
-                healthcheck::parse(args).map_err(|e| bad(&e))?,
-            );
-        }
-        "ONBUILD" => {
-            let trigger = args
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            if matches!(trigger.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
-                return Err(bad(&match trigger.as_str() {
-                    "ONBUILD" => "ONBUILD ONBUILD isn't allowed".to_string(),
-                    _ => format!("{trigger} isn't allowed as an ONBUILD trigger"),
-                }));
-            }
-            let mut triggers = string_list(config.get("OnBuild"));
-            triggers.push(args.to_string());
-            config.insert("OnBuild".into(), json!(triggers));
-        }
-        // ALLOWED was checked above.
-        _ => return Err(bad("unsupported instruction")),
+        Ok(())
     }
-    Ok(())
+
+    fn env(&self) -> Vec<String> {
+        string_list(self.config.get("Env"))
+    }
+
+    /// The exec form as is; the shell form run by the config's SHELL, or
+    /// `/bin/sh -c`.
+    fn command_line(&self, command: &Command) -> Vec<String> {
+        match command {
+            Command::Exec(args) => args.clone(),
+            Command::Shell(line) => {
+                let mut shell = string_list(self.config.get("Shell"));
+                if shell.is_empty() {
+                    shell = vec!["/bin/sh".into(), "-c".into()];
+                }
+                shell.push(line.clone());
+                shell
+            }
+        }
+    }
+
+    /// Set a list field; an empty list (`CMD []`) removes it.
+    fn set_list(&mut self, key: &str, list: Vec<String>) {
+        if list.is_empty() {
+            self.config.remove(key);
+        } else {
+            self.config.insert(key.into(), json!(list));
+        }
+    }
+
+    /// A relative WORKDIR is joined to the current one (or `/`) and cleaned;
+    /// an absolute one is taken as is.
+    fn working_dir(&self, dir: &str) -> Result<String> {
+        if dir.is_empty() {
+            return Err(Error::invalid("WORKDIR needs a path"));
+        }
+        if dir.starts_with('/') {
+            return Ok(dir.to_string());
+        }
+        let current = self
+            .config
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(dockerfile::clean_path(&format!("/{current}/{dir}")))
+    }
+}
+
+/// The value of `name` in an `Env` list (`KEY=value` entries; the last
+/// wins), as expansion looks it up.
+fn env_value(env: &[String], name: &str) -> Option<String> {
+    env.iter()
+        .rev()
+        .find(|e| env_key(e) == name)
+        .map(|e| e.split_once('=').map_or("", |(_, v)| v).to_string())
+}
+
+fn env_key(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(k, _)| k)
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
@@ -166,186 +275,63 @@ fn object<'m>(config: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<Stri
     }
 }
 
-/// The exec form (a JSON array of strings) or the shell form, which runs
-/// under `/bin/sh -c` as in a Dockerfile.
-fn command_form(args: &str) -> Vec<String> {
-    json_array(args).unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), args.to_string()])
-}
-
-fn json_array(args: &str) -> Option<Vec<String>> {
-    if !args.starts_with('[') {
-        return None;
+/// An EXPOSE word (`80`, `53/udp`, `8000-8002/tcp`, and the
+/// `[ip:][host:]port` forms Docker also reads) as `port/proto` keys.
+pub fn exposed_ports(spec: &str) -> std::result::Result<Vec<String>, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (ip, host, container) = match parts.as_slice() {
+        [container] => (String::new(), "", *container),
+        [host, container] => (String::new(), *host, *container),
+        [.., host, container] => (parts[..parts.len() - 2].join(":"), *host, *container),
+        [] => (String::new(), "", ""),
+    };
+    let (port, proto) = container.split_once('/').unwrap_or((container, ""));
+    if port.is_empty() {
+        return Err(format!(
+            "EXPOSE {spec}: no port specified: {container}<empty>"
+        ));
     }
-    serde_json::from_str::<Vec<String>>(args).ok()
-}
-
-/// Split on unquoted whitespace; quotes group and are removed, a backslash
-/// escapes the next character (except inside single quotes).
-fn words(text: &str) -> std::result::Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (Some(q), c) if c == q => quote = None,
-            (Some('\''), c) => word.push(c),
-            (_, '\\') => {
-                in_word = true;
-                match chars.next() {
-                    Some(next) => word.push(next),
-                    None => word.push('\\'),
-                }
-            }
-            (_, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        return Err("unmatched quote".into());
-    }
-    if in_word {
-        out.push(word);
-    }
-    Ok(out)
-}
-
-fn unquote(text: &str) -> std::result::Result<String, String> {
-    Ok(words(text)?.join(" "))
-}
-
-/// `key=value` pairs; for ENV also the legacy `key value…` form.
-fn pairs(args: &str, legacy: bool) -> std::result::Result<Vec<(String, String)>, String> {
-    let first = args.split_whitespace().next().unwrap_or_default();
-    if legacy && !first.contains('=') {
-        let value = args[first.len()..].trim();
-        if value.is_empty() {
+    let proto = match proto.to_ascii_lowercase().as_str() {
+        "" => "tcp".to_string(),
+        p @ ("tcp" | "udp" | "sctp") => p.to_string(),
+        other => {
             return Err(format!(
-                "ENV {first} needs a value (ENV KEY=VALUE or ENV KEY VALUE)"
+                "EXPOSE {spec}: invalid proto: {other} (use tcp, udp or sctp)"
+            ))
+        }
+    };
+    let bare_ip = ip.trim_start_matches('[').trim_end_matches(']');
+    if !ip.is_empty() && bare_ip.parse::<IpAddr>().is_err() {
+        return Err(format!("EXPOSE {spec}: invalid IP address: {ip}"));
+    }
+    let (low, high) = port_range(port).ok_or_else(|| {
+        format!("EXPOSE {spec}: invalid containerPort: {port} (ports are 0-65535)")
+    })?;
+    if !host.is_empty() {
+        let (host_low, host_high) =
+            port_range(host).ok_or_else(|| format!("EXPOSE {spec}: invalid hostPort: {host}"))?;
+        if high - low != host_high - host_low && high != low {
+            return Err(format!(
+                "EXPOSE {spec}: invalid ranges specified for container and host Ports: {port} and {host}"
             ));
         }
-        return Ok(vec![(first.to_string(), unquote(value)?)]);
-    }
-    words(args)?
-        .into_iter()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(format!("{w:?} is not KEY=VALUE")),
-        })
-        .collect()
-}
-
-/// `80`, `80/tcp`, `53/udp`, `8000-8002/tcp` as `port/proto` keys.
-fn expose(word: &str) -> std::result::Result<Vec<String>, String> {
-    let (ports, proto) = word.split_once('/').unwrap_or((word, "tcp"));
-    let proto = proto.to_ascii_lowercase();
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid protocol {proto:?} in EXPOSE {word}"));
-    }
-    let parse = |p: &str| {
-        p.parse::<u16>()
-            .map_err(|_| format!("invalid port {p:?} in EXPOSE {word}"))
-    };
-    let (low, high) = match ports.split_once('-') {
-        Some((a, b)) => (parse(a)?, parse(b)?),
-        None => (parse(ports)?, parse(ports)?),
-    };
-    if high < low {
-        return Err(format!("invalid port range in EXPOSE {word}"));
     }
     Ok((low..=high).map(|p| format!("{p}/{proto}")).collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn applied(changes: &[&str]) -> Value {
-        let mut config = Map::new();
-        for c in changes {
-            apply(&mut config, c).unwrap();
-        }
-        Value::Object(config)
-    }
-
-    #[test]
-    fn applies_each_instruction() {
-        let c = applied(&[
-            r#"CMD ["/bin/sh", "-c", "echo hi"]"#,
-            "ENTRYPOINT /entry.sh --flag",
-            r#"ENV A=1 B="two words" C=x\ y"#,
-            "ENV LEGACY some value",
-            "ENV A=3",
-            "EXPOSE 80 53/udp 8000-8001",
-            r#"LABEL version="1.0" team=core"#,
-            "USER app:app",
-            r#"VOLUME ["/data", "/logs"]"#,
-            "VOLUME /cache",
-            "WORKDIR /srv",
-            "WORKDIR app",
-            "STOPSIGNAL SIGINT",
-            "HEALTHCHECK --retries=2 CMD true",
-            "onbuild RUN make",
-            "ONBUILD COPY . /src",
-        ]);
-        assert_eq!(
-            c["Healthcheck"],
-            json!({"Test": ["CMD-SHELL", "true"], "Retries": 2})
-        );
-        assert_eq!(c["OnBuild"], json!(["RUN make", "COPY . /src"]));
-        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
-        assert_eq!(
-            c["Entrypoint"],
-            json!(["/bin/sh", "-c", "/entry.sh --flag"])
-        );
-        assert_eq!(
-            c["Env"],
-            json!(["B=two words", "C=x y", "LEGACY=some value", "A=3"])
-        );
-        assert_eq!(
-            c["ExposedPorts"],
-            json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}})
-        );
-        assert_eq!(c["Labels"], json!({"version": "1.0", "team": "core"}));
-        assert_eq!(c["User"], "app:app");
-        assert_eq!(
-            c["Volumes"],
-            json!({"/data": {}, "/logs": {}, "/cache": {}})
-        );
-        assert_eq!(c["WorkingDir"], "/srv/app");
-        assert_eq!(c["StopSignal"], "SIGINT");
-    }
-
-    #[test]
-    fn refuses_other_instructions_and_bad_syntax() {
-        let mut config = Map::new();
-        for bad in [
-            "RUN echo hi",
-            "FROM busybox",
-            "CMD",
-            "EXPOSE 99999",
-            "EXPOSE 80/xyz",
-            "LABEL novalue",
-            "ENV A=\"unterminated",
-            "ONBUILD ONBUILD RUN x",
-            "ONBUILD FROM busybox",
-            "HEALTHCHECK RUN true",
-        ] {
-            let err = apply(&mut config, bad).unwrap_err();
-            assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad}");
-        }
-    }
+/// `80` or `8000-8002`.
+fn port_range(text: &str) -> Option<(u16, u16)> {
+    let number = |t: &str| match t.bytes().all(|b| b.is_ascii_digit()) {
+        true => t.parse::<u16>().ok(),
+        false => None,
+    };
+    let (low, high) = match text.split_once('-') {
+        Some((low, high)) => (number(low)?, number(high)?),
+        None => (number(text)?, number(text)?),
+    };
+    (low <= high).then_some((low, high))
 }
+
+#[cfg(test)]
+#[path = "change_tests.rs"]
+mod tests;

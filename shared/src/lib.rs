@@ -23,6 +23,7 @@ pub mod commit;
 pub mod compose;
 pub mod container;
 pub mod digest;
+pub mod dockerfile;
 pub mod error;
 pub mod export;
 pub mod format;

@@ -44,7 +44,9 @@ use img::tag;
 /// platform, the runtime config (Cmd, Env, …) with the -c changes applied
 /// (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME,
 /// WORKDIR, STOPSIGNAL, in Dockerfile syntax, as img-import and docker
-/// commit take them), the new diff_id
+/// commit take them, their words expanded against IMAGE's Env as Docker
+/// does, `ENV PATH=/opt/bin:$PATH`; an ENTRYPOINT change drops IMAGE's CMD
+/// unless a CMD change comes before it), the new diff_id
 /// appended, `created` now (or SOURCE_DATE_EPOCH, for reproducible images),
 /// and `author` from -a. The history gets one entry with the author, the -m
 /// message as its comment (Docker writes the message there, not in the

@@ -28,7 +28,8 @@ use img::tag;
 /// form), ENV (KEY=VALUE… or KEY VALUE), EXPOSE (80, 53/udp, 8000-8010),
 /// HEALTHCHECK (NONE, or [--interval=D --timeout=D --start-period=D
 /// --start-interval=D --retries=N] CMD …), LABEL KEY=VALUE…, ONBUILD
-/// INSTRUCTION, USER, VOLUME, WORKDIR and STOPSIGNAL. Set
+/// INSTRUCTION, USER, VOLUME, WORKDIR and STOPSIGNAL; `$VAR` in them is
+/// expanded as in a Dockerfile, from the ENV changes before them. Set
 /// SOURCE_DATE_EPOCH for a reproducible creation time.
 ///
 /// stdout gets the new image's record; stderr its ID (`sha256:…`), which is

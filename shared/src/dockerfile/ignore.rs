@@ -1,0 +1,331 @@
+//! `.dockerignore`: which files of the build context the builder leaves
+//! out, as Docker decides (its `patternmatcher`).
+//!
+//! One pattern a line. A line starting with `#` is a comment; blanks around
+//! a pattern are trimmed and empty lines skipped. Patterns are paths
+//! relative to the context, cleaned (`./a//b/../c` is `a/c`, a leading `/`
+//! dropped), in the syntax of Go's `filepath.Match` (`*` and `?` within one
+//! path element, `[a-z]` and `[^a-z]` classes, `\` escaping) plus `**`,
+//! which matches any number of elements, none included. A pattern that
+//! matches a directory matches everything below it. A leading `!` makes an
+//! exception that brings matching paths back. For each path the patterns
+//! are tried in order and the last one that matches decides.
+
+use regex::Regex;
+
+use super::clean_path;
+use crate::error::{Error, Result};
+
+/// The patterns of a `.dockerignore` file (or of `COPY --exclude`).
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    patterns: Vec<Pattern>,
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    /// A `!` pattern: matching paths are brought back.
+    exception: bool,
+    /// The pattern as cleaned.
+    text: String,
+    matcher: Matcher,
+    /// Each path element's matcher, `None` for one with `**`: to tell
+    /// whether a directory may hold paths the pattern matches.
+    elements: Vec<Option<Matcher>>,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Exact(String),
+    /// `dir/**`: everything that starts with `dir/`.
+    Prefix(String),
+    /// `**/name`: everything that ends with `/name`, and `name` itself.
+    Suffix(String),
+    Regex(Regex),
+}
+
+impl Ignore {
+    /// Read a `.dockerignore` file.
+    pub fn parse(text: &str) -> Result<Ignore> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut patterns = Vec::new();
+        for line in text.lines() {
+            // Only a `#` in the first column starts a comment.
+            if line.starts_with('#') {
+                continue;
+            }
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (exception, pattern) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            let mut pattern = match pattern {
+                "" => String::new(),
+                p => clean_path(p),
+            };
+            if pattern.len() > 1 && pattern.starts_with('/') {
+                pattern.remove(0);
+            }
+            patterns.push(if exception {
+                format!("!{pattern}")
+            } else {
+                pattern
+            });
+        }
+        Ignore::new(&patterns)
+    }
+
+    /// Patterns given one by one (`COPY --exclude`), each as a line of a
+    /// `.dockerignore` would be after trimming.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Ignore> {
+        let mut compiled = Vec::new();
+        for given in patterns {
+            let given = given.as_ref().trim();
+            if given.is_empty() {
+                continue;
+            }
+            let cleaned = clean_path(given);
+            let (exception, text) = match cleaned.strip_prefix('!') {
+                Some("") => {
+                    return Err(Error::invalid(
+                        "illegal exclusion pattern: \"!\" (a `!` needs a pattern after it)",
+                    ))
+                }
+                Some(rest) => (true, rest.to_string()),
+                None => (false, cleaned),
+            };
+            check_syntax(&text).map_err(|why| {
+                Error::invalid(format!(
+                    "ignore pattern {given:?}: {why} (patterns use Go's filepath.Match syntax)"
+                ))
+            })?;
+            let matcher = compile(&text)
+                .map_err(|why| Error::invalid(format!("ignore pattern {given:?}: {why}")))?;
+            let elements = text
+                .split('/')
+                .map(|e| match e.contains("**") {
+                    true => None,
+                    false => compile(e).ok(),
+                })
+                .collect();
+            compiled.push(Pattern {
+                exception,
+                text,
+                matcher,
+                elements,
+            });
+        }
+        Ok(Ignore { patterns: compiled })
+    }
+
+    /// Whether there are no patterns (nothing is excluded).
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The cleaned patterns, exceptions with their `!`, in order.
+    pub fn patterns(&self) -> impl Iterator<Item = String> + '_ {
+        self.patterns.iter().map(|p| match p.exception {
+            true => format!("!{}", p.text),
+            false => p.text.clone(),
+        })
+    }
+
+    /// Whether the path (relative to the context, `/`-separated) is left
+    /// out. The context root itself never is.
+    pub fn excludes(&self, rel_path: &str) -> bool {
+        let path = relative(rel_path);
+        if path == "." {
+            return false;
+        }
+        let parents: Vec<&str> = match path.rfind('/') {
+            Some(at) => path[..at].split('/').collect(),
+            None => Vec::new(),
+        };
+        let mut excluded = false;
+        for pattern in &self.patterns {
+            // An exception can only bring back what is excluded, and a
+            // pattern only exclude what is not.
+            if pattern.exception != excluded {
+                continue;
+            }
+            let matches = pattern.matcher.matches(&path)
+                || (1..=parents.len()).any(|n| pattern.matcher.matches(&parents[..n].join("/")));
+            if matches {
+                excluded = !pattern.exception;
+            }
+        }
+        excluded
+    }
+
+    /// Whether an excluded directory may still hold paths an exception
+    /// brings back, so a walker must descend into it; `false` means the
+    /// whole directory can be skipped. It errs on the side of `true`.
+    pub fn may_include_below(&self, dir: &str) -> bool {
+        let dir = relative(dir);
+        let mut exceptions = self.patterns.iter().filter(|p| p.exception).peekable();
+        if dir == "." {
+            return exceptions.peek().is_some();
+        }
+        let dir: Vec<&str> = dir.split('/').collect();
+        exceptions.any(|pattern| {
+            for (at, element) in pattern.elements.iter().enumerate() {
+                let (Some(element), Some(name)) = (element, dir.get(at)) else {
+                    // `**`, or the pattern goes deeper than the directory.
+                    return true;
+                };
+                if !element.matches(name) {
+                    return false;
+                }
+            }
+            // The pattern matches the directory or a parent of it:
+            // everything below is brought back.
+            true
+        })
+    }
+}
+
+impl Matcher {
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            Matcher::Exact(text) => path == text,
+            Matcher::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            Matcher::Suffix(suffix) => {
+                path.ends_with(suffix.as_str())
+                    || suffix.strip_prefix('/').is_some_and(|name| path == name)
+            }
+            Matcher::Regex(re) => re.is_match(path),
+        }
+    }
+}
+
+/// A path as the patterns see it: cleaned, relative to the context.
+fn relative(path: &str) -> String {
+    let cleaned = clean_path(path);
+    match cleaned.strip_prefix('/') {
+        Some("") => ".".into(),
+        Some(rest) => rest.to_string(),
+        None => cleaned,
+    }
+}
+
+/// The matcher for a cleaned pattern: plain text, a `dir/**` prefix, a
+/// `**/name` suffix, or a regular expression for the rest.
+fn compile(pattern: &str) -> std::result::Result<Matcher, String> {
+    #[derive(PartialEq)]
+    enum Kind {
+        Exact,
+        Prefix,
+        Suffix,
+        Regex,
+    }
+    let mut kind = Kind::Exact;
+    let mut re = String::from("^");
+    let mut chars = pattern.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                // `**/` is `**`.
+                if chars.peek() == Some(&'/') {
+                    chars.next();
+                }
+                if chars.peek().is_none() {
+                    if kind == Kind::Exact {
+                        kind = Kind::Prefix;
+                    } else {
+                        re.push_str(".*");
+                        kind = Kind::Regex;
+                    }
+                } else {
+                    re.push_str("(.*/)?");
+                    kind = Kind::Regex;
+                }
+                if first {
+                    kind = Kind::Suffix;
+                }
+            }
+            '*' => {
+                re.push_str("[^/]*");
+                kind = Kind::Regex;
+            }
+            '?' => {
+                re.push_str("[^/]");
+                kind = Kind::Regex;
+            }
+            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
+                re.push('\\');
+                re.push(c);
+            }
+            '\\' => {
+                re.push('\\');
+                if let Some(escaped) = chars.next() {
+                    re.push(escaped);
+                    kind = Kind::Regex;
+                }
+            }
+            '[' | ']' => {
+                re.push(c);
+                kind = Kind::Regex;
+            }
+            _ => re.push(c),
+        }
+        first = false;
+    }
+    Ok(match kind {
+        Kind::Exact => Matcher::Exact(pattern.to_string()),
+        Kind::Prefix => Matcher::Prefix(pattern[..pattern.len() - 2].to_string()),
+        Kind::Suffix => Matcher::Suffix(pattern[2..].to_string()),
+        Kind::Regex => {
+            re.push('$');
+            Matcher::Regex(Regex::new(&re).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+/// Refuse what Go's `filepath.Match` calls a bad pattern: a trailing `\`,
+/// or a character class that is empty, unclosed, or has a range without
+/// both ends.
+fn check_syntax(pattern: &str) -> std::result::Result<(), String> {
+    const BAD: &str = "syntax error in pattern";
+    let mut chars = pattern.chars().peekable();
+    // One class member, escapes allowed; `-` and `]` cannot start one.
+    let member = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| match chars.next() {
+        None | Some('-' | ']') => Err(BAD),
+        Some('\\') => chars.next().map(|_| ()).ok_or(BAD),
+        Some(_) => Ok(()),
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next().is_none() => return Err(BAD.into()),
+            '[' => {
+                chars.next_if_eq(&'^');
+                let mut members = 0;
+                loop {
+                    if members > 0 && chars.next_if_eq(&']').is_some() {
+                        break;
+                    }
+                    member(&mut chars)?;
+                    if chars.next_if_eq(&'-').is_some() {
+                        member(&mut chars)?;
+                    }
+                    // A class must be closed before the pattern ends.
+                    if chars.peek().is_none() {
+                        return Err(BAD.into());
+                    }
+                    members += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "ignore_tests.rs"]
+mod tests;
