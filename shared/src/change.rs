@@ -66,6 +66,19 @@ impl<'c> Editor<'c> {
         }
     }
 
+    /// An editor that continues a stage whose earlier instructions
+    /// `cmd_set` (or did not set) CMD: the build applies each step with an
+    /// editor of its own.
+    pub fn with_cmd_set(config: &'c mut Map<String, Value>, cmd_set: bool) -> Self {
+        Editor { config, cmd_set }
+    }
+
+    /// Whether an instruction applied so far (or before, see
+    /// [`Editor::with_cmd_set`]) set CMD.
+    pub fn cmd_set(&self) -> bool {
+        self.cmd_set
+    }
+
     /// Apply one `--change`: check it is one Docker allows, read it, expand
     /// it against the config's `Env`, apply it.
     fn apply_change(&mut self, change: &str) -> Result<()> {

@@ -285,6 +285,12 @@ fn new_layer_media_type(compression: Compression, format: ManifestFormat) -> Med
 /// A base layer's descriptor in an image of `format`: unchanged, except
 /// that Docker layer media types become their OCI equivalents in an OCI
 /// image (same bytes, same compression).
+/// A layer's descriptor as an OCI image lists it (Docker media types become
+/// their OCI equivalents; the blob is the same).
+pub fn as_oci_layer(descriptor: &Descriptor) -> Descriptor {
+    layer_as(descriptor, ManifestFormat::Oci)
+}
+
 fn layer_as(descriptor: &Descriptor, format: ManifestFormat) -> Descriptor {
     let mut out = descriptor.clone();
     if format == ManifestFormat::Oci {

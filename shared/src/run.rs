@@ -78,7 +78,14 @@ pub fn run(
     overlay::enter_private_namespace()?;
     let (container, lowers) = {
         let store = Store::open(root)?;
-        let found = find_image(&store, image, options, progress)?;
+        let found = find_image(
+            &store,
+            image,
+            options.platform.as_ref(),
+            options.pull,
+            &options.pull_options,
+            progress,
+        )?;
         prepare(&store, &found, image, options)?
         // The store, and with it the writer lock, goes here.
     };
@@ -151,20 +158,29 @@ fn container_config(dir: &crate::container::Dir) -> Result<serde_json::Value> {
     serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
 }
 
-/// The image to run: from the store, pulled when the policy says so.
-fn find_image(store: &Store, query: &str, options: &Options, progress: &Progress) -> Result<Image> {
+/// The image `query` names, for `platform` (the host's when `None`): from
+/// the store, pulled first when `policy` says so (img-run's IMAGE and
+/// img-build's FROM).
+pub fn find_image(
+    store: &Store,
+    query: &str,
+    platform: Option<&Platform>,
+    policy: PullPolicy,
+    pull_options: &PullOptions,
+    progress: &Progress,
+) -> Result<Image> {
     let pull_now = |progress: &Progress| -> Result<()> {
         let reference = Reference::parse(query)?;
-        let mut pull_options = options.pull_options.clone();
-        pull_options.platform = options.platform.clone();
+        let mut pull_options = pull_options.clone();
+        pull_options.platform = platform.cloned();
         pull::pull(store, &reference, &pull_options, progress)?;
         Ok(())
     };
-    if options.pull == PullPolicy::Always {
+    if policy == PullPolicy::Always {
         pull_now(progress)?;
     }
     let resolved = match store.resolve(query) {
-        Err(e) if e.kind() == Kind::NotFound && options.pull == PullPolicy::Missing => {
+        Err(e) if e.kind() == Kind::NotFound && policy == PullPolicy::Missing => {
             progress.message(&format!("Unable to find image '{query}' locally"));
             pull_now(progress)?;
             store.resolve(query)?
@@ -172,7 +188,7 @@ fn find_image(store: &Store, query: &str, options: &Options, progress: &Progress
         other => other?,
     };
     store.require_complete(&resolved.target)?;
-    Ok(crate::export::platform_image(&resolved.target, options.platform.as_ref())?.clone())
+    Ok(crate::export::platform_image(&resolved.target, platform)?.clone())
 }
 
 /// Unpack the image's layers and register the container; returns it with

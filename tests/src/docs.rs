@@ -26,6 +26,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_commit::command(),
         img_layer::command(),
         img_run::command(),
+        img_build::command(),
     ]
 }
 

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::{ArgAction, CommandFactory, Parser};
 
 use img::cli::{Common, Exit};
+use img::container::execute::{Settings, Stdout};
 use img::container::process::{read_env_file, Overrides};
+use img::container::runtime;
 use img::container::spec::{Bind, Network};
-use img::container::{execute::Settings, runtime};
 use img::platform::Platform;
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
@@ -188,6 +189,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         binds,
         tmpfs: cli.tmpfs,
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
+        stdout: Stdout::Inherit,
     };
     let options = img::run::Options {
         name: cli.name,

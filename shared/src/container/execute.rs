@@ -8,6 +8,7 @@
 //! ([`super::overlay::enter_private_namespace`]) on this thread.
 
 use std::fs;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -46,6 +47,19 @@ pub struct Settings {
     pub tmpfs: Vec<String>,
     /// The runtimes to try, in order.
     pub runtimes: Vec<Runtime>,
+    /// Where the container's stdout goes.
+    pub stdout: Stdout,
+}
+
+/// Where a container's stdout goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdout {
+    /// img's own stdout (img-run).
+    Inherit,
+    /// img's stderr: stdout carries records (img-build's RUN).
+    Stderr,
+    /// Nowhere (`img-build -q`).
+    Null,
 }
 
 /// How a run ended.
@@ -132,7 +146,16 @@ fn run_mounted(
             } else {
                 Stdio::null()
             },
-            stdout: Stdio::inherit(),
+            stdout: match settings.stdout {
+                Stdout::Inherit => Stdio::inherit(),
+                Stdout::Stderr => Stdio::from(
+                    std::io::stderr()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .io_context(|| "sharing stderr with the container".into())?,
+                ),
+                Stdout::Null => Stdio::null(),
+            },
         };
         let socket_path = console.as_ref().map(console::Socket::path);
         match candidate.create(dir.path(), id, stdio, socket_path.as_deref()) {

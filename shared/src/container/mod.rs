@@ -108,6 +108,12 @@ pub struct Dir {
 }
 
 impl Dir {
+    /// A container directory at `path` (img-build's step containers live
+    /// outside the store's list of containers).
+    pub fn at(path: PathBuf) -> Dir {
+        Dir { path }
+    }
+
     /// The directory itself (the runtime bundle).
     pub fn path(&self) -> &Path {
         &self.path

@@ -18,10 +18,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use oci_spec::image::Descriptor;
+
+use super::compression::{Compression, Compressor};
 use super::create::{check_dir, sorted_children, Options, Report, TreeWriter};
 use super::extract::OVERLAY_OPAQUE;
 use super::path;
+use crate::digest::{Digest, DigestWriter};
 use crate::error::{IoContext, Result};
+use crate::store::Store;
 
 /// Write the layer the overlay upper directory `upper` holds into `out`.
 pub fn write_layer<W: Write>(upper: &Path, out: W, options: Options) -> Result<(W, Report)> {
@@ -29,6 +34,26 @@ pub fn write_layer<W: Write>(upper: &Path, out: W, options: Options) -> Result<(
     let mut writer = TreeWriter::new(out, options);
     walk(&mut writer, upper, None)?;
     writer.finish()
+}
+
+/// Store the layer `upper` holds as a gzip blob (Docker's layer format);
+/// returns its descriptor and diff_id, or `None` when it holds no change.
+/// The tar is hashed and compressed as it is written: one pass, no
+/// temporary tar.
+pub fn store_layer(store: &Store, upper: &Path) -> Result<Option<(Descriptor, Digest)>> {
+    if is_empty(upper)? {
+        return Ok(None);
+    }
+    let blob = store.ingest()?;
+    let gzip = Compressor::new(Compression::Gzip, blob)?;
+    let (tar, _) = write_layer(upper, DigestWriter::new(gzip), Options::default())?;
+    let (gzip, diff_id, _) = tar.finish();
+    let blob = gzip
+        .finish()
+        .io_context(|| "compressing the layer".into())?;
+    let (digest, size) = blob.commit(None)?;
+    let descriptor = Descriptor::new(Compression::Gzip.oci_layer_media_type(), size, digest);
+    Ok(Some((descriptor, diff_id)))
 }
 
 /// Whether the upper directory holds no change at all.

@@ -5,7 +5,9 @@
 //! writer has ingested but not yet named is never swept.
 //!
 //! Snapshots (unpacked layers, see `snapshots.rs`) that no image and no
-//! container uses are removed with them.
+//! container uses are removed with them, and so are the step directories
+//! of builds that never finished and build cache entries whose layers are
+//! gone.
 //!
 //! The ingest area is swept too. Temporary files (`blob-*`, state files being
 //! written) belong to a writer, so they go only under the exclusive gc lock,
@@ -118,6 +120,7 @@ impl Store {
         }
         self.sweep_ingest(&mut report)?;
         report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
+        self.sweep_builds()?;
         // Back to shared: this process may still be writing.
         if self.writer_lock.get().is_some() {
             lock.lock_shared()
@@ -125,6 +128,40 @@ impl Store {
         }
         report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
         Ok(Some(report))
+    }
+
+    /// Remove what builds left: the step directories of builds that did
+    /// not finish (no build runs: the caller holds the gc lock
+    /// exclusively), and cache entries whose layers are gone.
+    fn sweep_builds(&self) -> Result<()> {
+        let work = self.state_dir().join("build");
+        if let Ok(entries) = fs::read_dir(&work) {
+            for entry in entries.flatten() {
+                super::remove_tree(&entry.path())?;
+            }
+        }
+        let cache = self.state_dir().join("build-cache");
+        let Ok(entries) = fs::read_dir(&cache) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let complete = fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|v| v.get("layers").and_then(|l| l.as_array()).cloned())
+                .is_some_and(|layers| {
+                    layers.iter().all(|l| {
+                        l.get("digest")
+                            .and_then(|d| d.as_str())
+                            .and_then(|d| digest::parse(d).ok())
+                            .is_some_and(|d| self.has_blob(&d))
+                    })
+                });
+            if !complete {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
     }
 
     /// Remove the ingest area's abandoned files: every temporary file (the

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod build;
 mod cli;
 mod commit;
 mod credentials;

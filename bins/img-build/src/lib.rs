@@ -1,0 +1,277 @@
+//! img-build: build an image from a Dockerfile (`docker build`).
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser};
+
+use img::cli::{self, Common};
+use img::container::execute::{Settings, Stdout};
+use img::container::runtime;
+use img::container::spec::Network;
+use img::error::{Error, IoContext};
+use img::progress::Progress;
+use img::registry::pull::PullOptions;
+use img::registry::RegistryArgs;
+use img::run::PullPolicy;
+use img::tag;
+
+/// Build an image from a Dockerfile.
+///
+/// Builds the image PATH/Dockerfile (or -f FILE) describes, with PATH as the
+/// build context, as `docker build` does, and names it with each -t. Every
+/// Dockerfile instruction is read as Docker's builder reads it (parser
+/// directives, `\` or backtick continuations, heredocs, JSON and shell
+/// forms, ARG/ENV expansion with `${VAR:-default}` and the other forms,
+/// multi-stage builds with `AS name`, `COPY --from`, `--target`); FROM
+/// images missing from the store are pulled (always with --pull). Only the
+/// stages the target needs are built.
+///
+/// RUN runs its command in a container on the image built so far, through
+/// runc or crun as img-run does (root needed), with the host's network
+/// (`RUN --network=none` for none) and the build arguments in its
+/// environment; its output goes to stderr. COPY and ADD copy from the
+/// context (minus what `.dockerignore` — or `Dockerfile.dockerignore` beside
+/// the Dockerfile — excludes) or from another stage or image, keeping modes
+/// and times, owned by root unless --chown; ADD also unpacks local tar
+/// archives and downloads URLs. Every other instruction changes the config
+/// as Docker's do. Each RUN, COPY and ADD that changed files adds a layer
+/// (gzip); history entries are written as BuildKit writes them
+/// (`RUN /bin/sh -c … # buildkit`).
+///
+/// Steps are cached: a step made before from the same image, with the same
+/// instruction, build arguments and (for COPY and ADD) file contents is not
+/// made again (` ---> Using cache`), and a build whose every step is cached
+/// gives the same image ID again. --no-cache makes every step anew. The
+/// cache lives in the store (`.img/build-cache`); steps whose layers
+/// img-prune removed are made again.
+///
+/// Progress goes to stderr in the classic builder's words (`Step 2/5 : RUN
+/// …`, ` ---> Running in …`, ` ---> Using cache`, ` ---> ID`,
+/// `Successfully built ID`, `Successfully tagged NAME`); -q prints none of
+/// it and no RUN output. stdout gets the image's record (named by the first
+/// -t); --iidfile writes its ID to a file. A failed step stops the build
+/// with one error line naming the Dockerfile line, and names nothing.
+///
+/// PATH `-` reads the Dockerfile from stdin, with no context. Not
+/// supported (yet): `RUN --mount`, other platforms than this machine's,
+/// remote contexts (git, URLs, tar on stdin).
+#[derive(Debug, Parser)]
+#[command(
+    name = "img-build",
+    version,
+    about = "Build an image from a Dockerfile (docker build)"
+)]
+#[command(
+    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  img-build -t hello - < Dockerfile"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Name the image (name:tag; repeatable)
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// The Dockerfile [default: PATH/Dockerfile]; - for stdin
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Set a build argument (NAME=VALUE, or NAME for img-build's own value)
+    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Build this stage (its AS name) and what it needs, not the last
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Make every step anew, ignoring the build cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always pull FROM images, even when the store has them
+    #[arg(long)]
+    pub pull: bool,
+    /// Add a label to the image (KEY=VALUE; repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The network of RUN steps: host or none
+    #[arg(long, default_value = "host", value_parser = ["host", "none", "default"], value_name = "MODE")]
+    pub network: String,
+    /// The OCI runtime for RUN (runc, crun, or a path) [default: $IMG_RUNTIME, else the first of runc and crun that works]
+    #[arg(long, value_name = "RUNTIME", env = "IMG_RUNTIME")]
+    pub runtime: Option<String>,
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Print no progress and no RUN output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The build context directory; - to read the Dockerfile from stdin
+    #[arg(value_name = "PATH")]
+    pub context: PathBuf,
+}
+
+/// The clap definition (for man pages and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Build, name, and print the image's record.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let tags = cli
+        .tags
+        .iter()
+        .map(|t| tag::new_name(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels = cli
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Ok((l.clone(), String::new())),
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let from_stdin = cli.context.as_os_str() == "-";
+    let context = if from_stdin {
+        None
+    } else {
+        if !cli.context.is_dir() {
+            return Err(Error::invalid(format!(
+                "unable to prepare context: path {:?} not found (give a directory, or - to read a Dockerfile from stdin)",
+                cli.context.display().to_string()
+            ))
+            .into());
+        }
+        Some(cli.context.clone())
+    };
+    let (dockerfile, dockerfile_name, dockerfile_path) = read_dockerfile(&cli, from_stdin)?;
+    let ignore = read_ignore(dockerfile_path.as_deref(), context.as_deref())?;
+    let settings = Settings {
+        hostname: String::new(),
+        network: if cli.network == "none" {
+            Network::None
+        } else {
+            Network::Host
+        },
+        interactive: false,
+        tty: false,
+        read_only: false,
+        privileged: false,
+        cap_add: Vec::new(),
+        cap_drop: Vec::new(),
+        binds: Vec::new(),
+        tmpfs: Vec::new(),
+        runtimes: runtime::candidates(cli.runtime.as_deref())?,
+        stdout: if cli.quiet {
+            Stdout::Null
+        } else {
+            Stdout::Stderr
+        },
+    };
+    let options = img::build::Options {
+        dockerfile,
+        dockerfile_name,
+        context,
+        ignore,
+        tags,
+        build_args: cli.build_args,
+        target: cli.target,
+        no_cache: cli.no_cache,
+        pull: if cli.pull {
+            PullPolicy::Always
+        } else {
+            PullPolicy::Missing
+        },
+        pull_options: PullOptions {
+            platform: None,
+            all_platforms: false,
+            max_concurrent_downloads: 3,
+            client: cli.registry.options()?,
+        },
+        labels,
+        settings,
+        quiet: cli.quiet,
+    };
+    let root = cli
+        .common
+        .root
+        .clone()
+        .unwrap_or_else(img::store::Store::default_root);
+    let progress = Progress::stderr(cli.quiet);
+    let built = img::build::build(&root, &options, &progress)?;
+    if let Some(path) = &cli.iidfile {
+        std::fs::write(path, built.target.id().to_string())
+            .io_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = cli::stdout();
+    img::record::write(&mut out, &built.record)?;
+    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    Ok(())
+}
+
+/// The Dockerfile's text, its name for messages, and its path.
+fn read_dockerfile(
+    cli: &Cli,
+    from_stdin: bool,
+) -> anyhow::Result<(String, String, Option<PathBuf>)> {
+    let stdin_text = || -> anyhow::Result<String> {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err(Error::invalid(
+                "the Dockerfile is read from stdin, but stdin is a terminal: pipe it in (img-build - < Dockerfile)",
+            )
+            .into());
+        }
+        let mut text = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .io_context(|| "reading the Dockerfile from stdin".into())?;
+        Ok(text)
+    };
+    match &cli.file {
+        Some(f) if f.as_os_str() == "-" => Ok((stdin_text()?, "Dockerfile".into(), None)),
+        None if from_stdin => Ok((stdin_text()?, "Dockerfile".into(), None)),
+        file => {
+            let path = match file {
+                Some(f) => f.clone(),
+                None => cli.context.join("Dockerfile"),
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::io(
+                    format!(
+                        "reading the Dockerfile {} (name another with -f)",
+                        path.display()
+                    ),
+                    e,
+                )
+            })?;
+            let name = path
+                .file_name()
+                .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+            Ok((text, name, Some(path)))
+        }
+    }
+}
+
+/// The ignore file: `DOCKERFILE.dockerignore` beside the Dockerfile, else
+/// the context's `.dockerignore`.
+fn read_ignore(
+    dockerfile: Option<&Path>,
+    context: Option<&Path>,
+) -> anyhow::Result<Option<String>> {
+    let mut candidates = Vec::new();
+    if let Some(path) = dockerfile {
+        let mut beside = path.as_os_str().to_owned();
+        beside.push(".dockerignore");
+        candidates.push(PathBuf::from(beside));
+    }
+    if let Some(dir) = context {
+        candidates.push(dir.join(".dockerignore"));
+    }
+    for candidate in candidates {
+        match std::fs::read_to_string(&candidate) {
+            Ok(text) => return Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(format!("reading {}", candidate.display()), e).into()),
+        }
+    }
+    Ok(None)
+}

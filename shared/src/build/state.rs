@@ -1,0 +1,151 @@
+//! The image a build stage has made so far: its config (every field, as it
+//! will be written) and its layers, plus the cache key that names how it was
+//! made. Each instruction turns one state into the next.
+
+use oci_spec::image::Descriptor;
+use serde_json::{json, Map, Value};
+
+use crate::compose;
+use crate::digest::{self, Digest};
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::platform::Platform;
+use crate::store::Store;
+
+/// A stage's image so far.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The image config, as it would be written.
+    pub config: Value,
+    /// The layers (blobs in the store), bottom first.
+    pub layers: Vec<Descriptor>,
+    /// What made it: the base and every instruction since, hashed (see
+    /// `cache.rs`).
+    pub key: Digest,
+}
+
+impl State {
+    /// The state of `FROM scratch`: no layers, an empty config for the
+    /// host's platform.
+    pub fn scratch(platform: &Platform) -> Result<State> {
+        let created = compose::creation_time()?;
+        let mut config = compose::empty_config(platform, created);
+        // Docker's scratch config has no creation time of its own.
+        if let Some(object) = config.as_object_mut() {
+            object.remove("created");
+        }
+        Ok(State {
+            config,
+            layers: Vec::new(),
+            key: digest::of_bytes(b"FROM scratch"),
+        })
+    }
+
+    /// The state of `FROM image`.
+    pub fn from_image(image: &Image) -> State {
+        State {
+            config: image.config_json.clone(),
+            layers: image
+                .manifest
+                .layers()
+                .iter()
+                .map(crate::commit::as_oci_layer)
+                .collect(),
+            key: digest::of_bytes(format!("FROM {}", image.descriptor.digest()).as_bytes()),
+        }
+    }
+
+    /// The `config` object (Cmd, Env, …), made when missing.
+    pub fn runtime(&mut self) -> Result<&mut Map<String, Value>> {
+        compose::runtime_config(&mut self.config)
+    }
+
+    /// The `config` object, read only (`{}` when missing).
+    pub fn runtime_value(&self) -> Value {
+        self.config
+            .get("config")
+            .filter(|c| c.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({}))
+    }
+
+    /// The layers' diff_ids, bottom first.
+    pub fn diff_ids(&self) -> Result<Vec<Digest>> {
+        self.config
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .map(|d| digest::parse(d.as_str().unwrap_or_default()))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// The layers unpacked (the store's snapshots, made when missing),
+    /// top first, as an overlay stacks them.
+    pub fn snapshots(&self, store: &Store) -> Result<Vec<std::path::PathBuf>> {
+        let diff_ids = self.diff_ids()?;
+        if diff_ids.len() != self.layers.len() {
+            return Err(Error::invalid(format!(
+                "the image has {} layers but its config lists {} diff_ids",
+                self.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut lowers = Vec::with_capacity(diff_ids.len());
+        for (layer, diff_id) in self.layers.iter().zip(&diff_ids) {
+            lowers.push(store.snapshot(layer, diff_id)?);
+        }
+        lowers.reverse();
+        Ok(lowers)
+    }
+
+    /// A step that changed only the config: its history entry, marked
+    /// `empty_layer` as Docker marks it.
+    pub fn add_empty_step(&mut self, created_by: &str) -> Result<()> {
+        let history = history(created_by, true)?;
+        compose::add_history(&mut self.config, history)
+    }
+
+    /// A step that added a layer.
+    pub fn add_layer_step(
+        &mut self,
+        layer: Descriptor,
+        diff_id: &Digest,
+        created_by: &str,
+    ) -> Result<()> {
+        compose::add_layer(&mut self.config, diff_id, history(created_by, false)?)?;
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    /// The config as it is written (sorted keys), and the image ID it
+    /// gives (its digest), as the builder prints it after each step.
+    pub fn image_id(&self) -> Result<Digest> {
+        Ok(digest::of_bytes(&crate::json::canonical(&self.config)?))
+    }
+
+    /// Stamp the config's creation time (the time of the last step, as
+    /// Docker does).
+    pub fn stamp(&mut self) -> Result<()> {
+        let created = compose::timestamp(compose::creation_time()?);
+        if let Some(object) = self.config.as_object_mut() {
+            object.insert("created".into(), json!(created));
+        }
+        Ok(())
+    }
+}
+
+/// A history entry made now.
+fn history(created_by: &str, empty: bool) -> Result<Value> {
+    let mut entry = json!({
+        "created": compose::timestamp(compose::creation_time()?),
+        "created_by": created_by,
+        "comment": "buildkit.dockerfile.v0",
+    });
+    if empty {
+        entry["empty_layer"] = json!(true);
+    }
+    Ok(entry)
+}

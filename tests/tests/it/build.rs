@@ -1,0 +1,360 @@
+//! img-build: Dockerfiles built as `docker build` builds them, RUN through
+//! the real runc, the results read by skopeo and umoci.
+
+use img_tests::registry::Registry;
+use img_tests::{need, Env};
+use serde_json::Value;
+
+const PEERS: &[&str] = &["runc", "skopeo", "umoci"];
+
+/// A store with the busybox fixture as `base`, and a context directory
+/// `ctx` holding `files` (path, content) and the Dockerfile.
+fn ready(dockerfile: &str, files: &[(&str, &str)]) -> Option<Env> {
+    if !need(PEERS) {
+        return None;
+    }
+    let env = Env::new();
+    env.seed("base", "base");
+    write(&env, "ctx/Dockerfile", dockerfile);
+    for (path, content) in files {
+        write(&env, &format!("ctx/{path}"), content);
+    }
+    Some(env)
+}
+
+fn write(env: &Env, path: &str, content: &str) {
+    let full = env.path(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, content).unwrap();
+}
+
+fn config(env: &Env, image: &str) -> Value {
+    let run = env
+        .sh(&format!("img-inspect -f '{{{{json .Config}}}}' {image}"))
+        .ok();
+    serde_json::from_str(run.stdout.trim()).unwrap()
+}
+
+fn in_image(env: &Env, image: &str, script: &str) -> String {
+    env.sh(&format!("img-run --rm {image} sh -c '{script}'"))
+        .ok()
+        .stdout
+}
+
+#[test]
+fn every_instruction_does_what_dockers_does() {
+    let dockerfile = r#"# syntax=docker/dockerfile:1
+ARG BASE=base
+FROM ${BASE} AS final
+ARG VERSION=1.0
+ENV APP_HOME=/srv/app \
+    MODE="two words"
+LABEL org.example.version=$VERSION other="x y"
+WORKDIR $APP_HOME
+COPY app.txt ./
+COPY --chown=1000:1000 --chmod=0640 secret.txt /etc/
+COPY dir /data/
+ADD bundle.tar.gz /opt/
+RUN echo "$VERSION $MODE" > version.txt && busybox stat -c '%u:%g %a' /etc/secret.txt > owner.txt
+RUN ["busybox", "sh", "-c", "echo exec form > exec.txt"]
+RUN <<EOF
+echo from heredoc > heredoc.txt
+EOF
+COPY <<EOT /etc/motd
+welcome to $APP_HOME
+EOT
+EXPOSE 80/tcp 53/udp
+VOLUME /var/data
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=5s CMD busybox true
+USER 1000:1000
+ENTRYPOINT ["busybox"]
+CMD ["cat", "version.txt"]
+"#;
+    let Some(env) = ready(
+        dockerfile,
+        &[
+            ("app.txt", "app\n"),
+            ("secret.txt", "s3cret\n"),
+            ("dir/a.txt", "a\n"),
+            ("dir/sub/b.txt", "b\n"),
+        ],
+    ) else {
+        return;
+    };
+    env.sh("mkdir -p b/pkg && echo packed > b/pkg/file && tar -C b -czf ctx/bundle.tar.gz pkg")
+        .ok();
+    let run = env
+        .sh("img-build -t app:1 --build-arg VERSION=2.5 ctx")
+        .ok();
+    let records = run.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0]["annotations"]["org.opencontainers.image.ref.name"],
+        "docker.io/library/app:1"
+    );
+    assert!(
+        run.stderr.contains("Step 1/20 : FROM base AS final"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Successfully tagged app:1"),
+        "{}",
+        run.stderr
+    );
+    let c = config(&env, "app:1");
+    assert_eq!(c["WorkingDir"], "/srv/app");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["busybox"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["cat", "version.txt"]));
+    assert_eq!(c["Labels"]["org.example.version"], "2.5");
+    assert_eq!(c["Labels"]["other"], "x y");
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert!(c["ExposedPorts"].get("80/tcp").is_some() && c["ExposedPorts"].get("53/udp").is_some());
+    assert!(c["Volumes"].get("/var/data").is_some());
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "busybox true"])
+    );
+    let env_list: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(env_list.contains(&"APP_HOME=/srv/app") && env_list.contains(&"MODE=two words"));
+    assert!(
+        !env_list.iter().any(|e| e.starts_with("VERSION=")),
+        "ARGs stay out of the config"
+    );
+    // The image runs its ENTRYPOINT and CMD, as the build left it.
+    assert_eq!(env.sh("img-run --rm app:1").ok().stdout, "2.5 two words\n");
+    let files = env
+        .sh("img-run --rm -u 0 app:1 sh -c 'cat owner.txt exec.txt heredoc.txt app.txt /data/a.txt /data/sub/b.txt /opt/pkg/file /etc/motd; stat -c %a /etc/secret.txt'")
+        .ok();
+    assert_eq!(
+        files.stdout,
+        "1000:1000 640\nexec form\nfrom heredoc\napp\na\nb\npacked\nwelcome to /srv/app\n640\n"
+    );
+    let history = env
+        .sh("img-history --no-trunc --format '{{.CreatedBy}}' app:1")
+        .ok();
+    assert!(
+        history
+            .stdout
+            .contains("RUN |1 VERSION=2.5 /bin/sh -c echo \"$VERSION $MODE\""),
+        "{}",
+        history.stdout
+    );
+    // Other tools read the image as it is.
+    env.sh("umoci unpack --image \"$STORE:docker.io/library/app:1\" out >/dev/null")
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(env.path("out/rootfs/srv/app/version.txt")).unwrap(),
+        "2.5 two words\n"
+    );
+    env.check_store();
+}
+
+#[test]
+fn steps_are_cached_until_what_they_read_changes() {
+    let dockerfile = "FROM base\nARG N=1\nCOPY a.txt /a.txt\nRUN echo $N > /n.txt\nCMD [\"sh\"]\n";
+    let Some(env) = ready(dockerfile, &[("a.txt", "one\n")]) else {
+        return;
+    };
+    let first = env.sh("img-build -t c:1 ctx").ok();
+    assert!(!first.stderr.contains("Using cache"), "{}", first.stderr);
+    let id = env.id("c:1");
+    // Everything cached: the same image again.
+    let again = env.sh("img-build -t c:2 ctx").ok();
+    assert_eq!(
+        again.stderr.matches("Using cache").count(),
+        3,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(env.id("c:2"), id);
+    // A new build argument: the RUN that sees it is made again.
+    let arg = env.sh("img-build -t c:3 --build-arg N=2 ctx").ok();
+    assert_eq!(
+        arg.stderr.matches("Using cache").count(),
+        1,
+        "{}",
+        arg.stderr
+    );
+    assert_eq!(in_image(&env, "c:3", "cat /n.txt"), "2\n");
+    // A changed file (not a changed time): COPY and what follows.
+    env.sh("touch -d 2001-01-01 ctx/a.txt").ok();
+    let touched = env.sh("img-build -t c:4 ctx").ok();
+    assert_eq!(
+        touched.stderr.matches("Using cache").count(),
+        3,
+        "{}",
+        touched.stderr
+    );
+    write(&env, "ctx/a.txt", "two\n");
+    let changed = env.sh("img-build -t c:5 ctx").ok();
+    assert_eq!(
+        changed.stderr.matches("Using cache").count(),
+        0,
+        "{}",
+        changed.stderr
+    );
+    assert_eq!(in_image(&env, "c:5", "cat /a.txt"), "two\n");
+    let fresh = env.sh("img-build --no-cache -t c:6 ctx").ok();
+    assert!(!fresh.stderr.contains("Using cache"));
+    assert_ne!(env.id("c:6"), env.id("c:5"));
+    env.check_store();
+}
+
+#[test]
+fn stages_are_built_only_when_the_target_needs_them() {
+    let dockerfile = r#"FROM base AS builder
+RUN echo built > /artifact
+FROM base AS broken
+RUN exit 1
+FROM base
+COPY --from=builder /artifact /from-builder
+COPY --from=0 /artifact /from-index
+"#;
+    let Some(env) = ready(dockerfile, &[]) else {
+        return;
+    };
+    let run = env.sh("img-build -t multi:1 ctx").ok();
+    assert!(
+        !run.stderr.contains("RUN exit 1"),
+        "the unused stage ran: {}",
+        run.stderr
+    );
+    assert_eq!(
+        in_image(&env, "multi:1", "cat /from-builder /from-index"),
+        "built\nbuilt\n"
+    );
+    let layers = env.sh("img-layer ls multi:1 | tail -n +2 | wc -l").ok();
+    assert_eq!(layers.stdout.trim(), "3", "the base and two COPY layers");
+    env.sh("img-build --target builder -t multi:builder ctx")
+        .ok();
+    assert_eq!(in_image(&env, "multi:builder", "cat /artifact"), "built\n");
+    let failed = env.sh("img-build --target broken ctx").code(1);
+    assert!(
+        failed.stderr.lines().last().unwrap().contains(
+            "Dockerfile:4: RUN: the command '/bin/sh -c exit 1' returned a non-zero code: 1"
+        ),
+        "{}",
+        failed.stderr
+    );
+}
+
+#[test]
+fn dockerignore_keeps_files_out_of_the_context() {
+    let dockerfile = "FROM base\nCOPY . /ctx/\n";
+    let Some(env) = ready(
+        dockerfile,
+        &[
+            (
+                ".dockerignore",
+                "# build output\n*.log\nsecret/\n!keep.log\n",
+            ),
+            ("main.c", "int main;\n"),
+            ("debug.log", "noise\n"),
+            ("keep.log", "kept\n"),
+            ("secret/key", "k\n"),
+        ],
+    ) else {
+        return;
+    };
+    env.sh("img-build -t ig:1 ctx").ok();
+    let listed = in_image(
+        &env,
+        "ig:1",
+        "cd /ctx && busybox find . -type f | busybox sort",
+    );
+    assert_eq!(
+        listed,
+        "./.dockerignore\n./Dockerfile\n./keep.log\n./main.c\n"
+    );
+    let missing = env
+        .sh("printf 'FROM base\\nCOPY debug.log /\\n' > ctx/Dockerfile && img-build ctx")
+        .code(1);
+    assert!(missing.stderr.contains("debug.log"), "{}", missing.stderr);
+}
+
+#[test]
+fn failures_name_the_line_and_name_nothing() {
+    let Some(env) = ready("FROM base\nRUNN echo\n", &[]) else {
+        return;
+    };
+    let before = env.index_bytes();
+    let run = env.sh("img-build -t bad:1 ctx").code(2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
+    write(
+        &env,
+        "ctx/Dockerfile",
+        "FROM base\nRUN echo partial > /p && exit 3\n",
+    );
+    let run = env.sh("img-build -t bad:1 ctx").code(1);
+    assert!(
+        run.stderr.contains("returned a non-zero code: 3"),
+        "{}",
+        run.stderr
+    );
+    write(&env, "ctx/Dockerfile", "FROM base\nCOPY nothing-here /\n");
+    env.sh("img-build -t bad:1 ctx").code(1);
+    write(&env, "ctx/Dockerfile", "FROM no-such-image:1\n");
+    let run = env.sh("img-build -t bad:1 ctx").code(1);
+    assert!(run.stderr.contains("no-such-image"), "{}", run.stderr);
+    env.sh("img-build -t bad:1 no-such-dir").code(2);
+    assert_eq!(env.index_bytes(), before, "a failed build names nothing");
+    env.check_store();
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let Some(env) = ready(
+        "FROM base\nONBUILD RUN echo triggered > /onbuild.txt\n",
+        &[],
+    ) else {
+        return;
+    };
+    env.sh("img-build -t parent:1 ctx").ok();
+    assert!(config(&env, "parent:1")["OnBuild"].is_array());
+    write(
+        &env,
+        "ctx/Dockerfile",
+        "FROM parent:1\nRUN cat /onbuild.txt\n",
+    );
+    let run = env.sh("img-build -t child:1 ctx").ok();
+    assert!(run.stderr.contains("triggered"), "{}", run.stderr);
+    let child = config(&env, "child:1");
+    assert!(
+        child["OnBuild"].as_array().is_none_or(Vec::is_empty),
+        "{child}"
+    );
+}
+
+#[test]
+fn a_base_from_a_registry_and_a_dockerfile_from_stdin() {
+    if !need(&["runc", "skopeo", "docker-registry"]) {
+        return;
+    }
+    let registry = Registry::open();
+    registry.skopeo_push(&img_tests::fixtures(), "base", "test/base:1");
+    let env = Env::new();
+    let dockerfile = format!("FROM {}/test/base:1\nRUN echo remote > /r\n", registry.host);
+    let run = env
+        .sh_with_stdin("img-build -t fromreg:1 -", Some(dockerfile.as_bytes()))
+        .ok();
+    assert!(
+        run.stderr.contains("Unable to find image"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(in_image(&env, "fromreg:1", "cat /r"), "remote\n");
+    let run = env
+        .sh_with_stdin("img-build -", Some(b"FROM scratch\nCOPY x /\n"))
+        .code(2);
+    assert!(run.stderr.contains("no build context"), "{}", run.stderr);
+    env.check_store();
+}
