@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# img's main job end to end, with every program that exists, on a scratch
-# store: make a base image from Debian's busybox-static, look at it, name it,
-# save and load it, flatten it, push it to a local registry and pull it back,
-# prune what a rebuild left dangling, diff a change into a layer and commit
-# it, remove it.
-# Nothing comes from the internet. (img-build and img-run do not exist yet;
-# when they do, they join this story.)
+# img's main job end to end, with every program, on a scratch store: make a
+# base image from Debian's busybox-static, build an example image on it from
+# a Dockerfile, run it, look at it, name it, save and load it, flatten it,
+# push it to a local registry and pull it back (and run what came back),
+# commit a container's changes, prune what a rebuild left dangling, diff a
+# change into a layer and commit it, remove it.
+# Nothing comes from the internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/target/release:$PATH"
@@ -28,6 +28,20 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
 
 step "tar -C rootfs -c . | img-import -c 'CMD [\"sh\"]' - busybox:latest"
 tar -C "$work/rootfs" -c . | img-import -c 'CMD ["sh"]' -m 'busybox-static from Debian' - busybox:latest >/dev/null
+
+# An example image, built from a Dockerfile on that base.
+mkdir -p "$work/hello"
+printf '%s\n' 'FROM busybox' 'ARG GREETING=hello' 'WORKDIR /app' 'COPY message.txt ./' \
+  'RUN echo "$GREETING from a RUN step" > run.txt' \
+  'CMD ["sh", "-c", "cat /app/message.txt /app/run.txt"]' >"$work/hello/Dockerfile"
+echo 'hello from COPY' >"$work/hello/message.txt"
+step "cat hello/Dockerfile";              cat "$work/hello/Dockerfile" >&2
+step "img-build -t hello:1 --build-arg GREETING=hi hello/"
+img-build -t hello:1 --build-arg GREETING=hi "$work/hello" >/dev/null
+step "img-build -t hello:1 --build-arg GREETING=hi hello/   # again: every step from the cache"
+img-build -t hello:1 --build-arg GREETING=hi "$work/hello" >/dev/null
+step "img-run --rm hello:1";              img-run --rm hello:1
+step "img-history hello:1";               img-history hello:1
 step img-ls;                              img-ls
 step "img-tag busybox mybusybox:1";       img-tag busybox mybusybox:1 >/dev/null
 step img-ls;                              img-ls
@@ -35,9 +49,10 @@ step "img-inspect -f '{{.Config.Cmd}} {{.Os}}/{{.Architecture}}' mybusybox:1"
 img-inspect -f '{{.Config.Cmd}} {{.Os}}/{{.Architecture}}' mybusybox:1
 step "img-history mybusybox:1";           img-history mybusybox:1
 
-step "img-save -o busybox.tar busybox mybusybox:1 && img-load --root other -i busybox.tar"
-img-save -o "$work/busybox.tar" busybox mybusybox:1
-img-load --root "$work/other" -i "$work/busybox.tar" >/dev/null
+step "img-save -o images.tar hello:1 mybusybox:1 && img-load --root other -i images.tar"
+img-save -o "$work/images.tar" hello:1 mybusybox:1
+img-load --root "$work/other" -i "$work/images.tar" >/dev/null
+step "img-run --root other --rm hello:1"; img-run --root "$work/other" --rm hello:1
 step "img-save mybusybox:1 | zstd | zstd -d | img-load --root other2"
 img-save mybusybox:1 | zstd -q | zstd -dq | img-load --root "$work/other2" >/dev/null
 step "img-ls --root other";               img-ls --root "$work/other"
@@ -57,17 +72,28 @@ docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
+step "img-tag hello:1 127.0.0.1:$port/demo/hello:1 | img-push"
+img-tag hello:1 "127.0.0.1:$port/demo/hello:1" | img-push >/dev/null
 step "img-tag mybusybox:1 127.0.0.1:$port/demo/busybox:1 | img-push"
 img-tag mybusybox:1 "127.0.0.1:$port/demo/busybox:1" | img-push >/dev/null
 step "img-search --registry 127.0.0.1:$port busybox"
 img-search --registry "127.0.0.1:$port" busybox
-step "img-pull --root pulled 127.0.0.1:$port/demo/busybox:1"
-img-pull --root "$work/pulled" "127.0.0.1:$port/demo/busybox:1" >/dev/null
+step "img-pull --root pulled 127.0.0.1:$port/demo/hello:1"
+img-pull --root "$work/pulled" "127.0.0.1:$port/demo/hello:1" >/dev/null
 step "img-ls --root pulled";              img-ls --root "$work/pulled"
-original=$(img-inspect -f '{{.Id}}' mybusybox:1)
-pulled=$(img-inspect --root "$work/pulled" -f '{{.Id}}' "127.0.0.1:$port/demo/busybox:1")
+original=$(img-inspect -f '{{.Id}}' hello:1)
+pulled=$(img-inspect --root "$work/pulled" -f '{{.Id}}' "127.0.0.1:$port/demo/hello:1")
 [ "$original" = "$pulled" ] || { echo "demo: the pulled image differs from the pushed one" >&2; exit 1; }
 echo "pushed and pulled image IDs match: $pulled" >&2
+step "img-run --root pulled --rm 127.0.0.1:$port/demo/hello:1"
+img-run --root "$work/pulled" --rm "127.0.0.1:$port/demo/hello:1"
+
+step "img-run --name work busybox sh -c 'echo Hello World > /hello.txt' && img-commit work busybox:hello"
+img-run --name work busybox sh -c 'echo Hello World > /hello.txt'
+img-commit -q work busybox:hello >/dev/null
+step "img-run --rm busybox:hello busybox cat /hello.txt"
+img-run --rm busybox:hello busybox cat /hello.txt
+step "img-prune -f --containers";         img-prune -f --containers
 
 step "img-export mybusybox:1 | img-import -m rebuilt - flatbusybox:1   # the old flatbusybox:1 is now <none>"
 img-export mybusybox:1 | img-import -c 'CMD ["sh"]' -m rebuilt - flatbusybox:1 >/dev/null
@@ -82,6 +108,6 @@ step "img-layer diff old new | img-commit -m 'add motd' -c 'ENV GREETING=hello' 
 img-layer diff "$work/old" "$work/new" | img-commit -q -m 'add motd' -c 'ENV GREETING=hello' mybusybox:1 mybusybox:2 >/dev/null
 step "img-layer ls mybusybox:2";          img-layer ls mybusybox:2
 step "img-history mybusybox:2";           img-history mybusybox:2
-step "img-rm mybusybox:1 mybusybox:2 flatbusybox:1"
-img-rm mybusybox:1 mybusybox:2 flatbusybox:1
+step "img-rm hello:1 mybusybox:1 mybusybox:2 flatbusybox:1 busybox:hello"
+img-rm hello:1 mybusybox:1 mybusybox:2 flatbusybox:1 busybox:hello
 step img-ls;                              img-ls

@@ -192,7 +192,11 @@ impl<'a> Builder<'a> {
                     from: Some(from), ..
                 } = &located.value
                 {
-                    refs.push(dockerfile::expand_word(from, &global, escape).unwrap_or_default());
+                    // A reference only the stage's own ARGs resolve is
+                    // found when the COPY runs (see `stage_result`).
+                    if let Ok(name) = dockerfile::expand_word(from, &global, escape) {
+                        refs.push(name);
+                    }
                 }
             }
             for r in refs {
@@ -260,15 +264,26 @@ impl<'a> Builder<'a> {
         Ok(state)
     }
 
+    /// The result of the earlier stage `index`, built now when the target's
+    /// needs could not be seen before the build (a `COPY --from=$ARG`).
+    fn stage_result(&mut self, index: usize) -> Result<State> {
+        if let Some(state) = &self.done[index] {
+            return Ok(state.clone());
+        }
+        let cmd_set = self.cmd_set;
+        let state = self.build_stage(index)?;
+        self.cmd_set = cmd_set;
+        self.done[index] = Some(state.clone());
+        Ok(state)
+    }
+
     /// What FROM `image` starts from in stage `index`.
     fn base(&mut self, image: &str, index: usize) -> Result<State> {
         if image.eq_ignore_ascii_case("scratch") {
             return State::scratch(&self.platform);
         }
         if let Some(i) = self.stage_named(image).filter(|&i| i < index) {
-            if let Some(state) = &self.done[i] {
-                return Ok(state.clone());
-            }
+            return self.stage_result(i);
         }
         let found = find_image(
             self.store,
@@ -464,9 +479,7 @@ impl<'a> Builder<'a> {
             })?,
             Some(from) => {
                 let source = match self.stage_named(from).filter(|&i| i < stage) {
-                    Some(i) => self.done[i].clone().ok_or_else(|| {
-                        Error::invalid(format!("stage {from:?} was not built before this one"))
-                    })?,
+                    Some(i) => self.stage_result(i)?,
                     None => self.base(from, stage)?,
                 };
                 let mount = StepDir::new(self.work.path())?;

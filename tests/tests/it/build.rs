@@ -236,6 +236,16 @@ COPY --from=0 /artifact /from-index
     env.sh("img-build --target builder -t multi:builder ctx")
         .ok();
     assert_eq!(in_image(&env, "multi:builder", "cat /artifact"), "built\n");
+    // A stage named only through the stage's own ARG is built when the
+    // COPY needs it.
+    write(
+        &env,
+        "ctx/Dockerfile",
+        "FROM base AS maker\nRUN echo made > /made\nFROM base\nARG SRC=maker\nCOPY --from=$SRC /made /made\n",
+    );
+    env.sh("img-build -t multi:arg ctx").ok();
+    assert_eq!(in_image(&env, "multi:arg", "cat /made"), "made\n");
+    write(&env, "ctx/Dockerfile", dockerfile);
     let failed = env.sh("img-build --target broken ctx").code(1);
     assert!(
         failed.stderr.lines().last().unwrap().contains(
