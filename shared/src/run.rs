@@ -76,6 +76,8 @@ pub fn run(
 ) -> Result<Ran> {
     // The namespace belongs to this thread: enter it before anything else.
     overlay::enter_private_namespace()?;
+    // The runtime resolves the bundle's relative paths from the bundle.
+    let root = &absolute(root)?;
     let (container, lowers) = {
         let store = Store::open(root)?;
         let found = find_image(
@@ -141,6 +143,11 @@ pub fn run(
         code: outcome.code,
         refused: outcome.refused,
     })
+}
+
+/// `path` made absolute against the working directory.
+pub(crate) fn absolute(path: &std::path::Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::io(format!("resolving {}", path.display()), e))
 }
 
 fn exited(code: i32) -> State {

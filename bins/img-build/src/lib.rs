@@ -49,7 +49,8 @@ use img::tag;
 /// Progress goes to stderr in the classic builder's words (`Step 2/5 : RUN
 /// …`, ` ---> Running in …`, ` ---> Using cache`, ` ---> ID`,
 /// `Successfully built ID`, `Successfully tagged NAME`); -q prints none of
-/// it and no RUN output. stdout gets the image's record (named by the first
+/// it, nor what RUN commands write to stdout (what they write to stderr
+/// still shows, so that a failing step says why). stdout gets the image's record (named by the first
 /// -t); --iidfile writes its ID to a file. A failed step stops the build
 /// with one error line naming the Dockerfile line, and names nothing.
 ///
@@ -100,7 +101,7 @@ pub struct Cli {
     /// Write the image ID to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
-    /// Print no progress and no RUN output
+    /// Print no progress, nor RUN commands' stdout
     #[arg(short, long)]
     pub quiet: bool,
     /// The build context directory; - to read the Dockerfile from stdin

@@ -94,7 +94,7 @@ pub struct Built {
 /// Build the image `options` describe in the store at `root`.
 pub fn build(root: &std::path::Path, options: &Options, progress: &Progress) -> Result<Built> {
     crate::container::overlay::enter_private_namespace()?;
-    let store = crate::store::Store::open(root)?;
+    let store = crate::store::Store::open(crate::run::absolute(root)?)?;
     // From here to the naming, the layers made are referenced by nothing
     // but this build: garbage collection waits for it.
     store.hold_writer_lock()?;

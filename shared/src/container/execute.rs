@@ -16,6 +16,7 @@ use super::console;
 use super::overlay;
 use super::process::{self, Process};
 use super::runtime::{self, CreateError, Runtime, Stdio3};
+use super::signals;
 use super::spec::{self, Bind, Network};
 use super::user;
 use super::Dir;
@@ -197,16 +198,16 @@ fn supervise(
     let pid = created.pid;
     let stderr = runtime::forward_stderr(created.stderr);
     let _raw = terminal.as_ref().map(|_| console::RawMode::enter());
-    let (signals, copying) = match terminal {
+    let (forwarding, copying) = match terminal {
         Some(master) => {
             console::copy_size(&master);
-            let signals = forward_signals(pid, master.try_clone().ok())?;
+            let forwarding = signals::forward_to(pid, master.try_clone().ok())?;
             (
-                signals,
+                forwarding,
                 Some(console::attach(master, settings.interactive)?),
             )
         }
-        None => (forward_signals(pid, None)?, None),
+        None => (signals::forward_to(pid, None)?, None),
     };
     let result = started(runtime, pid.as_raw_nonzero().get())
         .and_then(|_| runtime.start(id))
@@ -215,7 +216,7 @@ fn supervise(
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         let _ = runtime::wait(pid);
     }
-    signals.close();
+    drop(forwarding);
     let _ = runtime.delete(id);
     if let Some(copying) = copying {
         let _ = copying.join();
@@ -226,37 +227,6 @@ fn supervise(
         refused: None,
         runtime: runtime.clone(),
     })
-}
-
-/// Pass the signals that end or control a program on to the container's
-/// process (as `docker run`'s sig-proxy does), and window size changes to
-/// its terminal, until the handle returned is closed.
-fn forward_signals(
-    pid: rustix::process::Pid,
-    terminal: Option<fs::File>,
-) -> Result<signal_hook::iterator::Handle> {
-    use signal_hook::consts::signal::{
-        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
-    };
-    let mut signals = signal_hook::iterator::Signals::new([
-        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
-    ])
-    .io_context(|| "handling signals".into())?;
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if signal == SIGWINCH {
-                if let Some(master) = &terminal {
-                    console::copy_size(master);
-                }
-                continue;
-            }
-            if let Some(sig) = rustix::process::Signal::from_named_raw(signal) {
-                let _ = rustix::process::kill_process(pid, sig);
-            }
-        }
-    });
-    Ok(handle)
 }
 
 /// The container's init layer, between the image and the writable layer,

@@ -28,7 +28,8 @@
 //! * [`process`] — the command, environment and working directory;
 //! * [`execute`] — one run of a container, from mount to exit status;
 //! * [`runtime`] — choosing and driving `runc`/`crun`;
-//! * [`console`] — the terminal of `-t`.
+//! * [`console`] — the terminal of `-t`;
+//! * [`signals`] — signals passed on to the running container.
 
 pub mod console;
 pub mod execute;
@@ -36,6 +37,7 @@ pub mod names;
 pub mod overlay;
 pub mod process;
 pub mod runtime;
+pub mod signals;
 pub mod spec;
 pub mod user;
 

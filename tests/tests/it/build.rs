@@ -368,3 +368,29 @@ fn a_base_from_a_registry_and_a_dockerfile_from_stdin() {
     assert!(run.stderr.contains("no build context"), "{}", run.stderr);
     env.check_store();
 }
+
+/// After a RUN step, with no container running, a signal still ends
+/// img-build as it would end any program (here while an ADD waits for a
+/// server that never answers).
+#[test]
+fn signals_end_the_build_between_containers() {
+    let Some(env) = ready("FROM base\n", &[]) else {
+        return;
+    };
+    let script = r#"python3 -c 'import socket,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' > port &
+server=$!
+while [ ! -s port ]; do sleep 0.01; done
+printf 'FROM base\nRUN :\nADD http://127.0.0.1:%s/never /never\n' "$(cat port)" > ctx/Dockerfile
+timeout 20 img-build ctx 2> err &
+build=$!
+while ! grep -q 'Step 3/3' err; do sleep 0.01; done
+kill -TERM $build; wait $build; code=$?
+kill $server; echo $code"#;
+    let run = env.sh(script).ok();
+    assert_eq!(
+        run.stdout, "143\n",
+        "img-build must end on SIGTERM (124: it ignored it)"
+    );
+}

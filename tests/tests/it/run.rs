@@ -59,6 +59,11 @@ fn the_command_runs_and_its_exit_status_is_img_runs() {
         )
         .code(7);
     assert_eq!(run.stdout, "got TERM\n");
+    // A relative --root serves as well.
+    let run = env
+        .sh("img-run --root store --rm base sh -c 'echo rel'")
+        .ok();
+    assert_eq!(run.stdout, "rel\n");
     assert!(containers(&env).is_empty(), "--rm removed them");
     assert!(host_mounts(&env).is_empty());
     env.check_store();
