@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::dockerfile::{self, Command, Instruction};
 use crate::error::{Error, Result};
+use crate::json::strings;
 
 /// The instructions a `--change` may use (SHELL is a build instruction
 /// Docker does not take there).
@@ -191,7 +192,7 @@ impl<'c> Editor<'c> {
                         expression.push_str(&format!("\n{}{}", heredoc.content, heredoc.name));
                     }
                 }
-                let mut triggers = string_list(self.config.get("OnBuild"));
+                let mut triggers = strings(self.config.get("OnBuild"));
                 triggers.push(expression);
                 self.config.insert("OnBuild".into(), json!(triggers));
             }
@@ -206,7 +207,7 @@ impl<'c> Editor<'c> {
     }
 
     fn env(&self) -> Vec<String> {
-        string_list(self.config.get("Env"))
+        strings(self.config.get("Env"))
     }
 
     /// The exec form as is; the shell form run by the config's SHELL, or
@@ -215,7 +216,7 @@ impl<'c> Editor<'c> {
         match command {
             Command::Exec(args) => args.clone(),
             Command::Shell(line) => {
-                let mut shell = string_list(self.config.get("Shell"));
+                let mut shell = strings(self.config.get("Shell"));
                 if shell.is_empty() {
                     shell = vec!["/bin/sh".into(), "-c".into()];
                 }
@@ -263,17 +264,6 @@ fn env_value(env: &[String], name: &str) -> Option<String> {
 
 fn env_key(entry: &str) -> &str {
     entry.split_once('=').map_or(entry, |(k, _)| k)
-}
-
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn object<'m>(config: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {

@@ -23,7 +23,13 @@ pub struct Common {
 impl Common {
     /// Open the store these flags name.
     pub fn store(&self) -> Result<Store> {
-        Store::open(self.root.clone().unwrap_or_else(Store::default_root))
+        Store::open(self.root_dir())
+    }
+
+    /// The store root these flags name (for programs that open the store
+    /// more than once).
+    pub fn root_dir(&self) -> PathBuf {
+        self.root.clone().unwrap_or_else(Store::default_root)
     }
 }
 

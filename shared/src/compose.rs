@@ -70,6 +70,20 @@ pub fn runtime_config(config: &mut Value) -> Result<&mut Map<String, Value>> {
         .ok_or_else(|| Error::invalid("the image config's \"config\" field is not an object"))
 }
 
+/// The diff_ids an image config lists (`rootfs.diff_ids`), bottom first;
+/// none when it lists none.
+pub fn diff_ids(config: &Value) -> Result<Vec<Digest>> {
+    config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .map(|d| crate::digest::parse(d.as_str().unwrap_or_default()))
+                .collect::<Result<Vec<_>>>()
+        })
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
 /// Add a layer's diff_id and its history entry to a config.
 pub fn add_layer(config: &mut Value, diff_id: &Digest, history: Value) -> Result<()> {
     let diff_ids = config

@@ -101,7 +101,7 @@ pub fn run(
         .clone()
         .unwrap_or_else(|| container.short_id().to_string());
     let mut settings = options.settings.clone();
-    settings.hostname = hostname.clone();
+    settings.isolation.hostname = hostname.clone();
     let ran =
         process::resolve(&config, &options.overrides, &hostname, settings.tty).and_then(|p| {
             let mut record = container.clone();

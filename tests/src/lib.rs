@@ -401,3 +401,31 @@ fn make_fixtures() -> PathBuf {
     }
     layout
 }
+
+/// A script that runs `command` on a pseudo-terminal and types `input`
+/// once `prompt` showed; prints what the terminal showed and exits with the
+/// command's status.
+pub fn on_terminal(prompt: &str, input: &str, command: &str) -> String {
+    format!(
+        r#"python3 - <<'EOF'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("bash", ["bash", "-c", {command:?}])
+shown, typed = b"", False
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    shown += chunk
+    if not typed and {prompt:?}.encode() in shown:
+        os.write(fd, {input:?}.encode() + b"\n")
+        typed = True
+sys.stdout.write(shown.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+EOF"#
+    )
+}

@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 use img::cli::{self, Common};
 use img::container::execute::{Settings, Stdout};
 use img::container::runtime;
-use img::container::spec::Network;
+use img::container::spec::{Isolation, Network};
 use img::error::{Error, IoContext};
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
@@ -145,20 +145,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let (dockerfile, dockerfile_name, dockerfile_path) = read_dockerfile(&cli, from_stdin)?;
     let ignore = read_ignore(dockerfile_path.as_deref(), context.as_deref())?;
     let settings = Settings {
-        hostname: String::new(),
-        network: if cli.network == "none" {
-            Network::None
-        } else {
-            Network::Host
+        isolation: Isolation {
+            network: Network::parse(&cli.network),
+            ..Isolation::default()
         },
         interactive: false,
         tty: false,
-        read_only: false,
-        privileged: false,
-        cap_add: Vec::new(),
-        cap_drop: Vec::new(),
-        binds: Vec::new(),
-        tmpfs: Vec::new(),
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
         stdout: if cli.quiet {
             Stdout::Null
@@ -190,11 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         settings,
         quiet: cli.quiet,
     };
-    let root = cli
-        .common
-        .root
-        .clone()
-        .unwrap_or_else(img::store::Store::default_root);
+    let root = cli.common.root_dir();
     let progress = Progress::stderr(cli.quiet);
     let built = img::build::build(&root, &options, &progress)?;
     if let Some(path) = &cli.iidfile {

@@ -8,7 +8,7 @@ use img::cli::{Common, Exit};
 use img::container::execute::{Settings, Stdout};
 use img::container::process::{read_env_file, Overrides};
 use img::container::runtime;
-use img::container::spec::{Bind, Network};
+use img::container::spec::{Bind, Isolation, Network};
 use img::platform::Platform;
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
@@ -174,20 +174,18 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         env_files.extend(read_env_file(file)?);
     }
     let settings = Settings {
-        hostname: String::new(),
-        network: if cli.network == "none" {
-            Network::None
-        } else {
-            Network::Host
+        isolation: Isolation {
+            hostname: String::new(),
+            network: Network::parse(&cli.network),
+            read_only: cli.read_only,
+            privileged: cli.privileged,
+            cap_add: cli.cap_add,
+            cap_drop: cli.cap_drop,
+            binds,
+            tmpfs: cli.tmpfs,
         },
         interactive: cli.interactive,
         tty: cli.tty,
-        read_only: cli.read_only,
-        privileged: cli.privileged,
-        cap_add: cli.cap_add,
-        cap_drop: cli.cap_drop,
-        binds,
-        tmpfs: cli.tmpfs,
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
         stdout: Stdout::Inherit,
     };
@@ -213,11 +211,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
             client: cli.registry.options()?,
         },
     };
-    let root = cli
-        .common
-        .root
-        .clone()
-        .unwrap_or_else(img::store::Store::default_root);
+    let root = cli.common.root_dir();
     let progress = Progress::stderr(cli.quiet);
     let ran = img::run::run(&root, &cli.image, &options, &progress)?;
     if let Some(message) = &ran.refused {

@@ -12,7 +12,9 @@ use super::state::State;
 use super::steps::{self, StepDir};
 use super::{Built, Options};
 use crate::change::Editor;
+use crate::container::execute::Settings;
 use crate::container::process;
+use crate::container::spec::Network;
 use crate::container::user;
 use crate::digest;
 use crate::dockerfile::{self, Command, Dockerfile, Heredoc, Ignore, Instruction, Located};
@@ -327,8 +329,26 @@ impl<'a> Builder<'a> {
                 Ok(state)
             }
             Instruction::Run {
-                command, heredocs, ..
-            } => self.run_step(state, scope, &expanded, command, heredocs),
+                command,
+                heredocs,
+                mounts,
+                network,
+                security,
+            } => {
+                if let Some(mount) = mounts.first() {
+                    return Err(Error::invalid(format!(
+                        "RUN --mount={mount} is not supported yet: copy what the step needs with COPY"
+                    )));
+                }
+                let mut settings = self.options.settings.clone();
+                match network.as_deref() {
+                    Some("none") => settings.isolation.network = Network::None,
+                    Some("host") => settings.isolation.network = Network::Host,
+                    _ => {}
+                }
+                settings.isolation.privileged |= security.as_deref() == Some("insecure");
+                self.run_step(state, scope, &expanded, command, heredocs, &settings)
+            }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
                 self.copy_step(state, &expanded, located, stage)
             }
@@ -386,6 +406,7 @@ impl<'a> Builder<'a> {
         expanded: &Instruction,
         command: &Command,
         heredocs: &[Heredoc],
+        settings: &Settings,
     ) -> Result<State> {
         let args = match command {
             Command::Exec(words) => words.clone(),
@@ -411,7 +432,7 @@ impl<'a> Builder<'a> {
         let run = steps::Run {
             args,
             build_env,
-            settings: &self.options.settings,
+            settings,
         };
         let quiet = self.options.quiet;
         let step = steps::run(self.store, self.work.path(), &state, &run, &|id| {

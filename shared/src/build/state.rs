@@ -71,15 +71,7 @@ impl State {
 
     /// The layers' diff_ids, bottom first.
     pub fn diff_ids(&self) -> Result<Vec<Digest>> {
-        self.config
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .map(|d| digest::parse(d.as_str().unwrap_or_default()))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .unwrap_or_else(|| Ok(Vec::new()))
+        compose::diff_ids(&self.config)
     }
 
     /// The layers unpacked (the store's snapshots, made when missing),

@@ -149,7 +149,7 @@ pub fn run(
         user,
     };
     let mut settings = run.settings.clone();
-    settings.hostname = step.id[..12].to_string();
+    settings.isolation.hostname = step.id[..12].to_string();
     running(&step.id[..12]);
     let lowers = state.snapshots(store)?;
     let outcome = execute::execute(

@@ -17,7 +17,7 @@ use super::overlay;
 use super::process::{self, Process};
 use super::runtime::{self, CreateError, Runtime, Stdio3};
 use super::signals;
-use super::spec::{self, Bind, Network};
+use super::spec::{self, Isolation, Network};
 use super::user;
 use super::Dir;
 use crate::error::{Error, IoContext, Result};
@@ -26,26 +26,12 @@ use crate::layer::extract;
 /// How a container is run, besides its process.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Its host name.
-    pub hostname: String,
-    /// Its network.
-    pub network: Network,
+    /// What it sees of the host and may do.
+    pub isolation: Isolation,
     /// Pass img's stdin on.
     pub interactive: bool,
     /// Give it a terminal.
     pub tty: bool,
-    /// A read-only root filesystem.
-    pub read_only: bool,
-    /// Every capability, no masked kernel paths.
-    pub privileged: bool,
-    /// Capabilities added.
-    pub cap_add: Vec<String>,
-    /// Capabilities dropped.
-    pub cap_drop: Vec<String>,
-    /// Bind mounts.
-    pub binds: Vec<Bind>,
-    /// tmpfs mounts.
-    pub tmpfs: Vec<String>,
     /// The runtimes to try, in order.
     pub runtimes: Vec<Runtime>,
     /// Where the container's stdout goes.
@@ -110,21 +96,15 @@ fn run_mounted(
     process::add_home(&mut env, &user.home);
     extract::ensure_dir(&rootfs, &process.cwd)
         .map_err(|e| e.context(format!("making the working directory {}", process.cwd)))?;
-    let etc_files = write_etc_files(dir, &settings.hostname, settings.network)?;
+    let iso = &settings.isolation;
+    let etc_files = write_etc_files(dir, &iso.hostname, iso.network)?;
     let options = spec::Options {
         args: process.args.clone(),
         env,
         cwd: process.cwd.clone(),
         user,
         terminal: settings.tty,
-        hostname: settings.hostname.clone(),
-        network: settings.network,
-        read_only: settings.read_only,
-        privileged: settings.privileged,
-        cap_add: settings.cap_add.clone(),
-        cap_drop: settings.cap_drop.clone(),
-        binds: settings.binds.clone(),
-        tmpfs: settings.tmpfs.clone(),
+        isolation: iso.clone(),
         etc_files,
     };
     let config = spec::build(&options)?;

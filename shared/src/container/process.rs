@@ -46,15 +46,7 @@ pub struct Overrides {
 
 /// The string list at `key` of an image config's `config` object.
 pub fn strings(config: &Value, key: &str) -> Vec<String> {
-    config
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::json::strings(config.get(key))
 }
 
 /// The process for the image config `config` (its `config` object) and

@@ -49,6 +49,18 @@ pub enum Network {
     None,
 }
 
+impl Network {
+    /// The mode `--network` names: `none`, or the host's for anything else
+    /// the flag allows (`host`, and `default` for img-build).
+    pub fn parse(mode: &str) -> Network {
+        if mode == "none" {
+            Network::None
+        } else {
+            Network::Host
+        }
+    }
+}
+
 /// A bind mount (`-v /host:/container[:ro]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {
@@ -116,6 +128,17 @@ pub struct Options {
     pub user: User,
     /// Whether it gets a terminal.
     pub terminal: bool,
+    /// What it sees of the host and may do.
+    pub isolation: Isolation,
+    /// The files bound to `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
+    pub etc_files: Vec<(PathBuf, &'static str)>,
+}
+
+/// What a container sees of the host and may do: `docker run`'s flags of
+/// that kind. The default is Docker's default container on the host's
+/// network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
     /// The container's host name.
     pub hostname: String,
     /// Its network.
@@ -132,8 +155,21 @@ pub struct Options {
     pub binds: Vec<Bind>,
     /// tmpfs mounts (container paths).
     pub tmpfs: Vec<String>,
-    /// The files bound to `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
-    pub etc_files: Vec<(PathBuf, &'static str)>,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Isolation {
+            hostname: String::new(),
+            network: Network::Host,
+            read_only: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+        }
+    }
 }
 
 /// Parse a capability name as Docker takes it: `NET_ADMIN` or
@@ -146,7 +182,7 @@ fn capability(name: &str) -> Result<Capability> {
 }
 
 /// The capability set for the options.
-fn capabilities(options: &Options) -> Result<Capabilities> {
+fn capabilities(options: &Isolation) -> Result<Capabilities> {
     let all: Capabilities = all_capabilities();
     if options.privileged {
         return Ok(all);
@@ -225,7 +261,8 @@ fn all_capabilities() -> Capabilities {
 /// Make the runtime config.
 pub fn build(options: &Options) -> Result<Spec> {
     let mut spec = Spec::default();
-    let caps = capabilities(options)?;
+    let iso = &options.isolation;
+    let caps = capabilities(iso)?;
     let process = spec
         .process_mut()
         .as_mut()
@@ -253,12 +290,12 @@ pub fn build(options: &Options) -> Result<Spec> {
 
     if let Some(root) = spec.root_mut().as_mut() {
         root.set_path(PathBuf::from("rootfs"));
-        root.set_readonly(Some(options.read_only));
+        root.set_readonly(Some(iso.read_only));
     }
-    spec.set_hostname(Some(options.hostname.clone()));
+    spec.set_hostname(Some(iso.hostname.clone()));
 
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    if options.privileged {
+    if iso.privileged {
         // Docker mounts /sys read-write for privileged containers.
         for m in &mut mounts {
             if m.destination() == &PathBuf::from("/sys") {
@@ -269,10 +306,10 @@ pub fn build(options: &Options) -> Result<Spec> {
     for (source, destination) in &options.etc_files {
         mounts.push(bind(source.clone(), destination, false));
     }
-    for b in &options.binds {
+    for b in &iso.binds {
         mounts.push(bind(b.source.clone(), &b.destination, b.read_only));
     }
-    for destination in &options.tmpfs {
+    for destination in &iso.tmpfs {
         let mut m = Mount::default();
         m.set_destination(PathBuf::from(destination));
         m.set_typ(Some("tmpfs".into()));
@@ -290,11 +327,11 @@ pub fn build(options: &Options) -> Result<Spec> {
         // Docker shares the host's cgroup namespace on cgroup v1 hosts and
         // makes a private one on v2; the runtimes handle either.
         namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Cgroup);
-        if options.network == Network::Host {
+        if iso.network == Network::Host {
             namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Network);
         }
     }
-    if options.privileged {
+    if iso.privileged {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
     }
@@ -335,26 +372,24 @@ mod tests {
                 home: "/root".into(),
             },
             terminal: false,
-            hostname: "abc".into(),
-            network: Network::Host,
-            read_only: false,
-            privileged: false,
-            cap_add: vec![],
-            cap_drop: vec![],
-            binds: vec![],
-            tmpfs: vec![],
+            isolation: Isolation {
+                hostname: "abc".into(),
+                ..Isolation::default()
+            },
             etc_files: vec![],
         }
     }
 
     #[test]
     fn capabilities_follow_dockers_defaults_and_flags() {
-        let caps = capabilities(&options()).unwrap();
+        let caps = capabilities(&options().isolation).unwrap();
         assert_eq!(caps.len(), 14);
         assert!(!caps.contains(&Capability::SysAdmin));
-        let mut o = options();
-        o.cap_add = vec!["cap_sys_admin".into()];
-        o.cap_drop = vec!["NET_RAW".into()];
+        let mut o = Isolation {
+            cap_add: vec!["cap_sys_admin".into()],
+            cap_drop: vec!["NET_RAW".into()],
+            ..Isolation::default()
+        };
         let caps = capabilities(&o).unwrap();
         assert!(caps.contains(&Capability::SysAdmin) && !caps.contains(&Capability::NetRaw));
         o.cap_drop = vec!["ALL".into()];
@@ -365,17 +400,19 @@ mod tests {
         );
         o.cap_add = vec!["NOT_A_CAP".into()];
         assert!(capabilities(&o).is_err());
-        let mut p = options();
-        p.privileged = true;
+        let p = Isolation {
+            privileged: true,
+            ..Isolation::default()
+        };
         assert!(capabilities(&p).unwrap().len() >= 40);
     }
 
     #[test]
     fn the_config_says_what_the_options_say() {
         let mut o = options();
-        o.network = Network::None;
-        o.binds = vec![Bind::parse("/srv/data:/data:ro").unwrap()];
-        o.tmpfs = vec!["/run".into()];
+        o.isolation.network = Network::None;
+        o.isolation.binds = vec![Bind::parse("/srv/data:/data:ro").unwrap()];
+        o.isolation.tmpfs = vec!["/run".into()];
         let spec = build(&o).unwrap();
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["process"]["args"], serde_json::json!(["sh"]));
@@ -397,7 +434,7 @@ mod tests {
             .unwrap();
         assert_eq!(data["source"], "/srv/data");
         assert!(data["options"].as_array().unwrap().contains(&"ro".into()));
-        o.network = Network::Host;
+        o.isolation.network = Network::Host;
         let host = serde_json::to_value(build(&o).unwrap()).unwrap();
         let has_net = host["linux"]["namespaces"]
             .as_array()

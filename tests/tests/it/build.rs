@@ -57,6 +57,7 @@ COPY dir /data/
 ADD bundle.tar.gz /opt/
 RUN echo "$VERSION $MODE" > version.txt && busybox stat -c '%u:%g %a' /etc/secret.txt > owner.txt
 RUN ["busybox", "sh", "-c", "echo exec form > exec.txt"]
+RUN --network=none busybox ip -o link | busybox wc -l > links.txt
 RUN <<EOF
 echo from heredoc > heredoc.txt
 EOF
@@ -94,7 +95,7 @@ CMD ["cat", "version.txt"]
         "docker.io/library/app:1"
     );
     assert!(
-        run.stderr.contains("Step 1/20 : FROM base AS final"),
+        run.stderr.contains("Step 1/21 : FROM base AS final"),
         "{}",
         run.stderr
     );
@@ -131,11 +132,11 @@ CMD ["cat", "version.txt"]
     // The image runs its ENTRYPOINT and CMD, as the build left it.
     assert_eq!(env.sh("img-run --rm app:1").ok().stdout, "2.5 two words\n");
     let files = env
-        .sh("img-run --rm -u 0 app:1 sh -c 'cat owner.txt exec.txt heredoc.txt app.txt /data/a.txt /data/sub/b.txt /opt/pkg/file /etc/motd; stat -c %a /etc/secret.txt'")
+        .sh("img-run --rm -u 0 app:1 sh -c 'cat owner.txt exec.txt links.txt heredoc.txt app.txt /data/a.txt /data/sub/b.txt /opt/pkg/file /etc/motd; stat -c %a /etc/secret.txt'")
         .ok();
     assert_eq!(
         files.stdout,
-        "1000:1000 640\nexec form\nfrom heredoc\napp\na\nb\npacked\nwelcome to /srv/app\n640\n"
+        "1000:1000 640\nexec form\n1\nfrom heredoc\napp\na\nb\npacked\nwelcome to /srv/app\n640\n"
     );
     let history = env
         .sh("img-history --no-trunc --format '{{.CreatedBy}}' app:1")
@@ -310,6 +311,13 @@ fn failures_name_the_line_and_name_nothing() {
         "{}",
         run.stderr
     );
+    write(
+        &env,
+        "ctx/Dockerfile",
+        "FROM base\nRUN --mount=type=cache,target=/c true\n",
+    );
+    let run = env.sh("img-build -t bad:1 ctx").code(2);
+    assert!(run.stderr.contains("--mount"), "{}", run.stderr);
     write(&env, "ctx/Dockerfile", "FROM base\nCOPY nothing-here /\n");
     env.sh("img-build -t bad:1 ctx").code(1);
     write(&env, "ctx/Dockerfile", "FROM no-such-image:1\n");

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use img_tests::{assert_golden, need, Env};
+use img_tests::{assert_golden, need, on_terminal, Env};
 
 const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
 
@@ -364,7 +364,7 @@ fn asks_first_and_refuses_without_a_terminal() {
     }
     // On a terminal: Docker's question, and only y prunes.
     let question = "WARNING! This will remove all dangling images.\r\nAre you sure you want to continue? [y/N] ";
-    let run = env.sh(&on_terminal("n", "img-prune")).ok();
+    let run = env.sh(&on_terminal("[y/N] ", "n", "img-prune")).ok();
     assert!(run.stdout.contains(question), "{:?}", run.stdout);
     assert!(
         !run.stdout.contains("Total reclaimed space"),
@@ -372,7 +372,7 @@ fn asks_first_and_refuses_without_a_terminal() {
         run.stdout
     );
     assert_eq!(env.index_bytes(), index);
-    let run = env.sh(&on_terminal("y", "img-prune")).ok();
+    let run = env.sh(&on_terminal("[y/N] ", "y", "img-prune")).ok();
     assert!(run.stdout.contains(question), "{:?}", run.stdout);
     assert!(
         run.stdout.contains("Deleted Images:\r\ndeleted: "),
@@ -380,7 +380,7 @@ fn asks_first_and_refuses_without_a_terminal() {
         run.stdout
     );
     assert!(names(&env).len() == 3 && blobs(&env).len() == before.len() - 3);
-    let run = env.sh(&on_terminal("N", "img-prune -a")).ok();
+    let run = env.sh(&on_terminal("[y/N] ", "N", "img-prune -a")).ok();
     assert!(
         run.stdout.contains("WARNING! This will remove all images without at least one container associated to them.\r\nAre you sure you want to continue? [y/N] "),
         "{:?}",
@@ -388,35 +388,6 @@ fn asks_first_and_refuses_without_a_terminal() {
     );
     assert_eq!(names(&env).len(), 3);
     env.check_store();
-}
-
-/// A script that runs `command` on a pseudo-terminal and types `answer`
-/// once the question has been asked (waiting for it, not for a while, so
-/// that the test does not depend on timing); prints what the terminal
-/// showed and exits with the command's status.
-fn on_terminal(answer: &str, command: &str) -> String {
-    format!(
-        r#"python3 - {answer} {command} <<'EOF'
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-shown, answered = b"", False
-while True:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    shown += chunk
-    if not answered and b"[y/N] " in shown:
-        os.write(fd, sys.argv[1].encode() + b"\n")
-        answered = True
-sys.stdout.write(shown.decode())
-sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-EOF"#
-    )
 }
 
 #[test]

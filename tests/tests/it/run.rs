@@ -2,7 +2,7 @@
 //! img-commit of a container; img-prune --containers.
 
 use img_tests::registry::Registry;
-use img_tests::{need, Env};
+use img_tests::{need, on_terminal, Env};
 
 const PEERS: &[&str] = &["runc", "skopeo", "umoci"];
 
@@ -343,32 +343,4 @@ fn a_terminal_with_it() {
         .code(5);
     assert!(run.stdout.contains("42"), "{:?}", run.stdout);
     assert!(run.stdout.contains("/dev/pts/"), "{:?}", run.stdout);
-}
-
-/// A script that runs `command` on a pseudo-terminal and types `input`
-/// once `prompt` showed; prints what the terminal showed and exits with the
-/// command's status.
-fn on_terminal(prompt: &str, input: &str, command: &str) -> String {
-    format!(
-        r#"python3 - <<'EOF'
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp("bash", ["bash", "-c", {command:?}])
-shown, typed = b"", False
-while True:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    shown += chunk
-    if not typed and {prompt:?}.encode() in shown:
-        os.write(fd, {input:?}.encode() + b"\n")
-        typed = True
-sys.stdout.write(shown.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-EOF"#
-    )
 }
