@@ -30,10 +30,15 @@ use img::template::RowFormat;
 /// (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size),
 /// `table TEMPLATE` for a table with headers, or `json` for one JSON object
 /// per row. img keeps no intermediate images, so `-a` lists the same images.
+///
+/// `--containers` lists the containers img-run made instead, as `docker ps
+/// -a` does: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS (`Exited (0) 2
+/// minutes ago`, `Up`, `Created`), PORTS, NAMES, newest first; `-q` prints
+/// only their IDs, `--no-trunc` whole IDs and commands.
 #[derive(Debug, Parser)]
 #[command(name = "img-ls", version, about = "List images (docker images)")]
 #[command(
-    after_help = "EXAMPLES:\n  img-ls\n  img-ls busybox\n  img-ls -q --filter dangling=true\n  img-ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'\n  img-ls --json --filter reference='localhost:5000/*' | img-push"
+    after_help = "EXAMPLES:\n  img-ls\n  img-ls busybox\n  img-ls -q --filter dangling=true\n  img-ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'\n  img-ls --json --filter reference='localhost:5000/*' | img-push\n  img-ls --containers"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -62,6 +67,9 @@ pub struct Cli {
     /// Print records (NDJSON OCI descriptors) instead of a table
     #[arg(long)]
     pub json: bool,
+    /// List img-run's containers instead (docker ps -a)
+    #[arg(long, conflicts_with_all = ["json", "format", "digests", "filter", "repository"])]
+    pub containers: bool,
 }
 
 /// The clap definition (for man pages and completions).
@@ -77,8 +85,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let format = RowFormat::parse(cli.format.as_deref(), listing::FIELDS)?;
     let store = cli.common.store()?;
-    let images = listing::list(&store, &filters)?;
     let mut out = cli::stdout();
+    if cli.containers {
+        let containers = store.containers()?;
+        let table =
+            img::container::table::render(&containers, img::format::now(), cli.quiet, cli.no_trunc);
+        out.write_all(table.as_bytes())?;
+        out.flush()?;
+        return Ok(());
+    }
+    let images = listing::list(&store, &filters)?;
     if cli.json {
         for image in &images {
             for record in image.records() {

@@ -49,8 +49,8 @@ use img::run::PullPolicy;
 ///
 /// The container is kept when it ends, with its writable layer, so that
 /// `img-commit CONTAINER IMAGE` can make an image of what it changed; --rm
-/// removes it instead, and `img-prune --containers` removes every stopped
-/// one. Names are unique: --name, or a made-up one such as
+/// removes it instead, `img-ls --containers` lists them (as `docker ps -a`)
+/// and `img-prune --containers` removes every stopped one. Names are unique: --name, or a made-up one such as
 /// `festive_lovelace`.
 ///
 /// Exit status: the command's own; 125 when img-run itself fails (the

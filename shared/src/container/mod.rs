@@ -29,7 +29,8 @@
 //! * [`execute`] — one run of a container, from mount to exit status;
 //! * [`runtime`] — choosing and driving `runc`/`crun`;
 //! * [`console`] — the terminal of `-t`;
-//! * [`signals`] — signals passed on to the running container.
+//! * [`signals`] — signals passed on to the running container;
+//! * [`table`] — containers listed as `docker ps -a` lists them.
 
 pub mod console;
 pub mod execute;
@@ -39,6 +40,7 @@ pub mod process;
 pub mod runtime;
 pub mod signals;
 pub mod spec;
+pub mod table;
 pub mod user;
 
 use std::collections::HashSet;
@@ -217,7 +219,7 @@ impl Store {
                 found.push(container);
             }
         }
-        found.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        found.sort_by_key(|c| (crate::image::parse_time(&c.created), c.id.clone()));
         Ok(found)
     }
 

@@ -224,6 +224,26 @@ fn names_are_unique_and_stopped_containers_are_pruned() {
     env.sh("img-run base sh -c 'exit 4'").code(4);
     let all = containers(&env);
     assert_eq!(all.len(), 2);
+    let listed = env.sh("img-ls --containers").ok();
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID   IMAGE"),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(lines.len(), 3, "{}", listed.stdout);
+    assert!(
+        lines[1].contains("Exited (4)"),
+        "newest first: {}",
+        listed.stdout
+    );
+    assert!(
+        lines[2].contains("\"sh -c :\"") && lines[2].ends_with("one"),
+        "{}",
+        listed.stdout
+    );
+    let ids = env.sh("img-ls --containers -q --no-trunc").ok();
+    assert_eq!(ids.stdout.lines().count(), 2);
     let generated = all.iter().find(|c| c["name"] != "one").unwrap();
     assert!(generated["name"].as_str().unwrap().contains('_'));
     assert_eq!(generated["state"]["code"], 4);
