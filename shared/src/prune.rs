@@ -43,14 +43,6 @@ pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling image
 pub const ALL_WARNING: &str =
     "WARNING! This will remove all images without at least one container associated to them.";
 
-/// The question Docker's system prune asks, for containers and dangling
-/// images.
-pub const CONTAINERS_WARNING: &str =
-    "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images";
-
-/// The same, for containers and every unused image (`-a`).
-pub const CONTAINERS_ALL_WARNING: &str = "WARNING! This will remove:\n  - all stopped containers\n  - all images without at least one container associated to them";
-
 /// Docker's image prune filters, parsed from `--filter KEY=VALUE`.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
@@ -126,17 +118,36 @@ pub struct Options {
     pub filters: Filters,
     /// Stopped containers too, first.
     pub containers: bool,
+    /// The whole build cache too (`docker builder prune -a`).
+    pub build_cache: bool,
 }
 
 impl Options {
-    /// The warning to confirm before pruning (Docker's words).
-    pub fn warning(&self) -> &'static str {
-        match (self.containers, self.all) {
-            (true, true) => CONTAINERS_ALL_WARNING,
-            (true, false) => CONTAINERS_WARNING,
-            (false, true) => ALL_WARNING,
-            (false, false) => DANGLING_WARNING,
+    /// The warning to confirm before pruning (Docker's words: `docker
+    /// image prune`'s for images alone, `docker system prune`'s list when
+    /// containers or the build cache go too).
+    pub fn warning(&self) -> String {
+        let images = if self.all {
+            ALL_WARNING
+        } else {
+            DANGLING_WARNING
+        };
+        if !self.containers && !self.build_cache {
+            return images.to_string();
         }
+        let mut text = String::from("WARNING! This will remove:");
+        if self.containers {
+            text.push_str("\n  - all stopped containers");
+        }
+        text.push_str(if self.all {
+            "\n  - all images without at least one container associated to them"
+        } else {
+            "\n  - all dangling images"
+        });
+        if self.build_cache {
+            text.push_str("\n  - all build cache");
+        }
+        text
     }
 }
 
@@ -145,6 +156,8 @@ impl Options {
 pub struct Report {
     /// The IDs of the containers removed.
     pub containers: Vec<String>,
+    /// The build cache entries and cache mounts removed.
+    pub build_cache: Vec<String>,
     /// `untagged:` and `deleted:` lines, in order.
     pub deleted: Vec<Outcome>,
     /// Bytes freed: blobs, abandoned temporary files, partial downloads.
@@ -160,6 +173,14 @@ impl Report {
         if !self.containers.is_empty() {
             out.push_str("Deleted Containers:\n");
             for id in &self.containers {
+                out.push_str(id);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        if !self.build_cache.is_empty() {
+            out.push_str("Deleted build cache objects:\n");
+            for id in &self.build_cache {
                 out.push_str(id);
                 out.push('\n');
             }
@@ -214,9 +235,10 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
                 .push(e.context(format!("removing image {}", crate::digest::short(&id)))),
         }
     }
-    let sweep = collect(store)?;
+    let sweep = collect(store, options.build_cache)?;
     report.deleted = lines(&pruned, &sweep.removed);
-    report.reclaimed = sweep.freed + sweep.ingest_freed + container_bytes;
+    report.reclaimed = sweep.freed + sweep.ingest_freed + sweep.build_cache_freed + container_bytes;
+    report.build_cache = sweep.build_cache;
     Ok(report)
 }
 
@@ -258,8 +280,8 @@ fn still_running(container: &crate::container::Container) -> bool {
 }
 
 /// Garbage-collect, waiting for running writers when there are any.
-fn collect(store: &Store) -> Result<SweepReport> {
-    if let Some(sweep) = store.sweep(false)? {
+fn collect(store: &Store, build_cache: bool) -> Result<SweepReport> {
+    if let Some(sweep) = store.sweep_all(false, build_cache)? {
         return Ok(sweep);
     }
     eprintln!(
@@ -267,7 +289,7 @@ fn collect(store: &Store) -> Result<SweepReport> {
          (their blobs are kept; the unreferenced ones go after)"
     );
     store
-        .sweep(true)?
+        .sweep_all(true, build_cache)?
         .ok_or_else(|| Error::new(Kind::Io, "garbage collection could not lock the store"))
 }
 

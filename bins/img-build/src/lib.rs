@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
 
+use img::build::mounts::Secret;
 use img::cli::{self, Common};
 use img::container::execute::{Settings, Stdout};
 use img::container::runtime;
@@ -54,8 +55,14 @@ use img::tag;
 /// -t); --iidfile writes its ID to a file. A failed step stops the build
 /// with one error line naming the Dockerfile line, and names nothing.
 ///
+/// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
+/// image; `rw` writes are thrown away), cache (kept in the store between
+/// builds, per `id`), tmpfs and secret (`--secret id=NAME,src=FILE`, never
+/// in the image, its history or the cache key) mounts; mount points the
+/// runtime had to make are not part of the layer.
+///
 /// PATH `-` reads the Dockerfile from stdin, with no context. Not
-/// supported (yet): `RUN --mount`, other platforms than this machine's,
+/// supported (yet): ssh mounts, other platforms than this machine's,
 /// remote contexts (git, URLs, tar on stdin).
 #[derive(Debug, Parser)]
 #[command(
@@ -101,6 +108,9 @@ pub struct Cli {
     /// Write the image ID to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
+    /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
+    #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
+    pub secrets: Vec<String>,
     /// Print no progress, nor RUN commands' stdout
     #[arg(short, long)]
     pub quiet: bool,
@@ -140,10 +150,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ))
             .into());
         }
-        Some(cli.context.clone())
+        // Bind mounts of it are handed to the runtime, which resolves
+        // relative paths from the bundle.
+        Some(
+            std::path::absolute(&cli.context)
+                .io_context(|| format!("resolving {}", cli.context.display()))?,
+        )
     };
     let (dockerfile, dockerfile_name, dockerfile_path) = read_dockerfile(&cli, from_stdin)?;
     let ignore = read_ignore(dockerfile_path.as_deref(), context.as_deref())?;
+    // Secrets given as environment variables are written here for the
+    // build's lifetime (mode 0700, removed at the end).
+    let secret_dir = tempfile::Builder::new()
+        .prefix("img-build-secrets-")
+        .tempdir()
+        .io_context(|| "making a directory for secrets".into())?;
+    let secrets = cli
+        .secrets
+        .iter()
+        .map(|s| Secret::parse(s, secret_dir.path()))
+        .collect::<Result<Vec<_>, _>>()?;
     let settings = Settings {
         isolation: Isolation {
             network: Network::parse(&cli.network),
@@ -181,6 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         labels,
         settings,
         quiet: cli.quiet,
+        secrets,
     };
     let root = cli.common.root_dir();
     let progress = Progress::stderr(cli.quiet);

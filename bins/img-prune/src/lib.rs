@@ -39,8 +39,14 @@ use img::prune::{self, Filters, Options};
 /// programs are writing to the store, img-prune waits for them to finish
 /// before it collects.
 ///
+/// With `--build-cache`, also removes img-build's whole cache, as `docker
+/// builder prune -a` does: every cached step (later builds make them anew)
+/// and every `RUN --mount=type=cache` directory. Without it, only cache
+/// entries whose layers are gone are dropped.
+///
 /// Prints, on stdout as Docker does: `Deleted Containers:` and their IDs
-/// (with --containers), `Deleted Images:`, then `untagged:
+/// (with --containers), `Deleted build cache objects:` (with
+/// --build-cache), `Deleted Images:`, then `untagged:
 /// NAME` for each name removed and `deleted: sha256:…` for each image ID,
 /// its layers removed, and any other blob removed; then a blank line and
 /// `Total reclaimed space: SIZE`, counting every blob, temporary file and
@@ -69,6 +75,9 @@ pub struct Cli {
     /// Remove all stopped containers first (docker container prune)
     #[arg(long)]
     pub containers: bool,
+    /// Remove img-build's whole cache too: its steps and RUN cache mounts (docker builder prune -a)
+    #[arg(long)]
+    pub build_cache: bool,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -88,9 +97,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         all: cli.all,
         filters: Filters::parse(&cli.filter, img::format::now())?,
         containers: cli.containers,
+        build_cache: cli.build_cache,
     };
     let store = cli.common.store()?;
-    if !cli.force && !cli::confirm(options.warning(), "add -f to prune without asking")? {
+    if !cli.force && !cli::confirm(&options.warning(), "add -f to prune without asking")? {
         return Ok(());
     }
     let report = prune::prune(&store, &options)?;

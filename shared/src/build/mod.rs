@@ -8,7 +8,8 @@
 //! * FROM starts from an image (from the store, pulled when missing, as
 //!   Docker does), an earlier stage, or `scratch`; the base's ONBUILD
 //!   triggers run first.
-//! * RUN runs in a container on the stage's image (`steps.rs`), COPY and
+//! * RUN runs in a container on the stage's image (`steps.rs`), with what
+//!   `--mount` asks for (`mounts.rs`: bind, cache, tmpfs, secret); COPY and
 //!   ADD copy into it mounted the same way (`copy.rs` decides what goes
 //!   where); the change becomes a layer.
 //! * Every other instruction changes the config only, exactly as
@@ -29,6 +30,7 @@
 pub mod args;
 pub mod cache;
 pub mod copy;
+pub mod mounts;
 pub mod state;
 pub mod steps;
 
@@ -80,6 +82,8 @@ pub struct Options {
     pub settings: Settings,
     /// Print no progress (`-q`).
     pub quiet: bool,
+    /// Secrets for `RUN --mount=type=secret` (`--secret`).
+    pub secrets: Vec<mounts::Secret>,
 }
 
 /// What a build made.

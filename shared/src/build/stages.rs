@@ -8,13 +8,14 @@ use serde_json::Value;
 use super::args::{Given, Scope};
 use super::cache;
 use super::copy;
+use super::mounts::{self, Kind as MountKind, Mount};
 use super::state::State;
 use super::steps::{self, StepDir};
 use super::{Built, Options};
 use crate::change::Editor;
 use crate::container::execute::Settings;
 use crate::container::process;
-use crate::container::spec::Network;
+use crate::container::spec::{Bind, Network};
 use crate::container::user;
 use crate::digest;
 use crate::dockerfile::{self, Command, Dockerfile, Heredoc, Ignore, Instruction, Located};
@@ -335,11 +336,24 @@ impl<'a> Builder<'a> {
                 network,
                 security,
             } => {
-                if let Some(mount) = mounts.first() {
-                    return Err(Error::invalid(format!(
-                        "RUN --mount={mount} is not supported yet: copy what the step needs with COPY"
-                    )));
-                }
+                // BuildKit expands each mount's words with the step's
+                // variables, as the other flags.
+                let mounts = {
+                    let vars = |name: &str| {
+                        env.iter()
+                            .rev()
+                            .find_map(|e| {
+                                e.split_once('=')
+                                    .filter(|(k, _)| *k == name)
+                                    .map(|(_, v)| v.to_string())
+                            })
+                            .or_else(|| scope.get(name))
+                    };
+                    mounts
+                        .iter()
+                        .map(|m| mounts::parse(&dockerfile::expand_word(m, &vars, escape)?))
+                        .collect::<Result<Vec<_>>>()?
+                };
                 let mut settings = self.options.settings.clone();
                 match network.as_deref() {
                     Some("none") => settings.isolation.network = Network::None,
@@ -347,7 +361,15 @@ impl<'a> Builder<'a> {
                     _ => {}
                 }
                 settings.isolation.privileged |= security.as_deref() == Some("insecure");
-                self.run_step(state, scope, &expanded, command, heredocs, &settings)
+                let request = RunRequest {
+                    expanded: &expanded,
+                    command,
+                    heredocs,
+                    settings: &settings,
+                    mounts: &mounts,
+                    stage,
+                };
+                self.run_step(state, scope, &request)
             }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
                 self.copy_step(state, &expanded, located, stage)
@@ -399,15 +421,15 @@ impl<'a> Builder<'a> {
         self.finish(next, key, false)
     }
 
-    fn run_step(
-        &mut self,
-        state: State,
-        scope: &Scope,
-        expanded: &Instruction,
-        command: &Command,
-        heredocs: &[Heredoc],
-        settings: &Settings,
-    ) -> Result<State> {
+    fn run_step(&mut self, state: State, scope: &Scope, request: &RunRequest<'_>) -> Result<State> {
+        let RunRequest {
+            expanded,
+            command,
+            heredocs,
+            settings,
+            mounts,
+            stage,
+        } = *request;
         let args = match command {
             Command::Exec(words) => words.clone(),
             Command::Shell(line) => {
@@ -419,8 +441,27 @@ impl<'a> Builder<'a> {
                 shell
             }
         };
-        let build_env = scope.environment();
-        let key = cache::key(&state.key, &format!("{expanded:?}"), &build_env.join("\n"));
+        let mut build_env = scope.environment();
+        let mut settings = settings.clone();
+        // Held until the step ends: the mounts of other stages' files.
+        let mut held = Vec::new();
+        let mut extra = build_env.join("\n");
+        for mount in mounts {
+            let provided = self.provide(mount, stage, &state, &mut held)?;
+            if let Some(checksum) = &provided.checksum {
+                extra.push_str(&format!("\n{} {checksum}", mount.target));
+            }
+            if let Some(bind) = provided.bind {
+                settings.isolation.binds.push(bind);
+            }
+            if mount.kind == MountKind::Tmpfs {
+                settings.isolation.tmpfs.push(mount.target.clone());
+            }
+            if let Some(pair) = provided.env {
+                build_env.push(pair);
+            }
+        }
+        let key = cache::key(&state.key, &format!("{expanded:?}"), &extra);
         if let Some(hit) = self.cached(&key) {
             return self.finish(hit, key, true);
         }
@@ -432,7 +473,7 @@ impl<'a> Builder<'a> {
         let run = steps::Run {
             args,
             build_env,
-            settings,
+            settings: &settings,
         };
         let quiet = self.options.quiet;
         let step = steps::run(self.store, self.work.path(), &state, &run, &|id| {
@@ -440,9 +481,132 @@ impl<'a> Builder<'a> {
                 eprintln!(" ---> Running in {id}");
             }
         })?;
+        drop(held);
+        let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
+        mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
         step.commit(self.store, &mut next, &created_by)?;
         self.finish(next, key, false)
+    }
+
+    /// What a `RUN --mount` binds, the checksum of what it shows (for the
+    /// cache key), or the environment variable of a secret.
+    fn provide(
+        &mut self,
+        mount: &Mount,
+        stage: usize,
+        state: &State,
+        held: &mut Vec<StepDir>,
+    ) -> Result<Provided> {
+        let mut provided = Provided::default();
+        match mount.kind {
+            MountKind::Tmpfs => {}
+            MountKind::Cache => {
+                let dir = mounts::cache_dir(&self.store.state_dir(), mount)?;
+                provided.bind = Some(Bind {
+                    source: dir,
+                    destination: mount.target.clone(),
+                    read_only: false,
+                });
+            }
+            MountKind::Secret => {
+                let id = mount.id.clone().unwrap_or_default();
+                let Some(secret) = self.options.secrets.iter().find(|s| s.id == id) else {
+                    if mount.required {
+                        return Err(Error::invalid(format!(
+                            "secret {id} is required: give it with --secret id={id},src=FILE"
+                        )));
+                    }
+                    return Ok(provided);
+                };
+                match &mount.env {
+                    Some(variable) => {
+                        let value = std::fs::read_to_string(&secret.path)
+                            .io_context(|| format!("reading secret {id}"))?;
+                        provided.env = Some(format!("{variable}={value}"));
+                    }
+                    None => {
+                        provided.bind = Some(Bind {
+                            source: secret.path.clone(),
+                            destination: mount.target.clone(),
+                            read_only: true,
+                        })
+                    }
+                }
+            }
+            MountKind::Bind => {
+                let source = mounts::inside(mount.source.as_deref().unwrap_or("."))?;
+                let root = match &mount.from {
+                    None => {
+                        let context = self.options.context.clone().ok_or_else(|| {
+                            Error::invalid("there is no build context for RUN --mount=type=bind")
+                        })?;
+                        provided.checksum =
+                            Some(self.context_checksum(&context, &source, &mount.target)?);
+                        context
+                    }
+                    Some(from) => {
+                        let other = match self.stage_named(from).filter(|&i| i < stage) {
+                            Some(i) => self.stage_result(i)?,
+                            None => self.base(from, stage)?,
+                        };
+                        provided.checksum = Some(format!("{} {source}", other.key));
+                        let dir = StepDir::new(self.work.path())?;
+                        let root = dir.mount(self.store, &other)?;
+                        held.push(dir);
+                        root
+                    }
+                };
+                let mut path = crate::layer::extract::resolve_inside(&root, &source)?;
+                if mount.rw {
+                    // Writes go to a throwaway layer over the source.
+                    let dir = StepDir::new(self.work.path())?;
+                    path = dir.mount_dir(&path)?;
+                    held.push(dir);
+                }
+                provided.bind = Some(Bind {
+                    source: path,
+                    destination: mount.target.clone(),
+                    read_only: !mount.rw,
+                });
+            }
+        }
+        let _ = state;
+        Ok(provided)
+    }
+
+    /// The checksum of `source` in the context, as COPY would read it.
+    fn context_checksum(
+        &self,
+        context: &std::path::Path,
+        source: &str,
+        target: &str,
+    ) -> Result<String> {
+        let ignore = self.ignore.clone();
+        let excluded = |p: &str| ignore.as_ref().is_some_and(|i| i.excludes(p));
+        let may_include_below = |p: &str| ignore.as_ref().is_none_or(|i| i.may_include_below(p));
+        let sources = [if source.is_empty() {
+            ".".to_string()
+        } else {
+            source.to_string()
+        }];
+        let request = copy::Request {
+            sources: &sources,
+            source_root: context,
+            excluded: &excluded,
+            may_include_below: &may_include_below,
+            dest: target,
+            workdir: "/",
+            rootfs: context,
+            owner: None,
+            preserve_owners: false,
+            chmod: None,
+            add: false,
+            checksum: None,
+            inline: &[],
+            exclude: &[],
+        };
+        Ok(copy::checksum(&request)?.to_string())
     }
 
     fn copy_step(
@@ -568,6 +732,25 @@ impl<'a> Builder<'a> {
         step.commit(self.store, &mut next, &created_by)?;
         self.finish(next, key, false)
     }
+}
+
+/// A RUN step to make: the instruction expanded and what it asks for.
+#[derive(Clone, Copy)]
+struct RunRequest<'a> {
+    expanded: &'a Instruction,
+    command: &'a Command,
+    heredocs: &'a [Heredoc],
+    settings: &'a Settings,
+    mounts: &'a [Mount],
+    stage: usize,
+}
+
+/// What one `RUN --mount` gives the step.
+#[derive(Default)]
+struct Provided {
+    bind: Option<Bind>,
+    checksum: Option<String>,
+    env: Option<String>,
 }
 
 /// A RUN's shell script: the command line, and each heredoc's body and

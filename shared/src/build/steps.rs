@@ -54,6 +54,19 @@ impl StepDir {
         Ok(rootfs)
     }
 
+    /// Mount the directory `lower` with this step's writable layer on top,
+    /// for a `RUN --mount=…,rw` whose writes are thrown away.
+    pub fn mount_dir(&self, lower: &Path) -> Result<PathBuf> {
+        let rootfs = self.dir.rootfs();
+        overlay::mount(
+            &[lower.to_path_buf()],
+            &self.dir.upper(),
+            &self.dir.work(),
+            &rootfs,
+        )?;
+        Ok(rootfs)
+    }
+
     /// Undo [`StepDir::mount`].
     pub fn unmount(&self) {
         let _ = rustix::mount::unmount(self.dir.rootfs(), rustix::mount::UnmountFlags::DETACH);

@@ -20,7 +20,7 @@ use super::signals;
 use super::spec::{self, Isolation, Network};
 use super::user;
 use super::Dir;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Kind, Result};
 use crate::layer::extract;
 
 /// How a container is run, besides its process.
@@ -114,7 +114,7 @@ fn run_mounted(
     fs::write(&config_path, bytes).io_context(|| format!("writing {}", config_path.display()))?;
 
     runtime::become_subreaper()?;
-    let mut last_error = None;
+    let mut failures = Vec::new();
     for candidate in &settings.runtimes {
         let console = if settings.tty {
             Some(console::Socket::new()?)
@@ -157,12 +157,23 @@ fn run_mounted(
             }
             Err(CreateError::Runtime(e)) => {
                 let _ = candidate.delete(id);
-                last_error =
-                    Some(e.context(format!("{} could not create the container", candidate.name)));
+                failures.push(format!(
+                    "{} could not create the container: {e}",
+                    candidate.name
+                ));
             }
         }
     }
-    Err(last_error.unwrap_or_else(|| Error::not_found("no OCI runtime to run the container with")))
+    // Every runtime failed: each one's reason, the preferred runtime's
+    // first.
+    Err(Error::new(
+        Kind::Remote,
+        if failures.is_empty() {
+            "no OCI runtime to run the container with".to_string()
+        } else {
+            failures.join("; ")
+        },
+    ))
 }
 
 /// Start the created container, pass signals and the terminal on, wait

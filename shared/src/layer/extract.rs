@@ -222,6 +222,49 @@ pub fn ensure_dir(root: &Path, rel: &str) -> Result<PathBuf> {
         .ok_or_else(|| Error::invalid(format!("cannot make directory /{rel}")))
 }
 
+/// The real path of `rel` (a file or directory that must exist) inside the
+/// root filesystem `root`, symbolic links on the way resolved inside it;
+/// the last component is followed too, as a mount source is.
+pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
+    resolve_inside_at(root, rel, 0)
+}
+
+fn resolve_inside_at(root: &Path, rel: &str, links: usize) -> Result<PathBuf> {
+    if links > MAX_LINKS {
+        return Err(Error::invalid(format!(
+            "too many symbolic links resolving /{rel}"
+        )));
+    }
+    let rel = rel.trim_start_matches('/');
+    if rel.is_empty() {
+        return Ok(root.to_path_buf());
+    }
+    let missing = || Error::not_found(format!("/{rel} does not exist in its source"));
+    let parent = resolve_dir(root, path::parent(rel.as_bytes()), false)?.ok_or_else(missing)?;
+    let here = parent.join(OsStr::from_bytes(path::base_name(rel.as_bytes())));
+    match fs::symlink_metadata(&here) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target =
+                fs::read_link(&here).io_context(|| format!("reading {}", here.display()))?;
+            let target = target.as_os_str().as_bytes();
+            let next = if target.starts_with(b"/") {
+                String::from_utf8_lossy(target).into_owned()
+            } else {
+                let dir =
+                    path::parent(rel.as_bytes()).map(|p| String::from_utf8_lossy(p).into_owned());
+                format!(
+                    "{}/{}",
+                    dir.unwrap_or_default(),
+                    String::from_utf8_lossy(target)
+                )
+            };
+            resolve_inside_at(root, &crate::build::mounts::inside(&next)?, links + 1)
+        }
+        Ok(_) => Ok(here),
+        Err(_) => Err(missing()),
+    }
+}
+
 /// The real path of the directory `rel` under `root`, symlinks on the way
 /// resolved inside the root. Missing directories (and non-directories in
 /// the way) are made into directories when `create`, else `None`.

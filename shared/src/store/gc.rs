@@ -43,6 +43,10 @@ pub struct SweepReport {
     pub ingest_freed: u64,
     /// Unpacked layers removed: no image or container uses them.
     pub snapshots: usize,
+    /// Build cache entries and cache mounts removed (when asked), by ID.
+    pub build_cache: Vec<String>,
+    /// Bytes they held.
+    pub build_cache_freed: u64,
 }
 
 /// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
@@ -82,6 +86,12 @@ impl Store {
     /// Remove unreachable blobs and stale ingest files. With `wait` false,
     /// gives up at once (an empty report) when a writer holds the store.
     pub fn sweep(&self, wait: bool) -> Result<Option<SweepReport>> {
+        self.sweep_all(wait, false)
+    }
+
+    /// [`Store::sweep`], and with `build_cache` the whole build cache too:
+    /// every cache entry and every `RUN --mount=type=cache` directory.
+    pub fn sweep_all(&self, wait: bool, build_cache: bool) -> Result<Option<SweepReport>> {
         let lock = match self.writer_lock.get() {
             Some(held) => held
                 .try_clone()
@@ -121,6 +131,9 @@ impl Store {
         self.sweep_ingest(&mut report)?;
         report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
         self.sweep_builds()?;
+        if build_cache {
+            self.sweep_build_cache(&mut report)?;
+        }
         // Back to shared: this process may still be writing.
         if self.writer_lock.get().is_some() {
             lock.lock_shared()
@@ -161,6 +174,28 @@ impl Store {
                 let _ = fs::remove_file(entry.path());
             }
         }
+        Ok(())
+    }
+
+    /// Remove every build cache entry and cache mount directory (no build
+    /// runs: the caller holds the gc lock exclusively).
+    fn sweep_build_cache(&self, report: &mut SweepReport) -> Result<()> {
+        for dir in ["build-cache", "build-mounts"] {
+            let Ok(entries) = fs::read_dir(self.state_dir().join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let bytes = crate::format::tree_size(&path);
+                super::remove_tree(&path)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                report
+                    .build_cache
+                    .push(name.trim_end_matches(".json").to_string());
+                report.build_cache_freed += bytes;
+            }
+        }
+        report.build_cache.sort();
         Ok(())
     }
 

@@ -314,10 +314,14 @@ fn failures_name_the_line_and_name_nothing() {
     write(
         &env,
         "ctx/Dockerfile",
-        "FROM base\nRUN --mount=type=cache,target=/c true\n",
+        "FROM base\nRUN --mount=type=ssh true\n",
     );
     let run = env.sh("img-build -t bad:1 ctx").code(2);
-    assert!(run.stderr.contains("--mount"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("type=ssh is not supported"),
+        "{}",
+        run.stderr
+    );
     write(&env, "ctx/Dockerfile", "FROM base\nCOPY nothing-here /\n");
     env.sh("img-build -t bad:1 ctx").code(1);
     write(&env, "ctx/Dockerfile", "FROM no-such-image:1\n");
@@ -401,4 +405,76 @@ kill $server; echo $code"#;
         run.stdout, "143\n",
         "img-build must end on SIGTERM (124: it ignored it)"
     );
+}
+
+/// RUN --mount as BuildKit mounts: a cache that outlives the build, binds
+/// of the context (read-only, or with writes thrown away), tmpfs, and
+/// secrets that never reach the image; none of their mount points stays
+/// in the layers.
+#[test]
+fn run_mounts_bind_cache_tmpfs_and_secrets() {
+    let dockerfile = r#"FROM base
+RUN --mount=type=cache,target=/cache,id=counter sh -c 'echo $(( $(busybox cat /cache/n 2>/dev/null || echo 0) + 1 )) > /cache/n; busybox cp /cache/n /seen'
+RUN --mount=type=bind,source=data,target=/data busybox cat /data/file > /from-bind
+RUN --mount=type=bind,target=/ctx,rw sh -c 'echo scratch > /ctx/new && busybox cat /ctx/data/file > /rw-bind'
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t'
+RUN --mount=type=secret,id=token,required busybox cp /run/secrets/token /tmp/copy && busybox rm /tmp/copy && echo read > /secret-read
+RUN --mount=type=secret,id=token,env=TOKEN sh -c 'printf %s "$TOKEN" | busybox wc -c > /secret-env'
+"#;
+    let Some(env) = ready(dockerfile, &[("data/file", "bound\n")]) else {
+        return;
+    };
+    env.sh("printf s3cret > token").ok();
+    env.sh("img-build -t m:1 --secret id=token,src=token ctx")
+        .ok();
+    assert_eq!(
+        in_image(&env, "m:1", "busybox cat /seen /from-bind /rw-bind /secret-read /secret-env; busybox ls /"),
+        // dev, proc and sys are img-run's mount points, not the image's.
+        "1\nbound\nbound\nread\n6\nbin\ndev\netc\nfrom-bind\nproc\nrw-bind\nsecret-env\nsecret-read\nseen\nsys\ntmp\n"
+    );
+    assert!(
+        !env.path("ctx/new").exists(),
+        "a rw bind's writes are thrown away"
+    );
+    let leaked = env
+        .sh("{ img-export m:1; img-history --no-trunc m:1; cat $STORE/.img/build-cache/*; } | grep -ac s3cret || true")
+        .ok();
+    assert_eq!(
+        leaked.stdout, "0\n",
+        "the secret reached the image, its history or the cache"
+    );
+    // The cache mount outlives the build; a changed bound file reruns the step.
+    env.sh("img-build --no-cache -t m:2 --secret id=token,src=token ctx")
+        .ok();
+    assert_eq!(in_image(&env, "m:2", "busybox cat /seen"), "2\n");
+    write(&env, "ctx/data/file", "changed\n");
+    let run = env
+        .sh("img-build -t m:3 --secret id=token,src=token ctx")
+        .ok();
+    assert_eq!(
+        run.stderr.matches("Using cache").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(in_image(&env, "m:3", "busybox cat /from-bind"), "changed\n");
+    let run = env.sh("img-build --no-cache ctx").code(2);
+    assert!(
+        run.stderr.contains("secret token is required"),
+        "{}",
+        run.stderr
+    );
+    // img-prune --build-cache drops the cached steps and the cache mounts.
+    let pruned = env.sh("img-prune -f --build-cache").ok();
+    assert!(
+        pruned.stdout.starts_with("Deleted build cache objects:\n"),
+        "{}",
+        pruned.stdout
+    );
+    let run = env
+        .sh("img-build -t m:4 --secret id=token,src=token ctx")
+        .ok();
+    assert!(!run.stderr.contains("Using cache"), "{}", run.stderr);
+    assert_eq!(in_image(&env, "m:4", "busybox cat /seen"), "1\n");
+    env.check_store();
 }
