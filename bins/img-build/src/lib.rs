@@ -1,7 +1,6 @@
 //! img-build: build an image from a Dockerfile (`docker build`).
 
-use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
@@ -61,9 +60,11 @@ use img::tag;
 /// in the image, its history or the cache key) mounts; mount points the
 /// runtime had to make are not part of the layer.
 ///
-/// PATH `-` reads the Dockerfile from stdin, with no context. Not
-/// supported (yet): ssh mounts, other platforms than this machine's,
-/// remote contexts (git, URLs, tar on stdin).
+/// PATH `-` reads stdin: a Dockerfile (and there is no context), or a tar
+/// of the context (plain, gzip or zstd), whose Dockerfile is -f FILE inside
+/// it or `Dockerfile` (`tar -c . | img-build -t app -`); `-f -` reads the
+/// Dockerfile from stdin with PATH the context. Not supported (yet): ssh
+/// mounts, other platforms than this machine's, git and URL contexts.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-build",
@@ -81,7 +82,7 @@ pub struct Cli {
     /// Name the image (name:tag; repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// The Dockerfile [default: PATH/Dockerfile]; - for stdin
+    /// The Dockerfile [default: PATH/Dockerfile, or Dockerfile in a context tar]; - for stdin
     #[arg(short, long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Set a build argument (NAME=VALUE, or NAME for img-build's own value)
@@ -114,7 +115,7 @@ pub struct Cli {
     /// Print no progress, nor RUN commands' stdout
     #[arg(short, long)]
     pub quiet: bool,
-    /// The build context directory; - to read the Dockerfile from stdin
+    /// The build context directory; - to read a Dockerfile or a context tar from stdin
     #[arg(value_name = "PATH")]
     pub context: PathBuf,
 }
@@ -139,26 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             None => Ok((l.clone(), String::new())),
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let from_stdin = cli.context.as_os_str() == "-";
-    let context = if from_stdin {
-        None
-    } else {
-        if !cli.context.is_dir() {
-            return Err(Error::invalid(format!(
-                "unable to prepare context: path {:?} not found (give a directory, or - to read a Dockerfile from stdin)",
-                cli.context.display().to_string()
-            ))
-            .into());
-        }
-        // Bind mounts of it are handed to the runtime, which resolves
-        // relative paths from the bundle.
-        Some(
-            std::path::absolute(&cli.context)
-                .io_context(|| format!("resolving {}", cli.context.display()))?,
-        )
-    };
-    let (dockerfile, dockerfile_name, dockerfile_path) = read_dockerfile(&cli, from_stdin)?;
-    let ignore = read_ignore(dockerfile_path.as_deref(), context.as_deref())?;
+    let input = img::build::input::read(&cli.context, cli.file.as_deref())?;
     // Secrets given as environment variables are written here for the
     // build's lifetime (mode 0700, removed at the end).
     let secret_dir = tempfile::Builder::new()
@@ -185,10 +167,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
     };
     let options = img::build::Options {
-        dockerfile,
-        dockerfile_name,
-        context,
-        ignore,
+        dockerfile: input.dockerfile.clone(),
+        dockerfile_name: input.dockerfile_name.clone(),
+        context: input.context.clone(),
+        ignore: input.ignore.clone(),
         tags,
         build_args: cli.build_args,
         target: cli.target,
@@ -220,74 +202,4 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     img::record::write(&mut out, &built.record)?;
     std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
     Ok(())
-}
-
-/// The Dockerfile's text, its name for messages, and its path.
-fn read_dockerfile(
-    cli: &Cli,
-    from_stdin: bool,
-) -> anyhow::Result<(String, String, Option<PathBuf>)> {
-    let stdin_text = || -> anyhow::Result<String> {
-        let stdin = std::io::stdin();
-        if stdin.is_terminal() {
-            return Err(Error::invalid(
-                "the Dockerfile is read from stdin, but stdin is a terminal: pipe it in (img-build - < Dockerfile)",
-            )
-            .into());
-        }
-        let mut text = String::new();
-        stdin
-            .lock()
-            .read_to_string(&mut text)
-            .io_context(|| "reading the Dockerfile from stdin".into())?;
-        Ok(text)
-    };
-    match &cli.file {
-        Some(f) if f.as_os_str() == "-" => Ok((stdin_text()?, "Dockerfile".into(), None)),
-        None if from_stdin => Ok((stdin_text()?, "Dockerfile".into(), None)),
-        file => {
-            let path = match file {
-                Some(f) => f.clone(),
-                None => cli.context.join("Dockerfile"),
-            };
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::io(
-                    format!(
-                        "reading the Dockerfile {} (name another with -f)",
-                        path.display()
-                    ),
-                    e,
-                )
-            })?;
-            let name = path
-                .file_name()
-                .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
-            Ok((text, name, Some(path)))
-        }
-    }
-}
-
-/// The ignore file: `DOCKERFILE.dockerignore` beside the Dockerfile, else
-/// the context's `.dockerignore`.
-fn read_ignore(
-    dockerfile: Option<&Path>,
-    context: Option<&Path>,
-) -> anyhow::Result<Option<String>> {
-    let mut candidates = Vec::new();
-    if let Some(path) = dockerfile {
-        let mut beside = path.as_os_str().to_owned();
-        beside.push(".dockerignore");
-        candidates.push(PathBuf::from(beside));
-    }
-    if let Some(dir) = context {
-        candidates.push(dir.join(".dockerignore"));
-    }
-    for candidate in candidates {
-        match std::fs::read_to_string(&candidate) {
-            Ok(text) => return Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(format!("reading {}", candidate.display()), e).into()),
-        }
-    }
-    Ok(None)
 }

@@ -30,6 +30,7 @@
 pub mod args;
 pub mod cache;
 pub mod copy;
+pub mod input;
 pub mod mounts;
 pub mod state;
 pub mod steps;

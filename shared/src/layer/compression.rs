@@ -88,10 +88,15 @@ pub type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 /// the bytes and a reader that yields them again before the rest. Short
 /// reads from pipes are retried, so the prefix is complete unless the
 /// stream is shorter.
-pub fn peek<R: Read>(mut reader: R) -> Result<(Vec<u8>, Peeked<R>)> {
-    let mut prefix = vec![0u8; MAGIC_LEN];
+pub fn peek<R: Read>(reader: R) -> Result<(Vec<u8>, Peeked<R>)> {
+    peek_n(reader, MAGIC_LEN)
+}
+
+/// [`peek`] for up to `len` bytes (a tar header needs 512).
+pub fn peek_n<R: Read>(mut reader: R, len: usize) -> Result<(Vec<u8>, Peeked<R>)> {
+    let mut prefix = vec![0u8; len];
     let mut filled = 0;
-    while filled < MAGIC_LEN {
+    while filled < len {
         match reader.read(&mut prefix[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,

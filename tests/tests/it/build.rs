@@ -381,6 +381,41 @@ fn a_base_from_a_registry_and_a_dockerfile_from_stdin() {
     env.check_store();
 }
 
+/// `tar -c . | img-build -`: the context as a tar on stdin (gzip too),
+/// its Dockerfile inside it (or -f inside it), its .dockerignore honoured.
+#[test]
+fn a_context_tar_on_stdin() {
+    let Some(env) = ready(
+        "FROM base\nCOPY . /ctx/\n",
+        &[
+            ("hello.txt", "from the tar\n"),
+            (".dockerignore", "*.log\n"),
+            ("noise.log", "x\n"),
+            ("alt/Other", "FROM base\nCOPY hello.txt /other.txt\n"),
+        ],
+    ) else {
+        return;
+    };
+    env.sh("tar -C ctx -c . | img-build -t tarctx:1 -").ok();
+    assert_eq!(
+        in_image(
+            &env,
+            "tarctx:1",
+            "busybox cat /ctx/hello.txt; busybox ls -A /ctx"
+        ),
+        "from the tar\n.dockerignore\nDockerfile\nalt\nhello.txt\n"
+    );
+    env.sh("tar -C ctx -cz . | img-build -t tarctx:2 -f alt/Other -")
+        .ok();
+    assert_eq!(
+        in_image(&env, "tarctx:2", "busybox cat /other.txt"),
+        "from the tar\n"
+    );
+    let run = env.sh("tar -C ctx -c hello.txt | img-build -").code(2);
+    assert!(run.stderr.contains("holds no Dockerfile"), "{}", run.stderr);
+    env.check_store();
+}
+
 /// After a RUN step, with no container running, a signal still ends
 /// img-build as it would end any program (here while an ADD waits for a
 /// server that never answers).
