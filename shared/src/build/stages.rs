@@ -310,16 +310,7 @@ impl<'a> Builder<'a> {
         let escape = self.file.directives.escape;
         let env = process::strings(&state.runtime_value(), "Env");
         let expanded = {
-            let vars = |name: &str| {
-                env.iter()
-                    .rev()
-                    .find_map(|e| {
-                        e.split_once('=')
-                            .filter(|(k, _)| *k == name)
-                            .map(|(_, v)| v.to_string())
-                    })
-                    .or_else(|| scope.get(name))
-            };
+            let vars = |name: &str| variable(&env, scope, name);
             located.value.expand(&vars, escape)?
         };
         match &expanded {
@@ -339,16 +330,7 @@ impl<'a> Builder<'a> {
                 // BuildKit expands each mount's words with the step's
                 // variables, as the other flags.
                 let mounts = {
-                    let vars = |name: &str| {
-                        env.iter()
-                            .rev()
-                            .find_map(|e| {
-                                e.split_once('=')
-                                    .filter(|(k, _)| *k == name)
-                                    .map(|(_, v)| v.to_string())
-                            })
-                            .or_else(|| scope.get(name))
-                    };
+                    let vars = |name: &str| variable(&env, scope, name);
                     mounts
                         .iter()
                         .map(|m| mounts::parse(&dockerfile::expand_word(m, &vars, escape)?))
@@ -732,6 +714,19 @@ impl<'a> Builder<'a> {
         step.commit(self.store, &mut next, &created_by)?;
         self.finish(next, key, false)
     }
+}
+
+/// The value of `name` for a step's expansion: the image's ENV wins over
+/// the build arguments in `scope`, as Docker decides.
+fn variable(env: &[String], scope: &Scope, name: &str) -> Option<String> {
+    env.iter()
+        .rev()
+        .find_map(|e| {
+            e.split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .or_else(|| scope.get(name))
 }
 
 /// A RUN step to make: the instruction expanded and what it asks for.
