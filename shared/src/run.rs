@@ -14,8 +14,7 @@ use std::path::PathBuf;
 
 use crate::container::execute::{self, Settings};
 use crate::container::process::{self, Overrides};
-use crate::container::{names, overlay, Container, State};
-use crate::digest::{self, Digest};
+use crate::container::{names, overlay, Container, Dir, State};
 use crate::error::{Error, Kind, Result};
 use crate::image::Image;
 use crate::platform::Platform;
@@ -78,7 +77,7 @@ pub fn run(
     overlay::enter_private_namespace()?;
     // The runtime resolves the bundle's relative paths from the bundle.
     let root = &absolute(root)?;
-    let (container, lowers) = {
+    let prepared = {
         let store = Store::open(root)?;
         let found = find_image(
             &store,
@@ -91,11 +90,13 @@ pub fn run(
         prepare(&store, &found, image, options)?
         // The store, and with it the writer lock, goes here.
     };
-    let store = Store::open(root)?;
-    let dir = store.container_dir(&container.id);
-    drop(store);
+    let Prepared {
+        container,
+        dir,
+        lowers,
+        config,
+    } = prepared;
     let _lock = dir.lock()?;
-    let config = container_config(&dir)?;
     let hostname = options
         .hostname
         .clone()
@@ -157,14 +158,6 @@ fn exited(code: i32) -> State {
     }
 }
 
-/// The image config's `config` object, as kept beside the container.
-fn container_config(dir: &crate::container::Dir) -> Result<serde_json::Value> {
-    let path = dir.file("image-config.json");
-    let bytes =
-        std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
-}
-
 /// The image `query` names, for `platform` (the host's when `None`): from
 /// the store, pulled first when `policy` says so (img-run's IMAGE and
 /// img-build's FROM).
@@ -198,39 +191,24 @@ pub fn find_image(
     Ok(crate::export::platform_image(&resolved.target, platform)?.clone())
 }
 
-/// Unpack the image's layers and register the container; returns it with
-/// its snapshot directories, top first.
-fn prepare(
-    store: &Store,
-    image: &Image,
-    image_name: &str,
-    options: &Options,
-) -> Result<(Container, Vec<PathBuf>)> {
-    let diff_ids: Vec<Digest> = image
-        .config
-        .rootfs()
-        .diff_ids()
-        .iter()
-        .map(|d| digest::parse(d))
-        .collect::<Result<_>>()?;
-    let layers = image.manifest.layers();
-    if diff_ids.len() != layers.len() {
-        return Err(Error::invalid(format!(
-            "image {} has {} layers but its config lists {} diff_ids",
-            image.id(),
-            layers.len(),
-            diff_ids.len()
-        )));
-    }
-    let mut lowers = Vec::with_capacity(layers.len());
-    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
-        lowers.push(store.snapshot(layer, diff_id)?);
-    }
-    lowers.reverse();
-    let taken: Vec<String> = store.containers()?.into_iter().map(|c| c.name).collect();
+/// A registered container, ready to run.
+struct Prepared {
+    container: Container,
+    dir: Dir,
+    /// Its image's snapshots, top first.
+    lowers: Vec<PathBuf>,
+    /// Its image config's `config` object.
+    config: serde_json::Value,
+}
+
+/// Unpack the image's layers and register the container.
+fn prepare(store: &Store, image: &Image, image_name: &str, options: &Options) -> Result<Prepared> {
+    let diff_ids = crate::compose::diff_ids(&image.config_json)?;
+    let lowers = store.snapshots_of(image.manifest.layers(), &diff_ids)?;
+    // Empty: the store makes one up when it takes the name.
     let name = match &options.name {
         Some(n) => names::check(n)?.to_string(),
-        None => names::generate(&taken)?,
+        None => String::new(),
     };
     let config = image
         .config_json
@@ -240,7 +218,7 @@ fn prepare(
     let command = process::resolve(&config, &options.overrides, "", false)
         .map(|p| p.args)
         .unwrap_or_default();
-    let container = Container {
+    let mut container = Container {
         id: crate::container::new_id()?,
         name,
         image: image.id().clone(),
@@ -251,11 +229,11 @@ fn prepare(
         runtime: String::new(),
         state: State::Created,
     };
-    let dir = store.create_container(&container)?;
-    let path = dir.file("image-config.json");
-    let bytes = serde_json::to_vec(&config)
-        .map_err(|e| Error::invalid(format!("encoding the image config: {e}")))?;
-    std::fs::write(&path, bytes)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    Ok((container, lowers))
+    let dir = store.create_container(&mut container)?;
+    Ok(Prepared {
+        container,
+        dir,
+        lowers,
+        config,
+    })
 }

@@ -429,7 +429,7 @@ impl<'a> Builder<'a> {
         let mut held = Vec::new();
         let mut extra = build_env.join("\n");
         for mount in mounts {
-            let provided = self.provide(mount, stage, &state, &mut held)?;
+            let provided = self.provide(mount, stage, &mut held)?;
             if let Some(checksum) = &provided.checksum {
                 extra.push_str(&format!("\n{} {checksum}", mount.target));
             }
@@ -477,7 +477,6 @@ impl<'a> Builder<'a> {
         &mut self,
         mount: &Mount,
         stage: usize,
-        state: &State,
         held: &mut Vec<StepDir>,
     ) -> Result<Provided> {
         let mut provided = Provided::default();
@@ -553,7 +552,6 @@ impl<'a> Builder<'a> {
                 });
             }
         }
-        let _ = state;
         Ok(provided)
     }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::compose;
 use crate::digest::{self, Digest};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::image::Image;
 use crate::platform::Platform;
 use crate::store::Store;
@@ -77,20 +77,7 @@ impl State {
     /// The layers unpacked (the store's snapshots, made when missing),
     /// top first, as an overlay stacks them.
     pub fn snapshots(&self, store: &Store) -> Result<Vec<std::path::PathBuf>> {
-        let diff_ids = self.diff_ids()?;
-        if diff_ids.len() != self.layers.len() {
-            return Err(Error::invalid(format!(
-                "the image has {} layers but its config lists {} diff_ids",
-                self.layers.len(),
-                diff_ids.len()
-            )));
-        }
-        let mut lowers = Vec::with_capacity(diff_ids.len());
-        for (layer, diff_id) in self.layers.iter().zip(&diff_ids) {
-            lowers.push(store.snapshot(layer, diff_id)?);
-        }
-        lowers.reverse();
-        Ok(lowers)
+        store.snapshots_of(&self.layers, &self.diff_ids()?)
     }
 
     /// A step that changed only the config: its history entry, marked

@@ -248,8 +248,8 @@ impl Store {
     }
 
     /// Make a new container's directory and record. The name is refused
-    /// when another container has it.
-    pub fn create_container(&self, container: &Container) -> Result<Dir> {
+    /// when another container has it; an empty one is made up.
+    pub fn create_container(&self, container: &mut Container) -> Result<Dir> {
         self.hold_writer_lock()?;
         let parent = self.containers_dir();
         fs::create_dir_all(&parent).io_context(|| format!("creating {}", parent.display()))?;
@@ -259,11 +259,12 @@ impl Store {
         names_lock
             .lock()
             .io_context(|| "waiting for the containers' lock".into())?;
-        if let Some(other) = self
-            .containers()?
-            .into_iter()
-            .find(|c| c.name == container.name)
-        {
+        let others = self.containers()?;
+        if container.name.is_empty() {
+            let taken: Vec<String> = others.iter().map(|c| c.name.clone()).collect();
+            container.name = names::generate(&taken)?;
+        }
+        if let Some(other) = others.into_iter().find(|c| c.name == container.name) {
             return Err(Error::new(
                 Kind::Conflict,
                 format!(

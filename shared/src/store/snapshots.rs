@@ -84,6 +84,25 @@ impl Store {
         self.adopt_snapshot(tmp, diff_id)
     }
 
+    /// The snapshots of an image's `layers` (whose diff_ids its config
+    /// lists), unpacked where missing, top first as an overlay stacks them.
+    pub fn snapshots_of(&self, layers: &[Descriptor], diff_ids: &[Digest]) -> Result<Vec<PathBuf>> {
+        if diff_ids.len() != layers.len() {
+            return Err(Error::invalid(format!(
+                "the image has {} layers but its config lists {} diff_ids",
+                layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut lowers = layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(layer, diff_id)| self.snapshot(layer, diff_id))
+            .collect::<Result<Vec<_>>>()?;
+        lowers.reverse();
+        Ok(lowers)
+    }
+
     /// A fresh directory beside the snapshots, for one to be made in; it
     /// is removed when dropped unless [`Store::adopt_snapshot`] takes it.
     pub fn snapshot_scratch(&self) -> Result<tempfile::TempDir> {
