@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   docker-registry runc crun skopeo umoci buildah podman busybox-static
   zstd jq curl apache2-utils openssl hyperfine time
-  python3 isal
+  python3 isal docker.io
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +25,10 @@ fi
 # tests start their own registries on free ports and need no system one.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
   systemctl stop docker-registry || true
+fi
+# Likewise Docker's engine: the differential tests start their own dockerd.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker 2>/dev/null; then
+  systemctl stop docker docker.socket containerd || true
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"

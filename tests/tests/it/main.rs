@@ -6,6 +6,7 @@ mod build;
 mod cli;
 mod commit;
 mod credentials;
+mod differential;
 mod docs;
 mod export;
 mod history;
