@@ -49,5 +49,6 @@ pub mod store;
 pub mod tag;
 pub mod template;
 pub mod timestamp;
+pub mod usage;
 
 pub use error::{Error, Kind, Result};
