@@ -158,7 +158,9 @@ impl std::error::Error for Reported {}
 
 /// Run `work` for every image, as `docker rmi` and `docker inspect` do: a
 /// failure is printed at once (`img-NAME: error: …`) and the others still
-/// run; when any failed, the result is a [`Reported`] error.
+/// run; when any failed, the result is a [`Reported`] error. A closed
+/// stdout pipe is no failure (img.7: `img-rm a b | true` succeeds): the
+/// work on every image is still done, only its lines go nowhere.
 pub fn for_each_image<T>(
     program: &str,
     images: &[ImageArg],
@@ -170,6 +172,7 @@ pub fn for_each_image<T>(
     for image in images {
         match work(image) {
             Ok(value) => done.push(value),
+            Err(e) if is_broken_pipe_error(&e) => {}
             Err(e) => {
                 failed += 1;
                 code = code.max(e.kind().exit_code());
@@ -245,10 +248,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<Error>().is_some_and(|img| {
-                std::error::Error::source(img)
-                    .and_then(|s| s.downcast_ref::<io::Error>())
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            })
+            || c.downcast_ref::<Error>().is_some_and(is_broken_pipe_error)
     })
+}
+
+/// Whether an img error is a write into a closed pipe.
+fn is_broken_pipe_error(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }

@@ -77,3 +77,36 @@ fn closed_pipe_is_success() {
     assert_eq!(run.stdout.lines().count(), 1);
     assert_eq!(run.stderr, "");
 }
+
+/// A pipe whose reader is gone before the program writes: `PROGRAM ARGS`
+/// runs with such a stdout (no race with a reader that may or may not have
+/// exited yet); the script prints its stderr and exits with its status.
+fn with_closed_stdout(command: &str) -> String {
+    format!(
+        r#"python3 -c 'import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+sys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)' {command}"#
+    )
+}
+
+#[test]
+fn closed_pipe_is_success_for_every_image() {
+    if !need(&["skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    env.sh("img-tag busybox a:1 >/dev/null && img-tag busybox b:1 >/dev/null")
+        .ok();
+    // img.7: a closed pipe is success; every name is still removed
+    let run = env.sh(&with_closed_stdout("img-rm a:1 b:1")).ok();
+    assert_eq!(run.stderr, "");
+    let left = env.sh("img-ls --format '{{.Repository}}'").ok();
+    assert_eq!(left.stdout, "busybox\n");
+    let run = env
+        .sh(&with_closed_stdout("img-inspect -f '{{.Id}}' busybox busybox"))
+        .ok();
+    assert_eq!(run.stderr, "");
+    env.check_store();
+}
