@@ -22,7 +22,8 @@ use img::template::RowFormat;
 /// shows full IDs and commands; `-q` only IDs. `--format` takes a Go
 /// template (fields .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment),
 /// `table TEMPLATE`, or `json`; `--json` is the same as `--format json`.
-/// With no IMAGE argument, reads one record from stdin.
+/// With no IMAGE argument, reads the image from stdin: a record, or a line
+/// holding an image ID or name.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-history",
@@ -35,7 +36,7 @@ use img::template::RowFormat;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// The image (name, name@digest, ID or ID prefix); omit to read a record from stdin
+    /// The image (name, name@digest, ID or ID prefix); omit to read it from stdin (a record, or an image ID or name)
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
     /// Print sizes and dates in human readable format

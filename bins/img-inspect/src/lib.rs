@@ -23,7 +23,8 @@ use img::template::Format;
 /// pad, truncate): `{{.Config.Cmd}}`, `{{json .Config}}`,
 /// `{{range .RepoTags}}{{.}} {{end}}`.
 ///
-/// With no IMAGE arguments, reads records from stdin. An image that is not
+/// With no IMAGE arguments, reads the images from stdin, one a line: records,
+/// or image IDs or names (`img-ls -q | img-inspect`). An image that is not
 /// found is reported on stderr, the others are still printed, and the exit
 /// status is 1.
 #[derive(Debug, Parser)]
@@ -38,7 +39,7 @@ use img::template::Format;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Images to inspect (name, name@digest, ID or ID prefix); omit to read records from stdin
+    /// Images to inspect (name, name@digest, ID or ID prefix); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Format the output with a Go template

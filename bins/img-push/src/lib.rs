@@ -12,7 +12,7 @@ use img::registry::RegistryArgs;
 /// Send images to a registry.
 ///
 /// Pushes each IMAGE (a name, name@digest or image ID; or, with no
-/// arguments, the records on stdin) to the registry its name points at, as
+/// arguments, the records or image IDs or names on stdin, one a line) to the registry its name points at, as
 /// `docker push` does — or to DEST with `--to` (one image). A multi-platform
 /// index is pushed whole: every platform's image, then the index.
 ///
@@ -45,7 +45,7 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// The images to push (name, name@digest or image ID); omit to read records from stdin
+    /// The images to push (name, name@digest or image ID); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Push to this name instead of the image's own (one image only)

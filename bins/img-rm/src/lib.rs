@@ -19,9 +19,11 @@ use img::remove::{self, Options};
 /// container of img-run was made from keeps its last name unless `-f`, as
 /// Docker's does (`img-prune --containers` removes stopped containers).
 ///
-/// With no IMAGE arguments, reads records from stdin: a record with a name
-/// removes that name, a record without one deletes the image by digest
-/// (`img-ls --json --filter dangling=true | img-rm`).
+/// With no IMAGE arguments, reads the images from stdin, one a line: a
+/// record with a name removes that name, a record without one deletes the
+/// image by digest (`img-ls --json --filter dangling=true | img-rm`), and
+/// a line holding an image ID or name is taken as that argument would be
+/// (`img-ls -q --filter dangling=true | img-rm`).
 ///
 /// Each image is handled on its own: an error is reported and the others are
 /// still removed; the exit status is then 1. Layers that another program
@@ -38,7 +40,7 @@ use img::remove::{self, Options};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Images to remove (name, name@digest, ID or ID prefix); omit to read records from stdin
+    /// Images to remove (name, name@digest, ID or ID prefix); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Remove an image that several names share, with all its names

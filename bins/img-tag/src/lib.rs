@@ -10,7 +10,8 @@ use img::cli::{self, Common, ImageArg};
 ///
 /// Makes TARGET name the image that SOURCE names, as `docker tag` does; an
 /// image TARGET named before keeps its other names, or stays as a dangling
-/// `<none>` image. With one argument, the image comes as a record on stdin:
+/// `<none>` image. With one argument, the image comes on stdin, as a record
+/// or a line holding its ID or name:
 /// `img-pull busybox | img-tag mybox:1`. Prints the record of the new name.
 #[derive(Debug, Parser)]
 #[command(
@@ -24,7 +25,7 @@ use img::cli::{self, Common, ImageArg};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// The image to name (name, name@digest, or image ID); omit to read a record from stdin
+    /// The image to name (name, name@digest, or image ID); omit to read it from stdin (a record, or an image ID or name)
     #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
     pub source: String,
     /// The new name

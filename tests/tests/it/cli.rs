@@ -47,8 +47,8 @@ fn bad_input_exits_2_and_changes_nothing() {
         "img-history ':nope'",
         "img-ls --filter nope=1",
         "echo '{\"mediaType\":1}' | img-tag x:1",
-        "echo garbage | img-rm",
-        "echo garbage | img-inspect",
+        "echo 'Not A/Name' | img-rm",
+        "echo 'Not A/Name' | img-inspect",
         "img-inspect -f '{{.Id' busybox",
     ] {
         let run = env.sh(script).code(2);
@@ -105,8 +105,50 @@ fn closed_pipe_is_success_for_every_image() {
     let left = env.sh("img-ls --format '{{.Repository}}'").ok();
     assert_eq!(left.stdout, "busybox\n");
     let run = env
-        .sh(&with_closed_stdout("img-inspect -f '{{.Id}}' busybox busybox"))
+        .sh(&with_closed_stdout(
+            "img-inspect -f '{{.Id}}' busybox busybox",
+        ))
         .ok();
     assert_eq!(run.stderr, "");
+    env.check_store();
+}
+
+/// Every program that takes images on stdin takes a line holding an image
+/// ID or name as well as a record (SPEC §2), so that both `img-ls -q` and
+/// `img-build -q` compose with it.
+#[test]
+fn stdin_takes_image_ids_and_names() {
+    if !need(&["skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    let id = env.id("busybox");
+    let short = &id[7..19];
+    let run = env
+        .sh(&format!(
+            "printf '%s\\n' busybox {short} | img-inspect -f '{{{{.Id}}}}'"
+        ))
+        .ok();
+    assert_eq!(run.stdout, format!("{id}\n{id}\n"));
+    let run = env.sh("img-ls -q | img-tag copy:1").ok();
+    assert_eq!(
+        run.records()[0]["annotations"]["org.opencontainers.image.ref.name"],
+        "docker.io/library/copy:1"
+    );
+    let run = env.sh("echo copy:1 | img-history -q").ok();
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    env.sh("img-ls -q --no-trunc | img-save -o saved.tar && test -s saved.tar")
+        .ok();
+    env.sh("echo busybox | img-export | tar -t | grep -x bin/busybox >/dev/null")
+        .ok();
+    env.sh(&format!("echo {short} | img-layer ls")).ok();
+    // a record and a name, mixed
+    let run = env
+        .sh("{ img-tag busybox mixed:1; echo copy:1; } | img-rm")
+        .ok();
+    assert_eq!(run.stdout, "Untagged: mixed:1\nUntagged: copy:1\n");
+    let run = env.sh("echo nosuch | img-rm").code(1);
+    assert_eq!(run.stderr, "img-rm: error: No such image: nosuch:latest\n");
     env.check_store();
 }
