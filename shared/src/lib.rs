@@ -15,6 +15,7 @@
 //! programs that take images read such records from stdin when given no
 //! arguments. stdout carries only records or tar streams; people read stderr.
 
+pub mod announce;
 pub mod archive;
 pub mod build;
 pub mod change;

@@ -22,13 +22,15 @@ pub fn new_name(name: &str) -> Result<Reference> {
     Ok(reference)
 }
 
-/// Give the image `source` names the name `target`; returns its record.
-pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor> {
+/// Give the image `source` names the name `target`; returns the image and
+/// the new name's record.
+pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<(Target, Descriptor)> {
     let reference = new_name(target)?;
     let found = source
         .resolve(store)
         .with_context(|| format!("tagging {}", source.display()))?;
-    name(store, &found.target, &reference)
+    let record = name(store, &found.target, &reference)?;
+    Ok((found.target, record))
 }
 
 /// Record `reference` as the name of `target` in the store's index.

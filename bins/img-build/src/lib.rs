@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
+use img::announce::Announce;
 use img::build::mounts::Secret;
-use img::cli::{self, Common};
+use img::cli::Common;
 use img::container::execute::{Settings, Stdout};
 use img::container::runtime;
 use img::container::spec::{Isolation, Network};
@@ -50,8 +51,10 @@ use img::tag;
 /// …`, ` ---> Running in …`, ` ---> Using cache`, ` ---> ID`,
 /// `Successfully built ID`, `Successfully tagged NAME`); -q prints none of
 /// it, nor what RUN commands write to stdout (what they write to stderr
-/// still shows, so that a failing step says why). stdout gets the image's record (named by the first
-/// -t); --iidfile writes its ID to a file. A failed step stops the build
+/// still shows, so that a failing step says why). stdout gets the image's
+/// record (named by the first -t) into a pipe or a file, nothing on a
+/// terminal, and with -q the image ID alone, as `docker build -q` prints it
+/// (`ID=$(img-build -q .)`); --iidfile writes the ID to a file. A failed step stops the build
 /// with one error line naming the Dockerfile line, and names nothing.
 ///
 /// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
@@ -72,7 +75,7 @@ use img::tag;
     about = "Build an image from a Dockerfile (docker build)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  img-build -t hello - < Dockerfile"
+    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  ID=$(img-build -q .) && img-run --rm $ID\n  img-build -t hello - < Dockerfile"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -112,7 +115,7 @@ pub struct Cli {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
-    /// Print no progress, nor RUN commands' stdout
+    /// Print no progress, nor RUN commands' stdout; print the image ID alone
     #[arg(short, long)]
     pub quiet: bool,
     /// The build context directory; - to read a Dockerfile or a context tar from stdin
@@ -198,8 +201,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(path, built.target.id().to_string())
             .io_context(|| format!("writing {}", path.display()))?;
     }
-    let mut out = cli::stdout();
-    img::record::write(&mut out, &built.record)?;
-    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    // Into a pipe the record, with -q the ID alone (docker build -q); on a
+    // terminal nothing: the progress said it all, as BuildKit's does.
+    let mut out = Announce::new(cli.quiet);
+    out.image(built.target.id(), &built.record, &[])?;
+    out.finish()?;
     Ok(())
 }

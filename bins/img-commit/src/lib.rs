@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, ImageArg};
+use img::announce::{Announce, Mode};
+use img::cli::{Common, ImageArg};
 use img::error::{Error, IoContext};
 use img::platform::Platform;
 use img::tag;
@@ -66,8 +67,9 @@ use img::tag;
 ///
 /// The new image is named REPOSITORY[:TAG] (tag `latest` when omitted, an
 /// image that had the name keeps its other names or becomes `<none>`), or
-/// stays unnamed when no name is given. stdout gets the new image's record;
-/// stderr its ID (`sha256:…`, what `docker commit` prints) unless -q.
+/// stays unnamed when no name is given. stdout gets the new image's record,
+/// and stderr its ID (`sha256:…`); on a terminal, or with -q, stdout gets
+/// the ID alone, what `docker commit` prints (`ID=$(img-commit -q work)`).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-commit",
@@ -98,7 +100,7 @@ pub struct Cli {
     /// For a multi-platform IMAGE, the platform to commit onto (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
-    /// Do not print the new image's ID on stderr
+    /// Print the new image's ID alone on stdout, not its record
     #[arg(short, long)]
     pub quiet: bool,
     /// The container (name, ID or ID prefix), or the base image (name, name@digest, image ID or ID prefix)
@@ -169,18 +171,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     print(&target, &record, cli.quiet)
 }
 
-/// The new image's ID on stderr (as `docker commit` prints it), its record
-/// on stdout.
+/// The new image's record on stdout and its ID on stderr; on a terminal,
+/// or with -q, its ID alone on stdout (what `docker commit` prints).
 fn print(
     target: &img::image::Target,
     record: &oci_spec::image::Descriptor,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    if !quiet {
-        eprintln!("{}", target.id());
+    let mut out = Announce::new(quiet);
+    let id = target.id();
+    if out.mode() == Mode::Records {
+        eprintln!("{id}");
     }
-    let mut out = cli::stdout();
-    img::record::write(&mut out, record)?;
-    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    out.image(id, record, &[id.to_string()])?;
+    out.finish()?;
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! img-tag: give an image another name (`docker tag`).
 
-use std::io::Write;
-
 use clap::{CommandFactory, Parser};
 
+use img::announce::Announce;
 use img::cli::{self, Common, ImageArg};
 
 /// Give an image another name.
@@ -12,7 +11,8 @@ use img::cli::{self, Common, ImageArg};
 /// image TARGET named before keeps its other names, or stays as a dangling
 /// `<none>` image. With one argument, the image comes on stdin, as a record
 /// or a line holding its ID or name:
-/// `img-pull busybox | img-tag mybox:1`. Prints the record of the new name.
+/// `img-pull busybox | img-tag mybox:1`. Prints the record of the new name
+/// into a pipe or a file, and nothing on a terminal, as `docker tag`.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-tag",
@@ -45,9 +45,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => (cli::one_image_from_stdin("img-tag")?, cli.source),
     };
     let store = cli.common.store()?;
-    let record = img::tag::tag(&store, &source, &target)?;
-    let mut out = cli::stdout();
-    img::record::write(&mut out, &record)?;
-    out.flush()?;
+    let (image, record) = img::tag::tag(&store, &source, &target)?;
+    // docker tag prints nothing on a terminal.
+    let mut out = Announce::new(false);
+    out.image(image.id(), &record, &[])?;
+    out.finish()?;
     Ok(())
 }

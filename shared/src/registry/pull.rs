@@ -46,6 +46,8 @@ pub struct PullOptions {
 pub struct Pulled {
     /// The record of the image as named in the store.
     pub record: Descriptor,
+    /// The image ID.
+    pub id: digest::Digest,
     /// Blobs downloaded (0 when everything was already there).
     pub downloaded: usize,
 }
@@ -144,7 +146,11 @@ pub fn pull_with(
         "Downloaded newer image for"
     };
     progress.message(&format!("Status: {status} {}", reference.familiar()));
-    Ok(Pulled { record, downloaded })
+    Ok(Pulled {
+        record,
+        id: target.id().clone(),
+        downloaded,
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(m: &RemoteManifest) -> Result<T> {

@@ -26,4 +26,5 @@ mod save;
 mod search;
 mod store;
 mod tag;
+mod terminal;
 mod tls;
