@@ -12,9 +12,11 @@ use img::template::RowFormat;
 ///
 /// Prints the images in the store as `docker images` does: one row per
 /// repository and tag, newest image first, `<none>` for what has no name.
-/// SIZE is the bytes the image's blobs take in the store (compressed layers,
-/// config and manifest), the content size Docker's containerd image store
-/// shows; CREATED comes from the image config.
+/// SIZE is the bytes the image's config and compressed layers take in the
+/// store, not counting the manifest, as Docker's containerd image store
+/// counts content (for a multi-platform image: every platform's config,
+/// layers and manifest, and the index); Docker's classic store shows the
+/// uncompressed size instead. CREATED comes from the image config.
 ///
 /// REPOSITORY[:TAG] limits the list to matching names (a pattern as in
 /// `--filter reference=`). Filters: `dangling=true|false` (images without
