@@ -20,8 +20,9 @@ use img::template::RowFormat;
 ///
 /// `-H=false` prints times as RFC 3339 and sizes in bytes; `--no-trunc`
 /// shows full IDs and commands; `-q` only IDs. `--format` takes a Go
-/// template (fields .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment),
-/// `table TEMPLATE`, or `json`; `--json` is the same as `--format json`.
+/// template (fields .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment;
+/// another field fails, exit status 1), `table TEMPLATE`, or `json`, and
+/// wins over -q, as with Docker; `--json` is the same as `--format json`.
 /// With no IMAGE argument, reads the image from stdin: a record, or a line
 /// holding an image ID or name.
 #[derive(Debug, Parser)]
@@ -50,7 +51,7 @@ pub struct Cli {
     #[arg(short, long)]
     pub quiet: bool,
     /// Format the rows with a Go template, 'table TEMPLATE', or 'json'
-    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["quiet", "json"])]
+    #[arg(long, value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<String>,
     /// Print one JSON object per row (same as --format json)
     #[arg(long, conflicts_with = "quiet")]
@@ -80,10 +81,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let found = image.resolve(&store)?;
     let steps = history::history(&store, &found, cli.platform.as_ref())?;
+    // As docker history: a template of its own wins over -q.
+    let custom = !matches!(format, RowFormat::Default);
     let view = View {
         human: cli.human,
         no_trunc: cli.no_trunc,
-        quiet: cli.quiet,
+        quiet: cli.quiet && !custom,
         format,
     };
     let mut out = cli::stdout();

@@ -29,9 +29,12 @@ use img::template::RowFormat;
 /// `--json` prints one record per listed name (an unnamed record for a
 /// dangling image) for other programs to read: `img-ls --json --filter
 /// dangling=true | img-rm`. `--format` takes a Go template as Docker's does
-/// (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size),
-/// `table TEMPLATE` for a table with headers, or `json` for one JSON object
-/// per row. img keeps no intermediate images, so `-a` lists the same images.
+/// (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size
+/// .Containers .SharedSize .UniqueSize .VirtualSize; another field fails,
+/// exit status 1), `table TEMPLATE` for a table with headers, or `json` for
+/// one JSON object per row; a template that names `{{.Digest}}` shows the
+/// digests as --digests does, and a template wins over -q, as with Docker.
+/// img keeps no intermediate images, so `-a` lists the same images.
 ///
 /// `--containers` lists the containers img-run made instead, as `docker ps
 /// -a` does: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS (`Exited (0) 2
@@ -58,7 +61,7 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILTER")]
     pub filter: Vec<String>,
     /// Format the rows with a Go template, 'table TEMPLATE', or 'json'
-    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["quiet", "json"])]
+    #[arg(long, value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<String>,
     /// Show full image IDs
     #[arg(long)]
@@ -104,10 +107,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     } else {
+        // As docker images: a template of its own wins over -q, and one
+        // that names .Digest shows the digests.
+        let custom = !matches!(format, RowFormat::Default);
+        let digests = cli.digests
+            || cli
+                .format
+                .as_deref()
+                .is_some_and(|f| f.contains("{{.Digest}}"));
         let view = View {
-            quiet: cli.quiet,
+            quiet: cli.quiet && !custom,
             no_trunc: cli.no_trunc,
-            digests: cli.digests,
+            digests,
             format,
         };
         out.write_all(listing::render(&images, &view, img::format::now())?.as_bytes())?;
