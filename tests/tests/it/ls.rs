@@ -181,7 +181,9 @@ fn formats() {
         .sh("img-inspect -f '{{.Descriptor.Digest}}' busybox")
         .ok()
         .stdout;
-    let run = env.sh("img-ls --format '{{.Tag}} {{.Digest}}' busybox").ok();
+    let run = env
+        .sh("img-ls --format '{{.Tag}} {{.Digest}}' busybox")
+        .ok();
     assert_eq!(run.stdout, format!("latest {manifest}"));
     // the template wins over -q; a bare 'table' does not
     let run = env.sh("img-ls -q --format '{{.Repository}}' busybox").ok();
