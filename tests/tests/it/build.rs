@@ -502,7 +502,7 @@ RUN --mount=type=secret,id=token,env=TOKEN sh -c 'printf %s "$TOKEN" | busybox w
     // img-prune --build-cache drops the cached steps and the cache mounts.
     let pruned = env.sh("img-prune -f --build-cache").ok();
     assert!(
-        pruned.stdout.starts_with("Deleted build cache objects:\n"),
+        pruned.stdout.contains("Deleted build cache objects:\n"),
         "{}",
         pruned.stdout
     );
