@@ -117,3 +117,134 @@ fn build_quiet_prints_the_image_id_alone() {
     );
     env.check_store();
 }
+
+/// On a terminal, img-pull and img-push print Docker's lines in Docker's
+/// order: the layers first, `Digest:`/`Status:` (or the push's digest line)
+/// after them; img-pull ends with the full name, as docker pull does.
+#[test]
+fn pull_and_push_on_a_terminal_end_as_docker_does() {
+    if !need(&[
+        "docker-registry",
+        "skopeo",
+        "umoci",
+        "busybox",
+        "openssl",
+        "python3",
+    ]) {
+        return;
+    }
+    let env = Env::new();
+    let registry = img_tests::registry::Registry::open();
+    let host = &registry.host;
+    registry.skopeo_push(&img_tests::fixtures(), "derived", "test/derived:1");
+    let screen = shown(&env, &format!("img-pull {host}/test/derived:1"));
+    let lines = screen_lines(&screen);
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .rposition(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {lines:#?}"))
+    };
+    let last_layer = at_last(&lines, ": Pull complete");
+    assert!(last_layer < at("Digest: sha256:"), "{lines:#?}");
+    assert!(
+        at("Digest: ") < at("Status: Downloaded newer image for"),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(format!("{host}/test/derived:1").as_str()),
+        "{lines:#?}"
+    );
+    let screen = shown(
+        &env,
+        &format!("img-push {host}/test/derived:1 --to {host}/copy/derived:2"),
+    );
+    let lines = screen_lines(&screen);
+    let last_layer = at_last(&lines, ": Mounted from test/derived");
+    let digest = lines
+        .iter()
+        .position(|l| l.starts_with("2: digest: sha256:"))
+        .unwrap_or_else(|| panic!("no digest line in {lines:#?}"));
+    assert!(last_layer < digest, "{lines:#?}");
+    // docker push prints nothing after its digest line
+    assert!(lines.last().unwrap().ends_with(" size: 503"), "{lines:#?}");
+}
+
+/// What an 80-column terminal shows at the end of `sent` (line ends as
+/// `\n`): rows as last drawn, with its cursor moves, line clearing and
+/// automatic wrapping, as indicatif draws its live lines.
+fn screen_lines(sent: &str) -> Vec<String> {
+    const WIDTH: usize = 80;
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = sent.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                row += 1;
+                col = 0;
+            }
+            '\r' => col = 0,
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut params = String::new();
+                let mut letter = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        letter = c;
+                        break;
+                    }
+                    params.push(c);
+                }
+                let n: usize = params.parse().unwrap_or(1);
+                while rows.len() <= row {
+                    rows.push(Vec::new());
+                }
+                match letter {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'G' => col = n.saturating_sub(1),
+                    // erase in line: 2 the whole line, else from the cursor
+                    'K' if params == "2" => rows[row].clear(),
+                    'K' => rows[row].truncate(col),
+                    'J' => {
+                        rows[row].truncate(col);
+                        rows.truncate(row + 1);
+                    }
+                    _ => {}
+                }
+            }
+            c => {
+                if col >= WIDTH {
+                    row += 1;
+                    col = 0;
+                }
+                while rows.len() <= row {
+                    rows.push(Vec::new());
+                }
+                let line = &mut rows[row];
+                while line.len() <= col {
+                    line.push(' ');
+                }
+                line[col] = c;
+                col += 1;
+            }
+        }
+        while rows.len() <= row {
+            rows.push(Vec::new());
+        }
+    }
+    rows.into_iter()
+        .map(|r| r.into_iter().collect::<String>().trim_end().to_string())
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// The last line holding `text`.
+fn at_last(lines: &[String], text: &str) -> usize {
+    lines
+        .iter()
+        .rposition(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no {text:?} in {lines:#?}"))
+}
