@@ -51,7 +51,8 @@ use img::tag;
 /// appended, `created` now (or SOURCE_DATE_EPOCH, for reproducible images),
 /// and `author` from -a. The history gets one entry with the author, the -m
 /// message as its comment (Docker writes the message there, not in the
-/// config's `comment`, which is not inherited from IMAGE), and as
+/// config's `comment`, which is not inherited from IMAGE; `img-inspect -f
+/// '{{.Comment}}'` shows it, as `docker inspect` does), and as
 /// `created_by` the command that made it: `img-commit` followed by the
 /// changes, e.g. `img-commit --change 'CMD ["sh"]'` (a container's commit
 /// will write the container's command, as Docker does). Docker's
