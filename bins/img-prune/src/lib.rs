@@ -53,7 +53,7 @@ use img::store::BuildCache;
 /// Prints, on stdout as Docker does: `Deleted Containers:` and their IDs
 /// (with --containers or --system), `Deleted Images:`, then `untagged:
 /// NAME` for each name removed and `deleted: sha256:…` for each image ID,
-/// its layers removed, and any other blob removed, `Deleted build cache
+/// its layers removed (by chain ID), and any other blob removed (by digest), `Deleted build cache
 /// objects:` and their IDs (with --build-cache or --system); then
 /// `Total reclaimed space: SIZE`, counting every blob, temporary file,
 /// partial download, container and cache entry removed.

@@ -12,10 +12,13 @@ use img::remove::{self, Options};
 /// Removes images as `docker rmi` does. Given a name, removes that name
 /// (`Untagged: busybox:latest`); when it was the image's last name, the image
 /// is deleted (`Deleted: sha256:…`, its ID) and so are the layers no other
-/// image uses (`Deleted: sha256:…` for each). Given an image ID (or a
+/// image uses (`Deleted: sha256:…` for each, top first, by chain ID, as
+/// Docker names them; Docker's containerd image store prints no layer
+/// lines). Given an image ID (or a
 /// prefix of one) or `name@digest`, deletes the image with its name; an
 /// image that has several tags, or names in several repositories, is only
-/// deleted with `-f`, which removes all its names. An image that a
+/// deleted with `-f`, which removes all its names (in the order of their
+/// full names, as Docker untags them). An image that a
 /// container of img-run was made from keeps its last name unless `-f`, as
 /// Docker's does (`img-prune --containers` removes stopped containers).
 ///

@@ -66,6 +66,28 @@ fn layers(env: &Env, image: &str) -> Vec<String> {
     .collect()
 }
 
+/// The chain IDs of `image`'s layers, bottom first: how Docker (and img)
+/// name deleted layers.
+fn chain_ids(env: &Env, image: &str) -> Vec<String> {
+    let run = env
+        .sh(&format!(
+            "img-inspect -f '{{{{json .RootFS.Layers}}}}' {image}"
+        ))
+        .ok();
+    let diff_ids: Vec<String> = serde_json::from_str(&run.stdout).unwrap();
+    let mut chain: Vec<String> = Vec::new();
+    for diff_id in diff_ids {
+        let next = match chain.last() {
+            None => diff_id,
+            Some(parent) => {
+                img::digest::of_bytes(format!("{parent} {diff_id}").as_bytes()).to_string()
+            }
+        };
+        chain.push(next);
+    }
+    chain
+}
+
 /// base as busybox, derived as derived:v1, and a dangling image: the old
 /// `other`, whose name moved to derived.
 fn store_with_dangling() -> Env {
@@ -83,7 +105,7 @@ fn removes_dangling_images_and_keeps_named_ones() {
     }
     let env = store_with_dangling();
     let other_id = env.id("other");
-    let other_layer = layers(&env, "other").remove(0);
+    let other_layer = chain_ids(&env, "other").remove(0);
     env.sh("img-tag derived:v1 other").ok();
     let before = blobs(&env);
     let run = env.sh("img-prune -f").ok();
@@ -189,13 +211,8 @@ fn all_removes_every_image_with_its_names() {
             "{dangling-id}",
         ),
     ];
-    let derived_layers = layers(&env, "derived:v1");
-    let other_layer = env
-        .sh("jq -r '.layers[0].digest' $STORE/blobs/sha256/$(img-ls --json --filter dangling=true | jq -r .digest | cut -d: -f2)")
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let derived_layers = chain_ids(&env, "derived:v1");
+    let other_layer = chain_ids(&env, &ids[3].0).remove(0);
     let before = blobs(&env);
     let run = env.sh("img-prune -a -f").ok();
     let total: u64 = before.values().sum();
