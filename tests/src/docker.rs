@@ -380,3 +380,61 @@ pub fn assert_same_image(docker: &Docker, env: &Env, image: &str) {
         "{image}: img's config (left) differs from Docker's (right)"
     );
 }
+
+/// `value` without the members current Docker leaves out of an image
+/// config (`omitempty`): nulls, empty strings, `false`, empty lists and
+/// objects, at every depth. Docker 20.10 wrote and printed every field of
+/// its `container.Config` (`"Hostname": ""`, `"Labels": null`, …); Docker
+/// since API 1.50 prints the OCI config's fields only when set.
+pub fn without_empty(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(k, v)| (k.clone(), without_empty(v)))
+                .filter(|(_, v)| !is_empty_value(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_empty).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty_value(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// The fields of Docker 20.10's `container.Config` that describe the
+/// container an image was committed from, not the image: current Docker
+/// (API 1.50+, the OCI config) has none of them.
+pub const CONTAINER_FIELDS: &[&str] = &[
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+];
+
+/// [`essential_config`] as current Docker shows it: without empty fields
+/// and without the container's own fields in `config`.
+pub fn current_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = without_empty(&essential_config(config));
+    if let Some(runtime) = config.get_mut("config").and_then(|c| c.as_object_mut()) {
+        for field in CONTAINER_FIELDS {
+            runtime.remove(*field);
+        }
+    }
+    config
+}

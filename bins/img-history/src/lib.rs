@@ -16,7 +16,9 @@ use img::template::RowFormat;
 /// does: IMAGE, CREATED, CREATED BY, SIZE, COMMENT. The top row shows the
 /// image ID; steps below it show `<missing>`, since img keeps no
 /// intermediate images. SIZE is the size of the layer the step made, as
-/// stored (compressed), and 0B for steps that made no layer.
+/// stored (compressed), and 0B for steps that made no layer. Docker shows
+/// the layer unpacked instead: img keeps layers packed, and would have to
+/// read every layer of the image to count them so.
 ///
 /// `-H=false` prints times as RFC 3339 and sizes in bytes; `--no-trunc`
 /// shows full IDs and commands; `-q` only IDs. `--format` takes a Go

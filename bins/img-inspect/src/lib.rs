@@ -44,7 +44,8 @@ use img::template::Format;
 /// With no IMAGE arguments, reads the images from stdin, one a line: records,
 /// or image IDs or names (`img-ls -q | img-inspect`). An image that is not
 /// found is reported on stderr, the others are still printed, and the exit
-/// status is 1.
+/// status is 1; when none is, stdout gets `[]`, or with -f an empty line,
+/// as with Docker.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-inspect",
@@ -77,18 +78,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let mut out = cli::stdout();
     let mut found = Vec::new();
+    let mut rendered = 0;
     let result = cli::for_each_image("img-inspect", &images, |image| {
         let details = inspect::inspect(&store, &image.resolve(&store)?)?;
         if let Some(format) = &format {
             let line = inspect::render(format, &details)?;
             writeln!(out, "{line}").map_err(|e| img::Error::io("writing to stdout", e))?;
+            rendered += 1;
         } else {
             found.push(details);
         }
         Ok(())
     });
-    if format.is_none() {
-        out.write_all(&inspect::to_json_array(&found)?)?;
+    match format {
+        None => out.write_all(&inspect::to_json_array(&found)?)?,
+        // Docker prints an empty line when no image was rendered, as it
+        // prints `[]` without a template.
+        Some(_) if rendered == 0 => out.write_all(b"\n")?,
+        Some(_) => {}
     }
     out.flush()?;
     result.map(|_| ())

@@ -7,6 +7,7 @@ mod cli;
 mod commit;
 mod credentials;
 mod differential;
+mod differential_cli;
 mod docs;
 mod export;
 mod history;
