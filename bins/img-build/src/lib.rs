@@ -12,7 +12,7 @@ use img::container::spec::{Isolation, Network};
 use img::error::{Error, IoContext};
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 use img::tag;
 
@@ -79,6 +79,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Name the image (name:tag; repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
@@ -184,7 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             platform: None,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
         labels,
         settings,

@@ -7,7 +7,7 @@ use img::platform::Platform;
 use img::progress::Progress;
 use img::reference::Reference;
 use img::registry::pull::{self, PullOptions};
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 
 /// Fetch images from a registry.
 ///
@@ -73,6 +73,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// The images to pull: NAME[:TAG|@DIGEST]
     #[arg(value_name = "NAME[:TAG|@DIGEST]", required = true)]
     pub images: Vec<String>,
@@ -105,11 +107,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .iter()
         .map(|i| Reference::parse(i))
         .collect::<Result<Vec<_>, _>>()?;
+    let client = cli.mirrors.options(&cli.registry)?;
     let options = PullOptions {
         platform: cli.platform.clone(),
         all_platforms: cli.all_platforms,
         max_concurrent_downloads: usize::from(cli.max_concurrent_downloads),
-        client: cli.registry.options()?,
+        client,
     };
     let store = cli.common.store()?;
     let progress = Progress::stderr(cli.quiet);

@@ -12,7 +12,7 @@ use img::container::spec::{Bind, Isolation, Network};
 use img::platform::Platform;
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 
 /// Run a command in a new container.
@@ -72,6 +72,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -208,7 +210,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
             platform: cli.platform,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
     };
     let root = cli.common.root_dir();
