@@ -7,7 +7,8 @@
 //! names, only serve it.
 //!
 //! An endpoint that cannot be reached, does not have what is asked for, or
-//! fails otherwise is passed over with a warning and the next one asked;
+//! fails otherwise is passed over with a warning (one per endpoint and
+//! pull, and one more if it sends wrong bytes) and the next one asked;
 //! the registry's own error is the one that ends a pull. A mirror that
 //! could not be reached, or that sent bytes with the wrong digest, is not
 //! asked again in this pull. Stored credentials are looked up for each
@@ -45,6 +46,8 @@ struct Slot {
     client: OnceLock<Option<Client>>,
     /// Not to be asked again: unreachable, or it sent wrong bytes.
     given_up: AtomicBool,
+    /// Whether passing it over was warned about (once a pull is enough).
+    warned: AtomicBool,
 }
 
 /// What a tag resolved to.
@@ -70,6 +73,7 @@ impl<'a> Sources<'a> {
                 endpoint,
                 client: OnceLock::new(),
                 given_up: AtomicBool::new(false),
+                warned: AtomicBool::new(false),
             })
             .collect();
         Sources {
@@ -208,7 +212,7 @@ impl<'a> Sources<'a> {
                         ),
                     );
                 }
-            } else {
+            } else if !slot.warned.swap(true, Ordering::Relaxed) {
                 self.warn(slot, &format!("{e}; trying {}", label(next)));
             }
             last = Some(e);
