@@ -28,4 +28,5 @@ mod save;
 mod search;
 mod store;
 mod tag;
+mod thin;
 mod tls;
