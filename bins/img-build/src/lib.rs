@@ -24,8 +24,11 @@ use img::tag;
 /// directives, `\` or backtick continuations, heredocs, JSON and shell
 /// forms, ARG/ENV expansion with `${VAR:-default}` and the other forms,
 /// multi-stage builds with `AS name`, `COPY --from`, `--target`); FROM
-/// images missing from the store are pulled (always with --pull). Only the
-/// stages the target needs are built.
+/// images missing from the store are pulled (always with --pull, asking
+/// with HEAD first, so that a base the registry still names is not
+/// downloaded again; through registries.conf's mirrors and locations, and
+/// `--registry-mirror`, as img-pull). Only the stages the target needs are
+/// built.
 ///
 /// RUN runs its command in a container on the image built so far, through
 /// runc or crun as img-run does (root needed), with the host's network

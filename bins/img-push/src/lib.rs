@@ -28,9 +28,16 @@ use img::registry::RegistryArgs;
 /// Manifests are sent as the exact bytes the store holds, so the digest in
 /// the registry is the image's digest in the store.
 ///
+/// `-a`/`--all-tags` pushes every image the store names with a tag of each
+/// repository given (a name without tag or digest), tag by tag, as `docker
+/// push -a` does.
+///
 /// Progress goes to stderr in Docker's words, ending with `TAG: digest:
 /// sha256:… size: N`; stdout gets the record of each pushed image, named as
-/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's.
+/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's. A push goes
+/// to where registries.conf locates the name (its `[[registry]]`
+/// `location`), never to a mirror, and a `blocked` registry is refused
+/// (img(7)).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-push",
@@ -38,7 +45,7 @@ use img::registry::RegistryArgs;
     about = "Send images to a registry (docker push)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push"
+    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push\n  img-push -a localhost:5000/app"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -27,7 +27,10 @@ use img::run::PullPolicy;
 /// USR1, USR2) are passed on to the container's process.
 ///
 /// An IMAGE missing from the store is pulled first (`Unable to find image
-/// … locally`), unless --pull never; --pull always pulls before every run.
+/// … locally`), unless --pull never; --pull always pulls before every run,
+/// asking with HEAD first, so that an image the registry still names is
+/// not downloaded again. Pulls go as img-pull's do (registries.conf's
+/// mirrors and locations, `--registry-mirror`).
 /// Its layers are unpacked once into the store's snapshots
 /// (`.img/snapshots`, shared by every container and removed by img-prune
 /// when no image uses them), mounted read-only under an overlay whose

@@ -23,10 +23,14 @@ use img::registry::{Client, ClientOptions, RegistryArgs};
 /// keeping the repositories whose name contains TERM, and no more pages are
 /// asked for once `--limit` are found; those have no description or stars.
 /// The registry is `--registry HOST`, or the host a TERM like
-/// `localhost:5000/app` starts with.
+/// `localhost:5000/app` starts with; else each of registries.conf's
+/// `unqualified-search-registries` in turn (img(7)), as podman search does
+/// (one that fails is warned about and the others' results shown); else
+/// Docker Hub. A `blocked` registry is refused.
 ///
 /// `--tags REPO` lists a repository's tags instead, one per line on stdout
-/// (`img-search --tags localhost:5000/app`).
+/// (`img-search --tags localhost:5000/app`), asked where img-pull would ask
+/// (registries.conf's mirrors that serve tags, then the registry).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-search",
