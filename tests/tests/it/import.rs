@@ -69,9 +69,10 @@ fn import_from_stdin_with_changes() {
     let shown = env
         .sh("img-inspect -f '{{json .Config.Healthcheck}} {{.Config.OnBuild}}' x:1")
         .ok();
+    // in Docker's field order: Test, Interval, …, Retries
     assert_eq!(
         shown.stdout,
-        "{\"Interval\":5000000000,\"Retries\":2,\"Test\":[\"CMD\",\"/bin/true\"]} [RUN make]\n"
+        "{\"Test\":[\"CMD\",\"/bin/true\"],\"Interval\":5000000000,\"Retries\":2} [RUN make]\n"
     );
     assert_eq!(c["comment"], "Imported from -");
     assert_eq!(c["history"][0]["comment"], "Imported from -");
