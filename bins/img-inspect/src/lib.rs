@@ -39,7 +39,9 @@ use img::template::Format;
 /// field neither has fails (`template parsing error: …`, exit status 1); a
 /// template that does not parse is bad usage (exit status 2). Printing a
 /// whole object without json (`{{.Config}}`) shows a Go map of its fields,
-/// where Docker shows a Go struct's values.
+/// where Docker shows a Go struct's values, and an absent object
+/// (`{{.Config.Healthcheck}}` of an image without one) prints `<no value>`
+/// where Docker prints `<nil>`: img's templates have maps, not structs.
 ///
 /// With no IMAGE arguments, reads the images from stdin, one a line: records,
 /// or image IDs or names (`img-ls -q | img-inspect`). An image that is not
