@@ -112,12 +112,19 @@ pub struct Cli {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
+    /// Write every time later than EPOCH (seconds since 1970) as EPOCH: file times in the layers built, history and creation times [default: $SOURCE_DATE_EPOCH]
+    #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH", value_parser = parse_epoch)]
+    pub source_date_epoch: Option<i64>,
     /// Print no progress, nor RUN commands' stdout
     #[arg(short, long)]
     pub quiet: bool,
     /// The build context directory; - to read a Dockerfile or a context tar from stdin
     #[arg(value_name = "PATH")]
     pub context: PathBuf,
+}
+
+fn parse_epoch(text: &str) -> Result<i64, String> {
+    img::build::clock::Clock::parse_epoch(text).map_err(|e| e.to_string())
 }
 
 /// The clap definition (for man pages and completions).
@@ -190,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         settings,
         quiet: cli.quiet,
         secrets,
+        source_date_epoch: cli.source_date_epoch,
     };
     let root = cli.common.root_dir();
     let progress = Progress::stderr(cli.quiet);

@@ -29,12 +29,15 @@
 
 pub mod args;
 pub mod cache;
+pub mod clock;
 pub mod copy;
 pub mod input;
 pub mod mounts;
 pub mod state;
 pub mod steps;
+pub mod workdir;
 
+mod history;
 mod stages;
 
 use std::path::PathBuf;
@@ -85,6 +88,9 @@ pub struct Options {
     pub quiet: bool,
     /// Secrets for `RUN --mount=type=secret` (`--secret`).
     pub secrets: Vec<mounts::Secret>,
+    /// The source date epoch (`--source-date-epoch`, `SOURCE_DATE_EPOCH`):
+    /// times later than it are written as it, for reproducible images.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// What a build made.
