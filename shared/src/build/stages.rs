@@ -889,28 +889,27 @@ struct Provided {
     env: Option<String>,
 }
 
-/// A RUN's shell script: the command line, and each heredoc's body and
-/// delimiter after it, so that the shell reads them as it reads heredocs
-/// in a script. A command that is only a heredoc (`RUN <<EOF`) runs the
-/// body as the script, as BuildKit does.
+/// A RUN's shell script as BuildKit makes it: the command line, then for
+/// each heredoc a newline, its body and its delimiter, so that the shell
+/// reads them as it reads heredocs in a script. A command that is only a
+/// heredoc (`RUN <<EOF`) runs the body as the script.
 fn script(line: &str, heredocs: &[Heredoc]) -> String {
-    if heredocs.is_empty() {
-        return line.to_string();
-    }
     if let [only] = heredocs {
         let opener = line.trim();
         if opener.starts_with("<<") && !opener.contains(char::is_whitespace) {
             return only.body();
         }
     }
-    let mut script = format!("{line}\n");
+    let mut script = line.to_string();
     for heredoc in heredocs {
+        script.push('\n');
         script.push_str(&heredoc.content);
+        // The parser keeps each body line's newline; a body always ends
+        // with one, as BuildKit's does.
         if !heredoc.content.is_empty() && !heredoc.content.ends_with('\n') {
             script.push('\n');
         }
         script.push_str(&heredoc.name);
-        script.push('\n');
     }
     script
 }
