@@ -243,7 +243,7 @@ fn a_missing_source_is_named_in_dockers_words() {
     let err = env.run(&case(&["nope.txt"], "/")).unwrap_err();
     assert_eq!(err.kind(), Kind::NotFound);
     assert!(err.to_string().contains(
-        "file not found in build context or excluded by .dockerignore: stat nope.txt: file does not exist"
+        "\"/nope.txt\": not found (not in the build context, or excluded by .dockerignore"
     ));
 }
 

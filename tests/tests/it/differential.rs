@@ -865,7 +865,8 @@ fn copy_heredoc() {
 
 #[test]
 fn copy_of_a_missing_file_fails() {
-    case("diff-copy-missing", "FROM busybox\nCOPY nothing /\n").fails("nothing", "not found");
+    case("diff-copy-missing", "FROM busybox\nCOPY nothing /\n")
+        .fails("\"/nothing\": not found", "\"/nothing\" not found");
 }
 
 #[test]
@@ -1101,7 +1102,7 @@ fn copy_of_an_ignored_path_fails() {
     case("diff-ignore-copy", "FROM busybox\nCOPY subdir /x\n")
         .file(".dockerignore", "subdir\n")
         .file("subdir/sub1.txt", "1\n")
-        .fails("subdir", "\"/subdir\" not found");
+        .fails("\"/subdir\": not found", "\"/subdir\" not found");
 }
 
 #[test]

@@ -368,11 +368,12 @@ impl<'r> Finder<'r> {
     }
 }
 
-/// Docker's error for a source that is not there.
+/// BuildKit's error for a source that is not there (`"/dir": not found`).
 fn not_found(orig: &str) -> Error {
+    let shown = format!("/{}", orig.trim_start_matches("./").trim_start_matches('/'));
     Error::not_found(format!(
-        "file not found in build context or excluded by .dockerignore: stat {orig}: \
-         file does not exist (check the path and .dockerignore)"
+        "{shown:?}: not found (not in the build context, or excluded by .dockerignore: \
+         check the path and .dockerignore)"
     ))
 }
 
