@@ -33,6 +33,7 @@ pub mod clock;
 pub mod copy;
 pub mod input;
 pub mod mounts;
+pub mod owner;
 pub mod state;
 pub mod steps;
 pub mod workdir;

@@ -11,6 +11,7 @@ use super::clock::Clock;
 use super::copy;
 use super::history;
 use super::mounts::{self, Kind as MountKind, Mount};
+use super::owner;
 use super::state::State;
 use super::steps::{self, StepDir};
 use super::workdir;
@@ -19,7 +20,6 @@ use crate::change::Editor;
 use crate::container::execute::Settings;
 use crate::container::process;
 use crate::container::spec::{Bind, Network};
-use crate::container::user;
 use crate::digest;
 use crate::dockerfile::{self, Command, Dockerfile, Heredoc, Ignore, Instruction, Located};
 use crate::error::{Error, IoContext, Result};
@@ -490,10 +490,7 @@ impl<'a> Builder<'a> {
                 .to_string();
             let owner = match user.as_str() {
                 "" => (0, 0),
-                spec => {
-                    let who = user::resolve(&rootfs, spec)?;
-                    (who.uid, who.gid)
-                }
+                spec => owner::resolve(&rootfs, spec),
             };
             workdir::make(&rootfs, &applied.workdir, owner)?;
             step.unmount();
@@ -513,6 +510,11 @@ impl<'a> Builder<'a> {
             mounts,
             stage,
         } = *request;
+        let mut settings = settings.clone();
+        // A lone heredoc starting with `#!` runs as a program of its own,
+        // read-only at /dev/pipes/NAME, as BuildKit runs it (held until
+        // the step ends).
+        let mut pipe = None;
         let args = match command {
             Command::Exec(words) => words.clone(),
             Command::Shell(line) => {
@@ -520,12 +522,19 @@ impl<'a> Builder<'a> {
                 if shell.is_empty() {
                     shell = vec!["/bin/sh".into(), "-c".into()];
                 }
-                shell.push(script(line, heredocs));
+                match shebang_heredoc(line, heredocs) {
+                    Some(heredoc) => {
+                        let (dir, bind) = pipe_file(self.work.path(), heredoc)?;
+                        shell.push(bind.destination.clone());
+                        settings.isolation.binds.push(bind);
+                        pipe = Some(dir);
+                    }
+                    None => shell.push(script(line, heredocs)),
+                }
                 shell
             }
         };
         let mut build_env = scope.environment();
-        let mut settings = settings.clone();
         // Held until the step ends: the mounts of other stages' files.
         let mut held = Vec::new();
         let mut extra = build_env.join("\n");
@@ -565,6 +574,7 @@ impl<'a> Builder<'a> {
             }
         })?;
         drop(held);
+        drop(pipe);
         let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
         mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
@@ -791,13 +801,7 @@ impl<'a> Builder<'a> {
             return self.finish(hit, key, true);
         }
         let rootfs = step.mount(self.store, &state)?;
-        let owner = match chown {
-            Some(spec) => {
-                let who = user::resolve(&rootfs, spec)?;
-                Some((who.uid, who.gid))
-            }
-            None => None,
-        };
+        let owner = chown.as_deref().map(|spec| owner::resolve(&rootfs, spec));
         request.owner = owner;
         request.rootfs = &rootfs;
         copy::copy(&request)?;
@@ -887,6 +891,40 @@ struct Provided {
     bind: Option<Bind>,
     checksum: Option<String>,
     env: Option<String>,
+}
+
+/// The heredoc of a RUN that is only a heredoc whose body starts with
+/// `#!` (an interpreter line).
+fn shebang_heredoc<'h>(line: &str, heredocs: &'h [Heredoc]) -> Option<&'h Heredoc> {
+    let [only] = heredocs else { return None };
+    let opener = line.trim();
+    (opener.starts_with("<<") && !opener.contains(char::is_whitespace))
+        .then_some(only)
+        .filter(|h| h.body().starts_with("#!"))
+}
+
+/// The heredoc written as an executable file (0755) in a new directory
+/// under `work`, and its read-only bind at `/dev/pipes/NAME`.
+fn pipe_file(work: &std::path::Path, heredoc: &Heredoc) -> Result<(tempfile::TempDir, Bind)> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("pipe-")
+        .tempdir_in(work)
+        .io_context(|| format!("creating a directory in {}", work.display()))?;
+    let name = std::path::Path::new(&heredoc.name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "heredoc".into());
+    let file = dir.path().join(&name);
+    std::fs::write(&file, heredoc.body()).io_context(|| format!("writing {}", file.display()))?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+        .io_context(|| format!("setting the mode of {}", file.display()))?;
+    let bind = Bind {
+        source: file,
+        destination: format!("/dev/pipes/{name}"),
+        read_only: true,
+    };
+    Ok((dir, bind))
 }
 
 /// A RUN's shell script as BuildKit makes it: the command line, then for
