@@ -34,6 +34,7 @@ pub mod copy;
 pub mod input;
 pub mod mounts;
 pub mod owner;
+pub mod run_script;
 pub mod state;
 pub mod steps;
 pub mod workdir;

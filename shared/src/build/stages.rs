@@ -12,6 +12,7 @@ use super::copy;
 use super::history;
 use super::mounts::{self, Kind as MountKind, Mount};
 use super::owner;
+use super::run_script;
 use super::state::State;
 use super::steps::{self, StepDir};
 use super::workdir;
@@ -253,7 +254,7 @@ impl<'a> Builder<'a> {
         }
         let (mut state, base_id) = self.base(&base.image, index)?;
         self.say(&format!(" ---> {}", digest::short(&base_id)));
-        default_path(&mut state)?;
+        state.default_path()?;
         if let Some(epoch) = self.clock.epoch() {
             // Steps made with other times are not this build's.
             state.key = cache::key(&state.key, "SOURCE_DATE_EPOCH", &epoch.to_rfc3339());
@@ -480,21 +481,15 @@ impl<'a> Builder<'a> {
             return self.finish(next, key, false);
         };
         if matches!(expanded, Instruction::Workdir(_)) && applied.workdir != "/" {
-            let step = StepDir::new(self.work.path())?;
-            let rootfs = step.mount(self.store, &next)?;
-            let user = next
-                .runtime_value()
-                .get("User")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let owner = match user.as_str() {
-                "" => (0, 0),
-                spec => owner::resolve(&rootfs, spec),
-            };
-            workdir::make(&rootfs, &applied.workdir, owner)?;
-            step.unmount();
-            step.commit(self.store, &mut next, &created_by, &self.clock)?;
+            let work = self.work.path();
+            workdir::add_step(
+                self.store,
+                work,
+                &self.clock,
+                &mut next,
+                &applied.workdir,
+                &created_by,
+            )?;
         } else {
             next.add_empty_step(&created_by, self.clock.now())?;
         }
@@ -522,14 +517,14 @@ impl<'a> Builder<'a> {
                 if shell.is_empty() {
                     shell = vec!["/bin/sh".into(), "-c".into()];
                 }
-                match shebang_heredoc(line, heredocs) {
+                match run_script::shebang_heredoc(line, heredocs) {
                     Some(heredoc) => {
-                        let (dir, bind) = pipe_file(self.work.path(), heredoc)?;
+                        let (dir, bind) = run_script::pipe_file(self.work.path(), heredoc)?;
                         shell.push(bind.destination.clone());
                         settings.isolation.binds.push(bind);
                         pipe = Some(dir);
                     }
-                    None => shell.push(script(line, heredocs)),
+                    None => shell.push(run_script::script(line, heredocs)),
                 }
                 shell
             }
@@ -836,18 +831,6 @@ fn variable(env: &[String], scope: &Scope, name: &str) -> Option<String> {
         .or_else(|| scope.get(name))
 }
 
-/// Give a stage whose config has no PATH the default one, as BuildKit
-/// gives every stage (a `FROM scratch` stage included).
-fn default_path(state: &mut State) -> Result<()> {
-    let runtime = state.runtime()?;
-    let mut env = crate::json::strings(runtime.get("Env"));
-    if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
-        env.push(format!("PATH={}", process::DEFAULT_PATH));
-        runtime.insert("Env".into(), serde_json::json!(env));
-    }
-    Ok(())
-}
-
 /// Refuse a `COPY --from` with a variable, before anything is built, as
 /// BuildKit does: its stage must be known when the build is planned.
 fn check_copy_from(file: &Dockerfile, name: &str) -> Result<()> {
@@ -891,63 +874,4 @@ struct Provided {
     bind: Option<Bind>,
     checksum: Option<String>,
     env: Option<String>,
-}
-
-/// The heredoc of a RUN that is only a heredoc whose body starts with
-/// `#!` (an interpreter line).
-fn shebang_heredoc<'h>(line: &str, heredocs: &'h [Heredoc]) -> Option<&'h Heredoc> {
-    let [only] = heredocs else { return None };
-    let opener = line.trim();
-    (opener.starts_with("<<") && !opener.contains(char::is_whitespace))
-        .then_some(only)
-        .filter(|h| h.body().starts_with("#!"))
-}
-
-/// The heredoc written as an executable file (0755) in a new directory
-/// under `work`, and its read-only bind at `/dev/pipes/NAME`.
-fn pipe_file(work: &std::path::Path, heredoc: &Heredoc) -> Result<(tempfile::TempDir, Bind)> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new()
-        .prefix("pipe-")
-        .tempdir_in(work)
-        .io_context(|| format!("creating a directory in {}", work.display()))?;
-    let name = std::path::Path::new(&heredoc.name)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "heredoc".into());
-    let file = dir.path().join(&name);
-    std::fs::write(&file, heredoc.body()).io_context(|| format!("writing {}", file.display()))?;
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
-        .io_context(|| format!("setting the mode of {}", file.display()))?;
-    let bind = Bind {
-        source: file,
-        destination: format!("/dev/pipes/{name}"),
-        read_only: true,
-    };
-    Ok((dir, bind))
-}
-
-/// A RUN's shell script as BuildKit makes it: the command line, then for
-/// each heredoc a newline, its body and its delimiter, so that the shell
-/// reads them as it reads heredocs in a script. A command that is only a
-/// heredoc (`RUN <<EOF`) runs the body as the script.
-fn script(line: &str, heredocs: &[Heredoc]) -> String {
-    if let [only] = heredocs {
-        let opener = line.trim();
-        if opener.starts_with("<<") && !opener.contains(char::is_whitespace) {
-            return only.body();
-        }
-    }
-    let mut script = line.to_string();
-    for heredoc in heredocs {
-        script.push('\n');
-        script.push_str(&heredoc.content);
-        // The parser keeps each body line's newline; a body always ends
-        // with one, as BuildKit's does.
-        if !heredoc.content.is_empty() && !heredoc.content.ends_with('\n') {
-            script.push('\n');
-        }
-        script.push_str(&heredoc.name);
-    }
-    script
 }

@@ -71,6 +71,18 @@ impl State {
             .unwrap_or_else(|| json!({}))
     }
 
+    /// Give a config with no PATH Docker's default one, as BuildKit gives
+    /// every stage (a `FROM scratch` stage included).
+    pub fn default_path(&mut self) -> Result<()> {
+        let runtime = self.runtime()?;
+        let mut env = crate::json::strings(runtime.get("Env"));
+        if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
+            env.push(format!("PATH={}", crate::container::process::DEFAULT_PATH));
+            runtime.insert("Env".into(), json!(env));
+        }
+        Ok(())
+    }
+
     /// The layers' diff_ids, bottom first.
     pub fn diff_ids(&self) -> Result<Vec<Digest>> {
         compose::diff_ids(&self.config)

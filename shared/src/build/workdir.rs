@@ -8,8 +8,41 @@
 use std::fs;
 use std::path::Path;
 
+use super::clock::Clock;
+use super::owner;
+use super::state::State;
+use super::steps::StepDir;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::layer::extract::{ensure_dir, resolve_inside};
+use crate::store::Store;
+
+/// WORKDIR's step on `state` (whose config already has the working
+/// directory `dir`): the directory made in a layer of its own, in a step
+/// directory under `work`, owned by the config's USER.
+pub fn add_step(
+    store: &Store,
+    work: &Path,
+    clock: &Clock,
+    state: &mut State,
+    dir: &str,
+    created_by: &str,
+) -> Result<()> {
+    let step = StepDir::new(work)?;
+    let rootfs = step.mount(store, state)?;
+    let user = state
+        .runtime_value()
+        .get("User")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let owner = match user.as_str() {
+        "" => (0, 0),
+        spec => owner::resolve(&rootfs, spec),
+    };
+    make(&rootfs, dir, owner)?;
+    step.unmount();
+    step.commit(store, state, created_by, clock)
+}
 
 /// Make the directory `dir` (absolute, cleaned) in `rootfs`, what is made
 /// owned by `owner` (uid, gid).
