@@ -3,11 +3,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_reproducible;
 mod cli;
 mod commit;
 mod credentials;
 mod differential;
 mod differential_cli;
+mod differential_config;
+mod differential_files;
+mod differential_stages;
 mod docs;
 mod export;
 mod head_first;
