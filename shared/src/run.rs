@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use crate::container::execute::{self, Settings};
 use crate::container::process::{self, Overrides};
-use crate::container::{names, overlay, Container, Dir, State};
+use crate::container::{names, overlay, owner, Container, Dir, State};
 use crate::error::{Error, Kind, Result};
 use crate::image::Image;
 use crate::platform::Platform;
@@ -77,7 +77,7 @@ pub fn run(
     overlay::enter_private_namespace()?;
     // The runtime resolves the bundle's relative paths from the bundle.
     let root = &absolute(root)?;
-    let prepared = {
+    let (prepared, runtime_dir) = {
         let store = Store::open(root)?;
         let found = find_image(
             &store,
@@ -87,7 +87,8 @@ pub fn run(
             &options.pull_options,
             progress,
         )?;
-        prepare(&store, &found, image, options)?
+        let prepared = prepare(&store, &found, image, options)?;
+        (prepared, owner::runtime_dir(&store.state_dir()))
         // The store, and with it the writer lock, goes here.
     };
     let Prepared {
@@ -103,6 +104,7 @@ pub fn run(
         .unwrap_or_else(|| container.short_id().to_string());
     let mut settings = options.settings.clone();
     settings.isolation.hostname = hostname.clone();
+    settings.runtime_dir = runtime_dir;
     let ran =
         process::resolve(&config, &options.overrides, &hostname, settings.tty).and_then(|p| {
             let mut record = container.clone();
@@ -228,6 +230,7 @@ fn prepare(store: &Store, image: &Image, image_name: &str, options: &Options) ->
         created: crate::compose::timestamp(chrono::Utc::now()),
         runtime: String::new(),
         state: State::Created,
+        auto_remove: options.remove,
     };
     let dir = store.create_container(&mut container)?;
     Ok(Prepared {

@@ -187,6 +187,8 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         interactive: cli.interactive,
         tty: cli.tty,
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
+        // The library sets it from the store.
+        runtime_dir: PathBuf::new(),
         stdout: Stdout::Inherit,
     };
     let options = img::run::Options {

@@ -14,6 +14,7 @@ use std::process::Stdio;
 
 use super::console;
 use super::overlay;
+use super::owner::{self, Owner};
 use super::process::{self, Process};
 use super::runtime::{self, CreateError, Runtime, Stdio3};
 use super::signals;
@@ -36,6 +37,10 @@ pub struct Settings {
     pub runtimes: Vec<Runtime>,
     /// Where the container's stdout goes.
     pub stdout: Stdout,
+    /// The store's runtime directory (`ROOT/.img/runtime`): the runtimes'
+    /// state and the owners' locks (see `owner.rs`); set by the library
+    /// from the store.
+    pub runtime_dir: PathBuf,
 }
 
 /// Where a container's stdout goes.
@@ -114,8 +119,25 @@ fn run_mounted(
     fs::write(&config_path, bytes).io_context(|| format!("writing {}", config_path.display()))?;
 
     runtime::become_subreaper()?;
+    let runtime_dir = &settings.runtime_dir;
+    let mut owner = Owner::claim(runtime_dir, id)?;
+    let result = create_and_supervise(id, dir, settings, &mut owner, started);
+    owner.release();
+    result
+}
+
+/// Try the runtimes in turn until one creates the container, then run it.
+fn create_and_supervise(
+    id: &str,
+    dir: &Dir,
+    settings: &Settings,
+    owner: &mut Owner,
+    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+) -> Result<Outcome> {
     let mut failures = Vec::new();
     for candidate in &settings.runtimes {
+        let candidate = &candidate.in_store(&settings.runtime_dir);
+        owner.add_runtime(candidate)?;
         let console = if settings.tty {
             Some(console::Socket::new()?)
         } else {
@@ -141,6 +163,8 @@ fn run_mounted(
         let socket_path = console.as_ref().map(console::Socket::path);
         match candidate.create(dir.path(), id, stdio, socket_path.as_deref()) {
             Ok(created) => {
+                // From here on the container dies with this process.
+                owner::spawn_guard(&settings.runtime_dir, id)?;
                 let terminal = match &console {
                     Some(socket) => Some(socket.receive()?),
                     None => None,

@@ -36,6 +36,7 @@ pub mod console;
 pub mod execute;
 pub mod names;
 pub mod overlay;
+pub mod owner;
 pub mod process;
 pub mod runtime;
 pub mod signals;
@@ -97,6 +98,9 @@ pub struct Container {
     pub runtime: String,
     /// What it is doing.
     pub state: State,
+    /// Removed when it ends (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 impl Container {
@@ -297,6 +301,36 @@ impl Store {
             ));
         }
         crate::store::remove_tree(dir.path())
+    }
+
+    /// End every container whose owner died — a killed img-run, img-build
+    /// or monitor — with its processes, runtime state and mounts, and mark
+    /// its record exited (or remove it, for `--rm`): see `owner.rs`. Every
+    /// program does this when it opens the store; `img-fsck --repair` and
+    /// `img-prune` call it too. The IDs of the containers ended.
+    pub fn reap_containers(&self) -> Result<Vec<String>> {
+        let runtime = owner::runtime_dir(&self.state_dir());
+        let reaped = owner::reap(&runtime, &mut |id| self.mark_reaped(id))?;
+        Ok(reaped.ids)
+    }
+
+    fn mark_reaped(&self, id: &str) {
+        let dir = self.container_dir(id);
+        let Ok(mut record) = dir.load() else {
+            return;
+        };
+        if record.auto_remove {
+            let _ = crate::store::remove_tree(dir.path());
+            return;
+        }
+        if matches!(record.state, State::Running { .. }) {
+            // As a SIGKILL would have ended it.
+            record.state = State::Exited {
+                code: 137,
+                finished: crate::compose::timestamp(chrono::Utc::now()),
+            };
+            let _ = dir.save(&record);
+        }
     }
 
     /// The diff_ids every container's layers name (kept by the sweep).

@@ -92,6 +92,7 @@ mod tests {
             created: created.into(),
             runtime: "runc".into(),
             state,
+            auto_remove: false,
         }
     }
 
