@@ -224,6 +224,7 @@ fn describe(e: &anyhow::Error) -> String {
 pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
     // A copy of this program started to guard or monitor a container.
     crate::container::owner::run_if_guard();
+    crate::container::monitor::run_if_monitor();
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,

@@ -6,6 +6,7 @@ use clap::{ArgAction, CommandFactory, Parser};
 
 use img::cli::{Common, Exit};
 use img::container::execute::{Settings, Stdout};
+use img::container::network::Port;
 use img::container::process::{read_env_file, Overrides};
 use img::container::runtime;
 use img::container::spec::{Bind, Isolation, Network};
@@ -78,6 +79,18 @@ pub struct Cli {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Run the container in the background and print its ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Publish a container's port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]
+    #[arg(short, long = "publish", value_name = "[IP:]HOSTPORT:PORT")]
+    pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs on a free host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// What to do when the container exits (only "no": img restarts nothing)
+    #[arg(long, value_name = "POLICY", default_value = "no", value_parser = ["no"])]
+    pub restart: String,
     /// Name the container
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -105,8 +118,8 @@ pub struct Cli {
     /// The container's host name [default: its short ID]
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// The network: host (the host's) or none (no interfaces)
-    #[arg(long, alias = "net", value_name = "MODE", default_value = "host", value_parser = ["host", "none"])]
+    /// The network: bridge (its own, with outbound access and published ports), host (the host's) or none (loopback only)
+    #[arg(long, alias = "net", value_name = "MODE", default_value = "bridge", value_parser = ["bridge", "host", "none"])]
     pub network: String,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
@@ -183,6 +196,11 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
             cap_drop: cli.cap_drop,
             binds,
             tmpfs: cli.tmpfs,
+            ports: cli
+                .publish
+                .iter()
+                .map(|p| Port::parse(p))
+                .collect::<Result<Vec<_>, _>>()?,
         },
         interactive: cli.interactive,
         tty: cli.tty,
@@ -191,9 +209,16 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         runtime_dir: PathBuf::new(),
         stdout: Stdout::Inherit,
     };
+    if cli.detach && cli.interactive {
+        // Nothing would read a detached container's stdin.
+        anyhow::bail!("-d cannot be combined with -i: a detached container's stdin is closed");
+    }
     let options = img::run::Options {
         name: cli.name,
         remove: cli.rm,
+        detach: cli.detach,
+        publish_all: cli.publish_all,
+        runtime: cli.runtime.clone(),
         overrides: Overrides {
             entrypoint: cli.entrypoint,
             command: cli.command,
@@ -218,6 +243,8 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
     let ran = img::run::run(&root, &cli.image, &options, &progress)?;
     if let Some(message) = &ran.refused {
         eprintln!("img-run: error: {message}");
+    } else if cli.detach {
+        println!("{}", ran.container.id);
     }
     Ok(ran.code)
 }

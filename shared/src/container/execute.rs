@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use super::console;
+use super::log;
+use super::network;
 use super::overlay;
 use super::owner::{self, Owner};
 use super::process::{self, Process};
@@ -44,8 +46,11 @@ pub struct Settings {
 }
 
 /// Where a container's stdout goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stdout {
+    /// With its stderr into a json-file log (a detached container; see
+    /// `log.rs`).
+    Log(PathBuf),
     /// img's own stdout (img-run).
     Inherit,
     /// img's stderr: stdout carries records (img-build's RUN).
@@ -143,13 +148,15 @@ fn create_and_supervise(
         } else {
             None
         };
+        let log_pipe = std::io::pipe().io_context(|| "making a pipe for the log".into())?;
         let stdio = Stdio3 {
             stdin: if settings.interactive && !settings.tty {
                 Stdio::inherit()
             } else {
                 Stdio::null()
             },
-            stdout: match settings.stdout {
+            stdout: match &settings.stdout {
+                Stdout::Log(_) => Stdio::from(log_pipe.1),
                 Stdout::Inherit => Stdio::inherit(),
                 Stdout::Stderr => Stdio::from(
                     std::io::stderr()
@@ -165,11 +172,26 @@ fn create_and_supervise(
             Ok(created) => {
                 // From here on the container dies with this process.
                 owner::spawn_guard(&settings.runtime_dir, id)?;
+                if settings.isolation.network == Network::Bridge {
+                    let pid_file = owner.helper_file(id, "pasta");
+                    let pid = created.pid.as_raw_nonzero().get();
+                    match network::connect(pid, &settings.isolation.ports, &pid_file) {
+                        Ok(helper) => owner.add_helper(helper)?,
+                        Err(e) => {
+                            let _ = candidate.delete(id);
+                            return Err(e);
+                        }
+                    }
+                }
                 let terminal = match &console {
                     Some(socket) => Some(socket.receive()?),
                     None => None,
                 };
-                return supervise(id, candidate, created, terminal, settings, started);
+                let log = match &settings.stdout {
+                    Stdout::Log(path) => Some((log::Writer::open(path)?, log_pipe.0)),
+                    _ => None,
+                };
+                return supervise(id, candidate, created, terminal, log, settings, started);
             }
             Err(CreateError::Command { message, code }) => {
                 let _ = candidate.delete(id);
@@ -207,10 +229,35 @@ fn supervise(
     runtime: &Runtime,
     created: runtime::Created,
     terminal: Option<fs::File>,
+    log: Option<(log::Writer, std::io::PipeReader)>,
     settings: &Settings,
     started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
 ) -> Result<Outcome> {
     let pid = created.pid;
+    if let Some((log, stdout)) = log {
+        // A detached container: everything it says goes into its log.
+        let copying = [
+            log.copy(stdout, "stdout"),
+            log.copy(created.stderr, "stderr"),
+        ];
+        let copying_terminal = terminal.map(|master| log.copy(master, "stdout"));
+        let result = started(runtime, pid.as_raw_nonzero().get())
+            .and_then(|_| runtime.start(id))
+            .and_then(|_| runtime::wait(pid));
+        if result.is_err() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = runtime::wait(pid);
+        }
+        let _ = runtime.delete(id);
+        for thread in copying.into_iter().chain(copying_terminal) {
+            let _ = thread.join();
+        }
+        return Ok(Outcome {
+            code: result?,
+            refused: None,
+            runtime: runtime.clone(),
+        });
+    }
     let stderr = runtime::forward_stderr(created.stderr);
     let _raw = terminal.as_ref().map(|_| console::RawMode::enter());
     let (forwarding, copying) = match terminal {
@@ -272,7 +319,7 @@ fn write_etc_files(
 ) -> Result<Vec<(PathBuf, &'static str)>> {
     let hosts = match network {
         Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        Network::None => String::new(),
+        Network::None | Network::Bridge => String::new(),
     };
     let hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n{hosts}"

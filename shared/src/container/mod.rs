@@ -34,7 +34,10 @@
 
 pub mod console;
 pub mod execute;
+pub mod log;
+pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod overlay;
 pub mod owner;
 pub mod process;
@@ -101,6 +104,27 @@ pub struct Container {
     /// Removed when it ends (`--rm`).
     #[serde(default)]
     pub auto_remove: bool,
+    /// How it runs, for each start (none in records of older img).
+    #[serde(default)]
+    pub config: Option<RunConfig>,
+}
+
+/// How a container runs: what `img-create` decided once, for every
+/// `img-start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Its process (the user not resolved yet).
+    pub process: process::Process,
+    /// What it sees of the host and may do.
+    pub isolation: spec::Isolation,
+    /// Whether it gets a terminal.
+    pub tty: bool,
+    /// Whether stdin is passed on (attached runs only).
+    pub interactive: bool,
+    /// The runtime chosen with `--runtime` (else the first that works).
+    pub runtime: Option<String>,
+    /// The signal img-stop sends first (the image's `StopSignal`).
+    pub stop_signal: Option<String>,
 }
 
 impl Container {

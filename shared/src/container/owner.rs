@@ -139,9 +139,20 @@ impl Owner {
         )
     }
 
-    /// Let go of a container whose runtime state is gone: the files go
-    /// first, then the lock (a guard waiting for it finds nothing to do).
+    /// A file for a helper of the container (`ID.NAME` beside the lock);
+    /// its path is the helper's marker.
+    pub fn helper_file(&self, id: &str, name: &str) -> PathBuf {
+        self.dir.join(format!("{id}.{name}"))
+    }
+
+    /// Let go of a container whose runtime state is gone: its helpers
+    /// end, the files go, then the lock (a guard waiting for it finds
+    /// nothing to do).
     pub fn release(self) {
+        for helper in &self.notes.helpers {
+            kill_helper(helper);
+            let _ = fs::remove_file(&helper.marker);
+        }
         let _ = fs::remove_file(self.dir.join(format!("{}.json", self.id)));
         let _ = fs::remove_file(self.dir.join(format!("{}.lock", self.id)));
         drop(self.lock);
@@ -236,6 +247,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
         .unwrap_or_default();
     for helper in &notes.helpers {
         kill_helper(helper);
+        let _ = fs::remove_file(&helper.marker);
     }
     for entry in list(runtime) {
         if entry == OWNED || !runtime.join(&entry).join(id).exists() {

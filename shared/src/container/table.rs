@@ -93,6 +93,7 @@ mod tests {
             runtime: "runc".into(),
             state,
             auto_remove: false,
+            config: None,
         }
     }
 
