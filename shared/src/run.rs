@@ -162,7 +162,10 @@ pub fn run(
         &settings,
         &mut |runtime, pid| {
             record.runtime = runtime.name.clone();
-            record.state = State::Running { pid };
+            record.state = State::Running {
+                pid,
+                started: Some(crate::compose::timestamp(chrono::Utc::now())),
+            };
             dir.save(&record)
         },
     );

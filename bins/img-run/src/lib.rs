@@ -71,17 +71,25 @@ use img::run::PullPolicy;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
-    /// Remove the container when it exits
-    #[arg(long)]
-    pub rm: bool,
     /// Run the container in the background and print its ID
     #[arg(short, long)]
     pub detach: bool,
+    #[command(flatten)]
+    pub args: RunArgs,
+}
+
+/// The flags and arguments img-run and img-create share (`docker create`
+/// takes those of `docker run` but -d).
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
     /// Publish a container's port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]
     #[arg(short, long = "publish", value_name = "[IP:]HOSTPORT:PORT")]
     pub publish: Vec<String>,
@@ -177,74 +185,83 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_container(cli: Cli) -> anyhow::Result<i32> {
-    let binds = cli
-        .volumes
-        .iter()
-        .map(|v| Bind::parse(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut env_files = Vec::new();
-    for file in &cli.env_files {
-        env_files.extend(read_env_file(file)?);
-    }
-    let settings = Settings {
-        isolation: Isolation {
-            hostname: String::new(),
-            network: Network::parse(&cli.network),
-            read_only: cli.read_only,
-            privileged: cli.privileged,
-            cap_add: cli.cap_add,
-            cap_drop: cli.cap_drop,
-            binds,
-            tmpfs: cli.tmpfs,
-            ports: cli
-                .publish
-                .iter()
-                .map(|p| Port::parse(p))
-                .collect::<Result<Vec<_>, _>>()?,
-        },
-        interactive: cli.interactive,
-        tty: cli.tty,
-        runtimes: runtime::candidates(cli.runtime.as_deref())?,
-        // The library sets it from the store.
-        runtime_dir: PathBuf::new(),
-        stdout: Stdout::Inherit,
-    };
-    if cli.detach && cli.interactive {
+    if cli.detach && cli.args.interactive {
         // Nothing would read a detached container's stdin.
         anyhow::bail!("-d cannot be combined with -i: a detached container's stdin is closed");
     }
-    let options = img::run::Options {
-        name: cli.name,
-        remove: cli.rm,
-        detach: cli.detach,
-        publish_all: cli.publish_all,
-        runtime: cli.runtime.clone(),
-        overrides: Overrides {
-            entrypoint: cli.entrypoint,
-            command: cli.command,
-            env: cli.env,
-            env_files,
-            workdir: cli.workdir,
-            user: cli.user,
-        },
-        hostname: cli.hostname,
-        settings,
-        platform: cli.platform.clone(),
-        pull: cli.pull,
-        pull_options: PullOptions {
-            platform: cli.platform,
-            all_platforms: false,
-            max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
-        },
-    };
+    let quiet = cli.args.quiet;
+    let image = cli.args.image.clone();
+    let mut options = cli.args.options()?;
+    options.detach = cli.detach;
     let root = cli.common.root_dir();
-    let progress = Progress::stderr(cli.quiet);
-    let ran = img::run::run(&root, &cli.image, &options, &progress)?;
+    let ran = img::run::run(&root, &image, &options, &Progress::stderr(quiet))?;
     if let Some(message) = &ran.refused {
         eprintln!("img-run: error: {message}");
     } else if cli.detach {
         println!("{}", ran.container.id);
     }
     Ok(ran.code)
+}
+
+impl RunArgs {
+    /// The library's options for these flags (not detached).
+    pub fn options(self) -> anyhow::Result<img::run::Options> {
+        let binds = self
+            .volumes
+            .iter()
+            .map(|v| Bind::parse(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env_files = Vec::new();
+        for file in &self.env_files {
+            env_files.extend(read_env_file(file)?);
+        }
+        let settings = Settings {
+            isolation: Isolation {
+                hostname: String::new(),
+                network: Network::parse(&self.network),
+                read_only: self.read_only,
+                privileged: self.privileged,
+                cap_add: self.cap_add,
+                cap_drop: self.cap_drop,
+                binds,
+                tmpfs: self.tmpfs,
+                ports: self
+                    .publish
+                    .iter()
+                    .map(|p| Port::parse(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            },
+            interactive: self.interactive,
+            tty: self.tty,
+            runtimes: runtime::candidates(self.runtime.as_deref())?,
+            // The library sets it from the store.
+            runtime_dir: PathBuf::new(),
+            stdout: Stdout::Inherit,
+        };
+        Ok(img::run::Options {
+            name: self.name,
+            remove: self.rm,
+            detach: false,
+            publish_all: self.publish_all,
+            runtime: self.runtime.clone(),
+            overrides: Overrides {
+                entrypoint: self.entrypoint,
+                command: self.command,
+                env: self.env,
+                env_files,
+                workdir: self.workdir,
+                user: self.user,
+            },
+            hostname: self.hostname,
+            settings,
+            platform: self.platform.clone(),
+            pull: self.pull,
+            pull_options: PullOptions {
+                platform: self.platform,
+                all_platforms: false,
+                max_concurrent_downloads: 3,
+                client: self.registry.options()?,
+            },
+        })
+    }
 }

@@ -296,7 +296,7 @@ fn supervise(
 /// `/dev`, `/dev/pts`, `/dev/shm`, and the `/etc` files bound in), so that
 /// the runtime finds them and does not make them in the writable layer —
 /// which img-commit and img-build take as the container's changes.
-fn init_layer(dir: &Dir) -> Result<PathBuf> {
+pub(crate) fn init_layer(dir: &Dir) -> Result<PathBuf> {
     let init = dir.file("init");
     for sub in ["proc", "sys", "dev/pts", "dev/shm", "etc"] {
         let path = init.join(sub);

@@ -33,7 +33,10 @@
 //! * [`table`] — containers listed as `docker ps -a` lists them.
 
 pub mod console;
+pub mod control;
+pub mod exec;
 pub mod execute;
+pub mod export;
 pub mod log;
 pub mod monitor;
 pub mod names;
@@ -70,6 +73,9 @@ pub enum State {
     Running {
         /// The container's first process, as the host sees it.
         pid: i32,
+        /// When it started (RFC 3339).
+        #[serde(default)]
+        started: Option<String>,
     },
     /// Its process ended.
     Exited {

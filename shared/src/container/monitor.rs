@@ -183,7 +183,10 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         &settings,
         &mut |rt, pid| {
             record.runtime = rt.name.clone();
-            record.state = State::Running { pid };
+            record.state = State::Running {
+                pid,
+                started: Some(crate::compose::timestamp(chrono::Utc::now())),
+            };
             dir.save(&record)?;
             tell("ok");
             Ok(())

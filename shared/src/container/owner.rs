@@ -281,14 +281,35 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Kill a helper, if the process with its ID is still the helper.
+/// Kill a helper, if the process with its ID is still the helper, and
+/// wait until it is gone (so that the ports it held are free).
 pub fn kill_helper(helper: &Helper) {
     let Some(pid) = rustix::process::Pid::from_raw(helper.pid) else {
         return;
     };
     let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
-    if String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
+        return;
+    }
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    // A daemon of ours is our child (we are a subreaper): reap it.
+    // Otherwise, watch it go, for a while.
+    if rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).is_err() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while fs::metadata(format!("/proc/{}/cmdline", helper.pid)).is_ok()
+            && std::time::Instant::now() < deadline
+        {
+            let zombie = fs::read_to_string(format!("/proc/{}/stat", helper.pid))
+                .map(|s| {
+                    s.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(true);
+            if zombie {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 }
 

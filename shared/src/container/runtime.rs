@@ -120,7 +120,8 @@ pub struct Created {
 }
 
 impl Runtime {
-    fn command(&self) -> Command {
+    /// The program with its state root (`--root`), for a subcommand.
+    pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(&self.path);
         if let Some(root) = &self.root {
             command.arg("--root").arg(root);
@@ -209,6 +210,11 @@ impl Runtime {
     /// Start the created container `id`.
     pub fn start(&self, id: &str) -> Result<()> {
         self.quiet(&["start", id])
+    }
+
+    /// Send `signal` to the container `id`'s first process.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        self.quiet(&["kill", id, signal])
     }
 
     /// Remove the container `id` from the runtime's state, killing what
