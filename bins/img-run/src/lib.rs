@@ -39,20 +39,37 @@ use img::run::PullPolicy;
 /// The container runs through an OCI runtime: --runtime (or $IMG_RUNTIME),
 /// else runc, else crun, whichever works here — a runtime that fails to
 /// create the container is passed over for the next one (crun refuses hosts
-/// with hybrid cgroups). Like Docker's default container, it has its own
-/// PID, IPC, UTS and mount namespaces, Docker's default capabilities (all
-/// with --privileged), and /etc/hostname, /etc/hosts and /etc/resolv.conf
-/// of its own; its host name is its short ID unless -h names one. Unlike
-/// Docker, which makes a bridge network, it shares the host's network
-/// unless --network none (a network namespace with no interfaces); no
-/// seccomp or AppArmor profile is applied yet, and -p, -d and named volumes
-/// are not supported.
+/// with hybrid cgroups). The runtime keeps its state inside the store
+/// (`.img/runtime`). Like Docker's default container, it has its own PID,
+/// IPC, UTS and mount namespaces, Docker's default capabilities (all with
+/// --privileged), and /etc/hostname, /etc/hosts and /etc/resolv.conf of its
+/// own; its host name is its short ID unless -h names one.
+///
+/// Network: by default (--network bridge) the container has a network
+/// namespace of its own with outbound access, connected by pasta (Debian's
+/// passt package): the host's addresses and routes copied in, connections
+/// carried out through the host's sockets, the gateway address reaching
+/// the host's own services — Docker's bridge as a user sees it, with no
+/// change to the host's network. -p [IP:][HOSTPORT:]PORT[/tcp|udp]
+/// publishes a port (a free host port when HOSTPORT is left out), -P every
+/// port the image EXPOSEs; a host port in use fails the run before
+/// anything is made, and the port is free again once the container ended.
+/// --network host shares the host's network, --network none leaves only
+/// loopback. No seccomp or AppArmor profile is applied yet.
+///
+/// With -d the container runs in the background: img-run prints its ID and
+/// returns; a monitor (img-monitor in ps) keeps it, writes its output into
+/// a json-file log as Docker's (img-logs; at most 10 MB and one older file)
+/// and records how it ended. img-ps lists containers, img-stop, img-kill,
+/// img-start, img-exec and img-rm --container act on them. --restart takes
+/// only "no". In the foreground the container dies with img-run, however
+/// img-run ends (a guard, img-guard in ps, ends it if img-run is killed);
+/// containers whose owner died are ended by the next img program.
 ///
 /// The container is kept when it ends, with its writable layer, so that
-/// `img-commit CONTAINER IMAGE` can make an image of what it changed; --rm
-/// removes it instead, `img-ls --containers` lists them (as `docker ps -a`)
-/// and `img-prune --containers` removes every stopped one. Names are unique: --name, or a made-up one such as
-/// `festive_lovelace`.
+/// `img-commit CONTAINER IMAGE` can make an image of what it changed (a
+/// running one too); --rm removes it instead. Names are unique: --name, or
+/// a made-up one such as `festive_lovelace`.
 ///
 /// Exit status: the command's own; 125 when img-run itself fails (the
 /// image cannot be found, no runtime works, bad flags), 126 when the
@@ -66,7 +83,7 @@ use img::run::PullPolicy;
     trailing_var_arg = true
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-run --rm busybox echo hello\n  img-run -it --name shell busybox sh\n  img-run --rm -v \"$PWD\":/src -w /src -e CI=1 builder make\n  img-run --rm --network none --read-only --tmpfs /tmp app:1\n  img-run --name work busybox sh -c 'echo hi > /hello.txt' && img-commit work busybox:hello"
+    after_help = "EXAMPLES:\n  img-run --rm busybox echo hello\n  img-run -it --name shell busybox sh\n  img-run --rm -v \"$PWD\":/src -w /src -e CI=1 builder make\n  img-run --rm --network none --read-only --tmpfs /tmp app:1\n  img-run --name work busybox sh -c 'echo hi > /hello.txt' && img-commit work busybox:hello\n  img-run -d --name web -p 8090:80 mynginx && curl 127.0.0.1:8090"
 )]
 pub struct Cli {
     #[command(flatten)]
