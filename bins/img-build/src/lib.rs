@@ -12,7 +12,7 @@ use img::container::spec::{Isolation, Network};
 use img::error::{Error, IoContext};
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 use img::tag;
 
@@ -24,8 +24,11 @@ use img::tag;
 /// directives, `\` or backtick continuations, heredocs, JSON and shell
 /// forms, ARG/ENV expansion with `${VAR:-default}` and the other forms,
 /// multi-stage builds with `AS name`, `COPY --from`, `--target`); FROM
-/// images missing from the store are pulled (always with --pull). Only the
-/// stages the target needs are built.
+/// images missing from the store are pulled (always with --pull, asking
+/// with HEAD first, so that a base the registry still names is not
+/// downloaded again; through registries.conf's mirrors and locations, and
+/// `--registry-mirror`, as img-pull). Only the stages the target needs are
+/// built.
 ///
 /// RUN runs its command in a container on the image built so far, through
 /// runc or crun as img-run does (root needed), with the host's network
@@ -79,6 +82,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Name the image (name:tag; repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
@@ -186,7 +191,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             platform: None,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
         labels,
         settings,

@@ -13,7 +13,7 @@ use img::container::spec::{Bind, Isolation, Network};
 use img::platform::Platform;
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 
 /// Run a command in a new container.
@@ -28,7 +28,10 @@ use img::run::PullPolicy;
 /// USR1, USR2) are passed on to the container's process.
 ///
 /// An IMAGE missing from the store is pulled first (`Unable to find image
-/// … locally`), unless --pull never; --pull always pulls before every run.
+/// … locally`), unless --pull never; --pull always pulls before every run,
+/// asking with HEAD first, so that an image the registry still names is
+/// not downloaded again. Pulls go as img-pull's do (registries.conf's
+/// mirrors and locations, `--registry-mirror`).
 /// Its layers are unpacked once into the store's snapshots
 /// (`.img/snapshots`, shared by every container and removed by img-prune
 /// when no image uses them), mounted read-only under an overlay whose
@@ -104,6 +107,8 @@ pub struct Cli {
 pub struct RunArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -277,7 +282,7 @@ impl RunArgs {
                 platform: self.platform,
                 all_platforms: false,
                 max_concurrent_downloads: 3,
-                client: self.registry.options()?,
+                client: self.mirrors.options(&self.registry)?,
             },
         })
     }
