@@ -55,12 +55,12 @@ pub fn kill(store: &Store, container: &Container, query: &str, signal: &str) -> 
     }
     let signal = signal_name(signal)?;
     let runtime = runtime_of(store, container)?;
-    runtime.kill(&container.id, &signal).or_else(|e| {
+    runtime.kill(&container.id, &signal).map_err(|e| {
         // It ended meanwhile.
         if is_running(store, &reload(store, container)) {
-            Err(e)
+            e
         } else {
-            Err(not_running(container, query))
+            not_running(container, query)
         }
     })
 }
@@ -210,7 +210,10 @@ pub fn logs(
         entries.drain(..skip);
     }
     print_entries(&entries, options, out, err)?;
-    while options.follow {
+    if !options.follow {
+        return Ok(());
+    }
+    loop {
         // Read once more after it stopped: what it wrote last.
         let running = is_running(store, &reload(store, container));
         let (more, next) = log::read(&path, offset)?;

@@ -116,7 +116,7 @@ impl std::error::Error for StartError {}
 /// this first thing.
 pub fn run_if_monitor() {
     let mut args = std::env::args_os();
-    if !args.next().is_some_and(|a| a == MONITOR) {
+    if args.next().is_none_or(|a| a != MONITOR) {
         return;
     }
     let root = args.next().map(PathBuf::from).unwrap_or_default();

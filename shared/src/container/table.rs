@@ -213,7 +213,7 @@ fn status(listed: &Listed, now: DateTime<Utc>) -> String {
     match &listed.container.state {
         State::Created => "Created".into(),
         State::Running { started, .. } if listed.running => {
-            let since = format::ago(started.as_deref().and_then(|s| parse_time(s)), now);
+            let since = format::ago(started.as_deref().and_then(parse_time), now);
             format!("Up {}", since.trim_end_matches(" ago"))
         }
         State::Running { .. } => "Exited (137)".into(),
