@@ -244,6 +244,9 @@ fn describe(e: &anyhow::Error) -> String {
 /// Run a program's body; print its error once and exit with the code its
 /// kind calls for. A closed stdout pipe (`img-ls | head -1`) is success.
 pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
+    // A copy of this program started to guard or monitor a container.
+    crate::container::owner::run_if_guard();
+    crate::container::monitor::run_if_monitor();
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,

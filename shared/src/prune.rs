@@ -313,7 +313,7 @@ fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Re
 /// that ran it was killed, the process lives on).
 fn still_running(container: &crate::container::Container) -> bool {
     match container.state {
-        crate::container::State::Running { pid } => rustix::process::Pid::from_raw(pid)
+        crate::container::State::Running { pid, .. } => rustix::process::Pid::from_raw(pid)
             .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok()),
         _ => false,
     }

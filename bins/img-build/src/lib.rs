@@ -209,6 +209,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         interactive: false,
         tty: false,
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
+        // The library sets it from the store.
+        runtime_dir: PathBuf::new(),
         stdout: if cli.quiet {
             Stdout::Null
         } else {

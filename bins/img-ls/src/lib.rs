@@ -101,10 +101,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let mut out = cli::stdout();
     if cli.containers {
-        let containers = store.containers()?;
-        let table =
-            img::container::table::render(&containers, img::format::now(), cli.quiet, cli.no_trunc);
-        out.write_all(table.as_bytes())?;
+        // What img-ps -a lists (kept for scripts written before img-ps).
+        let view = img::container::table::View {
+            all: true,
+            quiet: cli.quiet,
+            no_trunc: cli.no_trunc,
+            filters: Vec::new(),
+            format: RowFormat::Default,
+        };
+        out.write_all(img::container::table::list(&store, &view)?.as_bytes())?;
         out.flush()?;
         return Ok(());
     }

@@ -118,5 +118,7 @@ pub fn build(root: &std::path::Path, options: &Options, progress: &Progress) -> 
     // but this build: garbage collection waits for it.
     store.hold_writer_lock()?;
     let platform = Platform::host();
-    stages::Builder::new(&store, options, progress, platform)?.build()
+    let mut options = options.clone();
+    options.settings.runtime_dir = crate::container::owner::runtime_dir(&store.state_dir());
+    stages::Builder::new(&store, &options, progress, platform)?.build()
 }

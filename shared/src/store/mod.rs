@@ -111,6 +111,10 @@ impl Store {
         ] {
             fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
         }
+        // Containers whose owner was killed end here, whatever program
+        // comes next (see container/owner.rs); a failure to end one must
+        // not stop the program.
+        let _ = store.reap_containers();
         Ok(store)
     }
 

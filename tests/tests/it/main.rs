@@ -6,6 +6,7 @@ mod build;
 mod build_reproducible;
 mod cli;
 mod commit;
+mod containers;
 mod credentials;
 mod differential;
 mod differential_cli;
