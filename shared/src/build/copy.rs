@@ -102,7 +102,7 @@ pub struct Report {
 /// Copy the request's sources into its root filesystem.
 pub fn copy(req: &Request) -> Result<Report> {
     let plan = Plan::new(req)?;
-    let mut writer = write::Writer::new(req, &plan.dest);
+    let mut writer = write::Writer::new(req, &plan.dest)?;
     for source in &plan.sources {
         match source {
             Source::Path(found) if found.meta.is_dir() => writer.directory(&plan.finder, found)?,

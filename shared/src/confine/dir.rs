@@ -349,8 +349,25 @@ impl Dir {
 
     /// Set the times of the directory itself.
     pub fn set_times_self(&self, times: &Timestamps) -> Result<()> {
-        rustix::fs::utimensat(&self.fd, "", times, AtFlags::EMPTY_PATH)
-            .map_err(|e| failed(format!("setting the time of {}", self.shown.display()), e))
+        match rustix::fs::utimensat(rustix::fs::CWD, self.proc_path(), times, AtFlags::empty()) {
+            Err(Errno::NOENT) if !proc_mounted() => {
+                rustix::fs::utimensat(&self.fd, "", times, AtFlags::EMPTY_PATH)
+            }
+            other => other,
+        }
+        .map_err(|e| failed(format!("setting the time of {}", self.shown.display()), e))
+    }
+
+    /// Set the owner and group of the directory itself.
+    pub fn chown_self(&self, uid: u32, gid: u32) -> Result<()> {
+        rustix::fs::chownat(
+            &self.fd,
+            "",
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            AtFlags::EMPTY_PATH,
+        )
+        .map_err(|e| failed(format!("setting the owner of {}", self.shown.display()), e))
     }
 
     /// Set the extended attribute `key` of `name` (of a link itself where

@@ -159,6 +159,26 @@ impl Root {
         Ok(self.dir(parent, missing)?.map(|dir| (dir, name)))
     }
 
+    /// The parent directory of the cleaned, non-empty path `rel` when every
+    /// element on the way is a real directory (a link among them: `None`),
+    /// and `rel`'s last element: a path as overlayfs looks it up in one
+    /// layer's directory, where links are the image's, never followed.
+    pub fn parent_no_links<'p>(&self, rel: &'p [u8]) -> Result<Option<(Dir, &'p OsStr)>> {
+        let mut parts = rel.split(|b| *b == b'/').filter(|p| !p.is_empty());
+        let Some(last) = parts.next_back() else {
+            return Ok(None);
+        };
+        let mut dir = self.top.try_clone()?;
+        for part in parts {
+            let part = plain(OsStr::from_bytes(part))?;
+            match dir.stat(part)? {
+                Some(stat) if is_dir(&stat) => dir = dir.open_dir(part)?,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some((dir, plain(OsStr::from_bytes(last))?)))
+    }
+
     /// Open the file `rel` for reading, every link (the last element's too)
     /// followed inside the root.
     pub fn open_file(&self, rel: &[u8]) -> Result<File> {

@@ -9,7 +9,9 @@
 //!
 //! Checking streams: one entry's header at a time, contents skipped.
 
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek};
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
@@ -82,6 +84,35 @@ pub fn tar(reader: impl Read) -> Result<u64> {
     for item in archive.entries().map_err(bad_tar)? {
         let item = item.map_err(bad_tar)?;
         entry(&item)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Check the layer (plain, gzip or zstd) in `file`, from its start. A
+/// plain tar is read header by header, its contents skipped by seeking.
+pub fn file(mut file: File) -> Result<u64> {
+    let mut head = [0u8; 8];
+    let n = file.read_at(&mut head, 0).map_err(bad_tar)?;
+    if compression::Compression::detect(&head[..n]) != compression::Compression::None {
+        file.rewind().map_err(bad_tar)?;
+        return check_stream(BufReader::with_capacity(compression::BUFFER, file));
+    }
+    file.rewind().map_err(bad_tar)?;
+    let len = file.metadata().map_err(bad_tar)?.len();
+    let mut archive = tar::Archive::new(file);
+    let mut count = 0;
+    for item in archive.entries_with_seek().map_err(bad_tar)? {
+        let item = item.map_err(bad_tar)?;
+        entry(&item)?;
+        // Seeking past the end would not notice an entry cut short.
+        if item.raw_file_position().saturating_add(item.size()) > len {
+            return Err(Error::invalid(format!(
+                "the layer is cut short: {} claims {} bytes that it does not hold",
+                String::from_utf8_lossy(&item.path_bytes()).escape_debug(),
+                item.size()
+            )));
+        }
         count += 1;
     }
     Ok(count)

@@ -93,3 +93,36 @@ fn a_layer_fed_as_it_arrives_is_checked_and_its_buffers_come_back() {
         assert_eq!(returned.iter().count(), fed, "every buffer came back");
     }
 }
+
+#[test]
+fn a_layer_file_is_checked_from_its_start_whatever_its_compression() {
+    let good = tar_of(&[(b"a", Regular, b""), (b"b", Regular, b"")]);
+    let bad = tar_of(&[(b"a", Regular, b""), (b".wh...", Regular, b"")]);
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    for (bytes, fine) in [
+        (good.clone(), true),
+        (gzip(&good), true),
+        (bad.clone(), false),
+        (gzip(&bad), false),
+    ] {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&bytes).unwrap();
+        assert_eq!(file(f).is_ok(), fine);
+    }
+    // A plain tar whose last file claims more bytes than it holds.
+    let mut cut = tar_of(&[(b"a", Regular, b"")]);
+    cut.truncate(512);
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..1].copy_from_slice(b"b");
+    h.set_size(1 << 40);
+    h.set_cksum();
+    cut.extend_from_slice(h.as_bytes());
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(&cut).unwrap();
+    let err = file(f).unwrap_err();
+    assert!(err.to_string().contains("cut short"), "{err}");
+}

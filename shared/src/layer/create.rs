@@ -12,6 +12,10 @@
 //! go into PAX `SCHILY.xattr.` records; `security.selinux` labels belong to
 //! the host and are left out, as Docker does.
 //!
+//! A name that would make a whiteout of `.` or `..` in the layer (`.wh..`,
+//! `.wh...`, `.wh.`, or anything under a `.wh.` directory) is refused, as
+//! every reader of layers refuses it (see [`super::check`]).
+//!
 //! The tree is streamed: one directory listing is held at a time, plus the
 //! first path of every multiply linked file.
 
@@ -249,6 +253,9 @@ impl<W: Write> TreeWriter<W> {
         size: u64,
         data: impl io::Read,
     ) -> Result<bool> {
+        // A file named like a whiteout of `.` or `..` would be one in the
+        // layer: what every reader refuses is never written.
+        whiteout::classify(rel)?;
         tarout::write_entry(&mut self.out, entry, rel, link, size, data)?;
         self.report.entries += 1;
         Ok(true)

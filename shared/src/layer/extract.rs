@@ -27,13 +27,15 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{FileType, Stat, Timespec, Timestamps};
 
 use super::check;
+use super::compression;
 use super::path;
 use super::tarout::EntryMeta;
 use super::whiteout::{self, Kind as Whiteout};
@@ -73,6 +75,24 @@ pub struct Report {
     pub skipped_devices: u64,
     /// Extended attributes the filesystem refused.
     pub skipped_xattrs: u64,
+}
+
+/// Apply the layer tar (plain, gzip or zstd) read from `input` onto the
+/// directory `root`. A regular file is checked whole first, so that a
+/// layer refused changes nothing; a pipe is checked entry by entry as it
+/// is applied, and stops at the first entry refused.
+pub fn apply_file(mut input: File, root: &Path, options: &Options) -> Result<Report> {
+    let regular = input.metadata().is_ok_and(|m| m.is_file());
+    if regular {
+        let what = || "reading the layer".to_string();
+        let start = input.stream_position().io_context(what)?;
+        let (_, tar) =
+            compression::decompress(BufReader::with_capacity(compression::BUFFER, &input))?;
+        check::tar(tar)?;
+        input.seek(SeekFrom::Start(start)).io_context(what)?;
+    }
+    let (_, tar) = compression::decompress(BufReader::with_capacity(compression::BUFFER, input))?;
+    apply(tar, root, options)
 }
 
 /// Apply the uncompressed layer tar `layer` onto the directory `root`.

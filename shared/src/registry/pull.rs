@@ -297,7 +297,7 @@ fn fetch_one(
     };
     let mut attempt = 0;
     let fetched = loop {
-        match download::fetch(source, store, d, &report) {
+        match download::fetch(source, store, d, is_layer, &report) {
             Err(e) if e.kind() == Kind::DigestMismatch && attempt == 0 => {
                 attempt += 1;
                 if is_layer {
