@@ -10,6 +10,7 @@ mod differential;
 mod docs;
 mod export;
 mod history;
+mod hostile;
 mod import;
 mod inspect;
 mod layer;
