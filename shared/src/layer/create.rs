@@ -144,6 +144,9 @@ impl<W: Write> TreeWriter<W> {
     /// Write the one entry `rel` for the file `full`; `false` when it was
     /// left out (a socket).
     pub fn add(&mut self, full: &Path, rel: &[u8], meta: &Metadata) -> Result<bool> {
+        // A file named like a whiteout of `.` or `..` would be one in the
+        // layer: what every reader refuses is never written.
+        whiteout::classify(rel).map_err(|e| e.context(format!("{}", full.display())))?;
         let kind = meta.file_type();
         if self.options.exclude.contains(&(meta.dev(), meta.ino())) {
             return Ok(false);
@@ -253,9 +256,6 @@ impl<W: Write> TreeWriter<W> {
         size: u64,
         data: impl io::Read,
     ) -> Result<bool> {
-        // A file named like a whiteout of `.` or `..` would be one in the
-        // layer: what every reader refuses is never written.
-        whiteout::classify(rel)?;
         tarout::write_entry(&mut self.out, entry, rel, link, size, data)?;
         self.report.entries += 1;
         Ok(true)

@@ -59,9 +59,19 @@ impl Suite {
         self.victims.assert_unseen(&run.stderr, &what);
         if run.code == 2 {
             // One line of error (progress lines may come before it).
-            let errors = run.stderr.lines().filter(|l| l.contains(": error: ")).count();
+            let errors = run
+                .stderr
+                .lines()
+                .filter(|l| l.contains(": error: "))
+                .count();
             assert_eq!(errors, 1, "{what}: {}", run.stderr);
-            assert!(run.stderr.trim_end().lines().last().unwrap_or("").contains(": error: "));
+            assert!(run
+                .stderr
+                .trim_end()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .contains(": error: "));
         }
     }
 
@@ -404,4 +414,54 @@ fn assert_busybox_snapshot(env: &Env, what: &str) {
         snapshot.join("bin/busybox").is_file(),
         "{what}: the busybox snapshot is gone"
     );
+}
+
+/// Files whose names make whiteouts of `.`, `..` or nothing once they are
+/// in a layer: every program that writes a layer from a tree refuses them
+/// (exit 2) and names nothing.
+const WHITEOUT_NAMES: &[&str] = &[".wh..", ".wh...", ".wh."];
+
+#[test]
+fn trees_holding_whiteout_names_make_no_layer() {
+    if !need(&["runc", "skopeo"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "base");
+    for name in WHITEOUT_NAMES {
+        let tree = env.path("tree");
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub").join(name), b"").unwrap();
+        let run = env.sh("img-layer create tree > layer.tar").code(2);
+        assert!(run.stderr.contains("whiteout"), "{name}: {}", run.stderr);
+        std::fs::create_dir_all(env.path("empty")).unwrap();
+        env.sh("img-layer diff empty tree > layer.tar").code(2);
+        // COPY of such a file: the step's layer is refused.
+        let named = names(&env);
+        context(&env.path("ctx"), "FROM base\nCOPY tree /tree\n", &[]);
+        env.sh("rm -rf ctx/tree && cp -a tree ctx/tree && img-build -q -t copied ctx")
+            .code(2);
+        // A container that made one: its commit is refused.
+        let script =
+            format!("img-run --name maker base sh -c ': > /{name}' && img-commit maker made");
+        env.sh(&script).code(2);
+        env.sh("img-prune -f --containers").ok();
+        assert_eq!(names(&env), named, "{name}: something was named");
+    }
+    env.check_store();
+}
+
+/// The names in the store's index.
+fn names(env: &Env) -> Vec<String> {
+    let index = env.index();
+    let mut names: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(String::from)
+        .collect();
+    names.sort();
+    names
 }
