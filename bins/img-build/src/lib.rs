@@ -34,7 +34,12 @@ use img::tag;
 /// context (minus what `.dockerignore` — or `Dockerfile.dockerignore` beside
 /// the Dockerfile — excludes) or from another stage or image, keeping modes
 /// and times, owned by root unless --chown; ADD also unpacks local tar
-/// archives and downloads URLs. Every other instruction changes the config
+/// archives and downloads URLs. Nothing is written outside the image's root
+/// filesystem, whatever links the image or an archive holds (they are
+/// followed inside it); an archive or FROM image with an entry leaving its
+/// root, or a whiteout of `.` or `..`, fails the build (exit status 2), and
+/// so does a step whose files would make such a whiteout in its layer (a
+/// file named `.wh..`). Every other instruction changes the config
 /// as Docker's do. Each RUN, COPY and ADD that changed files adds a layer
 /// (gzip); history entries are written as BuildKit writes them
 /// (`RUN /bin/sh -c … # buildkit`).
