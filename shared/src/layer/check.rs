@@ -10,7 +10,7 @@
 //! Checking streams: one entry's header at a time, contents skipped.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
@@ -186,7 +186,7 @@ impl Background {
                 current: None,
                 at: 0,
             };
-            let result = check_stream(&mut reader);
+            let result = check_chunks(&mut reader);
             // Every buffer goes back to its owner, to the last, whatever
             // the outcome: the sender never waits for one that is gone.
             reader.drain();
@@ -252,6 +252,21 @@ fn check_stream(reader: impl Read) -> Result<u64> {
     Ok(entries)
 }
 
+/// Decompress and check the chunks as they are: the decompressor reads
+/// from the chunks' own buffers, not from a copy of them.
+fn check_chunks(chunks: &mut Chunks) -> Result<u64> {
+    let head = chunks.fill_buf().map_err(bad_tar)?;
+    if head.len() < compression::MAGIC_LEN {
+        // Too little to tell the compression from: through a buffer.
+        return check_stream(chunks);
+    }
+    let detected = compression::Compression::detect(head);
+    let mut decoded = compression::decoder_buffered(detected, chunks)?;
+    let entries = tar(&mut decoded)?;
+    io::copy(&mut decoded, &mut io::sink()).map_err(bad_tar)?;
+    Ok(entries)
+}
+
 /// The chunks fed to a [`Background`] check, read in order.
 struct Chunks {
     received: Receiver<Chunk>,
@@ -272,16 +287,17 @@ impl Chunks {
 
 impl Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if let Some(chunk) = &self.current {
-                if self.at < chunk.len {
-                    let n = buf.len().min(chunk.len - self.at);
-                    let from = chunk.start + self.at;
-                    buf[..n].copy_from_slice(&chunk.buffer[from..from + n]);
-                    self.at += n;
-                    return Ok(n);
-                }
-            }
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.current.as_ref().is_none_or(|c| self.at >= c.len) {
             if let Some(done) = self.current.take() {
                 done.give_back();
             }
@@ -290,9 +306,17 @@ impl Read for Chunks {
                     self.current = Some(chunk);
                     self.at = 0;
                 }
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(&[]),
             }
         }
+        Ok(match &self.current {
+            Some(chunk) => &chunk.buffer[chunk.start + self.at..chunk.start + chunk.len],
+            None => &[],
+        })
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at += amount;
     }
 }
 

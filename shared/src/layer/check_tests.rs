@@ -68,11 +68,18 @@ fn a_layer_fed_as_it_arrives_is_checked_and_its_buffers_come_back() {
     gz.write_all(&good).unwrap();
     let good_gz = gz.finish().unwrap();
     let bad = tar_of(&[(b"a", Regular, b""), (b"b/.wh...", Regular, b"")]);
-    for (bytes, fine) in [(&good, true), (&good_gz, true), (&bad, false)] {
+    // Pieces of 3 bytes are too short to tell the compression from at once.
+    for (bytes, fine, piece_len) in [
+        (&good, true, 100),
+        (&good_gz, true, 100),
+        (&good_gz, true, 3),
+        (&bad, false, 100),
+        (&bad, false, 3),
+    ] {
         let (back, returned) = mpsc::channel();
         let check = Background::start("layer under test".into());
         let mut fed = 0;
-        for piece in bytes.chunks(100) {
+        for piece in bytes.chunks(piece_len) {
             let mut buffer = vec![0u8; 300];
             buffer[7..7 + piece.len()].copy_from_slice(piece);
             check.feed(Chunk {
