@@ -12,7 +12,7 @@ use img::container::spec::{Bind, Isolation, Network};
 use img::platform::Platform;
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 
 /// Run a command in a new container.
@@ -27,7 +27,10 @@ use img::run::PullPolicy;
 /// USR1, USR2) are passed on to the container's process.
 ///
 /// An IMAGE missing from the store is pulled first (`Unable to find image
-/// … locally`), unless --pull never; --pull always pulls before every run.
+/// … locally`), unless --pull never; --pull always pulls before every run,
+/// asking with HEAD first, so that an image the registry still names is
+/// not downloaded again. Pulls go as img-pull's do (registries.conf's
+/// mirrors and locations, `--registry-mirror`).
 /// Its layers are unpacked once into the store's snapshots
 /// (`.img/snapshots`, shared by every container and removed by img-prune
 /// when no image uses them), mounted read-only under an overlay whose
@@ -76,6 +79,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -212,7 +217,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
             platform: cli.platform,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
     };
     let root = cli.common.root_dir();

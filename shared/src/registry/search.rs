@@ -10,6 +10,7 @@ use super::client::{header, status_error, Call, Client};
 use super::options::ClientOptions;
 use super::url;
 use crate::error::{Error, Kind, Result};
+use crate::reference::Reference;
 
 /// Docker Hub's search endpoint.
 const HUB_SEARCH: &str = "https://index.docker.io/v1/search";
@@ -175,6 +176,14 @@ pub fn search_catalog(
     );
     names.map_err(|e| e.context(format!("listing the catalog of {}", client.registry())))?;
     Ok(found)
+}
+
+/// Every tag of `reference`'s repository, asked where a pull would ask:
+/// the mirrors that serve tags, then the registry's location.
+pub fn tags_via_mirrors(reference: &Reference, options: &ClientOptions) -> Result<Vec<String>> {
+    let endpoints = options.registries.pull_endpoints(reference)?;
+    let progress = crate::progress::Progress::stderr(false);
+    super::sources::Sources::new(endpoints, options, &progress).tags()
 }
 
 /// Every tag of `repository`.

@@ -3,12 +3,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_reproducible;
 mod cli;
 mod commit;
 mod credentials;
 mod differential;
+mod differential_config;
+mod differential_files;
+mod differential_stages;
 mod docs;
 mod export;
+mod head_first;
 mod history;
 mod hostile;
 mod import;
@@ -17,6 +22,7 @@ mod layer;
 mod load;
 mod login;
 mod ls;
+mod mirrors;
 mod prune;
 mod pull;
 mod push;
@@ -27,4 +33,5 @@ mod save;
 mod search;
 mod store;
 mod tag;
+mod thin;
 mod tls;
