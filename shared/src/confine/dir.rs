@@ -307,14 +307,16 @@ impl Dir {
         let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let entry = rustix::fs::openat(&self.fd, plain(name)?, flags, Mode::empty())
             .map_err(|e| failed(what(), e))?;
+        // A link has no mode of its own; glibc refuses it the same way
+        // before going through /proc.
+        let stat = rustix::fs::fstat(&entry).map_err(|e| failed(what(), e))?;
+        if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+            return Err(failed(what(), Errno::OPNOTSUPP));
+        }
         let mode = Mode::from_raw_mode(mode);
         match rustix::fs::chmod(proc_fd(entry.as_fd()), mode) {
+            // No /proc: by name, the handle having shown it is no link.
             Err(Errno::NOENT) if !proc_mounted() => {
-                // No /proc: by name, once the handle shows it is no link.
-                let stat = rustix::fs::fstat(&entry).map_err(|e| failed(what(), e))?;
-                if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
-                    return Err(failed(what(), Errno::OPNOTSUPP));
-                }
                 rustix::fs::chmodat(&self.fd, name, mode, AtFlags::empty())
             }
             other => other,
