@@ -22,6 +22,7 @@ pub mod change;
 pub mod cli;
 pub mod commit;
 pub mod compose;
+pub mod confine;
 pub mod container;
 pub mod digest;
 pub mod dockerfile;

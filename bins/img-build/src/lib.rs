@@ -45,6 +45,11 @@ use img::tag;
 /// modes and times, owned by root unless --chown (a user ID is also the
 /// group; a name missing from the image's /etc/passwd is root, as with
 /// BuildKit); ADD also unpacks local tar archives and downloads URLs.
+/// Nothing is written outside the image's root filesystem, whatever links
+/// the image or an archive holds (they are followed inside it); an archive
+/// or FROM image with an entry leaving its root, or a whiteout of `.` or
+/// `..`, fails the build (exit status 2), and so does a step whose files
+/// would make such a whiteout in its layer (a file named `.wh..`).
 /// WORKDIR makes its directory (with parents, mode 0755, owned by the
 /// stage's USER). MAINTAINER sets the image's author (deprecated; img-commit
 /// --change refuses it, as docker commit does). Every other instruction

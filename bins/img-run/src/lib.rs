@@ -37,7 +37,11 @@ use img::run::PullPolicy;
 /// when no image uses them), mounted read-only under an overlay whose
 /// writable layer is the container's own (`.img/containers/ID/upper`). The
 /// mount lives in a mount namespace of img-run's, so it never outlives the
-/// run. This needs root.
+/// run. This needs root. Each layer is unpacked inside its snapshot only,
+/// whoever put the image into the store: a layer with an entry leaving the
+/// root (`..`), a hard link out of it or a whiteout of `.` or `..` is
+/// refused (exit status 125), and its links are followed inside the
+/// snapshot, never out of it.
 ///
 /// The container runs through an OCI runtime: --runtime (or $IMG_RUNTIME),
 /// else runc, else crun, whichever works here — a runtime that fails to

@@ -644,7 +644,9 @@ impl<'a> Builder<'a> {
                         root
                     }
                 };
-                let mut path = crate::layer::extract::resolve_inside(&root, &source)?;
+                // The source is resolved inside its root, links and all; the
+                // runtime gets the path of what was found.
+                let mut path = crate::confine::Root::open(&root)?.real_path(source.as_bytes())?;
                 if mount.rw {
                     // Writes go to a throwaway layer over the source.
                     let dir = StepDir::new(self.work.path())?;

@@ -23,8 +23,8 @@ use super::signals;
 use super::spec::{self, Isolation, Network};
 use super::user;
 use super::Dir;
+use crate::confine::{Missing, Root};
 use crate::error::{Error, IoContext, Kind, Result};
-use crate::layer::extract;
 
 /// How a container is run, besides its process.
 #[derive(Debug, Clone)]
@@ -104,7 +104,10 @@ fn run_mounted(
     let user = user::resolve(&rootfs, &process.user)?;
     let mut env = process.env.clone();
     process::add_home(&mut env, &user.home);
-    extract::ensure_dir(&rootfs, &process.cwd)
+    // The image's config names it: made inside the root filesystem, links
+    // on the way followed as if it were `/`.
+    Root::open(&rootfs)
+        .and_then(|root| root.dir(process.cwd.as_bytes(), Missing::Replace))
         .map_err(|e| e.context(format!("making the working directory {}", process.cwd)))?;
     let iso = &settings.isolation;
     let etc_files = write_etc_files(dir, &iso.hostname, iso.network)?;

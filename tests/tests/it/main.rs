@@ -17,6 +17,7 @@ mod docs;
 mod export;
 mod head_first;
 mod history;
+mod hostile;
 mod import;
 mod inspect;
 mod layer;
