@@ -12,12 +12,12 @@
 
 use std::path::PathBuf;
 
-use crate::container::execute::{self, Settings};
+use crate::container::execute::{self, Settings, Stdout};
 use crate::container::monitor::{self, StartError};
 use crate::container::network::{reserve, Port};
 use crate::container::process::{self, Overrides};
 use crate::container::spec::Network;
-use crate::container::{names, overlay, owner, Container, RunConfig, State};
+use crate::container::{log, names, overlay, owner, Container, RunConfig, State};
 use crate::error::{Error, Kind, Result};
 use crate::image::Image;
 use crate::platform::Platform;
@@ -153,6 +153,11 @@ pub fn run(
     let mut settings = options.settings.clone();
     settings.isolation = config.isolation.clone();
     settings.runtime_dir = runtime_dir;
+    if settings.stdout == Stdout::Inherit {
+        // Kept as Docker keeps a foreground container's output, for
+        // img-logs once it ended.
+        settings.stdout = Stdout::Attached(log::path(dir.path(), &container.id));
+    }
     let mut record = container.clone();
     let ran = execute::execute(
         &container.id,

@@ -47,6 +47,7 @@ pub mod process;
 pub mod runtime;
 pub mod signals;
 pub mod spec;
+pub(crate) mod stdio;
 pub mod table;
 pub mod user;
 

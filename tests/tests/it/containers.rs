@@ -2,7 +2,9 @@
 //! through pasta, img-ps/logs/exec/stop/kill/start/create, removal, export
 //! of a container; and nothing leaked when img-run or img-build is killed.
 
-use img_tests::{need, Env};
+use std::time::Duration;
+
+use img_tests::{need, Env, Run};
 
 const PEERS: &[&str] = &["runc", "skopeo", "umoci", "pasta", "curl"];
 
@@ -225,6 +227,48 @@ fn bad_input_changes_nothing() {
     assert_eq!(env.index_bytes(), before);
 }
 
+/// Run `script` as `Env::sh` does, failing the test when its output has
+/// not ended within `deadline`: a process left holding the pipeline's
+/// stdout or stderr (a leftover of a killed program) would make a caller
+/// such as `x=$(img-run …)` wait forever.
+fn sh_within(env: &Env, script: &str, deadline: Duration) -> Run {
+    use std::process::{Command, Stdio};
+    let path = format!(
+        "{}:{}",
+        img_tests::bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("bash")
+        .args(["-c", &format!("set -o pipefail\n{script}")])
+        .current_dir(env.dir.path())
+        .env("PATH", path)
+        .env("IMG_ROOT", env.store())
+        .env("STORE", env.store())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(deadline)
+        .unwrap_or_else(|_| {
+            panic!(
+                "the pipeline's output did not end within {} s: something holds it\n{script}",
+                deadline.as_secs()
+            )
+        })
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// A process, runtime container or mount of the store left behind (the
 /// last owner may still be exiting: looked at again for up to 10 s).
 fn assert_no_leftovers(env: &Env) {
@@ -240,7 +284,7 @@ fn assert_no_leftovers(env: &Env) {
 fn leftovers(env: &Env) {
     let store = env.store().display().to_string();
     let runtime = env.store().join(".img/runtime");
-    for rt in ["runc", "crun"] {
+    for rt in ["runc", "crun", "gated"] {
         let dir = runtime.join(rt);
         let left: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
@@ -295,11 +339,48 @@ fn killed_programs_leave_no_container_process_or_mount() {
         ))
         .ok();
     }
-    // img-run killed before anything ran: right after its record appeared.
-    env.sh(
+    // img-run killed before anything ran: right after its owner's lock
+    // appeared. Whatever the runtime was doing then, nothing of it may
+    // hold the pipeline's output: it ends, within a deadline.
+    sh_within(
+        &env,
         "img-run base busybox sleep 4000200 &
          for n in $(seq 2000); do ls store/.img/runtime/owned 2>/dev/null | grep -q lock && break; sleep 0.005; done
          kill -9 $!; wait $! || true",
+        Duration::from_secs(120),
+    )
+    .ok();
+    // img-run killed while `runc create` runs (a gate holds the runtime
+    // before it creates: img-run is killed, then the gate opens). The
+    // create finishes after its owner died, with nothing else of img
+    // running: the guard ends what it made, and the caller's output ends.
+    let dir = env.dir.path().display();
+    let gate = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" create \"*) : > {dir}/creating; read go < {dir}/gate;; esac\nexec runc \"$@\"\n"
+    );
+    std::fs::write(env.path("gated"), gate).unwrap();
+    env.sh("chmod +x gated && mkfifo gate").ok();
+    let gated = env.path("gated").display().to_string();
+    let run = sh_within(
+        &env,
+        &format!(
+            "img-run --runtime {gated} base busybox sleep 4000250 &
+             for n in $(seq 2000); do [ -e creating ] && break; sleep 0.005; done
+             [ -e creating ] || exit 1
+             kill -9 $!; wait $! || true
+             echo go > gate"
+        ),
+        Duration::from_secs(120),
+    )
+    .ok();
+    assert_eq!(run.stdout, "");
+    // The guard ends the container the create made once it is done.
+    env.sh(
+        "for n in $(seq 400); do
+           [ -z \"$(ls store/.img/runtime/gated 2>/dev/null)\" ] && ! pgrep -f '^busybox sleep 4000250' >/dev/null && exit 0
+           sleep 0.025
+         done
+         ls store/.img/runtime/gated; exit 1",
     )
     .ok();
     // img-build killed during a RUN step.
