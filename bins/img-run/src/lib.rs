@@ -21,8 +21,12 @@ use img::run::PullPolicy;
 /// Runs IMAGE's command (its ENTRYPOINT and CMD; COMMAND and ARG… replace
 /// the CMD, --entrypoint the ENTRYPOINT) in a new container, in the
 /// foreground, as `docker run` does, and exits with the command's exit
-/// status. The container's stdout and stderr are img-run's; its stdin is
-/// img-run's with -i, else empty. With -t it gets a terminal, img-run's own
+/// status. Its stdout and stderr are copied to img-run's, and kept in its
+/// json-file log as Docker keeps them (img-logs shows them after it
+/// ended); its stdin is img-run's with -i, else empty. As with Docker, the
+/// container writes into pipes (no terminal without -t), never into
+/// img-run's own descriptors: should img-run be killed, nothing of the
+/// container or the runtime is left holding its caller's pipe. With -t it gets a terminal, img-run's own
 /// terminal switched to raw mode meanwhile (so `img-run -it busybox sh` is
 /// an interactive shell). Signals img-run receives (INT, TERM, HUP, QUIT,
 /// USR1, USR2) are passed on to the container's process.
@@ -65,9 +69,12 @@ use img::run::PullPolicy;
 /// loopback. No seccomp or AppArmor profile is applied yet.
 ///
 /// With -d the container runs in the background: img-run prints its ID and
-/// returns; a monitor (img-monitor in ps) keeps it, writes its output into
-/// a json-file log as Docker's (img-logs; at most 10 MB and one older file)
-/// and records how it ended. img-ps lists containers, img-stop, img-kill,
+/// returns once it runs; a monitor (img-monitor in ps) keeps it, writes its
+/// output into a json-file log as Docker's (img-logs; at most 10 MB and one
+/// older file) and records how it ended. With -d -i its stdin stays open
+/// and empty, as Docker's does while nothing is attached (img has no
+/// attach), so `img-run -di busybox sh` keeps a shell running for
+/// img-exec. img-ps lists containers, img-stop, img-kill,
 /// img-start, img-exec and img-rm --container act on them. --restart takes
 /// only "no". In the foreground the container dies with img-run, however
 /// img-run ends (a guard, img-guard in ps, ends it if img-run is killed);
@@ -211,10 +218,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_container(cli: Cli) -> anyhow::Result<i32> {
-    if cli.detach && cli.args.interactive {
-        // Nothing would read a detached container's stdin.
-        anyhow::bail!("-d cannot be combined with -i: a detached container's stdin is closed");
-    }
     let quiet = cli.args.quiet;
     let image = cli.args.image.clone();
     let mut options = cli.args.options()?;

@@ -66,10 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     &mut std::io::stdout(),
                     &mut std::io::stderr(),
                 )?;
-                let code = match store.container_dir(&container.id).load()?.state {
-                    img::container::State::Exited { code, .. } => code,
-                    _ => 0,
-                };
+                let code = control::exit_status(&store, &container)?;
                 return Err(Exit(code).into());
             }
             Ok(_) => println!("{query}"),

@@ -281,6 +281,49 @@ mod tests {
     }
 
     #[test]
+    fn chunks_become_lines_and_long_lines_pieces() {
+        let mut lines = Lines::default();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        for chunk in [&b"a"[..], b"b\nc", b"\n\nd"] {
+            lines.push(chunk, &mut |l| got.push(l.to_vec()));
+        }
+        lines.finish(&mut |l| got.push(l.to_vec()));
+        assert_eq!(got, [&b"ab\n"[..], b"c\n", b"\n", b"d"]);
+        got.clear();
+        let long = vec![b'x'; MAX_LINE + 10];
+        lines.push(&long, &mut |l| got.push(l.to_vec()));
+        lines.push(b"\n", &mut |l| got.push(l.to_vec()));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), MAX_LINE);
+        assert_eq!(got[1], [&[b'x'; 10][..], b"\n"].concat());
+    }
+
+    #[test]
+    fn a_tee_passes_bytes_on_and_stops_when_its_reader_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path(dir.path(), "abc");
+        let log = Writer::open(&path).unwrap();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let to: Box<dyn Write + Send> = Box::new(out.reopen().unwrap());
+        log.tee(&b"prompt> "[..], Some(to), "stdout")
+            .join()
+            .unwrap();
+        assert_eq!(fs::read(out.path()).unwrap(), b"prompt> ");
+        assert_eq!(read(&path, 0).unwrap().0[0].log, "prompt> ");
+        // A closed reader (img-run ... | head -1): the container's pipe
+        // is closed too.
+        let (closed, _) = {
+            let (r, w) = std::io::pipe().unwrap();
+            (w, drop(r))
+        };
+        let (from, mut feed) = std::io::pipe().unwrap();
+        let copying = log.tee(from, Some(Box::new(closed)), "stdout");
+        let _ = feed.write_all(b"first\n");
+        copying.join().unwrap();
+        assert!(feed.write_all(b"more\n").is_err(), "the pipe was closed");
+    }
+
+    #[test]
     fn the_log_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let path = path(dir.path(), "abc");

@@ -50,6 +50,7 @@ pub mod spec;
 pub(crate) mod stdio;
 pub mod table;
 pub mod user;
+pub mod watch;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -205,10 +206,12 @@ impl Dir {
         Ok(file)
     }
 
-    /// Whether an img-run holds the lock now.
+    /// Whether an img-run holds the lock now. The file is opened for
+    /// reading only: closing it must not look like a holder letting go to
+    /// those who watch (`watch.rs`).
     pub fn is_held(&self) -> bool {
-        match lock_file(&self.path) {
-            Ok(file) => file.try_lock().is_err(),
+        match File::open(self.path.join("lock")) {
+            Ok(file) => file.try_lock_shared().is_err(),
             Err(_) => false,
         }
     }

@@ -279,11 +279,8 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
                     .into_iter()
                     .next()
             });
-        match program {
-            Some(rt) => {
-                let _ = rt.in_store(runtime).delete(id);
-            }
-            None => continue,
+        if let Some(rt) = program {
+            let _ = rt.in_store(runtime).delete(id);
         }
         // A runtime that cannot delete it (its program gone): its state
         // names processes that died with their namespace or live on
@@ -491,6 +488,13 @@ mod tests {
     fn helpers_are_killed_only_when_their_command_line_matches() {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
+        // Until the child has executed sleep, its command line is not
+        // sleep's yet.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != b"sleep\x0030\0" {
+            assert!(std::time::Instant::now() < deadline, "sleep never ran");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         kill_helper(&Helper {
             pid,
             marker: "not-this-one".into(),
@@ -500,6 +504,11 @@ mod tests {
             pid,
             marker: "30".into(),
         });
-        assert!(child.wait().unwrap().code().is_none(), "killed");
+        // Killed, and reaped by kill_helper (a subreaper's daemon is its
+        // child): gone from /proc.
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "killed and reaped"
+        );
     }
 }

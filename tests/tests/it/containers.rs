@@ -164,6 +164,50 @@ fn a_detached_containers_output_is_kept_and_it_can_be_started_again() {
 }
 
 #[test]
+fn a_foreground_containers_output_is_logged_and_its_streams_are_pipes() {
+    let Some(env) = ready() else { return };
+    let run = env
+        .sh("img-run --name fg base sh -c 'echo out; echo err >&2; [ -t 1 ] || echo piped'")
+        .ok();
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("out\npiped\n", "err\n")
+    );
+    // Kept as Docker keeps it, for img-logs once it ended.
+    let logs = env.sh("img-logs fg").ok();
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("out\npiped\n", "err\n")
+    );
+    // A reader that goes away ends a writer that goes on, as a closed
+    // pipe does: its writes fail (EPIPE; as the namespace's first process
+    // it gets no SIGPIPE), and busybox yes exits 1.
+    let head = sh_within(
+        &env,
+        "img-run --rm base busybox yes 2>/dev/null | head -1; echo ${PIPESTATUS[0]}",
+        Duration::from_secs(120),
+    )
+    .ok();
+    assert_eq!(head.stdout, "y\n1\n");
+    // stdin reaches the container with -i, and its end too.
+    let cat = env
+        .sh_with_stdin("img-run --rm -i base busybox wc -c", Some(b"12345"))
+        .ok();
+    assert_eq!(cat.stdout.trim(), "5");
+    // -d -i: stdin stays open (nothing attached), so a shell keeps
+    // running, as `docker run -di busybox sh` does.
+    env.sh("img-run -di --name keep base sh").ok();
+    let status = env
+        .sh("img-ps --filter name=keep --format '{{.State}}'")
+        .ok()
+        .stdout;
+    assert_eq!(status, "running\n");
+    assert_eq!(env.sh("img-exec keep busybox echo hi").ok().stdout, "hi\n");
+    env.sh("img-rm --container -f keep").ok();
+    assert_no_leftovers(&env);
+}
+
+#[test]
 fn a_created_container_is_exported_as_docker_export_writes_it() {
     let Some(env) = ready() else { return };
     env.sh("img-run --name work base sh -c 'echo hi > /hello.txt; rm /etc/passwd'")
