@@ -203,6 +203,14 @@ fn a_foreground_containers_output_is_logged_and_its_streams_are_pipes() {
         .stdout;
     assert_eq!(status, "running\n");
     assert_eq!(env.sh("img-exec keep busybox echo hi").ok().stdout, "hi\n");
+    // A command that cannot be run exits 126, as with docker exec; the
+    // command's own 255 is its own.
+    for missing in ["nope", "/etc/passwd"] {
+        let run = env.sh(&format!("img-exec keep {missing}")).code(126);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(missing), "{}", run.stderr);
+    }
+    env.sh("img-exec keep sh -c 'exit 255'").code(255);
     env.sh("img-rm --container -f keep").ok();
     assert_no_leftovers(&env);
 }
