@@ -66,7 +66,21 @@ use img::run::PullPolicy;
 /// port the image EXPOSEs; a host port in use fails the run before
 /// anything is made, and the port is free again once the container ended.
 /// --network host shares the host's network, --network none leaves only
-/// loopback. No seccomp or AppArmor profile is applied yet.
+/// loopback.
+///
+/// Seccomp: as Docker, every container's system calls are filtered by
+/// Docker's default profile (moby's profiles/seccomp default.json, built
+/// into img): calls it denies, such as mount, unshare, keyctl or reboot,
+/// fail with EPERM, unless a capability the profile names is added
+/// (--cap-add SYS_ADMIN allows mount and unshare, as with Docker).
+/// --security-opt seccomp=unconfined runs it unfiltered, as --privileged
+/// does; --security-opt seccomp=FILE applies a profile of Docker's format
+/// instead (read when the container is made). --security-opt
+/// no-new-privileges keeps setuid programs and file capabilities from
+/// giving it more. img applies no AppArmor or SELinux profile:
+/// apparmor=unconfined and label=disable are taken, other AppArmor or
+/// label options refused. RUN steps of img-build are filtered by the same
+/// default profile, as BuildKit's are.
 ///
 /// With -d the container runs in the background: img-run prints its ID and
 /// returns once it runs; a monitor (img-monitor in ps) keeps it, writes its
@@ -174,6 +188,9 @@ pub struct RunArgs {
     /// Drop a capability (NET_RAW, or ALL)
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Bind a host directory: /HOST/PATH:/CONTAINER/PATH[:ro]
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
@@ -244,22 +261,27 @@ impl RunArgs {
         for file in &self.env_files {
             env_files.extend(read_env_file(file)?);
         }
+        let mut isolation = Isolation {
+            hostname: String::new(),
+            network: Network::parse(&self.network),
+            read_only: self.read_only,
+            privileged: self.privileged,
+            cap_add: self.cap_add,
+            cap_drop: self.cap_drop,
+            binds,
+            tmpfs: self.tmpfs,
+            ports: self
+                .publish
+                .iter()
+                .map(|p| Port::parse(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            ..Isolation::default()
+        };
+        for opt in &self.security_opt {
+            isolation.security_opt(opt)?;
+        }
         let settings = Settings {
-            isolation: Isolation {
-                hostname: String::new(),
-                network: Network::parse(&self.network),
-                read_only: self.read_only,
-                privileged: self.privileged,
-                cap_add: self.cap_add,
-                cap_drop: self.cap_drop,
-                binds,
-                tmpfs: self.tmpfs,
-                ports: self
-                    .publish
-                    .iter()
-                    .map(|p| Port::parse(p))
-                    .collect::<Result<Vec<_>, _>>()?,
-            },
+            isolation,
             interactive: self.interactive,
             tty: self.tty,
             runtimes: runtime::candidates(self.runtime.as_deref())?,

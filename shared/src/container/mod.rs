@@ -45,6 +45,7 @@ pub mod overlay;
 pub mod owner;
 pub mod process;
 pub mod runtime;
+pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub(crate) mod stdio;

@@ -9,7 +9,8 @@
 //! Docker's daemon. `--privileged` keeps every capability and unmasks the
 //! kernel paths.
 //!
-//! Not done (yet): seccomp and AppArmor profiles, device cgroup rules
+//! Docker's default seccomp profile filters its system calls (see
+//! `seccomp.rs`). Not done (yet): AppArmor profiles, device cgroup rules
 //! beyond the runtime's defaults, user namespaces.
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, LinuxNamespaceType, Mount, Spec,
 };
 
+use super::seccomp::{self, Seccomp};
 use super::user::User;
 use crate::error::{Error, Result};
 
@@ -166,6 +168,12 @@ pub struct Isolation {
     pub tmpfs: Vec<String>,
     /// Ports published on the host (with [`Network::Bridge`]).
     pub ports: Vec<super::network::Port>,
+    /// The system calls it may make (Docker's default profile unless
+    /// `--security-opt seccomp=…`; none with `privileged`).
+    pub seccomp: Seccomp,
+    /// `--security-opt no-new-privileges`: setuid programs and file
+    /// capabilities give it nothing more.
+    pub no_new_privileges: bool,
 }
 
 impl Default for Isolation {
@@ -180,7 +188,38 @@ impl Default for Isolation {
             binds: Vec::new(),
             tmpfs: Vec::new(),
             ports: Vec::new(),
+            seccomp: Seccomp::Default,
+            no_new_privileges: false,
         }
+    }
+}
+
+impl Isolation {
+    /// Apply one `--security-opt` as Docker takes it: `seccomp=unconfined`
+    /// or `seccomp=FILE` (a profile of Docker's format, read now),
+    /// `no-new-privileges[=true|false]`; `apparmor=unconfined` and
+    /// `label=disable` ask for what img does anyway (it applies no AppArmor
+    /// or SELinux profile). Docker's older `KEY:VALUE` form is taken too.
+    pub fn security_opt(&mut self, opt: &str) -> Result<()> {
+        let (key, value) = match opt.split_once('=') {
+            Some(kv) => kv,
+            None => opt.split_once(':').unwrap_or((opt, "")),
+        };
+        match (key, value) {
+            ("seccomp", profile) if !profile.is_empty() => {
+                self.seccomp = Seccomp::parse(profile)?;
+            }
+            ("no-new-privileges", "" | "true") => self.no_new_privileges = true,
+            ("no-new-privileges", "false") => self.no_new_privileges = false,
+            ("apparmor", "unconfined") | ("label", "disable") => {}
+            _ => {
+                return Err(Error::invalid(format!(
+                    "invalid --security-opt {opt:?}: img takes seccomp=unconfined|FILE and no-new-privileges \
+                     (it applies no AppArmor or SELinux profile)"
+                )))
+            }
+        }
+        Ok(())
     }
 }
 
@@ -294,6 +333,13 @@ pub fn build(options: &Options) -> Result<Spec> {
     let mut spec = Spec::default();
     let iso = &options.isolation;
     let caps = capabilities(iso)?;
+    // As Docker: a privileged container is never filtered.
+    let seccomp = if iso.privileged {
+        None
+    } else {
+        let names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+        seccomp::for_container(&iso.seccomp, &names)?
+    };
     let process = spec
         .process_mut()
         .as_mut()
@@ -302,7 +348,7 @@ pub fn build(options: &Options) -> Result<Spec> {
     process.set_env(Some(options.env.clone()));
     process.set_cwd(PathBuf::from(&options.cwd));
     process.set_terminal(Some(options.terminal));
-    process.set_no_new_privileges(Some(false));
+    process.set_no_new_privileges(Some(iso.no_new_privileges));
     // Docker sets no limits of its own: the daemon's are inherited.
     process.set_rlimits(None);
     let user = process.user_mut();
@@ -366,6 +412,7 @@ pub fn build(options: &Options) -> Result<Spec> {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
     }
+    linux.set_seccomp(seccomp);
     Ok(spec)
 }
 

@@ -457,3 +457,65 @@ fn killed_programs_leave_no_container_process_or_mount() {
     assert_eq!(gone, "", "container processes left");
     assert_no_leftovers(&env);
 }
+
+/// Docker's default seccomp profile filters every container (and every
+/// RUN step): a call it denies fails even where the capabilities would
+/// let it through (an unprivileged user namespace needs none), and works
+/// unconfined, with the capability the profile names, or privileged.
+#[test]
+fn seccomp_filters_as_dockers_default_profile() {
+    let Some(env) = ready() else { return };
+    let status = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
+    let filtered = env
+        .sh(&format!("img-run --rm base sh -c \"{status}\""))
+        .ok();
+    assert_eq!(filtered.stdout, "NoNewPrivs:\t0\nSeccomp:\t2\n");
+    let denied = env.sh("img-run --rm base busybox unshare -U true").code(1);
+    assert!(
+        denied.stderr.contains("Operation not permitted"),
+        "{}",
+        denied.stderr
+    );
+    env.sh("img-run --rm --security-opt seccomp=unconfined base busybox unshare -U true")
+        .ok();
+    env.sh("img-run --rm --cap-add SYS_ADMIN base busybox unshare -U true")
+        .ok();
+    let privileged = env
+        .sh(&format!(
+            "img-run --rm --privileged base sh -c \"{status}\""
+        ))
+        .ok();
+    assert_eq!(privileged.stdout, "NoNewPrivs:\t0\nSeccomp:\t0\n");
+    let nnp = env
+        .sh(&format!(
+            "img-run --rm --security-opt no-new-privileges base sh -c \"{status}\""
+        ))
+        .ok();
+    assert_eq!(nnp.stdout, "NoNewPrivs:\t1\nSeccomp:\t2\n");
+    // A profile of Docker's format from a file.
+    std::fs::write(
+        env.path("no-mkdir.json"),
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+    )
+    .unwrap();
+    let own = env
+        .sh("img-run --rm --security-opt seccomp=no-mkdir.json base busybox mkdir /x")
+        .code(1);
+    assert!(own.stderr.contains("Permission denied"), "{}", own.stderr);
+    for bad in ["seccomp=nosuch.json", "apparmor=docker-default"] {
+        let run = env
+            .sh(&format!("img-run --rm --security-opt {bad} base true"))
+            .code(125);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    // A RUN step is filtered as BuildKit filters it.
+    std::fs::create_dir(env.path("ctx")).unwrap();
+    std::fs::write(
+        env.path("ctx/Dockerfile"),
+        format!("FROM base\nRUN {status}\n"),
+    )
+    .unwrap();
+    let build = env.sh("img-build ctx 2>&1 >/dev/null").ok();
+    assert!(build.stdout.contains("Seccomp:\t2"), "{}", build.stdout);
+    assert_no_leftovers(&env);
+}
