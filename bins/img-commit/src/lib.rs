@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, ImageArg};
-use img::error::{Error, IoContext};
-use img::platform::Platform;
-use img::tag;
+use img_cli::{self as cli, Common};
+use img_core::error::{Error, IoContext};
+use img_core::platform::Platform;
+use img_core::reference::new_name;
+use img_store::ImageArg;
 
 /// Make a new image from a container's changes, or an image and changes.
 ///
@@ -116,10 +117,10 @@ pub fn command() -> clap::Command {
 
 /// Commit and print the new image's record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let reference = cli.reference.as_deref().map(tag::new_name).transpose()?;
+    let reference = cli.reference.as_deref().map(new_name).transpose()?;
     // Bad usage first: nothing is read before the changes are known good.
-    img::commit::check_changes(&cli.changes)?;
-    let options = img::commit::Options {
+    img_builder::commit::check_changes(&cli.changes)?;
+    let options = img_builder::commit::Options {
         reference,
         changes: cli.changes,
         message: cli.message,
@@ -128,7 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         created_by: None,
     };
     let store = cli.common.store()?;
-    if let Ok(container) = store.find_container(&cli.image) {
+    if let Ok(container) = img_store::Containers::of(&store).find(&cli.image) {
         if cli.layer.is_some() || cli.no_layer {
             return Err(Error::invalid(format!(
                 "{} is a container: its changes are the layer, so --layer and --no-layer do not apply",
@@ -136,7 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ))
             .into());
         }
-        let (target, record) = img::commit::commit_container(&store, &container, &options)?;
+        let (target, record) = img_builder::commit::commit_container(&store, &container, &options)?;
         return print(&target, &record, cli.quiet);
     }
     let base = ImageArg::Query(cli.image);
@@ -156,11 +157,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            img::output::widen_pipe(&stdin);
+            img_core::output::widen_pipe(&stdin);
             Some(Box::new(stdin.lock()))
         }
     };
-    let (target, record) = img::commit::commit(
+    let (target, record) = img_builder::commit::commit(
         &store,
         &base,
         input.as_mut().map(|r| r.as_mut() as &mut dyn Read),
@@ -172,7 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// The new image's ID on stderr (as `docker commit` prints it), its record
 /// on stdout.
 fn print(
-    target: &img::image::Target,
+    target: &img_core::image::Target,
     record: &oci_spec::image::Descriptor,
     quiet: bool,
 ) -> anyhow::Result<()> {
@@ -180,7 +181,7 @@ fn print(
         eprintln!("{}", target.id());
     }
     let mut out = cli::stdout();
-    img::record::write(&mut out, record)?;
+    img_core::record::write(&mut out, record)?;
     std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
     Ok(())
 }

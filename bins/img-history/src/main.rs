@@ -1,7 +1,7 @@
 use clap::Parser;
 
 fn main() {
-    img::cli::run_main(
+    img_cli::run_main(
         "img-history",
         || img_history::run(img_history::Cli::parse()),
     )

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::inspect;
-use img::template::Format;
+use img_cli::{self as cli, Common};
+use img_ops::inspect;
+use img_ops::template::Format;
 
 /// Show details of images as JSON.
 ///
@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         let details = inspect::inspect(&store, &image.resolve(&store)?)?;
         if let Some(format) = &format {
             let line = format.render(&inspect::template_data(&details)?)?;
-            writeln!(out, "{line}").map_err(|e| img::Error::io("writing to stdout", e))?;
+            writeln!(out, "{line}").map_err(|e| img_core::Error::io("writing to stdout", e))?;
         } else {
             found.push(details);
         }

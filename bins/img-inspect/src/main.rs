@@ -1,7 +1,7 @@
 use clap::Parser;
 
 fn main() {
-    img::cli::run_main(
+    img_cli::run_main(
         "img-inspect",
         || img_inspect::run(img_inspect::Cli::parse()),
     )

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::error::{Error, IoContext};
+use img_cli::{self as cli, Common};
+use img_core::error::{Error, IoContext};
 
 /// Load images from a tar archive (read from stdin by default).
 ///
@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(path) => {
             let file =
                 std::fs::File::open(path).io_context(|| format!("opening {}", path.display()))?;
-            img::archive::load_file(&store, file)?
+            img_archive::load_file(&store, file)?
         }
         None => {
             let stdin = std::io::stdin();
@@ -80,10 +80,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             match regular_file(&stdin) {
                 // `img-load < FILE` reads as fast as `-i FILE`.
-                Some(file) => img::archive::load_file(&store, file)?,
+                Some(file) => img_archive::load_file(&store, file)?,
                 None => {
-                    img::output::widen_pipe(&stdin);
-                    img::archive::load(&store, stdin.lock())?
+                    img_core::output::widen_pipe(&stdin);
+                    img_archive::load(&store, stdin.lock())?
                 }
             }
         }
@@ -105,12 +105,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         if image.names.is_empty() {
-            img::record::write(&mut out, &img::record::for_target(&image.target, None))?;
+            img_core::record::write(&mut out, &img_core::record::for_target(&image.target, None))?;
         }
         for name in &image.names {
-            img::record::write(
+            img_core::record::write(
                 &mut out,
-                &img::record::for_target(&image.target, Some(name)),
+                &img_core::record::for_target(&image.target, Some(name)),
             )?;
         }
     }

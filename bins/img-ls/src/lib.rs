@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::listing::{self, Filters, View};
-use img::template::RowFormat;
+use img_cli::{self as cli, Common};
+use img_ops::ls::{self, Filters, View};
+use img_ops::template::RowFormat;
 
 /// List images.
 ///
@@ -83,22 +83,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(pattern) = &cli.repository {
         filters.add_reference(pattern)?;
     }
-    let format = RowFormat::parse(cli.format.as_deref(), listing::FIELDS)?;
+    let format = RowFormat::parse(cli.format.as_deref(), ls::FIELDS)?;
     let store = cli.common.store()?;
     let mut out = cli::stdout();
     if cli.containers {
-        let containers = store.containers()?;
-        let table =
-            img::container::table::render(&containers, img::format::now(), cli.quiet, cli.no_trunc);
+        let containers = img_store::Containers::of(&store).list()?;
+        let table = img_ops::ps::render(
+            &containers,
+            img_core::format::now(),
+            cli.quiet,
+            cli.no_trunc,
+        );
         out.write_all(table.as_bytes())?;
         out.flush()?;
         return Ok(());
     }
-    let images = listing::list(&store, &filters)?;
+    let images = ls::list(&store, &filters)?;
     if cli.json {
         for image in &images {
             for record in image.records() {
-                img::record::write(&mut out, &record)?;
+                img_core::record::write(&mut out, &record)?;
             }
         }
     } else {
@@ -108,7 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             digests: cli.digests,
             format,
         };
-        out.write_all(listing::render(&images, &view, img::format::now())?.as_bytes())?;
+        out.write_all(ls::render(&images, &view, img_core::format::now())?.as_bytes())?;
     }
     out.flush()?;
     Ok(())

@@ -1,5 +1,5 @@
 use clap::Parser;
 
 fn main() {
-    img::cli::run_main("img-ls", || img_ls::run(img_ls::Cli::parse()))
+    img_cli::run_main("img-ls", || img_ls::run(img_ls::Cli::parse()))
 }

@@ -2,12 +2,12 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::platform::Platform;
-use img::progress::Progress;
-use img::reference::Reference;
-use img::registry::pull::{self, PullOptions};
-use img::registry::RegistryArgs;
+use img_cli::progress::Stderr;
+use img_cli::{self as cli, Common};
+use img_core::platform::Platform;
+use img_core::reference::Reference;
+use img_registry::pull::{self, PullOptions};
+use img_registry::RegistryArgs;
 
 /// Fetch images from a registry.
 ///
@@ -112,7 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         client: cli.registry.options()?,
     };
     let store = cli.common.store()?;
-    let progress = Progress::stderr(cli.quiet);
+    let progress = Stderr::new(cli.quiet);
     let mut out = cli::stdout();
     for reference in &references {
         let targets = if cli.all_tags {
@@ -122,7 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         };
         for target in &targets {
             let pulled = pull::pull(&store, target, &options, &progress)?;
-            img::record::write(&mut out, &pulled.record)?;
+            img_core::record::write(&mut out, &pulled.record)?;
         }
     }
     std::io::Write::flush(&mut out)?;

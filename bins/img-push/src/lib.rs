@@ -2,12 +2,12 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::error::Error;
-use img::progress::Progress;
-use img::reference::Reference;
-use img::registry::push::{self, PushOptions};
-use img::registry::RegistryArgs;
+use img_cli::progress::Stderr;
+use img_cli::{self as cli, Common};
+use img_core::error::Error;
+use img_core::reference::Reference;
+use img_registry::push::{self, PushOptions};
+use img_registry::RegistryArgs;
 
 /// Send images to a registry.
 ///
@@ -80,7 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         client: cli.registry.options()?,
     };
     let store = cli.common.store()?;
-    let progress = Progress::stderr(cli.quiet);
+    let progress = Stderr::new(cli.quiet);
     let mut out = cli::stdout();
     for image in &images {
         let found = image.resolve(&store)?;
@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         };
         let pushed = push::push(&store, &found.target, &dest, &options, &progress)?;
-        img::record::write(&mut out, &pushed.record)?;
+        img_core::record::write(&mut out, &pushed.record)?;
     }
     std::io::Write::flush(&mut out)?;
     Ok(())

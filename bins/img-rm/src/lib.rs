@@ -4,8 +4,8 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::remove::{self, Options};
+use img_cli::{self as cli, Common};
+use img_ops::rm::{self, Options};
 
 /// Untag and delete images.
 ///
@@ -64,11 +64,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let mut out = cli::stdout();
     let result = cli::for_each_image("img-rm", &images, |image| {
-        let outcomes = remove::remove(&store, image, options)?;
+        let outcomes = rm::remove(&store, image, options)?;
         for outcome in outcomes {
             writeln!(out, "{outcome}")
                 .and_then(|_| out.flush())
-                .map_err(|e| img::Error::io("writing to stdout", e))?;
+                .map_err(|e| img_core::Error::io("writing to stdout", e))?;
         }
         Ok(())
     });

@@ -1,5 +1,5 @@
 use clap::Parser;
 
 fn main() {
-    img::cli::run_main("img-rm", || img_rm::run(img_rm::Cli::parse()))
+    img_cli::run_main("img-rm", || img_rm::run(img_rm::Cli::parse()))
 }

@@ -4,16 +4,16 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::execute::{Settings, Stdout};
-use img::container::process::{read_env_file, Overrides};
-use img::container::runtime;
-use img::container::spec::{Bind, Isolation, Network};
-use img::platform::Platform;
-use img::progress::Progress;
-use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
-use img::run::PullPolicy;
+use img_cli::progress::Stderr;
+use img_cli::{Common, Exit};
+use img_container::execute::{Settings, Stdout};
+use img_container::process::{read_env_file, Overrides};
+use img_container::run::PullPolicy;
+use img_container::runtime;
+use img_container::spec::{Bind, Isolation, Network};
+use img_core::platform::Platform;
+use img_registry::pull::PullOptions;
+use img_registry::RegistryArgs;
 
 /// Run a command in a new container.
 ///
@@ -134,7 +134,7 @@ pub struct Cli {
     pub platform: Option<Platform>,
     /// When to pull the image
     #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
-    pub pull: PullPolicy,
+    pub pull: PullArg,
     /// Print no pull progress
     #[arg(short, long)]
     pub quiet: bool,
@@ -144,6 +144,27 @@ pub struct Cli {
     /// The command and its arguments [default: the image's]
     #[arg(value_name = "COMMAND", allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// When to pull the image, as `docker run --pull` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullArg {
+    /// When it is not in the store.
+    Missing,
+    /// Before every run.
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
+
+impl From<PullArg> for PullPolicy {
+    fn from(arg: PullArg) -> PullPolicy {
+        match arg {
+            PullArg::Missing => PullPolicy::Missing,
+            PullArg::Always => PullPolicy::Always,
+            PullArg::Never => PullPolicy::Never,
+        }
+    }
 }
 
 /// The clap definition (for man pages and completions).
@@ -157,7 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(code) => Err(Exit(code).into()),
         Err(e) => {
             // img-run's own failures exit 125, as docker run's do.
-            img::cli::print_error("img-run", &e);
+            img_cli::print_error("img-run", &e);
             Err(Exit(125).into())
         }
     }
@@ -189,7 +210,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
         stdout: Stdout::Inherit,
     };
-    let options = img::run::Options {
+    let options = img_container::run::Options {
         name: cli.name,
         remove: cli.rm,
         overrides: Overrides {
@@ -203,7 +224,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         hostname: cli.hostname,
         settings,
         platform: cli.platform.clone(),
-        pull: cli.pull,
+        pull: cli.pull.into(),
         pull_options: PullOptions {
             platform: cli.platform,
             all_platforms: false,
@@ -212,8 +233,8 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
         },
     };
     let root = cli.common.root_dir();
-    let progress = Progress::stderr(cli.quiet);
-    let ran = img::run::run(&root, &cli.image, &options, &progress)?;
+    let progress = Stderr::new(cli.quiet);
+    let ran = img_container::run::run(&root, &cli.image, &options, &progress)?;
     if let Some(message) = &ran.refused {
         eprintln!("img-run: error: {message}");
     }

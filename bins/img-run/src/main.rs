@@ -1,5 +1,5 @@
 use clap::Parser;
 
 fn main() {
-    img::cli::run_main("img-run", || img_run::run(img_run::Cli::parse()))
+    img_cli::run_main("img-run", || img_run::run(img_run::Cli::parse()))
 }

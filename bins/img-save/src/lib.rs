@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::archive::{self, Format};
-use img::cli::{self, Common, ImageArg};
-use img::output::{self, TarJob};
-use img::store::Store;
+use img_archive::{self as archive, Format};
+use img_cli::{self as cli, Common};
+use img_core::output::{self, TarJob};
+use img_store::ImageArg;
+use img_store::Store;
 
 /// Save one or more images to a tar archive (streamed to stdout by default).
 ///
@@ -51,10 +52,28 @@ pub struct Cli {
     pub output: Option<PathBuf>,
     /// Archive format: docker (Docker 25+ archive, readable by old and new tools) or oci (plain OCI layout)
     #[arg(long, value_enum, default_value = "docker")]
-    pub format: Format,
+    pub format: FormatArg,
     /// Images to save (name, name@digest, ID); omit to read records from stdin
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
+}
+
+/// The archive format img-save writes, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Docker 25+'s archive: an OCI layout plus manifest.json and repositories.
+    Docker,
+    /// A plain OCI image layout.
+    Oci,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Format {
+        match arg {
+            FormatArg::Docker => Format::Docker,
+            FormatArg::Oci => Format::Oci,
+        }
+    }
 }
 
 /// The clap definition (for man pages and completions).
@@ -69,7 +88,7 @@ struct Save<'a> {
 }
 
 impl TarJob for Save<'_> {
-    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
+    fn write<W: img_core::output::Sink>(self, out: W) -> img_core::Result<W> {
         archive::save(self.store, self.images, self.format, out)
     }
 }
@@ -78,14 +97,14 @@ impl TarJob for Save<'_> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.output.is_none() {
         // Before reading records or the store: a terminal is no place for a tar.
-        cli::refuse_terminal_stdout("an image archive")?;
+        output::refuse_terminal_stdout("an image archive")?;
     }
     let images = cli::images_from(&cli.images)?;
     let store = cli.common.store()?;
     let job = Save {
         store: &store,
         images: &images,
-        format: cli.format,
+        format: cli.format.into(),
     };
     output::write_tar(cli.output.as_deref(), "an image archive", job)?;
     Ok(())

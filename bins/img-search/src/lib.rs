@@ -4,12 +4,12 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli;
-use img::error::Error;
-use img::reference::Reference;
-use img::registry::credentials::is_docker_hub;
-use img::registry::search::{self, Filters};
-use img::registry::{Client, RegistryArgs};
+use img_cli as cli;
+use img_core::error::Error;
+use img_core::reference::Reference;
+use img_registry::credentials::is_docker_hub;
+use img_registry::search::{self, Filters};
+use img_registry::{Client, RegistryArgs};
 
 /// Find repositories on a registry.
 ///
@@ -40,7 +40,7 @@ pub struct Cli {
     pub registry_args: RegistryArgs,
     /// Accepted as every img program accepts it; this program keeps nothing in the store
     #[command(flatten)]
-    pub common: img::cli::Common,
+    pub common: img_cli::Common,
     /// What to look for
     #[arg(value_name = "TERM", required_unless_present = "tags")]
     pub term: Option<String>,

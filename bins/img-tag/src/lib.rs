@@ -4,7 +4,8 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, ImageArg};
+use img_cli::{self as cli, Common};
+use img_store::ImageArg;
 
 /// Give an image another name.
 ///
@@ -44,9 +45,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => (cli::one_image_from_stdin("img-tag")?, cli.source),
     };
     let store = cli.common.store()?;
-    let record = img::tag::tag(&store, &source, &target)?;
+    let record = img_ops::tag::tag(&store, &source, &target)?;
     let mut out = cli::stdout();
-    img::record::write(&mut out, &record)?;
+    img_core::record::write(&mut out, &record)?;
     out.flush()?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 use clap::Parser;
 
 fn main() {
-    img::cli::run_main("img-tag", || img_tag::run(img_tag::Cli::parse()))
+    img_cli::run_main("img-tag", || img_tag::run(img_tag::Cli::parse()))
 }

@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 
 use super::read::StagedArchive;
 use super::ManifestItem;
-use crate::digest::{self, Digest, Hasher};
-use crate::error::{Error, Kind, Result, ResultExt};
-use crate::layer::compression::{self, Compression};
-use crate::reference::Reference;
-use crate::store::{StagedBlob, Store, MAX_METADATA_SIZE};
+use img_core::digest::{self, Digest, Hasher};
+use img_core::error::{Error, Kind, Result, ResultExt};
+use img_core::reference::Reference;
+use img_layers::compression::{self, Compression};
+use img_store::{StagedBlob, Store, MAX_METADATA_SIZE};
 
 /// One image of `manifest.json`, checked.
 pub struct LegacyImage<'a> {
@@ -125,7 +125,7 @@ pub fn check<'a>(
     Ok(LegacyImage {
         config,
         layers,
-        manifest: crate::json::canonical(&manifest)?,
+        manifest: img_core::json::canonical(&manifest)?,
         names,
     })
 }

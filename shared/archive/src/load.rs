@@ -1,6 +1,6 @@
 //! `img-load`: an archive into the store. Read and stage everything, check
 //! every image, then commit blobs and names (see the module docs of
-//! [`crate::archive`]).
+//! [`crate`]).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -11,11 +11,12 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use super::legacy;
 use super::read::{self, StagedArchive};
 use super::CONTAINERD_NAME;
-use crate::digest::Digest;
-use crate::error::{Error, Result, ResultExt};
-use crate::image::{is_index, is_manifest, Target, DOCKER_CONFIG};
-use crate::reference::Reference;
-use crate::store::{StagedBlob, Store, MAX_METADATA_SIZE, REF_NAME};
+use img_core::digest::Digest;
+use img_core::error::{Error, Result, ResultExt};
+use img_core::image::{is_index, is_manifest, Target, DOCKER_CONFIG};
+use img_core::record::REF_NAME;
+use img_core::reference::Reference;
+use img_store::{StagedBlob, Store, MAX_METADATA_SIZE};
 
 /// Index nesting img follows before calling an archive malicious.
 const MAX_DEPTH: usize = 8;
@@ -262,7 +263,7 @@ fn legacy_plan<'a>(
     item: &super::ManifestItem,
 ) -> Result<Plan<'a>> {
     let image = legacy::check(store, staged, item)?;
-    let digest = crate::digest::of_bytes(&image.manifest);
+    let digest = img_core::digest::of_bytes(&image.manifest);
     let size = image.manifest.len() as u64;
     let made = store.stage(&image.manifest[..], size, Some(&digest))?;
     let mut blobs = image.layers;

@@ -15,11 +15,12 @@ use std::fs::File;
 use std::io::{Read, Seek};
 use std::os::unix::fs::FileExt;
 
-use crate::digest::{self, Digest};
-use crate::error::{Error, Kind, Result, ResultExt};
-use crate::layer::{compression, path};
-use crate::parallel::{self, Spare};
-use crate::store::{StagedBlob, Store};
+use img_core::digest::{self, Digest};
+use img_core::error::{Error, Kind, Result, ResultExt};
+use img_core::parallel::{self, Spare};
+use img_core::path;
+use img_layers::compression;
+use img_store::{StagedBlob, Store};
 
 /// Link hops followed before a path is declared a loop.
 const MAX_LINKS: usize = 32;
@@ -326,7 +327,7 @@ fn retype(error: Error) -> Error {
     match source {
         Some(io) if io.raw_os_error().is_none() => Error::invalid(format!(
             "{error}: {} (the archive is truncated or corrupt)",
-            crate::layer::one_line(io)
+            img_layers::one_line(io)
         )),
         _ => error,
     }

@@ -11,16 +11,17 @@ use serde_json::{json, Value};
 
 use super::tarwrite::TarWriter;
 use super::{ManifestItem, CONTAINERD_NAME};
-use crate::cli::ImageArg;
-use crate::digest::Digest;
-use crate::error::{Error, Kind, Result, ResultExt};
-use crate::image::{Image, Target};
-use crate::output::Sink;
-use crate::reference::Reference;
-use crate::store::{Store, REF_NAME};
+use img_core::digest::Digest;
+use img_core::error::{Error, Kind, Result, ResultExt};
+use img_core::image::{Image, Target};
+use img_core::output::Sink;
+use img_core::record::REF_NAME;
+use img_core::reference::Reference;
+use img_store::ImageArg;
+use img_store::Store;
 
 /// The archive format img-save writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Docker 25+'s archive: an OCI layout plus manifest.json and repositories.
     Docker,

@@ -14,8 +14,8 @@
 
 use std::fs::File;
 
-use crate::error::{Error, IoContext, Result};
-use crate::output::Sink;
+use img_core::error::{Error, IoContext, Result};
+use img_core::output::Sink;
 
 const BLOCK: usize = 512;
 
@@ -114,7 +114,7 @@ impl<W: Sink> TarWriter<W> {
         self.offset += copied;
         if copied != size {
             return Err(Error::new(
-                crate::Kind::FailedPrecondition,
+                img_core::Kind::FailedPrecondition,
                 format!("{path} ended after {copied} of {size} bytes while being saved"),
             ));
         }

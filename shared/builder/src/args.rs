@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::platform::Platform;
+use img_core::platform::Platform;
 
 /// Build arguments RUN sees without an ARG, as Docker's builder allows.
 const PROXY_ARGS: &[&str] = &[

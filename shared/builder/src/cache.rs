@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::state::State;
-use crate::digest::{self, Digest};
-use crate::error::{IoContext, Result};
-use crate::store::Store;
+use img_core::digest::{self, Digest};
+use img_core::error::{IoContext, Result};
+use img_store::Store;
 
 const CACHE: &str = "build-cache";
 
@@ -76,8 +76,8 @@ pub fn save(store: &Store, state: &State) -> Result<()> {
         layers: state.layers.clone(),
     };
     let bytes = serde_json::to_vec(&entry)
-        .map_err(|e| crate::error::Error::invalid(format!("encoding a cache entry: {e}")))?;
-    crate::store::write_atomic(&dir, &path(store, &state.key), &bytes)
+        .map_err(|e| img_core::error::Error::invalid(format!("encoding a cache entry: {e}")))?;
+    img_store::write_atomic(&dir, &path(store, &state.key), &bytes)
 }
 
 #[cfg(test)]

@@ -21,17 +21,17 @@ use std::io::Read;
 use oci_spec::image::{Descriptor, MediaType};
 use serde_json::{json, Map, Value};
 
-use crate::change;
-use crate::cli::ImageArg;
-use crate::compose::{self, ManifestFormat};
-use crate::container::Container;
-use crate::error::{Error, Result, ResultExt};
-use crate::image::{self, Image, Target};
-use crate::layer::compression::Compressor;
-use crate::layer::{create, ingest, upper, Compression};
-use crate::platform::Platform;
-use crate::reference::Reference;
-use crate::store::Store;
+use img_core::error::{Error, Result, ResultExt};
+use img_core::image::{self, Image, Target};
+use img_core::platform::Platform;
+use img_core::reference::Reference;
+use img_dockerfile::change;
+use img_layers::compression::Compressor;
+use img_layers::{create, ingest, upper, Compression};
+use img_store::compose::{self, ManifestFormat};
+use img_store::containers::Container;
+use img_store::ImageArg;
+use img_store::Store;
 
 /// The Docker media type of an uncompressed layer (containerd's
 /// `MediaTypeDockerSchema2Layer`).
@@ -79,7 +79,7 @@ pub fn commit(
     check_changes(&options.changes)?;
     let what = || format!("committing onto {}", base.display());
     let found = base.resolve(store).with_context(what)?;
-    let image = crate::export::platform_image(&found.target, options.platform.as_ref())
+    let image = img_layers::export::platform_image(&found.target, options.platform.as_ref())
         .with_context(what)?
         .clone();
     // An incomplete base (a blob removed meanwhile) fails before the layer
@@ -156,7 +156,9 @@ pub fn commit_container(
     container: &Container,
     options: &Options,
 ) -> Result<(Target, Descriptor)> {
-    let upper = store.container_dir(&container.id).upper();
+    let upper = img_store::Containers::of(store)
+        .dir_of(&container.id)
+        .upper();
     let (mut reader, writer) =
         std::io::pipe().map_err(|e| Error::io("making a pipe for the layer", e))?;
     let producer = std::thread::spawn(move || -> Result<()> {
@@ -323,7 +325,7 @@ mod tests {
 
     #[test]
     fn docker_layers_become_oci_in_an_oci_image() {
-        let digest = crate::digest::of_bytes(b"x");
+        let digest = img_core::digest::of_bytes(b"x");
         let docker = Descriptor::new(MediaType::Other(image::DOCKER_LAYER_GZIP.into()), 1, digest);
         assert_eq!(
             layer_as(&docker, ManifestFormat::Oci).media_type(),

@@ -30,7 +30,6 @@
 mod add;
 mod checksum;
 mod chmod;
-mod pattern;
 mod scoped;
 mod source;
 mod write;
@@ -39,8 +38,8 @@ use std::path::Path;
 
 pub use chmod::Chmod;
 
-use crate::digest::Digest;
-use crate::error::{Error, Result};
+use img_core::digest::Digest;
+use img_core::error::{Error, Result};
 use source::{Finder, Source};
 
 /// One COPY or ADD, its words already expanded.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 use super::*;
-use crate::error::Kind;
+use img_core::error::Kind;
 
 /// A build context and a root filesystem, both temporary.
 pub struct Env {

@@ -9,14 +9,14 @@ use std::io::Read;
 use oci_spec::image::Descriptor;
 use serde_json::json;
 
-use crate::change;
-use crate::compose;
-use crate::error::{Result, ResultExt};
-use crate::image::Target;
-use crate::layer::ingest;
-use crate::platform::Platform;
-use crate::reference::Reference;
-use crate::store::Store;
+use img_core::error::{Result, ResultExt};
+use img_core::image::Target;
+use img_core::platform::Platform;
+use img_core::reference::Reference;
+use img_dockerfile::change;
+use img_layers::ingest;
+use img_store::compose;
+use img_store::Store;
 
 /// What to make of the imported tar.
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
-use crate::layer::{compression, extract};
+use img_core::error::{Error, IoContext, Result};
+use img_layers::{compression, extract};
 
 /// The most a Dockerfile given on stdin may hold.
 const MAX_DOCKERFILE: u64 = 16 << 20;

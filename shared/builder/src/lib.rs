@@ -1,6 +1,12 @@
+//! # img-builder: making images
+//!
+//! From a Dockerfile (`img-build`, this module), from a container's changes
+//! or an image and a layer tar ([`commit`], `img-commit`), and from a root
+//! filesystem tar ([`import`], `img-import`).
+//!
 //! `img-build`: an image from a Dockerfile, as `docker build` makes it.
 //!
-//! The Dockerfile is read by [`crate::dockerfile`]; the stages the target
+//! The Dockerfile is read by [`img_dockerfile`]; the stages the target
 //! needs (the last one, or `--target`, and those it starts from or copies
 //! from) are built in order, each instruction turning the stage's [`State`]
 //! into the next one:
@@ -13,7 +19,7 @@
 //!   ADD copy into it mounted the same way (`copy.rs` decides what goes
 //!   where); the change becomes a layer.
 //! * Every other instruction changes the config only, exactly as
-//!   `--change` does for img-commit (`crate::change`).
+//!   `--change` does for img-commit (`img_dockerfile::change`).
 //!
 //! Each step is first looked up in the build cache (`cache.rs`): a step
 //! made before from the same state, with the same instruction, arguments
@@ -29,7 +35,9 @@
 
 pub mod args;
 pub mod cache;
+pub mod commit;
 pub mod copy;
+pub mod import;
 pub mod input;
 pub mod mounts;
 pub mod state;
@@ -41,14 +49,14 @@ use std::path::PathBuf;
 
 use oci_spec::image::Descriptor;
 
-use crate::container::execute::Settings;
-use crate::error::Result;
-use crate::image::Target;
-use crate::platform::Platform;
-use crate::progress::Progress;
-use crate::reference::Reference;
-use crate::registry::pull::PullOptions;
-use crate::run::PullPolicy;
+use img_container::execute::Settings;
+use img_container::run::PullPolicy;
+use img_core::error::Result;
+use img_core::image::Target;
+use img_core::platform::Platform;
+use img_core::progress::Progress;
+use img_core::reference::Reference;
+use img_registry::pull::PullOptions;
 
 pub use state::State;
 
@@ -97,9 +105,9 @@ pub struct Built {
 }
 
 /// Build the image `options` describe in the store at `root`.
-pub fn build(root: &std::path::Path, options: &Options, progress: &Progress) -> Result<Built> {
-    crate::container::overlay::enter_private_namespace()?;
-    let store = crate::store::Store::open(crate::run::absolute(root)?)?;
+pub fn build(root: &std::path::Path, options: &Options, progress: &dyn Progress) -> Result<Built> {
+    img_container::overlay::enter_private_namespace()?;
+    let store = img_store::Store::open(img_container::run::absolute(root)?)?;
     // From here to the naming, the layers made are referenced by nothing
     // but this build: garbage collection waits for it.
     store.hold_writer_lock()?;

@@ -12,24 +12,26 @@ use super::mounts::{self, Kind as MountKind, Mount};
 use super::state::State;
 use super::steps::{self, StepDir};
 use super::{Built, Options};
-use crate::change::Editor;
-use crate::container::execute::Settings;
-use crate::container::process;
-use crate::container::spec::{Bind, Network};
-use crate::container::user;
-use crate::digest;
-use crate::dockerfile::{self, Command, Dockerfile, Heredoc, Ignore, Instruction, Located};
-use crate::error::{Error, IoContext, Result};
-use crate::platform::Platform;
-use crate::progress::Progress;
-use crate::run::find_image;
-use crate::store::Store;
+use img_container::execute::Settings;
+use img_container::process;
+use img_container::run::find_image;
+use img_container::spec::{Bind, Network};
+use img_container::user;
+use img_core::digest;
+use img_core::error::{Error, IoContext, Result};
+use img_core::platform::Platform;
+use img_core::progress::Progress;
+use img_dockerfile::change::Editor;
+use img_dockerfile::{
+    self as dockerfile, Command, Dockerfile, Heredoc, Ignore, Instruction, Located,
+};
+use img_store::Store;
 
 /// One build in progress.
 pub struct Builder<'a> {
     store: &'a Store,
     options: &'a Options,
-    progress: &'a Progress,
+    progress: &'a dyn Progress,
     platform: Platform,
     file: Dockerfile,
     ignore: Option<Ignore>,
@@ -52,7 +54,7 @@ impl<'a> Builder<'a> {
     pub fn new(
         store: &'a Store,
         options: &'a Options,
-        progress: &'a Progress,
+        progress: &'a dyn Progress,
         platform: Platform,
     ) -> Result<Builder<'a>> {
         let file = dockerfile::parse_named(&options.dockerfile_name, &options.dockerfile)?;
@@ -138,18 +140,18 @@ impl<'a> Builder<'a> {
                 unused.join(" ")
             ));
         }
-        let target = crate::compose::write_image(self.store, &state.config, &state.layers)?;
+        let target = img_store::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
         self.say(&format!("Successfully built {}", digest::short(&id)));
         let mut record = None;
         for tag in &self.options.tags {
-            let named = crate::compose::name(self.store, &target, Some(tag))?;
+            let named = img_store::compose::name(self.store, &target, Some(tag))?;
             record.get_or_insert(named);
             self.say(&format!("Successfully tagged {}", tag.familiar()));
         }
         let record = match record {
             Some(r) => r,
-            None => crate::compose::name(self.store, &target, None)?,
+            None => img_store::compose::name(self.store, &target, None)?,
         };
         Ok(Built { target, record })
     }
@@ -516,7 +518,7 @@ impl<'a> Builder<'a> {
                 }
             }
             MountKind::Bind => {
-                let source = mounts::inside(mount.source.as_deref().unwrap_or("."))?;
+                let source = img_core::path::inside(mount.source.as_deref().unwrap_or("."))?;
                 let root = match &mount.from {
                     None => {
                         let context = self.options.context.clone().ok_or_else(|| {
@@ -538,7 +540,7 @@ impl<'a> Builder<'a> {
                         root
                     }
                 };
-                let mut path = crate::layer::extract::resolve_inside(&root, &source)?;
+                let mut path = img_layers::extract::resolve_inside(&root, &source)?;
                 if mount.rw {
                     // Writes go to a throwaway layer over the source.
                     let dir = StepDir::new(self.work.path())?;

@@ -5,12 +5,12 @@
 use oci_spec::image::Descriptor;
 use serde_json::{json, Map, Value};
 
-use crate::compose;
-use crate::digest::{self, Digest};
-use crate::error::Result;
-use crate::image::Image;
-use crate::platform::Platform;
-use crate::store::Store;
+use img_core::digest::{self, Digest};
+use img_core::error::Result;
+use img_core::image::Image;
+use img_core::platform::Platform;
+use img_store::compose;
+use img_store::Store;
 
 /// A stage's image so far.
 #[derive(Debug, Clone)]
@@ -77,7 +77,11 @@ impl State {
     /// The layers unpacked (the store's snapshots, made when missing),
     /// top first, as an overlay stacks them.
     pub fn snapshots(&self, store: &Store) -> Result<Vec<std::path::PathBuf>> {
-        store.snapshots_of(&self.layers, &self.diff_ids()?)
+        img_layers::unpack::snapshots_of(
+            &img_store::Snapshots::of(store),
+            &self.layers,
+            &self.diff_ids()?,
+        )
     }
 
     /// A step that changed only the config: its history entry, marked
@@ -102,7 +106,7 @@ impl State {
     /// The config as it is written (sorted keys), and the image ID it
     /// gives (its digest), as the builder prints it after each step.
     pub fn image_id(&self) -> Result<Digest> {
-        Ok(digest::of_bytes(&crate::json::canonical(&self.config)?))
+        Ok(digest::of_bytes(&img_core::json::canonical(&self.config)?))
     }
 
     /// Stamp the config's creation time (the time of the last step, as

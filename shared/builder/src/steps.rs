@@ -9,13 +9,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::state::State;
-use crate::container::execute::{self, Settings};
-use crate::container::process::{self, Process};
-use crate::container::{overlay, Dir};
-use crate::digest::Digest;
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::layer::upper;
-use crate::store::Store;
+use img_container::execute::{self, Settings};
+use img_container::overlay;
+use img_container::process::{self, Process};
+use img_core::digest::Digest;
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_layers::upper;
+use img_store::containers::Dir;
+use img_store::Snapshots;
+use img_store::Store;
 
 /// A scratch directory for one step: a container bundle (`upper`, `work`,
 /// `rootfs`) under the build's own directory in the store, on the same
@@ -31,7 +33,7 @@ pub struct StepDir {
 impl StepDir {
     /// A new step directory inside `parent`.
     pub fn new(parent: &Path) -> Result<StepDir> {
-        let id = crate::container::new_id()?;
+        let id = img_store::containers::new_id()?;
         let path = parent.join(&id);
         let dir = Dir::at(path);
         for sub in [dir.upper(), dir.work(), dir.rootfs()] {
@@ -96,7 +98,7 @@ impl Drop for StepDir {
 /// Keep a step's upper directory as the snapshot of the layer it became
 /// (unless one exists). A failure only costs an unpack later.
 fn adopt(store: &Store, upper: &Path, diff_id: &Digest) {
-    let target = store.snapshot_path(diff_id);
+    let target = Snapshots::of(store).path(diff_id);
     if target.exists() {
         return;
     }

@@ -1,5 +1,6 @@
-//! What every program shares: the common flags, reading images from
-//! arguments or records on stdin, refusing to write a tar to a terminal, and
+//! What every program shares on its command line: the common flags,
+//! reading images from arguments or records on stdin, asking before a
+//! destructive step, progress on stderr ([`progress`]), and
 //! [`run_main`], which prints an error once as `img-NAME: error: …` and exits
 //! with 0 (success, or a closed pipe), 1 (failed) or 2 (bad input).
 
@@ -7,10 +8,11 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use oci_spec::image::Descriptor;
 
-use crate::error::{kind_of, Error, Kind, Result};
-use crate::store::{Resolved, Store};
+use img_core::error::{kind_of, Error, Kind, Result};
+
+pub mod progress;
+use img_store::{ImageArg, Store};
 
 /// Flags every program has.
 #[derive(Debug, Clone, Args)]
@@ -33,35 +35,6 @@ impl Common {
     }
 }
 
-/// An image a program was asked to work on.
-#[derive(Debug, Clone)]
-pub enum ImageArg {
-    /// A reference or ID from the command line.
-    Query(String),
-    /// A record read from stdin.
-    Record(Box<Descriptor>),
-}
-
-impl ImageArg {
-    /// Find the image in the store.
-    pub fn resolve(&self, store: &Store) -> Result<Resolved> {
-        match self {
-            ImageArg::Query(q) => store.resolve(q),
-            ImageArg::Record(r) => store.resolve_record(r),
-        }
-    }
-
-    /// How the user named it (for messages).
-    pub fn display(&self) -> String {
-        match self {
-            ImageArg::Query(q) => q.clone(),
-            ImageArg::Record(r) => crate::record::name_of(r)
-                .map(|n| n.familiar())
-                .unwrap_or_else(|| r.digest().to_string()),
-        }
-    }
-}
-
 /// The images named by `args`, or, when there are none and stdin is not a
 /// terminal, by the records on stdin.
 pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
@@ -74,7 +47,7 @@ pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
             "no image given: name one or more images, or pipe records into stdin",
         ));
     }
-    let records = crate::record::read_all(stdin.lock())?;
+    let records = img_core::record::read_all(stdin.lock())?;
     if records.is_empty() {
         return Err(Error::invalid("no image given: stdin held no records"));
     }
@@ -99,17 +72,6 @@ pub fn one_image_from_stdin(program: &str) -> Result<ImageArg> {
 /// stdout, buffered, for records and tables.
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
-}
-
-/// Fail when stdout is a terminal: tar streams are not for screens.
-pub fn refuse_terminal_stdout(what: &str) -> Result<()> {
-    if io::stdout().is_terminal() {
-        return Err(Error::new(
-            Kind::FailedPrecondition,
-            format!("refusing to write {what} to a terminal: redirect stdout to a file or a pipe, or use -o FILE"),
-        ));
-    }
-    Ok(())
 }
 
 /// Ask before a destructive step, as Docker's prompts do: `warning`, then

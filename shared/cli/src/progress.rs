@@ -12,10 +12,11 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::format::human_size_precision;
+use img_core::format::human_size_precision;
+use img_core::progress::Progress;
 
-/// Where progress goes.
-pub struct Progress {
+/// Progress shown on stderr.
+pub struct Stderr {
     mode: Mode,
 }
 
@@ -31,10 +32,10 @@ enum Mode {
 /// The width of Docker's progress bar, in characters.
 const BAR_WIDTH: usize = 50;
 
-impl Progress {
+impl Stderr {
     /// Progress on stderr: live bars when stderr is a terminal, state lines
     /// otherwise, nothing when `quiet`.
-    pub fn stderr(quiet: bool) -> Progress {
+    pub fn new(quiet: bool) -> Stderr {
         let mode = if quiet {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -45,43 +46,7 @@ impl Progress {
         } else {
             Mode::Lines(Mutex::new(()))
         };
-        Progress { mode }
-    }
-
-    /// Progress that prints nothing.
-    pub fn quiet() -> Progress {
-        Progress { mode: Mode::Quiet }
-    }
-
-    /// Print a line of its own (`Digest: sha256:…`).
-    pub fn message(&self, text: &str) {
-        match &self.mode {
-            Mode::Quiet => {}
-            Mode::Lines(lock) => {
-                let _held = lock.lock();
-                let _ = writeln!(std::io::stderr(), "{text}");
-            }
-            Mode::Bars { multi, .. } => {
-                let _ = multi.println(text);
-            }
-        }
-    }
-
-    /// Set the state of item `id` (`Pulling fs layer`, `Pull complete`).
-    pub fn status(&self, id: &str, status: &str) {
-        match &self.mode {
-            Mode::Quiet => {}
-            Mode::Lines(_) => self.message(&format!("{id}: {status}")),
-            Mode::Bars { .. } => self.set_line(id, status.to_string(), true),
-        }
-    }
-
-    /// Show `current` of `total` bytes of item `id` moved (`Downloading`,
-    /// `Pushing`). Only a terminal shows these.
-    pub fn bytes(&self, id: &str, action: &str, current: u64, total: u64) {
-        if let Mode::Bars { .. } = self.mode {
-            self.set_line(id, format!("{action} {}", bar(current, total)), false);
-        }
+        Stderr { mode }
     }
 
     fn set_line(&self, id: &str, text: String, create: bool) {
@@ -105,9 +70,42 @@ impl Progress {
         };
         line.set_message(text);
     }
+}
+
+impl Progress for Stderr {
+    /// Print a line of its own (`Digest: sha256:…`).
+    fn message(&self, text: &str) {
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Lines(lock) => {
+                let _held = lock.lock();
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
+            Mode::Bars { multi, .. } => {
+                let _ = multi.println(text);
+            }
+        }
+    }
+
+    /// Set the state of item `id` (`Pulling fs layer`, `Pull complete`).
+    fn status(&self, id: &str, status: &str) {
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Lines(_) => self.message(&format!("{id}: {status}")),
+            Mode::Bars { .. } => self.set_line(id, status.to_string(), true),
+        }
+    }
+
+    /// Show `current` of `total` bytes of item `id` moved (`Downloading`,
+    /// `Pushing`). Only a terminal shows these.
+    fn bytes(&self, id: &str, action: &str, current: u64, total: u64) {
+        if let Mode::Bars { .. } = self.mode {
+            self.set_line(id, format!("{action} {}", bar(current, total)), false);
+        }
+    }
 
     /// Stop drawing live lines (they stay on the screen as last drawn).
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Mode::Bars { items, .. } = &self.mode {
             if let Ok(items) = items.lock() {
                 for line in items.values() {

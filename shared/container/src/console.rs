@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use rustix::termios::{self, OptionalActions, Termios};
 
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 /// A listening console socket, in a short-named temporary directory (a
 /// socket path must fit in 108 bytes).

@@ -19,9 +19,9 @@ use super::runtime::{self, CreateError, Runtime, Stdio3};
 use super::signals;
 use super::spec::{self, Isolation, Network};
 use super::user;
-use super::Dir;
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::layer::extract;
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_layers::extract;
+use img_store::containers::Dir;
 
 /// How a container is run, besides its process.
 #[derive(Debug, Clone)]

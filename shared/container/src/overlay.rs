@@ -25,7 +25,7 @@ use rustix::mount::{
     MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
 };
 
-use crate::error::{Error, Kind, Result};
+use img_core::error::{Error, Kind, Result};
 
 /// Options every overlay of img's is mounted with.
 const FIXED_OPTIONS: [(&str, &str); 3] = [

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 /// The `PATH` a container gets when its image sets none (Docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -46,7 +46,7 @@ pub struct Overrides {
 
 /// The string list at `key` of an image config's `config` object.
 pub fn strings(config: &Value, key: &str) -> Vec<String> {
-    crate::json::strings(config.get(key))
+    img_core::json::strings(config.get(key))
 }
 
 /// The process for the image config `config` (its `config` object) and

@@ -12,19 +12,21 @@
 
 use std::path::PathBuf;
 
-use crate::container::execute::{self, Settings};
-use crate::container::process::{self, Overrides};
-use crate::container::{names, overlay, Container, Dir, State};
-use crate::error::{Error, Kind, Result};
-use crate::image::Image;
-use crate::platform::Platform;
-use crate::progress::Progress;
-use crate::reference::Reference;
-use crate::registry::pull::{self, PullOptions};
-use crate::store::Store;
+use crate::execute::{self, Settings};
+use crate::overlay;
+use crate::process::{self, Overrides};
+use img_core::error::{Error, Kind, Result};
+use img_core::image::Image;
+use img_core::platform::Platform;
+use img_core::progress::Progress;
+use img_core::reference::Reference;
+use img_registry::pull::{self, PullOptions};
+use img_store::containers::{names, Container, Containers, Dir, State};
+use img_store::Snapshots;
+use img_store::Store;
 
 /// When to pull the image, as `docker run --pull`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {
     /// When it is not in the store.
     Missing,
@@ -71,7 +73,7 @@ pub fn run(
     root: &std::path::Path,
     image: &str,
     options: &Options,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<Ran> {
     // The namespace belongs to this thread: enter it before anything else.
     overlay::enter_private_namespace()?;
@@ -124,7 +126,7 @@ pub fn run(
         Ok(outcome) => outcome,
         Err(e) => {
             if options.remove {
-                let _ = crate::store::remove_tree(dir.path());
+                let _ = img_store::remove_tree(dir.path());
             } else {
                 record.state = exited(125);
                 let _ = dir.save(&record);
@@ -135,7 +137,7 @@ pub fn run(
     record.runtime = outcome.runtime.name.clone();
     record.state = exited(outcome.code);
     if options.remove {
-        crate::store::remove_tree(dir.path())?;
+        img_store::remove_tree(dir.path())?;
     } else {
         dir.save(&record)?;
     }
@@ -147,14 +149,14 @@ pub fn run(
 }
 
 /// `path` made absolute against the working directory.
-pub(crate) fn absolute(path: &std::path::Path) -> Result<PathBuf> {
+pub fn absolute(path: &std::path::Path) -> Result<PathBuf> {
     std::path::absolute(path).map_err(|e| Error::io(format!("resolving {}", path.display()), e))
 }
 
 fn exited(code: i32) -> State {
     State::Exited {
         code,
-        finished: crate::compose::timestamp(chrono::Utc::now()),
+        finished: img_store::compose::timestamp(chrono::Utc::now()),
     }
 }
 
@@ -167,9 +169,9 @@ pub fn find_image(
     platform: Option<&Platform>,
     policy: PullPolicy,
     pull_options: &PullOptions,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<Image> {
-    let pull_now = |progress: &Progress| -> Result<()> {
+    let pull_now = |progress: &dyn Progress| -> Result<()> {
         let reference = Reference::parse(query)?;
         let mut pull_options = pull_options.clone();
         pull_options.platform = platform.cloned();
@@ -188,7 +190,7 @@ pub fn find_image(
         other => other?,
     };
     store.require_complete(&resolved.target)?;
-    Ok(crate::export::platform_image(&resolved.target, platform)?.clone())
+    Ok(img_layers::export::platform_image(&resolved.target, platform)?.clone())
 }
 
 /// A registered container, ready to run.
@@ -203,8 +205,12 @@ struct Prepared {
 
 /// Unpack the image's layers and register the container.
 fn prepare(store: &Store, image: &Image, image_name: &str, options: &Options) -> Result<Prepared> {
-    let diff_ids = crate::compose::diff_ids(&image.config_json)?;
-    let lowers = store.snapshots_of(image.manifest.layers(), &diff_ids)?;
+    let diff_ids = img_store::compose::diff_ids(&image.config_json)?;
+    let lowers = img_layers::unpack::snapshots_of(
+        &Snapshots::of(store),
+        image.manifest.layers(),
+        &diff_ids,
+    )?;
     // Empty: the store makes one up when it takes the name.
     let name = match &options.name {
         Some(n) => names::check(n)?.to_string(),
@@ -219,17 +225,17 @@ fn prepare(store: &Store, image: &Image, image_name: &str, options: &Options) ->
         .map(|p| p.args)
         .unwrap_or_default();
     let mut container = Container {
-        id: crate::container::new_id()?,
+        id: img_store::containers::new_id()?,
         name,
         image: image.id().clone(),
         image_name: image_name.to_string(),
         layers: diff_ids,
         command,
-        created: crate::compose::timestamp(chrono::Utc::now()),
+        created: img_store::compose::timestamp(chrono::Utc::now()),
         runtime: String::new(),
         state: State::Created,
     };
-    let dir = store.create_container(&mut container)?;
+    let dir = Containers::of(store).create(&mut container)?;
     Ok(Prepared {
         container,
         dir,

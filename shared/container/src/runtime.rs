@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::error::{Error, IoContext, Kind, Result};
+use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The runtimes tried, in order, when none is chosen.
 const CANDIDATES: &[&str] = &["runc", "crun"];

@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 
 use super::console;
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// The process signals go to (0: none, the signal acts as by default).
 static TARGET: AtomicI32 = AtomicI32::new(0);

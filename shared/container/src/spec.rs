@@ -20,7 +20,7 @@ use oci_spec::runtime::{
 };
 
 use super::user::User;
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// Docker's default capabilities (moby's `oci/caps/defaults.go`).
 const DEFAULT_CAPS: &[Capability] = &[

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// Who the container's process runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]

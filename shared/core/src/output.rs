@@ -7,12 +7,11 @@
 //! into a pipe), never through img's memory.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use crate::cli::refuse_terminal_stdout;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Kind, Result};
 
 /// The output buffer: large writes, few system calls.
 const BUFFER: usize = 1 << 20;
@@ -173,4 +172,15 @@ fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
 pub fn widen_pipe(fd: impl std::os::fd::AsFd) {
     // Failure only means a smaller buffer (or no pipe at all): not an error.
     let _ = rustix::pipe::fcntl_setpipe_size(fd, BUFFER);
+}
+
+/// Fail when stdout is a terminal: tar streams are not for screens.
+pub fn refuse_terminal_stdout(what: &str) -> Result<()> {
+    if io::stdout().is_terminal() {
+        return Err(Error::new(
+            Kind::FailedPrecondition,
+            format!("refusing to write {what} to a terminal: redirect stdout to a file or a pipe, or use -o FILE"),
+        ));
+    }
+    Ok(())
 }

@@ -90,6 +90,25 @@ pub fn clean_link(raw: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
+/// `path` (relative to a root) cleaned, refused when it leaves the root.
+pub fn inside(path: &str) -> Result<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(Error::invalid(format!(
+                        "{path}: a mount source may not leave its root"
+                    )));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +139,13 @@ mod tests {
         let all: Vec<&[u8]> = ancestors(b"a/b/c").collect();
         assert_eq!(all, vec![&b"a"[..], b"a/b"]);
         assert_eq!(join(Some(b"a"), b"b"), b"a/b");
+    }
+
+    #[test]
+    fn sources_stay_inside() {
+        assert_eq!(inside("a/./b/../c").unwrap(), "a/c");
+        assert_eq!(inside("/").unwrap(), "");
+        assert!(inside("../etc").is_err());
+        assert!(inside("a/../../etc").is_err());
     }
 }

@@ -11,7 +11,10 @@ use oci_spec::image::{Arch, Descriptor, Os, PlatformBuilder};
 use crate::error::{Error, IoContext, Result};
 use crate::image::Target;
 use crate::reference::Reference;
-use crate::store::REF_NAME;
+
+/// The annotation that holds an image's name, in a record and in the
+/// store's `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// The record for an image, with `name` in the ref-name annotation.
 pub fn for_target(target: &Target, name: Option<&Reference>) -> Descriptor {

@@ -46,6 +46,18 @@ pub struct Reference {
     digest: Option<Digest>,
 }
 
+/// Parse `name` as a new name for an image: a name@digest cannot be
+/// given, only found, so the name must carry a tag (Docker's rule).
+pub fn new_name(name: &str) -> Result<Reference> {
+    let reference = Reference::parse(name)?;
+    if reference.tag().is_none() {
+        return Err(Error::invalid(format!(
+            "cannot name an image with a digest reference {name:?}: give the new name a tag"
+        )));
+    }
+    Ok(reference)
+}
+
 impl Reference {
     /// Parse and normalize `text`; a missing tag becomes `latest` unless a
     /// digest is given.

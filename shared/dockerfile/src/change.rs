@@ -4,7 +4,7 @@
 //! STOPSIGNAL, USER, VOLUME and WORKDIR change the `config` object of an
 //! image config, under Docker's field names.
 //!
-//! A change is read by [`crate::dockerfile`] like any Dockerfile line, its
+//! A change is read by [`crate`] like any Dockerfile line, its
 //! words expanded against the config's own `Env` as Docker does, and
 //! applied by an [`Editor`]. The build executor applies its instructions
 //! with the same [`Editor`], one per stage, so a build and a commit change
@@ -16,9 +16,9 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-use crate::dockerfile::{self, Command, Instruction};
-use crate::error::{Error, Result};
-use crate::json::strings;
+use crate::{self as dockerfile, Command, Instruction};
+use img_core::error::{Error, Result};
+use img_core::json::strings;
 
 /// The instructions a `--change` may use (SHELL is a build instruction
 /// Docker does not take there).

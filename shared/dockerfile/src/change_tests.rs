@@ -82,7 +82,7 @@ fn refuses_other_instructions_and_bad_syntax() {
         "CMD a\nCMD b",
     ] {
         let err = apply(&mut config, bad).unwrap_err();
-        assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad}");
+        assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{bad}");
         assert!(err.to_string().starts_with("--change "), "{err}");
     }
     assert!(config.is_empty(), "{config:?}");

@@ -17,7 +17,7 @@
 
 use regex::{NoExpand, Regex};
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// How expansion finds a variable: `Some(value)` when it is set (perhaps to
 /// the empty string), `None` when it is not.

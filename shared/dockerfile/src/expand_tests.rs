@@ -114,7 +114,7 @@ fn expands_words_like_buildkit() {
         "${:}",
     ] {
         let err = word_with(bad, &vars, '\\').unwrap_err();
-        assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad}");
+        assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{bad}");
         assert!(err.to_string().starts_with("expanding "), "{err}");
     }
 }

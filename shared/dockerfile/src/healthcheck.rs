@@ -2,14 +2,14 @@
 //! test command with `--interval`, `--timeout`, `--start-period`,
 //! `--start-interval` (durations of at least 1ms, or 0 for the default) and
 //! `--retries` (not negative). The Dockerfile syntax is read by
-//! [`crate::dockerfile`]; this module checks the options and writes the
+//! [`crate`]; this module checks the options and writes the
 //! image config's `Healthcheck` object under Docker's field names,
 //! durations in nanoseconds and zero values left out, as Docker's
 //! `HealthConfig` serializes.
 
 use serde_json::{json, Map, Value};
 
-use crate::timestamp::go_duration;
+use img_core::timestamp::go_duration;
 
 /// The shortest non-zero duration Docker accepts for an option.
 const MIN_DURATION_NS: i64 = 1_000_000;
@@ -104,7 +104,7 @@ impl Healthcheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dockerfile::{parse_instruction, Instruction};
+    use crate::{parse_instruction, Instruction};
 
     fn config(args: &str) -> Result<Value, String> {
         match parse_instruction(&format!("HEALTHCHECK {args}")) {

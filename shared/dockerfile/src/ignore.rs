@@ -14,7 +14,7 @@
 use regex::Regex;
 
 use super::clean_path;
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// The patterns of a `.dockerignore` file (or of `COPY --exclude`).
 #[derive(Debug, Clone, Default)]

@@ -181,7 +181,7 @@ fn refuses_bad_patterns() {
         "!", "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "[a-b-c]", "\\", "a\\",
     ] {
         let err = Ignore::new(&[bad]).unwrap_err();
-        assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad}");
+        assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{bad}");
     }
     assert!(Ignore::parse("ok\n!\n").is_err());
     assert!(Ignore::parse("a\n[z\n")

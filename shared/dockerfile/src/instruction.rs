@@ -14,8 +14,8 @@
 use super::expand::{expand_heredoc, expand_word, expand_words, Vars};
 use super::heredoc::Heredoc;
 use super::Located;
-use crate::error::{Error, Result};
 use crate::healthcheck::Healthcheck;
+use img_core::error::{Error, Result};
 
 /// A command in exec form (a JSON array) or shell form (a string the
 /// stage's shell runs).
@@ -255,7 +255,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::dockerfile::parse_instruction;
+    use crate::parse_instruction;
 
     fn expanded(text: &str, vars: &[(&str, &str)]) -> Instruction {
         let vars: HashMap<String, String> = vars

@@ -23,7 +23,8 @@
 //! * `ignore` — `.dockerignore` patterns ([`Ignore`]).
 //!
 //! The config side of instructions (what ENV or CMD do to an image config)
-//! is [`crate::change::Editor`], shared with `--change`.
+//! is [`change::Editor`], shared with `--change`; HEALTHCHECK's options
+//! are read by [`healthcheck`].
 //!
 //! Invariants: [`parse`] either returns a Dockerfile whose every instruction
 //! is well formed (it has the arguments and flags it needs) or an
@@ -33,8 +34,10 @@
 //! is called with the variables of the moment, because only the executor
 //! knows them (ARG and ENV change them from one instruction to the next).
 
+pub mod change;
 mod expand;
 mod flags;
+pub mod healthcheck;
 mod heredoc;
 mod ignore;
 mod instruction;
@@ -47,7 +50,7 @@ pub use heredoc::Heredoc;
 pub use ignore::Ignore;
 pub use instruction::{Command, Instruction};
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// A parsed Dockerfile: its directives, the ARGs before the first FROM, and
 /// its stages in order.

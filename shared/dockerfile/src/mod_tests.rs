@@ -110,7 +110,7 @@ fn errors_name_the_line() {
         ),
     ] {
         let err = parse(text).unwrap_err();
-        assert_eq!(err.kind(), crate::Kind::InvalidInput, "{text:?}");
+        assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{text:?}");
         assert_eq!(err.to_string(), want, "{text:?}");
     }
     let err = parse_named("build/Containerfile", "FROM a\nCPY x y").unwrap_err();

@@ -1,7 +1,7 @@
 //! Every instruction's forms, flags and errors.
 
 use super::*;
-use crate::dockerfile::parse_instruction;
+use crate::parse_instruction;
 
 fn read(text: &str) -> Instruction {
     parse_instruction(text).unwrap().value

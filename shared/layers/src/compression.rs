@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 
 use oci_spec::image::MediaType;
 
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 /// The buffer size for compressed streams: large reads keep the
 /// decompressors and the disk busy with few system calls.
@@ -257,7 +257,7 @@ mod tests {
         );
         assert_eq!(
             Compression::from_media_type(&MediaType::Other(
-                crate::image::DOCKER_LAYER_GZIP.to_string()
+                img_core::image::DOCKER_LAYER_GZIP.to_string()
             )),
             Some(Compression::Gzip)
         );

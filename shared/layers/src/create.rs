@@ -23,10 +23,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use super::path;
 use super::tarout::{self, EntryMeta};
 use super::whiteout;
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
+use img_core::path;
 
 /// How entries are written.
 #[derive(Debug, Clone, Default)]
@@ -351,14 +351,14 @@ pub fn check_dir(dir: &Path) -> Result<()> {
 }
 
 /// A tar stream made by `body`, compressed as asked, going where
-/// [`crate::output::write_tar`] sends it.
+/// [`img_core::output::write_tar`] sends it.
 struct Compressed<F> {
     compression: super::Compression,
     body: F,
 }
 
-impl<F: FnOnce(&mut dyn Write) -> Result<()>> crate::output::TarJob for Compressed<F> {
-    fn write<S: crate::output::Sink>(self, out: S) -> Result<S> {
+impl<F: FnOnce(&mut dyn Write) -> Result<()>> img_core::output::TarJob for Compressed<F> {
+    fn write<S: img_core::output::Sink>(self, out: S) -> Result<S> {
         let mut compressor = super::compression::Compressor::new(self.compression, out)?;
         (self.body)(&mut compressor)?;
         compressor
@@ -375,7 +375,7 @@ pub fn write_compressed(
     compression: super::Compression,
     body: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
-    crate::output::write_tar(output, "a layer tar", Compressed { compression, body })
+    img_core::output::write_tar(output, "a layer tar", Compressed { compression, body })
 }
 
 #[cfg(test)]
@@ -431,6 +431,6 @@ mod tests {
             Options::default(),
         )
         .unwrap_err();
-        assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
+        assert_eq!(err.kind(), img_core::error::Kind::InvalidInput);
     }
 }

@@ -27,8 +27,8 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::create::{self, check_dir, sorted_children, Options, Report, TreeWriter};
-use super::path;
-use crate::error::{IoContext, Result};
+use img_core::error::{IoContext, Result};
+use img_core::path;
 
 /// Write the layer that turns `lower` into `upper` into `out`.
 pub fn diff<W: Write>(lower: &Path, upper: &Path, out: W, options: Options) -> Result<(W, Report)> {

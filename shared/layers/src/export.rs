@@ -1,19 +1,19 @@
 //! `img-export`: an image's root filesystem as one tar, its layers applied
 //! in order with whiteouts and opaque directories resolved (see
-//! [`crate::layer::flatten`]). Each layer is read from the store twice,
+//! [`crate::flatten`]). Each layer is read from the store twice,
 //! decompressed as its first bytes say, and verified against its digest.
 
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
 use oci_spec::image::Descriptor;
 
-use crate::cli::ImageArg;
-use crate::error::{Error, IoContext, Result, ResultExt};
-use crate::image::{Image, Target};
-use crate::layer::compression::{self, Compression};
-use crate::layer::flatten::{self, LayerSource, ReadSeek};
-use crate::platform::Platform;
-use crate::store::Store;
+use crate::compression::{self, Compression};
+use crate::flatten::{self, LayerSource, ReadSeek};
+use img_core::error::{Error, IoContext, Result, ResultExt};
+use img_core::image::{Image, Target};
+use img_core::platform::Platform;
+use img_store::ImageArg;
+use img_store::Store;
 
 /// A layer blob in the store.
 struct StoreLayer<'s> {

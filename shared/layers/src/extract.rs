@@ -32,10 +32,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::path;
 use super::tarout::EntryMeta;
 use super::whiteout::{self, Kind as Whiteout};
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
+use img_core::path;
 
 /// Symbolic links followed while resolving one path before giving up.
 const MAX_LINKS: usize = 255;
@@ -258,7 +258,7 @@ fn resolve_inside_at(root: &Path, rel: &str, links: usize) -> Result<PathBuf> {
                     String::from_utf8_lossy(target)
                 )
             };
-            resolve_inside_at(root, &crate::build::mounts::inside(&next)?, links + 1)
+            resolve_inside_at(root, &img_core::path::inside(&next)?, links + 1)
         }
         Ok(_) => Ok(here),
         Err(_) => Err(missing()),

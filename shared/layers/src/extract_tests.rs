@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::*;
-use crate::layer::flatten::{self, LayerSource};
+use crate::flatten::{self, LayerSource};
 
 enum E<'a> {
     Dir(&'a str, u32),
@@ -177,7 +177,7 @@ fn never_writes_outside_the_root() {
     // a hard link to a host file through a symlink finds nothing inside
     let link = layer(&[E::Hard("h", "abs/etc/hostname")]);
     let err = apply(&link[..], &root, &options()).unwrap_err();
-    assert_eq!(err.kind(), crate::Kind::InvalidInput, "{err}");
+    assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{err}");
     // `..` leaving the root is refused outright
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
@@ -187,6 +187,6 @@ fn never_writes_outside_the_root() {
     h.set_cksum();
     b.append(&h, &b"x"[..]).unwrap();
     let err = apply(&b.into_inner().unwrap()[..], &root, &options()).unwrap_err();
-    assert_eq!(err.kind(), crate::Kind::InvalidInput);
+    assert_eq!(err.kind(), img_core::Kind::InvalidInput);
     assert!(!tmp.path().join("evil").exists());
 }

@@ -21,10 +21,10 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-use super::path;
 use super::tarout::{self, EntryMeta};
 use super::whiteout::{self, Kind as Whiteout};
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
+use img_core::path;
 
 /// One layer of the stack: something that can be read twice.
 pub trait LayerSource {
@@ -128,9 +128,9 @@ fn drain(mut reader: impl Read) -> io::Result<u64> {
 }
 
 fn bad(what: &str, e: io::Error) -> Error {
-    let kind = crate::error::kind_of(&e).unwrap_or(crate::Kind::InvalidInput);
-    let kind = if kind == crate::Kind::Io && e.raw_os_error().is_none() {
-        crate::Kind::InvalidInput
+    let kind = img_core::error::kind_of(&e).unwrap_or(img_core::Kind::InvalidInput);
+    let kind = if kind == img_core::Kind::Io && e.raw_os_error().is_none() {
+        img_core::Kind::InvalidInput
     } else {
         kind
     };

@@ -11,10 +11,10 @@ use std::io::{self, Read, Write};
 use oci_spec::image::Descriptor;
 
 use super::compression::{self, Compression};
-use super::path;
-use crate::digest::{Digest, DigestReader};
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::store::Store;
+use img_core::digest::{Digest, DigestReader};
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_core::path;
+use img_store::Store;
 
 /// A layer now in the store.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ fn bad_tar(e: io::Error) -> Error {
     if e.raw_os_error().is_some() {
         return Error::io("reading the layer", e);
     }
-    let kind = crate::error::kind_of(&e).unwrap_or(Kind::InvalidInput);
+    let kind = img_core::error::kind_of(&e).unwrap_or(Kind::InvalidInput);
     Error::new(
         if kind == Kind::Io {
             Kind::InvalidInput

@@ -9,9 +9,9 @@ use std::io::{self, Read, Write};
 
 use chrono::{Local, TimeZone};
 
-use super::path;
 use super::whiteout::{self, Kind};
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
+use img_core::path;
 
 /// Write one line per entry of the uncompressed tar `layer` into `out`;
 /// returns the number of entries.

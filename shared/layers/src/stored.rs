@@ -9,11 +9,11 @@ use std::io::{self, Write};
 use oci_spec::image::Descriptor;
 
 use super::compression::{self, Compression};
-use crate::digest::{self, Digest, DigestReader};
-use crate::error::{Error, IoContext, Result};
-use crate::format;
-use crate::image::Image;
-use crate::store::Store;
+use img_core::digest::{self, Digest, DigestReader};
+use img_core::error::{Error, IoContext, Result};
+use img_core::format;
+use img_core::image::Image;
+use img_store::Store;
 
 /// One layer of an image.
 #[derive(Debug, Clone)]
@@ -138,7 +138,7 @@ pub fn write_layer(
     };
     let mut tar = DigestReader::new(tar);
     let copied = io::copy(&mut tar, out).map_err(|e| {
-        let kind = crate::error::kind_of(&e).unwrap_or(crate::error::Kind::InvalidInput);
+        let kind = img_core::error::kind_of(&e).unwrap_or(img_core::error::Kind::InvalidInput);
         Error::new(
             kind,
             format!(
@@ -152,7 +152,7 @@ pub fn write_layer(
     if let Some(expected) = layer.diff_id.as_deref() {
         if found.to_string() != expected {
             return Err(Error::new(
-                crate::error::Kind::DigestMismatch,
+                img_core::error::Kind::DigestMismatch,
                 format!(
                     "layer {} uncompresses to {found}, but the config's diff_id is {expected}",
                     layer.descriptor.digest()

@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 const BLOCK: usize = 512;
 
@@ -113,7 +113,7 @@ pub fn finish<W: Write>(out: &mut W) -> Result<()> {
 }
 
 fn to_path(bytes: &[u8]) -> std::path::PathBuf {
-    super::path::to_path(bytes)
+    img_core::path::to_path(bytes)
 }
 
 fn pad<W: Write>(out: &mut W, size: u64) -> Result<()> {

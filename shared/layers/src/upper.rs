@@ -23,10 +23,10 @@ use oci_spec::image::Descriptor;
 use super::compression::{Compression, Compressor};
 use super::create::{check_dir, sorted_children, Options, Report, TreeWriter};
 use super::extract::OVERLAY_OPAQUE;
-use super::path;
-use crate::digest::{Digest, DigestWriter};
-use crate::error::{IoContext, Result};
-use crate::store::Store;
+use img_core::digest::{Digest, DigestWriter};
+use img_core::error::{IoContext, Result};
+use img_core::path;
+use img_store::Store;
 
 /// Write the layer the overlay upper directory `upper` holds into `out`.
 pub fn write_layer<W: Write>(upper: &Path, out: W, options: Options) -> Result<(W, Report)> {
@@ -93,7 +93,7 @@ fn is_opaque(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::extract::{self, Options as ExtractOptions};
+    use crate::extract::{self, Options as ExtractOptions};
     use std::io::Read;
 
     fn names(tar: &[u8]) -> Vec<String> {

@@ -6,7 +6,7 @@
 //! are AUFS bookkeeping, ignored like Docker ignores them. Whiteout entries
 //! are never themselves part of a root filesystem.
 
-use super::path;
+use img_core::path;
 
 /// The prefix that marks a whiteout.
 pub const PREFIX: &[u8] = b".wh.";

@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::digest::Digest;
-use crate::error::{Error, Result};
-use crate::format;
-use crate::image::{parse_time, Image, Target};
 use crate::inspect::repo_tags;
-use crate::platform::Platform;
-use crate::store::{Resolved, Store};
 use crate::template::{self, RowFormat};
+use img_core::digest::Digest;
+use img_core::error::{Error, Result};
+use img_core::format;
+use img_core::image::{parse_time, Image, Target};
+use img_core::platform::Platform;
+use img_store::{Resolved, Store};
 
 /// One row of `docker history`.
 #[derive(Debug, Clone)]
@@ -135,7 +135,7 @@ const CREATED_BY_WIDTH: usize = 45;
 pub fn render(steps: &[Step], view: &View, now: DateTime<Utc>) -> Result<String> {
     let id = |step: &Step| match &step.id {
         Some(d) if view.no_trunc => d.to_string(),
-        Some(d) => crate::digest::short(d).to_string(),
+        Some(d) => img_core::digest::short(d).to_string(),
         None => "<missing>".to_string(),
     };
     if view.quiet {

@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use gotmpl::Value;
 use serde::Serialize;
 
-use crate::error::Result;
-use crate::image::{Image, Target};
-use crate::reference::Reference;
-use crate::store::{Resolved, Store};
 use crate::template;
+use img_core::error::Result;
+use img_core::image::{Image, Target};
+use img_core::reference::Reference;
+use img_store::{Resolved, Store};
 
 /// What `docker image inspect` prints for one image.
 #[derive(Debug, Clone, Serialize)]
@@ -169,7 +169,7 @@ pub fn to_json_array(images: &[ImageInspect]) -> Result<Vec<u8>> {
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
     images
         .serialize(&mut serializer)
-        .map_err(|e| crate::Error::invalid(format!("encoding JSON: {e}")))?;
+        .map_err(|e| img_core::Error::invalid(format!("encoding JSON: {e}")))?;
     out.push(b'\n');
     Ok(out)
 }

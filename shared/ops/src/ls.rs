@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use oci_spec::image::Descriptor;
 
-use crate::digest::Digest;
-use crate::error::{Error, Result, ResultExt};
-use crate::format;
-use crate::image::Target;
-use crate::record;
-use crate::reference::Reference;
-use crate::store::Store;
 use crate::template::{self, RowFormat};
+use img_core::digest::Digest;
+use img_core::error::{Error, Result, ResultExt};
+use img_core::format;
+use img_core::image::Target;
+use img_core::record;
+use img_core::reference::Reference;
+use img_store::Store;
 
 /// One image in the store with its names.
 #[derive(Debug, Clone)]
@@ -342,7 +342,7 @@ pub fn render(images: &[ImageSummary], view: &View, now: DateTime<Utc>) -> Resul
         if view.no_trunc {
             row.id.to_string()
         } else {
-            crate::digest::short(&row.id).to_string()
+            img_core::digest::short(&row.id).to_string()
         }
     };
     if view.quiet {
@@ -407,7 +407,7 @@ mod tests {
         );
         for bad in ["nope=1", "dangling=maybe", "novalue", "reference=[x"] {
             let err = Filters::parse(&[bad.into()]).unwrap_err();
-            assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad}");
+            assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{bad}");
         }
     }
 

@@ -5,7 +5,7 @@
 //!   every stopped one (no img-run holds it, and its process is gone), with
 //!   its writable layer; `until=` applies to their creation time.
 //! * **Which images**: dangling ones, as `img-ls --filter dangling=true`
-//!   lists them (the one definition, in [`crate::listing`]: no name), or with
+//!   lists them (the one definition, in [`crate::ls`]: no name), or with
 //!   `all` every image; either way, never an image a container (left after
 //!   the containers' prune) was made from.
 //!   Docker's prune filters narrow the choice: `until=` (created at or
@@ -17,7 +17,7 @@
 //!   every blob no image reaches — the pruned images' and any left behind
 //!   before (an interrupted load, an img-rm that found the store busy) — the
 //!   ingest area's abandoned temporary files, and resumable partial downloads
-//!   idle for longer than [`PARTIAL_MAX_AGE`](crate::store::PARTIAL_MAX_AGE) that no pull holds.
+//!   idle for longer than [`PARTIAL_MAX_AGE`](img_store::PARTIAL_MAX_AGE) that no pull holds.
 //! * **The report** is Docker's: `Deleted Images:`, `untagged: NAME` and
 //!   `deleted: sha256:…` lines (each image's ID and removed layers, then the
 //!   other blobs removed), and `Total reclaimed space:` counting every blob
@@ -27,14 +27,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::digest::Digest;
-use crate::error::{Error, Kind, Result, ResultExt};
-use crate::format;
-use crate::image::Target;
-use crate::listing::{self, ImageSummary};
-use crate::remove::{self, Names, Outcome};
-use crate::store::{Store, SweepReport};
-use crate::timestamp;
+use crate::ls::{self as listing, ImageSummary};
+use crate::rm::{self as remove, Names, Outcome};
+use img_core::digest::Digest;
+use img_core::error::{Error, Kind, Result, ResultExt};
+use img_core::format;
+use img_core::image::Target;
+use img_core::timestamp;
+use img_store::{Containers, Store, SweepReport};
 
 /// The question Docker asks before pruning dangling images.
 pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
@@ -212,7 +212,11 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
     if options.containers {
         container_bytes = prune_containers(store, options, &mut report)?;
     }
-    let in_use: HashSet<Digest> = store.containers()?.into_iter().map(|c| c.image).collect();
+    let in_use: HashSet<Digest> = Containers::of(store)
+        .list()?
+        .into_iter()
+        .map(|c| c.image)
+        .collect();
     let names = if options.all {
         Names::All
     } else {
@@ -232,7 +236,7 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
             Err(e) if e.kind() == Kind::NotFound => {}
             Err(e) => report
                 .failures
-                .push(e.context(format!("removing image {}", crate::digest::short(&id)))),
+                .push(e.context(format!("removing image {}", img_core::digest::short(&id)))),
         }
     }
     let sweep = collect(store, options.build_cache)?;
@@ -246,19 +250,19 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
 /// bytes their directories held.
 fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Result<u64> {
     let mut freed = 0;
-    for container in store.containers()? {
-        let dir = store.container_dir(&container.id);
+    for container in Containers::of(store).list()? {
+        let dir = Containers::of(store).dir_of(&container.id);
         if dir.is_held() || still_running(&container) {
             continue;
         }
         if let Some(until) = options.filters.until {
-            let created = crate::image::parse_time(&container.created);
+            let created = img_core::image::parse_time(&container.created);
             if created.is_none_or(|c| c > until) {
                 continue;
             }
         }
-        let bytes = crate::format::tree_size(dir.path());
-        match store.remove_container(&container) {
+        let bytes = img_core::format::tree_size(dir.path());
+        match Containers::of(store).remove(&container) {
             Ok(()) => {
                 freed += bytes;
                 report.containers.push(container.id);
@@ -271,9 +275,9 @@ fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Re
 
 /// Whether a container said to run still has its process (the img-run
 /// that ran it was killed, the process lives on).
-fn still_running(container: &crate::container::Container) -> bool {
+fn still_running(container: &img_store::containers::Container) -> bool {
     match container.state {
-        crate::container::State::Running { pid } => rustix::process::Pid::from_raw(pid)
+        img_store::containers::State::Running { pid } => rustix::process::Pid::from_raw(pid)
             .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok()),
         _ => false,
     }
@@ -407,7 +411,7 @@ mod tests {
 
     #[test]
     fn report_in_dockers_words() {
-        let digest = crate::digest::from_hex(&"a".repeat(64)).unwrap();
+        let digest = img_core::digest::from_hex(&"a".repeat(64)).unwrap();
         let report = Report {
             deleted: vec![
                 Outcome::Untagged("busybox:latest".into()),

@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Container, State};
-use crate::format;
-use crate::image::parse_time;
+use img_core::format;
+use img_core::image::parse_time;
+use img_store::containers::{Container, State};
 
 /// The longest command shown whole (Docker's `ps` cuts it there).
 const COMMAND_WIDTH: usize = 20;
@@ -85,7 +85,7 @@ mod tests {
         Container {
             id: format!("{:0<64}", name.len()),
             name: name.into(),
-            image: crate::digest::of_bytes(b"config"),
+            image: img_core::digest::of_bytes(b"config"),
             image_name: "busybox".into(),
             layers: Vec::new(),
             command: vec!["sh".into(), "-c".into(), "echo a long command line".into()],

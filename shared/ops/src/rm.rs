@@ -19,12 +19,12 @@
 
 use oci_spec::image::Descriptor;
 
-use crate::cli::ImageArg;
-use crate::digest::Digest;
-use crate::error::{Error, Kind, Result};
-use crate::image::Target;
-use crate::reference::Reference;
-use crate::store::{Index, Store};
+use img_core::digest::Digest;
+use img_core::error::{Error, Kind, Result};
+use img_core::image::Target;
+use img_core::reference::Reference;
+use img_store::ImageArg;
+use img_store::{Containers, Index, Store};
 
 /// What one removal printed, in Docker's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +69,9 @@ pub fn remove(store: &Store, arg: &ImageArg, options: Options) -> Result<Vec<Out
         .filter(|r| store_has_name(store, r))
         .cloned();
     let digest = found.target.digest().clone();
-    let short_id = crate::digest::short(found.target.id()).to_string();
-    let user = store
-        .containers()?
+    let short_id = img_core::digest::short(found.target.id()).to_string();
+    let user = Containers::of(store)
+        .list()?
         .into_iter()
         .find(|c| &c.image == found.target.id());
     let removal = store.update_index(|index| {
@@ -115,7 +115,7 @@ pub enum Names {
 /// [`deleted_layers`]). An image that is gone already is NotFound.
 pub fn delete(store: &Store, target: Target, names: Names, no_prune: bool) -> Result<Vec<Outcome>> {
     let digest = target.digest().clone();
-    let short_id = crate::digest::short(target.id()).to_string();
+    let short_id = img_core::digest::short(target.id()).to_string();
     let removal = store.update_index(|index| {
         let named = index.entries_for(&digest).iter().any(|e| e.name.is_some());
         if names == Names::Unnamed && named {
@@ -161,7 +161,7 @@ fn store_has_name(store: &Store, reference: &Reference) -> bool {
 /// Remove `name`; the image goes when nothing else names it.
 fn untag(index: &mut Index, name: &Reference, arg: &ImageArg) -> Result<Removal> {
     let Some(removed) = index.remove_name(name) else {
-        return Err(crate::store::no_such_image(&arg.display()));
+        return Err(img_store::no_such_image(&arg.display()));
     };
     let digest = removed.digest().clone();
     let mut untagged = vec![name.familiar()];

@@ -1,26 +1,12 @@
-//! Naming images: `img-tag`, and the naming step of every program that
-//! produces an image.
+//! `img-tag`: give an image another name, as `docker tag` does. The name is
+//! recorded by the store ([`Store::set_name`]), the rule for a new name is
+//! `img_core::reference::new_name`.
 
 use oci_spec::image::Descriptor;
 
-use crate::cli::ImageArg;
-use crate::error::{Result, ResultExt};
-use crate::image::Target;
-use crate::record;
-use crate::reference::Reference;
-use crate::store::Store;
-
-/// Parse `name` as a new name for an image: a name@digest cannot be
-/// given, only found, so the name must carry a tag (Docker's rule).
-pub fn new_name(name: &str) -> Result<Reference> {
-    let reference = Reference::parse(name)?;
-    if reference.tag().is_none() {
-        return Err(crate::Error::invalid(format!(
-            "cannot name an image with a digest reference {name:?}: give the new name a tag"
-        )));
-    }
-    Ok(reference)
-}
+use img_core::error::{Result, ResultExt};
+use img_core::reference::new_name;
+use img_store::{ImageArg, Store};
 
 /// Give the image `source` names the name `target`; returns its record.
 pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor> {
@@ -28,18 +14,5 @@ pub fn tag(store: &Store, source: &ImageArg, target: &str) -> Result<Descriptor>
     let found = source
         .resolve(store)
         .with_context(|| format!("tagging {}", source.display()))?;
-    name(store, &found.target, &reference)
-}
-
-/// Record `reference` as the name of `target` in the store's index.
-pub fn name(store: &Store, target: &Target, reference: &Reference) -> Result<Descriptor> {
-    let descriptor = target.descriptor().clone();
-    store.update_index(|index| {
-        // Under the lock, garbage collection cannot run: make sure it did
-        // not take the image away since it was found.
-        store.require_complete(target)?;
-        index.set_name(reference, &descriptor);
-        Ok(())
-    })?;
-    Ok(record::for_target(target, Some(reference)))
+    store.set_name(&found.target, &reference)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use gotmpl::{Template, TemplateError, Value};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// A parsed `--format` template with Docker's functions.
 pub struct Format {
@@ -229,14 +229,14 @@ impl RowFormat {
     /// `items` the same rows as template data, in the same order.
     pub fn render(&self, default: &[Vec<String>], items: &[Value]) -> Result<String> {
         match self {
-            RowFormat::Default => Ok(crate::format::table(default)),
+            RowFormat::Default => Ok(img_core::format::table(default)),
             RowFormat::Table(format, header) => {
                 let mut rows = vec![header.clone()];
                 for item in items {
                     let line = format.render(item)?;
                     rows.push(line.split('\t').map(str::to_string).collect());
                 }
-                Ok(crate::format::table(&rows))
+                Ok(img_core::format::table(&rows))
             }
             RowFormat::Json => {
                 let mut out = String::new();
@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn bad_templates_are_bad_input() {
         let err = Format::parse("{{.Foo").err().unwrap();
-        assert_eq!(err.kind(), crate::Kind::InvalidInput);
+        assert_eq!(err.kind(), img_core::Kind::InvalidInput);
         assert!(err.to_string().contains("template"), "{err}");
     }
 

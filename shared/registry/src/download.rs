@@ -28,18 +28,18 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use oci_spec::image::Descriptor;
 
-use super::auth::Scope;
-use super::client::{header, Call, Client};
-use super::retry::backoff;
 use super::stream::{self, Streamed};
-use crate::digest::Hasher;
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::store::writeback::Flusher;
-use crate::store::{merge_ranges, missing_ranges, PartialBlob, Ranges, Store};
+use crate::source::{Source, PROGRESS_EVERY, SAVE_EVERY, SAVE_EVERY_BYTES};
+use crate::transport::client::{header, Call};
+use crate::transport::retry::backoff;
+use img_core::digest::Hasher;
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_store::writeback::Flusher;
+use img_store::{merge_ranges, missing_ranges, PartialBlob, Ranges, Store};
 
 /// Blobs at least this large are fetched in pieces by several workers.
 const PARALLEL_MIN: u64 = 64 << 20;
@@ -53,12 +53,6 @@ const MAX_WORKERS: usize = 4;
 const MAX_FAILURES: u32 = 5;
 /// A worker's read buffer.
 const READ_BUFFER: usize = 128 << 10;
-/// How often the arrived ranges are saved for a later run.
-pub(super) const SAVE_EVERY_BYTES: u64 = 32 << 20;
-pub(super) const SAVE_EVERY: Duration = Duration::from_secs(2);
-/// How often the hashing thread reports progress (and, when it has nothing
-/// to hash, how long it waits before looking again).
-pub(super) const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// The bytes hashed at a time (read back into one buffer).
 const HASH_CHUNK: usize = 1 << 20;
 /// A waiting hashing thread is woken when this many bytes are ready for it
@@ -77,16 +71,6 @@ pub enum Fetched {
     },
     /// Another program stored it meanwhile.
     AlreadyPresent,
-}
-
-/// Where a blob comes from.
-pub struct Source<'a> {
-    /// The connected registry.
-    pub client: &'a Client,
-    /// The repository holding the blob.
-    pub repository: &'a str,
-    /// The access fetching needs.
-    pub scope: &'a Scope,
 }
 
 struct State {

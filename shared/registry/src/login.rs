@@ -8,11 +8,11 @@
 //! Otherwise — Basic registries, services without refresh tokens — the
 //! user name and password are stored.
 
-use super::auth::Challenge;
-use super::client::Client;
-use super::credentials::{self, Credentials, Stored};
-use super::options::ClientOptions;
-use crate::error::{Result, ResultExt};
+use crate::credentials::{self, Credentials, Stored};
+use crate::transport::auth::Challenge;
+use crate::transport::client::Client;
+use crate::transport::options::ClientOptions;
+use img_core::error::{Result, ResultExt};
 
 /// The registry `img-login` talks to when none is named.
 pub const DEFAULT_SERVER: &str = "docker.io";

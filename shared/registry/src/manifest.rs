@@ -5,12 +5,12 @@
 use ureq::http::Response;
 use ureq::Body;
 
-use super::auth::Scope;
-use super::client::{header, Call, Client, Payload};
-use crate::digest::{self, Digest};
-use crate::error::{Error, Kind, Result};
-use crate::image::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
-use crate::store::MAX_METADATA_SIZE;
+use crate::transport::auth::Scope;
+use crate::transport::client::{header, Call, Client, Payload};
+use img_core::digest::{self, Digest};
+use img_core::error::{Error, Kind, Result};
+use img_core::image::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
+use img_store::MAX_METADATA_SIZE;
 
 /// OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -97,7 +97,9 @@ fn read_limited(response: &mut Response<Body>, what: &str) -> Result<Vec<u8>> {
         .with_config()
         .limit(MAX_METADATA_SIZE)
         .read_to_vec()
-        .map_err(|e| super::client::transport_error(e).context(format!("reading manifest {what}")))
+        .map_err(|e| {
+            crate::transport::errors::transport_error(e).context(format!("reading manifest {what}"))
+        })
 }
 
 /// The media type of manifest `bytes`: the Content-Type when it is one img

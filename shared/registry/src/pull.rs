@@ -15,18 +15,19 @@ use std::collections::HashSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::auth::Scope;
-use super::client::Client;
-use super::download::{self, Fetched, Source};
+use super::download::{self, Fetched};
 use super::manifest::{self, RemoteManifest};
-use super::options::ClientOptions;
-use crate::digest;
-use crate::error::{Error, Kind, Result, ResultExt};
-use crate::format::human_size_precision;
-use crate::platform::Platform;
-use crate::progress::Progress;
-use crate::reference::Reference;
-use crate::store::Store;
+use crate::source::Source;
+use crate::transport::auth::Scope;
+use crate::transport::client::Client;
+use crate::transport::options::ClientOptions;
+use img_core::digest;
+use img_core::error::{Error, Kind, Result, ResultExt};
+use img_core::format::human_size_precision;
+use img_core::platform::Platform;
+use img_core::progress::Progress;
+use img_core::reference::Reference;
+use img_store::Store;
 
 /// How to pull.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ pub fn pull(
     store: &Store,
     reference: &Reference,
     options: &PullOptions,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<Pulled> {
     let doing = format!("pulling {}", reference.familiar());
     let client = Client::connect(reference.registry(), &options.client).context(&doing)?;
@@ -68,14 +69,14 @@ pub fn pull_with(
     client: &Client,
     reference: &Reference,
     options: &PullOptions,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<Pulled> {
     let repository = reference.repository();
     let scope = Scope::pull(repository);
     let wanted = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.to_string(),
-        (None, None) => crate::reference::DEFAULT_TAG.to_string(),
+        (None, None) => img_core::reference::DEFAULT_TAG.to_string(),
     };
     let top = manifest::get(client, repository, &wanted, &scope)?;
     let was_present = store.has_blob(&top.digest);
@@ -136,7 +137,7 @@ pub fn pull_with(
             .ok_or_else(|| Error::not_found("the index holds no image"))?
     };
     let target = store.load_target(&named)?;
-    let record = crate::tag::name(store, &target, reference)?;
+    let record = store.set_name(&target, reference)?;
     progress.message(&format!("Digest: {}", top.digest));
     let status = if downloaded == 0 && was_present {
         "Image is up to date for"
@@ -176,7 +177,7 @@ fn choose(
     let manifests: Vec<&Descriptor> = index
         .manifests()
         .iter()
-        .filter(|d| crate::image::is_manifest(d.media_type()))
+        .filter(|d| img_core::image::is_manifest(d.media_type()))
         .collect();
     if options.all_platforms {
         return Ok(manifests.into_iter().cloned().collect());
@@ -257,7 +258,7 @@ fn fetch_all(
     source: &Source<'_>,
     blobs: &[(Descriptor, bool)],
     concurrency: usize,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<usize> {
     let mut todo = Vec::new();
     for (d, is_layer) in blobs {
@@ -273,7 +274,7 @@ fn fetch_all(
             todo.push((d, *is_layer, id));
         }
     }
-    let downloaded = crate::parallel::count_each(&todo, concurrency, |(d, is_layer, id)| {
+    let downloaded = img_core::parallel::count_each(&todo, concurrency, |(d, is_layer, id)| {
         fetch_one(store, source, d, *is_layer, id, progress)
     });
     progress.finish();
@@ -287,7 +288,7 @@ fn fetch_one(
     d: &Descriptor,
     is_layer: bool,
     id: &str,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<bool> {
     let total = d.size();
     let report = |n: u64| {

@@ -12,17 +12,17 @@ use std::collections::{HashMap, HashSet};
 
 use oci_spec::image::Descriptor;
 
-use super::auth::Scope;
-use super::client::Client;
 use super::manifest;
-use super::options::ClientOptions;
 use super::upload::{self, Destination, Uploaded};
-use crate::digest::{self, Digest};
-use crate::error::{Error, Result, ResultExt};
-use crate::image::{Image, Target};
-use crate::progress::Progress;
-use crate::reference::Reference;
-use crate::store::Store;
+use crate::transport::auth::Scope;
+use crate::transport::client::Client;
+use crate::transport::options::ClientOptions;
+use img_core::digest::{self, Digest};
+use img_core::error::{Error, Result, ResultExt};
+use img_core::image::{Image, Target};
+use img_core::progress::Progress;
+use img_core::reference::Reference;
+use img_store::Store;
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub fn push(
     target: &Target,
     dest: &Reference,
     options: &PushOptions,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<Pushed> {
     let doing = format!("pushing {}", dest.familiar());
     let client = Client::connect(dest.registry(), &options.client).context(&doing)?;
@@ -62,7 +62,7 @@ pub fn push_with(
     target: &Target,
     dest: &Reference,
     options: &PushOptions,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<Pushed> {
     let repository = dest.repository();
     progress.message(&format!("The push refers to repository [{}]", dest.name()));
@@ -126,7 +126,7 @@ pub fn push_with(
         bytes.len()
     ));
     Ok(Pushed {
-        record: crate::record::for_target(target, Some(dest)),
+        record: img_core::record::for_target(target, Some(dest)),
         uploaded,
     })
 }
@@ -155,7 +155,7 @@ fn images_of(store: &Store, target: &Target) -> Result<Vec<Image>> {
                             .unwrap_or_else(|| "no platform".into())
                     )));
                 }
-                if crate::image::is_manifest(child.media_type()) {
+                if img_core::image::is_manifest(child.media_type()) {
                     images.push(store.load_image(child)?);
                 }
             }
@@ -203,14 +203,14 @@ fn upload_all(
     blobs: &[(Descriptor, bool)],
     mounts: &HashMap<Digest, Vec<String>>,
     concurrency: usize,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<usize> {
     for (d, is_layer) in blobs {
         if *is_layer {
             progress.status(digest::short(d.digest()), "Preparing");
         }
     }
-    let uploaded = crate::parallel::count_each(blobs, concurrency, |(d, is_layer)| {
+    let uploaded = img_core::parallel::count_each(blobs, concurrency, |(d, is_layer)| {
         let id = digest::short(d.digest()).to_string();
         let total = d.size();
         let report = |n: u64| {

@@ -5,11 +5,12 @@
 
 use serde::Deserialize;
 
-use super::auth::Scope;
-use super::client::{header, status_error, Call, Client};
-use super::options::ClientOptions;
-use super::url;
-use crate::error::{Error, Kind, Result};
+use crate::transport::auth::Scope;
+use crate::transport::client::{header, Call, Client};
+use crate::transport::errors::status_error;
+use crate::transport::options::ClientOptions;
+use crate::transport::url;
+use img_core::error::{Error, Kind, Result};
 
 /// Docker Hub's search endpoint.
 const HUB_SEARCH: &str = "https://index.docker.io/v1/search";
@@ -123,10 +124,9 @@ pub fn search_hub(options: &ClientOptions, term: &str, limit: usize) -> Result<V
         "n",
         &limit.to_string(),
     );
-    let mut response = agent
-        .get(&request)
-        .call()
-        .map_err(|e| super::client::transport_error(e).context("searching Docker Hub"))?;
+    let mut response = agent.get(&request).call().map_err(|e| {
+        crate::transport::errors::transport_error(e).context("searching Docker Hub")
+    })?;
     if !response.status().is_success() {
         return Err(status_error(response, "searching Docker Hub"));
     }
@@ -135,7 +135,9 @@ pub fn search_hub(options: &ClientOptions, term: &str, limit: usize) -> Result<V
         .with_config()
         .limit(16 << 20)
         .read_to_vec()
-        .map_err(|e| super::client::transport_error(e).context("searching Docker Hub"))?;
+        .map_err(|e| {
+            crate::transport::errors::transport_error(e).context("searching Docker Hub")
+        })?;
     parse_hub(&body)
 }
 
@@ -234,7 +236,7 @@ fn paginate(
             .with_config()
             .limit(16 << 20)
             .read_to_vec()
-            .map_err(super::client::transport_error)?;
+            .map_err(crate::transport::errors::transport_error)?;
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| Error::new(Kind::Remote, format!("the answer is not JSON: {e}")))?;
         let items = value
@@ -273,7 +275,7 @@ pub fn table(results: &[SearchResult], no_trunc: bool) -> String {
             ok(r.is_automated),
         ]);
     }
-    crate::format::table(&rows)
+    img_core::format::table(&rows)
 }
 
 /// Cut `text` to `width` characters, the last one `…`, as Docker does.

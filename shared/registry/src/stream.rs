@@ -24,11 +24,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::client::Call;
-use super::download::{Source, PROGRESS_EVERY, SAVE_EVERY, SAVE_EVERY_BYTES};
-use crate::digest::Hasher;
-use crate::error::Result;
-use crate::store::PartialBlob;
+use crate::source::{Source, PROGRESS_EVERY, SAVE_EVERY, SAVE_EVERY_BYTES};
+use crate::transport::client::Call;
+use img_core::digest::Hasher;
+use img_core::error::Result;
+use img_store::PartialBlob;
 
 /// The size of a buffer: bytes received, hashed and written at a time.
 const BUFFER: usize = 1 << 20;
@@ -223,8 +223,8 @@ fn receive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Digest;
-    use crate::store::Store;
+    use img_core::digest::Digest;
+    use img_store::Store;
     use std::io::Cursor;
 
     #[test]

@@ -13,11 +13,11 @@ use oci_spec::image::Descriptor;
 use ureq::http::Response;
 use ureq::Body;
 
-use super::auth::Scope;
-use super::client::{header, Call, Client, Payload};
-use super::url;
-use crate::error::{Error, Kind, Result};
-use crate::store::Store;
+use crate::transport::auth::Scope;
+use crate::transport::client::{header, Call, Client, Payload};
+use crate::transport::url;
+use img_core::error::{Error, Kind, Result};
+use img_store::Store;
 
 /// Blobs up to this size go in a single PUT.
 const MONOLITHIC_MAX: u64 = 16 << 20;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use oci_spec::image::Descriptor;
 
 use super::{set_readable, sync_dir, Store};
-use crate::digest::{self, Digest, DigestWriter, VerifyingReader};
-use crate::error::{Error, IoContext, Kind, Result};
+use img_core::digest::{self, Digest, DigestWriter, VerifyingReader};
+use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The largest manifest, index or config img reads into memory; registries
 /// refuse manifests over 4 MiB, and configs with long histories stay far below.

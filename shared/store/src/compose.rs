@@ -8,13 +8,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use oci_spec::image::{Descriptor, MediaType};
 use serde_json::{json, Map, Value};
 
-use crate::digest::Digest;
-use crate::error::{Error, Result};
-use crate::image::Target;
-use crate::platform::Platform;
-use crate::record;
-use crate::reference::Reference;
-use crate::store::Store;
+use crate::Store;
+use img_core::digest::Digest;
+use img_core::error::{Error, Result};
+use img_core::image::Target;
+use img_core::platform::Platform;
+use img_core::record;
+use img_core::reference::Reference;
 
 /// The creation time for a new image: `$SOURCE_DATE_EPOCH` when set (for
 /// reproducible images, as BuildKit honours it), else now.
@@ -78,7 +78,7 @@ pub fn diff_ids(config: &Value) -> Result<Vec<Digest>> {
         .and_then(Value::as_array)
         .map(|ids| {
             ids.iter()
-                .map(|d| crate::digest::parse(d.as_str().unwrap_or_default()))
+                .map(|d| img_core::digest::parse(d.as_str().unwrap_or_default()))
                 .collect::<Result<Vec<_>>>()
         })
         .unwrap_or_else(|| Ok(Vec::new()))
@@ -125,7 +125,7 @@ impl ManifestFormat {
     pub fn manifest_media_type(self) -> MediaType {
         match self {
             ManifestFormat::Oci => MediaType::ImageManifest,
-            ManifestFormat::Docker => MediaType::Other(crate::image::DOCKER_MANIFEST.into()),
+            ManifestFormat::Docker => MediaType::Other(img_core::image::DOCKER_MANIFEST.into()),
         }
     }
 
@@ -133,7 +133,7 @@ impl ManifestFormat {
     pub fn config_media_type(self) -> MediaType {
         match self {
             ManifestFormat::Oci => MediaType::ImageConfig,
-            ManifestFormat::Docker => MediaType::Other(crate::image::DOCKER_CONFIG.into()),
+            ManifestFormat::Docker => MediaType::Other(img_core::image::DOCKER_CONFIG.into()),
         }
     }
 }
@@ -170,7 +170,7 @@ pub fn write_image_as(
             )));
         }
     }
-    let config_bytes = crate::json::canonical(config)?;
+    let config_bytes = img_core::json::canonical(config)?;
     let (config_digest, config_size) = store.write_blob(&config_bytes)?;
     let manifest = json!({
         "schemaVersion": 2,
@@ -182,7 +182,7 @@ pub fn write_image_as(
         },
         "layers": layers,
     });
-    let manifest_bytes = crate::json::canonical(&manifest)?;
+    let manifest_bytes = img_core::json::canonical(&manifest)?;
     let (digest, size) = store.write_blob(&manifest_bytes)?;
     store.load_target(&Descriptor::new(format.manifest_media_type(), size, digest))
 }

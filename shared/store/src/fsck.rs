@@ -13,9 +13,9 @@ use std::io;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::Store;
-use crate::digest::{self, Digest, DigestReader};
-use crate::error::{IoContext, Result};
-use crate::image::{is_index, is_manifest};
+use img_core::digest::{self, Digest, DigestReader};
+use img_core::error::{IoContext, Result};
+use img_core::image::{is_index, is_manifest};
 
 impl Store {
     /// Every inconsistency found in the store, one line each (empty when the

@@ -24,10 +24,10 @@ use std::time::{Duration, SystemTime};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::{open_lock_file, Store};
-use crate::digest::{self, Digest};
-use crate::error::{IoContext, Result};
-use crate::image::{is_index, is_manifest};
+use super::{open_lock_file, Containers, Snapshots, Store};
+use img_core::digest::{self, Digest};
+use img_core::error::{IoContext, Result};
+use img_core::image::{is_index, is_manifest};
 
 /// What a sweep removed.
 #[derive(Debug, Default, Clone)]
@@ -71,11 +71,13 @@ impl Store {
             let media_type = d.media_type();
             if is_index(media_type) {
                 let index: ImageIndex = serde_json::from_slice(&self.read_blob(&d)?)
-                    .map_err(|e| crate::Error::invalid(format!("index {}: {e}", d.digest())))?;
+                    .map_err(|e| img_core::Error::invalid(format!("index {}: {e}", d.digest())))?;
                 pending.extend(index.manifests().iter().cloned());
             } else if is_manifest(media_type) {
                 let manifest: ImageManifest = serde_json::from_slice(&self.read_blob(&d)?)
-                    .map_err(|e| crate::Error::invalid(format!("manifest {}: {e}", d.digest())))?;
+                    .map_err(|e| {
+                        img_core::Error::invalid(format!("manifest {}: {e}", d.digest()))
+                    })?;
                 pending.push(manifest.config().clone());
                 pending.extend(manifest.layers().iter().cloned());
             }
@@ -129,7 +131,7 @@ impl Store {
             report.removed.push(digest);
         }
         self.sweep_ingest(&mut report)?;
-        report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
+        report.snapshots = Snapshots::of(self).sweep(&Containers::of(self).layers()?)?;
         self.sweep_builds()?;
         if build_cache {
             self.sweep_build_cache(&mut report)?;
@@ -186,7 +188,7 @@ impl Store {
             };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let bytes = crate::format::tree_size(&path);
+                let bytes = img_core::format::tree_size(&path);
                 super::remove_tree(&path)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 report

@@ -1,5 +1,19 @@
-//! The image store: an OCI image layout that other OCI tools read as it is,
-//! plus img's own working area in `.img/` beside it.
+//! # img-store: the image store
+//!
+//! An OCI image layout that other OCI tools read as it is, plus img's own
+//! working area in `.img/` beside it. [`Store`] is the layout: blobs
+//! (`blobs.rs`, written through `staging.rs` and `partial.rs`) and names
+//! (`names.rs`, found by `lookup.rs`); images are read from it by
+//! `images.rs` and written into it by [`compose`]. Beside the layout, each
+//! with its own type: [`Snapshots`] (layers unpacked for overlay mounts)
+//! and [`Containers`] (their records). [`Store::sweep`] (`gc.rs`) collects
+//! all of them; [`Store::fsck`] checks the layout.
+//!
+//! Everything img keeps on disk is here, and nothing else: no compression,
+//! no network, no runtime, so that the programs that only read and name
+//! images (img-tag, img-ls, img-rm, img-inspect) link this and `img-core`
+//! alone. What fills a snapshot (`img_layers::unpack`) or runs a container
+//! (`img_container`) lives above.
 //!
 //! ```text
 //! ROOT/oci-layout           {"imageLayoutVersion":"1.0.0"}
@@ -10,6 +24,7 @@
 //! ROOT/.img/lock/index      flock held while index.json is replaced
 //! ROOT/.img/lock/gc         shared by writers, exclusive for garbage collection
 //! ROOT/.img/snapshots/      layers unpacked for overlay mounts (see snapshots.rs)
+//! ROOT/.img/containers/     containers' records and directories (containers/)
 //! ```
 //!
 //! Invariants: a blob path exists only with verified content (temp file,
@@ -19,28 +34,32 @@
 //! never removes a blob that a running writer has ingested but not yet named.
 
 mod blobs;
+pub mod compose;
+pub mod containers;
 mod fsck;
 mod gc;
-mod index;
+mod images;
 mod lookup;
+mod names;
 mod partial;
 mod snapshots;
 mod staging;
-pub(crate) mod writeback;
+pub mod writeback;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
+pub use containers::Containers;
 pub use gc::{SweepReport, PARTIAL_MAX_AGE};
-pub use index::{Entry, Index, REF_NAME};
-pub use lookup::{no_such_image, Resolved};
+pub use lookup::{no_such_image, ImageArg, Resolved};
+pub use names::{Entry, Index};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
-pub(crate) use snapshots::remove_tree;
+pub use snapshots::Snapshots;
 pub use staging::StagedBlob;
 
-use crate::error::{Error, IoContext, Kind, Result};
+use img_core::error::{Error, IoContext, Kind, Result};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_VERSION: &str = "1.0.0";
@@ -138,7 +157,7 @@ impl Store {
 
     /// Take the shared gc lock once for this process: from now on, garbage
     /// collection in other processes waits until this store is dropped.
-    pub(crate) fn hold_writer_lock(&self) -> Result<()> {
+    pub fn hold_writer_lock(&self) -> Result<()> {
         if self.writer_lock.get().is_some() {
             return Ok(());
         }
@@ -214,7 +233,7 @@ fn check_layout(layout: &Path) -> Result<()> {
 
 /// Replace `path` (inside `dir`) with `bytes` atomically: temp file, fsync,
 /// rename, fsync of the directory.
-pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -227,6 +246,20 @@ pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> 
     tmp.persist(path)
         .map_err(|e| Error::io(format!("replacing {}", path.display()), e.error))?;
     sync_dir(dir)
+}
+
+/// Remove a file, or a directory tree.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
 }
 
 /// tempfile creates 0600 files; store files are world-readable like the

@@ -5,11 +5,42 @@
 
 use oci_spec::image::Descriptor;
 
-use super::{Entry, Store, REF_NAME};
-use crate::digest::Digest;
-use crate::error::{Error, Kind, Result};
-use crate::image::Target;
-use crate::reference::Reference;
+use super::{Entry, Store};
+use img_core::digest::Digest;
+use img_core::error::{Error, Kind, Result};
+use img_core::image::Target;
+use img_core::record;
+use img_core::record::REF_NAME;
+use img_core::reference::Reference;
+
+/// An image a program was asked to work on.
+#[derive(Debug, Clone)]
+pub enum ImageArg {
+    /// A reference or ID from the command line.
+    Query(String),
+    /// A record read from stdin.
+    Record(Box<Descriptor>),
+}
+
+impl ImageArg {
+    /// Find the image in the store.
+    pub fn resolve(&self, store: &Store) -> Result<Resolved> {
+        match self {
+            ImageArg::Query(q) => store.resolve(q),
+            ImageArg::Record(r) => store.resolve_record(r),
+        }
+    }
+
+    /// How the user named it (for messages).
+    pub fn display(&self) -> String {
+        match self {
+            ImageArg::Query(q) => q.clone(),
+            ImageArg::Record(r) => record::name_of(r)
+                .map(|n| n.familiar())
+                .unwrap_or_else(|| r.digest().to_string()),
+        }
+    }
+}
 
 /// An image found in the store.
 #[derive(Debug, Clone)]
@@ -126,7 +157,7 @@ impl Store {
                     found.len(),
                     found
                         .iter()
-                        .map(|f| crate::digest::short(f.target.id()).to_string())
+                        .map(|f| img_core::digest::short(f.target.id()).to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

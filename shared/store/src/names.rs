@@ -15,12 +15,11 @@ use std::fs;
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use super::{open_lock_file, write_atomic, Store};
-use crate::digest::Digest;
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::reference::Reference;
-
-/// The annotation that holds an entry's name.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use img_core::digest::Digest;
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_core::image::Target;
+use img_core::record::{self, REF_NAME};
+use img_core::reference::Reference;
 
 /// One entry of `index.json`.
 #[derive(Debug, Clone)]
@@ -39,7 +38,7 @@ impl Entry {
 
     /// Whether the entry is a multi-platform index.
     pub fn is_index(&self) -> bool {
-        crate::image::is_index(self.descriptor.media_type())
+        img_core::image::is_index(self.descriptor.media_type())
     }
 }
 
@@ -153,7 +152,7 @@ impl Index {
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        crate::json::canonical(&self.raw)
+        img_core::json::canonical(&self.raw)
     }
 }
 
@@ -182,6 +181,19 @@ fn strip_name(descriptor: &Descriptor) -> Descriptor {
 }
 
 impl Store {
+    /// Record `reference` as the name of `target` in the store's index.
+    pub fn set_name(&self, target: &Target, reference: &Reference) -> Result<Descriptor> {
+        let descriptor = target.descriptor().clone();
+        self.update_index(|index| {
+            // Under the lock, garbage collection cannot run: make sure it did
+            // not take the image away since it was found.
+            self.require_complete(target)?;
+            index.set_name(reference, &descriptor);
+            Ok(())
+        })?;
+        Ok(record::for_target(target, Some(reference)))
+    }
+
     /// Read `index.json` as it is now.
     pub fn index(&self) -> Result<Index> {
         let path = self.index_path();
@@ -215,7 +227,7 @@ mod tests {
     use oci_spec::image::MediaType;
 
     fn desc(byte: u8) -> Descriptor {
-        let digest = crate::digest::of_bytes(&[byte]);
+        let digest = img_core::digest::of_bytes(&[byte]);
         Descriptor::new(MediaType::ImageManifest, 1, digest)
     }
 

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{set_readable, sync_dir, Store};
-use crate::digest::{self, Digest};
-use crate::error::{Error, IoContext, Result};
+use img_core::digest::{self, Digest};
+use img_core::error::{Error, IoContext, Result};
 
 /// Byte ranges `[start, end)`, sorted and merged.
 pub type Ranges = Vec<(u64, u64)>;

@@ -27,9 +27,9 @@ use tempfile::TempPath;
 
 use super::writeback::Flusher;
 use super::{set_readable, sync_dir, Store};
-use crate::digest::{self, Digest, Hasher};
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::parallel::{self, Spare};
+use img_core::digest::{self, Digest, Hasher};
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_core::parallel::{self, Spare};
 
 /// Bytes kept from the start of every staged blob, to tell compression and
 /// JSON apart without reopening it.

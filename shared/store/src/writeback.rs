@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::sync::mpsc;
 
-use crate::error::{Error, IoContext, Kind, Result};
+use img_core::error::{Error, IoContext, Kind, Result};
 
 /// Bytes written between two early writebacks.
 const WRITEBACK_STEP: u64 = 32 << 20;
@@ -15,7 +15,7 @@ const WRITEBACK_STEP: u64 = 32 << 20;
 /// The writeback thread of one file. A step that comes while a sync runs
 /// is folded into the next. A failed sync fails the write (an error a sync
 /// reports is not reported again by a later one).
-pub(crate) struct Flusher<'scope> {
+pub struct Flusher<'scope> {
     steps: mpsc::SyncSender<()>,
     thread: std::thread::ScopedJoinHandle<'scope, io::Result<()>>,
     unsynced: u64,
@@ -23,7 +23,7 @@ pub(crate) struct Flusher<'scope> {
 
 impl<'scope> Flusher<'scope> {
     /// Start the writeback thread for `file`.
-    pub(crate) fn start<'env>(
+    pub fn start<'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         file: &File,
     ) -> Result<Self> {
@@ -45,7 +45,7 @@ impl<'scope> Flusher<'scope> {
     }
 
     /// `n` more bytes were written.
-    pub(crate) fn wrote(&mut self, n: usize) {
+    pub fn wrote(&mut self, n: usize) {
         self.unsynced += n as u64;
         if self.unsynced >= WRITEBACK_STEP {
             // Full: a sync is queued that covers these bytes too. Gone: the
@@ -56,7 +56,7 @@ impl<'scope> Flusher<'scope> {
     }
 
     /// Wait for the last sync; its failure, or an earlier one.
-    pub(crate) fn finish(self) -> Result<()> {
+    pub fn finish(self) -> Result<()> {
         drop(self.steps);
         self.thread
             .join()

@@ -34,7 +34,7 @@ fn freed(env: &Env, before: &BTreeMap<String, u64>) -> u64 {
 
 /// Docker's `Total reclaimed space:` for `bytes`.
 fn human(bytes: u64) -> String {
-    img::format::human_size_precision(bytes, 4)
+    img_core::format::human_size_precision(bytes, 4)
 }
 
 /// `REPOSITORY:TAG` of every listed image, in img-ls order.

@@ -8,7 +8,7 @@
 //!   not a tar included, is copied as it is. Entries keep the archive's
 //!   owners and modes; one that would land outside the destination (`..`,
 //!   a link out of it) is refused, and OCI whiteouts are applied, by the
-//!   layer unpacker ([`crate::layer::extract`]).
+//!   layer unpacker ([`img_layers::extract`]).
 //! * A URL is downloaded to a file named after the URL's last path element,
 //!   mode 0600 (or `--chmod`'s), with the modification time the server's
 //!   `Last-Modified` gives (the epoch when it gives none), as Docker does;
@@ -25,10 +25,10 @@ use rustix::fs::Timespec;
 
 use super::source::Found;
 use super::write::{apply, Meta, Writer};
-use crate::digest::{self, DigestWriter};
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::layer::compression::{self, Compression, BUFFER};
-use crate::layer::extract::{self, Options};
+use img_core::digest::{self, DigestWriter};
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_layers::compression::{self, Compression, BUFFER};
+use img_layers::extract::{self, Options};
 
 const BZIP2_MAGIC: &[u8] = b"BZh";
 const XZ_MAGIC: &[u8] = &[0xfd, 0x37, 0x7a, 0x58];

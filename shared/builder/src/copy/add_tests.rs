@@ -5,7 +5,7 @@ use std::os::unix::fs::MetadataExt;
 
 use super::super::tests::{case, Env};
 use super::{is_tar_header, BLOCK};
-use crate::error::Kind;
+use img_core::error::Kind;
 
 /// A tar with a directory and a file owned by 42:43.
 fn tar_bytes() -> Vec<u8> {
@@ -152,7 +152,7 @@ fn add_downloads_a_url_without_unpacking_it() {
     let url = format!("{base}/files/data.tar.gz?token=1");
     let mut c = case(&[url.as_str()], "/dl/");
     c.add = true;
-    c.checksum = Some(crate::digest::of_bytes(&body));
+    c.checksum = Some(img_core::digest::of_bytes(&body));
     let report = env.run(&c).unwrap();
     assert!(server
         .join()
@@ -181,7 +181,7 @@ fn add_refuses_a_download_with_another_digest() {
     let url = format!("{base}/f");
     let mut c = case(&[url.as_str()], "/f");
     c.add = true;
-    c.checksum = Some(crate::digest::of_bytes(b"expected"));
+    c.checksum = Some(img_core::digest::of_bytes(b"expected"));
     let err = env.run(&c).unwrap_err();
     server.join().unwrap();
     assert_eq!(err.kind(), Kind::DigestMismatch, "{err}");

@@ -16,9 +16,9 @@ use std::path::Path;
 
 use super::source::{Entry, Finder, Source, Visit};
 use super::{Dest, Request};
-use crate::digest::{Digest, Hasher};
-use crate::error::{IoContext, Result};
-use crate::layer::compression::BUFFER;
+use img_core::digest::{Digest, Hasher};
+use img_core::error::{IoContext, Result};
+use img_layers::compression::BUFFER;
 
 /// The digest of a planned copy.
 pub fn of(req: &Request, finder: &Finder, dest: &Dest, sources: &[Source]) -> Result<Digest> {

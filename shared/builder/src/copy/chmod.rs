@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// A `--chmod` value, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +200,7 @@ mod tests {
     fn nonsense_is_refused() {
         for bad in ["", "u+q", "z+x", "u", "rwx", "u+x,"] {
             let err = Chmod::parse(bad).unwrap_err();
-            assert_eq!(err.kind(), crate::error::Kind::InvalidInput, "{bad}");
+            assert_eq!(err.kind(), img_core::error::Kind::InvalidInput, "{bad}");
         }
     }
 }

@@ -15,7 +15,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 /// Symbolic links followed while resolving one path before giving up
 /// (Linux's own limit for a path is 40; a cycle ends here too).

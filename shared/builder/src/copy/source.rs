@@ -27,10 +27,10 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use super::pattern::{self, Pattern};
 use super::scoped;
 use super::Request;
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
+use img_core::pattern::{self, Pattern};
 
 /// One source of a COPY or ADD.
 #[derive(Debug)]

@@ -27,7 +27,7 @@ use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
 use super::scoped;
 use super::source::{Entry, Finder, Found, Visit};
 use super::{Dest, Report, Request};
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 /// The metadata one written entry gets.
 pub struct Meta {

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use super::credentials::{Credentials, Secret};
-use crate::error::{Error, IoContext, Kind, Result};
+use super::{Credentials, Secret};
+use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The user name helpers hold for an identity token (Docker's convention:
 /// the secret is then the token).

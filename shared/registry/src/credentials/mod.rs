@@ -22,6 +22,8 @@
 //! written here the same way. An identity token only ever goes to the token
 //! service (see `token.rs`).
 
+pub mod helper;
+
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,8 +31,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::helper;
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 /// A password or token; prints as `***`.
 #[derive(Clone, PartialEq, Eq)]

@@ -25,9 +25,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::credentials::{Credentials, Secret};
 use super::token::{self, Grant, Service};
-use crate::error::{Error, Kind, Result};
+use crate::credentials::{Credentials, Secret};
+use img_core::error::{Error, Kind, Result};
 
 /// The access a request needs: distribution scopes such as
 /// `repository:library/busybox:pull`.

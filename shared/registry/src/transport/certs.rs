@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use ureq::tls::{Certificate, PrivateKey};
 
-use super::client::{pem_certificates, pem_key};
-use crate::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result};
 
 /// The certificates found for a registry.
 #[derive(Default)]
@@ -94,4 +93,19 @@ pub fn load(registry: &str, cert_dir: Option<&Path>) -> Result<Material> {
         }
     }
     Ok(material)
+}
+
+/// For the certificate loader: parse PEM certificates.
+fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For the certificate loader: parse a PEM private key.
+fn pem_key(pem: &[u8]) -> Option<PrivateKey<'static>> {
+    PrivateKey::from_pem(pem).ok()
 }

@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use ureq::config::RedirectAuthHeaders;
 use ureq::http::{self, Response};
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+use ureq::tls::{ClientCert, RootCerts, TlsConfig};
 use ureq::{Agent, Body, SendBody};
 
 use super::auth::{parse_challenge, Auth, Challenge, Scope};
-use super::credentials::{self, Credentials};
+use super::errors::{answer_error, status_error, transport_error};
 use super::options::ClientOptions;
 use super::retry::{self, MAX_RETRIES};
-use crate::error::{Error, Kind, Result};
+use crate::credentials::{self, Credentials};
+use img_core::error::{Error, Kind, Result};
 
 /// A connected registry.
 pub struct Client {
@@ -418,99 +419,6 @@ fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-/// A transport failure as an img error, worded for people.
-pub fn transport_error(e: ureq::Error) -> Error {
-    if refused_client_certificate(&e.to_string()) {
-        return Error::new(
-            Kind::Remote,
-            format!("the registry refused the TLS connection ({e}): it wants a client certificate it trusts (NAME.cert and NAME.key in --cert-dir DIR, or in DIR/HOST:PORT)"),
-        );
-    }
-    let text = match &e {
-        ureq::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                "the connection stalled (timed out)".to_string()
-            }
-            _ => io.to_string(),
-        },
-        ureq::Error::HostNotFound => "host not found".to_string(),
-        ureq::Error::Timeout(t) => format!("timed out ({t})"),
-        other if format!("{other:?}").contains("InvalidCertificate") => format!(
-            "the registry's TLS certificate is not trusted ({other}): give its CA with --cert-dir, or use --tls-verify=false"
-        ),
-        other => other.to_string(),
-    };
-    Error::new(Kind::Remote, text)
-}
-
-/// Whether a TLS failure is the server's refusal of the client's
-/// certificate (or of its absence).
-fn refused_client_certificate(text: &str) -> bool {
-    text.contains("received fatal alert")
-        && [
-            "BadCertificate",
-            "CertificateRequired",
-            "UnknownCA",
-            "CertificateUnknown",
-        ]
-        .iter()
-        .any(|alert| text.contains(alert))
-}
-
-/// The error for an unexpected answer: the registry's own error message when
-/// it sent one (`manifest unknown`), the HTTP status otherwise.
-pub fn status_error(response: Response<Body>, doing: &str) -> Error {
-    answer_error(
-        response,
-        doing,
-        " (log in with img-login, or give --creds USER:PASSWORD)",
-    )
-}
-
-fn answer_error(mut response: Response<Body>, doing: &str, unauthorized_hint: &str) -> Error {
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(64 << 10)
-        .read_to_vec()
-        .unwrap_or_default();
-    let detail = registry_message(&body).unwrap_or_else(|| {
-        http::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("error")
-            .to_lowercase()
-    });
-    let kind = match status {
-        404 => Kind::NotFound,
-        _ => Kind::Remote,
-    };
-    let hint = match status {
-        401 | 403 => unauthorized_hint,
-        429 => " (the registry is limiting requests: try again later)",
-        502..=504 => " (the registry is unavailable: try again later)",
-        500 => " (the registry failed: try again later, or ask its operator)",
-        _ => "",
-    };
-    Error::new(kind, format!("{doing}: {detail} (HTTP {status}){hint}"))
-}
-
-/// The first message of a distribution error body
-/// (`{"errors":[{"code":…,"message":…}]}`).
-fn registry_message(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let first = value.get("errors")?.as_array()?.first()?;
-    let message = first.get("message").and_then(|m| m.as_str()).unwrap_or("");
-    let code = first.get("code").and_then(|c| c.as_str()).unwrap_or("");
-    match (message.is_empty(), code.is_empty()) {
-        (false, _) => Some(message.to_string()),
-        (true, false) => Some(code.to_lowercase().replace('_', " ")),
-        _ => None,
-    }
-}
-
 fn make_agent(registry: &str, options: &ClientOptions) -> Result<Agent> {
     let mut tls = TlsConfig::builder();
     if !options.tls_verify {
@@ -538,39 +446,8 @@ fn make_agent(registry: &str, options: &ClientOptions) -> Result<Agent> {
     Ok(config.new_agent())
 }
 
-/// For the certificate loader: parse PEM certificates.
-pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
-    ureq::tls::parse_pem(pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-/// For the certificate loader: parse a PEM private key.
-pub(crate) fn pem_key(pem: &[u8]) -> Option<PrivateKey<'static>> {
-    PrivateKey::from_pem(pem).ok()
-}
-
 impl From<http::Error> for PingError {
     fn from(e: http::Error) -> Self {
         PingError::Other(Error::invalid(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_registry_errors() {
-        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#;
-        assert_eq!(registry_message(body).unwrap(), "manifest unknown");
-        assert_eq!(
-            registry_message(br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#).unwrap(),
-            "name unknown"
-        );
-        assert!(registry_message(b"<html>").is_none());
     }
 }

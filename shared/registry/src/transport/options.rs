@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args};
 
-use super::credentials::Credentials;
-use crate::error::{Error, Result};
+use crate::credentials::Credentials;
+use img_core::error::{Error, Result};
 
 /// Registry flags, flattened into img-pull, img-push, img-login and img-search.
 #[derive(Debug, Clone, Args, Default)]

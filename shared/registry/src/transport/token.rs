@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::credentials::{Credentials, Secret};
-use crate::error::{Error, Kind, Result};
+use crate::credentials::{Credentials, Secret};
+use img_core::error::{Error, Kind, Result};
 
 /// The `client_id` img names itself with to token services.
 pub const CLIENT_ID: &str = "img";
@@ -118,7 +118,7 @@ pub fn fetch(
         }
     };
     let mut response = response.map_err(|e| {
-        super::client::transport_error(e).context(format!("getting a token from {realm}"))
+        super::errors::transport_error(e).context(format!("getting a token from {realm}"))
     })?;
     let status = response.status().as_u16();
     let body = response
@@ -127,7 +127,7 @@ pub fn fetch(
         .limit(MAX_ANSWER)
         .read_to_vec()
         .map_err(|e| {
-            super::client::transport_error(e).context(format!("reading a token from {realm}"))
+            super::errors::transport_error(e).context(format!("reading a token from {realm}"))
         })?;
     if !(200..300).contains(&status) {
         return Err(refused(realm, &grant, status, &body));

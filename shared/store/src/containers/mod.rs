@@ -1,8 +1,10 @@
-//! Containers: an image's layers mounted as an overlay with a writable
-//! layer on top, run by an OCI runtime (`runc` or `crun`), kept after they
-//! exit (unless `--rm`) so that `img-commit` can make an image of what they
-//! changed — what `docker run`, `docker commit CONTAINER` and `docker
-//! container prune` work on.
+//! Containers' records: what `docker ps -a` lists and `docker container
+//! prune` removes. A container is made and run by `img_container` (an
+//! image's snapshots mounted as an overlay with a writable layer on top, run
+//! by an OCI runtime) and kept after it exits (unless `--rm`) so that
+//! `img-commit` can make an image of what it changed; this module keeps its
+//! record, its directory and its unique name, so that the programs that only
+//! list, check or remove containers need nothing of the runtime.
 //!
 //! ```text
 //! ROOT/.img/containers/ID/container.json   the record (below), replaced atomically
@@ -15,33 +17,14 @@
 //! ROOT/.img/containers/ID/hosts, hostname, resolv.conf   bound into /etc
 //! ```
 //!
-//! The read-only layers are the store's snapshots (see `store/snapshots.rs`),
+//! The read-only layers are the store's snapshots (see `snapshots.rs`),
 //! named in the record by diff_id, so that garbage collection keeps them
 //! while a container uses them. The overlay is mounted in a mount namespace
 //! of img-run's own, which the kernel takes down with the last process in
 //! it: no mount outlives the run, whatever way it ends.
 //!
-//! * [`names`] — Docker-style names (`festive_lovelace`);
-//! * [`overlay`] — the overlay mount;
-//! * [`spec`] — the runtime config made from the image config and flags;
-//! * [`user`] — `USER` resolved against the image's `/etc/passwd`;
-//! * [`process`] — the command, environment and working directory;
-//! * [`execute`] — one run of a container, from mount to exit status;
-//! * [`runtime`] — choosing and driving `runc`/`crun`;
-//! * [`console`] — the terminal of `-t`;
-//! * [`signals`] — signals passed on to the running container;
-//! * [`table`] — containers listed as `docker ps -a` lists them.
 
-pub mod console;
-pub mod execute;
 pub mod names;
-pub mod overlay;
-pub mod process;
-pub mod runtime;
-pub mod signals;
-pub mod spec;
-pub mod table;
-pub mod user;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -49,9 +32,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
-use crate::error::{Error, IoContext, Kind, Result};
-use crate::store::Store;
+use crate::{remove_tree, write_atomic, Store};
+use img_core::digest::Digest;
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_core::image::parse_time;
 
 const CONTAINERS: &str = "containers";
 const RECORD: &str = "container.json";
@@ -151,7 +135,7 @@ impl Dir {
     pub fn save(&self, container: &Container) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(container)
             .map_err(|e| Error::invalid(format!("encoding container record: {e}")))?;
-        crate::store::write_atomic(&self.path, &self.path.join(RECORD), &bytes)
+        write_atomic(&self.path, &self.path.join(RECORD), &bytes)
     }
 
     /// Hold the container's lock (img-run does, while the container runs);
@@ -190,22 +174,32 @@ fn lock_file(dir: &Path) -> Result<File> {
         .io_context(|| format!("opening {}", path.display()))
 }
 
-impl Store {
-    fn containers_dir(&self) -> PathBuf {
-        self.state_dir().join(CONTAINERS)
+/// The containers of a store.
+pub struct Containers<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Containers<'a> {
+    /// The containers of `store`.
+    pub fn of(store: &'a Store) -> Containers<'a> {
+        Containers { store }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.store.state_dir().join(CONTAINERS)
     }
 
     /// The directory of the container `id`.
-    pub fn container_dir(&self, id: &str) -> Dir {
+    pub fn dir_of(&self, id: &str) -> Dir {
         Dir {
-            path: self.containers_dir().join(id),
+            path: self.dir().join(id),
         }
     }
 
     /// Every container's record (unreadable ones are left out), oldest
     /// first.
-    pub fn containers(&self) -> Result<Vec<Container>> {
-        let dir = self.containers_dir();
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let dir = self.dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -215,18 +209,18 @@ impl Store {
         for entry in entries {
             let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Ok(container) = self.container_dir(&name).load() {
+            if let Ok(container) = self.dir_of(&name).load() {
                 found.push(container);
             }
         }
-        found.sort_by_key(|c| (crate::image::parse_time(&c.created), c.id.clone()));
+        found.sort_by_key(|c| (parse_time(&c.created), c.id.clone()));
         Ok(found)
     }
 
     /// Find a container by name, full ID or unambiguous ID prefix, as
     /// Docker does.
-    pub fn find_container(&self, query: &str) -> Result<Container> {
-        let all = self.containers()?;
+    pub fn find(&self, query: &str) -> Result<Container> {
+        let all = self.list()?;
         let wanted = query.strip_prefix('/').unwrap_or(query);
         if let Some(c) = all.iter().find(|c| c.name == wanted || c.id == wanted) {
             return Ok(c.clone());
@@ -249,9 +243,9 @@ impl Store {
 
     /// Make a new container's directory and record. The name is refused
     /// when another container has it; an empty one is made up.
-    pub fn create_container(&self, container: &mut Container) -> Result<Dir> {
-        self.hold_writer_lock()?;
-        let parent = self.containers_dir();
+    pub fn create(&self, container: &mut Container) -> Result<Dir> {
+        self.store.hold_writer_lock()?;
+        let parent = self.dir();
         fs::create_dir_all(&parent).io_context(|| format!("creating {}", parent.display()))?;
         // Names are checked and taken under one lock, so two runs cannot
         // both take a name.
@@ -259,7 +253,7 @@ impl Store {
         names_lock
             .lock()
             .io_context(|| "waiting for the containers' lock".into())?;
-        let others = self.containers()?;
+        let others = self.list()?;
         if container.name.is_empty() {
             let taken: Vec<String> = others.iter().map(|c| c.name.clone()).collect();
             container.name = names::generate(&taken)?;
@@ -274,7 +268,7 @@ impl Store {
                 ),
             ));
         }
-        let dir = self.container_dir(&container.id);
+        let dir = self.dir_of(&container.id);
         for sub in [dir.upper(), dir.work(), dir.rootfs()] {
             fs::create_dir_all(&sub).io_context(|| format!("creating {}", sub.display()))?;
         }
@@ -284,8 +278,8 @@ impl Store {
 
     /// Remove a container's directory (its writable layer with it). A
     /// container an img-run holds is refused.
-    pub fn remove_container(&self, container: &Container) -> Result<()> {
-        let dir = self.container_dir(&container.id);
+    pub fn remove(&self, container: &Container) -> Result<()> {
+        let dir = self.dir_of(&container.id);
         if dir.is_held() {
             return Err(Error::new(
                 Kind::Conflict,
@@ -296,16 +290,12 @@ impl Store {
                 ),
             ));
         }
-        crate::store::remove_tree(dir.path())
+        remove_tree(dir.path())
     }
 
     /// The diff_ids every container's layers name (kept by the sweep).
-    pub fn container_layers(&self) -> Result<HashSet<Digest>> {
-        Ok(self
-            .containers()?
-            .into_iter()
-            .flat_map(|c| c.layers)
-            .collect())
+    pub fn layers(&self) -> Result<HashSet<Digest>> {
+        Ok(self.list()?.into_iter().flat_map(|c| c.layers).collect())
     }
 }
 

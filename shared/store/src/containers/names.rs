@@ -2,7 +2,7 @@
 //! (the surnames of scientists and engineers, as Docker's generator uses),
 //! with a number appended when the plain name is taken.
 
-use crate::error::{Error, Result};
+use img_core::error::{Error, Result};
 
 const ADJECTIVES: &[&str] = &[
     "admiring",
