@@ -261,7 +261,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let image = image_arg(target)?;
             let store = cli.common.store()?;
             let found = image.resolve(&store)?;
-            let layers = stored::layers(img_ops::history::pick(&found.target, platform.as_ref())?);
+            let layers = stored::layers(found.target.image_for(platform.as_ref())?);
             let mut out = cli::stdout();
             if json {
                 for layer in &layers {
@@ -290,7 +290,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let image = image_arg(Some(image))?;
             let store = cli.common.store()?;
             let found = image.resolve(&store)?;
-            let layers = stored::layers(img_ops::history::pick(&found.target, platform.as_ref())?);
+            let layers = stored::layers(found.target.image_for(platform.as_ref())?);
             let layer = stored::pick(&layers, layer.as_deref())?;
             img_core::output::write_tar(
                 output.as_deref(),

@@ -79,7 +79,9 @@ pub fn commit(
     check_changes(&options.changes)?;
     let what = || format!("committing onto {}", base.display());
     let found = base.resolve(store).with_context(what)?;
-    let image = img_layers::export::platform_image(&found.target, options.platform.as_ref())
+    let image = found
+        .target
+        .image_for(options.platform.as_ref())
         .with_context(what)?
         .clone();
     // An incomplete base (a blob removed meanwhile) fails before the layer

@@ -190,7 +190,7 @@ pub fn find_image(
         other => other?,
     };
     store.require_complete(&resolved.target)?;
-    Ok(img_layers::export::platform_image(&resolved.target, platform)?.clone())
+    Ok(resolved.target.image_for(platform)?.clone())
 }
 
 /// A registered container, ready to run.

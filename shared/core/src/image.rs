@@ -140,6 +140,34 @@ impl Target {
         }
     }
 
+    /// The image for `platform`, or for the host's when `None` (then also
+    /// the only one an index holds): what img-export, img-commit, img-run
+    /// and img-layer work on.
+    pub fn image_for(&self, platform: Option<&Platform>) -> Result<&Image> {
+        let Some(wanted) = platform else {
+            return self.host_image();
+        };
+        match self {
+            Target::Image(image) if wanted.matches(&image.platform()) => Ok(image),
+            Target::Image(image) => Err(Error::not_found(format!(
+                "image {} is for {}, not {wanted}",
+                image.descriptor.digest(),
+                image.platform()
+            ))),
+            Target::Index(index) => index
+                .images
+                .iter()
+                .find(|i| wanted.matches(&i.platform()))
+                .ok_or_else(|| {
+                    Error::not_found(format!(
+                        "index {} holds no image for {wanted} in the store (platforms present: {})",
+                        index.descriptor.digest(),
+                        platforms(&index.images)
+                    ))
+                }),
+        }
+    }
+
     /// The image for the host platform (or the only one present).
     pub fn host_image(&self) -> Result<&Image> {
         match self {
@@ -157,12 +185,21 @@ impl Target {
                         Error::not_found(format!(
                             "index {} holds no image for {host} in the store (platforms present: {})",
                             descriptor.digest(),
-                            images.iter().map(|i| i.platform().to_string()).collect::<Vec<_>>().join(", ")
+                            platforms(images)
                         ))
                     })
             }
         }
     }
+}
+
+/// The platforms of `images`, for messages: `linux/amd64, linux/arm64`.
+fn platforms(images: &[Image]) -> String {
+    images
+        .iter()
+        .map(|i| i.platform().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parse an RFC 3339 time as configs carry it.

@@ -9,8 +9,7 @@ use oci_spec::image::Descriptor;
 
 use crate::compression::{self, Compression};
 use crate::flatten::{self, LayerSource, ReadSeek};
-use img_core::error::{Error, IoContext, Result, ResultExt};
-use img_core::image::{Image, Target};
+use img_core::error::{IoContext, Result, ResultExt};
 use img_core::platform::Platform;
 use img_store::ImageArg;
 use img_store::Store;
@@ -49,33 +48,6 @@ impl LayerSource for StoreLayer<'_> {
     }
 }
 
-/// The image of `target` for `platform` (the host's when `None`).
-pub fn platform_image<'t>(target: &'t Target, platform: Option<&Platform>) -> Result<&'t Image> {
-    match (target, platform) {
-        (_, None) => target.host_image(),
-        (Target::Image(image), Some(p)) => {
-            if p.matches(&image.platform()) {
-                Ok(image)
-            } else {
-                Err(Error::not_found(format!(
-                    "the image is for {}, not {p}",
-                    image.platform()
-                )))
-            }
-        }
-        (Target::Index(index), Some(p)) => index
-            .images
-            .iter()
-            .find(|i| p.matches(&i.platform()))
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "index {} holds no image for {p} in the store",
-                    index.descriptor.digest()
-                ))
-            }),
-    }
-}
-
 /// Write the flattened root filesystem of `image` to `out`.
 pub fn export<W: Write>(
     store: &Store,
@@ -86,7 +58,9 @@ pub fn export<W: Write>(
     let found = image
         .resolve(store)
         .with_context(|| format!("exporting {}", image.display()))?;
-    let chosen = platform_image(&found.target, platform)
+    let chosen = found
+        .target
+        .image_for(platform)
         .with_context(|| format!("exporting {}", image.display()))?;
     let layers: Vec<StoreLayer<'_>> = chosen
         .manifest

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use crate::inspect::repo_tags;
 use crate::template::{self, RowFormat};
 use img_core::digest::Digest;
-use img_core::error::{Error, Result};
+use img_core::error::Result;
 use img_core::format;
-use img_core::image::{parse_time, Image, Target};
+use img_core::image::parse_time;
 use img_core::platform::Platform;
 use img_store::{Resolved, Store};
 
@@ -39,7 +39,7 @@ pub struct Step {
 /// The history of the image `found`, newest step first. For a multi-platform
 /// index, `platform` picks the image (default: the host's).
 pub fn history(store: &Store, found: &Resolved, platform: Option<&Platform>) -> Result<Vec<Step>> {
-    let image = pick(&found.target, platform)?;
+    let image = found.target.image_for(platform)?;
     let layers = image.manifest.layers();
     let mut layer_sizes = layers.iter().map(|l| l.size());
     let mut steps = Vec::new();
@@ -74,36 +74,6 @@ pub fn history(store: &Store, found: &Resolved, platform: Option<&Platform>) -> 
         top.tags = repo_tags(&store.names_of(found.target.digest())?);
     }
     Ok(steps)
-}
-
-/// The image of `target` for `platform` (the host's when not given).
-pub fn pick<'t>(target: &'t Target, platform: Option<&Platform>) -> Result<&'t Image> {
-    match (target, platform) {
-        (Target::Index(index), Some(wanted)) => index
-            .images
-            .iter()
-            .find(|i| wanted.matches(&i.platform()))
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "image {} has no {wanted} variant in the store (present: {})",
-                    index.descriptor.digest(),
-                    index
-                        .images
-                        .iter()
-                        .map(|i| i.platform().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }),
-        (Target::Image(image), Some(wanted)) if !wanted.matches(&image.platform()) => {
-            Err(Error::not_found(format!(
-                "image {} is for {}, not {wanted}",
-                image.descriptor.digest(),
-                image.platform()
-            )))
-        }
-        _ => target.host_image(),
-    }
 }
 
 /// How `img-history` prints the steps.
