@@ -1,28 +1,87 @@
-//! Tar entry paths made safe: every path img takes from a tar (a layer, an
-//! archive) is cleaned lexically into a relative path under the root, and a
-//! path that climbs out of it (`..` above the root) is refused. Leading `/`
-//! and `./` are dropped, as Docker and GNU tar do. Paths are bytes: tar names
-//! need not be UTF-8, and a file name must survive unchanged.
+//! The one lexical path cleaner: empty and `.` elements dropped, each `..`
+//! taking back the element before it — and a `..` that would climb above
+//! the start refused, dropped, or kept, as the caller's rules say
+//! ([`Above`]). Every place img cleans a path goes through [`elements`]:
+//! tar entries ([`clean`]: every path img takes from a layer or an archive
+//! is cleaned into a relative path under the root, escapes refused; a
+//! leading `/` and `./` dropped, as Docker and GNU tar do), mount sources
+//! ([`inside`]), COPY sources (`img_builder::copy::scoped`), and Go's
+//! `path.Clean` for `.dockerignore` patterns and WORKDIR ([`normalize`]).
+//! Tar paths are bytes: names need not be UTF-8, and a file name must
+//! survive unchanged.
+//!
+//! Lexical cleaning knows nothing of symbolic links: what a path names on
+//! disk is resolved inside its root by the code that opens it.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// What a `..` that would climb above the start of a path does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Above {
+    /// The path is refused ([`elements`] returns `None`).
+    Refuse,
+    /// The `..` is dropped: the start is a root (`/..` is `/`).
+    Drop,
+    /// The `..` is kept: a relative path may begin with `..` elements, as
+    /// Go's `path.Clean` keeps them.
+    Keep,
+}
+
+/// The elements of `path` cleaned lexically: empty and `.` elements
+/// dropped, `..` resolved against the element before it, and a `..` above
+/// the start handled as `above` says (`None` when it refuses). A leading
+/// `/` is not an element; callers that care look at it themselves.
+pub fn elements(path: &str, above: Above) -> Option<Vec<&str>> {
+    climb(path.split('/'), above)
+}
+
+/// [`elements`] of a path of bytes (tar names need not be UTF-8).
+pub fn byte_elements(path: &[u8], above: Above) -> Option<Vec<&[u8]>> {
+    climb(path.split(|b| *b == b'/'), above)
+}
+
+fn climb<T: AsRef<[u8]>>(parts: impl Iterator<Item = T>, above: Above) -> Option<Vec<T>> {
+    let mut kept: Vec<T> = Vec::new();
+    for part in parts {
+        match part.as_ref() {
+            b"" | b"." => {}
+            b".." => match kept.last() {
+                Some(last) if last.as_ref() != b".." => {
+                    kept.pop();
+                }
+                _ => match above {
+                    Above::Refuse => return None,
+                    Above::Drop => {}
+                    Above::Keep => kept.push(part),
+                },
+            },
+            _ => kept.push(part),
+        }
+    }
+    Some(kept)
+}
+
+/// A path cleaned as Go's `path.Clean` cleans it (Docker applies it to
+/// `.dockerignore` patterns and WORKDIR): a rooted path stays rooted, a
+/// relative one keeps its leading `..`, nothing left is `.`.
+pub fn normalize(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let above = if rooted { Above::Drop } else { Above::Keep };
+    // Keep never refuses.
+    let joined = elements(path, above).unwrap_or_default().join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
 /// Clean `raw` into components under the root: `None` for the root itself
 /// (`.`, `/`, `./`), an error for a path that leaves the root.
 pub fn clean(raw: &[u8]) -> Result<Option<Vec<u8>>> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in raw.split(|b| *b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                if parts.pop().is_none() {
-                    return Err(escapes(raw));
-                }
-            }
-            _ => parts.push(part),
-        }
-    }
+    let parts = byte_elements(raw, Above::Refuse).ok_or_else(|| escapes(raw))?;
     if parts.is_empty() {
         return Ok(None);
     }
@@ -92,21 +151,9 @@ pub fn clean_link(raw: &[u8]) -> Result<Vec<u8>> {
 
 /// `path` (relative to a root) cleaned, refused when it leaves the root.
 pub fn inside(path: &str) -> Result<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(Error::invalid(format!(
-                        "{path}: a mount source may not leave its root"
-                    )));
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
+    elements(path, Above::Refuse)
+        .map(|parts| parts.join("/"))
+        .ok_or_else(|| Error::invalid(format!("{path}: a mount source may not leave its root")))
 }
 
 #[cfg(test)]
@@ -147,5 +194,25 @@ mod tests {
         assert_eq!(inside("/").unwrap(), "");
         assert!(inside("../etc").is_err());
         assert!(inside("a/../../etc").is_err());
+    }
+
+    #[test]
+    fn go_path_clean() {
+        for (path, want) in [
+            ("", "."),
+            (".", "."),
+            ("/", "/"),
+            ("a/b/", "a/b"),
+            ("./a//b/./c/", "a/b/c"),
+            ("a/../b", "b"),
+            ("a/../..", ".."),
+            ("../../a", "../../a"),
+            ("/../a", "/a"),
+            ("/a/b/../../..", "/"),
+            ("a/b/../../c/..", "."),
+            ("//srv//app/", "/srv/app"),
+        ] {
+            assert_eq!(normalize(path), want, "{path:?}");
+        }
     }
 }

@@ -1,14 +1,24 @@
-//! Source patterns as Docker reads them: Go's `filepath.Match`, one path
-//! element at a time. `*` matches any run of characters, `?` one character,
-//! `[a-z]` and `[^a-z]` a class, `\` makes the next character literal; none
-//! of them ever matches a `/`, so `dir/*` does not reach into `dir/sub/`
-//! and `**` is just two stars. A malformed pattern (`[a`, `[]`, a trailing
-//! `\`) is refused before anything is read, where Go would report
-//! `ErrBadPattern`.
+//! The one engine for shell-style patterns, as Go's `filepath.Match` reads
+//! them and Docker uses them: `.dockerignore` and `COPY --exclude`
+//! (`img_dockerfile::Ignore`), COPY and ADD sources (`img_builder::copy`),
+//! and `img-ls --filter reference=` (`img_ops::ls`).
+//!
+//! `*` matches any run of characters but `/`, `?` one character but `/`,
+//! `[a-z]` and `[^a-z]` a class, `\` makes the next character literal. A
+//! malformed pattern (`[a`, `[]`, a trailing `\`) is refused before anything
+//! is matched, where Go would report `ErrBadPattern`. [`Pattern::new`] reads
+//! `**` as Go does (two stars); [`Pattern::globstar`] reads it as Docker's
+//! patternmatcher does: any number of path elements (`**/` and a `**`
+//! inside a pattern match `(.*/)?`, a final `**` matches everything).
+//!
+//! Matching runs over the set of text positions each token can reach, so it
+//! takes time proportional to the pattern's length times the text's, never
+//! more, whatever the stars: a hostile `.dockerignore` cannot make a build
+//! hang.
 
 use crate::error::{Error, Result};
 
-/// One path element of a pattern, compiled.
+/// A compiled pattern: one path element, or a whole `/`-separated path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     tokens: Vec<Token>,
@@ -16,13 +26,20 @@ pub struct Pattern {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
+    /// `*`: any run of characters but `/`.
     Star,
+    /// `?`: one character but `/`.
     Any,
     Literal(char),
     Class {
         negated: bool,
         ranges: Vec<(char, char)>,
     },
+    /// Docker's `**` before more pattern: nothing, or anything that ends
+    /// with a `/`.
+    AnyDirs,
+    /// Docker's `**` at the end: anything.
+    Rest,
 }
 
 /// Whether a path element holds a wildcard (`*`, `?` or `[` not escaped
@@ -42,13 +59,32 @@ pub fn has_wildcards(element: &str) -> bool {
 }
 
 impl Pattern {
-    /// Compile one path element (no `/` in it); a malformed one is bad input.
-    pub fn new(element: &str) -> Result<Pattern> {
-        let bad = |why: &str| Error::invalid(format!("malformed pattern {element:?}: {why}"));
+    /// Compile a pattern in Go's `filepath.Match` syntax; a malformed one is
+    /// bad input.
+    pub fn new(pattern: &str) -> Result<Pattern> {
+        Pattern::compile(pattern, false)
+    }
+
+    /// Compile a pattern in Docker's `.dockerignore` syntax: Go's, plus
+    /// `**` for any number of path elements.
+    pub fn globstar(pattern: &str) -> Result<Pattern> {
+        Pattern::compile(pattern, true)
+    }
+
+    fn compile(pattern: &str, globstar: bool) -> Result<Pattern> {
+        let bad = |why: &str| Error::invalid(format!("malformed pattern {pattern:?}: {why}"));
         let mut tokens = Vec::new();
-        let mut chars = element.chars().peekable();
+        let mut chars = pattern.chars().peekable();
         while let Some(c) = chars.next() {
             tokens.push(match c {
+                '*' if globstar && chars.next_if_eq(&'*').is_some() => {
+                    // `**/` is `**`.
+                    chars.next_if_eq(&'/');
+                    match chars.peek() {
+                        None => Token::Rest,
+                        Some(_) => Token::AnyDirs,
+                    }
+                }
                 '*' => Token::Star,
                 '?' => Token::Any,
                 '\\' => Token::Literal(chars.next().ok_or_else(|| bad("it ends with a `\\`"))?),
@@ -75,7 +111,10 @@ impl Pattern {
                         } else {
                             lo
                         };
-                        if hi < lo {
+                        // Go accepts a reversed range (it matches nothing);
+                        // img has always refused it in COPY sources, where
+                        // it can only be a mistake.
+                        if hi < lo && !globstar {
                             return Err(bad("a range ends before it starts"));
                         }
                         ranges.push((lo, hi));
@@ -88,52 +127,65 @@ impl Pattern {
         Ok(Pattern { tokens })
     }
 
-    /// Whether the path element `name` matches.
-    pub fn matches(&self, name: &str) -> bool {
-        let name: Vec<char> = name.chars().collect();
-        let (mut t, mut n) = (0, 0);
-        // Where to resume after the last `*`: its next token, and the name
-        // position it has swallowed up to. One resume point is enough,
-        // because a later `*` can absorb whatever an earlier one would.
-        let mut resume: Option<(usize, usize)> = None;
-        while n < name.len() {
-            match self.tokens.get(t) {
-                Some(Token::Star) => {
-                    resume = Some((t + 1, n));
-                    t += 1;
-                    continue;
+    /// Whether `text` (a path element, or a `/`-separated path) matches
+    /// the whole pattern.
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        // reach[i]: the tokens so far can match exactly text[..i].
+        let mut reach = vec![false; text.len() + 1];
+        reach[0] = true;
+        for token in &self.tokens {
+            let mut next = vec![false; text.len() + 1];
+            match token {
+                Token::Star => {
+                    let mut open = false;
+                    for i in 0..=text.len() {
+                        open |= reach[i];
+                        next[i] = open;
+                        if text.get(i) == Some(&'/') {
+                            open = false;
+                        }
+                    }
                 }
-                Some(token) if token.matches_char(name[n]) => {
-                    t += 1;
-                    n += 1;
-                    continue;
+                Token::Rest => {
+                    let mut open = false;
+                    for i in 0..=text.len() {
+                        open |= reach[i];
+                        next[i] = open;
+                    }
                 }
-                _ => {}
+                Token::AnyDirs => {
+                    let mut open = false;
+                    for i in 0..=text.len() {
+                        next[i] = reach[i] || (open && i > 0 && text[i - 1] == '/');
+                        open |= reach[i];
+                    }
+                }
+                one => {
+                    for i in 0..text.len() {
+                        next[i + 1] = reach[i] && one.matches_char(text[i]);
+                    }
+                }
             }
-            match resume {
-                // A `*` never swallows a separator.
-                Some((_, swallowed)) if name[swallowed] == '/' => return false,
-                Some((after_star, swallowed)) => {
-                    t = after_star;
-                    n = swallowed + 1;
-                    resume = Some((after_star, swallowed + 1));
-                }
-                None => return false,
+            if !next.contains(&true) {
+                return false;
             }
+            reach = next;
         }
-        self.tokens[t..].iter().all(|token| *token == Token::Star)
+        reach[text.len()]
     }
 }
 
 impl Token {
     fn matches_char(&self, c: char) -> bool {
         match self {
-            Token::Star => true,
             Token::Any => c != '/',
             Token::Literal(l) => *l == c,
             Token::Class { negated, ranges } => {
-                c != '/' && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
             }
+            // The runs are matched in `Pattern::matches`.
+            Token::Star | Token::AnyDirs | Token::Rest => false,
         }
     }
 }
@@ -208,6 +260,32 @@ mod tests {
         assert!(has_wildcards("a?"));
         assert!(!has_wildcards("a\\*b"));
         assert!(!has_wildcards("plain.txt"));
+    }
+
+    #[test]
+    fn whole_paths_keep_stars_inside_elements() {
+        let p = Pattern::new("library/*").unwrap();
+        assert!(p.matches("library/busybox"));
+        assert!(!p.matches("library/a/b"));
+        assert!(Pattern::new("busy*:*").unwrap().matches("busybox:latest"));
+        assert!(!Pattern::new("a?c").unwrap().matches("a/c"));
+        // Go's `**` is two stars; Docker's crosses elements.
+        assert!(!Pattern::new("a/**").unwrap().matches("a/b/c"));
+        assert!(Pattern::globstar("a/**").unwrap().matches("a/b/c"));
+        assert!(Pattern::globstar("**/c").unwrap().matches("c"));
+        assert!(Pattern::globstar("a/**/c").unwrap().matches("a/c"));
+        assert!(Pattern::globstar("a/**/c").unwrap().matches("a/b/b/c"));
+        assert!(!Pattern::globstar("a/**/c").unwrap().matches("a/bc"));
+    }
+
+    #[test]
+    fn many_stars_take_linear_time() {
+        let p = Pattern::globstar(&"*a".repeat(40)).unwrap();
+        let text = "a".repeat(39) + "b";
+        let started = std::time::Instant::now();
+        assert!(!p.matches(&(text.repeat(50))));
+        // A backtracking matcher takes years here; this one microseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -249,7 +249,7 @@ impl<'c> Editor<'c> {
             .get("WorkingDir")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        Ok(dockerfile::clean_path(&format!("/{current}/{dir}")))
+        Ok(img_core::path::normalize(&format!("/{current}/{dir}")))
     }
 }
 

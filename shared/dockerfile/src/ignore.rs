@@ -10,11 +10,16 @@
 //! matches a directory matches everything below it. A leading `!` makes an
 //! exception that brings matching paths back. For each path the patterns
 //! are tried in order and the last one that matches decides.
+//!
+//! A pattern is read as Docker's patternmatcher reads it: plain text, a
+//! `dir/**` prefix and a `**/name` suffix are compared as text (with
+//! patternmatcher's own rules: `**.txt` is any path ending in `.txt`), and
+//! the rest is matched by `img_core::pattern`, the one engine img has for
+//! these patterns.
 
-use regex::Regex;
-
-use super::clean_path;
 use img_core::error::{Error, Result};
+use img_core::path::normalize;
+use img_core::pattern::Pattern as Glob;
 
 /// The patterns of a `.dockerignore` file (or of `COPY --exclude`).
 #[derive(Debug, Clone, Default)]
@@ -41,7 +46,7 @@ enum Matcher {
     Prefix(String),
     /// `**/name`: everything that ends with `/name`, and `name` itself.
     Suffix(String),
-    Regex(Regex),
+    Glob(Glob),
 }
 
 impl Ignore {
@@ -64,7 +69,7 @@ impl Ignore {
             };
             let mut pattern = match pattern {
                 "" => String::new(),
-                p => clean_path(p),
+                p => normalize(p),
             };
             if pattern.len() > 1 && pattern.starts_with('/') {
                 pattern.remove(0);
@@ -87,7 +92,7 @@ impl Ignore {
             if given.is_empty() {
                 continue;
             }
-            let cleaned = clean_path(given);
+            let cleaned = normalize(given);
             let (exception, text) = match cleaned.strip_prefix('!') {
                 Some("") => {
                     return Err(Error::invalid(
@@ -197,14 +202,14 @@ impl Matcher {
                 path.ends_with(suffix.as_str())
                     || suffix.strip_prefix('/').is_some_and(|name| path == name)
             }
-            Matcher::Regex(re) => re.is_match(path),
+            Matcher::Glob(glob) => glob.matches(path),
         }
     }
 }
 
 /// A path as the patterns see it: cleaned, relative to the context.
 fn relative(path: &str) -> String {
-    let cleaned = clean_path(path);
+    let cleaned = normalize(path);
     match cleaned.strip_prefix('/') {
         Some("") => ".".into(),
         Some(rest) => rest.to_string(),
@@ -213,17 +218,17 @@ fn relative(path: &str) -> String {
 }
 
 /// The matcher for a cleaned pattern: plain text, a `dir/**` prefix, a
-/// `**/name` suffix, or a regular expression for the rest.
+/// `**/name` suffix (told apart as patternmatcher tells them), or a glob
+/// for the rest.
 fn compile(pattern: &str) -> std::result::Result<Matcher, String> {
     #[derive(PartialEq)]
     enum Kind {
         Exact,
         Prefix,
         Suffix,
-        Regex,
+        Glob,
     }
     let mut kind = Kind::Exact;
-    let mut re = String::from("^");
     let mut chars = pattern.chars().peekable();
     let mut first = true;
     while let Some(c) = chars.next() {
@@ -231,48 +236,18 @@ fn compile(pattern: &str) -> std::result::Result<Matcher, String> {
             '*' if chars.peek() == Some(&'*') => {
                 chars.next();
                 // `**/` is `**`.
-                if chars.peek() == Some(&'/') {
-                    chars.next();
-                }
-                if chars.peek().is_none() {
-                    if kind == Kind::Exact {
-                        kind = Kind::Prefix;
-                    } else {
-                        re.push_str(".*");
-                        kind = Kind::Regex;
-                    }
-                } else {
-                    re.push_str("(.*/)?");
-                    kind = Kind::Regex;
-                }
+                chars.next_if_eq(&'/');
+                kind = match (chars.peek(), kind) {
+                    (None, Kind::Exact) => Kind::Prefix,
+                    _ => Kind::Glob,
+                };
                 if first {
                     kind = Kind::Suffix;
                 }
             }
-            '*' => {
-                re.push_str("[^/]*");
-                kind = Kind::Regex;
-            }
-            '?' => {
-                re.push_str("[^/]");
-                kind = Kind::Regex;
-            }
-            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
-                re.push('\\');
-                re.push(c);
-            }
-            '\\' => {
-                re.push('\\');
-                if let Some(escaped) = chars.next() {
-                    re.push(escaped);
-                    kind = Kind::Regex;
-                }
-            }
-            '[' | ']' => {
-                re.push(c);
-                kind = Kind::Regex;
-            }
-            _ => re.push(c),
+            '*' | '?' | '[' | ']' => kind = Kind::Glob,
+            '\\' if chars.next().is_some() => kind = Kind::Glob,
+            _ => {}
         }
         first = false;
     }
@@ -280,10 +255,7 @@ fn compile(pattern: &str) -> std::result::Result<Matcher, String> {
         Kind::Exact => Matcher::Exact(pattern.to_string()),
         Kind::Prefix => Matcher::Prefix(pattern[..pattern.len() - 2].to_string()),
         Kind::Suffix => Matcher::Suffix(pattern[2..].to_string()),
-        Kind::Regex => {
-            re.push('$');
-            Matcher::Regex(Regex::new(&re).map_err(|e| e.to_string())?)
-        }
+        Kind::Glob => Matcher::Glob(Glob::globstar(pattern).map_err(|e| e.to_string())?),
     })
 }
 

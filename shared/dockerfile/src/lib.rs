@@ -241,35 +241,6 @@ pub fn parse_instruction(text: &str) -> Result<Located<Instruction>> {
     read::located(raw, lines.directives.escape).map_err(Error::invalid)
 }
 
-/// A path cleaned lexically as Go's `path.Clean` does (Docker applies it to
-/// `.dockerignore` patterns and WORKDIR): repeated `/` and `.` elements
-/// removed, `..` resolved against what precedes it, `.` for nothing.
-pub(crate) fn clean_path(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => match parts.last() {
-                Some(&last) if last != ".." => {
-                    parts.pop();
-                }
-                // `..` at the root stays at the root; leading `..` of a
-                // relative path are kept.
-                _ if rooted => {}
-                _ => parts.push(".."),
-            },
-            _ => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
-
 #[cfg(test)]
 #[path = "mod_tests.rs"]
 mod tests;

@@ -192,23 +192,3 @@ fn single_instructions() {
         );
     }
 }
-
-#[test]
-fn go_path_clean() {
-    for (path, want) in [
-        ("", "."),
-        (".", "."),
-        ("/", "/"),
-        ("a/b/", "a/b"),
-        ("./a//b/./c/", "a/b/c"),
-        ("a/../b", "b"),
-        ("a/../..", ".."),
-        ("../../a", "../../a"),
-        ("/../a", "/a"),
-        ("/a/b/../../..", "/"),
-        ("a/b/../../c/..", "."),
-        ("//srv//app/", "/srv/app"),
-    ] {
-        assert_eq!(clean_path(path), want, "{path:?}");
-    }
-}

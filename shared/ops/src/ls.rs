@@ -15,6 +15,7 @@ use img_core::digest::Digest;
 use img_core::error::{Error, Result, ResultExt};
 use img_core::format;
 use img_core::image::Target;
+use img_core::pattern::Pattern;
 use img_core::record;
 use img_core::reference::Reference;
 use img_store::Store;
@@ -136,7 +137,7 @@ pub struct Row {
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
     dangling: Option<bool>,
-    references: Vec<glob::Pattern>,
+    references: Vec<Pattern>,
     before: Vec<String>,
     since: Vec<String>,
     labels: Vec<(String, Option<String>)>,
@@ -183,8 +184,8 @@ impl Filters {
 
     /// Add a reference pattern (what `img-ls REPOSITORY[:TAG]` does).
     pub fn add_reference(&mut self, pattern: &str) -> Result<()> {
-        let compiled = glob::Pattern::new(pattern)
-            .map_err(|e| Error::invalid(format!("invalid reference pattern {pattern:?}: {e}")))?;
+        let compiled = Pattern::new(pattern)
+            .map_err(|e| e.context(format!("invalid reference pattern {pattern:?}")))?;
         self.references.push(compiled);
         Ok(())
     }
@@ -193,11 +194,6 @@ impl Filters {
     /// `FamiliarMatch`: the pattern against `name:tag`, then against the name
     /// alone; the full normalized form is accepted too.
     fn reference_matches(&self, name: &Reference) -> bool {
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
         self.references.iter().any(|p| {
             [
                 name.familiar(),
@@ -206,7 +202,7 @@ impl Filters {
                 name.name(),
             ]
             .iter()
-            .any(|candidate| p.matches_with(candidate, options))
+            .any(|candidate| p.matches(candidate))
         })
     }
 }
