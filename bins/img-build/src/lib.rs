@@ -14,7 +14,7 @@ use img_container::spec::{Isolation, Network};
 use img_core::error::{Error, IoContext};
 use img_core::reference::new_name;
 use img_registry::pull::PullOptions;
-use img_registry::RegistryArgs;
+use img_registry::{MirrorArgs, RegistryArgs};
 
 /// Build an image from a Dockerfile.
 ///
@@ -24,8 +24,11 @@ use img_registry::RegistryArgs;
 /// directives, `\` or backtick continuations, heredocs, JSON and shell
 /// forms, ARG/ENV expansion with `${VAR:-default}` and the other forms,
 /// multi-stage builds with `AS name`, `COPY --from`, `--target`); FROM
-/// images missing from the store are pulled (always with --pull). Only the
-/// stages the target needs are built.
+/// images missing from the store are pulled (always with --pull, asking
+/// with HEAD first, so that a base the registry still names is not
+/// downloaded again; through registries.conf's mirrors and locations, and
+/// `--registry-mirror`, as img-pull). Only the stages the target needs are
+/// built.
 ///
 /// RUN runs its command in a container on the image built so far, through
 /// runc or crun as img-run does (root needed), with the host's network
@@ -79,6 +82,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Name the image (name:tag; repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
@@ -184,7 +189,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             platform: None,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
         labels,
         settings,

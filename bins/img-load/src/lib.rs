@@ -29,6 +29,14 @@ use img_core::error::{Error, IoContext};
 /// never recompressed, so image IDs (config digests) survive, and so do
 /// manifest digests where the archive carries manifests.
 ///
+/// A layer the archive lacks is taken from the store when the store holds
+/// it: that completes a thin archive (`img-save --exclude-blobs-from`, made
+/// against `img-ls --blobs` of this store; img(7)). When the store does not
+/// have it either, nothing is loaded and the error names every missing
+/// blob with the images that need it: exit status 1 when the archive
+/// declared them left out (load the base image first), 2 when the archive
+/// is simply incomplete.
+///
 /// Images take the names the archive gives them (Docker's RepoTags, the
 /// io.containerd.image.name annotation, or the OCI ref.name annotation);
 /// a name held by another image moves, and the other image keeps its other

@@ -31,6 +31,12 @@ use img_ops::template::RowFormat;
 /// `table TEMPLATE` for a table with headers, or `json` for one JSON object
 /// per row. img keeps no intermediate images, so `-a` lists the same images.
 ///
+/// `--blobs` prints the digest of every blob the listed images hold
+/// (manifests, configs, layers; each once, sorted), one a line: what this
+/// store has, to carry to a connected site, where `img-save
+/// --exclude-blobs-from FILE` leaves those layers out of the archive it
+/// writes for this one (img-save(1)).
+///
 /// `--containers` lists the containers img-run made instead, as `docker ps
 /// -a` does: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS (`Exited (0) 2
 /// minutes ago`, `Up`, `Created`), PORTS, NAMES, newest first; `-q` prints
@@ -38,7 +44,7 @@ use img_ops::template::RowFormat;
 #[derive(Debug, Parser)]
 #[command(name = "img-ls", version, about = "List images (docker images)")]
 #[command(
-    after_help = "EXAMPLES:\n  img-ls\n  img-ls busybox\n  img-ls -q --filter dangling=true\n  img-ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'\n  img-ls --json --filter reference='localhost:5000/*' | img-push\n  img-ls --containers"
+    after_help = "EXAMPLES:\n  img-ls\n  img-ls busybox\n  img-ls -q --filter dangling=true\n  img-ls --format '{{.Repository}}:{{.Tag}} {{.Size}}'\n  img-ls --json --filter reference='localhost:5000/*' | img-push\n  img-ls --blobs > have.txt\n  img-ls --containers"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -67,6 +73,9 @@ pub struct Cli {
     /// Print records (NDJSON OCI descriptors) instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Print the digests of the listed images' blobs, one a line (for img-save --exclude-blobs-from)
+    #[arg(long, conflicts_with_all = ["json", "format", "digests", "quiet", "containers"])]
+    pub blobs: bool,
     /// List img-run's containers instead (docker ps -a)
     #[arg(long, conflicts_with_all = ["json", "format", "digests", "filter", "repository"])]
     pub containers: bool,
@@ -99,7 +108,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let images = ls::list(&store, &filters)?;
-    if cli.json {
+    if cli.blobs {
+        let digests: std::collections::BTreeSet<String> = images
+            .iter()
+            .flat_map(|i| i.target.blobs())
+            .map(|d| d.digest().to_string())
+            .collect();
+        for digest in digests {
+            writeln!(out, "{digest}")?;
+        }
+    } else if cli.json {
         for image in &images {
             for record in image.records() {
                 img_core::record::write(&mut out, &record)?;

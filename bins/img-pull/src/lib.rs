@@ -7,7 +7,7 @@ use img_cli::{self as cli, Common};
 use img_core::platform::Platform;
 use img_core::reference::Reference;
 use img_registry::pull::{self, PullOptions};
-use img_registry::RegistryArgs;
+use img_registry::{MirrorArgs, RegistryArgs};
 
 /// Fetch images from a registry.
 ///
@@ -23,6 +23,28 @@ use img_registry::RegistryArgs;
 /// formats; schema 1 is refused. Every manifest and blob is verified against
 /// its digest before the store holds it, and blobs already in the store are
 /// not downloaded again.
+///
+/// Where from: registries.conf (the file podman, buildah and skopeo read:
+/// `$CONTAINERS_REGISTRIES_CONF`, else `~/.config/containers/registries.conf`,
+/// else `/etc/containers/registries.conf`, and the `registries.conf.d`
+/// drop-ins; see img(7)) may give a name's registry another `location`,
+/// mirrors to try first (`[[registry.mirror]]`, with `pull-from-mirror =
+/// all|digest-only|tag-only`), `insecure = true` (plain HTTP and unverified
+/// TLS) or `blocked = true` (the pull is refused). `--registry-mirror URL`
+/// adds a Docker Hub mirror for this run, tried before the configured ones,
+/// as dockerd's registry-mirrors. A tag is resolved only where tags may be,
+/// and what it names is fetched by digest from there and from every mirror
+/// that serves digests, then from the registry. A mirror that cannot be
+/// reached, lacks the image or sends bytes with the wrong digest is passed
+/// over with a warning (`WARNING: mirror …`, also with -q); the image is
+/// named as asked, whatever endpoint served it.
+///
+/// A tag is first asked for with HEAD, which downloads nothing (Docker Hub
+/// does not count it as a pull): when the store already holds what it names
+/// (for a multi-platform tag, the chosen platform's image), nothing more is
+/// requested and the pull says `Status: Image is up to date for NAME`; else
+/// `Status: Downloaded newer image for NAME`, as Docker says when the name
+/// moved. A pull by digest that the store holds sends no request at all.
 ///
 /// Downloads are resumable: bytes that arrived are kept in the store's
 /// ingest area (`.img/ingest/partial-*`, removed by garbage collection after
@@ -66,13 +88,15 @@ use img_registry::RegistryArgs;
     about = "Fetch images from a registry (docker pull)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-pull busybox\n  img-pull localhost:5000/app:1 | img-tag app:1\n  img-pull --platform linux/arm64 alpine:3.20\n  img-pull --all-platforms registry.example.com/team/app@sha256:…"
+    after_help = "EXAMPLES:\n  img-pull busybox\n  img-pull localhost:5000/app:1 | img-tag app:1\n  img-pull --platform linux/arm64 alpine:3.20\n  img-pull --all-platforms registry.example.com/team/app@sha256:…\n  img-pull --registry-mirror https://mirror.example.com busybox"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// The images to pull: NAME[:TAG|@DIGEST]
     #[arg(value_name = "NAME[:TAG|@DIGEST]", required = true)]
     pub images: Vec<String>,
@@ -105,18 +129,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .iter()
         .map(|i| Reference::parse(i))
         .collect::<Result<Vec<_>, _>>()?;
+    let client = cli.mirrors.options(&cli.registry)?;
     let options = PullOptions {
         platform: cli.platform.clone(),
         all_platforms: cli.all_platforms,
         max_concurrent_downloads: usize::from(cli.max_concurrent_downloads),
-        client: cli.registry.options()?,
+        client,
     };
     let store = cli.common.store()?;
     let progress = Stderr::new(cli.quiet);
     let mut out = cli::stdout();
     for reference in &references {
         let targets = if cli.all_tags {
-            pull::all_tags(reference, &options)?
+            pull::all_tags(reference, &options, &progress)?
         } else {
             vec![reference.clone()]
         };

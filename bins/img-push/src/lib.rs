@@ -28,9 +28,16 @@ use img_registry::RegistryArgs;
 /// Manifests are sent as the exact bytes the store holds, so the digest in
 /// the registry is the image's digest in the store.
 ///
+/// `-a`/`--all-tags` pushes every image the store names with a tag of each
+/// repository given (a name without tag or digest), tag by tag, as `docker
+/// push -a` does.
+///
 /// Progress goes to stderr in Docker's words, ending with `TAG: digest:
 /// sha256:… size: N`; stdout gets the record of each pushed image, named as
-/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's.
+/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's. A push goes
+/// to where registries.conf locates the name (its `[[registry]]`
+/// `location`), never to a mirror, and a `blocked` registry is refused
+/// (img(7)).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-push",
@@ -38,7 +45,7 @@ use img_registry::RegistryArgs;
     about = "Send images to a registry (docker push)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push"
+    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push\n  img-push -a localhost:5000/app"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -49,8 +56,11 @@ pub struct Cli {
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Push to this name instead of the image's own (one image only)
-    #[arg(long, value_name = "DEST")]
+    #[arg(long, value_name = "DEST", conflicts_with = "all_tags")]
     pub to: Option<String>,
+    /// Push every tag the store has of each repository named (as docker push -a)
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
     /// Print no progress, only the records
     #[arg(short, long)]
     pub quiet: bool,
@@ -67,6 +77,9 @@ pub fn command() -> clap::Command {
 /// Push every image and print its record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let to = cli.to.as_deref().map(Reference::parse).transpose()?;
+    if cli.all_tags {
+        return push_all_tags(&cli);
+    }
     let images = cli::images_from(&cli.images)?;
     if to.is_some() && images.len() != 1 {
         return Err(Error::invalid(format!(
@@ -97,6 +110,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let pushed = push::push(&store, &found.target, &dest, &options, &progress)?;
         img_core::record::write(&mut out, &pushed.record)?;
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(())
+}
+
+/// `--all-tags`: every tagged image of each repository named.
+fn push_all_tags(cli: &Cli) -> anyhow::Result<()> {
+    if cli.images.is_empty() {
+        return Err(Error::invalid("--all-tags needs a repository name").into());
+    }
+    let options = PushOptions {
+        max_concurrent_uploads: usize::from(cli.max_concurrent_uploads),
+        client: cli.registry.options()?,
+    };
+    let store = cli.common.store()?;
+    let progress = Stderr::new(cli.quiet);
+    let mut out = cli::stdout();
+    for name in &cli.images {
+        for (dest, target) in push::tagged(&store, name)? {
+            let pushed = push::push(&store, &target, &dest, &options, &progress)?;
+            img_core::record::write(&mut out, &pushed.record)?;
+        }
     }
     std::io::Write::flush(&mut out)?;
     Ok(())

@@ -13,7 +13,7 @@ use img_container::runtime;
 use img_container::spec::{Bind, Isolation, Network};
 use img_core::platform::Platform;
 use img_registry::pull::PullOptions;
-use img_registry::RegistryArgs;
+use img_registry::{MirrorArgs, RegistryArgs};
 
 /// Run a command in a new container.
 ///
@@ -27,7 +27,10 @@ use img_registry::RegistryArgs;
 /// USR1, USR2) are passed on to the container's process.
 ///
 /// An IMAGE missing from the store is pulled first (`Unable to find image
-/// … locally`), unless --pull never; --pull always pulls before every run.
+/// … locally`), unless --pull never; --pull always pulls before every run,
+/// asking with HEAD first, so that an image the registry still names is
+/// not downloaded again. Pulls go as img-pull's do (registries.conf's
+/// mirrors and locations, `--registry-mirror`).
 /// Its layers are unpacked once into the store's snapshots
 /// (`.img/snapshots`, shared by every container and removed by img-prune
 /// when no image uses them), mounted read-only under an overlay whose
@@ -72,6 +75,8 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -229,7 +234,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
             platform: cli.platform,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
     };
     let root = cli.common.root_dir();

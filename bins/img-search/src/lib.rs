@@ -5,11 +5,13 @@ use std::io::Write;
 use clap::{CommandFactory, Parser};
 
 use img_cli as cli;
+use img_cli::progress::Stderr;
 use img_core::error::Error;
+use img_core::progress::Progress;
 use img_core::reference::Reference;
 use img_registry::credentials::is_docker_hub;
 use img_registry::search::{self, Filters};
-use img_registry::{Client, RegistryArgs};
+use img_registry::{Client, ClientOptions, RegistryArgs};
 
 /// Find repositories on a registry.
 ///
@@ -22,10 +24,14 @@ use img_registry::{Client, RegistryArgs};
 /// keeping the repositories whose name contains TERM, and no more pages are
 /// asked for once `--limit` are found; those have no description or stars.
 /// The registry is `--registry HOST`, or the host a TERM like
-/// `localhost:5000/app` starts with.
+/// `localhost:5000/app` starts with; else each of registries.conf's
+/// `unqualified-search-registries` in turn (img(7)), as podman search does
+/// (one that fails is warned about and the others' results shown); else
+/// Docker Hub. A `blocked` registry is refused.
 ///
 /// `--tags REPO` lists a repository's tags instead, one per line on stdout
-/// (`img-search --tags localhost:5000/app`).
+/// (`img-search --tags localhost:5000/app`), asked where img-pull would ask
+/// (registries.conf's mirrors that serve tags, then the registry).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-search",
@@ -75,8 +81,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Some(host) => Reference::parse(&format!("{host}/{repo}"))?,
             None => Reference::parse(repo)?,
         };
-        let client = Client::connect(reference.registry(), &options)?;
-        for tag in search::tags(&client, reference.repository())? {
+        for tag in
+            img_registry::sources::tags_via_mirrors(&reference, &options, &Stderr::new(false))?
+        {
             writeln!(out, "{tag}")?;
         }
         out.flush()?;
@@ -87,23 +94,44 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         filters.add(f)?;
     }
     let term = cli.term.clone().unwrap_or_default();
-    let (registry, term) = match (&cli.registry, term.split_once('/')) {
-        (Some(r), _) => (r.clone(), term.clone()),
+    let (registries, term, named) = match (&cli.registry, term.split_once('/')) {
+        (Some(r), _) => (vec![r.clone()], term.clone(), true),
         (None, Some((host, rest))) if host.contains(['.', ':']) || host == "localhost" => {
-            (host.to_string(), rest.to_string())
+            (vec![host.to_string()], rest.to_string(), true)
         }
-        _ => ("docker.io".to_string(), term.clone()),
+        _ => {
+            let configured = options.registries.unqualified_search_registries();
+            if configured.is_empty() {
+                (vec!["docker.io".to_string()], term.clone(), true)
+            } else {
+                (configured.to_vec(), term.clone(), false)
+            }
+        }
     };
     if term.is_empty() {
         return Err(Error::invalid("the search term is empty").into());
     }
     let limit = usize::from(cli.limit);
-    let results = if is_docker_hub(&registry) {
-        search::search_hub(&options, &term, limit)?
-    } else {
-        let client = Client::connect(&registry, &options)?;
-        search::search_catalog(&client, &term, limit, |r| filters.accepts(r))?
-    };
+    let mut results = Vec::new();
+    let mut failure = None;
+    for registry in &registries {
+        let found = search_one(&options, registry, &term, limit, &filters);
+        match found {
+            Ok(found) => results.extend(found),
+            // One of the unqualified-search-registries failing leaves the
+            // others' results, as podman search does.
+            Err(e) if !named => {
+                Stderr::new(false).warn(&format!("searching {registry}: {e}"));
+                failure = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if results.is_empty() {
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
     let shown: Vec<_> = results
         .into_iter()
         .filter(|r| filters.accepts(r))
@@ -112,4 +140,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     write!(out, "{}", search::table(&shown, cli.no_trunc))?;
     out.flush()?;
     Ok(())
+}
+
+/// Search one registry: Docker Hub's search API, or another's catalog.
+fn search_one(
+    options: &ClientOptions,
+    registry: &str,
+    term: &str,
+    limit: usize,
+    filters: &Filters,
+) -> img_core::Result<Vec<search::SearchResult>> {
+    options.registries.check_host(registry)?;
+    if is_docker_hub(registry) {
+        search::search_hub(options, term, limit)
+    } else {
+        let client = Client::connect(registry, options)?;
+        search::search_catalog(&client, term, limit, |r| filters.accepts(r))
+    }
 }

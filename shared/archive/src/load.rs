@@ -1,8 +1,10 @@
 //! `img-load`: an archive into the store. Read and stage everything, check
 //! every image, then commit blobs and names (see the module docs of
-//! [`crate`]).
+//! [`crate`]). A layer the archive lacks is taken from the store
+//! when it is there (a thin archive); when it is not, nothing is loaded and
+//! the error names every missing blob with the images that need it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -10,6 +12,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::legacy;
 use super::read::{self, StagedArchive};
+use super::thin;
 use super::CONTAINERD_NAME;
 use img_core::digest::Digest;
 use img_core::error::{Error, Result, ResultExt};
@@ -44,6 +47,8 @@ struct Plan<'a> {
     names: Vec<Reference>,
     /// Config digests of its images.
     configs: Vec<Digest>,
+    /// Layers neither the archive nor the store has.
+    missing: Vec<Digest>,
 }
 
 /// Load every image of the archive read from `input`.
@@ -68,9 +73,9 @@ const READ_BUFFER: usize = 1 << 20;
 
 fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
     let items = legacy::items(store, staged)?;
-    let mut plans = match staged.file("index.json")? {
+    let (mut plans, left_out) = match staged.file("index.json")? {
         Some(index) => oci_plans(store, staged, index)?,
-        None => Vec::new(),
+        None => (Vec::new(), HashSet::new()),
     };
     if let Some(items) = &items {
         for item in items {
@@ -100,19 +105,33 @@ fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
         }
         return Err(Error::invalid("the archive holds no image"));
     }
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for plan in &plans {
+        for digest in &plan.missing {
+            let needed_by = missing.entry(digest.to_string()).or_default();
+            if plan.names.is_empty() {
+                needed_by.push(format!("image {}", plan.top.digest()));
+            }
+            needed_by.extend(plan.names.iter().map(Reference::familiar));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(thin::missing_error(&missing, &left_out));
+    }
     let plans = merge(plans);
     commit(store, plans)
 }
 
-/// The images `index.json` names.
+/// The images `index.json` names, and the blobs it says are left out.
 fn oci_plans<'a>(
     store: &Store,
     staged: &'a StagedArchive,
     index: &StagedBlob,
-) -> Result<Vec<Plan<'a>>> {
+) -> Result<(Vec<Plan<'a>>, HashSet<String>)> {
     let bytes = index.read_small(store, MAX_METADATA_SIZE, "index.json")?;
     let index: ImageIndex = serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid(format!("the archive's index.json is not valid: {e}")))?;
+    let left_out = thin::declared(index.annotations().as_ref());
     let mut plans = Vec::new();
     for entry in index.manifests() {
         let what = format!("index.json entry {}", entry.digest());
@@ -122,6 +141,7 @@ fn oci_plans<'a>(
             made: None,
             names: names_of(entry).with_context(|| what.clone())?,
             configs: Vec::new(),
+            missing: Vec::new(),
         };
         if !is_manifest(entry.media_type()) && !is_index(entry.media_type()) {
             return Err(Error::invalid(format!(
@@ -132,7 +152,7 @@ fn oci_plans<'a>(
         walk(store, staged, entry, &mut plan, 0).with_context(|| what.clone())?;
         plans.push(plan);
     }
-    Ok(plans)
+    Ok((plans, left_out))
 }
 
 /// The name an index.json entry carries: containerd's full name, else the
@@ -201,7 +221,11 @@ fn walk<'a>(
         let manifest: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(format!("manifest {} is not valid: {e}", d.digest())))?;
         for layer in manifest.layers() {
-            plan.blobs.push(present(staged, layer)?);
+            if staged.blob(layer.digest())?.is_some() {
+                plan.blobs.push(present(staged, layer)?);
+            } else if !in_store(store, layer)? {
+                plan.missing.push(layer.digest().clone());
+            }
         }
         let config = manifest.config();
         let config_blob = present(staged, config)?;
@@ -234,6 +258,14 @@ fn check_config(store: &Store, blob: &StagedBlob, d: &Descriptor, layers: usize)
         )));
     }
     Ok(())
+}
+
+/// Whether the store holds a layer the archive lacks (a thin archive's,
+/// see `thin.rs`), with its declared size; asked under the writer lock, so
+/// that garbage collection keeps it until the image is named.
+fn in_store(store: &Store, layer: &Descriptor) -> Result<bool> {
+    Ok(store.has_blob_for_write(layer.digest())?
+        && store.blob_size(layer.digest())? == layer.size())
 }
 
 /// The staged blob a descriptor names, present with the declared size.
@@ -274,6 +306,7 @@ fn legacy_plan<'a>(
         made: Some(made),
         names: image.names,
         configs: vec![image.config.digest.clone()],
+        missing: Vec::new(),
     })
 }
 

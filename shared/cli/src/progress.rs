@@ -1,10 +1,11 @@
 //! Progress for people, on stderr, in Docker's words: one line per item
 //! (`9ad63333ebc9: Pulling fs layer`, `…: Pull complete`) and plain message
-//! lines (`Digest: sha256:…`). When stderr is a terminal, each item is one
+//! lines (`Digest: sha256:…`), and warnings, which even quiet progress
+//! prints. When stderr is a terminal, each item is one
 //! live line that turns into a bar while bytes move
 //! (`Downloading [=====>    ]  12.3MB/45.6MB`); otherwise only changes of
 //! state are printed, one line each, as `docker pull` does into a pipe.
-//! Quiet progress prints nothing. Safe to use from many threads at once.
+//! Quiet progress prints nothing but warnings. Safe to use from many threads at once.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -83,6 +84,24 @@ impl Progress for Stderr {
             }
             Mode::Bars { multi, .. } => {
                 let _ = multi.println(text);
+            }
+        }
+    }
+
+    /// Print `WARNING: text`, as Docker's client prints warnings: even
+    /// when quiet, since it says that something is not as configured.
+    fn warn(&self, text: &str) {
+        let line = format!("WARNING: {text}");
+        match &self.mode {
+            Mode::Bars { multi, .. } => {
+                let _ = multi.println(line);
+            }
+            Mode::Lines(lock) => {
+                let _held = lock.lock();
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            Mode::Quiet => {
+                let _ = writeln!(std::io::stderr(), "{line}");
             }
         }
     }

@@ -168,6 +168,25 @@ impl Target {
         }
     }
 
+    /// Every blob of the target the store holds: the index, and each
+    /// present image's manifest, config and layers.
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        let images: Vec<&Image> = match self {
+            Target::Image(image) => vec![image],
+            Target::Index(index) => index.images.iter().collect(),
+        };
+        let mut blobs = Vec::new();
+        if let Target::Index(index) = self {
+            blobs.push(&index.descriptor);
+        }
+        for image in images {
+            blobs.push(&image.descriptor);
+            blobs.push(image.manifest.config());
+            blobs.extend(image.manifest.layers());
+        }
+        blobs
+    }
+
     /// The image for the host platform (or the only one present).
     pub fn host_image(&self) -> Result<&Image> {
         match self {

@@ -9,6 +9,9 @@
 pub trait Progress: Sync {
     /// A line of its own (`Digest: sha256:…`).
     fn message(&self, text: &str);
+    /// Something is not as configured (`WARNING: …`): shown even when the
+    /// rest is quiet.
+    fn warn(&self, text: &str);
     /// The state of item `id` (`Pulling fs layer`, `Pull complete`).
     fn status(&self, id: &str, status: &str);
     /// `current` of `total` bytes of item `id` moved (`Downloading`,
@@ -24,6 +27,7 @@ pub struct Quiet;
 
 impl Progress for Quiet {
     fn message(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
     fn status(&self, _: &str, _: &str) {}
     fn bytes(&self, _: &str, _: &str, _: u64, _: u64) {}
     fn finish(&self) {}

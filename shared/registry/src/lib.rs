@@ -18,26 +18,38 @@
 //!   private CAs in Docker's `certs.d` layout;
 //! * [`manifest`] — manifests over the wire; [`download`] — one blob,
 //!   resumable and in parallel ranges; `stream` — a large blob as one fast
-//!   stream, hashed in memory; [`source`] — what both share; [`pull`] — a whole image;
+//!   stream, hashed in memory; [`source`] — what both share; [`pull`] — a whole image,
+//!   by the rules of [`choice`];
 //! * [`upload`] — one blob out (existence check, cross-repository mount,
 //!   monolithic or chunked upload); [`push`] — a whole image or index;
 //! * [`search`] — Docker Hub search, a registry's catalog and tags;
-//! * [`transport::options`] — the flags the registry programs share.
+//! * [`transport::options`] — the flags the registry programs share;
+//! * [`registries_conf`] — the containers `registries.conf` files;
+//!   [`mirrors`] — what they mean for a pull or a push (mirrors, locations,
+//!   blocked registries); [`sources`] — a pull's endpoints, connected when
+//!   first needed and tried in order; [`present`] — what the store already
+//!   holds of a digest a registry names.
 //!
 //! No async runtime: blocking HTTP (ureq, rustls) with one thread per
 //! transfer, bounded by the programs' concurrency flags.
 
+pub mod choice;
 pub mod credentials;
 pub mod download;
 pub mod login;
 pub mod manifest;
+pub mod mirrors;
+pub mod present;
 pub mod pull;
 pub mod push;
+pub mod registries_conf;
 pub mod search;
 pub mod source;
+pub mod sources;
 mod stream;
 pub mod transport;
 pub mod upload;
 
+pub use registries_conf::RegistriesConf;
 pub use transport::client::Client;
-pub use transport::options::{ClientOptions, RegistryArgs};
+pub use transport::options::{ClientOptions, MirrorArgs, RegistryArgs};
