@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-build", || img_build::run(img_build::Cli::parse()))
+    img_cli::run_main("img-build", || {
+        img_build::run(img_cli::usage::parse("img-build"))
+    })
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img_cli::{self as cli, Common};
+use img_cli::announce::{Announce, Mode};
+use img_cli::Common;
 use img_core::error::{Error, IoContext};
 use img_core::platform::Platform;
 use img_core::reference::new_name;
@@ -51,7 +52,8 @@ use img_store::ImageArg;
 /// appended, `created` now (or SOURCE_DATE_EPOCH, for reproducible images),
 /// and `author` from -a. The history gets one entry with the author, the -m
 /// message as its comment (Docker writes the message there, not in the
-/// config's `comment`, which is not inherited from IMAGE), and as
+/// config's `comment`, which is not inherited from IMAGE; `img-inspect -f
+/// '{{.Comment}}'` shows it, as `docker inspect` does), and as
 /// `created_by` the command that made it: `img-commit` followed by the
 /// changes, e.g. `img-commit --change 'CMD ["sh"]'` (a container's commit
 /// will write the container's command, as Docker does). Docker's
@@ -67,8 +69,9 @@ use img_store::ImageArg;
 ///
 /// The new image is named REPOSITORY[:TAG] (tag `latest` when omitted, an
 /// image that had the name keeps its other names or becomes `<none>`), or
-/// stays unnamed when no name is given. stdout gets the new image's record;
-/// stderr its ID (`sha256:…`, what `docker commit` prints) unless -q.
+/// stays unnamed when no name is given. stdout gets the new image's record,
+/// and stderr its ID (`sha256:…`); on a terminal, or with -q, stdout gets
+/// the ID alone, what `docker commit` prints (`ID=$(img-commit -q work)`).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-commit",
@@ -99,7 +102,7 @@ pub struct Cli {
     /// For a multi-platform IMAGE, the platform to commit onto (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
-    /// Do not print the new image's ID on stderr
+    /// Print the new image's ID alone on stdout, not its record
     #[arg(short, long)]
     pub quiet: bool,
     /// The container (name, ID or ID prefix), or the base image (name, name@digest, image ID or ID prefix)
@@ -170,18 +173,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     print(&target, &record, cli.quiet)
 }
 
-/// The new image's ID on stderr (as `docker commit` prints it), its record
-/// on stdout.
+/// The new image's record on stdout and its ID on stderr; on a terminal,
+/// or with -q, its ID alone on stdout (what `docker commit` prints).
 fn print(
     target: &img_core::image::Target,
     record: &oci_spec::image::Descriptor,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    if !quiet {
-        eprintln!("{}", target.id());
+    let mut out = Announce::new(quiet);
+    let id = target.id();
+    if out.mode() == Mode::Records {
+        eprintln!("{id}");
     }
-    let mut out = cli::stdout();
-    img_core::record::write(&mut out, record)?;
-    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    out.image(id, record, &[id.to_string()])?;
+    out.finish()?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-commit", || img_commit::run(img_commit::Cli::parse()))
+    img_cli::run_main("img-commit", || {
+        img_commit::run(img_cli::usage::parse("img-commit"))
+    })
 }

@@ -50,7 +50,7 @@ pub struct Cli {
     /// For a multi-platform image, the platform to export (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
-    /// The image (name, name@digest, ID); omit to read a record from stdin
+    /// The image (name, name@digest, ID); omit to read it from stdin (a record, or an image ID or name)
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
 }
@@ -80,7 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut images = cli::images_from(cli.image.as_slice())?;
     if images.len() != 1 {
         return Err(Error::invalid(format!(
-            "img-export exports one image, but stdin held {} records",
+            "img-export exports one image, but stdin named {}",
             images.len()
         ))
         .into());

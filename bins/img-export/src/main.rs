@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-export", || img_export::run(img_export::Cli::parse()))
+    img_cli::run_main("img-export", || {
+        img_export::run(img_cli::usage::parse("img-export"))
+    })
 }

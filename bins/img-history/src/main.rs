@@ -1,8 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main(
-        "img-history",
-        || img_history::run(img_history::Cli::parse()),
-    )
+    img_cli::run_main("img-history", || {
+        img_history::run(img_cli::usage::parse("img-history"))
+    })
 }

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-import", || img_import::run(img_import::Cli::parse()))
+    img_cli::run_main("img-import", || {
+        img_import::run(img_cli::usage::parse("img-import"))
+    })
 }

@@ -1,8 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main(
-        "img-inspect",
-        || img_inspect::run(img_inspect::Cli::parse()),
-    )
+    img_cli::run_main("img-inspect", || {
+        img_inspect::run(img_cli::usage::parse("img-inspect"))
+    })
 }

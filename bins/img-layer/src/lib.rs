@@ -132,7 +132,7 @@ pub enum Command {
     /// whiteouts shown as `PATH (removed)`.
     Ls {
         /// The image (name, name@digest, ID), or with --files the layer file;
-        /// omitted or `-`: a record (or with --files the layer) on stdin
+        /// omitted or `-`: a record or image ID on stdin (with --files the layer)
         #[arg(value_name = "IMAGE|LAYER")]
         target: Option<String>,
         /// List the entries of a layer tar instead
@@ -158,7 +158,7 @@ pub enum Command {
     /// default. The blob is checked against its digest, the uncompressed
     /// tar against the config's diff_id.
     Extract {
-        /// The image (name, name@digest, ID); `-`: a record on stdin
+        /// The image (name, name@digest, ID); `-`: a record or image ID on stdin
         #[arg(value_name = "IMAGE")]
         image: String,
         /// Which layer (position, digest or diff_id); default: the top one
@@ -312,7 +312,7 @@ impl img_core::output::TarJob for Blob<'_> {
     }
 }
 
-/// The image an argument names, or the record on stdin for `-` or none.
+/// The image an argument names, or the one stdin names for `-` or none.
 fn image_arg(arg: Option<String>) -> img_core::error::Result<ImageArg> {
     match arg {
         Some(name) if name != "-" => Ok(ImageArg::Query(name)),

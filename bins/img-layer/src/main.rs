@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-layer", || img_layer::run(img_layer::Cli::parse()))
+    img_cli::run_main("img-layer", || {
+        img_layer::run(img_cli::usage::parse("img-layer"))
+    })
 }

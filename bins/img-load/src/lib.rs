@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img_cli::{self as cli, Common};
+use img_cli::announce::{Announce, Mode};
+use img_cli::Common;
 use img_core::error::{Error, IoContext};
+use img_core::record;
 
 /// Load images from a tar archive (read from stdin by default).
 ///
@@ -43,7 +45,9 @@ use img_core::error::{Error, IoContext};
 /// names or stays as a dangling <none> image, as with Docker. For each name,
 /// stderr shows `Loaded image: NAME:TAG`; an image without one shows
 /// `Loaded image ID: sha256:…`. stdout gets one record per loaded name (or
-/// per unnamed image) for the next program in the pipe.
+/// per unnamed image) for the next program in the pipe; on a terminal it
+/// gets the `Loaded image` lines instead, as `docker load` prints them there
+/// (and stderr does not repeat them).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-load",
@@ -59,7 +63,7 @@ pub struct Cli {
     /// Read the archive from FILE instead of stdin
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// Do not print the `Loaded image` lines on stderr
+    /// Do not print the `Loaded image` lines on stderr (a terminal on stdout still gets them)
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -96,34 +100,45 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     };
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
+    // People read these lines on stdout when it is a terminal, as docker
+    // load prints them there; else on stderr, beside the records.
+    let to_stderr = !cli.quiet && out.mode() != Mode::Terminal;
     for image in &loaded {
-        if !cli.quiet {
-            for (name, old) in &image.replaced {
-                eprintln!(
-                    "The image {} already exists, renaming the old one with ID {old} to empty string",
-                    name.familiar()
-                );
-            }
-            if image.names.is_empty() {
-                eprintln!("Loaded image ID: {}", image.target.id());
-            }
-            for name in &image.names {
-                eprintln!("Loaded image: {}", name.familiar());
-            }
-        }
+        let id = image.target.id();
         if image.names.is_empty() {
-            img_core::record::write(&mut out, &img_core::record::for_target(&image.target, None))?;
+            let lines = [format!("Loaded image ID: {id}")];
+            tell(to_stderr, &lines);
+            out.image(id, &record::for_target(&image.target, None), &lines)?;
         }
         for name in &image.names {
-            img_core::record::write(
-                &mut out,
-                &img_core::record::for_target(&image.target, Some(name)),
-            )?;
+            let mut lines: Vec<String> = image
+                .replaced
+                .iter()
+                .filter(|(replaced, _)| replaced == name)
+                .map(|(_, old)| {
+                    format!(
+                        "The image {} already exists, renaming the old one with ID {old} to empty string",
+                        name.familiar()
+                    )
+                })
+                .collect();
+            lines.push(format!("Loaded image: {}", name.familiar()));
+            tell(to_stderr, &lines);
+            out.image(id, &record::for_target(&image.target, Some(name)), &lines)?;
         }
     }
-    std::io::Write::flush(&mut out).io_context(|| "writing records".into())?;
+    out.finish()?;
     Ok(())
+}
+
+/// Docker's lines on stderr, when they go there.
+fn tell(to_stderr: bool, lines: &[String]) {
+    if to_stderr {
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// stdin as a file, when it is a regular file (a shell redirection).

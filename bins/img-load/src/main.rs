@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-load", || img_load::run(img_load::Cli::parse()))
+    img_cli::run_main("img-load", || {
+        img_load::run(img_cli::usage::parse("img-load"))
+    })
 }

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-login", || img_login::run(img_login::Cli::parse()))
+    img_cli::run_main("img-login", || {
+        img_login::run(img_cli::usage::parse("img-login"))
+    })
 }

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-prune", || img_prune::run(img_prune::Cli::parse()))
+    img_cli::run_main("img-prune", || {
+        img_prune::run(img_cli::usage::parse("img-prune"))
+    })
 }

@@ -2,8 +2,9 @@
 
 use clap::{CommandFactory, Parser};
 
+use img_cli::announce::Announce;
 use img_cli::progress::Stderr;
-use img_cli::{self as cli, Common};
+use img_cli::Common;
 use img_core::platform::Platform;
 use img_core::reference::Reference;
 use img_registry::pull::{self, PullOptions};
@@ -12,7 +13,8 @@ use img_registry::{MirrorArgs, RegistryArgs};
 /// Fetch images from a registry.
 ///
 /// Pulls each image REF names into the store, as `docker pull` does, and
-/// prints its record on stdout. Names are normalized like Docker's
+/// prints its record on stdout; on a terminal, its full name instead
+/// (`docker.io/library/busybox:latest`), as Docker ends a pull. Names are normalized like Docker's
 /// (`busybox` is `docker.io/library/busybox:latest`); `NAME@sha256:…` pulls
 /// by digest.
 ///
@@ -109,7 +111,7 @@ pub struct Cli {
     /// Pull every tag of each repository
     #[arg(short = 'a', long)]
     pub all_tags: bool,
-    /// Print no progress, only the records
+    /// Print no progress, only the records (on a terminal, the names)
     #[arg(short, long)]
     pub quiet: bool,
     /// How many blobs to download at once
@@ -138,7 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let store = cli.common.store()?;
     let progress = Stderr::new(cli.quiet);
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
     for reference in &references {
         let targets = if cli.all_tags {
             pull::all_tags(reference, &options, &progress)?
@@ -147,9 +149,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         };
         for target in &targets {
             let pulled = pull::pull(&store, target, &options, &progress)?;
-            img_core::record::write(&mut out, &pulled.record)?;
+            // docker pull ends with the full name it pulled.
+            out.image(&pulled.id, &pulled.record, &[target.to_string()])?;
         }
     }
-    std::io::Write::flush(&mut out)?;
+    out.finish()?;
     Ok(())
 }

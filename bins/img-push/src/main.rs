@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-push", || img_push::run(img_push::Cli::parse()))
+    img_cli::run_main("img-push", || {
+        img_push::run(img_cli::usage::parse("img-push"))
+    })
 }

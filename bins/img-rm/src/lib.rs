@@ -12,16 +12,21 @@ use img_ops::rm::{self, Options};
 /// Removes images as `docker rmi` does. Given a name, removes that name
 /// (`Untagged: busybox:latest`); when it was the image's last name, the image
 /// is deleted (`Deleted: sha256:…`, its ID) and so are the layers no other
-/// image uses (`Deleted: sha256:…` for each). Given an image ID (or a
+/// image uses (`Deleted: sha256:…` for each, top first, by chain ID, as
+/// Docker names them; Docker's containerd image store prints no layer
+/// lines). Given an image ID (or a
 /// prefix of one) or `name@digest`, deletes the image with its name; an
 /// image that has several tags, or names in several repositories, is only
-/// deleted with `-f`, which removes all its names. An image that a
+/// deleted with `-f`, which removes all its names (in the order of their
+/// full names, as Docker untags them). An image that a
 /// container of img-run was made from keeps its last name unless `-f`, as
 /// Docker's does (`img-prune --containers` removes stopped containers).
 ///
-/// With no IMAGE arguments, reads records from stdin: a record with a name
-/// removes that name, a record without one deletes the image by digest
-/// (`img-ls --json --filter dangling=true | img-rm`).
+/// With no IMAGE arguments, reads the images from stdin, one a line: a
+/// record with a name removes that name, a record without one deletes the
+/// image by digest (`img-ls --json --filter dangling=true | img-rm`), and
+/// a line holding an image ID or name is taken as that argument would be
+/// (`img-ls -q --filter dangling=true | img-rm`).
 ///
 /// Each image is handled on its own: an error is reported and the others are
 /// still removed; the exit status is then 1. Layers that another program
@@ -38,7 +43,7 @@ use img_ops::rm::{self, Options};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Images to remove (name, name@digest, ID or ID prefix); omit to read records from stdin
+    /// Images to remove (name, name@digest, ID or ID prefix); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Remove an image that several names share, with all its names

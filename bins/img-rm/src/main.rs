@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-rm", || img_rm::run(img_rm::Cli::parse()))
+    img_cli::run_main("img-rm", || img_rm::run(img_cli::usage::parse("img-rm")))
 }

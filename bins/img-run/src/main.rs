@@ -1,5 +1,8 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-run", || img_run::run(img_run::Cli::parse()))
+    img_cli::run_main("img-run", || {
+        img_run::run(img_cli::usage::parse_or_exit(
+            "img-run",
+            img_cli::usage::CONTAINER_BAD_USAGE,
+        ))
+    })
 }

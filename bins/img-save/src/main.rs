@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-save", || img_save::run(img_save::Cli::parse()))
+    img_cli::run_main("img-save", || {
+        img_save::run(img_cli::usage::parse("img-save"))
+    })
 }

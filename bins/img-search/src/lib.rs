@@ -9,6 +9,7 @@ use img_cli::progress::Stderr;
 use img_core::error::Error;
 use img_core::progress::Progress;
 use img_core::reference::Reference;
+use img_core::template::RowFormat;
 use img_registry::credentials::is_docker_hub;
 use img_registry::search::{self, Filters};
 use img_registry::{Client, ClientOptions, RegistryArgs};
@@ -16,8 +17,12 @@ use img_registry::{Client, ClientOptions, RegistryArgs};
 /// Find repositories on a registry.
 ///
 /// On Docker Hub (the default) asks Hub's search API, as `docker search`
-/// does, and prints Docker's table: NAME DESCRIPTION STARS OFFICIAL
-/// AUTOMATED (descriptions cut to 45 characters unless `--no-trunc`).
+/// does, and prints current Docker's table: NAME DESCRIPTION STARS OFFICIAL
+/// (descriptions cut to 45 characters unless `--no-trunc`; Docker dropped
+/// the AUTOMATED column with Hub's automated builds, and warns that the
+/// `is-automated` filter is deprecated). `--format` takes a Go template
+/// (fields .Name .Description .StarCount .IsOfficial), `table TEMPLATE`,
+/// or `json`, as Docker's does.
 /// Other registries have no search API: their catalog (`/v2/_catalog`,
 /// followed page by page through its `Link` headers, 100 repositories a
 /// page, or the registry's own page size when it allows fewer) is listed,
@@ -59,6 +64,9 @@ pub struct Cli {
     /// Do not cut descriptions
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format the results with a Go template (.Name .Description .StarCount .IsOfficial), 'table TEMPLATE', or 'json'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// The registry to search [default: docker.io]
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
     pub registry: Option<String>,
@@ -89,9 +97,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
+    let format = RowFormat::parse(cli.format.as_deref(), search::FIELDS)?;
     let mut filters = Filters::default();
     for f in &cli.filter {
         filters.add(f)?;
+    }
+    if filters.automated.is_some() {
+        eprintln!(
+            "WARNING: the \"is-automated\" filter is deprecated, and searching for \"is-automated=true\" will not yield any results in future."
+        );
     }
     let term = cli.term.clone().unwrap_or_default();
     let (registries, term, named) = match (&cli.registry, term.split_once('/')) {
@@ -137,7 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|r| filters.accepts(r))
         .take(limit)
         .collect();
-    write!(out, "{}", search::table(&shown, cli.no_trunc))?;
+    write!(out, "{}", search::render(&shown, cli.no_trunc, &format)?)?;
     out.flush()?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-search", || img_search::run(img_search::Cli::parse()))
+    img_cli::run_main("img-search", || {
+        img_search::run(img_cli::usage::parse("img-search"))
+    })
 }

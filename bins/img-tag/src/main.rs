@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img_cli::run_main("img-tag", || img_tag::run(img_tag::Cli::parse()))
+    img_cli::run_main("img-tag", || img_tag::run(img_cli::usage::parse("img-tag")))
 }

@@ -357,7 +357,12 @@ fn commit(store: &Store, plans: Vec<Plan<'_>>) -> Result<Vec<Loaded>> {
                         .load_target(&old.descriptor)
                         .map(|t| t.id().clone())
                         .unwrap_or_else(|_| old.digest().clone());
-                    replaced.push((name.clone(), id));
+                    // Docker tells only when the name moves to another
+                    // image ID (a legacy archive of the same image gets
+                    // another manifest here, not another ID).
+                    if &id != target.id() {
+                        replaced.push((name.clone(), id));
+                    }
                 }
             }
         }

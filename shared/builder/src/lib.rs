@@ -19,7 +19,13 @@
 //!   ADD copy into it mounted the same way (`copy.rs` decides what goes
 //!   where); the change becomes a layer.
 //! * Every other instruction changes the config only, exactly as
-//!   `--change` does for img-commit (`img_dockerfile::change`).
+//!   `--change` does for img-commit (`img_dockerfile::change`); WORKDIR also makes
+//!   its directory in a layer (`workdir.rs`, owners as `owner.rs` takes
+//!   them), MAINTAINER sets the author.
+//! * Every RUN, COPY, ADD and WORKDIR adds a layer, an empty one when it
+//!   changed nothing, and a history entry in BuildKit's words
+//!   (`history.rs`); times are the build's, or clamped to a source date
+//!   epoch for reproducible images (`clock.rs`).
 //!
 //! Each step is first looked up in the build cache (`cache.rs`): a step
 //! made before from the same state, with the same instruction, arguments
@@ -35,14 +41,19 @@
 
 pub mod args;
 pub mod cache;
+pub mod clock;
 pub mod commit;
 pub mod copy;
 pub mod import;
 pub mod input;
 pub mod mounts;
+pub mod owner;
+pub mod run_script;
 pub mod state;
 pub mod steps;
+pub mod workdir;
 
+mod history;
 mod stages;
 
 use std::path::PathBuf;
@@ -93,6 +104,9 @@ pub struct Options {
     pub quiet: bool,
     /// Secrets for `RUN --mount=type=secret` (`--secret`).
     pub secrets: Vec<mounts::Secret>,
+    /// The source date epoch (`--source-date-epoch`, `SOURCE_DATE_EPOCH`):
+    /// times later than it are written as it, for reproducible images.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// What a build made.

@@ -14,6 +14,7 @@
 //! * [`json`] — the canonical JSON img writes;
 //! * [`timestamp`] — points in time and durations as Docker's CLI takes them;
 //! * [`format`] — sizes, ages and tables as Docker prints them;
+//!   [`template`] — Docker's `--format` Go templates;
 //! * [`parallel`] — work spread over a few threads;
 //! * [`path`] — the one lexical path cleaner and confiner;
 //! * [`pattern`] — the one engine for Go's `filepath.Match` globs
@@ -34,6 +35,7 @@ pub mod platform;
 pub mod progress;
 pub mod record;
 pub mod reference;
+pub mod template;
 pub mod timestamp;
 
 pub use error::{Error, Kind, Result};

@@ -47,8 +47,14 @@ pub struct Reference {
 }
 
 /// Parse `name` as a new name for an image: a name@digest cannot be
-/// given, only found, so the name must carry a tag (Docker's rule).
+/// given, only found, so the name must carry a tag; and a name that is 64
+/// hex digits would read as an image ID (both Docker's rules).
 pub fn new_name(name: &str) -> Result<Reference> {
+    if name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(Error::invalid(format!(
+            "invalid repository name ({name}), cannot specify 64-byte hexadecimal strings"
+        )));
+    }
     let reference = Reference::parse(name)?;
     if reference.tag().is_none() {
         return Err(Error::invalid(format!(
@@ -361,5 +367,18 @@ mod tests {
         }
         let long = format!("{}:1", "a".repeat(256));
         assert!(Reference::parse(&long).is_err());
+    }
+
+    #[test]
+    fn new_names_follow_dockers_rules() {
+        let hex = "0123456789abcdef".repeat(4);
+        let err = new_name(&hex).unwrap_err();
+        assert_eq!(err.kind(), crate::Kind::InvalidInput);
+        assert!(err.to_string().contains("64-byte hexadecimal"), "{err}");
+        // with a tag or a path it names a repository, as current Docker has it
+        assert!(new_name(&format!("{hex}:1")).is_ok());
+        assert!(new_name(&format!("team/{hex}")).is_ok());
+        assert_eq!(new_name("busybox").unwrap().tag(), Some("latest"));
+        assert!(new_name(&format!("busybox@sha256:{hex}")).is_err());
     }
 }

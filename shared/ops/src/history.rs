@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::inspect::repo_tags;
-use crate::template::{self, RowFormat};
 use img_core::digest::Digest;
 use img_core::error::Result;
 use img_core::format;
 use img_core::image::parse_time;
 use img_core::platform::Platform;
+use img_core::template::{self, RowFormat};
 use img_store::{Resolved, Store};
 
 /// One row of `docker history`.

@@ -4,7 +4,9 @@
 //! [`ls`] (`img-ls`), [`rm`] (`img-rm`), [`inspect`] (`img-inspect`),
 //! [`history`] (`img-history`), [`prune`] (`img-prune`), and [`ps`] (the
 //! containers `img-ls --containers` lists). What they print for people is
-//! rendered here too: Docker's `--format` Go templates ([`template`]).
+//! rendered here too, through `img_core::template` (Docker's `--format` Go
+//! templates); img-inspect's typed template data is [`go_data`] and
+//! [`inspect_config`].
 //!
 //! These programs read and name images and never move a layer's bytes, so
 //! this crate depends on `img-core` and `img-store` alone: no compression,
@@ -13,11 +15,12 @@
 //! (`img_registry::pull`, `img_archive::save`, `img_builder::commit`, …;
 //! ARCHITECTURE.md has the table).
 
+pub mod go_data;
 pub mod history;
 pub mod inspect;
+pub mod inspect_config;
 pub mod ls;
 pub mod prune;
 pub mod ps;
 pub mod rm;
 pub mod tag;
-pub mod template;

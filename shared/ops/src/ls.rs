@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use oci_spec::image::Descriptor;
 
-use crate::template::{self, RowFormat};
 use img_core::digest::Digest;
 use img_core::error::{Error, Result, ResultExt};
 use img_core::format;
@@ -18,6 +17,7 @@ use img_core::image::Target;
 use img_core::pattern::Pattern;
 use img_core::record;
 use img_core::reference::Reference;
+use img_core::template::{self, RowFormat};
 use img_store::Store;
 
 /// One image in the store with its names.

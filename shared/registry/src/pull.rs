@@ -44,6 +44,8 @@ use img_store::Store;
 pub struct Pulled {
     /// The record of the image as named in the store.
     pub record: Descriptor,
+    /// The image ID.
+    pub id: digest::Digest,
     /// Blobs downloaded (0 when everything was already there).
     pub downloaded: usize,
 }
@@ -181,7 +183,11 @@ fn finish(
         "Downloaded newer image for"
     };
     progress.message(&format!("Status: {status} {}", reference.familiar()));
-    Ok(Pulled { record, downloaded })
+    Ok(Pulled {
+        record,
+        id: target.id().clone(),
+        downloaded,
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(m: &RemoteManifest) -> Result<T> {

@@ -52,7 +52,7 @@ use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
 pub use containers::Containers;
-pub use gc::{SweepReport, PARTIAL_MAX_AGE};
+pub use gc::{BuildCache, SweepReport, PARTIAL_MAX_AGE};
 pub use lookup::{no_such_image, ImageArg, Resolved};
 pub use names::{Entry, Index};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};

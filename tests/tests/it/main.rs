@@ -3,10 +3,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_reproducible;
 mod cli;
 mod commit;
 mod credentials;
 mod differential;
+mod differential_cli;
+mod differential_config;
+mod differential_files;
+mod differential_stages;
 mod docs;
 mod export;
 mod head_first;
@@ -28,5 +33,6 @@ mod save;
 mod search;
 mod store;
 mod tag;
+mod terminal;
 mod thin;
 mod tls;

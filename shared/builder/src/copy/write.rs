@@ -61,6 +61,12 @@ impl<'r> Writer<'r> {
         }
     }
 
+    /// Start a new source: hard links are not made to what earlier
+    /// sources wrote.
+    pub fn forget_hard_links(&mut self) {
+        self.written.clear();
+    }
+
     /// What was written.
     pub fn finish(self) -> Report {
         self.report

@@ -3,15 +3,19 @@
 //! rules: `[a b]` for lists, `map[k:v]` for maps) with Docker's extra
 //! functions `json`, `split`, `join`, `title`, `lower`, `upper`, `pad` and
 //! `truncate`. A format that starts with `table` prints a header and aligned
-//! columns; the format `json` prints each item as one line of JSON.
+//! columns; the format `json` prints each item as one line of JSON. A field
+//! the data lacks is an error, as a Go struct's unknown field is for Docker
+//! (`template parsing error: …`, exit status 1); a template that does not
+//! parse is bad usage (exit status 2).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use gotmpl::{Template, TemplateError, Value};
+use gotmpl::{MissingKey, Template, TemplateError, Value};
 use serde::Serialize;
 
-use img_core::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// A parsed `--format` template with Docker's functions.
 pub struct Format {
@@ -34,16 +38,23 @@ impl Format {
             })
             .func("pad", pad)
             .func("truncate", truncate)
+            .func("index", index)
+            .missing_key(MissingKey::Error)
             .parse(text)
             .map_err(|e| Error::invalid(format!("template parsing error: {e}")))?;
         Ok(Format { template })
     }
 
-    /// Render the template for one item.
+    /// Render the template for one item; a field the item lacks is an
+    /// error as Docker reports it.
     pub fn render(&self, item: &Value) -> Result<String> {
-        self.template
-            .execute_to_string(item)
-            .map_err(|e| Error::invalid(format!("template: {e}")))
+        self.execute(item)
+            .map_err(|e| Error::new(Kind::NotFound, format!("template parsing error: {e}")))
+    }
+
+    /// Render the template for one item, failing as gotmpl does.
+    pub fn execute(&self, item: &Value) -> gotmpl::Result<String> {
+        self.template.execute_to_string(item)
     }
 }
 
@@ -112,11 +123,71 @@ fn int_arg(name: &str, value: &Value) -> gotmpl::Result<usize> {
     }
 }
 
+thread_local! {
+    /// The JSON forms of the typed values a render in progress uses (see
+    /// [`with_json_forms`]).
+    static JSON_FORMS: RefCell<HashMap<usize, Arc<str>>> = RefCell::new(HashMap::new());
+}
+
+/// The address that identifies a shared value (a map, list or string).
+pub fn address(value: &Value) -> Option<usize> {
+    match value {
+        Value::Map(m) => Some(Arc::as_ptr(m) as *const () as usize),
+        Value::List(l) => Some(Arc::as_ptr(l) as *const () as usize),
+        Value::String(s) => Some(Arc::as_ptr(s) as *const () as usize),
+        _ => None,
+    }
+}
+
+/// Run `work` with `forms` (the JSON each typed value marshals to, by its
+/// [`address`]) as what the `json` function prints for those values, as
+/// Docker's typed template data marshals its Go structs.
+pub fn with_json_forms<T>(forms: HashMap<usize, Arc<str>>, work: impl FnOnce() -> T) -> T {
+    JSON_FORMS.with(|known| *known.borrow_mut() = forms);
+    let result = work();
+    JSON_FORMS.with(|known| known.borrow_mut().clear());
+    result
+}
+
+/// The JSON a typed value marshals to, when `value` is one of the render in
+/// progress (for the `json` template function).
+fn json_of(value: &Value) -> Option<Arc<str>> {
+    let at = address(value)?;
+    JSON_FORMS.with(|forms| forms.borrow().get(&at).cloned())
+}
+
 fn json(args: &[Value]) -> gotmpl::Result<Value> {
     arity("json", args, 1)?;
+    // A typed value marshals as its Go struct does.
+    if let Some(text) = json_of(&args[0]) {
+        return Ok(Value::String(text));
+    }
     let text = serde_json::to_string(&to_json(&args[0]))
         .map_err(|e| TemplateError::Exec(format!("json: {e}")))?;
     Ok(Value::String(text.into()))
+}
+
+/// Go's `index`, where a key missing from a map gives the map's zero
+/// value, `""` for the string maps templates meet (`{{index .Config.Labels
+/// "nope"}}` prints nothing, as with Docker), not `<no value>`.
+fn index(args: &[Value]) -> gotmpl::Result<Value> {
+    let Some((first, keys)) = args.split_first() else {
+        return Err(TemplateError::ArgCount {
+            name: "index".into(),
+            expected: 2,
+            got: 0,
+        });
+    };
+    let mut value = first.clone();
+    for key in keys {
+        value = match (&value, key) {
+            (Value::Map(map), Value::String(k)) if !map.contains_key(k.as_ref()) => {
+                Value::String("".into())
+            }
+            _ => value.index(key)?,
+        };
+    }
+    Ok(value)
 }
 
 fn split(args: &[Value]) -> gotmpl::Result<Value> {
@@ -229,14 +300,14 @@ impl RowFormat {
     /// `items` the same rows as template data, in the same order.
     pub fn render(&self, default: &[Vec<String>], items: &[Value]) -> Result<String> {
         match self {
-            RowFormat::Default => Ok(img_core::format::table(default)),
+            RowFormat::Default => Ok(crate::format::table(default)),
             RowFormat::Table(format, header) => {
                 let mut rows = vec![header.clone()];
                 for item in items {
                     let line = format.render(item)?;
                     rows.push(line.split('\t').map(str::to_string).collect());
                 }
-                Ok(img_core::format::table(&rows))
+                Ok(crate::format::table(&rows))
             }
             RowFormat::Json => {
                 let mut out = String::new();
@@ -306,6 +377,8 @@ mod tests {
             "<sh><-c>"
         );
         assert_eq!(render(r#"{{index .Labels "b"}}"#, v.clone()), "2");
+        assert_eq!(render(r#"[{{index .Labels "z"}}]"#, v.clone()), "[]");
+        assert_eq!(render(r#"{{index .Cmd 1}}"#, v.clone()), "-c");
     }
 
     #[test]
@@ -328,7 +401,7 @@ mod tests {
     #[test]
     fn bad_templates_are_bad_input() {
         let err = Format::parse("{{.Foo").err().unwrap();
-        assert_eq!(err.kind(), img_core::Kind::InvalidInput);
+        assert_eq!(err.kind(), crate::Kind::InvalidInput);
         assert!(err.to_string().contains("template"), "{err}");
     }
 

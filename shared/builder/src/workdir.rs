@@ -1,0 +1,108 @@
+//! WORKDIR's directory, made as Docker's builders make it: with its
+//! missing parents, mode 0755, owned by the stage's USER (root when none),
+//! even when no later instruction uses it. Directories that exist are left
+//! as they are; a file in the way is an error. Paths are resolved inside
+//! the root filesystem, symbolic links followed as if it were `/`, so
+//! nothing is made outside it.
+
+use std::fs;
+use std::path::Path;
+
+use super::clock::Clock;
+use super::owner;
+use super::state::State;
+use super::steps::StepDir;
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_layers::extract::{ensure_dir, resolve_inside};
+use img_store::Store;
+
+/// WORKDIR's step on `state` (whose config already has the working
+/// directory `dir`): the directory made in a layer of its own, in a step
+/// directory under `work`, owned by the config's USER.
+pub fn add_step(
+    store: &Store,
+    work: &Path,
+    clock: &Clock,
+    state: &mut State,
+    dir: &str,
+    created_by: &str,
+) -> Result<()> {
+    let step = StepDir::new(work)?;
+    let rootfs = step.mount(store, state)?;
+    let user = state
+        .runtime_value()
+        .get("User")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let owner = match user.as_str() {
+        "" => (0, 0),
+        spec => owner::resolve(&rootfs, spec),
+    };
+    make(&rootfs, dir, owner)?;
+    step.unmount();
+    step.commit(store, state, created_by, clock)
+}
+
+/// Make the directory `dir` (absolute, cleaned) in `rootfs`, what is made
+/// owned by `owner` (uid, gid).
+pub fn make(rootfs: &Path, dir: &str, owner: (u32, u32)) -> Result<()> {
+    let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    let mut missing = Vec::new();
+    for end in 1..=parts.len() {
+        let prefix = parts[..end].join("/");
+        match resolve_inside(rootfs, &prefix) {
+            Ok(path) => {
+                let meta =
+                    fs::metadata(&path).io_context(|| format!("reading /{prefix} in the image"))?;
+                if !meta.is_dir() {
+                    return Err(Error::invalid(format!(
+                        "WORKDIR {dir}: /{prefix} exists and is not a directory"
+                    )));
+                }
+            }
+            Err(e) if e.kind() == Kind::NotFound => missing.push(prefix),
+            Err(e) => return Err(e),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    ensure_dir(rootfs, dir)?;
+    for prefix in missing {
+        let path = resolve_inside(rootfs, &prefix)?;
+        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))
+            .io_context(|| format!("setting the owner of /{prefix} in the image"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn parents_are_made_for_the_user_and_links_stay_inside() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir(r.join("srv")).unwrap();
+        fs::set_permissions(r.join("srv"), fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink("/srv", r.join("link")).unwrap();
+        let me = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        make(r, "/link/a/b", me).unwrap();
+        let made = fs::metadata(r.join("srv/a/b")).unwrap();
+        assert!(made.is_dir());
+        assert_eq!(made.mode() & 0o7777, 0o755);
+        assert_eq!((made.uid(), made.gid()), me);
+        // What existed keeps its mode.
+        assert_eq!(fs::metadata(r.join("srv")).unwrap().mode() & 0o7777, 0o700);
+        fs::write(r.join("file"), b"").unwrap();
+        let err = make(r, "/file/x", me).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        assert!(r.join("file").is_file(), "a file in the way is left alone");
+    }
+}
