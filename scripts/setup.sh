@@ -8,12 +8,13 @@
 #                                fresh machine reaches the demo's end sooner)
 set -euo pipefail
 
-# What the demo runs: a registry to push to, a runtime, a base image's
-# busybox, zstd in a pipe; and pip, to fetch a prebuilt `just`.
-packages=(docker-registry runc busybox-static zstd python3-pip)
+# What the demo runs: a registry to push to, a runtime, pasta for a
+# published port and curl to ask it, a base image's busybox, zstd in a
+# pipe; and pip, to fetch a prebuilt `just`.
+packages=(docker-registry runc passt busybox-static zstd curl python3-pip)
 if [ "${1:-}" != demo ]; then
   packages+=(
-    crun skopeo umoci buildah podman jq curl apache2-utils openssl hyperfine
+    crun skopeo umoci buildah podman jq apache2-utils openssl hyperfine
     time python3 isal docker.io
   )
 fi

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 pub mod archive;
 pub mod docker;
 pub mod docs;
+pub mod hostile;
 pub mod http_proxy;
 pub mod proxy;
 pub mod registry;

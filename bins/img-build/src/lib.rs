@@ -9,13 +9,13 @@ use img_cli::announce::Announce;
 use img_cli::progress::Stderr;
 use img_cli::Common;
 use img_container::execute::{Settings, Stdout};
-use img_container::run::PullPolicy;
 use img_container::runtime;
 use img_container::spec::{Isolation, Network};
 use img_core::error::{Error, IoContext};
 use img_core::reference::new_name;
 use img_registry::pull::PullOptions;
 use img_registry::{MirrorArgs, RegistryArgs};
+use img_runner::run::PullPolicy;
 
 /// Build an image from a Dockerfile.
 ///
@@ -45,6 +45,11 @@ use img_registry::{MirrorArgs, RegistryArgs};
 /// modes and times, owned by root unless --chown (a user ID is also the
 /// group; a name missing from the image's /etc/passwd is root, as with
 /// BuildKit); ADD also unpacks local tar archives and downloads URLs.
+/// Nothing is written outside the image's root filesystem, whatever links
+/// the image or an archive holds (they are followed inside it); an archive
+/// or FROM image with an entry leaving its root, or a whiteout of `.` or
+/// `..`, fails the build (exit status 2), and so does a step whose files
+/// would make such a whiteout in its layer (a file named `.wh..`).
 /// WORKDIR makes its directory (with parents, mode 0755, owned by the
 /// stage's USER). MAINTAINER sets the image's author (deprecated; img-commit
 /// --change refuses it, as docker commit does). Every other instruction
@@ -209,6 +214,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         interactive: false,
         tty: false,
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
+        // The library sets it from the store.
+        runtime_dir: PathBuf::new(),
         stdout: if cli.quiet {
             Stdout::Null
         } else {

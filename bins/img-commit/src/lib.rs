@@ -32,8 +32,10 @@ use img_store::ImageArg;
 /// directories), as `tar -C dir -c .` or `img-layer diff` make it. The tar
 /// may be plain, gzip or zstd (recognised by its first bytes) and is stored
 /// as it comes, never recompressed, after checking that it is a complete tar
-/// whose paths stay inside the root: anything else is refused (exit status
-/// 2) and nothing is named. A tar with no entries adds no layer, like
+/// whose paths stay inside the root, whose hard links name paths inside it
+/// and whose whiteouts name a plain entry (never `.` or `..`): anything else
+/// is refused (exit status 2) and nothing is named. A container whose
+/// changes hold such a name (a file called `.wh..`) is refused the same way. A tar with no entries adds no layer, like
 /// Docker's commit of an unchanged container (its blob stays unreferenced
 /// until img-prune). With --no-layer, stdin is not read and only the -c
 /// changes are committed: a history entry marked `empty_layer`; without it,
@@ -132,7 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         created_by: None,
     };
     let store = cli.common.store()?;
-    if let Ok(container) = img_store::Containers::of(&store).find(&cli.image) {
+    if let Ok(container) = img_container::Containers::of(&store).find(&cli.image) {
         if cli.layer.is_some() || cli.no_layer {
             return Err(Error::invalid(format!(
                 "{} is a container: its changes are the layer, so --layer and --no-layer do not apply",

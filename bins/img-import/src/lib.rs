@@ -17,8 +17,10 @@ use img_core::reference::new_name;
 /// `-`, and makes it the single layer of a new image, like `docker import`.
 /// The tar may be plain, gzip or zstd (recognised by its first bytes); it is
 /// stored as it comes, never recompressed, after checking that it is a
-/// complete tar whose paths all stay inside the root (an entry with `..`
-/// leaving it is refused, exit status 2, and nothing is stored). URLs are
+/// complete layer tar whose paths all stay inside the root: an entry with
+/// `..` leaving it, a hard link out of it, a whiteout of `.` or `..` (`.wh..`,
+/// `.wh...`) or an entry of a type no root filesystem has is refused, exit
+/// status 2, and nothing is stored. URLs are
 /// not fetched: `curl -sL URL | img-import - NAME` does that.
 ///
 /// The new image is named REPOSITORY[:TAG] (tag `latest` when omitted), or

@@ -6,7 +6,7 @@ use clap::{CommandFactory, Parser};
 
 use img_cli::{self as cli, Common};
 use img_core::template::RowFormat;
-use img_ops::ls::{self, Filters, View};
+use img_ops::ls::{self as listing, Filters, View};
 
 /// List images.
 ///
@@ -97,22 +97,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(pattern) = &cli.repository {
         filters.add_reference(pattern)?;
     }
-    let format = RowFormat::parse(cli.format.as_deref(), ls::FIELDS)?;
+    let format = RowFormat::parse(cli.format.as_deref(), listing::FIELDS)?;
     let store = cli.common.store()?;
     let mut out = cli::stdout();
     if cli.containers {
-        let containers = img_store::Containers::of(&store).list()?;
-        let table = img_ops::ps::render(
-            &containers,
-            img_core::format::now(),
-            cli.quiet,
-            cli.no_trunc,
-        );
-        out.write_all(table.as_bytes())?;
+        // What img-ps -a lists (kept for scripts written before img-ps).
+        let view = img_ops::ps::View {
+            all: true,
+            quiet: cli.quiet,
+            no_trunc: cli.no_trunc,
+            filters: Vec::new(),
+            format: RowFormat::Default,
+        };
+        out.write_all(img_ops::ps::list(&store, &view)?.as_bytes())?;
         out.flush()?;
         return Ok(());
     }
-    let images = ls::list(&store, &filters)?;
+    let images = listing::list(&store, &filters)?;
     if cli.blobs {
         let digests: std::collections::BTreeSet<String> = images
             .iter()
@@ -143,7 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             digests,
             format,
         };
-        out.write_all(ls::render(&images, &view, img_core::format::now())?.as_bytes())?;
+        out.write_all(listing::render(&images, &view, img_core::format::now())?.as_bytes())?;
     }
     out.flush()?;
     Ok(())

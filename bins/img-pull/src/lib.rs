@@ -24,7 +24,11 @@ use img_registry::{MirrorArgs, RegistryArgs};
 /// is kept and named. Manifests are negotiated in OCI and Docker schema 2
 /// formats; schema 1 is refused. Every manifest and blob is verified against
 /// its digest before the store holds it, and blobs already in the store are
-/// not downloaded again.
+/// not downloaded again. Each layer downloaded is also checked as a layer
+/// tar while it arrives, on a thread of its own: one with an entry leaving
+/// the root (`..`), a hard link out of it or a whiteout of `.` or `..` is
+/// refused (exit status 2), and the image is not named. Layers already in
+/// the store are not read again here; unpacking checks every layer anyway.
 ///
 /// Where from: registries.conf (the file podman, buildah and skopeo read:
 /// `$CONTAINERS_REGISTRIES_CONF`, else `~/.config/containers/registries.conf`,

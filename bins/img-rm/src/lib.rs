@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::{CommandFactory, Parser};
 
 use img_cli::{self as cli, Common};
-use img_ops::rm::{self, Options};
+use img_ops::rm::{self as remove, Options};
 
 /// Untag and delete images.
 ///
@@ -28,6 +28,15 @@ use img_ops::rm::{self, Options};
 /// a line holding an image ID or name is taken as that argument would be
 /// (`img-ls -q --filter dangling=true | img-rm`).
 ///
+/// With --container (-c), the arguments are containers instead, removed
+/// as `docker rm` removes them: the container's directory with its
+/// writable layer and log; a running one only with -f, which kills it
+/// first. img-rm stays `docker rmi` because images are what img is about;
+/// containers are the one other thing it removes, named by a flag as
+/// img-ls --containers and img-prune --containers name them, rather than
+/// by a program whose name would read as "remove images" to img's users
+/// and as "remove containers" to Docker's.
+///
 /// Each image is handled on its own: an error is reported and the others are
 /// still removed; the exit status is then 1. Layers that another program
 /// is writing to the store at that moment may hold are left for img-prune.
@@ -43,15 +52,18 @@ use img_ops::rm::{self, Options};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Images to remove (name, name@digest, ID or ID prefix); omit to read them from stdin (records, or image IDs or names, one a line)
+    /// Images to remove (name, name@digest, ID or ID prefix; containers with -c); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Remove an image that several names share, with all its names
+    /// Remove an image that several names share, with all its names (with -c: a running container)
     #[arg(short, long)]
     pub force: bool,
     /// Keep the layers of deleted images
     #[arg(long)]
     pub no_prune: bool,
+    /// Remove containers (docker rm): -f kills a running one first
+    #[arg(short, long, alias = "containers", conflicts_with = "no_prune")]
+    pub container: bool,
 }
 
 /// The clap definition (for man pages and completions).
@@ -61,6 +73,9 @@ pub fn command() -> clap::Command {
 
 /// Remove the images, printing what was untagged and deleted.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.container {
+        return remove_containers(&cli);
+    }
     let images = cli::images_from(&cli.images)?;
     let store = cli.common.store()?;
     let options = Options {
@@ -69,7 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let mut out = cli::stdout();
     let result = cli::for_each_image("img-rm", &images, |image| {
-        let outcomes = rm::remove(&store, image, options)?;
+        let outcomes = remove::remove(&store, image, options)?;
         for outcome in outcomes {
             writeln!(out, "{outcome}")
                 .and_then(|_| out.flush())
@@ -79,4 +94,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     });
     out.flush()?;
     result.map(|_| ())
+}
+
+/// `docker rm`: each container removed, its name printed as given.
+fn remove_containers(cli: &Cli) -> anyhow::Result<()> {
+    if cli.images.is_empty() {
+        anyhow::bail!(img_core::Error::invalid(
+            "no container given: img-rm --container CONTAINER..."
+        ));
+    }
+    let store = cli.common.store()?;
+    let mut failed = false;
+    for query in &cli.images {
+        let removed = img_container::Containers::of(&store)
+            .find(query)
+            .and_then(|c| img_container::control::remove(&store, &c, query, cli.force));
+        match removed {
+            Ok(()) => println!("{query}"),
+            Err(e) => {
+                cli::print_error("img-rm", &e.into());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(cli::Exit(1).into());
+    }
+    Ok(())
 }

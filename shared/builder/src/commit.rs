@@ -21,6 +21,7 @@ use std::io::Read;
 use oci_spec::image::{Descriptor, MediaType};
 use serde_json::{json, Map, Value};
 
+use img_container::Container;
 use img_core::error::{Error, Result, ResultExt};
 use img_core::image::{self, Image, Target};
 use img_core::platform::Platform;
@@ -29,7 +30,6 @@ use img_dockerfile::change;
 use img_layers::compression::Compressor;
 use img_layers::{create, ingest, upper, Compression};
 use img_store::compose::{self, ManifestFormat};
-use img_store::containers::Container;
 use img_store::ImageArg;
 use img_store::Store;
 
@@ -79,7 +79,7 @@ pub fn commit(
     check_changes(&options.changes)?;
     let what = || format!("committing onto {}", base.display());
     let found = base.resolve(store).with_context(what)?;
-    let image = found
+    let image = &found
         .target
         .image_for(options.platform.as_ref())
         .with_context(what)?
@@ -96,12 +96,12 @@ pub fn commit(
             .with_context(what);
         }
     }
-    let mut runtime = base_runtime(&image);
+    let mut runtime = base_runtime(image);
     change::apply_all(&mut runtime, &options.changes)?;
     // Everything that may fail without reading the layer fails before it
     // is stored.
     let created = compose::creation_time()?;
-    let mut config = child_config(&image, runtime, created, options.author.as_deref())?;
+    let mut config = child_config(image, runtime, created, options.author.as_deref())?;
     let added = match layer {
         Some(reader) => {
             let ingested = ingest::ingest(store, reader)
@@ -112,7 +112,7 @@ pub fn commit(
         }
         None => None,
     };
-    let format = manifest_format(&image, added.as_ref().map(|l| l.compression));
+    let format = manifest_format(image, added.as_ref().map(|l| l.compression));
     let mut history = json!({
         "created": compose::timestamp(created),
         "created_by": options
@@ -158,10 +158,10 @@ pub fn commit_container(
     container: &Container,
     options: &Options,
 ) -> Result<(Target, Descriptor)> {
-    let upper = img_store::Containers::of(store)
+    let upper = img_container::Containers::of(store)
         .dir_of(&container.id)
         .upper();
-    let (mut reader, writer) =
+    let (reader, writer) =
         std::io::pipe().map_err(|e| Error::io("making a pipe for the layer", e))?;
     let producer = std::thread::spawn(move || -> Result<()> {
         let mut gzip = Compressor::new(Compression::Gzip, writer)?;
@@ -173,20 +173,55 @@ pub fn commit_container(
     let mut options = options.clone();
     options.created_by = Some(container.command.join(" "));
     let base = ImageArg::Query(container.image.to_string());
-    let committed = commit(store, &base, Some(&mut reader), &options);
-    drop(reader);
-    let produced = producer
-        .join()
-        .unwrap_or_else(|_| Err(Error::invalid("the layer writer panicked")));
-    let committed = committed.with_context(|| {
+    // The layer's end is where the writer stopped: its error (a name no
+    // layer may hold) must fail the commit before anything is named.
+    let mut layer = Produced {
+        reader: Some(reader),
+        producer: Some(producer),
+    };
+    commit(store, &base, Some(&mut layer), &options).with_context(|| {
         format!(
             "committing container {} ({})",
             container.name,
             container.short_id()
         )
-    })?;
-    produced?;
-    Ok(committed)
+    })
+}
+
+/// The read end of a layer a thread writes: at its end, the thread's
+/// outcome, so that a layer cut short by an error is never taken whole.
+struct Produced {
+    reader: Option<std::io::PipeReader>,
+    producer: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Read for Produced {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = match &mut self.reader {
+            Some(reader) => reader.read(buf)?,
+            None => 0,
+        };
+        if n == 0 {
+            if let Some(producer) = self.producer.take() {
+                producer
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::invalid("the layer writer panicked")))
+                    .map_err(Error::into_io)?;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Produced {
+    fn drop(&mut self) {
+        // Reading stopped early: closing the pipe ends the writer, which is
+        // waited for so that no thread outlives the commit.
+        drop(self.reader.take());
+        if let Some(producer) = self.producer.take() {
+            let _ = producer.join();
+        }
+    }
 }
 
 /// The base's runtime config (Cmd, Env, …), to which the changes apply.

@@ -101,7 +101,7 @@ pub struct Report {
 /// Copy the request's sources into its root filesystem.
 pub fn copy(req: &Request) -> Result<Report> {
     let plan = Plan::new(req)?;
-    let mut writer = write::Writer::new(req, &plan.dest);
+    let mut writer = write::Writer::new(req, &plan.dest)?;
     let mut origin = None;
     for source in &plan.sources {
         if let Source::Path(found) = source {

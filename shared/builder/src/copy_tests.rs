@@ -140,7 +140,14 @@ fn set_mtime(path: &Path, secs: i64) {
         tv_sec: secs,
         tv_nsec: 0,
     };
-    super::write::set_times(path, (time, time)).unwrap();
+    let times = super::write::timestamps((time, time));
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
 }
 
 #[test]

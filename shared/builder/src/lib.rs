@@ -61,13 +61,13 @@ use std::path::PathBuf;
 use oci_spec::image::Descriptor;
 
 use img_container::execute::Settings;
-use img_container::run::PullPolicy;
 use img_core::error::Result;
 use img_core::image::Target;
 use img_core::platform::Platform;
 use img_core::progress::Progress;
 use img_core::reference::Reference;
 use img_registry::pull::PullOptions;
+use img_runner::run::PullPolicy;
 
 pub use state::State;
 
@@ -121,10 +121,12 @@ pub struct Built {
 /// Build the image `options` describe in the store at `root`.
 pub fn build(root: &std::path::Path, options: &Options, progress: &dyn Progress) -> Result<Built> {
     img_container::overlay::enter_private_namespace()?;
-    let store = img_store::Store::open(img_container::run::absolute(root)?)?;
+    let store = img_container::open_store(img_runner::run::absolute(root)?)?;
     // From here to the naming, the layers made are referenced by nothing
     // but this build: garbage collection waits for it.
     store.hold_writer_lock()?;
     let platform = Platform::host();
-    stages::Builder::new(&store, options, progress, platform)?.build()
+    let mut options = options.clone();
+    options.settings.runtime_dir = img_container::owner::runtime_dir(&store.state_dir());
+    stages::Builder::new(&store, &options, progress, platform)?.build()
 }

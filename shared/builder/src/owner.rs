@@ -11,9 +11,10 @@
 //! A missing `/etc/passwd` or `/etc/group` counts as one without the name.
 //! The files are read inside the root filesystem, links resolved in it.
 
+use std::io::Read;
 use std::path::Path;
 
-use img_layers::extract::resolve_inside;
+use img_core::confine::Root;
 
 /// The (uid, gid) that `spec` (`user[:group]`) names in `rootfs`.
 pub fn resolve(rootfs: &Path, spec: &str) -> (u32, u32) {
@@ -48,12 +49,13 @@ pub fn resolve(rootfs: &Path, spec: &str) -> (u32, u32) {
 
 /// The `:`-separated fields of each line of a file of the image.
 fn entries(rootfs: &Path, rel: &str) -> Vec<Vec<String>> {
-    let Ok(path) = resolve_inside(rootfs, rel) else {
+    let Ok(mut file) = Root::open(rootfs).and_then(|root| root.open_file(rel.as_bytes())) else {
         return Vec::new();
     };
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let mut text = String::new();
+    if file.read_to_string(&mut text).is_err() {
         return Vec::new();
-    };
+    }
     text.lines()
         .map(|line| line.split(':').map(str::to_string).collect())
         .collect()

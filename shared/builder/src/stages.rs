@@ -19,7 +19,6 @@ use super::workdir;
 use super::{Built, Options};
 use img_container::execute::Settings;
 use img_container::process;
-use img_container::run::find_image;
 use img_container::spec::{Bind, Network};
 use img_core::digest;
 use img_core::error::{Error, IoContext, Result};
@@ -29,6 +28,7 @@ use img_dockerfile::change::Editor;
 use img_dockerfile::{
     self as dockerfile, Command, Dockerfile, Heredoc, Ignore, Instruction, Located,
 };
+use img_runner::run::find_image;
 use img_store::Store;
 
 /// One build in progress.
@@ -624,7 +624,7 @@ impl<'a> Builder<'a> {
                 }
             }
             MountKind::Bind => {
-                let source = img_core::path::inside(mount.source.as_deref().unwrap_or("."))?;
+                let source = mounts::inside(mount.source.as_deref().unwrap_or("."))?;
                 let root = match &mount.from {
                     None => {
                         let context = self.options.context.clone().ok_or_else(|| {
@@ -646,7 +646,10 @@ impl<'a> Builder<'a> {
                         root
                     }
                 };
-                let mut path = img_layers::extract::resolve_inside(&root, &source)?;
+                // The source is resolved inside its root, links and all; the
+                // runtime gets the path of what was found.
+                let mut path =
+                    img_core::confine::Root::open(&root)?.real_path(source.as_bytes())?;
                 if mount.rw {
                     // Writes go to a throwaway layer over the source.
                     let dir = StepDir::new(self.work.path())?;

@@ -13,10 +13,10 @@ use super::state::State;
 use img_container::execute::{self, Settings};
 use img_container::overlay;
 use img_container::process::{self, Process};
+use img_container::Dir;
 use img_core::digest::Digest;
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_layers::upper;
-use img_store::containers::Dir;
 use img_store::Snapshots;
 use img_store::Store;
 
@@ -34,7 +34,7 @@ pub struct StepDir {
 impl StepDir {
     /// A new step directory inside `parent`.
     pub fn new(parent: &Path) -> Result<StepDir> {
-        let id = img_store::containers::new_id()?;
+        let id = img_container::new_id()?;
         let path = parent.join(&id);
         let dir = Dir::at(path);
         for sub in [dir.upper(), dir.work(), dir.rootfs()] {

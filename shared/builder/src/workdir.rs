@@ -5,15 +5,14 @@
 //! the root filesystem, symbolic links followed as if it were `/`, so
 //! nothing is made outside it.
 
-use std::fs;
 use std::path::Path;
 
 use super::clock::Clock;
 use super::owner;
 use super::state::State;
 use super::steps::StepDir;
-use img_core::error::{Error, IoContext, Kind, Result};
-use img_layers::extract::{ensure_dir, resolve_inside};
+use img_core::confine::{self, Root};
+use img_core::error::{Error, Result};
 use img_store::Store;
 
 /// WORKDIR's step on `state` (whose config already has the working
@@ -45,34 +44,25 @@ pub fn add_step(
 }
 
 /// Make the directory `dir` (absolute, cleaned) in `rootfs`, what is made
-/// owned by `owner` (uid, gid).
+/// owned by `owner` (uid, gid), through the root filesystem's [`Root`].
 pub fn make(rootfs: &Path, dir: &str, owner: (u32, u32)) -> Result<()> {
     let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    let mut missing = Vec::new();
-    for end in 1..=parts.len() {
-        let prefix = parts[..end].join("/");
-        match resolve_inside(rootfs, &prefix) {
-            Ok(path) => {
-                let meta =
-                    fs::metadata(&path).io_context(|| format!("reading /{prefix} in the image"))?;
-                if !meta.is_dir() {
-                    return Err(Error::invalid(format!(
-                        "WORKDIR {dir}: /{prefix} exists and is not a directory"
-                    )));
-                }
-            }
-            Err(e) if e.kind() == Kind::NotFound => missing.push(prefix),
-            Err(e) => return Err(e),
+    let found = Root::open(rootfs)?.lookup(&parts, true, &|_, _| false)?;
+    if found.blocked || found.leaf().is_some() {
+        let mut blocker = found.found.clone();
+        if found.blocked {
+            blocker.extend(found.missing.first().cloned());
         }
+        return Err(Error::invalid(format!(
+            "WORKDIR {dir}: /{} exists and is not a directory",
+            confine::relative(&blocker)
+        )));
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    ensure_dir(rootfs, dir)?;
-    for prefix in missing {
-        let path = resolve_inside(rootfs, &prefix)?;
-        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))
-            .io_context(|| format!("setting the owner of /{prefix} in the image"))?;
+    let mut at = found.dir;
+    for name in &found.missing {
+        at.mkdir(name, 0o755)?;
+        at.chown(name, Some(owner.0), Some(owner.1))?;
+        at = at.open_dir(name)?;
     }
     Ok(())
 }
@@ -80,6 +70,7 @@ pub fn make(rootfs: &Path, dir: &str, owner: (u32, u32)) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]

@@ -27,7 +27,7 @@ pub struct Common {
 impl Common {
     /// Open the store these flags name.
     pub fn store(&self) -> Result<Store> {
-        Store::open(self.root_dir())
+        img_container::open_store(self.root_dir())
     }
 
     /// The store root these flags name (for programs that open the store
@@ -208,6 +208,9 @@ fn describe(e: &anyhow::Error) -> String {
 /// Run a program's body; print its error once and exit with the code its
 /// kind calls for. A closed stdout pipe (`img-ls | head -1`) is success.
 pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
+    // A copy of this program started to guard or monitor a container.
+    img_container::owner::run_if_guard();
+    img_container::monitor::run_if_monitor();
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,

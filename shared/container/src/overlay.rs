@@ -91,6 +91,61 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Re
     }
 }
 
+/// Mount a read-only overlay of `lowers` (top first, at least two) at
+/// `target`.
+pub fn mount_read_only(lowers: &[PathBuf], target: &Path) -> Result<()> {
+    let failed = |e: rustix::io::Errno| {
+        Error::io(
+            format!("mounting a read-only overlay at {}", target.display()),
+            e.into(),
+        )
+    };
+    let mount = || -> rustix::io::Result<()> {
+        let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        for lower in lowers {
+            fsconfig_set_string(&fs, "lowerdir+", lower.as_path())?;
+        }
+        for (key, value) in FIXED_OPTIONS {
+            fsconfig_set_string(&fs, key, value)?;
+        }
+        fsconfig_create(&fs)?;
+        let mounted = fsmount(
+            &fs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_RDONLY,
+        )?;
+        move_mount(
+            &mounted,
+            "",
+            rustix::fs::CWD,
+            target,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    match mount() {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            let mut data = b"lowerdir=".to_vec();
+            for (i, lower) in lowers.iter().enumerate() {
+                if i > 0 {
+                    data.push(b':');
+                }
+                data.extend_from_slice(&escape(lower));
+            }
+            let data = CString::new(data).map_err(|_| failed(rustix::io::Errno::INVAL))?;
+            rustix::mount::mount(
+                "overlay",
+                target,
+                "overlay",
+                MountFlags::RDONLY,
+                data.as_c_str(),
+            )
+            .map_err(failed)
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
 fn mount_new_api(
     lowers: &[PathBuf],
     upper: &Path,

@@ -16,12 +16,15 @@
 //! * [`format`] — sizes, ages and tables as Docker prints them;
 //!   [`template`] — Docker's `--format` Go templates;
 //! * [`parallel`] — work spread over a few threads;
-//! * [`path`] — the one lexical path cleaner and confiner;
+//! * [`path`] — the one lexical path cleaner; [`confine`] — a root that
+//!   nothing driven by a layer's or an archive's content can leave
+//!   (directory handles, `openat2` with `RESOLVE_IN_ROOT`);
 //! * [`pattern`] — the one engine for Go's `filepath.Match` globs
 //!   (`.dockerignore`, COPY sources, `--filter reference=`);
 //! * [`output`] — where a program's tar stream goes (a file or stdout);
 //! * [`progress`] — what long operations report, for the CLI to show.
 
+pub mod confine;
 pub mod digest;
 pub mod error;
 pub mod format;

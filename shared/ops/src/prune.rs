@@ -29,12 +29,13 @@ use chrono::{DateTime, Utc};
 
 use crate::ls::{self as listing, ImageSummary};
 use crate::rm::{self as remove, Names, Outcome};
+use img_container::Containers;
 use img_core::digest::Digest;
 use img_core::error::{Error, Kind, Result, ResultExt};
 use img_core::format;
 use img_core::image::Target;
 use img_core::timestamp;
-use img_store::{BuildCache, Containers, Store, SweepReport};
+use img_store::{BuildCache, Store, SweepReport};
 
 /// The question Docker asks before pruning dangling images.
 pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
@@ -247,7 +248,7 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
     if options.containers {
         container_bytes = prune_containers(store, options, &mut report)?;
     }
-    let in_use: HashSet<Digest> = Containers::of(store)
+    let in_use: HashSet<Digest> = img_container::Containers::of(store)
         .list()?
         .into_iter()
         .map(|c| c.image)
@@ -290,8 +291,8 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
 /// bytes their directories held.
 fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Result<u64> {
     let mut freed = 0;
-    for container in Containers::of(store).list()? {
-        let dir = Containers::of(store).dir_of(&container.id);
+    for container in img_container::Containers::of(store).list()? {
+        let dir = img_container::Containers::of(store).dir_of(&container.id);
         if dir.is_held() || still_running(&container) {
             continue;
         }
@@ -302,7 +303,7 @@ fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Re
             }
         }
         let bytes = img_core::format::tree_size(dir.path());
-        match Containers::of(store).remove(&container) {
+        match img_container::Containers::of(store).remove(&container) {
             Ok(()) => {
                 freed += bytes;
                 report.containers.push(container.id);
@@ -315,9 +316,9 @@ fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Re
 
 /// Whether a container said to run still has its process (the img-run
 /// that ran it was killed, the process lives on).
-fn still_running(container: &img_store::containers::Container) -> bool {
+fn still_running(container: &img_container::Container) -> bool {
     match container.state {
-        img_store::containers::State::Running { pid } => rustix::process::Pid::from_raw(pid)
+        img_container::State::Running { pid, .. } => rustix::process::Pid::from_raw(pid)
             .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok()),
         _ => false,
     }
@@ -325,7 +326,8 @@ fn still_running(container: &img_store::containers::Container) -> bool {
 
 /// Garbage-collect, waiting for running writers when there are any.
 fn collect(store: &Store, build_cache: BuildCache) -> Result<SweepReport> {
-    if let Some(sweep) = store.sweep_all(false, build_cache)? {
+    let in_use = || Containers::of(store).layers();
+    if let Some(sweep) = store.sweep_all(false, build_cache, &in_use)? {
         return Ok(sweep);
     }
     eprintln!(
@@ -333,7 +335,7 @@ fn collect(store: &Store, build_cache: BuildCache) -> Result<SweepReport> {
          (their blobs are kept; the unreferenced ones go after)"
     );
     store
-        .sweep_all(true, build_cache)?
+        .sweep_all(true, build_cache, &in_use)?
         .ok_or_else(|| Error::new(Kind::Io, "garbage collection could not lock the store"))
 }
 

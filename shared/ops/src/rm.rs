@@ -20,12 +20,13 @@
 
 use oci_spec::image::Descriptor;
 
+use img_container::Containers;
 use img_core::digest::Digest;
 use img_core::error::{Error, Kind, Result};
 use img_core::image::Target;
 use img_core::reference::Reference;
 use img_store::ImageArg;
-use img_store::{Containers, Index, Store};
+use img_store::{Index, Store};
 
 /// What one removal printed, in Docker's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +235,8 @@ fn is_single_reference(names: &[Reference]) -> bool {
 /// Garbage-collect after a deletion; reports the deleted image's own blobs
 /// that went.
 fn collect(store: &Store, target: &Target) -> Result<Vec<Outcome>> {
-    let Some(report) = store.sweep(false)? else {
+    let in_use = || Containers::of(store).layers();
+    let Some(report) = store.sweep(false, &in_use)? else {
         return Ok(Vec::new());
     };
     Ok(deleted_layers(target, &report.removed))

@@ -294,7 +294,7 @@ fn fetch_one(
             progress.status(id, "Retrying (checksum mismatch)");
         }
     };
-    let fetched = sources.blob(store, d, &report, &retrying)?;
+    let fetched = sources.blob(store, d, is_layer, &report, &retrying)?;
     if is_layer {
         if let Fetched::Downloaded { resumed_from } = fetched {
             if resumed_from > 0 {

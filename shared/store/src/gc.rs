@@ -24,10 +24,14 @@ use std::time::{Duration, SystemTime};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::{open_lock_file, Containers, Snapshots, Store};
+use super::{open_lock_file, Snapshots, Store};
 use img_core::digest::{self, Digest};
 use img_core::error::{IoContext, Result};
 use img_core::image::{is_index, is_manifest};
+
+/// The layers (diff_ids) that something beside the images uses — the
+/// store's containers — whose snapshots a sweep keeps.
+pub type InUse<'a> = dyn Fn() -> Result<HashSet<Digest>> + 'a;
 
 /// What a sweep removed.
 #[derive(Debug, Default, Clone)]
@@ -99,14 +103,22 @@ impl Store {
         Ok(seen)
     }
 
-    /// Remove unreachable blobs and stale ingest files. With `wait` false,
-    /// gives up at once (an empty report) when a writer holds the store.
-    pub fn sweep(&self, wait: bool) -> Result<Option<SweepReport>> {
-        self.sweep_all(wait, BuildCache::Keep)
+    /// Remove unreachable blobs, stale ingest files, and the snapshots no
+    /// image and no container uses: `in_use` says which layers containers
+    /// use (`img_container::Containers::layers`), asked under the exclusive
+    /// gc lock, when no program can be making one. With `wait` false, gives
+    /// up at once (an empty report) when a writer holds the store.
+    pub fn sweep(&self, wait: bool, in_use: &InUse<'_>) -> Result<Option<SweepReport>> {
+        self.sweep_all(wait, BuildCache::Keep, in_use)
     }
 
     /// [`Store::sweep`], and the build cache as `build_cache` says.
-    pub fn sweep_all(&self, wait: bool, build_cache: BuildCache) -> Result<Option<SweepReport>> {
+    pub fn sweep_all(
+        &self,
+        wait: bool,
+        build_cache: BuildCache,
+        in_use: &InUse<'_>,
+    ) -> Result<Option<SweepReport>> {
         let lock = match self.writer_lock.get() {
             Some(held) => held
                 .try_clone()
@@ -144,7 +156,7 @@ impl Store {
             report.removed.push(digest);
         }
         self.sweep_ingest(&mut report)?;
-        report.snapshots = Snapshots::of(self).sweep(&Containers::of(self).layers()?)?;
+        report.snapshots = Snapshots::of(self).sweep(&in_use()?)?;
         self.sweep_builds(&mut report)?;
         match build_cache {
             BuildCache::Keep => {}

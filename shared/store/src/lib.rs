@@ -4,10 +4,10 @@
 //! working area in `.img/` beside it. [`Store`] is the layout: blobs
 //! (`blobs.rs`, written through `staging.rs` and `partial.rs`) and names
 //! (`names.rs`, found by `lookup.rs`); images are read from it by
-//! `images.rs` and written into it by [`compose`]. Beside the layout, each
-//! with its own type: [`Snapshots`] (layers unpacked for overlay mounts)
-//! and [`Containers`] (their records). [`Store::sweep`] (`gc.rs`) collects
-//! all of them; [`Store::fsck`] checks the layout.
+//! `images.rs` and written into it by [`compose`]. Beside the layout, with
+//! its own type: [`Snapshots`] (layers unpacked for overlay mounts).
+//! [`Store::sweep`] (`gc.rs`) collects blobs, snapshots and what builds left,
+//! keeping what its caller says containers use; `fsck.rs` checks the layout.
 //!
 //! Everything img keeps on disk is here, and nothing else: no compression,
 //! no network, no runtime, so that the programs that only read and name
@@ -24,7 +24,7 @@
 //! ROOT/.img/lock/index      flock held while index.json is replaced
 //! ROOT/.img/lock/gc         shared by writers, exclusive for garbage collection
 //! ROOT/.img/snapshots/      layers unpacked for overlay mounts (see snapshots.rs)
-//! ROOT/.img/containers/     containers' records and directories (containers/)
+//! ROOT/.img/containers/     containers' records and directories (img_container)
 //! ```
 //!
 //! Invariants: a blob path exists only with verified content (temp file,
@@ -35,7 +35,6 @@
 
 mod blobs;
 pub mod compose;
-pub mod containers;
 mod fsck;
 mod gc;
 mod images;
@@ -51,8 +50,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
-pub use containers::Containers;
-pub use gc::{BuildCache, SweepReport, PARTIAL_MAX_AGE};
+pub use gc::{BuildCache, InUse, SweepReport, PARTIAL_MAX_AGE};
 pub use lookup::{no_such_image, ImageArg, Resolved};
 pub use names::{Entry, Index};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};

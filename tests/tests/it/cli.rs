@@ -20,8 +20,9 @@ fn every_program_has_help_version_and_root() {
             "{name} --help lacks --root"
         );
         // bad usage: one error line and Docker's hint, exit 2 (docker
-        // run's 125 for the program that runs containers)
-        let code = if name == "img-run" { 125 } else { 2 };
+        // run's 125 for the programs that run a command in a container)
+        let runs_a_command = ["img-run", "img-exec", "img-start"].contains(&name.as_str());
+        let code = if runs_a_command { 125 } else { 2 };
         let run = env.sh(&format!("{name} --no-such-flag")).code(code);
         assert_eq!(
             run.stderr,

@@ -1,10 +1,7 @@
-//! Containers' records: what `docker ps -a` lists and `docker container
-//! prune` removes. A container is made and run by `img_container` (an
-//! image's snapshots mounted as an overlay with a writable layer on top, run
-//! by an OCI runtime) and kept after it exits (unless `--rm`) so that
-//! `img-commit` can make an image of what it changed; this module keeps its
-//! record, its directory and its unique name, so that the programs that only
-//! list, check or remove containers need nothing of the runtime.
+//! Containers' records: what a container is (its image, command, state and
+//! how it runs), its directory in the store, its unique name, and its end
+//! when its owner died — what `docker ps -a` lists, `docker container
+//! prune` removes, and every program reaps when it opens the store.
 //!
 //! ```text
 //! ROOT/.img/containers/ID/container.json   the record (below), replaced atomically
@@ -17,14 +14,12 @@
 //! ROOT/.img/containers/ID/hosts, hostname, resolv.conf   bound into /etc
 //! ```
 //!
-//! The read-only layers are the store's snapshots (see `snapshots.rs`),
+//! The read-only layers are the store's snapshots (`img_store::Snapshots`),
 //! named in the record by diff_id, so that garbage collection keeps them
 //! while a container uses them. The overlay is mounted in a mount namespace
 //! of img-run's own, which the kernel takes down with the last process in
 //! it: no mount outlives the run, whatever way it ends.
 //!
-
-pub mod names;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -32,10 +27,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{remove_tree, write_atomic, Store};
+use crate::{names, owner, process, spec};
 use img_core::digest::Digest;
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_core::image::parse_time;
+use img_store::compose::timestamp;
+use img_store::{remove_tree, write_atomic, Snapshots, Store};
 
 const CONTAINERS: &str = "containers";
 const RECORD: &str = "container.json";
@@ -50,6 +47,9 @@ pub enum State {
     Running {
         /// The container's first process, as the host sees it.
         pid: i32,
+        /// When it started (RFC 3339).
+        #[serde(default)]
+        started: Option<String>,
     },
     /// Its process ended.
     Exited {
@@ -81,6 +81,30 @@ pub struct Container {
     pub runtime: String,
     /// What it is doing.
     pub state: State,
+    /// Removed when it ends (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// How it runs, for each start (none in records of older img).
+    #[serde(default)]
+    pub config: Option<RunConfig>,
+}
+
+/// How a container runs: what `img-create` decided once, for every
+/// `img-start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Its process (the user not resolved yet).
+    pub process: process::Process,
+    /// What it sees of the host and may do.
+    pub isolation: spec::Isolation,
+    /// Whether it gets a terminal.
+    pub tty: bool,
+    /// Whether stdin is passed on (attached runs only).
+    pub interactive: bool,
+    /// The runtime chosen with `--runtime` (else the first that works).
+    pub runtime: Option<String>,
+    /// The signal img-stop sends first (the image's `StopSignal`).
+    pub stop_signal: Option<String>,
 }
 
 impl Container {
@@ -293,10 +317,51 @@ impl<'a> Containers<'a> {
         remove_tree(dir.path())
     }
 
+    /// End every container whose owner died — a killed img-run, img-build
+    /// or monitor — with its processes, runtime state and mounts, and mark
+    /// its record exited (or remove it, for `--rm`): see `owner.rs`. Every
+    /// program does this when it opens the store; `img-fsck --repair` and
+    /// `img-prune` call it too. The IDs of the containers ended.
+    pub fn reap(&self) -> Result<Vec<String>> {
+        let runtime = owner::runtime_dir(&self.store.state_dir());
+        let reaped = owner::reap(&runtime, &mut |id| self.mark_reaped(id))?;
+        Ok(reaped.ids)
+    }
+
+    fn mark_reaped(&self, id: &str) {
+        let dir = self.dir_of(id);
+        let Ok(mut record) = dir.load() else {
+            return;
+        };
+        if record.auto_remove {
+            let _ = remove_tree(dir.path());
+            return;
+        }
+        if matches!(record.state, State::Running { .. }) {
+            // As a SIGKILL would have ended it.
+            record.state = State::Exited {
+                code: 137,
+                finished: timestamp(chrono::Utc::now()),
+            };
+            let _ = dir.save(&record);
+        }
+    }
+
     /// The diff_ids every container's layers name (kept by the sweep).
     pub fn layers(&self) -> Result<HashSet<Digest>> {
         Ok(self.list()?.into_iter().flat_map(|c| c.layers).collect())
     }
+}
+
+/// The snapshots of a container's layers, top first.
+pub fn lowers(store: &Store, container: &Container) -> Vec<PathBuf> {
+    let snapshots = Snapshots::of(store);
+    container
+        .layers
+        .iter()
+        .rev()
+        .map(|d| snapshots.path(d))
+        .collect()
 }
 
 /// A new random container ID: 64 hexadecimal digits, as Docker's.
