@@ -56,8 +56,8 @@ struct Plan<'a> {
 
 /// Load every image of the archive read from `input`.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
-    let staged = read::stage(store, input)?;
-    load_staged(store, &staged)
+    let staged = read::stage(store, input).map_err(damaged)?;
+    load_staged(store, &staged).map_err(damaged)
 }
 
 /// Load every image of the archive in `file`, from its current position.
@@ -67,8 +67,14 @@ pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>> {
     if read::is_compressed(&file)? {
         return load(store, BufReader::with_capacity(READ_BUFFER, file));
     }
-    let staged = read::stage_file(store, &file)?;
-    load_staged(store, &staged)
+    let staged = read::stage_file(store, &file).map_err(damaged)?;
+    load_staged(store, &staged).map_err(damaged)
+}
+
+/// The archive is the user's input: a blob in it that does not hash to its
+/// name makes it a bad archive (exit 2), not a failed load.
+fn damaged(error: Error) -> Error {
+    error.mismatch_as_input("the archive")
 }
 
 /// The read buffer for a compressed archive file.

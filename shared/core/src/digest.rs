@@ -205,19 +205,11 @@ impl<R: Read> Read for VerifyingReader<R> {
                 .into_io());
             }
             if digest != self.expected {
-                return Err(mismatch(&self.expected, &digest).into_io());
+                return Err(Error::digest_mismatch(&self.expected, &digest).into_io());
             }
         }
         Ok(n)
     }
-}
-
-/// The error for bytes that hashed to `actual` where `expected` was promised.
-pub fn mismatch(expected: &Digest, actual: &Digest) -> Error {
-    Error::new(
-        crate::error::Kind::DigestMismatch,
-        format!("digest mismatch: expected {expected}, content hashes to {actual}"),
-    )
 }
 
 #[cfg(test)]

@@ -64,12 +64,14 @@ pub fn get(
     if reference.starts_with("sha256:") {
         let wanted = digest::parse(reference)?;
         if actual != wanted {
-            return Err(digest::mismatch(&wanted, &actual).context(format!("manifest {}", what())));
+            return Err(
+                Error::digest_mismatch(&wanted, &actual).context(format!("manifest {}", what()))
+            );
         }
     } else if let Some(announced) = announced {
         if let Ok(announced) = digest::parse(announced.trim()) {
             if announced != actual {
-                return Err(digest::mismatch(&announced, &actual)
+                return Err(Error::digest_mismatch(&announced, &actual)
                     .context(format!("manifest {} (Docker-Content-Digest)", what())));
             }
         }

@@ -239,7 +239,7 @@ fn store_manifest(store: &Store, m: &RemoteManifest) -> Result<()> {
     }
     let (stored, _) = store.write_blob(&m.bytes)?;
     if stored != m.digest {
-        return Err(digest::mismatch(&m.digest, &stored));
+        return Err(Error::digest_mismatch(&m.digest, &stored));
     }
     Ok(())
 }

@@ -174,7 +174,7 @@ impl BlobWriter<'_> {
                 ));
             }
             if &digest != want {
-                return Err(digest::mismatch(want, &digest));
+                return Err(Error::digest_mismatch(want, &digest));
             }
         }
         let file = buffered

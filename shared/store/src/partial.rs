@@ -206,7 +206,7 @@ impl PartialBlob<'_> {
     /// them to `verified`. A mismatch discards the download.
     pub fn commit(self, verified: &Digest) -> Result<()> {
         if verified != &self.digest {
-            let err = digest::mismatch(&self.digest, verified);
+            let err = Error::digest_mismatch(&self.digest, verified);
             self.discard();
             return Err(err);
         }

@@ -147,7 +147,7 @@ impl Store {
         }
         if let Some(want) = expected {
             if &digest != want {
-                return Err(digest::mismatch(want, &digest));
+                return Err(Error::digest_mismatch(want, &digest));
             }
         }
         // A large blob is synced now, with most of it already written back:

@@ -27,7 +27,7 @@ use rustix::fs::Timespec;
 use super::source::Found;
 use super::write::{apply, Meta, Writer};
 use img_core::confine::Root;
-use img_core::digest::{self, DigestWriter};
+use img_core::digest::DigestWriter;
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_layers::compression::{self, Compression, BUFFER};
 use img_layers::extract::{self, Options};
@@ -150,7 +150,7 @@ pub fn download(writer: &mut Writer, url: &str, name: &str) -> Result<()> {
         let (got, size) = out.digest();
         if let Some(expected) = &writer.request().checksum {
             if *expected != got {
-                return Err(digest::mismatch(expected, &got).context(format!("ADD {url}")));
+                return Err(Error::digest_mismatch(expected, &got).context(format!("ADD {url}")));
             }
         }
         target.dir.rename(&temp, &target.name)?;
