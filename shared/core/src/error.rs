@@ -12,7 +12,9 @@
 
 use std::fmt;
 
-use crate::digest::Digest;
+// The type `crate::digest` re-exports, named from oci-spec so that this
+// module, which `digest` uses, does not use `digest` in turn.
+use oci_spec::image::Digest;
 
 /// What went wrong, in the terms a caller decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
