@@ -16,27 +16,20 @@ use std::path::{Path, PathBuf};
 
 use img_core::confine::Root;
 use img_core::error::{Error, Result};
+use img_core::path::{elements, Above};
 
 /// The elements of `path` cleaned lexically, relative to the root: empty
 /// and `.` elements dropped, a leading `/` ignored. A `..` above the root
 /// is refused when `confined`, dropped otherwise.
 pub fn clean(path: &str, confined: bool) -> Result<Vec<String>> {
-    let mut parts: Vec<String> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() && confined {
-                    return Err(Error::invalid(format!(
-                        "forbidden path outside the build context: {path} \
-                         (sources are relative to the context; move the file into it)"
-                    )));
-                }
-            }
-            _ => parts.push(part.to_string()),
-        }
-    }
-    Ok(parts)
+    let above = if confined { Above::Refuse } else { Above::Drop };
+    let parts = elements(path, above).ok_or_else(|| {
+        Error::invalid(format!(
+            "forbidden path outside the build context: {path} \
+             (sources are relative to the context; move the file into it)"
+        ))
+    })?;
+    Ok(parts.into_iter().map(str::to_string).collect())
 }
 
 /// Where a path led inside a root.
