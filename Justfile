@@ -21,7 +21,7 @@ ci:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo build --workspace
-    CI=true cargo test --workspace
+    CI=true cargo test --workspace --no-fail-fast
 
 # Regenerate the man pages in man/ from the clap definitions.
 man:
