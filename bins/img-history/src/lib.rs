@@ -93,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         format,
     };
     let mut out = cli::stdout();
-    out.write_all(history::render(&steps, &view, img_core::format::now())?.as_bytes())?;
+    out.write_all(history::render(&steps, &view, img_core::timestamp::now())?.as_bytes())?;
     out.flush()?;
     Ok(())
 }

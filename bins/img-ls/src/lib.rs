@@ -144,7 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             digests,
             format,
         };
-        out.write_all(listing::render(&images, &view, img_core::format::now())?.as_bytes())?;
+        out.write_all(listing::render(&images, &view, img_core::timestamp::now())?.as_bytes())?;
     }
     out.flush()?;
     Ok(())

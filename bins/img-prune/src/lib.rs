@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let options = Options {
         all: cli.all,
-        filters: Filters::parse(&cli.filter, img_core::format::now())?,
+        filters: Filters::parse(&cli.filter, img_core::timestamp::now())?,
         containers: cli.containers || cli.system,
         build_cache,
     };

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::{names, owner, process, spec};
 use img_core::digest::Digest;
 use img_core::error::{Error, IoContext, Kind, Result};
-use img_core::image::parse_time;
+use img_core::timestamp::parse_rfc3339;
 use img_store::compose::timestamp;
 use img_store::{remove_tree, write_atomic, Snapshots, Store};
 
@@ -239,7 +239,7 @@ impl<'a> Containers<'a> {
                 found.push(container);
             }
         }
-        found.sort_by_key(|c| (parse_time(&c.created), c.id.clone()));
+        found.sort_by_key(|c| (parse_rfc3339(&c.created), c.id.clone()));
         Ok(found)
     }
 

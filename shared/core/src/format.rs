@@ -107,15 +107,6 @@ pub fn rfc3339_local(time: DateTime<Utc>) -> String {
     local.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The current time, or the time fixed by `IMG_NOW` (RFC 3339) so that
-/// golden-file tests of ages are deterministic.
-pub fn now() -> DateTime<Utc> {
-    std::env::var("IMG_NOW")
-        .ok()
-        .and_then(|t| crate::image::parse_time(&t))
-        .unwrap_or_else(Utc::now)
-}
-
 /// Lay out rows (the first is the header) like Docker's tabwriter.
 pub fn table(rows: &[Vec<String>]) -> String {
     const MIN_WIDTH: usize = 10;
@@ -141,20 +132,6 @@ pub fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The bytes the files under `path` hold (apparent sizes; unreadable
-/// entries count as nothing).
-pub fn tree_size(path: &std::path::Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

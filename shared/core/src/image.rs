@@ -51,7 +51,10 @@ impl Image {
 
     /// When the image was created, from its config.
     pub fn created(&self) -> Option<DateTime<Utc>> {
-        self.config.created().as_deref().and_then(parse_time)
+        self.config
+            .created()
+            .as_deref()
+            .and_then(crate::timestamp::parse_rfc3339)
     }
 
     /// The bytes the image occupies in the store: config and layer blobs.
@@ -238,11 +241,4 @@ fn platforms(images: &[Image]) -> String {
         .map(|i| i.platform().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Parse an RFC 3339 time as configs carry it.
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }

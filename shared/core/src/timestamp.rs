@@ -1,4 +1,7 @@
-//! Points in time as Docker's CLI takes them (`--filter until=…`, later
+//! Time, in one place: the clock ([`now`], which tests can fix), the times
+//! records and configs carry ([`parse_rfc3339`]), the dates HTTP servers send
+//! ([`parse_http_date`]), Go durations ([`go_duration`]), and points in time
+//! as Docker's CLI takes them ([`parse`]; `--filter until=…`, later
 //! `--since`/`--until`): a Go duration counted back from now (`24h`, `1h30m`,
 //! `-10m` for the future), an RFC 3339 time or a shortened form of it
 //! (`2026-11-22T12:00:00Z`, `2026-11-22T12:00`, `2026-11-22`), or a Unix
@@ -6,11 +9,44 @@
 //! time, as the Docker daemon reads it. The grammar is Docker's
 //! `GetTimestamp`: a duration first (except the bare `0`), then a time whose
 //! layout the punctuation decides, then a Unix timestamp when the value has no
-//! `-`.
+//! `-`. How times are *shown* is `format`'s.
 
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::error::{Error, Result};
+
+/// The current time, or the time fixed by `IMG_NOW` (RFC 3339) so that
+/// golden-file tests of ages are deterministic.
+pub fn now() -> DateTime<Utc> {
+    std::env::var("IMG_NOW")
+        .ok()
+        .and_then(|t| parse_rfc3339(&t))
+        .unwrap_or_else(Utc::now)
+}
+
+/// An RFC 3339 time as image configs and img's records carry it.
+pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// An HTTP-date (RFC 9110 §5.6.7), as `Retry-After` and `Last-Modified`
+/// carry it: `Sun, 06 Nov 1994 08:49:37 GMT`, the obsolete
+/// `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`.
+pub fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc2822(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let rfc850 = value
+        .split_once(", ")
+        .and_then(|(_, rest)| NaiveDateTime::parse_from_str(rest, "%d-%b-%y %H:%M:%S GMT").ok());
+    let asctime = || {
+        let single_spaced = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        NaiveDateTime::parse_from_str(&single_spaced, "%a %b %d %H:%M:%S %Y").ok()
+    };
+    rfc850.or_else(asctime).map(|t| t.and_utc())
+}
 
 /// The time `value` names, durations counted back from `now`.
 pub fn parse(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {

@@ -14,9 +14,9 @@ use crate::inspect::repo_tags;
 use img_core::digest::Digest;
 use img_core::error::Result;
 use img_core::format;
-use img_core::image::parse_time;
 use img_core::platform::Platform;
 use img_core::template::{self, RowFormat};
+use img_core::timestamp::parse_rfc3339;
 use img_store::{Resolved, Store};
 
 /// One row of `docker history`.
@@ -51,7 +51,7 @@ pub fn history(store: &Store, found: &Resolved, platform: Option<&Platform>) -> 
         };
         steps.push(Step {
             id: None,
-            created: entry.created().as_deref().and_then(parse_time),
+            created: entry.created().as_deref().and_then(parse_rfc3339),
             created_by: entry.created_by().clone().unwrap_or_default(),
             size,
             comment: entry.comment().clone().unwrap_or_default(),

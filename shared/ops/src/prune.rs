@@ -297,12 +297,12 @@ fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Re
             continue;
         }
         if let Some(until) = options.filters.until {
-            let created = img_core::image::parse_time(&container.created);
+            let created = img_core::timestamp::parse_rfc3339(&container.created);
             if created.is_none_or(|c| c > until) {
                 continue;
             }
         }
-        let bytes = img_core::format::tree_size(dir.path());
+        let bytes = img_store::tree_size(dir.path());
         match img_container::Containers::of(store).remove(&container) {
             Ok(()) => {
                 freed += bytes;

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 
 use img_container::{Container, State};
 use img_core::error::{Error, Result};
-use img_core::format;
-use img_core::image::parse_time;
 use img_core::template::{self, RowFormat};
+use img_core::timestamp::parse_rfc3339;
+use img_core::{format, timestamp};
 
 /// The longest command shown whole (Docker's `ps` cuts it there).
 const COMMAND_WIDTH: usize = 20;
@@ -101,7 +101,7 @@ pub fn list(store: &img_store::Store, view: &View) -> Result<String> {
             container,
         })
         .collect();
-    render(&listed, format::now(), view)
+    render(&listed, timestamp::now(), view)
 }
 
 /// The table (or with `quiet`, the IDs, one per line).
@@ -121,7 +121,7 @@ pub fn render(listed: &[Listed], now: DateTime<Utc>, view: &View) -> Result<Stri
     if !view.all && view.filters.iter().all(|(k, _)| k != "status") {
         shown.retain(|l| state_word(l) == "running");
     }
-    shown.sort_by_key(|l| std::cmp::Reverse(parse_time(&l.container.created)));
+    shown.sort_by_key(|l| std::cmp::Reverse(parse_rfc3339(&l.container.created)));
     let id = |c: &Container| {
         if view.no_trunc {
             c.id.clone()
@@ -149,7 +149,7 @@ pub fn render(listed: &[Listed], now: DateTime<Utc>, view: &View) -> Result<Stri
     let mut items = Vec::new();
     for l in shown {
         let c = &l.container;
-        let created = parse_time(&c.created);
+        let created = parse_rfc3339(&c.created);
         let ports = if l.running { ports(c) } else { String::new() };
         let row = vec![
             id(c),
@@ -213,12 +213,15 @@ fn status(listed: &Listed, now: DateTime<Utc>) -> String {
     match &listed.container.state {
         State::Created => "Created".into(),
         State::Running { started, .. } if listed.running => {
-            let since = format::ago(started.as_deref().and_then(parse_time), now);
+            let since = format::ago(started.as_deref().and_then(parse_rfc3339), now);
             format!("Up {}", since.trim_end_matches(" ago"))
         }
         State::Running { .. } => "Exited (137)".into(),
         State::Exited { code, finished } => {
-            format!("Exited ({code}) {}", format::ago(parse_time(finished), now))
+            format!(
+                "Exited ({code}) {}",
+                format::ago(parse_rfc3339(finished), now)
+            )
         }
     }
 }

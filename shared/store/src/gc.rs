@@ -225,7 +225,7 @@ impl Store {
             };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let bytes = img_core::format::tree_size(&path);
+                let bytes = crate::tree_size(&path);
                 super::remove_tree(&path)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 report

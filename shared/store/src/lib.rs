@@ -260,6 +260,20 @@ pub fn remove_tree(path: &Path) -> Result<()> {
     }
 }
 
+/// The bytes the files under `path` hold (apparent sizes; unreadable
+/// entries count as nothing).
+pub fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
 /// tempfile creates 0600 files; store files are world-readable like the
 /// other OCI tools write them.
 fn set_readable(path: &Path) -> Result<()> {

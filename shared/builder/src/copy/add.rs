@@ -134,7 +134,7 @@ pub fn download(writer: &mut Writer, url: &str, name: &str) -> Result<()> {
         .headers()
         .get("last-modified")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .and_then(img_core::timestamp::parse_http_date)
         .map_or(0, |t| t.timestamp());
     let mut body = response.into_body().into_reader();
     // Beside its target, renamed into place once complete and checked.

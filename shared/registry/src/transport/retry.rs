@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 /// Retries of one request after a 429/5xx answer or a lost connection.
 pub const MAX_RETRIES: u32 = 5;
@@ -51,24 +51,8 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = http_date(value)?;
+    let when = img_core::timestamp::parse_http_date(value)?;
     Some((when - now).to_std().unwrap_or_default())
-}
-
-/// Parse an HTTP-date (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`,
-/// the obsolete `Sunday, 06-Nov-94 08:49:37 GMT` and `Sun Nov  6 08:49:37 1994`.
-fn http_date(value: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc2822(value) {
-        return Some(t.with_timezone(&Utc));
-    }
-    let rfc850 = value
-        .split_once(", ")
-        .and_then(|(_, rest)| NaiveDateTime::parse_from_str(rest, "%d-%b-%y %H:%M:%S GMT").ok());
-    let asctime = || {
-        let single_spaced = value.split_whitespace().collect::<Vec<_>>().join(" ");
-        NaiveDateTime::parse_from_str(&single_spaced, "%a %b %d %H:%M:%S %Y").ok()
-    };
-    rfc850.or_else(asctime).map(|t| t.and_utc())
 }
 
 #[cfg(test)]
