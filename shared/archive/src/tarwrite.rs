@@ -11,13 +11,16 @@
 //! text and every tar reader skips (Go's, which Docker, skopeo and podman
 //! use, refuses pax headers over 1 MiB: the gap stays far below); a file is
 //! aligned only when the gap costs under 1/[`ALIGN_COST`] of its size.
+//!
+//! Tar's blocks themselves (padding, PAX headers, the end) are written by
+//! `img_layers::tarout`, the one home of that.
 
 use std::fs::File;
+use std::io::{self, Write};
 
 use img_core::error::{Error, IoContext, Result};
 use img_core::output::Sink;
-
-const BLOCK: usize = 512;
+use img_layers::tarout::{self, BLOCK};
 
 /// Where large files' contents start: a multiple of the large folios the
 /// page cache holds file data in (aligning to more gained nothing here).
@@ -39,12 +42,18 @@ impl<W: Sink> TarWriter<W> {
         TarWriter { out, offset: 0 }
     }
 
+    /// The stream, counting what is written through it.
+    fn counted(&mut self) -> Counted<'_, W> {
+        Counted {
+            out: &mut self.out,
+            offset: &mut self.offset,
+        }
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
+        self.counted()
             .write_all(bytes)
-            .io_context(|| "writing the archive".into())?;
-        self.offset += bytes.len() as u64;
-        Ok(())
+            .io_context(|| "writing the archive".into())
     }
 
     /// Before the header of a file of `size` bytes: a pax header whose
@@ -62,12 +71,7 @@ impl<W: Sink> TarWriter<W> {
             return Ok(());
         }
         let record = pax_comment(comment_len as usize);
-        self.header(
-            &format!("PaxHeaders/{path}"),
-            record.len() as u64,
-            tar::EntryType::XHeader,
-        )?;
-        self.write(&record)
+        tarout::write_pax(&mut self.counted(), &format!("PaxHeaders/{path}"), &record)
     }
 
     fn header(&mut self, path: &str, size: u64, kind: tar::EntryType) -> Result<()> {
@@ -86,8 +90,7 @@ impl<W: Sink> TarWriter<W> {
     }
 
     fn pad(&mut self, size: u64) -> Result<()> {
-        let rest = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
-        self.write(&[0u8; BLOCK][..rest])
+        tarout::pad(&mut self.counted(), size)
     }
 
     /// A directory entry (`path` ends with `/`).
@@ -123,11 +126,26 @@ impl<W: Sink> TarWriter<W> {
 
     /// Write the end-of-archive blocks and return the writer, flushed.
     pub fn finish(mut self) -> Result<W> {
-        self.out
-            .write_all(&[0u8; 2 * BLOCK])
-            .and_then(|_| self.out.flush())
-            .io_context(|| "writing the archive".into())?;
+        tarout::finish(&mut self.out)?;
         Ok(self.out)
+    }
+}
+
+/// A writer that counts the bytes written through it into `offset`.
+struct Counted<'a, W> {
+    out: &'a mut W,
+    offset: &'a mut u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        *self.offset += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -1,14 +1,20 @@
-//! Writing tar entries that keep what a layer's entry carried: its header
-//! (type, mode, owner, times, device numbers) and its PAX records (extended
-//! attributes such as file capabilities, precise times), under a new path
-//! and link target. Paths and link targets too long for the header go into
-//! PAX records, which every modern tar reads.
+//! Writing tar streams, the one home of tar's blocks: data padded to a
+//! whole [`BLOCK`], PAX extended headers ([`write_pax`]) and the
+//! end-of-archive blocks ([`finish`]), for every tar img writes (layers here,
+//! `img-save`'s archives in `img_archive`). And entries that keep what a
+//! layer's entry carried: its header (type, mode, owner, times, device
+//! numbers) and its PAX records (extended attributes such as file
+//! capabilities, precise times), under a new path and link target. Paths and
+//! link targets too long for the header go into PAX records, which every
+//! modern tar reads.
 
 use std::io::{self, Read, Write};
 
 use img_core::error::{Error, IoContext, Result};
 
-const BLOCK: usize = 512;
+/// A tar block: headers are one, and every entry's data is padded to a
+/// whole number of them.
+pub const BLOCK: usize = 512;
 
 /// PAX keys that describe the entry's placement and size, which the writer
 /// sets itself; every other record is carried over.
@@ -91,7 +97,7 @@ pub fn write_entry<W: Write>(
     }
     header.set_cksum();
     if !pax.is_empty() {
-        write_pax(out, &pax)?;
+        write_pax(out, "PaxHeader", &pax_records(&pax))?;
     }
     out.write_all(header.as_bytes())
         .io_context(|| "writing the tar".into())?;
@@ -116,14 +122,15 @@ fn to_path(bytes: &[u8]) -> std::path::PathBuf {
     img_core::path::to_path(bytes)
 }
 
-fn pad<W: Write>(out: &mut W, size: u64) -> Result<()> {
+/// Pad an entry's `size` bytes of data to a whole block.
+pub fn pad<W: Write>(out: &mut W, size: u64) -> Result<()> {
     let rest = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
     out.write_all(&[0u8; BLOCK][..rest])
         .io_context(|| "writing the tar".into())
 }
 
-/// A PAX extended header entry holding `records`.
-fn write_pax<W: Write>(out: &mut W, records: &[(String, Vec<u8>)]) -> Result<()> {
+/// PAX `records` encoded as an extended header's body.
+fn pax_records(records: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (key, value) in records {
         // "LEN key=value\n", where LEN counts the whole record, itself too.
@@ -136,19 +143,25 @@ fn write_pax<W: Write>(out: &mut W, records: &[(String, Vec<u8>)]) -> Result<()>
         body.extend_from_slice(value);
         body.push(b'\n');
     }
+    body
+}
+
+/// A PAX extended header entry named `name` whose body is `records`
+/// (already encoded, `LEN key=value\n` each), padded to a whole block.
+pub fn write_pax<W: Write>(out: &mut W, name: &str, records: &[u8]) -> Result<()> {
     let mut header = tar::Header::new_ustar();
     header
-        .set_path("PaxHeader")
+        .set_path(name)
         .io_context(|| "naming a PAX header".into())?;
     header.set_entry_type(tar::EntryType::XHeader);
     header.set_mode(0o644);
-    header.set_size(body.len() as u64);
+    header.set_size(records.len() as u64);
     header.set_mtime(0);
     header.set_cksum();
     out.write_all(header.as_bytes())
-        .and_then(|_| out.write_all(&body))
+        .and_then(|_| out.write_all(records))
         .io_context(|| "writing the tar".into())?;
-    pad(out, body.len() as u64)
+    pad(out, records.len() as u64)
 }
 
 #[cfg(test)]
