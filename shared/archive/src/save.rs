@@ -76,20 +76,19 @@ pub fn save<W: Sink>(
     }
     tar.bytes(
         "index.json",
-        &to_json(&index_json(&saved, format, &left_out))?,
+        &img_core::json::encode(&index_json(&saved, format, &left_out))?,
     )?;
     if format == Format::Docker {
-        tar.bytes("manifest.json", &to_json(&manifest_json(&saved))?)?;
+        tar.bytes(
+            "manifest.json",
+            &img_core::json::encode(&manifest_json(&saved))?,
+        )?;
         let repositories = repositories_json(&saved);
         if repositories.as_object().is_some_and(|o| !o.is_empty()) {
-            tar.bytes("repositories", &to_json(&repositories)?)?;
+            tar.bytes("repositories", &img_core::json::encode(&repositories)?)?;
         }
     }
     tar.finish()
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
 }
 
 /// The blob's path in an archive.

@@ -1,6 +1,9 @@
-//! JSON that img writes into the store. Keys are sorted (serde_json's map is
-//! a BTreeMap), so the same content always gives the same bytes and digest,
-//! whatever order the in-memory maps hold their keys in.
+//! JSON that img writes, encoded in one place. Into the store it goes
+//! [`canonical`]: keys sorted (serde_json's map is a BTreeMap), so the same
+//! content always gives the same bytes and digest, whatever order the
+//! in-memory maps hold their keys in. Files laid out as another program
+//! writes them (Docker's `manifest.json` in an archive) are [`encode`]d with
+//! their fields in the order their type declares.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -23,5 +26,11 @@ pub fn strings(list: Option<&Value>) -> Vec<String> {
 pub fn canonical(value: &impl Serialize) -> Result<Vec<u8>> {
     let tree =
         serde_json::to_value(value).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))?;
-    serde_json::to_vec(&tree).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
+    encode(&tree)
+}
+
+/// Serialize `value` with no whitespace, a struct's fields in the order
+/// its type declares them.
+pub fn encode(value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
 }
