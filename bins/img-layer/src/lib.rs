@@ -2,7 +2,7 @@
 //! `crane`, `umoci` and `docker diff`/`docker save` do with layers).
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use img_cli::{self as cli, Common};
 use img_core::error::{Error, IoContext};
 use img_core::platform::Platform;
-use img_layers::{compression, create, diff, extract, list, stored, Compression};
+use img_layers::{layer, Compression};
 use img_store::ImageArg;
 
 /// Create, diff, apply, list and extract layer tars.
@@ -78,6 +78,16 @@ pub struct WriteArgs {
     /// Write the layer to FILE (complete or not at all) instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+impl WriteArgs {
+    fn new_layer(&self) -> layer::NewLayer<'_> {
+        layer::NewLayer {
+            output: self.output.as_deref(),
+            compression: self.compression.into(),
+            clamp_mtime: self.mtime,
+        }
+    }
 }
 
 /// img-layer's subcommands.
@@ -192,62 +202,26 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// Run the subcommand.
+/// Run the subcommand: one call into `img_layers::layer` each.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Create { dir, write } => {
-            create::check_dir(&dir)?;
-            create::check_output_outside(write.output.as_deref(), &[&dir])?;
-            let options = create::Options {
-                clamp_mtime: write.mtime,
-                exclude: Vec::new(),
-            }
-            .excluding_stdout();
-            create::write_compressed(write.output.as_deref(), write.compression.into(), |out| {
-                let (_, report) = create::create(&dir, out, options)?;
-                warn_sockets(report.skipped_sockets);
-                Ok(())
-            })?;
+            warn_sockets(layer::create_layer(&dir, write.new_layer())?);
         }
         Command::Diff {
             lower,
             upper,
             write,
         } => {
-            create::check_dir(&lower)?;
-            create::check_dir(&upper)?;
-            create::check_output_outside(write.output.as_deref(), &[&lower, &upper])?;
-            let options = create::Options {
-                clamp_mtime: write.mtime,
-                exclude: Vec::new(),
-            }
-            .excluding_stdout();
-            create::write_compressed(write.output.as_deref(), write.compression.into(), |out| {
-                let (_, report) = diff::diff(&lower, &upper, out, options)?;
-                warn_sockets(report.skipped_sockets);
-                Ok(())
-            })?;
+            warn_sockets(layer::diff_layer(&lower, &upper, write.new_layer())?);
         }
         Command::Apply { paths } => {
-            let (layer, dir) = match paths.as_slice() {
+            let (file, dir) = match paths.as_slice() {
                 [dir] => (None, dir),
-                [layer, dir] => (Some(layer.as_path()), dir),
+                [file, dir] => (Some(file.as_path()), dir),
                 _ => unreachable!("clap takes one or two paths"),
             };
-            create::check_dir(dir)?;
-            let report = extract::apply_file(open_file(layer)?, dir, &extract::Options::default())?;
-            if report.skipped_devices > 0 {
-                eprintln!(
-                    "img-layer: warning: {} device node(s) not created (creating them needs root)",
-                    report.skipped_devices
-                );
-            }
-            if report.skipped_xattrs > 0 {
-                eprintln!(
-                    "img-layer: warning: {} extended attribute(s) refused by the file system",
-                    report.skipped_xattrs
-                );
-            }
+            warn_applied(&layer::apply(open_file(file)?, dir)?);
         }
         Command::Ls {
             target,
@@ -255,10 +229,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let input = open_input(target.as_deref().map(Path::new))?;
-            let (_, tar) = compression::decompress(input)?;
-            let mut out = cli::stdout();
-            list::list_files(tar, &mut out)?;
-            out.flush()?;
+            layer::list_files(input, &mut cli::stdout())?;
         }
         Command::Ls {
             target,
@@ -269,57 +240,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let image = image_arg(target)?;
+            let view = match (json, quiet) {
+                (true, _) => layer::View::Records,
+                (false, true) => layer::View::Quiet { no_trunc },
+                (false, false) => layer::View::Table { no_trunc },
+            };
             let store = cli.common.store()?;
-            let found = image.resolve(&store)?;
-            let layers = stored::layers(found.target.image_for(platform.as_ref())?);
-            let mut out = cli::stdout();
-            if json {
-                for layer in &layers {
-                    img_core::record::write(&mut out, &layer.descriptor)?;
-                }
-            } else if quiet {
-                for layer in &layers {
-                    writeln!(
-                        out,
-                        "{}",
-                        stored::shown(layer.descriptor.digest(), no_trunc)
-                    )?;
-                }
-            } else {
-                out.write_all(stored::table(&layers, no_trunc).as_bytes())?;
-            }
-            out.flush()?;
+            layer::list(&store, &image, platform.as_ref(), view, &mut cli::stdout())?;
         }
         Command::Extract {
             image,
-            layer,
+            layer: which,
             uncompressed,
             output,
             platform,
         } => {
             let image = image_arg(Some(image))?;
             let store = cli.common.store()?;
-            let found = image.resolve(&store)?;
-            let layers = stored::layers(found.target.image_for(platform.as_ref())?);
-            let layer = stored::pick(&layers, layer.as_deref())?;
-            img_core::output::write_tar(
+            layer::extract(
+                &store,
+                &image,
+                which.as_deref(),
+                uncompressed,
                 output.as_deref(),
-                "a layer",
-                Blob(&store, &layer, uncompressed),
+                platform.as_ref(),
             )?;
         }
     }
     Ok(())
-}
-
-/// One layer of the store as a tar job.
-struct Blob<'a>(&'a img_store::Store, &'a stored::Layer, bool);
-
-impl img_core::output::TarJob for Blob<'_> {
-    fn write<W: img_core::output::Sink>(self, mut out: W) -> img_core::error::Result<W> {
-        stored::write_layer(self.0, self.1, self.2, &mut out)?;
-        Ok(out)
-    }
 }
 
 /// The image an argument names, or the one stdin names for `-` or none.
@@ -369,5 +317,20 @@ fn open_file(path: Option<&Path>) -> img_core::error::Result<File> {
 fn warn_sockets(count: u64) {
     if count > 0 {
         eprintln!("img-layer: warning: {count} socket(s) left out (they cannot be in a layer)");
+    }
+}
+
+fn warn_applied(report: &img_layers::extract::Report) {
+    if report.skipped_devices > 0 {
+        eprintln!(
+            "img-layer: warning: {} device node(s) not created (creating them needs root)",
+            report.skipped_devices
+        );
+    }
+    if report.skipped_xattrs > 0 {
+        eprintln!(
+            "img-layer: warning: {} extended attribute(s) refused by the file system",
+            report.skipped_xattrs
+        );
     }
 }

@@ -6,7 +6,8 @@
 //!   defines them.
 //! * [`check`]: what a layer may hold, checked wherever one comes in.
 //! * [`ingest`]: a layer tar stream stored as it comes, checked and hashed.
-//! * [`tarout`]: writing entries with their metadata under new names.
+//! * [`tarout`]: writing tar streams (the one home of tar's blocks), and
+//!   entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
 //! * [`extract`]: a layer applied to a directory, never writing outside it.
 //! * [`create`]: a directory tree written as a reproducible layer tar.
@@ -16,6 +17,7 @@
 //! * [`stored`]: the layers of an image in the store, picked and written out.
 //! * [`unpack`]: a layer blob unpacked into the store's snapshots.
 //! * [`export`]: `img-export`, an image's flattened root filesystem.
+//! * [`layer`]: `img-layer`, each subcommand one call.
 //!
 //! Entry paths are cleaned by `img_core::path`, the one lexical cleaner.
 //!
@@ -30,6 +32,7 @@ pub mod export;
 pub mod extract;
 pub mod flatten;
 pub mod ingest;
+pub mod layer;
 pub mod list;
 pub mod stored;
 pub mod tarout;
