@@ -235,7 +235,7 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
                 .push(e.context(format!("removing image {}", crate::digest::short(&id)))),
         }
     }
-    let sweep = collect(store, options.build_cache)?;
+    let sweep = collect(store, options.build_cache, &mut report)?;
     report.deleted = lines(&pruned, &sweep.removed);
     report.reclaimed = sweep.freed + sweep.ingest_freed + sweep.build_cache_freed + container_bytes;
     report.build_cache = sweep.build_cache;
@@ -279,18 +279,21 @@ fn still_running(container: &crate::container::Container) -> bool {
     }
 }
 
-/// Garbage-collect, waiting for running writers when there are any.
-fn collect(store: &Store, build_cache: bool) -> Result<SweepReport> {
+/// Garbage-collect, waiting for running writers when there are any (new
+/// writers queue behind this prune meanwhile). When they do not finish in
+/// time, nothing is collected and the failure is reported.
+fn collect(store: &Store, build_cache: bool, report: &mut Report) -> Result<SweepReport> {
     if let Some(sweep) = store.sweep_all(false, build_cache)? {
         return Ok(sweep);
     }
-    eprintln!(
-        "img-prune: waiting for the programs writing to the store to finish \
-         (their blobs are kept; the unreferenced ones go after)"
-    );
-    store
-        .sweep_all(true, build_cache)?
-        .ok_or_else(|| Error::new(Kind::Io, "garbage collection could not lock the store"))
+    match store.sweep_all(true, build_cache) {
+        Ok(sweep) => Ok(sweep.unwrap_or_default()),
+        Err(e) if e.kind() == Kind::Conflict => {
+            report.failures.push(e.context("collecting garbage"));
+            Ok(SweepReport::default())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The report's lines: each pruned image's names and ID with the layers the

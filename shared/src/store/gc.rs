@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
+use super::gclock::{self, Wait};
 use super::{open_lock_file, Store};
 use crate::digest::{self, Digest};
 use crate::error::{IoContext, Result};
@@ -92,55 +93,67 @@ impl Store {
     /// [`Store::sweep`], and with `build_cache` the whole build cache too:
     /// every cache entry and every `RUN --mount=type=cache` directory.
     pub fn sweep_all(&self, wait: bool, build_cache: bool) -> Result<Option<SweepReport>> {
+        let wait = if wait {
+            Wait::Bounded {
+                budget: gclock::collector_wait(),
+                say: true,
+            }
+        } else {
+            Wait::No
+        };
+        self.with_gc_exclusive(wait, || {
+            let keep = self.reachable()?;
+            let mut report = SweepReport::default();
+            let dir = self.blob_dir();
+            for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
+                let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+                let name = entry.file_name();
+                let Some(hex) = name.to_str() else { continue };
+                let Ok(digest) = digest::from_hex(hex) else {
+                    continue;
+                };
+                if keep.contains(&digest) || hex.len() != 64 {
+                    continue;
+                }
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(entry.path()).io_context(|| format!("removing blob {digest}"))?;
+                report.freed += size;
+                report.removed.push(digest);
+            }
+            self.sweep_ingest(&mut report)?;
+            report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
+            self.sweep_builds()?;
+            if build_cache {
+                self.sweep_build_cache(&mut report)?;
+            }
+            report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+            Ok(report)
+        })
+    }
+
+    /// Run `work` with the gc lock held exclusively (no writer in the
+    /// store), taken as `wait` says (see `gclock.rs`); `Ok(None)` when it
+    /// was not free and `wait` is [`Wait::No`]. Afterwards this process
+    /// holds what it held before.
+    pub(crate) fn with_gc_exclusive<T>(
+        &self,
+        wait: Wait,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<Option<T>> {
+        let writer = self.writer_lock.get().is_some();
         let lock = match self.writer_lock.get() {
             Some(held) => held
                 .try_clone()
                 .io_context(|| "reusing the gc lock".into())?,
-            None => open_lock_file(&self.lock_dir().join("gc"))?,
+            None => open_lock_file(&self.lock_dir().join(gclock::GC))?,
         };
-        if wait {
-            lock.lock()
-                .io_context(|| "waiting for the store's gc lock".into())?;
-        } else if lock.try_lock().is_err() {
-            // A failed conversion drops the shared lock this process held
-            // (flock converts by unlocking first): take it back.
-            if self.writer_lock.get().is_some() {
-                lock.lock_shared()
-                    .io_context(|| "re-taking the gc lock".into())?;
-            }
+        let Some(exclusive) = gclock::lock_exclusive(&self.lock_dir(), &lock, writer, wait)? else {
             return Ok(None);
-        }
-        let keep = self.reachable()?;
-        let mut report = SweepReport::default();
-        let dir = self.blob_dir();
-        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
-            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
-            let name = entry.file_name();
-            let Some(hex) = name.to_str() else { continue };
-            let Ok(digest) = digest::from_hex(hex) else {
-                continue;
-            };
-            if keep.contains(&digest) || hex.len() != 64 {
-                continue;
-            }
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(entry.path()).io_context(|| format!("removing blob {digest}"))?;
-            report.freed += size;
-            report.removed.push(digest);
-        }
-        self.sweep_ingest(&mut report)?;
-        report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
-        self.sweep_builds()?;
-        if build_cache {
-            self.sweep_build_cache(&mut report)?;
-        }
+        };
+        let result = work();
         // Back to shared: this process may still be writing.
-        if self.writer_lock.get().is_some() {
-            lock.lock_shared()
-                .io_context(|| "re-taking the gc lock".into())?;
-        }
-        report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
-        Ok(Some(report))
+        exclusive.release(writer)?;
+        result.map(Some)
     }
 
     /// Remove what builds left: the step directories of builds that did

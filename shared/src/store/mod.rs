@@ -9,6 +9,8 @@
 //! ROOT/.img/ingest/         blobs being written (temporary files)
 //! ROOT/.img/lock/index      flock held while index.json is replaced
 //! ROOT/.img/lock/gc         shared by writers, exclusive for garbage collection
+//! ROOT/.img/lock/gc-queue   the turnstile that queues writers behind a
+//!                           waiting collection (see gclock.rs)
 //! ROOT/.img/snapshots/      layers unpacked for overlay mounts (see snapshots.rs)
 //! ```
 //!
@@ -21,6 +23,7 @@
 mod blobs;
 mod fsck;
 mod gc;
+pub mod gclock;
 mod index;
 mod lookup;
 mod partial;
@@ -142,9 +145,8 @@ impl Store {
         if self.writer_lock.get().is_some() {
             return Ok(());
         }
-        let file = open_lock_file(&self.lock_dir().join("gc"))?;
-        file.lock_shared()
-            .io_context(|| "waiting for the store's gc lock".into())?;
+        let file = open_lock_file(&self.lock_dir().join(gclock::GC))?;
+        gclock::enter_writer(&self.lock_dir(), &file)?;
         // Another thread may have set it first; its lock serves as well.
         let _ = self.writer_lock.set(file);
         Ok(())

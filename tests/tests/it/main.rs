@@ -17,6 +17,7 @@ mod load;
 mod login;
 mod ls;
 mod prune;
+mod prune_queue;
 mod pull;
 mod push;
 mod registry_faults;
