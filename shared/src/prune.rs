@@ -13,11 +13,16 @@
 //!   `label!=KEY[=VALUE]` (must carry none).
 //! * **How**: each image is deleted with its names through [`remove::delete`],
 //!   the code `img-rm` uses; a dangling image that was named meanwhile is
-//!   kept. Then one garbage collection, waiting for running writers, removes
-//!   every blob no image reaches — the pruned images' and any left behind
-//!   before (an interrupted load, an img-rm that found the store busy) — the
-//!   ingest area's abandoned temporary files, and resumable partial downloads
-//!   idle for longer than [`PARTIAL_MAX_AGE`](crate::store::PARTIAL_MAX_AGE) that no pull holds.
+//!   kept. Then one garbage collection, waiting for running writers (new
+//!   ones queue behind it; the wait is bounded, see `store/gclock.rs`),
+//!   removes every blob no image reaches — the pruned images' and any left
+//!   behind before (an interrupted load, an img-rm that found the store
+//!   busy) — the ingest area's abandoned temporary files, and resumable
+//!   partial downloads that no pull holds: those idle for longer than
+//!   [`PARTIAL_MAX_AGE`](crate::store::PARTIAL_MAX_AGE), or with `all` every
+//!   one, whatever its age (Docker's `system prune -a` reclaims all that is
+//!   unused; this is how the space of a pull that filled the disk is freed
+//!   on demand).
 //! * **The report** is Docker's: `Deleted Images:`, `untagged: NAME` and
 //!   `deleted: sha256:…` lines (each image's ID and removed layers, then the
 //!   other blobs removed), and `Total reclaimed space:` counting every blob
@@ -33,7 +38,7 @@ use crate::format;
 use crate::image::Target;
 use crate::listing::{self, ImageSummary};
 use crate::remove::{self, Names, Outcome};
-use crate::store::{Store, SweepReport};
+use crate::store::{Store, SweepOptions, SweepReport};
 use crate::timestamp;
 
 /// The question Docker asks before pruning dangling images.
@@ -235,7 +240,7 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
                 .push(e.context(format!("removing image {}", crate::digest::short(&id)))),
         }
     }
-    let sweep = collect(store, options.build_cache, &mut report)?;
+    let sweep = collect(store, options, &mut report)?;
     report.deleted = lines(&pruned, &sweep.removed);
     report.reclaimed = sweep.freed + sweep.ingest_freed + sweep.build_cache_freed + container_bytes;
     report.build_cache = sweep.build_cache;
@@ -282,11 +287,15 @@ fn still_running(container: &crate::container::Container) -> bool {
 /// Garbage-collect, waiting for running writers when there are any (new
 /// writers queue behind this prune meanwhile). When they do not finish in
 /// time, nothing is collected and the failure is reported.
-fn collect(store: &Store, build_cache: bool, report: &mut Report) -> Result<SweepReport> {
-    if let Some(sweep) = store.sweep_all(false, build_cache)? {
-        return Ok(sweep);
+fn collect(store: &Store, options: &Options, report: &mut Report) -> Result<SweepReport> {
+    let sweep = SweepOptions {
+        build_cache: options.build_cache,
+        every_partial: options.all,
+    };
+    if let Some(swept) = store.sweep_all(false, &sweep)? {
+        return Ok(swept);
     }
-    match store.sweep_all(true, build_cache) {
+    match store.sweep_all(true, &sweep) {
         Ok(sweep) => Ok(sweep.unwrap_or_default()),
         Err(e) if e.kind() == Kind::Conflict => {
             report.failures.push(e.context("collecting garbage"));

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod archive;
+pub mod disk;
 pub mod docker;
 pub mod docs;
 pub mod http_proxy;

@@ -47,8 +47,9 @@ struct Plan<'a> {
 
 /// Load every image of the archive read from `input`.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
-    let staged = read::stage(store, input)?;
-    load_staged(store, &staged)
+    read::stage(store, input)
+        .and_then(|staged| load_staged(store, &staged))
+        .map_err(|e| store.out_of_space(e, "loading the archive", None))
 }
 
 /// Load every image of the archive in `file`, from its current position.
@@ -58,8 +59,16 @@ pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>> {
     if read::is_compressed(&file)? {
         return load(store, BufReader::with_capacity(READ_BUFFER, file));
     }
-    let staged = read::stage_file(store, &file)?;
-    load_staged(store, &staged)
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read::stage_file(store, &file)
+        .and_then(|staged| load_staged(store, &staged))
+        .map_err(|e| {
+            let doing = format!(
+                "loading an archive of {}",
+                crate::format::human_size_precision(size, 4)
+            );
+            store.out_of_space(e, &doing, None)
+        })
 }
 
 /// The read buffer for a compressed archive file.

@@ -115,28 +115,44 @@ pub fn pull_with(
         repository,
         scope: &scope,
     };
-    let downloaded = fetch_all(
+    let stored = fetch_all(
         store,
         &source,
         &blobs,
         options.max_concurrent_downloads,
         progress,
-    )?;
-
-    for (_, m, _) in &images {
-        store_manifest(store, m)?;
-    }
-    let named = if keep_index {
-        store_manifest(store, &top)?;
-        descriptor_of(&top)
-    } else {
-        images
-            .first()
-            .map(|(d, _, _)| d.clone())
-            .ok_or_else(|| Error::not_found("the index holds no image"))?
-    };
-    let target = store.load_target(&named)?;
-    let record = crate::tag::name(store, &target, reference)?;
+    )
+    .and_then(|downloaded| {
+        for (_, m, _) in &images {
+            store_manifest(store, m)?;
+        }
+        let named = if keep_index {
+            store_manifest(store, &top)?;
+            descriptor_of(&top)
+        } else {
+            images
+                .first()
+                .map(|(d, _, _)| d.clone())
+                .ok_or_else(|| Error::not_found("the index holds no image"))?
+        };
+        let target = store.load_target(&named)?;
+        let record = crate::tag::name(store, &target, reference)?;
+        Ok((downloaded, record))
+    });
+    let (downloaded, record) = stored.map_err(|e| {
+        // What is still to come: each missing blob less what its partial
+        // download holds, and the manifests.
+        let needed = blobs
+            .iter()
+            .filter(|(d, _)| !store.has_blob(d.digest()))
+            .map(|(d, _)| d.size() - store.partial_bytes(d.digest(), d.size()))
+            .sum::<u64>()
+            + images
+                .iter()
+                .map(|(_, m, _)| m.bytes.len() as u64)
+                .sum::<u64>();
+        store.out_of_space(e, "this pull", Some(needed))
+    })?;
     progress.message(&format!("Digest: {}", top.digest));
     let status = if downloaded == 0 && was_present {
         "Image is up to date for"

@@ -14,8 +14,10 @@
 //! when no writer runs. Resumable partial downloads (`partial-HEX` and its
 //! `partial-HEX.ranges`, see `partial.rs`) are kept for
 //! [`PARTIAL_MAX_AGE`] after their last write, so that the next pull
-//! continues them; older ones are removed, unless a process holds the flock
-//! on the data file (a pull working on it), whatever its age.
+//! continues them; older ones are removed (or every one, when the sweep is
+//! asked to: [`SweepOptions::every_partial`], img-prune -a), unless a
+//! process holds the flock on the data file (a pull working on it),
+//! whatever its age.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -48,6 +50,17 @@ pub struct SweepReport {
     pub build_cache: Vec<String>,
     /// Bytes they held.
     pub build_cache_freed: u64,
+}
+
+/// What a sweep removes besides unreachable blobs and abandoned files.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SweepOptions {
+    /// The whole build cache: every cache entry and every
+    /// `RUN --mount=type=cache` directory.
+    pub build_cache: bool,
+    /// Every partial download no pull holds, whatever its age (else only
+    /// those idle for [`PARTIAL_MAX_AGE`]).
+    pub every_partial: bool,
 }
 
 /// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
@@ -87,12 +100,12 @@ impl Store {
     /// Remove unreachable blobs and stale ingest files. With `wait` false,
     /// gives up at once (an empty report) when a writer holds the store.
     pub fn sweep(&self, wait: bool) -> Result<Option<SweepReport>> {
-        self.sweep_all(wait, false)
+        self.sweep_all(wait, &SweepOptions::default())
     }
 
-    /// [`Store::sweep`], and with `build_cache` the whole build cache too:
-    /// every cache entry and every `RUN --mount=type=cache` directory.
-    pub fn sweep_all(&self, wait: bool, build_cache: bool) -> Result<Option<SweepReport>> {
+    /// [`Store::sweep`], and what `options` add: the whole build cache,
+    /// every partial download no pull holds.
+    pub fn sweep_all(&self, wait: bool, options: &SweepOptions) -> Result<Option<SweepReport>> {
         let wait = if wait {
             Wait::Bounded {
                 budget: gclock::collector_wait(),
@@ -120,10 +133,14 @@ impl Store {
                 report.freed += size;
                 report.removed.push(digest);
             }
-            self.sweep_ingest(&mut report)?;
+            let max_age = match options.every_partial {
+                true => Duration::ZERO,
+                false => PARTIAL_MAX_AGE,
+            };
+            self.sweep_ingest(&mut report, max_age)?;
             report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
             self.sweep_builds()?;
-            if build_cache {
+            if options.build_cache {
                 self.sweep_build_cache(&mut report)?;
             }
             report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
@@ -215,7 +232,7 @@ impl Store {
     /// Remove the ingest area's abandoned files: every temporary file (the
     /// caller holds the gc lock exclusively, so no writer owns one) and the
     /// partial downloads [`Store::sweep_partials`] gives up.
-    fn sweep_ingest(&self, report: &mut SweepReport) -> Result<()> {
+    fn sweep_ingest(&self, report: &mut SweepReport, partial_max_age: Duration) -> Result<()> {
         let dir = self.state_dir().join("ingest");
         for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
             let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
@@ -227,7 +244,7 @@ impl Store {
                 }
             }
         }
-        let (count, bytes) = self.sweep_partials(PARTIAL_MAX_AGE)?;
+        let (count, bytes) = self.sweep_partials(partial_max_age)?;
         report.partials = count;
         report.ingest_freed += bytes;
         Ok(())
@@ -309,8 +326,13 @@ fn partial_name(name: &str) -> Option<(&str, bool)> {
     is_hex.then_some((hex, is_state))
 }
 
+/// The bytes removing `path` frees: its length, or less for a sparse
+/// file (a download writes its pieces at their offsets).
 fn file_size(path: &Path) -> u64 {
-    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .map(|m| m.len().min(m.blocks() * 512))
+        .unwrap_or(0)
 }
 
 fn same_file(file: &File, path: &Path) -> bool {

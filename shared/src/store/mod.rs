@@ -28,6 +28,7 @@ mod index;
 mod lookup;
 mod partial;
 mod snapshots;
+mod space;
 mod staging;
 pub(crate) mod writeback;
 
@@ -36,11 +37,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
-pub use gc::{SweepReport, PARTIAL_MAX_AGE};
+pub use gc::{SweepOptions, SweepReport, PARTIAL_MAX_AGE};
 pub use index::{Entry, Index, REF_NAME};
 pub use lookup::{no_such_image, Resolved};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
 pub(crate) use snapshots::remove_tree;
+pub use space::is_disk_full;
 pub use staging::StagedBlob;
 
 use crate::error::{Error, IoContext, Kind, Result};
