@@ -27,6 +27,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_layer::command(),
         img_run::command(),
         img_build::command(),
+        img_fsck::command(),
     ]
 }
 

@@ -1,137 +1,279 @@
-//! Verification of a whole store: every blob hashes to its name, every
-//! image an entry of `index.json` names is complete (manifest, config and
-//! layers present and verified), and no temporary file of a finished write is
-//! left behind. A multi-platform index may lack some platforms' manifests
-//! (a pull keeps the platforms asked for); everything else missing is a
-//! problem. The test suite runs this after every command that changes a
-//! store.
+//! `img-fsck`: the store checked whole, and repaired on request.
+//!
+//! What is checked, each in a module of its own:
+//! * [`blobs`] — every blob hashes to its name (on every core);
+//! * [`images`] — every name reaches a whole image: manifest or index,
+//!   config, layers, each a sound blob of the declared size; an index holds
+//!   at least one of its images; `--deep` also hashes each layer's tar
+//!   against its config's diff_id;
+//! * [`snapshots`] — each unpacked layer matches its layer unpacked afresh
+//!   (against the diff_id);
+//! * [`leftovers`] — containers against their images and the runtime's
+//!   state, and what interrupted programs left: temporary files, abandoned
+//!   partial downloads, scratch and build directories.
+//!
+//! A problem is either **damage** (something the store promises is not
+//! so) or a **leftover** (space nobody will use); each carries its fix,
+//! which [`repair`] applies with `--repair`.
+//!
+//! Locks: a check holds the gc lock shared, as a writer does, so that no
+//! garbage collection removes what it is looking at; the leftovers that
+//! belong to running writers are judged only if the lock can then be taken
+//! exclusively at once (no writer is in). A repair holds it exclusively
+//! from the start (through the queue, for a bounded time, as img-prune),
+//! so that nothing changes under it. Either way the store is safe beside
+//! running programs.
+
+mod blobs;
+mod images;
+mod leftovers;
+mod repair;
+mod snapshots;
+mod tree;
 
 use std::collections::HashSet;
-use std::fs;
-use std::io;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use oci_spec::image::Descriptor;
 
+use super::gclock::{self, Wait};
 use super::Store;
-use crate::digest::{self, Digest, DigestReader};
-use crate::error::{IoContext, Result};
-use crate::image::{is_index, is_manifest};
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::progress::Progress;
+
+/// What `img-fsck` was asked to do.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// Fix what can be fixed (`--repair`).
+    pub repair: bool,
+    /// Also hash every layer's uncompressed tar (`--deep`).
+    pub deep: bool,
+}
+
+/// What kind of problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Something the store promises is not so: a corrupt or missing blob, an
+    /// incomplete image, a snapshot that differs from its layer.
+    Damage,
+    /// Space an interrupted program left that nobody will use.
+    Leftover,
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Class::Damage => "damaged",
+            Class::Leftover => "leftover",
+        })
+    }
+}
+
+/// One problem found.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Damage or leftover.
+    pub class: Class,
+    /// What is wrong, one line, naming its subject.
+    pub text: String,
+    /// What `--repair` does about it.
+    fix: Fix,
+}
+
+/// How a problem is repaired.
+#[derive(Debug, Clone)]
+enum Fix {
+    /// Remove this file or tree (a corrupt blob, something that is no
+    /// blob, a leftover).
+    Remove(PathBuf),
+    /// Remove the partial download of this blob (hex), unless a pull took
+    /// it up meanwhile.
+    Partial(String),
+    /// Drop the snapshot of this diff_id: it is unpacked again when needed.
+    Snapshot(Digest),
+    /// Remove the index entries (every name) of this manifest or index.
+    Names(Digest),
+    /// Take the container out of the runtime's state.
+    Runtime {
+        /// The runtime (`runc`, `crun`).
+        runtime: String,
+        /// The container's ID.
+        id: String,
+    },
+    /// Record that the container's process ended.
+    Exited(String),
+    /// Only the user can: the problem's text says how.
+    Manual,
+}
+
+/// What was looked at.
+#[derive(Debug, Default, Clone)]
+pub struct Checked {
+    /// Blob files hashed.
+    pub blobs: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Index entries followed.
+    pub images: usize,
+    /// Snapshots compared with their layers.
+    pub snapshots: usize,
+    /// Containers.
+    pub containers: usize,
+}
+
+/// What a check (and repair) found and did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every problem found, in the order found.
+    pub problems: Vec<Problem>,
+    /// The index entries of the damaged images, as records.
+    pub damaged: Vec<Descriptor>,
+    /// What was looked at.
+    pub checked: Checked,
+    /// Things worth knowing that are no problem, one line each.
+    pub notes: Vec<String>,
+    /// What `--repair` did, one line each.
+    pub repaired: Vec<String>,
+    /// Problems `--repair` could not fix, with what to do.
+    pub left: Vec<String>,
+}
+
+impl Report {
+    /// Whether the store is sound: nothing found, or (after a repair)
+    /// nothing left.
+    pub fn is_clean(&self, repaired: bool) -> bool {
+        match repaired {
+            true => self.left.is_empty(),
+            false => self.problems.is_empty(),
+        }
+    }
+}
 
 impl Store {
-    /// Every inconsistency found in the store, one line each (empty when the
-    /// store is sound). Reads every blob once.
-    pub fn verify(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        let mut verified: HashSet<String> = HashSet::new();
-        let dir = self.blob_dir();
-        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
-            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(expected) = digest::from_hex(&name) else {
-                problems.push(format!("blobs/sha256/{name}: not named by a sha256 digest"));
-                continue;
-            };
-            if name.len() != 64 || !entry.file_type().is_ok_and(|t| t.is_file()) {
-                problems.push(format!("blobs/sha256/{name}: not a blob file"));
-                continue;
+    /// Check the whole store (see the module docs), repairing with
+    /// `options.repair`. Progress (bytes hashed) goes to `progress`.
+    pub fn fsck(&self, options: &Options, progress: &Progress) -> Result<Report> {
+        if !options.repair {
+            self.hold_writer_lock()?;
+            let mut report = self.check(options, progress)?;
+            let judged = self.with_gc_exclusive(Wait::No, || {
+                let mut found = Vec::new();
+                leftovers::of_writers(self, &mut found)?;
+                Ok(found)
+            })?;
+            match judged {
+                Some(found) => report.problems.extend(found),
+                None => report.notes.push(
+                    "programs are writing to the store: the temporary files they may own were \
+                     not judged"
+                        .to_string(),
+                ),
             }
-            let file =
-                fs::File::open(entry.path()).io_context(|| format!("opening blob {expected}"))?;
-            let mut reader = DigestReader::new(io::BufReader::with_capacity(1 << 20, file));
-            io::copy(&mut reader, &mut io::sink())
-                .io_context(|| format!("reading blob {expected}"))?;
-            let (actual, _) = reader.digest();
-            if actual == expected {
-                verified.insert(name);
-            } else {
-                problems.push(format!("blob {expected}: content hashes to {actual}"));
-            }
+            return Ok(report);
         }
-        let index = self.index()?;
-        for entry in index.entries() {
-            let label = entry
-                .name
-                .as_ref()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| format!("<none> {}", entry.digest()));
-            self.verify_tree(&entry.descriptor, &verified, false, &label, &mut problems);
-        }
-        let ingest = self.state_dir().join("ingest");
-        for entry in fs::read_dir(&ingest).io_context(|| format!("listing {}", ingest.display()))? {
-            let entry = entry.io_context(|| format!("listing {}", ingest.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("partial-") && !self.writer_active() {
-                problems.push(format!(".img/ingest/{name}: a temporary blob left behind"));
-            }
-        }
-        Ok(problems)
-    }
-
-    fn verify_tree(
-        &self,
-        descriptor: &Descriptor,
-        verified: &HashSet<String>,
-        optional: bool,
-        label: &str,
-        problems: &mut Vec<String>,
-    ) {
-        let digest: &Digest = descriptor.digest();
-        if !verified.contains(digest.digest()) {
-            if !optional || self.has_blob(digest) {
-                problems.push(format!("{label}: blob {digest} is missing or corrupt"));
-            }
-            return;
-        }
-        if self.blob_size(digest).ok() != Some(descriptor.size()) {
-            problems.push(format!(
-                "{label}: blob {digest} is not of the declared size {}",
-                descriptor.size()
-            ));
-            return;
-        }
-        let media_type = descriptor.media_type();
-        if is_index(media_type) {
-            match self
-                .read_blob(descriptor)
-                .map(|b| serde_json::from_slice::<ImageIndex>(&b))
-            {
-                Ok(Ok(index)) => {
-                    for child in index.manifests() {
-                        self.verify_tree(child, verified, true, label, problems);
-                    }
-                }
-                _ => problems.push(format!("{label}: index {digest} does not parse")),
-            }
-        } else if is_manifest(media_type) {
-            match self
-                .read_blob(descriptor)
-                .map(|b| serde_json::from_slice::<ImageManifest>(&b))
-            {
-                Ok(Ok(manifest)) => {
-                    for child in std::iter::once(manifest.config()).chain(manifest.layers()) {
-                        self.verify_tree(child, verified, false, label, problems);
-                    }
-                }
-                _ => problems.push(format!("{label}: manifest {digest} does not parse")),
-            }
-        }
-    }
-
-    /// Whether some process holds the store's writer lock now (then its
-    /// temporary blobs are legitimately in flight).
-    fn writer_active(&self) -> bool {
-        let Ok(file) = super::open_lock_file(&self.lock_dir().join("gc")) else {
-            return true;
+        // A writer first, so that what the repair writes (index.json,
+        // scratch directories) needs no lock this process does not hold.
+        self.hold_writer_lock()?;
+        let wait = Wait::Bounded {
+            budget: gclock::collector_wait(),
+            say: true,
         };
-        if self.writer_lock.get().is_some() {
-            return true;
-        }
-        match file.try_lock() {
-            Ok(()) => {
-                let _ = file.unlock();
-                false
+        let report = self.with_gc_exclusive(wait, || {
+            let mut report = self.check(options, progress)?;
+            leftovers::of_writers(self, &mut report.problems)?;
+            let done = repair::repair(self, &report.problems)?;
+            report.repaired = done.done;
+            report.left = done.left;
+            Ok(report)
+        })?;
+        // A bounded wait either gets the lock or fails.
+        Ok(report.unwrap_or_default())
+    }
+
+    /// Every problem found, one line each (empty when the store is
+    /// sound); see [`Store::fsck`].
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let report = self.fsck(&Options::default(), &Progress::quiet())?;
+        Ok(report
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.class, p.text))
+            .collect())
+    }
+
+    /// Everything but the leftovers of writers.
+    fn check(&self, options: &Options, progress: &Progress) -> Result<Report> {
+        let mut report = Report::default();
+        let problems = &mut report.problems;
+        // The names first: every blob they reach is in the store before
+        // they name it, and none goes while this process holds the gc lock.
+        let entries = match self.index() {
+            Ok(index) => index.entries(),
+            Err(e) => {
+                problems.push(Problem {
+                    class: Class::Damage,
+                    text: format!("{e}"),
+                    fix: Fix::Manual,
+                });
+                Vec::new()
             }
-            Err(_) => true,
+        };
+        let live = std::io::stderr().is_terminal();
+        if live {
+            progress.status("blobs", "Verifying");
         }
+        let show = |done: u64, total: u64| progress.bytes("blobs", "Verifying", done, total);
+        let verdicts = blobs::verify(self, problems, &show)?;
+        if live {
+            progress.status("blobs", "Verified");
+            progress.finish();
+        }
+        report.checked.blobs = verdicts.files;
+        report.checked.bytes = verdicts.bytes;
+        let images = images::check(self, &entries, &verdicts, problems);
+        report.checked.images = images.entries;
+        let unreached: Vec<u64> = verdicts
+            .sound
+            .iter()
+            .filter(|(digest, _)| !images.reached.contains(*digest))
+            .map(|(_, size)| *size)
+            .collect();
+        if !unreached.is_empty() {
+            report.notes.push(format!(
+                "{} blobs ({}) belong to no image (img-prune -f removes them)",
+                unreached.len(),
+                crate::format::human_size_precision(unreached.iter().sum(), 4)
+            ));
+        }
+        let snapshots = snapshots::check(self, &images, problems)?;
+        report.checked.snapshots = snapshots.compared;
+        if options.deep {
+            images::check_diff_ids(self, &images, &snapshots.hashed, problems)?;
+        }
+        report.checked.containers = leftovers::containers(self, problems)?;
+        let (waiting, bytes) = leftovers::partials(self, problems);
+        if waiting > 0 {
+            report.notes.push(format!(
+                "{waiting} partial downloads ({}) wait for their pull to continue them \
+                 (img-prune -a -f removes them now)",
+                crate::format::human_size_precision(bytes, 4)
+            ));
+        }
+        let damaged: HashSet<&Digest> = report
+            .problems
+            .iter()
+            .filter_map(|p| match &p.fix {
+                Fix::Names(digest) => Some(digest),
+                _ => None,
+            })
+            .collect();
+        report.damaged = entries
+            .iter()
+            .filter(|e| damaged.contains(e.digest()))
+            .map(|e| e.descriptor.clone())
+            .collect();
+        Ok(report)
     }
 }

@@ -21,7 +21,7 @@
 //! never removes a blob that a running writer has ingested but not yet named.
 
 mod blobs;
-mod fsck;
+pub mod fsck;
 mod gc;
 pub mod gclock;
 mod index;

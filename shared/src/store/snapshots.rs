@@ -57,6 +57,19 @@ impl Store {
         }
         self.hold_writer_lock()?;
         let tmp = self.snapshot_scratch()?;
+        self.unpack_layer(layer, diff_id, tmp.path())?;
+        self.adopt_snapshot(tmp, diff_id)
+    }
+
+    /// Unpack `layer` in overlay form into the empty directory `into`,
+    /// checking that its tar hashes to `diff_id` (a DigestMismatch error
+    /// when not), as a snapshot of it is made.
+    pub(crate) fn unpack_layer(
+        &self,
+        layer: &Descriptor,
+        diff_id: &Digest,
+        into: &Path,
+    ) -> Result<()> {
         let blob = self.open_blob(layer)?;
         let (_, tar) = compression::decompress(BufReader::with_capacity(1 << 20, blob))?;
         let mut tar = DigestReader::new(tar);
@@ -64,7 +77,7 @@ impl Store {
             preserve_owners: true,
             overlay: true,
         };
-        let unpacked = extract::apply(&mut tar, tmp.path(), &options).and_then(|_| {
+        let unpacked = extract::apply(&mut tar, into, &options).and_then(|_| {
             // The tar's end blocks may be followed by padding the tar
             // reader leaves unread: the diff_id covers all of it.
             std::io::copy(&mut tar, &mut std::io::sink())
@@ -81,7 +94,7 @@ impl Store {
                 ),
             ));
         }
-        self.adopt_snapshot(tmp, diff_id)
+        Ok(())
     }
 
     /// The snapshots of an image's `layers` (whose diff_ids its config

@@ -1,0 +1,348 @@
+//! What interrupted programs leave behind, and containers against their
+//! images.
+//!
+//! Some leftovers belong to a program while it runs — temporary blobs and
+//! state files in `.img/ingest/`, scratch directories in `.img/snapshots/`,
+//! img-build's directories in `.img/build/`, a container directory whose
+//! record is not written yet, temporary files beside `index.json` — and
+//! are judged only when no writer is in the store (the gc lock held
+//! exclusively): then nobody owns them. The others carry a lock of their
+//! own and are judged any time: a partial download is abandoned when no
+//! pull holds its flock and nobody wrote to it for
+//! [`PARTIAL_MAX_AGE`](crate::store::PARTIAL_MAX_AGE) (younger ones wait for
+//! the next pull to resume them, and are no problem); a container record
+//! that says it runs while no img-run holds its lock and its process is
+//! gone is stale; the runtime's state of a container nobody runs (runc's
+//! `/run/runc/ID`) is left over.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::{Class, Fix, Problem};
+use crate::container::{self, State};
+use crate::digest::{self, Digest};
+use crate::error::Result;
+use crate::format::human_size_precision;
+use crate::image::Target;
+use crate::store::{Store, PARTIAL_MAX_AGE};
+
+/// A leftover that is removed whole.
+fn leftover(store: &Store, problems: &mut Vec<Problem>, path: PathBuf, what: &str) {
+    let size = crate::format::tree_size(&path);
+    let shown = path
+        .strip_prefix(store.root())
+        .map_or_else(|_| path.display().to_string(), |p| p.display().to_string());
+    problems.push(Problem {
+        class: Class::Leftover,
+        text: format!("{shown} ({}): {what}", human_size_precision(size, 4)),
+        fix: Fix::Remove(path),
+    });
+}
+
+/// The leftovers of writers; the caller holds the gc lock exclusively.
+pub(super) fn of_writers(store: &Store, problems: &mut Vec<Problem>) -> Result<()> {
+    for entry in read_dir(&store.state_dir().join("ingest")) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if partial_name(&name).is_none() {
+            leftover(
+                store,
+                problems,
+                entry.path(),
+                "a temporary file of a write that never finished",
+            );
+        }
+    }
+    for entry in read_dir(store.root()) {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            leftover(
+                store,
+                problems,
+                entry.path(),
+                "a temporary file of an index.json update that never finished",
+            );
+        }
+    }
+    for entry in read_dir(&store.snapshots_dir()) {
+        if entry.file_name().to_string_lossy().starts_with("tmp-") {
+            leftover(
+                store,
+                problems,
+                entry.path(),
+                "a layer being unpacked when its program ended",
+            );
+        }
+    }
+    for entry in read_dir(&store.state_dir().join("build")) {
+        // A build's steps are containers of their own: their runtime state
+        // goes with the build's directory.
+        for step in read_dir(&entry.path()) {
+            let id = step.file_name().to_string_lossy().into_owned();
+            runtime_state(
+                problems,
+                "runc",
+                &id,
+                &format!("a step of the build in {}", entry.path().display()),
+            );
+        }
+        leftover(
+            store,
+            problems,
+            entry.path(),
+            "the directory of a build that never finished",
+        );
+    }
+    for entry in read_dir(&store.state_dir().join("containers")) {
+        if entry.path().is_dir()
+            && store
+                .container_dir(&entry.file_name().to_string_lossy())
+                .load()
+                .is_err()
+        {
+            leftover(
+                store,
+                problems,
+                entry.path(),
+                "a container whose img-run ended before it wrote its record",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Containers: stale records, runtime state nobody owns, containers
+/// against their images. Returns how many there are.
+pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<usize> {
+    let containers = store.containers()?;
+    if containers.is_empty() {
+        return Ok(0);
+    }
+    let mut images: HashMap<Digest, Vec<Digest>> = HashMap::new();
+    for entry in store.index()?.entries() {
+        let Ok(target) = store.load_target(&entry.descriptor) else {
+            continue; // a damaged image is reported on its own
+        };
+        let found = match &target {
+            Target::Image(image) => std::slice::from_ref(image.as_ref()),
+            Target::Index(index) => index.images.as_slice(),
+        };
+        for image in found {
+            let diff_ids = image.config.rootfs().diff_ids();
+            images.insert(
+                image.id().clone(),
+                diff_ids
+                    .iter()
+                    .filter_map(|d| digest::parse(d).ok())
+                    .collect(),
+            );
+        }
+    }
+    for c in &containers {
+        let label = format!("container {} ({})", c.name, c.short_id());
+        let dir = store.container_dir(&c.id);
+        let held = dir.is_held();
+        if let State::Running { pid } = c.state {
+            if !held && alive(pid) {
+                problems.push(Problem {
+                    class: Class::Leftover,
+                    text: format!(
+                        "{label}: its process (pid {pid}) runs, but no img-run supervises it: \
+                         end it (kill {pid}), then run img-fsck --repair"
+                    ),
+                    fix: Fix::Manual,
+                });
+            } else if !held {
+                problems.push(Problem {
+                    class: Class::Leftover,
+                    text: format!(
+                        "{label}: its record says it runs, but its img-run and its process are gone"
+                    ),
+                    fix: Fix::Exited(c.id.clone()),
+                });
+            }
+        }
+        if !held {
+            runtime_state(problems, &c.runtime, &c.id, &label);
+        }
+        match images.get(&c.image) {
+            Some(diff_ids) if diff_ids != &c.layers => problems.push(Problem {
+                class: Class::Damage,
+                text: format!(
+                    "{label}: its record lists other layers than its image {} has",
+                    digest::short(&c.image)
+                ),
+                fix: Fix::Manual,
+            }),
+            Some(_) => {}
+            None => {
+                // `img-rm -f` may remove a container's image, as `docker
+                // rmi -f` does; its snapshots keep it whole.
+                let lost = c
+                    .layers
+                    .iter()
+                    .filter(|l| !store.snapshot_path(l).is_dir())
+                    .count();
+                if lost > 0 {
+                    problems.push(Problem {
+                        class: Class::Damage,
+                        text: format!(
+                            "{label}: its image {} is gone and {lost} of its layers with it; \
+                             it cannot run again (img-prune --containers removes it)",
+                            digest::short(&c.image)
+                        ),
+                        fix: Fix::Manual,
+                    });
+                }
+            }
+        }
+    }
+    Ok(containers.len())
+}
+
+/// Partial downloads no pull continued for [`PARTIAL_MAX_AGE`] (and none
+/// holds); returns how many younger ones wait for their pull, and their
+/// bytes.
+pub(super) fn partials(store: &Store, problems: &mut Vec<Problem>) -> (usize, u64) {
+    let dir = store.state_dir().join("ingest");
+    let now = SystemTime::now();
+    let idle = |path: &Path| {
+        fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| now.duration_since(t).unwrap_or_default())
+    };
+    let mut waiting = (0, 0);
+    for entry in read_dir(&dir) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((hex, is_state)) = partial_name(&name) else {
+            continue;
+        };
+        let data = dir.join(format!("partial-{hex}"));
+        let state = dir.join(format!("partial-{hex}.ranges"));
+        if is_state {
+            if !data.exists() && idle(&state).is_some_and(|a| a > PARTIAL_MAX_AGE) {
+                leftover(
+                    store,
+                    problems,
+                    state,
+                    "the state of a download that is gone",
+                );
+            }
+            continue;
+        }
+        let last = [idle(&data), idle(&state)].into_iter().flatten().min();
+        let bytes = fs::metadata(&data).map_or(0, |m| m.len().min(m.blocks() * 512));
+        let held = fs::File::open(&data).is_ok_and(|f| f.try_lock().is_err());
+        if held {
+            continue; // a pull is working on it
+        }
+        if last.is_some_and(|a| a <= PARTIAL_MAX_AGE) {
+            waiting.0 += 1;
+            waiting.1 += bytes;
+            continue;
+        }
+        let hours = last.map_or(0, |a| a.as_secs() / 3600);
+        problems.push(Problem {
+            class: Class::Leftover,
+            text: format!(
+                "partial download of sha256:{} ({}): no pull continued it for {hours} hours",
+                &hex[..12],
+                human_size_precision(bytes, 4)
+            ),
+            fix: Fix::Partial(hex.to_string()),
+        });
+    }
+    waiting
+}
+
+/// Report the runtime's state of container `id` when the runtime still
+/// keeps it (nobody runs the container: the caller checked).
+fn runtime_state(problems: &mut Vec<Problem>, runtime: &str, id: &str, label: &str) {
+    let Some(path) = state_dir(runtime, id) else {
+        return;
+    };
+    if !path.exists() {
+        return;
+    }
+    problems.push(Problem {
+        class: Class::Leftover,
+        text: format!(
+            "{label}: {runtime} still keeps its state in {}, though nothing runs it",
+            path.display()
+        ),
+        fix: Fix::Runtime {
+            runtime: runtime.to_string(),
+            id: id.to_string(),
+        },
+    });
+}
+
+/// Where the runtime `runtime` (a name or a path: runc, crun) keeps the
+/// state of container `id` by default: `/run/NAME/ID` for root, else under
+/// `$XDG_RUNTIME_DIR`.
+fn state_dir(runtime: &str, id: &str) -> Option<PathBuf> {
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let name = Path::new(runtime).file_name()?;
+    let base = if rustix::process::geteuid().is_root() {
+        PathBuf::from("/run")
+    } else {
+        PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR")?)
+    };
+    Some(base.join(name).join(id))
+}
+
+/// Whether the process `pid` exists.
+fn alive(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+/// The entries of a directory; none when it is missing.
+fn read_dir(dir: &Path) -> Vec<fs::DirEntry> {
+    fs::read_dir(dir)
+        .map(|entries| entries.flatten().collect())
+        .unwrap_or_default()
+}
+
+/// The blob hex of a partial download's data file (`partial-HEX`, false)
+/// or state file (`partial-HEX.ranges`, true); `None` for any other file.
+pub(super) fn partial_name(name: &str) -> Option<(&str, bool)> {
+    let rest = name.strip_prefix("partial-")?;
+    let (hex, is_state) = match rest.strip_suffix(".ranges") {
+        Some(hex) => (hex, true),
+        None => (rest, false),
+    };
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    is_hex.then_some((hex, is_state))
+}
+
+/// The container a repair marks as ended: it exited with 255, as Docker
+/// marks a container whose daemon went away.
+pub(super) fn mark_exited(store: &Store, id: &str) -> Result<bool> {
+    let dir = store.container_dir(id);
+    let Ok(mut record) = dir.load() else {
+        return Ok(false);
+    };
+    if !matches!(record.state, State::Running { .. }) || dir.is_held() {
+        return Ok(false);
+    }
+    record.state = State::Exited {
+        code: 255,
+        finished: crate::compose::timestamp(chrono::Utc::now()),
+    };
+    dir.save(&record)?;
+    Ok(true)
+}
+
+/// Take container `id` out of `runtime`'s state.
+pub(super) fn delete_runtime_state(runtime: &str, id: &str) -> Result<()> {
+    let chosen = container::runtime::candidates(Some(runtime))?;
+    match chosen.first() {
+        Some(runtime) => runtime.delete(id),
+        None => Ok(()),
+    }
+}
