@@ -9,6 +9,7 @@ mod credentials;
 mod differential;
 mod docs;
 mod export;
+mod fsck;
 mod full_disk;
 mod history;
 mod import;

@@ -143,8 +143,9 @@ pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<u
         let label = format!("container {} ({})", c.name, c.short_id());
         let dir = store.container_dir(&c.id);
         let held = dir.is_held();
+        let orphan = matches!(c.state, State::Running { pid } if !held && alive(pid));
         if let State::Running { pid } = c.state {
-            if !held && alive(pid) {
+            if orphan {
                 problems.push(Problem {
                     class: Class::Leftover,
                     text: format!(
@@ -163,7 +164,8 @@ pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<u
                 });
             }
         }
-        if !held {
+        // The runtime's state belongs to the process while it lives.
+        if !held && !orphan {
             runtime_state(problems, &c.runtime, &c.id, &label);
         }
         match images.get(&c.image) {
@@ -295,10 +297,16 @@ fn state_dir(runtime: &str, id: &str) -> Option<PathBuf> {
     Some(base.join(name).join(id))
 }
 
-/// Whether the process `pid` exists.
+/// Whether the process `pid` exists and has not ended (a zombie whose
+/// parent has not collected it yet has ended).
 fn alive(pid: i32) -> bool {
-    rustix::process::Pid::from_raw(pid)
-        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "PID (COMM) STATE …": COMM may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state != "Z" && state != "X")
 }
 
 /// The entries of a directory; none when it is missing.
