@@ -342,3 +342,7 @@ fn same_file(file: &File, path: &Path) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[path = "gc_tests.rs"]
+mod tests;
