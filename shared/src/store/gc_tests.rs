@@ -85,7 +85,10 @@ fn what_no_name_reaches_goes_and_the_rest_stays() {
     name(&store, "kept:1", &kept);
     name(&store, "multi:1", &index);
     store
-        .update_index(|i| Ok(i.add_unnamed(&dangling)))
+        .update_index(|i| {
+            i.add_unnamed(&dangling);
+            Ok(())
+        })
         .unwrap();
     drop(store);
 
