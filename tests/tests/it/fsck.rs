@@ -257,7 +257,7 @@ fn leftovers_of_interrupted_programs_are_reported_and_removed() {
     let script = format!(
         "mkfifo ctl; P=$STORE/.img/ingest/partial-{held}
          flock $P cat ctl >/dev/null 2>&1 & holder=$!
-         exec 8>ctl
+         exec 8<>ctl
          until ! flock -n $P true; do sleep 0.01; done
          img-fsck > out 2> err; status=$?
          img-fsck --repair >> out 2>> err || status=$?

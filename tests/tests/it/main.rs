@@ -5,6 +5,7 @@
 mod build;
 mod cli;
 mod commit;
+mod crash;
 mod credentials;
 mod differential;
 mod docs;
