@@ -244,6 +244,18 @@ impl Store {
                 }
             }
         }
+        // index.json's own temporary files (see `write_atomic`), of an
+        // update that never finished.
+        if let Ok(entries) = fs::read_dir(self.root()) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    if fs::remove_file(entry.path()).is_ok() {
+                        report.ingest_freed += size;
+                    }
+                }
+            }
+        }
         let (count, bytes) = self.sweep_partials(partial_max_age)?;
         report.partials = count;
         report.ingest_freed += bytes;

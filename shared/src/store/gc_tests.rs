@@ -142,6 +142,7 @@ fn temporary_files_and_build_directories_go_when_no_writer_holds_them() {
     let (_dir, store) = store();
     let ingest = store.state_dir().join("ingest");
     fs::write(ingest.join("blob-abandoned"), b"12345").unwrap();
+    fs::write(store.root().join(".tmp-index"), b"{}").unwrap();
     let build = store.state_dir().join("build/tmp-1/step");
     fs::create_dir_all(&build).unwrap();
     let cache = store.state_dir().join("build-cache");
@@ -155,7 +156,8 @@ fn temporary_files_and_build_directories_go_when_no_writer_holds_them() {
     fs::write(cache.join("whole.json"), entry(&layer)).unwrap();
     fs::write(cache.join("broken.json"), entry(&digest::of_bytes(b"gone"))).unwrap();
     let report = store.sweep(false).unwrap().unwrap();
-    assert_eq!(report.ingest_freed, 5);
+    assert_eq!(report.ingest_freed, 5 + 2);
+    assert!(!store.root().join(".tmp-index").exists());
     assert_eq!(fs::read_dir(&ingest).unwrap().count(), 0);
     assert!(!store.state_dir().join("build/tmp-1").exists());
     assert!(cache.join("whole.json").exists(), "its layers are stored");
