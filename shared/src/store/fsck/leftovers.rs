@@ -80,12 +80,15 @@ pub(super) fn of_writers(store: &Store, problems: &mut Vec<Problem>) -> Result<(
         // goes with the build's directory.
         for step in read_dir(&entry.path()) {
             let id = step.file_name().to_string_lossy().into_owned();
-            runtime_state(
-                problems,
-                "runc",
-                &id,
-                &format!("a step of the build in {}", entry.path().display()),
+            let label = format!(
+                "step {} of the build in {}",
+                short(&id),
+                entry.file_name().to_string_lossy()
             );
+            // The runtime is not recorded: whichever keeps state for it.
+            for runtime in ["runc", "crun"] {
+                runtime_state(problems, runtime, &id, &label);
+            }
         }
         leftover(
             store,
@@ -307,6 +310,11 @@ fn alive(pid: i32) -> bool {
     stat.rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .is_some_and(|state| state != "Z" && state != "X")
+}
+
+/// The first 12 characters of an ID, as Docker shows IDs.
+pub(super) fn short(id: &str) -> String {
+    id.chars().take(12).collect()
 }
 
 /// The entries of a directory; none when it is missing.

@@ -7,7 +7,8 @@
 
 use std::fs;
 
-use super::{leftovers, Fix, Problem};
+use super::leftovers::{self, short};
+use super::{Fix, Problem};
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::store::{remove_tree, Store};
@@ -88,16 +89,15 @@ pub(super) fn repair(store: &Store, problems: &[Problem]) -> Result<Repaired> {
             Fix::Runtime { runtime, id } => match leftovers::delete_runtime_state(runtime, id) {
                 Ok(()) => repaired.done.push(format!(
                     "took container {} out of {runtime}'s state",
-                    &id[..12.min(id.len())]
+                    short(id)
                 )),
                 Err(e) => repaired.left.push(format!("{}: {e}", problem.text)),
             },
             Fix::Exited(id) => {
                 if leftovers::mark_exited(store, id)? {
-                    repaired.done.push(format!(
-                        "marked container {} as exited (255)",
-                        &id[..12.min(id.len())]
-                    ));
+                    repaired
+                        .done
+                        .push(format!("marked container {} as exited (255)", short(id)));
                 }
             }
             Fix::Manual => repaired.left.push(problem.text.clone()),
