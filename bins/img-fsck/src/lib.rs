@@ -22,11 +22,13 @@ use img::store::fsck::{Class, Options, Report};
 /// against its image; and it finds what interrupted programs left: the
 /// temporary files of writes that never finished, partial downloads that no
 /// pull continued for 24 hours (younger ones wait to be resumed and are no
-/// problem; img-prune -a removes them), the directories of builds and
+/// problem; img-prune --system removes them), the directories of builds and
 /// unpacks that never finished, container records that say a container runs
-/// whose process is gone, and runtime state (runc's /run/runc/ID) of
-/// containers nothing runs. With `--deep`, also decompresses every layer
-/// and hashes its tar against the diff_id its config gives.
+/// whose process is gone, and the runtime's state of containers whose owner
+/// died (.img/runtime/; opening the store, as every program does, ends
+/// those already, so what is found is what that could not). With `--deep`,
+/// also decompresses every layer and hashes its tar against the diff_id its
+/// config gives.
 ///
 /// Prints one line per problem on stderr, `img-fsck: damaged: …` for
 /// damage and `img-fsck: leftover: …` for space nobody will use, and one
@@ -42,8 +44,8 @@ use img::store::fsck::{Class, Options, Report};
 /// (`untagged: NAME`, `deleted: sha256:…`: pull or load those images
 /// again), drops snapshots that differ from their layers (they are unpacked
 /// again when needed; one a running container uses is left), removes the
-/// leftovers, takes dead containers out of the runtime's state and marks
-/// their records exited (255). It exits 0 when the store is sound
+/// leftovers, ends containers whose owner died (their processes and
+/// runtime state) and marks records whose process is gone exited (255). It exits 0 when the store is sound
 /// afterwards, 1 when something was left (said why, and what to do).
 ///
 /// Safe beside running programs: the check holds the store's gc lock

@@ -95,10 +95,9 @@ enum Fix {
     Snapshot(Digest),
     /// Remove the index entries (every name) of this manifest or index.
     Names(Digest),
-    /// Take the container out of the runtime's state.
+    /// End the container whose owner died: its processes and the
+    /// runtime's state of it.
     Runtime {
-        /// The runtime (`runc`, `crun`).
-        runtime: String,
         /// The container's ID.
         id: String,
     },
@@ -257,7 +256,7 @@ impl Store {
         if waiting > 0 {
             report.notes.push(format!(
                 "{waiting} partial downloads ({}) wait for their pull to continue them \
-                 (img-prune -a -f removes them now)",
+                 (img-prune --system -f removes them now)",
                 crate::format::human_size_precision(bytes, 4)
             ));
         }

@@ -15,7 +15,7 @@
 //! `partial-HEX.ranges`, see `partial.rs`) are kept for
 //! [`PARTIAL_MAX_AGE`] after their last write, so that the next pull
 //! continues them; older ones are removed (or every one, when the sweep is
-//! asked to: [`SweepOptions::every_partial`], img-prune -a), unless a
+//! asked to: [`SweepOptions::every_partial`], img-prune --system), unless a
 //! process holds the flock on the data file (a pull working on it),
 //! whatever its age.
 
@@ -46,18 +46,32 @@ pub struct SweepReport {
     pub ingest_freed: u64,
     /// Unpacked layers removed: no image or container uses them.
     pub snapshots: usize,
-    /// Build cache entries and cache mounts removed (when asked), by ID.
+    /// Build cache entries (those whose layers are gone, and when asked
+    /// the others) and cache mounts removed (when asked), by ID.
     pub build_cache: Vec<String>,
     /// Bytes they held.
     pub build_cache_freed: u64,
 }
 
+/// What a sweep does with img-build's cache beyond dropping the entries
+/// whose layers are gone.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum BuildCache {
+    /// Nothing more.
+    #[default]
+    Keep,
+    /// Remove what no image uses: the `RUN --mount=type=cache` directories
+    /// too (BuildKit's prune without `--all`: records no image shares).
+    Unused,
+    /// Remove all of it: every entry and every cache mount (`--all`).
+    All,
+}
+
 /// What a sweep removes besides unreachable blobs and abandoned files.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SweepOptions {
-    /// The whole build cache: every cache entry and every
-    /// `RUN --mount=type=cache` directory.
-    pub build_cache: bool,
+    /// What becomes of the build cache.
+    pub build_cache: BuildCache,
     /// Every partial download no pull holds, whatever its age (else only
     /// those idle for [`PARTIAL_MAX_AGE`]).
     pub every_partial: bool,
@@ -139,10 +153,15 @@ impl Store {
             };
             self.sweep_ingest(&mut report, max_age)?;
             report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
-            self.sweep_builds()?;
-            if options.build_cache {
-                self.sweep_build_cache(&mut report)?;
+            self.sweep_builds(&mut report)?;
+            match options.build_cache {
+                BuildCache::Keep => {}
+                BuildCache::Unused => self.sweep_build_cache(&["build-mounts"], &mut report)?,
+                BuildCache::All => {
+                    self.sweep_build_cache(&["build-cache", "build-mounts"], &mut report)?
+                }
             }
+            report.build_cache.sort();
             report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
             Ok(report)
         })
@@ -176,7 +195,7 @@ impl Store {
     /// Remove what builds left: the step directories of builds that did
     /// not finish (no build runs: the caller holds the gc lock
     /// exclusively), and cache entries whose layers are gone.
-    fn sweep_builds(&self) -> Result<()> {
+    fn sweep_builds(&self, report: &mut SweepReport) -> Result<()> {
         let work = self.state_dir().join("build");
         if let Ok(entries) = fs::read_dir(&work) {
             for entry in entries.flatten() {
@@ -201,16 +220,23 @@ impl Store {
                     })
                 });
             if !complete {
-                let _ = fs::remove_file(entry.path());
+                let bytes = file_size(&entry.path());
+                if fs::remove_file(entry.path()).is_ok() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    report
+                        .build_cache
+                        .push(name.trim_end_matches(".json").to_string());
+                    report.build_cache_freed += bytes;
+                }
             }
         }
         Ok(())
     }
 
-    /// Remove every build cache entry and cache mount directory (no build
+    /// Remove everything in the build cache directories `dirs` (no build
     /// runs: the caller holds the gc lock exclusively).
-    fn sweep_build_cache(&self, report: &mut SweepReport) -> Result<()> {
-        for dir in ["build-cache", "build-mounts"] {
+    fn sweep_build_cache(&self, dirs: &[&str], report: &mut SweepReport) -> Result<()> {
+        for dir in dirs {
             let Ok(entries) = fs::read_dir(self.state_dir().join(dir)) else {
                 continue;
             };
@@ -225,7 +251,6 @@ impl Store {
                 report.build_cache_freed += bytes;
             }
         }
-        report.build_cache.sort();
         Ok(())
     }
 

@@ -167,7 +167,7 @@ fn temporary_files_and_build_directories_go_when_no_writer_holds_them() {
         .sweep_all(
             false,
             &SweepOptions {
-                build_cache: true,
+                build_cache: BuildCache::All,
                 every_partial: false,
             },
         )
@@ -206,7 +206,7 @@ fn partial_downloads_by_age_whatever_their_age_and_never_one_a_pull_holds() {
     assert_eq!((report.partials, report.ingest_freed), (1, 3000));
     assert!(!old.exists() && young.exists() && held.exists());
     let every = SweepOptions {
-        build_cache: false,
+        build_cache: BuildCache::Keep,
         every_partial: true,
     };
     let report = store.sweep_all(false, &every).unwrap().unwrap();

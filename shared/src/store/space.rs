@@ -2,8 +2,8 @@
 //! failure (it is the machine's state, not bad input: exit 1, never "corrupt
 //! archive"), and an error that says how much was needed, how much is free,
 //! and what would free space — the partial downloads no pull holds (kept
-//! for resuming, which `img-prune -a` removes whatever their age) and the
-//! images nobody uses.
+//! for resuming, which `img-prune --system` removes whatever their age)
+//! and the images nobody uses.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -97,13 +97,15 @@ impl Store {
             )),
         }
         message.push_str(
-            "; make room and run it again (img-prune -a -f removes the partial downloads no pull holds",
+            "; make room and run it again (img-prune --system -f removes the partial downloads no pull holds",
         );
         let (partials, bytes) = self.partial_usage();
         if partials > 0 {
-            message.push_str(&format!(", {} here,", size(bytes)));
+            message.push_str(&format!(" ({} here)", size(bytes)));
         }
-        message.push_str(" and the images no container uses; img-rm removes one image)");
+        message.push_str(
+            ", stopped containers, dangling images and unused build cache; img-rm removes an image)",
+        );
         Error::new(Kind::Io, message).with_source(error)
     }
 }
@@ -145,7 +147,7 @@ mod tests {
             text.starts_with("the disk is full: this pull needs 5MB more"),
             "{text}"
         );
-        assert!(text.contains("img-prune -a -f"), "{text}");
+        assert!(text.contains("img-prune --system -f"), "{text}");
         let other = store.out_of_space(Error::invalid("bad"), "this pull", None);
         assert_eq!(other.kind(), Kind::InvalidInput);
     }

@@ -1,7 +1,7 @@
 //! A full disk (defect 3 of issue 11): the programs say the disk is full
 //! (exit 1, never "corrupt archive"), a pull says how much it still needed
 //! and what frees space, and the space its partial downloads hold can be
-//! reclaimed on demand (`img-prune -a`), whatever their age.
+//! reclaimed on demand (`img-prune --system`), whatever their age.
 
 use img_tests::disk::SmallDisk;
 use img_tests::registry::{big_fixture, Registry};
@@ -37,14 +37,14 @@ fn a_pull_that_fills_the_disk_says_what_it_needed_and_prune_a_frees_it() {
     );
     for words in [
         "more, and the file system of",
-        "has 0B free; make room and run it again (img-prune -a -f removes the partial downloads no pull holds, ",
+        "has 0B free; make room and run it again (img-prune --system -f removes the partial downloads no pull holds (",
         "No space left on device",
     ] {
         assert!(run.stderr.contains(words), "{words:?} in {}", run.stderr);
     }
     assert!(disk.free() < 1 << 20, "the pull filled the disk");
     // The plain prune keeps a fresh partial download for the next pull;
-    // -a takes it, whatever its age.
+    // --system takes it, whatever its age.
     let at = |args: &str| format!("{args} --root {}", root.display());
     let partials = || {
         std::fs::read_dir(root.join(".img/ingest"))
@@ -57,7 +57,7 @@ fn a_pull_that_fills_the_disk_says_what_it_needed_and_prune_a_frees_it() {
     assert_eq!(partials(), 1, "the pull keeps what it downloaded");
     env.sh(&at("img-prune -f")).ok();
     assert_eq!(partials(), 1, "img-prune -f keeps a fresh download");
-    let run = env.sh(&at("img-prune -a -f")).ok();
+    let run = env.sh(&at("img-prune --system -f")).ok();
     assert!(
         run.stdout.contains("Total reclaimed space: 4"),
         "{}",
@@ -65,7 +65,7 @@ fn a_pull_that_fills_the_disk_says_what_it_needed_and_prune_a_frees_it() {
     );
     assert!(
         disk.free() + (1 << 20) > before,
-        "img-prune -a freed the disk: {} of {before} free",
+        "img-prune --system freed the disk: {} of {before} free",
         disk.free()
     );
     let ingest = std::fs::read_dir(root.join(".img/ingest")).unwrap().count();

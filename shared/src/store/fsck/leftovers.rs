@@ -11,9 +11,11 @@
 //! pull holds its flock and nobody wrote to it for
 //! [`PARTIAL_MAX_AGE`](crate::store::PARTIAL_MAX_AGE) (younger ones wait for
 //! the next pull to resume them, and are no problem); a container record
-//! that says it runs while no img-run holds its lock and its process is
-//! gone is stale; the runtime's state of a container nobody runs (runc's
-//! `/run/runc/ID`) is left over.
+//! that says it runs while nothing owns the container and its process is
+//! gone is stale; the runtime's state of a container (kept in the store,
+//! `.img/runtime/RUNTIME/ID`, see `container/owner.rs`) whose owner died is
+//! left over. Opening the store reaps those already (every program does),
+//! so what is found here is what that could not end.
 
 use std::collections::HashMap;
 use std::fs;
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::{Class, Fix, Problem};
-use crate::container::{self, State};
+use crate::container::{owner, State};
 use crate::digest::{self, Digest};
 use crate::error::Result;
 use crate::format::human_size_precision;
@@ -76,20 +78,6 @@ pub(super) fn of_writers(store: &Store, problems: &mut Vec<Problem>) -> Result<(
         }
     }
     for entry in read_dir(&store.state_dir().join("build")) {
-        // A build's steps are containers of their own: their runtime state
-        // goes with the build's directory.
-        for step in read_dir(&entry.path()) {
-            let id = step.file_name().to_string_lossy().into_owned();
-            let label = format!(
-                "step {} of the build in {}",
-                short(&id),
-                entry.file_name().to_string_lossy()
-            );
-            // The runtime is not recorded: whichever keeps state for it.
-            for runtime in ["runc", "crun"] {
-                runtime_state(problems, runtime, &id, &label);
-            }
-        }
         leftover(
             store,
             problems,
@@ -118,6 +106,8 @@ pub(super) fn of_writers(store: &Store, problems: &mut Vec<Problem>) -> Result<(
 /// Containers: stale records, runtime state nobody owns, containers
 /// against their images. Returns how many there are.
 pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<usize> {
+    let runtime_dir = owner::runtime_dir(&store.state_dir());
+    runtime_states(store, &runtime_dir, problems);
     let containers = store.containers()?;
     if containers.is_empty() {
         return Ok(0);
@@ -145,9 +135,9 @@ pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<u
     for c in &containers {
         let label = format!("container {} ({})", c.name, c.short_id());
         let dir = store.container_dir(&c.id);
-        let held = dir.is_held();
-        let orphan = matches!(c.state, State::Running { pid } if !held && alive(pid));
-        if let State::Running { pid } = c.state {
+        let held = dir.is_held() || owner::is_owned(&runtime_dir, &c.id);
+        let orphan = matches!(c.state, State::Running { pid, .. } if !held && alive(pid));
+        if let State::Running { pid, .. } = c.state {
             if orphan {
                 problems.push(Problem {
                     class: Class::Leftover,
@@ -166,10 +156,6 @@ pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<u
                     fix: Fix::Exited(c.id.clone()),
                 });
             }
-        }
-        // The runtime's state belongs to the process while it lives.
-        if !held && !orphan {
-            runtime_state(problems, &c.runtime, &c.id, &label);
         }
         match images.get(&c.image) {
             Some(diff_ids) if diff_ids != &c.layers => problems.push(Problem {
@@ -262,42 +248,34 @@ pub(super) fn partials(store: &Store, problems: &mut Vec<Problem>) -> (usize, u6
     waiting
 }
 
-/// Report the runtime's state of container `id` when the runtime still
-/// keeps it (nobody runs the container: the caller checked).
-fn runtime_state(problems: &mut Vec<Problem>, runtime: &str, id: &str, label: &str) {
-    let Some(path) = state_dir(runtime, id) else {
-        return;
-    };
-    if !path.exists() {
-        return;
+/// The runtime's state of containers whose owner died (`owner.rs`): a
+/// killed img-run, img-build or monitor that opening the store could not
+/// reap.
+fn runtime_states(store: &Store, runtime_dir: &Path, problems: &mut Vec<Problem>) {
+    for runtime in read_dir(runtime_dir) {
+        let name = runtime.file_name().to_string_lossy().into_owned();
+        if !runtime.path().is_dir() || name == "owned" {
+            continue;
+        }
+        for state in read_dir(&runtime.path()) {
+            let id = state.file_name().to_string_lossy().into_owned();
+            if id.len() != 64 || owner::is_owned(runtime_dir, &id) {
+                continue;
+            }
+            let shown = state.path().strip_prefix(store.root()).map_or_else(
+                |_| state.path().display().to_string(),
+                |p| p.display().to_string(),
+            );
+            problems.push(Problem {
+                class: Class::Leftover,
+                text: format!(
+                    "{shown}: {name} keeps the state of container {}, whose owner is gone",
+                    short(&id)
+                ),
+                fix: Fix::Runtime { id },
+            });
+        }
     }
-    problems.push(Problem {
-        class: Class::Leftover,
-        text: format!(
-            "{label}: {runtime} still keeps its state in {}, though nothing runs it",
-            path.display()
-        ),
-        fix: Fix::Runtime {
-            runtime: runtime.to_string(),
-            id: id.to_string(),
-        },
-    });
-}
-
-/// Where the runtime `runtime` (a name or a path: runc, crun) keeps the
-/// state of container `id` by default: `/run/NAME/ID` for root, else under
-/// `$XDG_RUNTIME_DIR`.
-fn state_dir(runtime: &str, id: &str) -> Option<PathBuf> {
-    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let name = Path::new(runtime).file_name()?;
-    let base = if rustix::process::geteuid().is_root() {
-        PathBuf::from("/run")
-    } else {
-        PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR")?)
-    };
-    Some(base.join(name).join(id))
 }
 
 /// Whether the process `pid` exists and has not ended (a zombie whose
@@ -343,7 +321,8 @@ pub(super) fn mark_exited(store: &Store, id: &str) -> Result<bool> {
     let Ok(mut record) = dir.load() else {
         return Ok(false);
     };
-    if !matches!(record.state, State::Running { .. }) || dir.is_held() {
+    let owned = owner::is_owned(&owner::runtime_dir(&store.state_dir()), id);
+    if !matches!(record.state, State::Running { .. }) || dir.is_held() || owned {
         return Ok(false);
     }
     record.state = State::Exited {
@@ -354,11 +333,14 @@ pub(super) fn mark_exited(store: &Store, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Take container `id` out of `runtime`'s state.
-pub(super) fn delete_runtime_state(runtime: &str, id: &str) -> Result<()> {
-    let chosen = container::runtime::candidates(Some(runtime))?;
-    match chosen.first() {
-        Some(runtime) => runtime.delete(id),
-        None => Ok(()),
+/// End container `id` whose owner died: its processes and runtime state
+/// (`owner.rs`), and mark its record; whether there was anything to end.
+pub(super) fn reap(store: &Store, id: &str) -> Result<bool> {
+    let runtime_dir = owner::runtime_dir(&store.state_dir());
+    let ended = owner::reap_one(&runtime_dir, id)?;
+    if ended {
+        // The record, as every program's reap marks it.
+        store.reap_containers()?;
     }
+    Ok(ended)
 }

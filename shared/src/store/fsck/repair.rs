@@ -9,6 +9,7 @@ use std::fs;
 
 use super::leftovers::{self, short};
 use super::{Fix, Problem};
+use crate::container::owner;
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::store::{remove_tree, Store};
@@ -69,9 +70,12 @@ pub(super) fn repair(store: &Store, problems: &[Problem]) -> Result<Repaired> {
                 }
             }
             Fix::Snapshot(diff_id) => {
-                let running = containers
-                    .iter()
-                    .find(|c| c.layers.contains(diff_id) && store.container_dir(&c.id).is_held());
+                let runtime_dir = owner::runtime_dir(&store.state_dir());
+                let running = containers.iter().find(|c| {
+                    c.layers.contains(diff_id)
+                        && (store.container_dir(&c.id).is_held()
+                            || owner::is_owned(&runtime_dir, &c.id))
+                });
                 if let Some(c) = running {
                     repaired.left.push(format!(
                         "snapshot {diff_id} is in use by the running container {} ({}): \
@@ -86,11 +90,12 @@ pub(super) fn repair(store: &Store, problems: &[Problem]) -> Result<Repaired> {
                     "dropped snapshot {diff_id} (it is unpacked again when needed)"
                 ));
             }
-            Fix::Runtime { runtime, id } => match leftovers::delete_runtime_state(runtime, id) {
-                Ok(()) => repaired.done.push(format!(
-                    "took container {} out of {runtime}'s state",
+            Fix::Runtime { id } => match leftovers::reap(store, id) {
+                Ok(true) => repaired.done.push(format!(
+                    "ended container {} (its owner was gone) and its runtime state",
                     short(id)
                 )),
+                Ok(false) => {}
                 Err(e) => repaired.left.push(format!("{}: {e}", problem.text)),
             },
             Fix::Exited(id) => {
