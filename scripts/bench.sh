@@ -247,6 +247,7 @@ done
 # Against the machine's sha256 rate (one core, page cache): img-fsck hashes
 # blobs on every core at once, one blob per core.
 for w in "$FILES" "$BIGW"; do
+  selected "fsck:$w" || continue
   store=$W/fsck-$w
   skopeo copy -q "oci:$LAYOUT:$w" "oci:$store:$w"
   blob_bytes=$(find "$store/blobs/sha256" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }')
