@@ -196,3 +196,75 @@ fn an_rm_killed_while_it_waits_for_the_index_changes_nothing() {
     env.sh("img-rm other:1").ok();
     env.check_store();
 }
+
+#[test]
+fn a_killed_build_leaves_its_secrets_only_in_the_store_where_prune_removes_them() {
+    if !need(PEERS) || !need(&["runc"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    std::fs::create_dir_all(env.path("ctx")).unwrap();
+    std::fs::create_dir_all(env.path("tmp")).unwrap();
+    std::fs::write(
+        env.path("ctx/Dockerfile"),
+        "FROM busybox\nRUN busybox true\n",
+    )
+    .unwrap();
+    // A build without secrets makes no place for them, anywhere.
+    env.sh("TMPDIR=$PWD/tmp img-build -q -t plain:1 ctx >/dev/null")
+        .ok();
+    assert_eq!(env.sh("ls -A tmp").ok().stdout, "");
+    // A secret from a variable, mounted as a file: its copy is written in
+    // the build's directory in the store, never in TMPDIR.
+    std::fs::write(
+        env.path("ctx/Dockerfile"),
+        "FROM busybox\nRUN --mount=type=secret,id=token,required \
+         busybox test -s /run/secrets/token && busybox touch /started && busybox sleep 600\n",
+    )
+    .unwrap();
+    let run = env.sh(&format!(
+        "{WAIT_FOR}
+         TOKEN=s3cret-value TMPDIR=$PWD/tmp img-build -q --secret id=token,env=TOKEN -t app:1 ctx >/dev/null 2>&1 & build=$!
+         wait_for 'the RUN step' 'ls $STORE/.img/build/*/*/upper/started >/dev/null 2>&1'
+         kill -9 $build; wait $build; echo \"status $?\"
+         ls -A tmp
+         cd $STORE && grep -rl s3cret-value ."
+    ));
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(lines[0], "status 137");
+    assert!(
+        lines[1].starts_with("./.img/build/tmp-") && lines[1].contains("/secrets/secret-"),
+        "{}",
+        run.stdout
+    );
+    let leftovers = recovers(&env, "img-prune -f");
+    assert!(
+        leftovers
+            .iter()
+            .any(|l| l.ends_with("the directory of a build that never finished")),
+        "{leftovers:?}"
+    );
+    let left = env.sh("grep -rl s3cret-value $STORE; ls -A tmp").ok();
+    assert_eq!(left.stdout, "", "the secret outlived the prune");
+    // The build succeeds again, and leaves nothing of its secret.
+    std::fs::write(
+        env.path("ctx/Dockerfile"),
+        "FROM busybox\nRUN --mount=type=secret,id=token,required \
+         busybox test -s /run/secrets/token && busybox touch /started\n",
+    )
+    .unwrap();
+    env.sh(
+        "TOKEN=s3cret-value TMPDIR=$PWD/tmp img-build -q --secret id=token,env=TOKEN -t app:1 ctx",
+    )
+    .ok();
+    let left = env
+        .sh("grep -rl s3cret-value $STORE; ls -A tmp; ls -A $STORE/.img/build")
+        .ok();
+    assert_eq!(
+        left.stdout, "",
+        "the build left its secret or its directory"
+    );
+    env.check_store();
+}
