@@ -526,3 +526,85 @@ fn a_container_whose_img_run_was_killed_and_a_stale_record() {
     );
     env.check_store();
 }
+
+#[test]
+fn runtime_state_no_reap_could_end_and_a_process_nobody_supervises() {
+    if !need(PEERS) || !need(&["runc"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    // The state of a runtime that is not installed (any more): opening the
+    // store cannot have the runtime delete it, and nothing owns it.
+    let id = "e".repeat(64);
+    env.sh(&format!(
+        "mkdir -p $STORE/.img/runtime/youki/{id} && echo '{{}}' > $STORE/.img/runtime/youki/{id}/state.json"
+    ))
+    .ok();
+    let run = fsck(&env, "").code(1);
+    assert_eq!(
+        lines(&run, "leftover"),
+        [format!(
+            ".img/runtime/youki/{id}: youki keeps the state of container {}, whose owner is gone",
+            &id[..12]
+        )]
+    );
+    let run = fsck(&env, "--repair").ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "img-fsck: ended container {} (its owner was gone) and its runtime state",
+            &id[..12]
+        )),
+        "{}",
+        run.stderr
+    );
+    env.sh(&format!("test ! -e $STORE/.img/runtime/youki/{id}"))
+        .ok();
+    env.check_store();
+    // A container record naming a live process that no img-run
+    // supervises: only the user can judge it; the repair leaves it and
+    // says so, and once the process is gone marks it exited.
+    env.sh("img-create --name lost busybox busybox true >/dev/null")
+        .ok();
+    let cid = env
+        .sh("basename $STORE/.img/containers/*")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let script = format!(
+        "mkfifo ctl; cat ctl >/dev/null & pid=$!; exec 8<>ctl
+         f=$STORE/.img/containers/{cid}/container.json
+         jq -c --argjson p $pid '.state = {{status: \"running\", pid: $p}}' $f > r && mv r $f
+         img-fsck; echo \"check $?\"; img-fsck --repair; echo \"repair $?\"
+         exec 8>&-; wait $pid; echo \"pid $pid\""
+    );
+    let run = env.sh(&script).ok();
+    let pid = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        run.stdout.starts_with("check 1\nrepair 1\n"),
+        "{}",
+        run.stdout
+    );
+    let orphan = format!(
+        "container lost ({}): its process (pid {pid}) runs, but no img-run supervises it: \
+         end it (kill {pid}), then run img-fsck --repair",
+        &cid[..12]
+    );
+    assert_eq!(lines(&run, "leftover"), [orphan.as_str(), orphan.as_str()]);
+    let run = fsck(&env, "--repair").ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "img-fsck: marked container {} as exited (255)",
+            &cid[..12]
+        )),
+        "{}",
+        run.stderr
+    );
+    env.check_store();
+}

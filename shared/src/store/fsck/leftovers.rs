@@ -337,10 +337,20 @@ pub(super) fn mark_exited(store: &Store, id: &str) -> Result<bool> {
 /// (`owner.rs`), and mark its record; whether there was anything to end.
 pub(super) fn reap(store: &Store, id: &str) -> Result<bool> {
     let runtime_dir = owner::runtime_dir(&store.state_dir());
-    let ended = owner::reap_one(&runtime_dir, id)?;
-    if ended {
-        // The record, as every program's reap marks it.
-        store.reap_containers()?;
+    if !owner::reap_one(&runtime_dir, id)? {
+        return Ok(false); // an owner took it up meanwhile
     }
-    Ok(ended)
+    // What the reap had no runtime program for (one not installed any
+    // more) stays, found again by every check: its processes died with
+    // their namespaces or live on unreachable by any runtime, so the state
+    // goes as the reap's own fallback removes it.
+    for runtime in read_dir(&runtime_dir) {
+        let state = runtime.path().join(id);
+        if runtime.file_name() != "owned" && fs::symlink_metadata(&state).is_ok() {
+            crate::store::remove_tree(&state)?;
+        }
+    }
+    // The record, as every program's reap marks it.
+    store.reap_containers()?;
+    Ok(true)
 }
