@@ -4,10 +4,10 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, Exit};
-use img::format::human_size_precision;
-use img::progress::Progress;
-use img::store::fsck::{Class, Options, Report};
+use img_check::{Class, Options, Report};
+use img_cli::progress::Stderr;
+use img_cli::{self as cli, Common, Exit};
+use img_core::format::human_size_precision;
 
 /// Verify the image store, and repair it.
 ///
@@ -89,10 +89,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         deep: cli.deep,
     };
     let store = cli.common.store()?;
-    let report = store.fsck(&options, &Progress::stderr(cli.quiet))?;
+    let report = img_check::fsck(&store, &options, &Stderr::new(cli.quiet))?;
     let mut out = cli::stdout();
     for record in &report.damaged {
-        img::record::write(&mut out, record)?;
+        img_core::record::write(&mut out, record)?;
     }
     out.flush()?;
     let mut err = std::io::stderr().lock();

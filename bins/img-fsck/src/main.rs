@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-fsck", || img_fsck::run(img::usage::parse("img-fsck")))
+    img_cli::run_main("img-fsck", || {
+        img_fsck::run(img_cli::usage::parse("img-fsck"))
+    })
 }
