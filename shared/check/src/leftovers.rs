@@ -340,10 +340,9 @@ pub(super) fn reap(store: &Store, id: &str) -> Result<bool> {
     if !owner::reap_one(&runtime_dir, id)? {
         return Ok(false); // an owner took it up meanwhile
     }
-    // What the reap had no runtime program for (one not installed any
-    // more) stays, found again by every check: its processes died with
-    // their namespaces or live on unreachable by any runtime, so the state
-    // goes as the reap's own fallback removes it.
+    // What the reap could not remove (its fallback removes directories,
+    // and a file another tool left there stays) would be found again by
+    // every check: nothing owns it and no runtime can use it, so it goes.
     for runtime in read_dir(&runtime_dir) {
         let state = runtime.path().join(id);
         if runtime.file_name() != "owned" && fs::symlink_metadata(&state).is_ok() {

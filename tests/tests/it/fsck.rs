@@ -534,11 +534,13 @@ fn runtime_state_no_reap_could_end_and_a_process_nobody_supervises() {
     }
     let env = Env::new();
     env.seed("base", "busybox");
-    // The state of a runtime that is not installed (any more): opening the
-    // store cannot have the runtime delete it, and nothing owns it.
+    // Runtime state nothing owns that opening the store cannot remove: a
+    // runtime that is not installed (any more) cannot delete it, and the
+    // reap's own fallback removes directories only, not a file another
+    // tool left there.
     let id = "e".repeat(64);
     env.sh(&format!(
-        "mkdir -p $STORE/.img/runtime/youki/{id} && echo '{{}}' > $STORE/.img/runtime/youki/{id}/state.json"
+        "mkdir -p $STORE/.img/runtime/youki && echo '{{}}' > $STORE/.img/runtime/youki/{id}"
     ))
     .ok();
     let run = fsck(&env, "").code(1);
