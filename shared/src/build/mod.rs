@@ -32,6 +32,7 @@ pub mod cache;
 pub mod copy;
 pub mod input;
 pub mod mounts;
+pub mod remote_cache;
 pub mod state;
 pub mod steps;
 
