@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser};
 
 use img::build::mounts::Secret;
+use img::build::remote_cache::{Export, Import};
 use img::cli::{self, Common};
 use img::container::execute::{Settings, Stdout};
 use img::container::runtime;
@@ -117,6 +118,12 @@ pub struct Cli {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
+    /// Look steps up in this cache too, after the store's own: type=registry,ref=NAME[:TAG] (or NAME[:TAG] alone: a cache, or an image built with --cache-to type=inline), or type=local,src=DIR[,tag=TAG] (repeatable)
+    #[arg(long = "cache-from", value_name = "CACHE")]
+    pub cache_from: Vec<String>,
+    /// Write this build's cache: type=registry,ref=NAME[:TAG], type=local,dest=DIR[,tag=TAG], or type=inline; options mode=min|max, compression=gzip|zstd|uncompressed, ignore-error=true (repeatable)
+    #[arg(long = "cache-to", value_name = "CACHE")]
+    pub cache_to: Vec<String>,
     /// Print no progress, nor RUN commands' stdout
     #[arg(short, long)]
     pub quiet: bool,
@@ -195,6 +202,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         settings,
         quiet: cli.quiet,
         secrets,
+        cache_from: cli
+            .cache_from
+            .iter()
+            .map(|c| Import::parse(c))
+            .collect::<Result<_, _>>()?,
+        cache_to: cli
+            .cache_to
+            .iter()
+            .map(|c| Export::parse(c))
+            .collect::<Result<_, _>>()?,
     };
     let root = cli.common.root_dir();
     let progress = Progress::stderr(cli.quiet);

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::args::{Given, Scope};
-use super::cache;
+use super::cache::StepKey;
 use super::copy;
 use super::mounts::{self, Kind as MountKind, Mount};
 use super::state::State;
+use super::step_cache::{Found, StepCache};
 use super::steps::{self, StepDir};
-use super::{Built, Options};
+use super::{remote_cache, Built, Options};
 use crate::change::Editor;
 use crate::container::execute::Settings;
 use crate::container::process;
@@ -45,6 +46,8 @@ pub struct Builder<'a> {
     /// Whether the current stage set CMD (ENTRYPOINT clears only an
     /// inherited one, as Docker's builder decides).
     cmd_set: bool,
+    /// The caches steps are looked up in, and what the build went through.
+    cache: StepCache<'a>,
 }
 
 impl<'a> Builder<'a> {
@@ -92,14 +95,45 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             cmd_set: false,
+            cache: StepCache::new(store, options.no_cache, progress),
         })
     }
 
-    /// Build the target stage and what it needs; store and name the image.
+    /// Build the target stage and what it needs; store and name the image;
+    /// write the cache where `--cache-to` says.
     pub fn build(mut self) -> Result<Built> {
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
+        self.cache.import(
+            &self.options.cache_from,
+            &self.options.pull_options.client,
+            self.progress,
+        );
+        // Each start over takes fewer hits (see `step_cache.rs`); a cache
+        // that failed is not asked again, so this ends.
+        let mut starts = self.options.cache_from.len() + 2;
+        let state = loop {
+            match self.build_target() {
+                Err(e) if starts > 1 => match self.cache.restart() {
+                    Some(why) => {
+                        starts -= 1;
+                        self.say(&format!(
+                            "[Cache] {why}; building again, taking only hits whose layers can be had"
+                        ));
+                        self.done = vec![None; self.file.stages.len()];
+                        self.step = 0;
+                    }
+                    None => return Err(e),
+                },
+                other => break other?,
+            }
+        };
+        self.finish_image(state)
+    }
+
+    /// Build the stages the target needs; the target's state.
+    fn build_target(&mut self) -> Result<State> {
         let target = match &self.options.target {
             Some(name) => self.stage_named(name).ok_or_else(|| {
                 Error::invalid(format!(
@@ -117,9 +151,18 @@ impl<'a> Builder<'a> {
             let state = self.build_stage(index)?;
             self.done[index] = Some(state);
         }
-        let mut state = self.done[target]
+        let state = self.done[target]
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
+        // The image needs its layers in the store.
+        self.cache.ensure_layers(&state)?;
+        Ok(state)
+    }
+
+    /// Label, store and name the image the target stage made; export the
+    /// cache.
+    fn finish_image(self, mut state: State) -> Result<Built> {
+        let last_step = state.key.clone();
         if !self.options.labels.is_empty() {
             let labels = state
                 .runtime()?
@@ -138,6 +181,22 @@ impl<'a> Builder<'a> {
                 unused.join(" ")
             ));
         }
+        if let Some(inline) = self
+            .options
+            .cache_to
+            .iter()
+            .find(|c| c.location == remote_cache::Location::Inline)
+        {
+            let steps = self.cache.steps_to_export(inline.mode, &last_step);
+            let records =
+                remote_cache::format::encode_inline(&steps, &state.config, &state.layers)?;
+            if let Some(config) = state.config.as_object_mut() {
+                config.insert(
+                    remote_cache::format::INLINE_KEY.into(),
+                    Value::String(records),
+                );
+            }
+        }
         let target = crate::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
         self.say(&format!("Successfully built {}", digest::short(&id)));
@@ -151,7 +210,43 @@ impl<'a> Builder<'a> {
             Some(r) => r,
             None => crate::compose::name(self.store, &target, None)?,
         };
+        self.export_caches(&last_step)?;
         Ok(Built { target, record })
+    }
+
+    /// Write the cache of this build where each `--cache-to` says (an
+    /// inline cache is in the image already).
+    fn export_caches(&self, last_step: &digest::Digest) -> Result<()> {
+        let fetch = |layer: &oci_spec::image::Descriptor| self.cache.fetch_layer(layer);
+        let sources = remote_cache::export::Sources {
+            mount_from: self.cache.sources(),
+            fetch: &fetch,
+        };
+        for spec in &self.options.cache_to {
+            if spec.location == remote_cache::Location::Inline {
+                continue;
+            }
+            let steps = self.cache.steps_to_export(spec.mode, last_step);
+            let exported = remote_cache::export::export(
+                spec,
+                &steps,
+                self.store,
+                &self.options.pull_options.client,
+                &sources,
+                self.progress,
+            );
+            if let Err(e) = exported {
+                let e = e.context(format!(
+                    "exporting the cache to {} (the image was built)",
+                    spec.location.label()
+                ));
+                if !spec.ignore_error {
+                    return Err(e);
+                }
+                self.progress.warn(&e.to_string());
+            }
+        }
+        Ok(())
     }
 
     fn say(&self, line: &str) {
@@ -296,6 +391,9 @@ impl<'a> Builder<'a> {
             &self.options.pull_options,
             self.progress,
         )?;
+        if let Ok(reference) = crate::reference::Reference::parse(image) {
+            self.cache.note_base(reference);
+        }
         Ok(State::from_image(&found))
     }
 
@@ -345,6 +443,7 @@ impl<'a> Builder<'a> {
                 settings.isolation.privileged |= security.as_deref() == Some("insecure");
                 let request = RunRequest {
                     expanded: &expanded,
+                    original: &located.original,
                     command,
                     heredocs,
                     settings: &settings,
@@ -360,23 +459,32 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The cached result of the step `key`, unless --no-cache.
-    fn cached(&self, key: &digest::Digest) -> Option<State> {
-        if self.options.no_cache {
-            return None;
+    /// The step `step` from a cache (unless --no-cache), saying where it
+    /// was found; or, when `explain` and misses are explained, why not.
+    fn cached(&mut self, step: &StepKey, explain: bool) -> Option<State> {
+        if let Some(hit) = self.cache.lookup(step) {
+            match hit.found {
+                Found::Local => self.say(" ---> Using cache"),
+                Found::Imported(label) => self.say(&format!(" ---> Using cache from {label}")),
+            }
+            return Some(hit.state);
         }
-        cache::lookup(self.store, key)
+        if explain {
+            if let Some(why) = self.cache.explain_miss(step) {
+                self.say(&format!(" ---> Cache miss: {why}"));
+            }
+        }
+        None
     }
 
-    /// Print a step's resulting image ID, remember it in the cache.
-    fn finish(&self, mut state: State, key: digest::Digest, from_cache: bool) -> Result<State> {
-        state.key = key;
-        if from_cache {
-            self.say(" ---> Using cache");
-        } else {
+    /// Print a step's resulting image ID; remember a step made now in the
+    /// cache, and every step for `--cache-to`.
+    fn finish(&mut self, mut state: State, step: &StepKey, found: bool) -> Result<State> {
+        if !found {
+            state.key = step.key();
             state.stamp()?;
-            cache::save(self.store, &state)?;
         }
+        self.cache.record(step, &state, !found)?;
         self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
         Ok(state)
     }
@@ -387,11 +495,17 @@ impl<'a> Builder<'a> {
         expanded: &Instruction,
         located: &Located<Instruction>,
     ) -> Result<State> {
-        let key = cache::key(&state.key, &format!("{expanded:?}"), "");
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: format!("{expanded:?}"),
+            extra: String::new(),
+            instruction: located.original.clone(),
+            inputs: Vec::new(),
+        };
         let set_cmd = matches!(expanded, Instruction::Cmd(_));
-        if let Some(hit) = self.cached(&key) {
+        if let Some(hit) = self.cached(&key, true) {
             self.cmd_set |= set_cmd;
-            return self.finish(hit, key, true);
+            return self.finish(hit, &key, true);
         }
         let mut next = state;
         {
@@ -400,12 +514,13 @@ impl<'a> Builder<'a> {
             self.cmd_set = editor.cmd_set();
         }
         next.add_empty_step(&located.original)?;
-        self.finish(next, key, false)
+        self.finish(next, &key, false)
     }
 
     fn run_step(&mut self, state: State, scope: &Scope, request: &RunRequest<'_>) -> Result<State> {
         let RunRequest {
             expanded,
+            original,
             command,
             heredocs,
             settings,
@@ -428,14 +543,21 @@ impl<'a> Builder<'a> {
         // Held until the step ends: the mounts of other stages' files.
         let mut held = Vec::new();
         let mut extra = build_env.join("\n");
+        let mut inputs = vec![("the build arguments".to_string(), extra.clone())];
+        let mut pending = Vec::new();
         for mount in mounts {
-            let provided = self.provide(mount, stage, &mut held)?;
+            let provided = self.provide(mount, stage)?;
             if let Some(checksum) = &provided.checksum {
                 extra.push_str(&format!("\n{} {checksum}", mount.target));
+                inputs.push((
+                    format!("the files mounted at {}", mount.target),
+                    checksum.clone(),
+                ));
             }
             if let Some(bind) = provided.bind {
                 settings.isolation.binds.push(bind);
             }
+            pending.extend(provided.pending);
             if mount.kind == MountKind::Tmpfs {
                 settings.isolation.tmpfs.push(mount.target.clone());
             }
@@ -443,9 +565,20 @@ impl<'a> Builder<'a> {
                 build_env.push(pair);
             }
         }
-        let key = cache::key(&state.key, &format!("{expanded:?}"), &extra);
-        if let Some(hit) = self.cached(&key) {
-            return self.finish(hit, key, true);
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: format!("{expanded:?}"),
+            extra,
+            instruction: original.to_string(),
+            inputs,
+        };
+        if let Some(hit) = self.cached(&key, true) {
+            return self.finish(hit, &key, true);
+        }
+        self.cache.ensure_layers(&state)?;
+        for bind in pending {
+            let bind = self.bind(bind, &mut held)?;
+            settings.isolation.binds.push(bind);
         }
         let created_by = format!(
             "RUN {}{} # buildkit",
@@ -468,17 +601,14 @@ impl<'a> Builder<'a> {
         mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
         step.commit(self.store, &mut next, &created_by)?;
-        self.finish(next, key, false)
+        self.finish(next, &key, false)
     }
 
-    /// What a `RUN --mount` binds, the checksum of what it shows (for the
-    /// cache key), or the environment variable of a secret.
-    fn provide(
-        &mut self,
-        mount: &Mount,
-        stage: usize,
-        held: &mut Vec<StepDir>,
-    ) -> Result<Provided> {
+    /// What a `RUN --mount` binds (a bind mount of files only once the
+    /// step is known to be made: see [`Builder::bind`]), the checksum of
+    /// what it shows (for the cache key), or the environment variable of a
+    /// secret.
+    fn provide(&mut self, mount: &Mount, stage: usize) -> Result<Provided> {
         let mut provided = Provided::default();
         match mount.kind {
             MountKind::Tmpfs => {}
@@ -524,7 +654,7 @@ impl<'a> Builder<'a> {
                         })?;
                         provided.checksum =
                             Some(self.context_checksum(&context, &source, &mount.target)?);
-                        context
+                        BindRoot::Context(context)
                     }
                     Some(from) => {
                         let other = match self.stage_named(from).filter(|&i| i < stage) {
@@ -532,27 +662,45 @@ impl<'a> Builder<'a> {
                             None => self.base(from, stage)?,
                         };
                         provided.checksum = Some(format!("{} {source}", other.key));
-                        let dir = StepDir::new(self.work.path())?;
-                        let root = dir.mount(self.store, &other)?;
-                        held.push(dir);
-                        root
+                        BindRoot::State(Box::new(other))
                     }
                 };
-                let mut path = crate::layer::extract::resolve_inside(&root, &source)?;
-                if mount.rw {
-                    // Writes go to a throwaway layer over the source.
-                    let dir = StepDir::new(self.work.path())?;
-                    path = dir.mount_dir(&path)?;
-                    held.push(dir);
-                }
-                provided.bind = Some(Bind {
-                    source: path,
-                    destination: mount.target.clone(),
-                    read_only: !mount.rw,
+                provided.pending = Some(PendingBind {
+                    root,
+                    source,
+                    rw: mount.rw,
+                    target: mount.target.clone(),
                 });
             }
         }
         Ok(provided)
+    }
+
+    /// Mount what a `RUN --mount=type=bind` shows; the mounts are held in
+    /// `held` until the step ends.
+    fn bind(&mut self, pending: PendingBind, held: &mut Vec<StepDir>) -> Result<Bind> {
+        let root = match pending.root {
+            BindRoot::Context(context) => context,
+            BindRoot::State(other) => {
+                self.cache.ensure_layers(&other)?;
+                let dir = StepDir::new(self.work.path())?;
+                let root = dir.mount(self.store, &other)?;
+                held.push(dir);
+                root
+            }
+        };
+        let mut path = crate::layer::extract::resolve_inside(&root, &pending.source)?;
+        if pending.rw {
+            // Writes go to a throwaway layer over the source.
+            let dir = StepDir::new(self.work.path())?;
+            path = dir.mount_dir(&path)?;
+            held.push(dir);
+        }
+        Ok(Bind {
+            source: path,
+            destination: pending.target,
+            read_only: !pending.rw,
+        })
     }
 
     /// The checksum of `source` in the context, as COPY would read it.
@@ -632,9 +780,13 @@ impl<'a> Builder<'a> {
             }
             _ => return Err(Error::invalid("not a COPY or ADD")),
         };
+        let owner_text = chown.as_deref().unwrap_or_default();
         // Where the sources come from: the context, or another stage's or
-        // image's root filesystem, mounted for the copy.
+        // image's root filesystem, mounted for the copy — once the step is
+        // not found by what it copies from (the other stage's key), which
+        // needs no files of it.
         let mut source_mount = None;
+        let mut by_source = None;
         let source_root: PathBuf = match from {
             None => self.options.context.clone().ok_or_else(|| {
                 Error::invalid(
@@ -647,6 +799,21 @@ impl<'a> Builder<'a> {
                     Some(i) => self.stage_result(i)?,
                     None => self.base(from, stage)?,
                 };
+                let key = StepKey {
+                    parent: state.key.clone(),
+                    text: format!("{expanded:?}"),
+                    extra: format!("from {} {owner_text}", source.key),
+                    instruction: located.original.clone(),
+                    inputs: vec![
+                        ("what it copies from".into(), source.key.to_string()),
+                        ("the --chown owner".into(), owner_text.to_string()),
+                    ],
+                };
+                if let Some(hit) = self.cached(&key, false) {
+                    return self.finish(hit, &key, true);
+                }
+                by_source = Some(key);
+                self.cache.ensure_layers(&source)?;
                 let mount = StepDir::new(self.work.path())?;
                 let root = mount.mount(self.store, &source)?;
                 source_mount = Some(mount);
@@ -686,14 +853,24 @@ impl<'a> Builder<'a> {
             exclude,
         };
         let checksum = copy::checksum(&request)?;
-        let key = cache::key(
-            &state.key,
-            &format!("{expanded:?}"),
-            &format!("{checksum} {}", chown.as_deref().unwrap_or_default()),
-        );
-        if let Some(hit) = self.cached(&key) {
-            return self.finish(hit, key, true);
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: format!("{expanded:?}"),
+            extra: format!("{checksum} {owner_text}"),
+            instruction: located.original.clone(),
+            inputs: vec![
+                ("the files it copies".into(), checksum.to_string()),
+                ("the --chown owner".into(), owner_text.to_string()),
+            ],
+        };
+        if let Some(hit) = self.cached(&key, true) {
+            let state = self.finish(hit, &key, true)?;
+            if let Some(alias) = &by_source {
+                self.cache.record_alias(alias, &state)?;
+            }
+            return Ok(state);
         }
+        self.cache.ensure_layers(&state)?;
         let rootfs = step.mount(self.store, &state)?;
         let owner = match chown {
             Some(spec) => {
@@ -710,7 +887,11 @@ impl<'a> Builder<'a> {
         let mut next = state;
         let created_by = format!("{} # buildkit", located.original);
         step.commit(self.store, &mut next, &created_by)?;
-        self.finish(next, key, false)
+        let state = self.finish(next, &key, false)?;
+        if let Some(alias) = &by_source {
+            self.cache.record_alias(alias, &state)?;
+        }
+        Ok(state)
     }
 }
 
@@ -731,6 +912,8 @@ fn variable(env: &[String], scope: &Scope, name: &str) -> Option<String> {
 #[derive(Clone, Copy)]
 struct RunRequest<'a> {
     expanded: &'a Instruction,
+    /// The instruction as written.
+    original: &'a str,
     command: &'a Command,
     heredocs: &'a [Heredoc],
     settings: &'a Settings,
@@ -742,8 +925,26 @@ struct RunRequest<'a> {
 #[derive(Default)]
 struct Provided {
     bind: Option<Bind>,
+    /// A bind mount of files, made once the step is known to be made.
+    pending: Option<PendingBind>,
     checksum: Option<String>,
     env: Option<String>,
+}
+
+/// A `RUN --mount=type=bind` not mounted yet.
+struct PendingBind {
+    root: BindRoot,
+    source: String,
+    rw: bool,
+    target: String,
+}
+
+/// Where a bind mount's files are.
+enum BindRoot {
+    /// The build context.
+    Context(PathBuf),
+    /// Another stage's or an image's root filesystem.
+    State(Box<State>),
 }
 
 /// A RUN's shell script: the command line, and each heredoc's body and

@@ -293,7 +293,8 @@ pub struct Encoded {
 /// The cache of `steps` (a base they start from gets a record of its own).
 pub fn encode(steps: &[ExportStep]) -> Result<Encoded> {
     let mut steps: Vec<&ExportStep> = steps.iter().collect();
-    steps.sort_by(|a, b| a.key.as_ref().cmp(b.key.as_ref()));
+    // Of two records of one key, the one that says how it was keyed.
+    steps.sort_by(|a, b| (a.key.as_ref(), a.how.is_none()).cmp(&(b.key.as_ref(), b.how.is_none())));
     steps.dedup_by(|a, b| a.key == b.key);
     let known: HashSet<&Digest> = steps.iter().map(|s| &s.key).collect();
     let mut keys: Vec<Digest> = steps.iter().map(|s| s.key.clone()).collect();
