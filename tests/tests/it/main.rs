@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_cache;
 mod cli;
 mod commit;
 mod credentials;
