@@ -206,4 +206,45 @@ mod tests {
         std::fs::remove_file(store.blob_path(&blob)).unwrap();
         assert!(lookup(&store, &a).is_none(), "a removed layer makes a miss");
     }
+
+    #[test]
+    fn second_keys_go_on_from_the_first_and_entries_say_how() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let step = StepKey {
+            parent: digest::of_bytes(b"FROM x"),
+            text: "COPY a /".into(),
+            extra: "sha256:files root".into(),
+            instruction: "COPY --chown=root a /".into(),
+            inputs: vec![("the files it copies".into(), "sha256:files".into())],
+        };
+        let state = State {
+            config: serde_json::json!({}),
+            layers: Vec::new(),
+            key: step.key(),
+        };
+        let by_stage = key(&step.parent, &step.text, "from sha256:stage root");
+        save_entry(
+            &store,
+            &by_stage,
+            &state,
+            Some(&step.parent),
+            Some(&step.how()),
+        )
+        .unwrap();
+        let found = lookup(&store, &by_stage).unwrap();
+        assert_eq!(found.key, step.key(), "the second key names the first");
+        let keyed = keyed_entries(&store);
+        assert_eq!(keyed.len(), 1);
+        assert_eq!(keyed[0].0, step.parent);
+        assert_eq!(keyed[0].1.instruction, "COPY --chown=root a /");
+        assert_eq!(
+            keyed[0].1.inputs["the files it copies"],
+            digest::of_bytes(b"sha256:files")
+        );
+        // An entry of the old form (no parent, no how) is still found.
+        save(&store, &state).unwrap();
+        assert_eq!(lookup(&store, &step.key()).unwrap().key, step.key());
+        assert_eq!(keyed_entries(&store).len(), 1);
+    }
 }

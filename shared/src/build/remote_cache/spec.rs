@@ -54,9 +54,6 @@ pub struct Export {
     pub compression: Option<Compression>,
     /// A failed export is a warning, not an error (`ignore-error=true`).
     pub ignore_error: bool,
-    /// Also export the `RUN --mount=type=cache` directories
-    /// (`cache-mounts=true`).
-    pub cache_mounts: bool,
 }
 
 /// One `--cache-from`.
@@ -64,9 +61,6 @@ pub struct Export {
 pub struct Import {
     /// Where from (never [`Location::Inline`]).
     pub location: Location,
-    /// Also import the cache's `RUN --mount=type=cache` directories
-    /// (`cache-mounts=true`).
-    pub cache_mounts: bool,
 }
 
 impl Location {
@@ -204,7 +198,6 @@ impl Export {
             "mode",
             "compression",
             "ignore-error",
-            "cache-mounts",
             "oci-mediatypes",
             "image-manifest",
             "force-compression",
@@ -255,10 +248,6 @@ impl Export {
                 .map(|v| boolean(FLAG, "ignore-error", v))
                 .transpose()?
                 .unwrap_or(false),
-            cache_mounts: get("cache-mounts")
-                .map(|v| boolean(FLAG, "cache-mounts", v))
-                .transpose()?
-                .unwrap_or(false),
         })
     }
 }
@@ -275,8 +264,8 @@ impl Import {
             )));
         }
         let keys: &[&str] = match kind {
-            "registry" => &["ref", "cache-mounts"],
-            _ => &["src", "tag", "digest", "cache-mounts"],
+            "registry" => &["ref"],
+            _ => &["src", "tag", "digest"],
         };
         let get = take(FLAG, kind, &pairs, keys)?;
         let location = match kind {
@@ -290,13 +279,7 @@ impl Import {
                 local_dir(FLAG, "src", get("src"), get("tag"))?
             }
         };
-        Ok(Import {
-            location,
-            cache_mounts: get("cache-mounts")
-                .map(|v| boolean(FLAG, "cache-mounts", v))
-                .transpose()?
-                .unwrap_or(false),
-        })
+        Ok(Import { location })
     }
 }
 
@@ -354,8 +337,7 @@ mod tests {
             i.location,
             Location::Registry(Reference::parse("localhost:5000/app:1").unwrap())
         );
-        let i = Import::parse("type=local,src=dir,tag=v2,cache-mounts=true").unwrap();
-        assert!(i.cache_mounts);
+        let i = Import::parse("type=local,src=dir,tag=v2").unwrap();
         assert_eq!(
             i.location,
             Location::Local {
@@ -363,7 +345,13 @@ mod tests {
                 tag: "v2".into()
             }
         );
-        for bad in ["type=inline", "type=local,dest=x", "type=s3,ref=x", ""] {
+        for bad in [
+            "type=inline",
+            "type=local,dest=x",
+            "type=s3,ref=x",
+            "",
+            "type=local,src=x,digest=sha256:00",
+        ] {
             assert!(Import::parse(bad).is_err(), "{bad}");
         }
     }
