@@ -61,8 +61,11 @@ use img::tag;
 /// final image's steps with their layers and the other stages' steps as keys
 /// only; mode=max writes every stage's layers, so that another --target is
 /// built from the cache too. compression=gzip|zstd|uncompressed converts the
-/// layers that are compressed otherwise. A failed export is an error (after
-/// the image is built and named) unless ignore-error=true.
+/// layers that are compressed otherwise. cache-mounts=true also writes the
+/// contents of the RUN --mount=type=cache directories the build names, and,
+/// on --cache-from, fills such a directory from the cache when it is empty
+/// and a step that uses it is made. A failed export is an error (after the
+/// image is built and named) unless ignore-error=true.
 ///
 /// --cache-from CACHE (repeatable: type=registry,ref=NAME[:TAG], or NAME[:TAG]
 /// alone, or type=local,src=DIR[,tag=TAG]) is read before the build; steps
@@ -151,10 +154,10 @@ pub struct Cli {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
-    /// Look steps up in this cache too, after the store's own: type=registry,ref=NAME[:TAG] (or NAME[:TAG] alone: a cache, or an image built with --cache-to type=inline), or type=local,src=DIR[,tag=TAG] (repeatable)
+    /// Look steps up in this cache too, after the store's own: type=registry,ref=NAME[:TAG] (or NAME[:TAG] alone: a cache, or an image built with --cache-to type=inline), or type=local,src=DIR[,tag=TAG]; cache-mounts=true fills empty cache mounts from it (repeatable)
     #[arg(long = "cache-from", value_name = "CACHE")]
     pub cache_from: Vec<String>,
-    /// Write this build's cache: type=registry,ref=NAME[:TAG], type=local,dest=DIR[,tag=TAG], or type=inline; options mode=min|max, compression=gzip|zstd|uncompressed, ignore-error=true (repeatable)
+    /// Write this build's cache: type=registry,ref=NAME[:TAG], type=local,dest=DIR[,tag=TAG], or type=inline; options mode=min|max, compression=gzip|zstd|uncompressed, ignore-error=true, cache-mounts=true (repeatable)
     #[arg(long = "cache-to", value_name = "CACHE")]
     pub cache_to: Vec<String>,
     /// Print no progress, nor RUN commands' stdout

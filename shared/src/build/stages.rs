@@ -218,7 +218,9 @@ impl<'a> Builder<'a> {
     /// inline cache is in the image already).
     fn export_caches(&self, last_step: &digest::Digest) -> Result<()> {
         let fetch = |layer: &oci_spec::image::Descriptor| self.cache.fetch_layer(layer);
+        let cache_mounts = self.cache.cache_mounts();
         let sources = remote_cache::export::Sources {
+            cache_mounts: &cache_mounts,
             mount_from: self.cache.sources(),
             fetch: &fetch,
         };
@@ -576,6 +578,11 @@ impl<'a> Builder<'a> {
             return self.finish(hit, &key, true);
         }
         self.cache.ensure_layers(&state)?;
+        for mount in mounts.iter().filter(|m| m.kind == MountKind::Cache) {
+            let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
+            self.cache
+                .fill_cache_mount(&id, &mounts::cache_dir(&self.store.state_dir(), mount)?);
+        }
         for bind in pending {
             let bind = self.bind(bind, &mut held)?;
             settings.isolation.binds.push(bind);
@@ -614,6 +621,8 @@ impl<'a> Builder<'a> {
             MountKind::Tmpfs => {}
             MountKind::Cache => {
                 let dir = mounts::cache_dir(&self.store.state_dir(), mount)?;
+                let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
+                self.cache.note_cache_mount(&id, &dir);
                 provided.bind = Some(Bind {
                     source: dir,
                     destination: mount.target.clone(),

@@ -18,7 +18,8 @@
 //! but with another instruction, or with the same instruction and other
 //! inputs (named: the files it copies, the build arguments, …).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
 
@@ -85,6 +86,9 @@ pub struct StepCache<'a> {
     /// Images the build started from and caches it read, whose
     /// repositories may hold layers an export sends.
     sources: Vec<Reference>,
+    /// The `RUN --mount=type=cache` directories the build's steps name.
+    cache_mounts: BTreeMap<String, PathBuf>,
+    progress: &'a Progress,
 }
 
 impl<'a> StepCache<'a> {
@@ -102,17 +106,26 @@ impl<'a> StepCache<'a> {
             journal: Vec::new(),
             made: HashSet::new(),
             sources: Vec::new(),
+            cache_mounts: BTreeMap::new(),
+            progress,
         }
     }
 
     /// Read each of `specs` (a cache that cannot be read is a warning, and
     /// the build goes on without it).
     pub fn import(&mut self, specs: &[Import], options: &'a ClientOptions, progress: &'a Progress) {
+        if self.no_cache {
+            // --no-cache: no step is looked up anywhere.
+            return;
+        }
         self.explain |= !specs.is_empty();
         for spec in specs {
             let label = spec.location.label();
             match import::import(spec, self.store, options, progress) {
-                Ok(imported) => {
+                Ok(mut imported) => {
+                    if !spec.cache_mounts {
+                        imported.table.cache_mounts.clear();
+                    }
                     progress.message(&format!(
                         "Importing cache from {label}: {} steps",
                         imported.table.steps.len()
@@ -140,6 +153,68 @@ impl<'a> StepCache<'a> {
         if !self.sources.contains(&reference) {
             self.sources.push(reference);
         }
+    }
+
+    /// Remember that a step of the build names the cache mount `id`, kept
+    /// in `dir`.
+    pub fn note_cache_mount(&mut self, id: &str, dir: &Path) {
+        self.cache_mounts.insert(id.to_string(), dir.to_path_buf());
+    }
+
+    /// The cache mounts the build's steps name: (id, directory).
+    pub fn cache_mounts(&self) -> Vec<(String, PathBuf)> {
+        self.cache_mounts
+            .iter()
+            .map(|(id, dir)| (id.clone(), dir.clone()))
+            .collect()
+    }
+
+    /// Fill the empty cache mount `id` (kept in `dir`) from the first
+    /// cache read with `cache-mounts=true` that holds it; a failure is a
+    /// warning, and leaves the directory empty.
+    pub fn fill_cache_mount(&self, id: &str, dir: &Path) {
+        let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+        if !empty {
+            return;
+        }
+        let Some((label, blob)) = self
+            .caches
+            .iter()
+            .find_map(|(label, t)| t.cache_mounts.get(id).map(|b| (label, b)))
+        else {
+            return;
+        };
+        self.progress
+            .message(&format!(" ---> Filling cache mount {id} from {label}"));
+        if let Err(e) = self.unpack_cache_mount(blob, dir) {
+            self.progress.warn(&format!(
+                "cache mount {id} could not be filled from {label}: {e}; the step runs with it empty"
+            ));
+        }
+    }
+
+    /// Unpack `blob` beside `dir`, then move what it holds into `dir`, so
+    /// that a failure leaves `dir` as it was.
+    fn unpack_cache_mount(&self, blob: &Descriptor, dir: &Path) -> Result<()> {
+        self.fetcher
+            .ensure(self.store, std::slice::from_ref(blob))
+            .map_err(|u| Error::new(Kind::Remote, u.reason))?;
+        let parent = dir.parent().unwrap_or(dir);
+        let scratch = tempfile::Builder::new()
+            .prefix("tmp-")
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(format!("creating a directory in {}", parent.display()), e))?;
+        let reader = std::io::BufReader::with_capacity(1 << 20, self.store.open_blob(blob)?);
+        let (_, tar) = crate::layer::compression::decompress(reader)?;
+        crate::layer::extract::apply(tar, scratch.path(), &Default::default())?;
+        for entry in std::fs::read_dir(scratch.path())
+            .map_err(|e| Error::io(format!("listing {}", scratch.path().display()), e))?
+        {
+            let entry = entry.map_err(|e| Error::io("listing a cache mount".to_string(), e))?;
+            std::fs::rename(entry.path(), dir.join(entry.file_name()))
+                .map_err(|e| Error::io(format!("filling {}", dir.display()), e))?;
+        }
+        Ok(())
     }
 
     /// The step `step` as a cache has it.

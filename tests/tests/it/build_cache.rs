@@ -555,3 +555,36 @@ fn caches_need_the_registry_credentials_as_pulls_and_pushes_do() {
         .ok();
     assert_eq!(count(&run.stderr, "Running in"), 0, "{}", run.stderr);
 }
+
+#[test]
+fn cache_mounts_travel_when_asked() {
+    if !need(PEERS) {
+        return;
+    }
+    let registry = Registry::open();
+    let cache = format!("{}/mounts-cache:1", registry.host);
+    let fill = "FROM base\nRUN --mount=type=cache,id=deps,target=/deps sh -c 'echo fetched > /deps/lib.txt'\n";
+    let a = machine(fill, "");
+    a.sh(&format!(
+        "img-build -q --cache-to type=registry,ref={cache},cache-mounts=true ctx"
+    ))
+    .ok();
+    let read = "FROM base\nRUN --mount=type=cache,id=deps,target=/deps sh -c 'cat /deps/lib.txt > /seen.txt 2>/dev/null || echo empty > /seen.txt'\n";
+    for (option, seen) in [("", "empty\n"), (",cache-mounts=true", "fetched\n")] {
+        let b = machine(read, "");
+        let run = b
+            .sh(&format!(
+                "img-build -t seen:1 --cache-from type=registry,ref={cache}{option} ctx"
+            ))
+            .ok();
+        assert_eq!(
+            b.sh("img-run --rm seen:1 sh -c 'cat /seen.txt'")
+                .ok()
+                .stdout,
+            seen,
+            "{option}: {}",
+            run.stderr
+        );
+        b.check_store();
+    }
+}

@@ -58,8 +58,11 @@ pub struct Exported {
     pub removed: usize,
 }
 
-/// Where an export's blobs may come from besides the store.
+/// Where an export's blobs may come from besides the store, and the
+/// cache mounts the build used.
 pub struct Sources<'e> {
+    /// The `RUN --mount=type=cache` directories of the build, by id.
+    pub cache_mounts: &'e [(String, std::path::PathBuf)],
     /// Images whose repositories may hold the layers (for mounts).
     pub mount_from: &'e [Reference],
     /// Put a layer the store lacks into it (a hit's layer that no step
@@ -81,7 +84,18 @@ pub fn export(
         Some(wanted) => convert(store, steps, wanted)?,
         None => steps.to_vec(),
     };
-    let encoded = format::encode(&steps)?;
+    let mut mounts = Vec::new();
+    if spec.cache_mounts {
+        for (id, dir) in sources.cache_mounts {
+            // The tar of the directory as it is now (nothing when empty).
+            if let Some((blob, diff_id)) = crate::layer::upper::store_layer(store, dir)
+                .map_err(|e| e.context(format!("storing cache mount {id:?}")))?
+            {
+                mounts.push((id.clone(), blob, diff_id));
+            }
+        }
+    }
+    let encoded = format::encode(&steps, &mounts)?;
     let config_bytes = serde_json::to_vec(&encoded.config)
         .map_err(|e| Error::invalid(format!("encoding the cache config: {e}")))?;
     let config = Descriptor::new(

@@ -67,6 +67,23 @@ pub struct CacheConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub history: Vec<Value>,
+    /// img: the contents of `RUN --mount=type=cache` directories
+    /// (`cache-mounts=true`), each a layer blob of the manifest.
+    #[serde(
+        rename = "io.img.cacheMounts",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub cache_mounts: Vec<CacheMount>,
+}
+
+/// The contents of one cache mount.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CacheMount {
+    /// The mount's `id` (its target when it has none).
+    pub id: String,
+    /// The tar of its directory, a layer blob of the manifest.
+    pub blob: Digest,
 }
 
 /// One layer of a chain.
@@ -188,6 +205,8 @@ pub struct Table {
     pub steps: HashMap<Digest, Step>,
     /// The layer blobs of the cache.
     pub blobs: HashMap<Digest, Descriptor>,
+    /// The contents of cache mounts, by id.
+    pub cache_mounts: HashMap<String, Descriptor>,
 }
 
 fn broken(what: impl std::fmt::Display) -> Error {
@@ -290,8 +309,9 @@ pub struct Encoded {
     pub layers: Vec<Descriptor>,
 }
 
-/// The cache of `steps` (a base they start from gets a record of its own).
-pub fn encode(steps: &[ExportStep]) -> Result<Encoded> {
+/// The cache of `steps` (a base they start from gets a record of its own)
+/// and of the cache mounts `mounts` (id, tar blob, its diff_id).
+pub fn encode(steps: &[ExportStep], mounts: &[(String, Descriptor, Digest)]) -> Result<Encoded> {
     let mut steps: Vec<&ExportStep> = steps.iter().collect();
     // Of two records of one key, the one that says how it was keyed.
     steps.sort_by(|a, b| (a.key.as_ref(), a.how.is_none()).cmp(&(b.key.as_ref(), b.how.is_none())));
@@ -400,6 +420,20 @@ pub fn encode(steps: &[ExportStep]) -> Result<Encoded> {
         });
     }
     config.records = records.into_values().collect();
+    for (id, blob, diff_id) in mounts {
+        if in_manifest.insert(blob.digest().clone()) {
+            let mut annotated = plain(blob);
+            annotated.set_annotations(Some(HashMap::from([(
+                UNCOMPRESSED.to_string(),
+                diff_id.to_string(),
+            )])));
+            manifest_layers.push(annotated);
+        }
+        config.cache_mounts.push(CacheMount {
+            id: id.clone(),
+            blob: blob.digest().clone(),
+        });
+    }
     Ok(Encoded {
         config,
         layers: manifest_layers,
@@ -441,7 +475,7 @@ pub fn encode_inline(
             ..s.clone()
         })
         .collect();
-    let mut encoded = encode(&kept)?;
+    let mut encoded = encode(&kept, &[])?;
     // Layer chains are the image's layers in order: chain i is layer i on
     // chain i-1, as BuildKit reads an inline cache.
     let chain_of: HashMap<usize, usize> = encoded
@@ -535,7 +569,7 @@ pub fn decode_inline(records: &str, config: &Value, layers: &[Descriptor]) -> Re
     let cache = CacheConfig {
         layers: chains,
         records,
-        history: Vec::new(),
+        ..CacheConfig::default()
     };
     decode_with(&cache, &by_digest, &history)
 }
@@ -574,6 +608,17 @@ fn decode_with(
             .collect(),
         ..Table::default()
     };
+    for mount in &config.cache_mounts {
+        let (descriptor, _) = blobs.get(&mount.blob).ok_or_else(|| {
+            broken(format!(
+                "cache mount {:?}'s blob is not in the cache",
+                mount.id
+            ))
+        })?;
+        table
+            .cache_mounts
+            .insert(mount.id.clone(), descriptor.clone());
+    }
     let mut aliases = Vec::new();
     for record in &config.records {
         let parent = match record.inputs.first().and_then(|i| i.first()) {

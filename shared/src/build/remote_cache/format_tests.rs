@@ -76,7 +76,7 @@ fn chain() -> Vec<ExportStep> {
 #[test]
 fn a_chain_round_trips_exactly() {
     let steps = chain();
-    let encoded = encode(&steps).unwrap();
+    let encoded = encode(&steps, &[]).unwrap();
     // Base record plus three steps; two layer chains; two blobs.
     assert_eq!(encoded.config.records.len(), 4);
     assert_eq!(encoded.config.layers.len(), 2);
@@ -100,13 +100,13 @@ fn a_chain_round_trips_exactly() {
     // The same steps give the same bytes (a re-export changes nothing).
     let mut shuffled = steps.clone();
     shuffled.reverse();
-    let again = serde_json::to_vec(&encode(&shuffled).unwrap().config).unwrap();
+    let again = serde_json::to_vec(&encode(&shuffled, &[]).unwrap().config).unwrap();
     assert_eq!(bytes, again);
 }
 
 #[test]
 fn buildkit_field_names_and_zero_parents() {
-    let encoded = encode(&chain()).unwrap();
+    let encoded = encode(&chain(), &[]).unwrap();
     let v: Value = serde_json::to_value(&encoded.config).unwrap();
     assert_eq!(v["layers"][0]["parent"], -1);
     assert!(
@@ -131,7 +131,7 @@ fn buildkit_field_names_and_zero_parents() {
 fn steps_without_layers_keep_their_descriptors() {
     let mut steps = chain();
     steps[2].with_layers = false;
-    let encoded = encode(&steps).unwrap();
+    let encoded = encode(&steps, &[]).unwrap();
     assert_eq!(
         encoded.layers.len(),
         1,
@@ -154,7 +154,7 @@ fn a_second_key_goes_on_from_the_first() {
         ..steps[0].clone()
     };
     steps.push(alias.clone());
-    let encoded = encode(&steps).unwrap();
+    let encoded = encode(&steps, &[]).unwrap();
     let table = decode(&encoded.config, &encoded.layers).unwrap();
     let found = &table.steps[&alias.key];
     assert_eq!(found.key, steps[0].key);
@@ -188,7 +188,7 @@ fn inline_caches_index_the_image() {
 
 #[test]
 fn malformed_caches_are_refused_whole() {
-    let encoded = encode(&chain()).unwrap();
+    let encoded = encode(&chain(), &[]).unwrap();
     // A layer blob missing from the manifest.
     assert!(decode(&encoded.config, &encoded.layers[..1]).is_err());
     // A manifest layer without its diff_id.
@@ -225,4 +225,14 @@ fn malformed_caches_are_refused_whole() {
     }
     assert!(decode(&c, &encoded.layers).is_err());
     assert!(decode_inline("not base64!", &json!({}), &[]).is_err());
+}
+
+#[test]
+fn cache_mounts_ride_along_as_blobs() {
+    let (blob, diff_id) = layer("go-build");
+    let encoded = encode(&chain(), &[("go".into(), blob.clone(), diff_id)]).unwrap();
+    assert_eq!(encoded.layers.len(), 3);
+    let table = decode(&encoded.config, &encoded.layers).unwrap();
+    assert_eq!(table.cache_mounts["go"].digest(), blob.digest());
+    assert!(decode(&encoded.config, &encoded.layers[..2]).is_err());
 }

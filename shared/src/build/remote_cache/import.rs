@@ -108,6 +108,13 @@ fn from_registry(sources: &Sources<'_>, store: &Store, reference: &Reference) ->
     };
     let small = |d: &Descriptor| -> Result<Vec<u8>> {
         digest::ensure_sha256(d.digest())?;
+        // Refused before a byte is fetched: a config is small.
+        if d.size() > crate::store::MAX_METADATA_SIZE {
+            return Err(Error::new(
+                Kind::Remote,
+                format!("its config {} declares {} bytes", d.digest(), d.size()),
+            ));
+        }
         if !store.has_blob(d.digest()) {
             sources.blob(store, d, &|_| {}, &|| {})?;
         }

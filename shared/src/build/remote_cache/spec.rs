@@ -54,6 +54,9 @@ pub struct Export {
     pub compression: Option<Compression>,
     /// A failed export is a warning, not an error (`ignore-error=true`).
     pub ignore_error: bool,
+    /// Also export the contents of the build's `RUN --mount=type=cache`
+    /// directories (`cache-mounts=true`).
+    pub cache_mounts: bool,
 }
 
 /// One `--cache-from`.
@@ -61,6 +64,9 @@ pub struct Export {
 pub struct Import {
     /// Where from (never [`Location::Inline`]).
     pub location: Location,
+    /// Also fill empty `RUN --mount=type=cache` directories from the
+    /// cache (`cache-mounts=true`).
+    pub cache_mounts: bool,
 }
 
 impl Location {
@@ -198,6 +204,7 @@ impl Export {
             "mode",
             "compression",
             "ignore-error",
+            "cache-mounts",
             "oci-mediatypes",
             "image-manifest",
             "force-compression",
@@ -248,6 +255,10 @@ impl Export {
                 .map(|v| boolean(FLAG, "ignore-error", v))
                 .transpose()?
                 .unwrap_or(false),
+            cache_mounts: get("cache-mounts")
+                .map(|v| boolean(FLAG, "cache-mounts", v))
+                .transpose()?
+                .unwrap_or(false),
         })
     }
 }
@@ -264,8 +275,8 @@ impl Import {
             )));
         }
         let keys: &[&str] = match kind {
-            "registry" => &["ref"],
-            _ => &["src", "tag", "digest"],
+            "registry" => &["ref", "cache-mounts"],
+            _ => &["src", "tag", "digest", "cache-mounts"],
         };
         let get = take(FLAG, kind, &pairs, keys)?;
         let location = match kind {
@@ -279,7 +290,13 @@ impl Import {
                 local_dir(FLAG, "src", get("src"), get("tag"))?
             }
         };
-        Ok(Import { location })
+        Ok(Import {
+            location,
+            cache_mounts: get("cache-mounts")
+                .map(|v| boolean(FLAG, "cache-mounts", v))
+                .transpose()?
+                .unwrap_or(false),
+        })
     }
 }
 
@@ -337,7 +354,8 @@ mod tests {
             i.location,
             Location::Registry(Reference::parse("localhost:5000/app:1").unwrap())
         );
-        let i = Import::parse("type=local,src=dir,tag=v2").unwrap();
+        let i = Import::parse("type=local,src=dir,tag=v2,cache-mounts=true").unwrap();
+        assert!(i.cache_mounts);
         assert_eq!(
             i.location,
             Location::Local {
