@@ -12,7 +12,7 @@ use super::mounts::{self, Kind as MountKind, Mount};
 use super::state::State;
 use super::step_cache::{Found, StepCache};
 use super::steps::{self, StepDir};
-use super::{remote_cache, Built, Options};
+use super::{Built, Options};
 use crate::change::Editor;
 use crate::container::execute::Settings;
 use crate::container::process;
@@ -181,22 +181,8 @@ impl<'a> Builder<'a> {
                 unused.join(" ")
             ));
         }
-        if let Some(inline) = self
-            .options
-            .cache_to
-            .iter()
-            .find(|c| c.location == remote_cache::Location::Inline)
-        {
-            let steps = self.cache.steps_to_export(inline.mode, &last_step);
-            let records =
-                remote_cache::format::encode_inline(&steps, &state.config, &state.layers)?;
-            if let Some(config) = state.config.as_object_mut() {
-                config.insert(
-                    remote_cache::format::INLINE_KEY.into(),
-                    Value::String(records),
-                );
-            }
-        }
+        self.cache
+            .write_inline(&self.options.cache_to, &last_step, &mut state)?;
         let target = crate::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
         self.say(&format!("Successfully built {}", digest::short(&id)));
@@ -210,45 +196,12 @@ impl<'a> Builder<'a> {
             Some(r) => r,
             None => crate::compose::name(self.store, &target, None)?,
         };
-        self.export_caches(&last_step)?;
+        self.cache.export(
+            &self.options.cache_to,
+            &self.options.pull_options.client,
+            &last_step,
+        )?;
         Ok(Built { target, record })
-    }
-
-    /// Write the cache of this build where each `--cache-to` says (an
-    /// inline cache is in the image already).
-    fn export_caches(&self, last_step: &digest::Digest) -> Result<()> {
-        let fetch = |layer: &oci_spec::image::Descriptor| self.cache.fetch_layer(layer);
-        let cache_mounts = self.cache.cache_mounts();
-        let sources = remote_cache::export::Sources {
-            cache_mounts: &cache_mounts,
-            mount_from: self.cache.sources(),
-            fetch: &fetch,
-        };
-        for spec in &self.options.cache_to {
-            if spec.location == remote_cache::Location::Inline {
-                continue;
-            }
-            let steps = self.cache.steps_to_export(spec.mode, last_step);
-            let exported = remote_cache::export::export(
-                spec,
-                &steps,
-                self.store,
-                &self.options.pull_options.client,
-                &sources,
-                self.progress,
-            );
-            if let Err(e) = exported {
-                let e = e.context(format!(
-                    "exporting the cache to {} (the image was built)",
-                    spec.location.label()
-                ));
-                if !spec.ignore_error {
-                    return Err(e);
-                }
-                self.progress.warn(&e.to_string());
-            }
-        }
-        Ok(())
     }
 
     fn say(&self, line: &str) {

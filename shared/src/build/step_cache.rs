@@ -25,8 +25,8 @@ use oci_spec::image::Descriptor;
 
 use super::cache::{self, How, StepKey};
 use super::remote_cache::fetch::{Fetcher, Unfetched};
-use super::remote_cache::format::{ExportStep, Table};
-use super::remote_cache::{import, Import, Mode};
+use super::remote_cache::format::{ExportStep, Table, INLINE_KEY};
+use super::remote_cache::{export, import, inline, Export, Import, Location, Mode};
 use super::state::State;
 use crate::digest::{self, Digest};
 use crate::error::{Error, Kind, Result};
@@ -398,9 +398,56 @@ impl<'a> StepCache<'a> {
         Some(why)
     }
 
-    /// The images and caches whose repositories may hold layers.
-    pub fn sources(&self) -> &[Reference] {
-        &self.sources
+    /// Put the inline cache into `state` (the image the last step
+    /// `last_step` gave) when one of `specs` asks for it.
+    pub fn write_inline(
+        &self,
+        specs: &[Export],
+        last_step: &Digest,
+        state: &mut State,
+    ) -> Result<()> {
+        if let Some(inline) = specs.iter().find(|c| c.location == Location::Inline) {
+            let steps = self.steps_to_export(inline.mode, last_step);
+            let records = inline::encode(&steps, &state.config, &state.layers)?;
+            if let Some(config) = state.config.as_object_mut() {
+                config.insert(INLINE_KEY.into(), serde_json::Value::String(records));
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the cache of the build whose last step was `last_step` where
+    /// each of `specs` says (an inline cache is in the image already). A
+    /// failure is an error unless the spec says `ignore-error=true`.
+    pub fn export(
+        &self,
+        specs: &[Export],
+        options: &ClientOptions,
+        last_step: &Digest,
+    ) -> Result<()> {
+        let fetch = |layer: &Descriptor| self.fetch_layer(layer);
+        let cache_mounts = self.cache_mounts();
+        let sources = export::Sources {
+            cache_mounts: &cache_mounts,
+            mount_from: &self.sources,
+            fetch: &fetch,
+        };
+        for spec in specs.iter().filter(|s| s.location != Location::Inline) {
+            let steps = self.steps_to_export(spec.mode, last_step);
+            let exported =
+                export::export(spec, &steps, self.store, options, &sources, self.progress);
+            if let Err(e) = exported {
+                let e = e.context(format!(
+                    "exporting the cache to {} (the image was built)",
+                    spec.location.label()
+                ));
+                if !spec.ignore_error {
+                    return Err(e);
+                }
+                self.progress.warn(&e.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// The steps to export for the image whose last step gave `target`:

@@ -380,7 +380,7 @@ fn a_cache_that_cannot_be_read_is_a_warning_and_the_build_goes_on() {
     // A tag that does not exist (yet).
     let run = env
         .sh(&format!(
-            "img-build --no-cache -q --cache-from {}/nothing:1 ctx",
+            "img-build -q --cache-from {}/nothing:1 ctx",
             registry.host
         ))
         .ok();

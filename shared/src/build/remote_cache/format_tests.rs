@@ -166,8 +166,10 @@ fn a_second_key_goes_on_from_the_first() {
 fn inline_caches_index_the_image() {
     let steps = chain();
     let last = &steps[2];
-    let text = encode_inline(&steps, &last.config, &last.layers).unwrap();
-    let table = decode_inline(&text, &last.config, &last.layers).unwrap();
+    let text =
+        crate::build::remote_cache::inline::encode(&steps, &last.config, &last.layers).unwrap();
+    let table =
+        crate::build::remote_cache::inline::decode(&text, &last.config, &last.layers).unwrap();
     for s in &steps {
         let found = &table.steps[&s.key];
         assert_eq!(found.config, s.config);
@@ -175,13 +177,14 @@ fn inline_caches_index_the_image() {
     }
     // A step that is not on the image's way is left out.
     let other = step("other", Some("base"), &[&layer("c")], &["COPY c"]);
-    let text = encode_inline(
+    let text = crate::build::remote_cache::inline::encode(
         &[steps[0].clone(), other.clone()],
         &last.config,
         &last.layers,
     )
     .unwrap();
-    let table = decode_inline(&text, &last.config, &last.layers).unwrap();
+    let table =
+        crate::build::remote_cache::inline::decode(&text, &last.config, &last.layers).unwrap();
     assert!(table.steps.contains_key(&steps[0].key));
     assert!(!table.steps.contains_key(&other.key));
 }
@@ -224,7 +227,7 @@ fn malformed_caches_are_refused_whole() {
         }
     }
     assert!(decode(&c, &encoded.layers).is_err());
-    assert!(decode_inline("not base64!", &json!({}), &[]).is_err());
+    assert!(crate::build::remote_cache::inline::decode("not base64!", &json!({}), &[]).is_err());
 }
 
 #[test]

@@ -218,7 +218,7 @@ fn read(
             )
         })?;
     let layers: Vec<Descriptor> = layers.iter().map(crate::commit::as_oci_layer).collect();
-    format::decode_inline(records, &image_config, &layers)
+    super::inline::decode(records, &image_config, &layers)
 }
 
 fn from_config(bytes: &[u8], layers: &[Descriptor]) -> Result<Table> {

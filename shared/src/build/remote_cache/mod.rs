@@ -5,7 +5,8 @@
 //!
 //! * [`spec`] — the flags' values;
 //! * [`format`] — BuildKit's cache manifest and config, with img's step
-//!   keys and what img needs to go on from a hit;
+//!   keys and what img needs to go on from a hit; [`inline`] — the same
+//!   records in an image's config;
 //! * [`import`] — a cache's manifest and config, read before the build
 //!   (a cache that cannot be read is a warning, never an error);
 //! * [`fetch`] — the layers of hits, downloaded when a step needs them;
@@ -18,6 +19,7 @@ pub mod export;
 pub mod fetch;
 pub mod format;
 pub mod import;
+pub mod inline;
 pub mod layout;
 pub mod spec;
 
