@@ -476,7 +476,12 @@ impl<'a> StepCache<'a> {
                 config: j.state.config.clone(),
                 layers: j.state.layers.clone(),
                 how: j.how.clone(),
-                with_layers: mode == Mode::Max || way.contains(&j.state.key),
+                // Layers no cache gives (a hit exported as keys only) stay
+                // out: the export keeps the key rather than failing.
+                with_layers: (mode == Mode::Max || way.contains(&j.state.key))
+                    && j.state.layers.iter().all(|l| {
+                        self.store.has_blob(l.digest()) || self.fetcher.offers(l.digest())
+                    }),
                 same_as: (j.key != j.state.key).then(|| j.state.key.clone()),
             })
             .collect()

@@ -81,7 +81,7 @@ pub fn export(
     progress: &Progress,
 ) -> Result<Exported> {
     let steps = match spec.compression {
-        Some(wanted) => convert(store, steps, wanted)?,
+        Some(wanted) => convert(store, steps, wanted, sources.fetch)?,
         None => steps.to_vec(),
     };
     let mut mounts = Vec::new();
@@ -244,8 +244,14 @@ fn to_registry(
 }
 
 /// `steps` with every layer in `wanted`'s compression (converted layers
-/// stored in `store`).
-fn convert(store: &Store, steps: &[ExportStep], wanted: Compression) -> Result<Vec<ExportStep>> {
+/// stored in `store`; a layer to convert that the store lacks is fetched
+/// first).
+fn convert(
+    store: &Store,
+    steps: &[ExportStep],
+    wanted: Compression,
+    fetch: &(dyn Fn(&Descriptor) -> Result<()> + Sync),
+) -> Result<Vec<ExportStep>> {
     let mut converted: HashMap<Digest, Descriptor> = HashMap::new();
     let mut out = steps.to_vec();
     for step in out.iter_mut().filter(|s| s.with_layers) {
@@ -257,7 +263,7 @@ fn convert(store: &Store, steps: &[ExportStep], wanted: Compression) -> Result<V
                 *layer = done.clone();
                 continue;
             }
-            let done = convert_layer(store, layer, wanted)?;
+            let done = convert_layer(store, layer, wanted, fetch)?;
             converted.insert(layer.digest().clone(), done.clone());
             *layer = done;
         }
@@ -284,7 +290,12 @@ fn name(compression: Compression) -> &'static str {
     }
 }
 
-fn convert_layer(store: &Store, layer: &Descriptor, wanted: Compression) -> Result<Descriptor> {
+fn convert_layer(
+    store: &Store,
+    layer: &Descriptor,
+    wanted: Compression,
+    fetch: &(dyn Fn(&Descriptor) -> Result<()> + Sync),
+) -> Result<Descriptor> {
     let memo = memo_path(store, layer.digest(), wanted);
     let remembered = fs::read(&memo)
         .ok()
@@ -294,6 +305,9 @@ fn convert_layer(store: &Store, layer: &Descriptor, wanted: Compression) -> Resu
         .filter(|d| store.has_blob(d.digest()));
     if let Some(done) = remembered {
         return Ok(done);
+    }
+    if !store.has_blob(layer.digest()) {
+        fetch(layer)?;
     }
     let blob = store.open_blob(layer)?;
     let (_, mut tar) = compression::decompress(BufReader::with_capacity(1 << 20, blob))?;
