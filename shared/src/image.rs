@@ -60,6 +60,25 @@ impl Image {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
 
+    /// The chain ID of each layer, bottom first: the layer's diff_id for
+    /// the first, then the digest of `PARENT_CHAIN_ID DIFF_ID` (the OCI
+    /// spec's ChainID, the IDs Docker's layer store gives layers).
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        let mut chain: Vec<Digest> = Vec::new();
+        for diff_id in self.config.rootfs().diff_ids() {
+            let next = match chain.last() {
+                None => crate::digest::parse(diff_id),
+                Some(parent) => Ok(crate::digest::of_bytes(
+                    format!("{parent} {diff_id}").as_bytes(),
+                )),
+            };
+            // A config whose diff_ids do not parse has no chain to report.
+            let Ok(next) = next else { return Vec::new() };
+            chain.push(next);
+        }
+        chain
+    }
+
     /// The platform the config declares.
     pub fn platform(&self) -> Platform {
         Platform::new(

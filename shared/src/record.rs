@@ -4,7 +4,7 @@
 //! annotation when it has one, and its platform when it is one image.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use oci_spec::image::{Arch, Descriptor, Os, PlatformBuilder};
 
@@ -55,26 +55,23 @@ pub fn write(out: &mut impl Write, record: &Descriptor) -> Result<()> {
         .io_context(|| "writing a record to stdout".into())
 }
 
-/// Read every record from `input`; a line that is not a descriptor is bad
-/// input, reported with its line number.
-pub fn read_all(input: impl BufRead) -> Result<Vec<Descriptor>> {
-    let mut records = Vec::new();
-    for (n, line) in input.lines().enumerate() {
-        let line = line.io_context(|| "reading records from stdin".into())?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: Descriptor = serde_json::from_str(&line).map_err(|e| {
-            Error::invalid(format!(
-                "stdin line {}: not an image record (an OCI descriptor as JSON): {e}",
-                n + 1
-            ))
-        })?;
-        crate::digest::ensure_sha256(record.digest())
-            .map_err(|e| e.context(format!("stdin line {}", n + 1)))?;
-        records.push(record);
-    }
-    Ok(records)
+/// Whether a line of input is meant as a record (a JSON object) rather
+/// than an image ID or name.
+pub fn looks_like_record(line: &str) -> bool {
+    line.trim_start().starts_with('{')
+}
+
+/// The record on stdin line `number`; anything but a descriptor with a
+/// sha256 digest is bad input, reported with the line number.
+pub fn parse(line: &str, number: usize) -> Result<Descriptor> {
+    let record: Descriptor = serde_json::from_str(line).map_err(|e| {
+        Error::invalid(format!(
+            "stdin line {number}: not an image record (an OCI descriptor as JSON): {e}"
+        ))
+    })?;
+    crate::digest::ensure_sha256(record.digest())
+        .map_err(|e| e.context(format!("stdin line {number}")))?;
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -85,12 +82,14 @@ mod tests {
     fn reads_records_and_rejects_garbage() {
         let hex = "a".repeat(64);
         let good = format!(
-            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}\n\n"
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}"
         );
-        let records = read_all(good.as_bytes()).unwrap();
-        assert_eq!(records.len(), 1);
-        let err = read_all("{\"x\":1}\n".as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(looks_like_record(&good));
+        assert_eq!(parse(&good, 1).unwrap().size(), 3);
+        let err = parse("{\"x\":1}", 7).unwrap_err();
+        assert!(err.to_string().contains("line 7"), "{err}");
         assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
+        assert!(!looks_like_record("busybox:latest"));
+        assert!(!looks_like_record("315e3c013cd1"));
     }
 }

@@ -12,9 +12,11 @@ use img::template::RowFormat;
 ///
 /// Prints the images in the store as `docker images` does: one row per
 /// repository and tag, newest image first, `<none>` for what has no name.
-/// SIZE is the bytes the image's blobs take in the store (compressed layers,
-/// config and manifest), the content size Docker's containerd image store
-/// shows; CREATED comes from the image config.
+/// SIZE is the bytes the image's config and compressed layers take in the
+/// store, not counting the manifest, as Docker's containerd image store
+/// counts content (for a multi-platform image: every platform's config,
+/// layers and manifest, and the index); Docker's classic store shows the
+/// uncompressed size instead. CREATED comes from the image config.
 ///
 /// REPOSITORY[:TAG] limits the list to matching names (a pattern as in
 /// `--filter reference=`). Filters: `dangling=true|false` (images without
@@ -27,9 +29,12 @@ use img::template::RowFormat;
 /// `--json` prints one record per listed name (an unnamed record for a
 /// dangling image) for other programs to read: `img-ls --json --filter
 /// dangling=true | img-rm`. `--format` takes a Go template as Docker's does
-/// (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size),
-/// `table TEMPLATE` for a table with headers, or `json` for one JSON object
-/// per row. img keeps no intermediate images, so `-a` lists the same images.
+/// (fields .ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size
+/// .Containers .SharedSize .UniqueSize .VirtualSize; another field fails,
+/// exit status 1), `table TEMPLATE` for a table with headers, or `json` for
+/// one JSON object per row; a template that names `{{.Digest}}` shows the
+/// digests as --digests does, and a template wins over -q, as with Docker.
+/// img keeps no intermediate images, so `-a` lists the same images.
 ///
 /// `--blobs` prints the digest of every blob the listed images hold
 /// (manifests, configs, layers; each once, sorted), one a line: what this
@@ -62,7 +67,7 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILTER")]
     pub filter: Vec<String>,
     /// Format the rows with a Go template, 'table TEMPLATE', or 'json'
-    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["quiet", "json"])]
+    #[arg(long, value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<String>,
     /// Show full image IDs
     #[arg(long)]
@@ -96,10 +101,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let mut out = cli::stdout();
     if cli.containers {
-        let containers = store.containers()?;
-        let table =
-            img::container::table::render(&containers, img::format::now(), cli.quiet, cli.no_trunc);
-        out.write_all(table.as_bytes())?;
+        // What img-ps -a lists (kept for scripts written before img-ps).
+        let view = img::container::table::View {
+            all: true,
+            quiet: cli.quiet,
+            no_trunc: cli.no_trunc,
+            filters: Vec::new(),
+            format: RowFormat::Default,
+        };
+        out.write_all(img::container::table::list(&store, &view)?.as_bytes())?;
         out.flush()?;
         return Ok(());
     }
@@ -120,10 +130,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     } else {
+        // As docker images: a template of its own wins over -q, and one
+        // that names .Digest shows the digests.
+        let custom = !matches!(format, RowFormat::Default);
+        let digests = cli.digests
+            || cli
+                .format
+                .as_deref()
+                .is_some_and(|f| f.contains("{{.Digest}}"));
         let view = View {
-            quiet: cli.quiet,
+            quiet: cli.quiet && !custom,
             no_trunc: cli.no_trunc,
-            digests: cli.digests,
+            digests,
             format,
         };
         out.write_all(listing::render(&images, &view, img::format::now())?.as_bytes())?;

@@ -2,7 +2,8 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
+use img::announce::Announce;
+use img::cli::Common;
 use img::platform::Platform;
 use img::progress::Progress;
 use img::reference::Reference;
@@ -12,7 +13,8 @@ use img::registry::{MirrorArgs, RegistryArgs};
 /// Fetch images from a registry.
 ///
 /// Pulls each image REF names into the store, as `docker pull` does, and
-/// prints its record on stdout. Names are normalized like Docker's
+/// prints its record on stdout; on a terminal, its full name instead
+/// (`docker.io/library/busybox:latest`), as Docker ends a pull. Names are normalized like Docker's
 /// (`busybox` is `docker.io/library/busybox:latest`); `NAME@sha256:…` pulls
 /// by digest.
 ///
@@ -22,7 +24,11 @@ use img::registry::{MirrorArgs, RegistryArgs};
 /// is kept and named. Manifests are negotiated in OCI and Docker schema 2
 /// formats; schema 1 is refused. Every manifest and blob is verified against
 /// its digest before the store holds it, and blobs already in the store are
-/// not downloaded again.
+/// not downloaded again. Each layer downloaded is also checked as a layer
+/// tar while it arrives, on a thread of its own: one with an entry leaving
+/// the root (`..`), a hard link out of it or a whiteout of `.` or `..` is
+/// refused (exit status 2), and the image is not named. Layers already in
+/// the store are not read again here; unpacking checks every layer anyway.
 ///
 /// Where from: registries.conf (the file podman, buildah and skopeo read:
 /// `$CONTAINERS_REGISTRIES_CONF`, else `~/.config/containers/registries.conf`,
@@ -109,7 +115,7 @@ pub struct Cli {
     /// Pull every tag of each repository
     #[arg(short = 'a', long)]
     pub all_tags: bool,
-    /// Print no progress, only the records
+    /// Print no progress, only the records (on a terminal, the names)
     #[arg(short, long)]
     pub quiet: bool,
     /// How many blobs to download at once
@@ -138,7 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let store = cli.common.store()?;
     let progress = Progress::stderr(cli.quiet);
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
     for reference in &references {
         let targets = if cli.all_tags {
             pull::all_tags(reference, &options)?
@@ -147,9 +153,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         };
         for target in &targets {
             let pulled = pull::pull(&store, target, &options, &progress)?;
-            img::record::write(&mut out, &pulled.record)?;
+            // docker pull ends with the full name it pulled.
+            out.image(&pulled.id, &pulled.record, &[target.to_string()])?;
         }
     }
-    std::io::Write::flush(&mut out)?;
+    out.finish()?;
     Ok(())
 }

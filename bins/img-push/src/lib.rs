@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory, Parser};
 
+use img::announce::Announce;
 use img::cli::{self, Common};
 use img::error::Error;
 use img::progress::Progress;
@@ -12,8 +13,8 @@ use img::registry::RegistryArgs;
 /// Send images to a registry.
 ///
 /// Pushes each IMAGE (a name, name@digest or image ID; or, with no
-/// arguments, the records on stdin) to the registry its name points at, as
-/// `docker push` does — or to DEST with `--to` (one image). A multi-platform
+/// arguments, the records or image IDs or names on stdin, one a line) to
+/// the registry its name points at, as `docker push` does — or to DEST with `--to` (one image). A multi-platform
 /// index is pushed whole: every platform's image, then the index.
 ///
 /// Each blob is first asked for with HEAD (`Layer already exists`), then
@@ -34,10 +35,11 @@ use img::registry::RegistryArgs;
 ///
 /// Progress goes to stderr in Docker's words, ending with `TAG: digest:
 /// sha256:… size: N`; stdout gets the record of each pushed image, named as
-/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's. A push goes
-/// to where registries.conf locates the name (its `[[registry]]`
-/// `location`), never to a mirror, and a `blocked` registry is refused
-/// (img(7)).
+/// pushed, into a pipe or a file (on a terminal, nothing more: the digest
+/// line is docker push's last). Credentials, TLS and plain-HTTP rules are
+/// img-pull's. A push goes to where registries.conf locates the name (its
+/// `[[registry]]` `location`), never to a mirror, and a `blocked` registry
+/// is refused (img(7)).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-push",
@@ -52,7 +54,7 @@ pub struct Cli {
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// The images to push (name, name@digest or image ID); omit to read records from stdin
+    /// The images to push (name, name@digest or image ID); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Push to this name instead of the image's own (one image only)
@@ -94,7 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let store = cli.common.store()?;
     let progress = Progress::stderr(cli.quiet);
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
     for image in &images {
         let found = image.resolve(&store)?;
         let dest = match (&to, &found.reference) {
@@ -109,9 +111,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         };
         let pushed = push::push(&store, &found.target, &dest, &options, &progress)?;
-        img::record::write(&mut out, &pushed.record)?;
+        // On a terminal, the progress's digest line is docker push's last.
+        out.image(found.target.id(), &pushed.record, &[])?;
     }
-    std::io::Write::flush(&mut out)?;
+    out.finish()?;
     Ok(())
 }
 
@@ -126,13 +129,13 @@ fn push_all_tags(cli: &Cli) -> anyhow::Result<()> {
     };
     let store = cli.common.store()?;
     let progress = Progress::stderr(cli.quiet);
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
     for name in &cli.images {
         for (dest, target) in push::tagged(&store, name)? {
             let pushed = push::push(&store, &target, &dest, &options, &progress)?;
-            img::record::write(&mut out, &pushed.record)?;
+            out.image(target.id(), &pushed.record, &[])?;
         }
     }
-    std::io::Write::flush(&mut out)?;
+    out.finish()?;
     Ok(())
 }

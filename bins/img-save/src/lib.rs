@@ -21,7 +21,8 @@ use img::store::Store;
 /// image layout instead.
 ///
 /// Images are named, as everywhere in img, by name, name@digest, image ID
-/// or ID prefix; with no IMAGE, records are read from stdin
+/// or ID prefix; with no IMAGE, they are read from stdin, one a line, as
+/// records or image IDs or names
 /// (`img-ls --json --filter reference='app*' | img-save -o apps.tar`). A
 /// repository name without a tag (`busybox`) saves every tagged image of
 /// that repository, as Docker does. An image given by ID is saved without a
@@ -67,7 +68,7 @@ pub struct Cli {
     /// Archive format: docker (Docker 25+ archive, readable by old and new tools) or oci (plain OCI layout)
     #[arg(long, value_enum, default_value = "docker")]
     pub format: Format,
-    /// Images to save (name, name@digest, ID); omit to read records from stdin
+    /// Images to save (name, name@digest, ID); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Leave out the layers listed in FILE, which the receiving side has: digests one a line (img-ls --blobs) or records (img-ls --json); - is stdin (repeatable)

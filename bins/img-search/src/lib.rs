@@ -11,12 +11,17 @@ use img::reference::Reference;
 use img::registry::credentials::is_docker_hub;
 use img::registry::search::{self, Filters};
 use img::registry::{Client, ClientOptions, RegistryArgs};
+use img::template::RowFormat;
 
 /// Find repositories on a registry.
 ///
 /// On Docker Hub (the default) asks Hub's search API, as `docker search`
-/// does, and prints Docker's table: NAME DESCRIPTION STARS OFFICIAL
-/// AUTOMATED (descriptions cut to 45 characters unless `--no-trunc`).
+/// does, and prints current Docker's table: NAME DESCRIPTION STARS OFFICIAL
+/// (descriptions cut to 45 characters unless `--no-trunc`; Docker dropped
+/// the AUTOMATED column with Hub's automated builds, and warns that the
+/// `is-automated` filter is deprecated). `--format` takes a Go template
+/// (fields .Name .Description .StarCount .IsOfficial), `table TEMPLATE`,
+/// or `json`, as Docker's does.
 /// Other registries have no search API: their catalog (`/v2/_catalog`,
 /// followed page by page through its `Link` headers, 100 repositories a
 /// page, or the registry's own page size when it allows fewer) is listed,
@@ -58,6 +63,9 @@ pub struct Cli {
     /// Do not cut descriptions
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format the results with a Go template (.Name .Description .StarCount .IsOfficial), 'table TEMPLATE', or 'json'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// The registry to search [default: docker.io]
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
     pub registry: Option<String>,
@@ -86,9 +94,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         out.flush()?;
         return Ok(());
     }
+    let format = RowFormat::parse(cli.format.as_deref(), search::FIELDS)?;
     let mut filters = Filters::default();
     for f in &cli.filter {
         filters.add(f)?;
+    }
+    if filters.automated.is_some() {
+        eprintln!(
+            "WARNING: the \"is-automated\" filter is deprecated, and searching for \"is-automated=true\" will not yield any results in future."
+        );
     }
     let term = cli.term.clone().unwrap_or_default();
     let (registries, term, named) = match (&cli.registry, term.split_once('/')) {
@@ -134,7 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|r| filters.accepts(r))
         .take(limit)
         .collect();
-    write!(out, "{}", search::table(&shown, cli.no_trunc))?;
+    write!(out, "{}", search::render(&shown, cli.no_trunc, &format)?)?;
     out.flush()?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use super::CONTAINERD_NAME;
 use crate::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
 use crate::image::{is_index, is_manifest, Target, DOCKER_CONFIG};
+use crate::layer::check;
 use crate::reference::Reference;
 use crate::store::{StagedBlob, Store, MAX_METADATA_SIZE, REF_NAME};
 
@@ -40,6 +41,8 @@ struct Plan<'a> {
     top: Descriptor,
     /// Blobs from the archive, children before parents.
     blobs: Vec<&'a StagedBlob>,
+    /// Its layers (among `blobs`).
+    layers: Vec<&'a StagedBlob>,
     /// A manifest img wrote for a legacy image, committed after `blobs`.
     made: Option<StagedBlob>,
     /// Names to give it.
@@ -118,8 +121,29 @@ fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
         return Err(thin::missing_error(&missing, &left_out));
     }
     let plans = merge(plans);
+    check_layers(store, &plans)?;
     commit(store, plans)
 }
+
+/// Check every layer of the plans as a layer tar (see
+/// [`crate::layer::check`]), several at once: a hostile layer refuses the
+/// whole archive before anything is committed.
+fn check_layers(store: &Store, plans: &[Plan<'_>]) -> Result<()> {
+    let mut seen = HashSet::new();
+    let layers: Vec<&StagedBlob> = plans
+        .iter()
+        .flat_map(|p| p.layers.iter().copied())
+        .filter(|blob| seen.insert(&blob.digest))
+        .collect();
+    let threads = crate::parallel::cores(MAX_CHECKS);
+    crate::parallel::map(&layers, threads, &Default::default(), |blob| {
+        check::file(blob.open(store)?).with_context(|| format!("layer {}", blob.digest))
+    })?;
+    Ok(())
+}
+
+/// The most layers checked at once.
+const MAX_CHECKS: usize = 4;
 
 /// The images `index.json` names, and the blobs it says are left out.
 fn oci_plans<'a>(
@@ -137,6 +161,7 @@ fn oci_plans<'a>(
         let mut plan = Plan {
             top: bare(entry),
             blobs: Vec::new(),
+            layers: Vec::new(),
             made: None,
             names: names_of(entry).with_context(|| what.clone())?,
             configs: Vec::new(),
@@ -221,7 +246,9 @@ fn walk<'a>(
             .map_err(|e| Error::invalid(format!("manifest {} is not valid: {e}", d.digest())))?;
         for layer in manifest.layers() {
             if staged.blob(layer.digest())?.is_some() {
-                plan.blobs.push(present(staged, layer)?);
+                let blob = present(staged, layer)?;
+                plan.blobs.push(blob);
+                plan.layers.push(blob);
             } else if !in_store(store, layer)? {
                 plan.missing.push(layer.digest().clone());
             }
@@ -297,11 +324,13 @@ fn legacy_plan<'a>(
     let digest = crate::digest::of_bytes(&image.manifest);
     let size = image.manifest.len() as u64;
     let made = store.stage(&image.manifest[..], size, Some(&digest))?;
-    let mut blobs = image.layers;
+    let layers = image.layers;
+    let mut blobs = layers.clone();
     blobs.push(image.config);
     Ok(Plan {
         top: Descriptor::new(MediaType::ImageManifest, size, digest),
         blobs,
+        layers,
         made: Some(made),
         names: image.names,
         configs: vec![image.config.digest.clone()],
@@ -356,7 +385,12 @@ fn commit(store: &Store, plans: Vec<Plan<'_>>) -> Result<Vec<Loaded>> {
                         .load_target(&old.descriptor)
                         .map(|t| t.id().clone())
                         .unwrap_or_else(|_| old.digest().clone());
-                    replaced.push((name.clone(), id));
+                    // Docker tells only when the name moves to another
+                    // image ID (a legacy archive of the same image gets
+                    // another manifest here, not another ID).
+                    if &id != target.id() {
+                        replaced.push((name.clone(), id));
+                    }
                 }
             }
         }

@@ -56,6 +56,8 @@ pub struct PullOptions {
 pub struct Pulled {
     /// The record of the image as named in the store.
     pub record: Descriptor,
+    /// The image ID.
+    pub id: digest::Digest,
     /// Blobs downloaded (0 when everything was already there).
     pub downloaded: usize,
 }
@@ -199,7 +201,11 @@ fn finish(
         "Downloaded newer image for"
     };
     progress.message(&format!("Status: {status} {}", reference.familiar()));
-    Ok(Pulled { record, downloaded })
+    Ok(Pulled {
+        record,
+        id: target.id().clone(),
+        downloaded,
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(m: &RemoteManifest) -> Result<T> {
@@ -355,7 +361,7 @@ fn fetch_one(
             progress.status(id, "Retrying (checksum mismatch)");
         }
     };
-    let fetched = sources.blob(store, d, &report, &retrying)?;
+    let fetched = sources.blob(store, d, is_layer, &report, &retrying)?;
     if is_layer {
         if let Fetched::Downloaded { resumed_from } = fetched {
             if resumed_from > 0 {

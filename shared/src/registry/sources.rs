@@ -121,13 +121,15 @@ impl<'a> Sources<'a> {
         .map(|(_, m)| m)
     }
 
-    /// Download the blob `descriptor` names into `store`; `report` sees the
-    /// bytes present, `retrying` is called before the registry itself is
-    /// asked a second time after sending a wrong blob.
+    /// Download the blob `descriptor` names into `store` (checked on the way
+    /// when it is a `layer`); `report` sees the bytes present, `retrying` is
+    /// called before the registry itself is asked a second time after
+    /// sending a wrong blob.
     pub fn blob(
         &self,
         store: &Store,
         descriptor: &Descriptor,
+        layer: bool,
         report: &dyn Fn(u64),
         retrying: &dyn Fn(),
     ) -> Result<Fetched> {
@@ -139,12 +141,12 @@ impl<'a> Sources<'a> {
                     repository: slot.endpoint.reference.repository(),
                     scope: &slot.scope,
                 };
-                match download::fetch(&source, store, descriptor, report) {
+                match download::fetch(&source, store, descriptor, layer, report) {
                     // The registry itself gets a second chance, as one
                     // broken answer may be the network's doing.
                     Err(e) if e.kind() == Kind::DigestMismatch && !slot.endpoint.mirror => {
                         retrying();
-                        download::fetch(&source, store, descriptor, report)
+                        download::fetch(&source, store, descriptor, layer, report)
                     }
                     other => other,
                 }

@@ -4,14 +4,21 @@
 
 mod build;
 mod build_cache;
+mod build_reproducible;
 mod cli;
 mod commit;
+mod containers;
 mod credentials;
 mod differential;
+mod differential_cli;
+mod differential_config;
+mod differential_files;
+mod differential_stages;
 mod docs;
 mod export;
 mod head_first;
 mod history;
+mod hostile;
 mod import;
 mod inspect;
 mod layer;
@@ -29,5 +36,6 @@ mod save;
 mod search;
 mod store;
 mod tag;
+mod terminal;
 mod thin;
 mod tls;

@@ -88,11 +88,13 @@ pub fn export(
     if spec.cache_mounts {
         for (id, dir) in sources.cache_mounts {
             // The tar of the directory as it is now (nothing when empty).
-            if let Some((blob, diff_id)) = crate::layer::upper::store_layer(store, dir)
-                .map_err(|e| e.context(format!("storing cache mount {id:?}")))?
-            {
-                mounts.push((id.clone(), blob, diff_id));
+            let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+            if empty {
+                continue;
             }
+            let (blob, diff_id) = crate::layer::upper::store_layer(store, dir, Default::default())
+                .map_err(|e| e.context(format!("storing cache mount {id:?}")))?;
+            mounts.push((id.clone(), blob, diff_id));
         }
     }
     let encoded = format::encode(&steps, &mounts)?;

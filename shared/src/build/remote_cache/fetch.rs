@@ -182,7 +182,9 @@ impl<'a> Fetcher<'a> {
             let fetched = match &source.origin {
                 Origin::Registry(sources) => {
                     let report = |n: u64| self.progress.bytes(&id, "Downloading", n, layer.size());
-                    sources.blob(store, layer, &report, &|| {}).map(|_| ())
+                    sources
+                        .blob(store, layer, true, &report, &|| {})
+                        .map(|_| ())
                 }
                 Origin::Layout(dir) => layout::copy_to_store(dir, store, layer),
             };

@@ -116,7 +116,7 @@ fn from_registry(sources: &Sources<'_>, store: &Store, reference: &Reference) ->
             ));
         }
         if !store.has_blob(d.digest()) {
-            sources.blob(store, d, &|_| {}, &|| {})?;
+            sources.blob(store, d, false, &|_| {}, &|| {})?;
         }
         store.read_blob(d)
     };
