@@ -271,6 +271,31 @@ fn exports_send_only_what_changed_and_reference_only_this_build() {
         .collect();
     let final_layers: BTreeSet<String> = layers(&a, "app:1").into_iter().collect();
     assert_eq!(now, final_layers, "the old layer is no longer referenced");
+
+    // Another repository of the same registry: what the cache read holds
+    // is mounted from its repository, nothing is sent.
+    let mounts = || registry.img_requests("POST", "mount=");
+    let before = mounts();
+    let other = format!("{}/other-cache:1", registry.host);
+    let run = a
+        .sh(&format!(
+            "img-build -t app:1 --cache-from {cache} --cache-to type=registry,ref={other} ctx"
+        ))
+        .ok();
+    assert!(
+        run.stderr.contains("(0 sent, 0 already there, "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(uploads(), first + 2, "{}", run.stderr);
+    let blobs = now.len() + 1;
+    assert!(
+        run.stderr.contains(&format!(" {blobs} mounted)")),
+        "the layers and the config: {}",
+        run.stderr
+    );
+    assert_eq!(mounts(), before + blobs);
+    assert_eq!(inspect_raw(&other), inspect_raw(&cache), "the same cache");
 }
 
 #[test]
