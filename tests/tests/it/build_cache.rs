@@ -582,6 +582,40 @@ fn caches_need_the_registry_credentials_as_pulls_and_pushes_do() {
 }
 
 #[test]
+fn caches_verify_tls_as_pulls_and_pushes_do() {
+    if !need(PEERS) {
+        return;
+    }
+    let registry = Registry::start(Auth::Open, true);
+    let certs = format!("--cert-dir {}", registry.ca_dir.as_ref().unwrap().display());
+    let cache = format!("{}/app-cache:1", registry.host);
+    let a = machine(DOCKERFILE, "bravo\n");
+    let run = a.sh(&format!(
+        "img-build -q --cache-to type=registry,ref={cache} ctx"
+    ));
+    assert_eq!(run.code, 1, "an unknown CA, no export: {}", run.stderr);
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    a.sh(&format!(
+        "img-build -q -t app:1 {certs} --cache-to type=registry,ref={cache} ctx"
+    ))
+    .ok();
+    let b = machine(DOCKERFILE, "bravo\n");
+    let run = b.sh(&format!("img-build --cache-from {cache} ctx")).ok();
+    assert!(run.stderr.contains("WARNING: cache"), "{}", run.stderr);
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    assert_eq!(count(&run.stderr, "Running in"), 1, "{}", run.stderr);
+    let c = machine(DOCKERFILE, "bravo\n");
+    let run = c
+        .sh(&format!(
+            "img-build -t app:1 {certs} --cache-from {cache} ctx"
+        ))
+        .ok();
+    assert_eq!(count(&run.stderr, "Running in"), 0, "{}", run.stderr);
+    assert_eq!(a.id("app:1"), c.id("app:1"));
+    c.check_store();
+}
+
+#[test]
 fn cache_mounts_travel_when_asked() {
     if !need(PEERS) {
         return;
