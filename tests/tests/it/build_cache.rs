@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use img_tests::http_proxy::HttpProxy;
-use img_tests::registry::{Auth, Registry, PASSWORD, USER};
+use img_tests::registry::{free_port, Auth, Registry, PASSWORD, USER};
 use img_tests::{need, Env};
 use serde_json::Value;
 
@@ -613,6 +613,55 @@ fn caches_verify_tls_as_pulls_and_pushes_do() {
     assert_eq!(count(&run.stderr, "Running in"), 0, "{}", run.stderr);
     assert_eq!(a.id("app:1"), c.id("app:1"));
     c.check_store();
+}
+
+#[test]
+fn caches_are_read_through_registries_conf_mirrors() {
+    if !need(PEERS) {
+        return;
+    }
+    // The cache's own registry is down; its mirror holds the cache.
+    let mirror = Registry::open();
+    let down = format!("127.0.0.1:{}", free_port());
+    let a = machine(DOCKERFILE, "bravo\n");
+    a.sh(&format!(
+        "img-build -q -t app:1 --cache-to type=registry,ref={}/app-cache:1 ctx",
+        mirror.host
+    ))
+    .ok();
+    let b = machine(DOCKERFILE, "bravo\n");
+    let conf = b.path("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nlocation = \"{down}\"\n[[registry.mirror]]\nlocation = \"{}\"\n",
+            mirror.host
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(b.path("home")).unwrap();
+    let gets = mirror.img_requests("GET", "/blobs/");
+    let run = b
+        .sh(&format!(
+            "export CONTAINERS_REGISTRIES_CONF={} HOME={}\nimg-build -t app:1 --cache-from {down}/app-cache:1 ctx",
+            conf.display(),
+            b.path("home").display()
+        ))
+        .ok();
+    assert_eq!(count(&run.stderr, "Running in"), 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("Using cache from {down}/app-cache:1")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        mirror.img_requests("GET", "/blobs/") > gets,
+        "{}",
+        mirror.log()
+    );
+    assert_eq!(a.id("app:1"), b.id("app:1"));
+    b.check_store();
 }
 
 #[test]
