@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use img::build::remote_cache::{format, inline, Export, Import};
+use img_builder::remote_cache::{format, inline, Export, Import};
 use libfuzzer_sys::fuzz_target;
 use oci_spec::image::{Descriptor, MediaType};
 
@@ -13,7 +13,7 @@ fuzz_target!(|bytes: &[u8]| {
     // Layers whose digests a fuzzed config may name: sha256 of "0".."3".
     let layers: Vec<Descriptor> = (0..4u8)
         .map(|i| {
-            let digest = img::digest::of_bytes(&[b'0' + i]);
+            let digest = img_core::digest::of_bytes(&[b'0' + i]);
             let mut d = Descriptor::new(MediaType::ImageLayerGzip, 1, digest.clone());
             d.set_annotations(Some(
                 [(format::UNCOMPRESSED.to_string(), digest.to_string())].into(),

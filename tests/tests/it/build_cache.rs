@@ -48,9 +48,9 @@ fn write(env: &Env, path: &str, content: &str) {
 
 /// The layer digests of `image`'s manifest in `env`'s store.
 fn layers(env: &Env, image: &str) -> Vec<String> {
-    let store = img::store::Store::open(env.store()).unwrap();
+    let store = img_store::Store::open(env.store()).unwrap();
     let found = store.resolve(image).unwrap();
-    let img::image::Target::Image(image) = &found.target else {
+    let img_core::image::Target::Image(image) = &found.target else {
         panic!("{image} is one image")
     };
     image
@@ -524,7 +524,7 @@ fn an_inline_cache_travels_in_the_pushed_image() {
     ))
     .ok();
     let config = {
-        let store = img::store::Store::open(a.store()).unwrap();
+        let store = img_store::Store::open(a.store()).unwrap();
         let found = store.resolve(&image).unwrap();
         found.target.host_image().unwrap().config_json.clone()
     };
