@@ -88,7 +88,7 @@ impl Builder {
 
     /// A user map of strings (`Labels`, `Annotations`); nil marshals to
     /// `null`. Keys a template looked up in vain are there as nil.
-    pub fn string_map(&mut self, entries: Option<&BTreeMap<String, String>>) -> Value {
+    pub(crate) fn string_map(&mut self, entries: Option<&BTreeMap<String, String>>) -> Value {
         let values = entries
             .into_iter()
             .flatten()
@@ -150,7 +150,7 @@ impl Builder {
 /// raw JSON `raw`; the error is the raw pass's, as Docker reports it. A
 /// template that cannot run is [`Kind::NotFound`] (exit status 1, as
 /// Docker's).
-pub fn render_typed_then_raw(
+pub(crate) fn render_typed_then_raw(
     format: &Format,
     typed: impl Fn(&BTreeSet<String>) -> Result<GoData>,
     raw: &Value,

@@ -240,7 +240,7 @@ pub fn repo_tags(names: &[Reference]) -> Vec<String> {
 }
 
 /// `name@digest` for each repository that names the image, sorted.
-pub fn repo_digests(names: &[Reference], target: &Target) -> Vec<String> {
+pub(crate) fn repo_digests(names: &[Reference], target: &Target) -> Vec<String> {
     let digests: BTreeSet<String> = names
         .iter()
         .map(|n| {

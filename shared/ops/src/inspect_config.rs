@@ -115,7 +115,7 @@ impl InspectConfig {
 
     /// The Go struct as template data: every field, nil ones as Go prints
     /// them (`[]`, `map[]`, `<nil>`), durations as `30s`.
-    pub fn template_data(&self, b: &mut Builder) -> Value {
+    pub(crate) fn template_data(&self, b: &mut Builder) -> Value {
         let text = |v: &Option<String>| Value::String(v.as_deref().unwrap_or_default().into());
         let healthcheck = match &self.healthcheck {
             None => Value::Nil,

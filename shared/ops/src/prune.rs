@@ -43,10 +43,10 @@ use img_core::timestamp;
 use img_store::{BuildCache, Store, SweepOptions, SweepReport};
 
 /// The question Docker asks before pruning dangling images.
-pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
+pub(crate) const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
 
 /// The question Docker asks before pruning all images.
-pub const ALL_WARNING: &str =
+pub(crate) const ALL_WARNING: &str =
     "WARNING! This will remove all images without at least one container associated to them.";
 
 /// Docker's image prune filters, parsed from `--filter KEY=VALUE`.

@@ -245,7 +245,7 @@ fn collect(store: &Store, target: &Target) -> Result<Vec<Outcome>> {
 /// The layers of a deleted image that a garbage collection removed (top
 /// first, each once), by chain ID, as Docker's layer store reports deleted
 /// layers.
-pub fn deleted_layers(target: &Target, removed: &[Digest]) -> Vec<Outcome> {
+pub(crate) fn deleted_layers(target: &Target, removed: &[Digest]) -> Vec<Outcome> {
     let images: Vec<&img_core::image::Image> = match target {
         Target::Image(image) => vec![image.as_ref()],
         Target::Index(index) => index.images.iter().collect(),
