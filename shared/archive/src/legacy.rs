@@ -21,7 +21,7 @@ use img_layers::compression::{self, Compression};
 use img_store::{StagedBlob, Store, MAX_METADATA_SIZE};
 
 /// One image of `manifest.json`, checked.
-pub struct LegacyImage<'a> {
+pub(crate) struct LegacyImage<'a> {
     /// The config, as it came.
     pub config: &'a StagedBlob,
     /// The layers, bottom first.

@@ -45,11 +45,11 @@ pub use save::{save, Format};
 pub use thin::Exclusions;
 
 /// The annotation containerd and Docker 25+ put the full image name in.
-pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+pub(crate) const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// One entry of Docker's `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestItem {
+pub(crate) struct ManifestItem {
     /// The config's path in the archive.
     #[serde(rename = "Config")]
     pub config: String,

@@ -26,7 +26,7 @@ use img_store::{StagedBlob, Store};
 const MAX_LINKS: usize = 32;
 
 /// The files of an archive, staged.
-pub struct StagedArchive {
+pub(crate) struct StagedArchive {
     files: HashMap<Vec<u8>, StagedBlob>,
     links: HashMap<Vec<u8>, Vec<u8>>,
 }
@@ -167,7 +167,7 @@ pub fn stage(store: &Store, input: impl Read) -> Result<StagedArchive> {
 
 /// Whether `file`, from its current position, holds a compressed stream
 /// (which only [`stage`] reads).
-pub fn is_compressed(file: &File) -> Result<bool> {
+pub(crate) fn is_compressed(file: &File) -> Result<bool> {
     let start = (&*file).stream_position().map_err(malformed)?;
     let (prefix, _) = compression::peek(Window::new(file, start, u64::MAX))?;
     Ok(compression::Compression::detect(&prefix) != compression::Compression::None)
@@ -175,7 +175,7 @@ pub fn is_compressed(file: &File) -> Result<bool> {
 
 /// Stage the uncompressed archive in `file` (from its current position):
 /// the headers in one pass, then the files' contents on worker threads.
-pub fn stage_file(store: &Store, file: &File) -> Result<StagedArchive> {
+pub(crate) fn stage_file(store: &Store, file: &File) -> Result<StagedArchive> {
     let start = (&*file).stream_position().map_err(malformed)?;
     let mut members = Vec::new();
     // The tar reader counts positions from where it starts.

@@ -30,7 +30,7 @@ const ALIGN: u64 = 64 << 10;
 const ALIGN_COST: u64 = 64;
 
 /// A tar stream being written to `out`.
-pub struct TarWriter<W: Sink> {
+pub(crate) struct TarWriter<W: Sink> {
     out: W,
     /// Bytes written so far.
     offset: u64,

@@ -38,7 +38,7 @@ use img_store::Store;
 
 /// The `index.json` annotation of a thin archive: the digests of the blobs
 /// it leaves out, sorted, comma-separated.
-pub const BLOBS_LEFT_OUT: &str = "io.img.archive.blobs-left-out";
+pub(crate) const BLOBS_LEFT_OUT: &str = "io.img.archive.blobs-left-out";
 
 /// Blobs the receiving side has: an archive leaves out the layers among them.
 #[derive(Debug, Clone, Default)]
@@ -149,7 +149,7 @@ pub fn declared(
 /// the images that need it. Exit 1 when the archive declared them left out
 /// (this store lacks what the sender thought it had), 2 when the archive
 /// is simply incomplete.
-pub fn missing_error(missing: &BTreeMap<String, Vec<String>>, declared: &HashSet<String>) -> Error {
+pub(crate) fn missing_error(missing: &BTreeMap<String, Vec<String>>, declared: &HashSet<String>) -> Error {
     let list = missing
         .iter()
         .map(|(digest, images)| format!("{digest} (needed by {})", images.join(", ")))
