@@ -22,7 +22,7 @@ use img_core::json::strings;
 
 /// The instructions a `--change` may use (SHELL is a build instruction
 /// Docker does not take there).
-pub const ALLOWED: &[&str] = &[
+pub(crate) const ALLOWED: &[&str] = &[
     "CMD",
     "ENTRYPOINT",
     "ENV",

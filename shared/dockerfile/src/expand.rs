@@ -21,7 +21,7 @@ use img_core::error::{Error, Result};
 
 /// How expansion finds a variable: `Some(value)` when it is set (perhaps to
 /// the empty string), `None` when it is not.
-pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// `word` with its variables substituted and its quotes and escapes
 /// removed, as one word (blanks inside stay).

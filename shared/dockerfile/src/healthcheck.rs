@@ -42,7 +42,7 @@ impl Healthcheck {
 
     /// A check running `test`, with the options given as `(name, value)`
     /// (`("interval", "30s")`); the error says which option is wrong.
-    pub fn with_options<'a>(
+    pub(crate) fn with_options<'a>(
         test: Vec<String>,
         options: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, String> {
@@ -83,7 +83,7 @@ impl Healthcheck {
     }
 
     /// The image config's `Healthcheck` object.
-    pub fn to_config(&self) -> Value {
+    pub(crate) fn to_config(&self) -> Value {
         let mut config = Map::new();
         config.insert("Test".into(), json!(self.test));
         for (field, value) in [

@@ -71,7 +71,7 @@ pub struct Dockerfile {
 /// The parser directives (`# escape=`, `# syntax=`, `# check=`) found at the
 /// top of a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Directives {
+pub(crate) struct Directives {
     /// The escape character: `\` unless `# escape=` set a backtick.
     pub escape: char,
     /// The `# syntax=` frontend reference, as written (img has one frontend
