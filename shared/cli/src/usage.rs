@@ -12,7 +12,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 
 /// The exit status of bad usage for most programs (img.7: bad input).
-pub const BAD_USAGE: i32 = 2;
+pub(crate) const BAD_USAGE: i32 = 2;
 
 /// The exit status of bad usage for programs that run a container, as
 /// `docker run` and `docker exec` have it.
