@@ -21,7 +21,7 @@ use img_core::error::{Error, Result};
 
 /// How expansion finds a variable: `Some(value)` when it is set (perhaps to
 /// the empty string), `None` when it is not.
-pub(crate) type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// `word` with its variables substituted and its quotes and escapes
 /// removed, as one word (blanks inside stay).
@@ -41,7 +41,7 @@ pub fn expand_words(word: &str, vars: Vars<'_>, escape: char) -> Result<Vec<Stri
 
 /// The body of a heredoc expanded as Docker expands COPY and ADD heredocs:
 /// variables and `\` escapes are processed, quotes are ordinary characters.
-pub(crate) fn expand_heredoc(body: &str, vars: Vars<'_>) -> Result<String> {
+pub fn expand_heredoc(body: &str, vars: Vars<'_>) -> Result<String> {
     let lexer = Lexer {
         skip_quotes: true,
         ..Lexer::new('\\')

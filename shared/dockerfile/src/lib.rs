@@ -71,7 +71,7 @@ pub struct Dockerfile {
 /// The parser directives (`# escape=`, `# syntax=`, `# check=`) found at the
 /// top of a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Directives {
+pub struct Directives {
     /// The escape character: `\` unless `# escape=` set a backtick.
     pub escape: char,
     /// The `# syntax=` frontend reference, as written (img has one frontend
