@@ -120,7 +120,7 @@ pub fn file(mut file: File) -> Result<u64> {
 
 /// A read error in the middle of a tar stream: the input is not a valid
 /// (or complete) tar, unless the operating system failed.
-pub fn bad_tar(e: io::Error) -> Error {
+pub(crate) fn bad_tar(e: io::Error) -> Error {
     // An error of img's own that travelled through a reader (a layer's
     // writer refusing a name) says what happened as it is.
     if let Some(own) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {

@@ -17,7 +17,7 @@ pub const BUFFER: usize = 1 << 20;
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// Bytes needed to tell the formats apart.
-pub const MAGIC_LEN: usize = 4;
+pub(crate) const MAGIC_LEN: usize = 4;
 
 /// How a stream of layer or archive bytes is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +82,7 @@ impl fmt::Display for Compression {
 }
 
 /// A reader that yields peeked bytes again, then the rest.
-pub type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+pub(crate) type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 
 /// Read up to [`MAGIC_LEN`] bytes from `reader` without losing them: returns
 /// the bytes and a reader that yields them again before the rest. Short
@@ -134,7 +134,7 @@ pub fn decoder<'a, R: Read + 'a>(
 }
 
 /// Like [`decoder`], for a reader that already buffers.
-pub fn decoder_buffered<'a, R: BufRead + 'a>(
+pub(crate) fn decoder_buffered<'a, R: BufRead + 'a>(
     compression: Compression,
     reader: R,
 ) -> Result<Box<dyn Read + 'a>> {

@@ -58,7 +58,7 @@ impl Options {
 
 /// Refuse an output file inside the tree being archived: it would be read
 /// while being written.
-pub fn check_output_outside(output: Option<&Path>, trees: &[&Path]) -> Result<()> {
+pub(crate) fn check_output_outside(output: Option<&Path>, trees: &[&Path]) -> Result<()> {
     let Some(output) = output.filter(|p| p.as_os_str() != "-") else {
         return Ok(());
     };
@@ -132,7 +132,7 @@ impl<W: Write> TreeWriter<W> {
 
     /// Write `full` as the entry `rel`, and, for a directory, everything
     /// under it.
-    pub fn add_tree(&mut self, full: &Path, rel: &[u8]) -> Result<()> {
+    pub(crate) fn add_tree(&mut self, full: &Path, rel: &[u8]) -> Result<()> {
         let meta =
             fs::symlink_metadata(full).io_context(|| format!("reading {}", full.display()))?;
         if self.add(full, rel, &meta)? && meta.is_dir() {
@@ -263,7 +263,7 @@ impl<W: Write> TreeWriter<W> {
 }
 
 /// The names in `dir`, sorted by their bytes.
-pub fn sorted_children(dir: &Path) -> Result<Vec<OsString>> {
+pub(crate) fn sorted_children(dir: &Path) -> Result<Vec<OsString>> {
     let what = || format!("listing {}", dir.display());
     let mut names = Vec::new();
     for child in fs::read_dir(dir).io_context(what)? {
@@ -275,7 +275,7 @@ pub fn sorted_children(dir: &Path) -> Result<Vec<OsString>> {
 
 /// The extended attributes of `file` that belong in a layer, as PAX
 /// records, sorted by name.
-pub fn xattrs(file: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn xattrs(file: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut names = vec![0u8; 4096];
     let len = loop {
         match rustix::fs::llistxattr(file, &mut names) {
@@ -342,7 +342,7 @@ pub fn create<W: Write>(dir: &Path, out: W, options: Options) -> Result<(W, Repo
 }
 
 /// Fail with a clear message unless `dir` is a directory.
-pub fn check_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_dir(dir: &Path) -> Result<()> {
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::invalid(format!(
@@ -377,7 +377,7 @@ impl<F: FnOnce(&mut dyn Write) -> Result<()>> img_core::output::TarJob for Compr
 /// Run `body` to write an uncompressed layer tar, compressed as
 /// `compression` into `output` (a file, written whole or not at all; `None`
 /// or `-` for stdout, refused when it is a terminal).
-pub fn write_compressed(
+pub(crate) fn write_compressed(
     output: Option<&Path>,
     compression: super::Compression,
     body: impl FnOnce(&mut dyn Write) -> Result<()>,

@@ -81,7 +81,7 @@ pub struct Report {
 /// directory `root`. A regular file is checked whole first, so that a
 /// layer refused changes nothing; a pipe is checked entry by entry as it
 /// is applied, and stops at the first entry refused.
-pub fn apply_file(mut input: File, root: &Path, options: &Options) -> Result<Report> {
+pub(crate) fn apply_file(mut input: File, root: &Path, options: &Options) -> Result<Report> {
     let regular = input.metadata().is_ok_and(|m| m.is_file());
     if regular {
         let what = || "reading the layer".to_string();

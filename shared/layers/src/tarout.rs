@@ -22,7 +22,7 @@ const REPLACED_KEYS: &[&str] = &["path", "linkpath", "size"];
 
 /// An entry's header and PAX records, kept to be written later.
 #[derive(Debug, Clone)]
-pub struct EntryMeta {
+pub(crate) struct EntryMeta {
     /// The header as read (path and checksum are rewritten on output).
     pub header: tar::Header,
     /// PAX records other than path, linkpath and size.
@@ -59,7 +59,7 @@ impl EntryMeta {
 /// Write one entry: `meta` under `path` (a cleaned relative path; a
 /// directory gets a trailing `/`), with `link` as its link target, then
 /// `size` bytes of `data`.
-pub fn write_entry<W: Write>(
+pub(crate) fn write_entry<W: Write>(
     out: &mut W,
     meta: &EntryMeta,
     path: &[u8],

@@ -17,9 +17,9 @@ use img_core::error::{Error, Result};
 use img_core::path;
 
 /// The prefix that marks a whiteout.
-pub const PREFIX: &[u8] = b".wh.";
+pub(crate) const PREFIX: &[u8] = b".wh.";
 /// The name of the opaque-directory marker.
-pub const OPAQUE: &[u8] = b".wh..wh..opq";
+pub(crate) const OPAQUE: &[u8] = b".wh..wh..opq";
 /// AUFS metadata names start with this (`.wh..wh.plnk`, `.wh..wh.aufs`).
 const AUFS_META: &[u8] = b".wh..wh.";
 
@@ -77,7 +77,7 @@ pub fn classify(entry: &[u8]) -> Result<Kind<'_>> {
 }
 
 /// The whiteout entry name that deletes `target`.
-pub fn whiteout_for(target: &[u8]) -> Vec<u8> {
+pub(crate) fn whiteout_for(target: &[u8]) -> Vec<u8> {
     let name = [PREFIX, path::base_name(target)].concat();
     path::join(path::parent(target), &name)
 }
