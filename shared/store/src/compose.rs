@@ -122,7 +122,7 @@ pub enum ManifestFormat {
 
 impl ManifestFormat {
     /// The manifest media type.
-    pub fn manifest_media_type(self) -> MediaType {
+    pub(crate) fn manifest_media_type(self) -> MediaType {
         match self {
             ManifestFormat::Oci => MediaType::ImageManifest,
             ManifestFormat::Docker => MediaType::Other(img_core::image::DOCKER_MANIFEST.into()),
@@ -130,7 +130,7 @@ impl ManifestFormat {
     }
 
     /// The config media type.
-    pub fn config_media_type(self) -> MediaType {
+    pub(crate) fn config_media_type(self) -> MediaType {
         match self {
             ManifestFormat::Oci => MediaType::ImageConfig,
             ManifestFormat::Docker => MediaType::Other(img_core::image::DOCKER_CONFIG.into()),

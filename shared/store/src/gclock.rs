@@ -35,7 +35,7 @@ pub(crate) const QUEUE: &str = "gc-queue";
 
 /// The variable that sets how many seconds a collector waits for the
 /// writers in the store (fractions allowed).
-pub const WAIT_VARIABLE: &str = "IMG_GC_WAIT";
+pub(crate) const WAIT_VARIABLE: &str = "IMG_GC_WAIT";
 
 /// How long a collector waits for the writers in the store when it comes
 /// (`$IMG_GC_WAIT` seconds, else 60 s).
@@ -50,7 +50,7 @@ pub fn collector_wait() -> Duration {
 /// How long a writer waits behind a collector: ten times the collector's
 /// own wait, so that a collector that waits its full time and then sweeps
 /// a large store still comes out first.
-pub fn writer_wait() -> Duration {
+pub(crate) fn writer_wait() -> Duration {
     collector_wait() * 10
 }
 

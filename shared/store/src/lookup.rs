@@ -88,7 +88,7 @@ impl Store {
 
     /// Find the image a record names: its ref-name annotation when that name
     /// still points at the record's digest, otherwise the digest itself.
-    pub fn resolve_record(&self, record: &Descriptor) -> Result<Resolved> {
+    pub(crate) fn resolve_record(&self, record: &Descriptor) -> Result<Resolved> {
         let name = record
             .annotations()
             .as_ref()

@@ -46,7 +46,7 @@ pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
 impl Store {
     /// The bytes an unprivileged writer may still use on the store's file
     /// system, when the system says.
-    pub fn free_space(&self) -> Option<u64> {
+    pub(crate) fn free_space(&self) -> Option<u64> {
         let stat = rustix::fs::statvfs(self.root()).ok()?;
         Some(stat.f_bavail.saturating_mul(stat.f_frsize))
     }

@@ -33,7 +33,7 @@ use img_core::parallel::{self, Spare};
 
 /// Bytes kept from the start of every staged blob, to tell compression and
 /// JSON apart without reopening it.
-pub const HEAD_LEN: usize = 8;
+pub(crate) const HEAD_LEN: usize = 8;
 
 /// The copy buffer: large enough that hashing and disk writes dominate,
 /// small enough to stay in the CPU's cache between the copy and the hash.
