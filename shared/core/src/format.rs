@@ -51,7 +51,7 @@ fn trim_zeros(number: &str) -> &str {
 }
 
 /// A duration as Docker's `HumanDuration` words it (`2 weeks`, `About an hour`).
-pub fn human_duration(seconds: i64) -> String {
+pub(crate) fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     let hours = (seconds + 1800) / 3600;
     if seconds < 1 {

@@ -38,7 +38,7 @@ pub fn elements(path: &str, above: Above) -> Option<Vec<&str>> {
 }
 
 /// [`elements`] of a path of bytes (tar names need not be UTF-8).
-pub fn byte_elements(path: &[u8], above: Above) -> Option<Vec<&[u8]>> {
+pub(crate) fn byte_elements(path: &[u8], above: Above) -> Option<Vec<&[u8]>> {
     climb(path.split(|b| *b == b'/'), above)
 }
 

@@ -110,7 +110,7 @@ fn normalize_arch(arch: &str) -> (String, Option<&'static str>) {
 }
 
 /// The Go architecture name of this machine (`amd64`, `arm64`, …).
-pub fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -74,7 +74,7 @@ pub fn with_key(map: &Value, key: &str, value: Value) -> Value {
 }
 
 /// A template value as JSON, for Docker's `json` function.
-pub fn to_json(value: &Value) -> serde_json::Value {
+pub(crate) fn to_json(value: &Value) -> serde_json::Value {
     match value {
         Value::Nil | Value::Function(_) => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),

@@ -93,7 +93,7 @@ impl Dir {
     }
 
     /// The directory's own status.
-    pub fn stat_self(&self) -> Result<Stat> {
+    pub(crate) fn stat_self(&self) -> Result<Stat> {
         rustix::fs::fstat(&self.fd)
             .map_err(|e| failed(format!("reading {}", self.shown.display()), e))
     }
