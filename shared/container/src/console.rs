@@ -83,7 +83,7 @@ impl Socket {
 }
 
 /// img's terminal in raw mode until dropped.
-pub struct RawMode {
+pub(crate) struct RawMode {
     saved: Option<Termios>,
 }
 
@@ -111,7 +111,7 @@ impl Drop for RawMode {
 
 /// Give the container's terminal the size of img's own (stdout's, else
 /// stdin's); nothing when neither is a terminal.
-pub fn copy_size(master: &File) {
+pub(crate) fn copy_size(master: &File) {
     let size = termios::tcgetwinsize(io::stdout().as_fd())
         .or_else(|_| termios::tcgetwinsize(io::stdin().as_fd()));
     if let Ok(size) = size {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use img_core::error::{IoContext, Result};
 
 /// The size past which the log is rotated.
-pub const MAX_SIZE: u64 = 10 << 20;
+pub(crate) const MAX_SIZE: u64 = 10 << 20;
 
 /// The longest piece of a line kept as one entry (Docker's buffer size).
 const MAX_LINE: usize = 16 << 10;

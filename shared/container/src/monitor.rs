@@ -24,7 +24,7 @@ use super::{log, overlay, owner, runtime, Container, State};
 use img_core::error::{Error, IoContext, Kind};
 
 /// The name a monitor runs under.
-pub const MONITOR: &str = "img-monitor";
+pub(crate) const MONITOR: &str = "img-monitor";
 
 /// Start `container` under a monitor; returns once it runs. A container
 /// whose command cannot be run fails with exit status 126 or 127 as

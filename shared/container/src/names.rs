@@ -75,7 +75,7 @@ const SURNAMES: &[&str] = &[
 ];
 
 /// A name no container in `taken` has, chosen at random.
-pub fn generate(taken: &[String]) -> Result<String> {
+pub(crate) fn generate(taken: &[String]) -> Result<String> {
     let mut bytes = [0u8; 2];
     rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| Error::io("reading random bytes for a container name", e.into()))?;

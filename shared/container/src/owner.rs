@@ -53,7 +53,7 @@ use img_core::error::{Error, IoContext, Kind, Result};
 const OWNED: &str = "owned";
 
 /// The name a guard process runs under (its `argv[0]`).
-pub const GUARD: &str = "img-guard";
+pub(crate) const GUARD: &str = "img-guard";
 
 /// The store's runtime directory (`ROOT/.img/runtime`).
 pub fn runtime_dir(state_dir: &Path) -> PathBuf {
@@ -121,7 +121,7 @@ impl Owner {
     }
 
     /// Note that `runtime` may hold state of the container from now on.
-    pub fn add_runtime(&mut self, runtime: &Runtime) -> Result<()> {
+    pub(crate) fn add_runtime(&mut self, runtime: &Runtime) -> Result<()> {
         if !self.notes.runtimes.contains(runtime) {
             self.notes.runtimes.push(runtime.clone());
             self.save()?;
@@ -130,7 +130,7 @@ impl Owner {
     }
 
     /// Note a helper process that must end with the container.
-    pub fn add_helper(&mut self, helper: Helper) -> Result<()> {
+    pub(crate) fn add_helper(&mut self, helper: Helper) -> Result<()> {
         self.notes.helpers.push(helper);
         self.save()
     }
@@ -152,7 +152,7 @@ impl Owner {
 
     /// A file for a helper of the container (`ID.NAME` beside the lock);
     /// its path is the helper's marker.
-    pub fn helper_file(&self, id: &str, name: &str) -> PathBuf {
+    pub(crate) fn helper_file(&self, id: &str, name: &str) -> PathBuf {
         self.dir.join(format!("{id}.{name}"))
     }
 
@@ -301,7 +301,7 @@ const CREATE_GRACE: Duration = Duration::from_secs(60);
 /// runtime directory (its `--root`), `create` and the ID on its command
 /// line; each one found is waited for through a pidfd, so a reused process
 /// ID is never mistaken for it.
-pub fn wait_for_creates(runtime: &Path, id: &str) {
+pub(crate) fn wait_for_creates(runtime: &Path, id: &str) {
     let deadline = Instant::now() + CREATE_GRACE;
     for pid in creates_under_way(runtime, id) {
         let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
@@ -353,7 +353,7 @@ fn is_create_of(pid: i32, runtime: &Path, id: &str) -> bool {
 
 /// Kill a helper, if the process with its ID is still the helper, and
 /// wait until it is gone (so that the ports it held are free).
-pub fn kill_helper(helper: &Helper) {
+pub(crate) fn kill_helper(helper: &Helper) {
     let Some(pid) = rustix::process::Pid::from_raw(helper.pid) else {
         return;
     };
@@ -400,7 +400,7 @@ fn is_container_id(name: &str) -> bool {
 
 /// Start a guard for `id` (see the module docs). It runs on after this
 /// process, in a process group of its own, and needs no waiting for.
-pub fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
+pub(crate) fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
     let exe = std::env::current_exe().io_context(|| "finding img's own program".into())?;
     use std::os::unix::process::CommandExt;
     Command::new(exe)

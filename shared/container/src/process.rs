@@ -120,7 +120,7 @@ pub fn resolve(
 }
 
 /// Add `HOME` from the user's home directory, unless the environment has one.
-pub fn add_home(env: &mut Vec<String>, home: &str) {
+pub(crate) fn add_home(env: &mut Vec<String>, home: &str) {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }

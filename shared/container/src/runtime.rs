@@ -132,7 +132,7 @@ impl Runtime {
 
     /// The directory name of its state under the store's runtime
     /// directory: the program's file name (`runc`, `crun`).
-    pub fn state_name(&self) -> String {
+    pub(crate) fn state_name(&self) -> String {
         self.path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -290,7 +290,7 @@ fn last_line(text: &str) -> String {
 }
 
 /// Make the calling process the reaper of its orphaned descendants.
-pub fn become_subreaper() -> Result<()> {
+pub(crate) fn become_subreaper() -> Result<()> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| Error::io("becoming a child subreaper", e.into()))
 }

@@ -63,7 +63,7 @@ impl Seccomp {
 /// The runtime config's `linux.seccomp` for a container with the bounding
 /// capabilities `caps` (names such as `CAP_SYS_ADMIN`); `None` when it runs
 /// unconfined.
-pub fn for_container(seccomp: &Seccomp, caps: &[String]) -> Result<Option<LinuxSeccomp>> {
+pub(crate) fn for_container(seccomp: &Seccomp, caps: &[String]) -> Result<Option<LinuxSeccomp>> {
     match seccomp {
         Seccomp::Unconfined => Ok(None),
         Seccomp::Default => resolve(default_profile()?, caps).map(Some),

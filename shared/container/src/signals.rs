@@ -27,7 +27,7 @@ static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
 
 /// Signals go to `pid` (and size changes to `terminal`) until the value
 /// returned is dropped.
-pub struct Forwarding(());
+pub(crate) struct Forwarding(());
 
 impl Drop for Forwarding {
     fn drop(&mut self) {
@@ -39,7 +39,7 @@ impl Drop for Forwarding {
 }
 
 /// Pass signals on to `pid`, and window size changes to `terminal`.
-pub fn forward_to(pid: rustix::process::Pid, terminal: Option<File>) -> Result<Forwarding> {
+pub(crate) fn forward_to(pid: rustix::process::Pid, terminal: Option<File>) -> Result<Forwarding> {
     install()?;
     if let Ok(mut slot) = TERMINAL.lock() {
         *slot = terminal;

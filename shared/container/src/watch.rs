@@ -23,7 +23,7 @@ use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use img_core::error::{Error, Result};
 
 /// The watches on one container's changes.
-pub struct Watch {
+pub(crate) struct Watch {
     inotify: OwnedFd,
 }
 
