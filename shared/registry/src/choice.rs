@@ -26,7 +26,7 @@ pub struct PullOptions {
 
 /// Whether a pull keeps (and names) the whole index: with
 /// `--all-platforms`, or when the reference pins a digest.
-pub fn keeps_index(options: &PullOptions, reference: &Reference) -> bool {
+pub(crate) fn keeps_index(options: &PullOptions, reference: &Reference) -> bool {
     options.all_platforms || reference.digest().is_some()
 }
 

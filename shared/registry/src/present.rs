@@ -24,7 +24,7 @@ use img_store::{Store, MAX_METADATA_SIZE};
 
 /// The `index.json` annotation of an image pulled from a multi-platform
 /// index: that index's digest.
-pub const PULLED_FROM_INDEX: &str = "io.img.pulled-from-index";
+pub(crate) const PULLED_FROM_INDEX: &str = "io.img.pulled-from-index";
 
 /// The image (or index) the store holds for `digest` as a pull of
 /// `reference` with `options` would store it, complete; `None` when
@@ -65,7 +65,7 @@ pub fn find(
 
 /// The descriptor of `child`, chosen from the index `index`, as the store
 /// names it: with the index's digest in [`PULLED_FROM_INDEX`].
-pub fn chosen_from(child: &Descriptor, index: &Digest) -> Descriptor {
+pub(crate) fn chosen_from(child: &Descriptor, index: &Digest) -> Descriptor {
     let mut d = Descriptor::new(
         child.media_type().clone(),
         child.size(),

@@ -102,7 +102,7 @@ pub fn tagged(store: &Store, name: &str) -> Result<Vec<(Reference, Target)>> {
 }
 
 /// Push with an already connected client.
-pub fn push_with(
+pub(crate) fn push_with(
     store: &Store,
     client: &Client,
     target: &Target,

@@ -104,7 +104,7 @@ impl Filters {
 }
 
 /// Parse Docker Hub's search answer.
-pub fn parse_hub(bytes: &[u8]) -> Result<Vec<SearchResult>> {
+pub(crate) fn parse_hub(bytes: &[u8]) -> Result<Vec<SearchResult>> {
     let answer: HubAnswer = serde_json::from_slice(bytes).map_err(|e| {
         Error::new(
             Kind::Remote,

@@ -18,8 +18,8 @@ pub struct Source<'a> {
 }
 
 /// How often the arrived ranges are saved for a later run.
-pub const SAVE_EVERY_BYTES: u64 = 32 << 20;
-pub const SAVE_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const SAVE_EVERY_BYTES: u64 = 32 << 20;
+pub(crate) const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// How often the hashing thread reports progress (and, when it has nothing
 /// to hash, how long it waits before looking again).
-pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(100);

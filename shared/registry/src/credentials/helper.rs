@@ -18,7 +18,7 @@ use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The user name helpers hold for an identity token (Docker's convention:
 /// the secret is then the token).
-pub const TOKEN_USERNAME: &str = "<token>";
+pub(crate) const TOKEN_USERNAME: &str = "<token>";
 
 /// The program a helper name stands for: `docker-credential-NAME`.
 pub fn program(helper: &str) -> String {

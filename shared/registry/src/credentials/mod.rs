@@ -98,7 +98,7 @@ impl Credentials {
     }
 
     /// Whether the secret is an identity token.
-    pub fn is_identity_token(&self) -> bool {
+    pub(crate) fn is_identity_token(&self) -> bool {
         self.kind == SecretKind::IdentityToken
     }
 
@@ -160,7 +160,7 @@ pub fn prompt(text: &str) -> Result<String> {
 
 /// The key a registry's credentials are stored under: Docker Hub's
 /// historical URL for docker.io, the host[:port] otherwise.
-pub fn server_key(registry: &str) -> String {
+pub(crate) fn server_key(registry: &str) -> String {
     if is_docker_hub(registry) {
         "https://index.docker.io/v1/".to_string()
     } else {
@@ -192,7 +192,7 @@ fn same_registry(key: &str, registry: &str) -> bool {
 
 /// Docker's config file: `$DOCKER_CONFIG/config.json`, else
 /// `~/.docker/config.json`.
-pub fn docker_config_path() -> PathBuf {
+pub(crate) fn docker_config_path() -> PathBuf {
     match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("config.json"),
         None => home().join(".docker").join("config.json"),

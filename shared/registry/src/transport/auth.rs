@@ -52,7 +52,7 @@ impl Scope {
         Scope(Vec::new())
     }
     /// This scope plus pull access to `repository` (for cross-repository mounts).
-    pub fn and_pull(mut self, repository: &str) -> Scope {
+    pub(crate) fn and_pull(mut self, repository: &str) -> Scope {
         let extra = format!("repository:{repository}:pull");
         if !self.0.contains(&extra) {
             self.0.push(extra);
@@ -83,7 +83,7 @@ pub enum Challenge {
 }
 
 /// Parse a `WWW-Authenticate` header value.
-pub fn parse_challenge(header: &str) -> Challenge {
+pub(crate) fn parse_challenge(header: &str) -> Challenge {
     let header = header.trim();
     let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     let params = parse_params(rest);
@@ -186,7 +186,7 @@ impl Auth {
     }
 
     /// Record the registry's challenge (from the `/v2/` ping or a 401).
-    pub fn set_challenge(&self, challenge: Challenge) {
+    pub(crate) fn set_challenge(&self, challenge: Challenge) {
         if let Ok(mut c) = self.challenge.lock() {
             *c = challenge;
         }
@@ -291,7 +291,7 @@ impl Auth {
     }
 
     /// Check the credentials against a Bearer token service (for login).
-    pub fn verify_with_token_service(&self, agent: &ureq::Agent) -> Result<()> {
+    pub(crate) fn verify_with_token_service(&self, agent: &ureq::Agent) -> Result<()> {
         self.login_token(agent).map(|_| ())
     }
 
@@ -299,7 +299,7 @@ impl Auth {
     /// token with `offline_token=true`, and return the refresh token the
     /// service handed out with it, if any (to be stored instead of the
     /// password). Nothing to do for other challenges.
-    pub fn login_token(&self, agent: &ureq::Agent) -> Result<Option<Secret>> {
+    pub(crate) fn login_token(&self, agent: &ureq::Agent) -> Result<Option<Secret>> {
         match self.challenge() {
             Challenge::Bearer { realm, service, .. } => {
                 let service = Service {

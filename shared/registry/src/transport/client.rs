@@ -109,7 +109,7 @@ impl Client {
     }
 
     /// Connect with exactly these credentials (none: anonymous).
-    pub fn connect_with(
+    pub(crate) fn connect_with(
         registry: &str,
         options: &ClientOptions,
         credentials: Option<Credentials>,
@@ -214,7 +214,7 @@ impl Client {
 
     /// Check that the credentials are accepted (img-login): a Basic registry
     /// must answer `/v2/` with them, a token service must issue a token.
-    pub fn verify_login(&self) -> Result<()> {
+    pub(crate) fn verify_login(&self) -> Result<()> {
         match self.auth.challenge() {
             Challenge::None => Ok(()),
             Challenge::Bearer { .. } => self.auth.verify_with_token_service(&self.agent),
@@ -240,7 +240,7 @@ impl Client {
 
     /// The error for an answer the caller did not expect, as
     /// [`status_error`]; a refusal says whose credentials were refused.
-    pub fn error_for(&self, response: Response<Body>, doing: &str) -> Error {
+    pub(crate) fn error_for(&self, response: Response<Body>, doing: &str) -> Error {
         match self.auth.credentials() {
             Some(c) if c.is_identity_token() => answer_error(
                 response,

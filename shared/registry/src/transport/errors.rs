@@ -10,7 +10,7 @@ use ureq::Body;
 use img_core::error::{Error, Kind};
 
 /// A transport failure as an img error, worded for people.
-pub fn transport_error(e: ureq::Error) -> Error {
+pub(crate) fn transport_error(e: ureq::Error) -> Error {
     if refused_client_certificate(&e.to_string()) {
         return Error::new(
             Kind::Remote,
@@ -51,7 +51,7 @@ fn refused_client_certificate(text: &str) -> bool {
 
 /// The error for an unexpected answer: the registry's own error message when
 /// it sent one (`manifest unknown`), the HTTP status otherwise.
-pub fn status_error(response: Response<Body>, doing: &str) -> Error {
+pub(crate) fn status_error(response: Response<Body>, doing: &str) -> Error {
     answer_error(
         response,
         doing,

@@ -130,7 +130,7 @@ impl ClientOptions {
     /// addresses and `localhost` always (Docker's rule for 127.0.0.0/8), the
     /// registries named insecure (by flag or in registries.conf), and every
     /// registry without `--tls-verify`.
-    pub fn allows_http(&self, host: &str) -> bool {
+    pub(crate) fn allows_http(&self, host: &str) -> bool {
         !self.tls_verify
             || is_loopback(host)
             || self.insecure_registries.iter().any(|r| r == host)
@@ -139,13 +139,13 @@ impl ClientOptions {
 
     /// Whether `host`'s TLS certificate must verify: unless `--tls-verify=false`
     /// or registries.conf calls the host insecure.
-    pub fn verifies_tls(&self, host: &str) -> bool {
+    pub(crate) fn verifies_tls(&self, host: &str) -> bool {
         self.tls_verify && !self.registries.insecure(host)
     }
 }
 
 /// Whether host[:port] names this machine's loopback.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {

@@ -15,18 +15,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 /// Retries of one request after a 429/5xx answer or a lost connection.
-pub const MAX_RETRIES: u32 = 5;
+pub(crate) const MAX_RETRIES: u32 = 5;
 /// The longest wait between retries, whatever `Retry-After` says.
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// The wait before retry `attempt` (0-based) when the registry does not
 /// say: 0.5 s, 1 s, 2 s, … capped at [`MAX_WAIT`].
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     (Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(6))).min(MAX_WAIT)
 }
 
 /// Whether an answer with `status` asks for the request to be sent again.
-pub fn transient(status: u16, idempotent: bool) -> bool {
+pub(crate) fn transient(status: u16, idempotent: bool) -> bool {
     match status {
         429 | 502 | 503 | 504 => true,
         500 => idempotent,
@@ -46,7 +46,7 @@ pub fn wait(retry_after: Option<&str>, attempt: u32) -> Duration {
 /// A `Retry-After` value as a wait from `now`: delay-seconds, or an
 /// HTTP-date (IMF-fixdate, RFC 850, or asctime); a date already past waits
 /// nothing. `None` when the value is neither.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -28,7 +28,7 @@ use crate::credentials::{Credentials, Secret};
 use img_core::error::{Error, Kind, Result};
 
 /// The `client_id` img names itself with to token services.
-pub const CLIENT_ID: &str = "img";
+pub(crate) const CLIENT_ID: &str = "img";
 
 /// Token lifetime when the service does not say (the spec's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;

@@ -41,13 +41,13 @@ pub fn resolve(base: &str, location: &str) -> String {
 }
 
 /// `url` with `key=value` (value encoded) added to its query.
-pub fn with_query(url: &str, key: &str, value: &str) -> String {
+pub(crate) fn with_query(url: &str, key: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{key}={}", encode(value))
 }
 
 /// The target of a `Link` header's `rel="next"` entry, resolved against `base`.
-pub fn next_link(base: &str, link: &str) -> Option<String> {
+pub(crate) fn next_link(base: &str, link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
