@@ -130,7 +130,7 @@ impl Scope {
 
     /// `ARG name[=default]`: the given value, else the default, else (in a
     /// stage) the global value of that name; returns the value taken.
-    pub fn declare(
+    pub(crate) fn declare(
         &mut self,
         name: &str,
         default: Option<String>,
@@ -167,7 +167,7 @@ impl Scope {
     /// history (`A=1 B=`): in the order declared, each with the value
     /// `lookup` gives it (the image's ENV wins over the argument), empty
     /// when it has none.
-    pub fn history_args(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    pub(crate) fn history_args(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
         self.order
             .iter()
             .map(|name| format!("{name}={}", lookup(name).unwrap_or_default()))

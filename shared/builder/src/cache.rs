@@ -67,7 +67,7 @@ pub struct How {
 /// from, the instruction as keyed, and what else decides its result, whole
 /// (`extra`, as [`key`] takes it) and by name (for [`How`]).
 #[derive(Debug, Clone)]
-pub struct StepKey {
+pub(crate) struct StepKey {
     /// The key of the state the step starts from.
     pub parent: Digest,
     /// The instruction with its variables substituted.
@@ -141,7 +141,7 @@ pub fn save(store: &Store, state: &State) -> Result<()> {
 
 /// Remember `state` as what the step `key` made (an alias when `key` is
 /// not `state.key`), started from `parent`, keyed as `how` says.
-pub fn save_entry(
+pub(crate) fn save_entry(
     store: &Store,
     key: &Digest,
     state: &State,
@@ -164,7 +164,7 @@ pub fn save_entry(
 
 /// Every entry that says how it was keyed: (parent, how), for explaining
 /// misses. Entries that do not parse are passed over.
-pub fn keyed_entries(store: &Store) -> Vec<(Digest, How)> {
+pub(crate) fn keyed_entries(store: &Store) -> Vec<(Digest, How)> {
     let Ok(dir) = fs::read_dir(store.state_dir().join(CACHE)) else {
         return Vec::new();
     };

@@ -62,7 +62,7 @@ impl Clock {
 
     /// How the layers of the build are written: file times later than the
     /// epoch written as the epoch.
-    pub fn layer_options(&self) -> LayerOptions {
+    pub(crate) fn layer_options(&self) -> LayerOptions {
         LayerOptions {
             clamp_mtime: self
                 .epoch

@@ -35,9 +35,9 @@ use img_store::Store;
 
 /// The Docker media type of an uncompressed layer (containerd's
 /// `MediaTypeDockerSchema2Layer`).
-pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub(crate) const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// The Docker media type of a non-distributable gzip layer.
-pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+pub(crate) const DOCKER_FOREIGN_LAYER_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
 /// The program's name as history entries record it.
@@ -301,7 +301,7 @@ fn shell_quote(text: &str) -> String {
 /// The new image's media types: Docker schema 2 when the base is a Docker
 /// image (as BuildKit keeps them), except that a zstd layer has no Docker
 /// media type, so with one the image becomes OCI; else OCI.
-pub fn manifest_format(base: &Image, added: Option<Compression>) -> ManifestFormat {
+pub(crate) fn manifest_format(base: &Image, added: Option<Compression>) -> ManifestFormat {
     let docker = base.descriptor.media_type().to_string() == image::DOCKER_MANIFEST;
     if docker && added != Some(Compression::Zstd) {
         ManifestFormat::Docker
@@ -326,7 +326,7 @@ fn new_layer_media_type(compression: Compression, format: ManifestFormat) -> Med
 /// image (same bytes, same compression).
 /// A layer's descriptor as an OCI image lists it (Docker media types become
 /// their OCI equivalents; the blob is the same).
-pub fn as_oci_layer(descriptor: &Descriptor) -> Descriptor {
+pub(crate) fn as_oci_layer(descriptor: &Descriptor) -> Descriptor {
     layer_as(descriptor, ManifestFormat::Oci)
 }
 

@@ -12,7 +12,7 @@ use img_dockerfile::Instruction;
 /// (ONBUILD). `command` is the CMD or ENTRYPOINT as set (shell form with
 /// its shell), `ports` EXPOSE's ports as `port/proto`, `workdir` the
 /// working directory WORKDIR made.
-pub fn config_step(instruction: &Instruction, after: &Applied) -> Option<String> {
+pub(crate) fn config_step(instruction: &Instruction, after: &Applied) -> Option<String> {
     Some(match instruction {
         Instruction::Env(pairs) => format!("ENV{}", pairs_text(pairs)),
         Instruction::Label(pairs) => format!("LABEL{}", pairs_text(pairs)),
@@ -43,7 +43,7 @@ pub struct Applied {
 }
 
 /// `ARG A=1 B`: each argument with the value it took.
-pub fn arg_step(declared: &[(String, Option<String>)]) -> String {
+pub(crate) fn arg_step(declared: &[(String, Option<String>)]) -> String {
     let words: Vec<String> = declared
         .iter()
         .map(|(name, value)| match value {
@@ -56,7 +56,7 @@ pub fn arg_step(declared: &[(String, Option<String>)]) -> String {
 
 /// `COPY [--chown=…] [--chmod=…] src… [<<NAME…] dest # buildkit` (or ADD):
 /// `--from`, `--link` and `--exclude` are not shown.
-pub fn copy_step(request: &CopyText<'_>) -> String {
+pub(crate) fn copy_step(request: &CopyText<'_>) -> String {
     let mut text = String::from(if request.add { "ADD" } else { "COPY" });
     if request.parents {
         text.push_str(" --parents");
@@ -78,7 +78,7 @@ pub fn copy_step(request: &CopyText<'_>) -> String {
 }
 
 /// The parts of a COPY or ADD its history text shows.
-pub struct CopyText<'a> {
+pub(crate) struct CopyText<'a> {
     /// ADD rather than COPY.
     pub add: bool,
     /// `--parents`.
@@ -97,7 +97,7 @@ pub struct CopyText<'a> {
 
 /// `RUN |2 A=1 B=2 /bin/sh -c … # buildkit`: the stage's build arguments
 /// (`NAME=value`, in the order declared) before the command.
-pub fn run_step(build_args: &[String], args: &[String]) -> String {
+pub(crate) fn run_step(build_args: &[String], args: &[String]) -> String {
     let mut words = Vec::new();
     if !build_args.is_empty() {
         words.push(format!("|{}", build_args.len()));

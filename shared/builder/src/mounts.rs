@@ -258,7 +258,7 @@ impl Secret {
 
 /// The persistent directory of the cache mount `id` in the store, made
 /// with `mode`, `uid` and `gid` when new.
-pub fn cache_dir(state_dir: &Path, mount: &Mount) -> Result<PathBuf> {
+pub(crate) fn cache_dir(state_dir: &Path, mount: &Mount) -> Result<PathBuf> {
     let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
     let dir = state_dir
         .join("build-mounts")
@@ -306,7 +306,7 @@ pub fn inside(path: &str) -> Result<String> {
 /// directories, top first) are `lowers`: the topmost layer that has it or
 /// a whiteout for it decides. Each layer is looked at as overlayfs does,
 /// through real directories only: the image's links are never followed.
-pub fn exists_in(lowers: &[PathBuf], rel: &str) -> bool {
+pub(crate) fn exists_in(lowers: &[PathBuf], rel: &str) -> bool {
     for lower in lowers {
         let Ok(root) = Root::open(lower) else {
             continue;
@@ -328,7 +328,7 @@ pub fn exists_in(lowers: &[PathBuf], rel: &str) -> bool {
 /// directory above it, that the image did not have before the step. What
 /// the step left there is looked at through real directories only, so a
 /// link it made never leads out of the upper directory.
-pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+pub(crate) fn remove_mount_points(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
     let Ok(root) = Root::open(upper) else {
         return;
     };

@@ -13,7 +13,7 @@ use img_dockerfile::Heredoc;
 
 /// The heredoc of a RUN that is only a heredoc whose body starts with
 /// `#!` (an interpreter line).
-pub fn shebang_heredoc<'h>(line: &str, heredocs: &'h [Heredoc]) -> Option<&'h Heredoc> {
+pub(crate) fn shebang_heredoc<'h>(line: &str, heredocs: &'h [Heredoc]) -> Option<&'h Heredoc> {
     let [only] = heredocs else { return None };
     let opener = line.trim();
     (opener.starts_with("<<") && !opener.contains(char::is_whitespace))
@@ -23,7 +23,7 @@ pub fn shebang_heredoc<'h>(line: &str, heredocs: &'h [Heredoc]) -> Option<&'h He
 
 /// The heredoc written as an executable file (0755) in a new directory
 /// under `work`, and its read-only bind at `/dev/pipes/NAME`.
-pub fn pipe_file(work: &Path, heredoc: &Heredoc) -> Result<(tempfile::TempDir, Bind)> {
+pub(crate) fn pipe_file(work: &Path, heredoc: &Heredoc) -> Result<(tempfile::TempDir, Bind)> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("pipe-")

@@ -44,7 +44,7 @@ impl State {
     }
 
     /// The state of `FROM image`.
-    pub fn from_image(image: &Image) -> State {
+    pub(crate) fn from_image(image: &Image) -> State {
         State {
             config: image.config_json.clone(),
             layers: image
@@ -63,7 +63,7 @@ impl State {
     }
 
     /// The `config` object, read only (`{}` when missing).
-    pub fn runtime_value(&self) -> Value {
+    pub(crate) fn runtime_value(&self) -> Value {
         self.config
             .get("config")
             .filter(|c| c.is_object())
@@ -73,7 +73,7 @@ impl State {
 
     /// Give a config with no PATH Docker's default one, as BuildKit gives
     /// every stage (a `FROM scratch` stage included).
-    pub fn default_path(&mut self) -> Result<()> {
+    pub(crate) fn default_path(&mut self) -> Result<()> {
         let runtime = self.runtime()?;
         let mut env = img_core::json::strings(runtime.get("Env"));
         if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
@@ -100,12 +100,12 @@ impl State {
 
     /// A step that changed only the config: its history entry, made at
     /// `created`, marked `empty_layer` as Docker marks it.
-    pub fn add_empty_step(&mut self, created_by: &str, created: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn add_empty_step(&mut self, created_by: &str, created: DateTime<Utc>) -> Result<()> {
         compose::add_history(&mut self.config, history(created_by, true, created))
     }
 
     /// A step that added a layer, made at `created`.
-    pub fn add_layer_step(
+    pub(crate) fn add_layer_step(
         &mut self,
         layer: Descriptor,
         diff_id: &Digest,
@@ -123,7 +123,7 @@ impl State {
 
     /// The config as it is written (sorted keys), and the image ID it
     /// gives (its digest), as the builder prints it after each step.
-    pub fn image_id(&self) -> Result<Digest> {
+    pub(crate) fn image_id(&self) -> Result<Digest> {
         Ok(digest::of_bytes(&img_core::json::canonical(&self.config)?))
     }
 

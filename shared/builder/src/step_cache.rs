@@ -46,7 +46,7 @@ pub enum Found {
 
 /// A step found in a cache.
 #[derive(Debug, Clone)]
-pub struct Hit {
+pub(crate) struct Hit {
     /// The state the step made.
     pub state: State,
     /// Where.
@@ -65,7 +65,7 @@ struct Journaled {
 }
 
 /// The caches of one build.
-pub struct StepCache<'a> {
+pub(crate) struct StepCache<'a> {
     store: &'a Store,
     /// `--no-cache`: nothing is looked up (steps are still recorded).
     no_cache: bool,
@@ -154,7 +154,7 @@ impl<'a> StepCache<'a> {
 
     /// Remember that the build starts from the image `reference` (its
     /// repository may hold layers an export sends).
-    pub fn note_base(&mut self, reference: Reference) {
+    pub(crate) fn note_base(&mut self, reference: Reference) {
         if !self.sources.contains(&reference) {
             self.sources.push(reference);
         }
@@ -162,12 +162,12 @@ impl<'a> StepCache<'a> {
 
     /// Remember that a step of the build names the cache mount `id`, kept
     /// in `dir`.
-    pub fn note_cache_mount(&mut self, id: &str, dir: &Path) {
+    pub(crate) fn note_cache_mount(&mut self, id: &str, dir: &Path) {
         self.cache_mounts.insert(id.to_string(), dir.to_path_buf());
     }
 
     /// The cache mounts the build's steps name: (id, directory).
-    pub fn cache_mounts(&self) -> Vec<(String, PathBuf)> {
+    pub(crate) fn cache_mounts(&self) -> Vec<(String, PathBuf)> {
         self.cache_mounts
             .iter()
             .map(|(id, dir)| (id.clone(), dir.clone()))
@@ -177,7 +177,7 @@ impl<'a> StepCache<'a> {
     /// Fill the empty cache mount `id` (kept in `dir`) from the first
     /// cache read with `cache-mounts=true` that holds it; a failure is a
     /// warning, and leaves the directory empty.
-    pub fn fill_cache_mount(&self, id: &str, dir: &Path) {
+    pub(crate) fn fill_cache_mount(&self, id: &str, dir: &Path) {
         let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
         if !empty {
             return;
@@ -268,7 +268,7 @@ impl<'a> StepCache<'a> {
     }
 
     /// Why `step` is in no cache, when misses are explained.
-    pub fn explain_miss(&mut self, step: &StepKey) -> Option<String> {
+    pub(crate) fn explain_miss(&mut self, step: &StepKey) -> Option<String> {
         if !self.explain || self.no_cache {
             return None;
         }
@@ -358,7 +358,7 @@ impl<'a> StepCache<'a> {
 
     /// Record that `state` (found or made by its own key) is also what the
     /// step `alias` gives: the store's cache and exports find it by both.
-    pub fn record_alias(&mut self, alias: &StepKey, state: &State) -> Result<()> {
+    pub(crate) fn record_alias(&mut self, alias: &StepKey, state: &State) -> Result<()> {
         let key = alias.key();
         let how = alias.how();
         cache::save_entry(self.store, &key, state, Some(&alias.parent), Some(&how))?;
@@ -373,7 +373,7 @@ impl<'a> StepCache<'a> {
 
     /// Put `state`'s layers into the store, fetching those it lacks from
     /// the caches. When one cannot be had, [`StepCache::restart`] says so.
-    pub fn ensure_layers(&mut self, state: &State) -> Result<()> {
+    pub(crate) fn ensure_layers(&mut self, state: &State) -> Result<()> {
         match self.fetcher.ensure(self.store, &state.layers) {
             Ok(_) => Ok(()),
             Err(Unfetched { digest, reason }) => {
@@ -388,7 +388,7 @@ impl<'a> StepCache<'a> {
     }
 
     /// Fetch one layer the store lacks from the caches.
-    pub fn fetch_layer(&self, layer: &Descriptor) -> Result<()> {
+    pub(crate) fn fetch_layer(&self, layer: &Descriptor) -> Result<()> {
         self.fetcher
             .ensure(self.store, std::slice::from_ref(layer))
             .map(|_| ())
@@ -405,7 +405,7 @@ impl<'a> StepCache<'a> {
 
     /// Put the inline cache into `state` (the image the last step
     /// `last_step` gave) when one of `specs` asks for it.
-    pub fn write_inline(
+    pub(crate) fn write_inline(
         &self,
         specs: &[Export],
         last_step: &Digest,
@@ -458,7 +458,7 @@ impl<'a> StepCache<'a> {
     /// The steps to export for the image whose last step gave `target`:
     /// with `mode=max` all with their layers; with `mode=min` those on the
     /// way to `target` with their layers, the others as keys only.
-    pub fn steps_to_export(&self, mode: Mode, target: &Digest) -> Vec<ExportStep> {
+    pub(crate) fn steps_to_export(&self, mode: Mode, target: &Digest) -> Vec<ExportStep> {
         let mut by_key: HashMap<&Digest, &Journaled> = HashMap::new();
         for j in &self.journal {
             if j.key == j.state.key {

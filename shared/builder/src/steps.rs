@@ -59,7 +59,7 @@ impl StepDir {
 
     /// Mount the directory `lower` with this step's writable layer on top,
     /// for a `RUN --mount=…,rw` whose writes are thrown away.
-    pub fn mount_dir(&self, lower: &Path) -> Result<PathBuf> {
+    pub(crate) fn mount_dir(&self, lower: &Path) -> Result<PathBuf> {
         let rootfs = self.dir.rootfs();
         overlay::mount(
             &[lower.to_path_buf()],

@@ -18,7 +18,7 @@ use img_store::Store;
 /// WORKDIR's step on `state` (whose config already has the working
 /// directory `dir`): the directory made in a layer of its own, in a step
 /// directory under `work`, owned by the config's USER.
-pub fn add_step(
+pub(crate) fn add_step(
     store: &Store,
     work: &Path,
     clock: &Clock,

@@ -81,7 +81,7 @@ pub struct Entry<'e> {
 }
 
 /// What is done with the entries of a source directory, in walk order.
-pub trait Visit {
+pub(crate) trait Visit {
     /// A directory, before its contents.
     fn enter(&mut self, entry: &Entry) -> Result<()>;
     /// The same directory, after its contents.
@@ -91,7 +91,7 @@ pub trait Visit {
 }
 
 /// Finds and walks the sources of one request.
-pub struct Finder<'r> {
+pub(crate) struct Finder<'r> {
     req: &'r Request<'r>,
     exclude: Vec<Vec<Pattern>>,
     skipped: Cell<u64>,

@@ -95,7 +95,7 @@ impl<'r> Writer<'r> {
 
     /// Start a new source: hard links are not made to what earlier
     /// sources wrote.
-    pub fn forget_hard_links(&mut self) {
+    pub(crate) fn forget_hard_links(&mut self) {
         self.written.clear();
     }
 
@@ -147,7 +147,7 @@ impl<'r> Writer<'r> {
 
     /// The destination as a directory, made where missing: its handle and
     /// its path in the image.
-    pub fn dest_dir(&mut self) -> Result<(Dir, Vec<u8>)> {
+    pub(crate) fn dest_dir(&mut self) -> Result<(Dir, Vec<u8>)> {
         let found = self.lookup_dest()?;
         let rel = self.dest.parts.join("/").into_bytes();
         if found.exists() {
@@ -164,7 +164,7 @@ impl<'r> Writer<'r> {
 
     /// Where a file named `name` goes: into the destination directory, or
     /// the destination itself when that names a file.
-    pub fn file_target(&mut self, name: &OsStr) -> Result<Target> {
+    pub(crate) fn file_target(&mut self, name: &OsStr) -> Result<Target> {
         let found = self.lookup_dest()?;
         if self.dest.is_dir || found.is_dir() {
             let (dir, rel) = self.dest_dir()?;
@@ -268,7 +268,7 @@ impl<'r> Writer<'r> {
 
     /// Make room for a file (or link) at `target`: what is there is
     /// removed, unless it is a directory.
-    pub fn clear_for_file(&self, target: &Target) -> Result<()> {
+    pub(crate) fn clear_for_file(&self, target: &Target) -> Result<()> {
         match target.dir.stat(&target.name)? {
             Some(stat) if confine::is_dir(&stat) => Err(Error::invalid(format!(
                 "cannot replace the directory {} with a file",
@@ -418,7 +418,7 @@ fn apply_self(dir: &Dir, meta: &Meta) -> Result<()> {
 }
 
 /// A source's access and modification times, to the nanosecond.
-pub fn times_of(meta: &fs::Metadata) -> (Timespec, Timespec) {
+pub(crate) fn times_of(meta: &fs::Metadata) -> (Timespec, Timespec) {
     (
         Timespec {
             tv_sec: meta.atime(),

@@ -42,7 +42,7 @@ struct Source<'a> {
 }
 
 /// Every cache's blobs, for the layers of hits.
-pub struct Fetcher<'a> {
+pub(crate) struct Fetcher<'a> {
     sources: Vec<Source<'a>>,
     offered: HashMap<Digest, Vec<usize>>,
     progress: &'a dyn Progress,
@@ -50,7 +50,7 @@ pub struct Fetcher<'a> {
 
 /// A layer that no cache could give.
 #[derive(Debug, Clone)]
-pub struct Unfetched {
+pub(crate) struct Unfetched {
     /// The layer.
     pub digest: Digest,
     /// Why.
@@ -86,7 +86,7 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Whether a cache that has not failed offers `digest`.
-    pub fn offers(&self, digest: &Digest) -> bool {
+    pub(crate) fn offers(&self, digest: &Digest) -> bool {
         self.usable(digest).next().is_some()
     }
 
@@ -100,13 +100,13 @@ impl<'a> Fetcher<'a> {
     }
 
     /// The labels of the caches that offer `digest`.
-    pub fn labels_of(&self, digest: &Digest) -> Vec<&str> {
+    pub(crate) fn labels_of(&self, digest: &Digest) -> Vec<&str> {
         self.usable(digest).map(|s| s.label.as_str()).collect()
     }
 
     /// Put every one of `layers` into `store`, downloading what it lacks;
     /// returns how many were downloaded, or the first layer no cache gave.
-    pub fn ensure(
+    pub(crate) fn ensure(
         &self,
         store: &Store,
         layers: &[Descriptor],

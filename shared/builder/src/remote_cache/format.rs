@@ -39,13 +39,13 @@ use img_core::digest::{self, Digest};
 use img_core::error::{Error, Kind, Result};
 
 /// The media type of BuildKit's cache config.
-pub const CACHE_CONFIG: &str = "application/vnd.buildkit.cacheconfig.v0";
+pub(crate) const CACHE_CONFIG: &str = "application/vnd.buildkit.cacheconfig.v0";
 /// The layer annotation with the uncompressed digest (the diff_id).
 pub const UNCOMPRESSED: &str = "containerd.io/uncompressed";
 /// The layer annotation with the layer's creation time.
-pub const CREATED_AT: &str = "buildkit/createdat";
+pub(crate) const CREATED_AT: &str = "buildkit/createdat";
 /// The image config key of an inline cache.
-pub const INLINE_KEY: &str = "moby.buildkit.cache.v0";
+pub(crate) const INLINE_KEY: &str = "moby.buildkit.cache.v0";
 /// What a record's time is when its config has none.
 const EPOCH: &str = "1970-01-01T00:00:00Z";
 

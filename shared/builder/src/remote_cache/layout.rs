@@ -82,7 +82,7 @@ pub fn read_small(dir: &Path, descriptor: &Descriptor) -> Result<Vec<u8>> {
 
 /// Copy the blob `descriptor` from the layout `dir` into `store`,
 /// verified on the way.
-pub fn copy_to_store(dir: &Path, store: &Store, descriptor: &Descriptor) -> Result<()> {
+pub(crate) fn copy_to_store(dir: &Path, store: &Store, descriptor: &Descriptor) -> Result<()> {
     digest::ensure_sha256(descriptor.digest())?;
     let path = blob_path(dir, descriptor.digest());
     let file = File::open(&path).io_context(|| format!("opening {}", path.display()))?;
@@ -151,7 +151,7 @@ impl Writer {
 
     /// Copy the blob `descriptor` from `store` unless the layout has it;
     /// returns whether it was copied.
-    pub fn put_from_store(&self, store: &Store, descriptor: &Descriptor) -> Result<bool> {
+    pub(crate) fn put_from_store(&self, store: &Store, descriptor: &Descriptor) -> Result<bool> {
         if self.has(descriptor) {
             return Ok(false);
         }
@@ -161,7 +161,7 @@ impl Writer {
     }
 
     /// Store `bytes` as a blob; returns its digest.
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
+    pub(crate) fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = digest::of_bytes(bytes);
         self.put(&digest, bytes)?;
         Ok(digest)
@@ -190,7 +190,7 @@ impl Writer {
     }
 
     /// Name `manifest` `tag` in `index.json` (replacing what had the tag).
-    pub fn set_tag(&self, tag: &str, manifest: &Descriptor) -> Result<()> {
+    pub(crate) fn set_tag(&self, tag: &str, manifest: &Descriptor) -> Result<()> {
         let mut index = read_index(&self.dir)?.unwrap_or_else(|| {
             json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
         });
@@ -216,7 +216,7 @@ impl Writer {
     }
 
     /// Remove every blob `index.json` does not reach; returns how many.
-    pub fn collect_garbage(&self) -> Result<usize> {
+    pub(crate) fn collect_garbage(&self) -> Result<usize> {
         let Some(index) = read_index(&self.dir)? else {
             return Ok(0);
         };
