@@ -31,6 +31,8 @@
 //! A thin archive ([`thin`]) leaves out layers the receiving store has;
 //! loading completes it from the store, or fails naming what is missing.
 
+#![warn(missing_docs)]
+
 mod legacy;
 mod load;
 mod read;

@@ -149,7 +149,10 @@ pub fn declared(
 /// the images that need it. Exit 1 when the archive declared them left out
 /// (this store lacks what the sender thought it had), 2 when the archive
 /// is simply incomplete.
-pub(crate) fn missing_error(missing: &BTreeMap<String, Vec<String>>, declared: &HashSet<String>) -> Error {
+pub(crate) fn missing_error(
+    missing: &BTreeMap<String, Vec<String>>,
+    declared: &HashSet<String>,
+) -> Error {
     let list = missing
         .iter()
         .map(|(digest, images)| format!("{digest} (needed by {})", images.join(", ")))

@@ -42,6 +42,8 @@
 //! The build runs in a mount namespace of its own (entered first, on the
 //! calling thread): no mount of it is ever seen by the host or left behind.
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod cache;
 pub mod clock;

@@ -100,7 +100,11 @@ impl State {
 
     /// A step that changed only the config: its history entry, made at
     /// `created`, marked `empty_layer` as Docker marks it.
-    pub(crate) fn add_empty_step(&mut self, created_by: &str, created: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn add_empty_step(
+        &mut self,
+        created_by: &str,
+        created: DateTime<Utc>,
+    ) -> Result<()> {
         compose::add_history(&mut self.config, history(created_by, true, created))
     }
 

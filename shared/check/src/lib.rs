@@ -30,6 +30,8 @@
 //! so that nothing changes under it. Either way the store is safe beside
 //! running programs.
 
+#![warn(missing_docs)]
+
 mod blobs;
 mod images;
 mod leftovers;

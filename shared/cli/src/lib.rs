@@ -4,6 +4,8 @@
 //! [`run_main`], which prints an error once as `img-NAME: error: …` and exits
 //! with 0 (success, or a closed pipe), 1 (failed) or 2 (bad input).
 
+#![warn(missing_docs)]
+
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 

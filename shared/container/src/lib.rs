@@ -29,6 +29,8 @@
 //! the kernel takes down with the last process in it: no mount outlives
 //! the run, whatever way it ends.
 
+#![warn(missing_docs)]
+
 pub mod console;
 pub mod containers;
 pub mod control;

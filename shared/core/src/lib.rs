@@ -24,6 +24,8 @@
 //! * [`output`] — where a program's tar stream goes (a file or stdout);
 //! * [`progress`] — what long operations report, for the CLI to show.
 
+#![warn(missing_docs)]
+
 pub mod confine;
 pub mod digest;
 pub mod error;

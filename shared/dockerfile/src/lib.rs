@@ -34,6 +34,8 @@
 //! is called with the variables of the moment, because only the executor
 //! knows them (ARG and ENV change them from one instruction to the next).
 
+#![warn(missing_docs)]
+
 pub mod change;
 mod expand;
 mod flags;

@@ -24,6 +24,8 @@
 //! Layers are read as streams, never whole: memory stays bounded by the
 //! number of paths in an image, not by its size.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod compression;
 pub mod create;

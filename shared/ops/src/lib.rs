@@ -15,6 +15,8 @@
 //! (`img_registry::pull`, `img_archive::save`, `img_builder::commit`, …;
 //! ARCHITECTURE.md has the table).
 
+#![warn(missing_docs)]
+
 pub mod go_data;
 pub mod history;
 pub mod inspect;

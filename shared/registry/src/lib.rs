@@ -33,6 +33,8 @@
 //! No async runtime: blocking HTTP (ureq, rustls) with one thread per
 //! transfer, bounded by the programs' concurrency flags.
 
+#![warn(missing_docs)]
+
 pub mod choice;
 pub mod credentials;
 pub mod download;

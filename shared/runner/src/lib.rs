@@ -8,5 +8,7 @@
 //! containers is `img_container`'s; this crate adds the registry and the
 //! layers to it.
 
+#![warn(missing_docs)]
+
 pub mod export;
 pub mod run;

@@ -35,6 +35,8 @@
 //! garbage collection cannot run while a writer holds the shared gc lock, so it
 //! never removes a blob that a running writer has ingested but not yet named.
 
+#![warn(missing_docs)]
+
 mod blobs;
 pub mod compose;
 mod gc;
