@@ -10,6 +10,8 @@
 //! * [`tarout`]: writing entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
 //! * [`extract`]: a layer applied to a directory, never writing outside it.
+//! * [`unpack`]: an image's layers written into one directory, in parallel,
+//!   each path once.
 //! * [`create`]: a directory tree written as a reproducible layer tar.
 //! * [`diff`]: the layer that turns one directory tree into another.
 //! * [`upper`]: the layer an overlayfs upper directory holds.
@@ -30,6 +32,7 @@ pub mod list;
 pub mod path;
 pub mod stored;
 pub mod tarout;
+pub mod unpack;
 pub mod upper;
 pub mod whiteout;
 
