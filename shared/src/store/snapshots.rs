@@ -13,7 +13,9 @@
 //! filesystem. It is named by the layer's diff_id (the digest of its
 //! uncompressed tar), so images that share a layer share its snapshot.
 //!
-//! A snapshot appears whole or not at all: it is unpacked into a `tmp-`
+//! The missing snapshots of an image are unpacked in parallel, one thread
+//! per layer (as many as there are cores). A snapshot appears whole or not
+//! at all: it is unpacked into a `tmp-`
 //! directory, the uncompressed bytes hashed on the way and compared with
 //! the diff_id, and renamed into place. Writers hold the store's shared gc
 //! lock while they make snapshots and register the containers that use
@@ -94,11 +96,14 @@ impl Store {
                 diff_ids.len()
             )));
         }
-        let mut lowers = layers
-            .iter()
-            .zip(diff_ids)
-            .map(|(layer, diff_id)| self.snapshot(layer, diff_id))
-            .collect::<Result<Vec<_>>>()?;
+        // Missing layers are unpacked at once, each by a thread of its
+        // own (as `img-export --output-dir` decompresses an image's
+        // layers): a snapshot depends on its layer alone.
+        let pairs: Vec<(&Descriptor, &Digest)> = layers.iter().zip(diff_ids).collect();
+        let threads = crate::parallel::cores(pairs.len());
+        let mut lowers = crate::parallel::map(&pairs, threads, &Default::default(), |(l, d)| {
+            self.snapshot(l, d)
+        })?;
         lowers.reverse();
         Ok(lowers)
     }
