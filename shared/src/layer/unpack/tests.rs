@@ -352,3 +352,23 @@ fn lower_layers_read_before_the_top_one_give_the_same_tree() {
     unpack(&refs, &Root::open(&dest).unwrap(), &options).unwrap();
     assert_eq!(tree(&dest), tree(&tmp.path().join("applied")));
 }
+
+#[test]
+fn a_big_file_is_written_whole_by_its_own_thread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big: String = (0..(9 << 20) / 16).map(|i| format!("{i:015}\n")).collect();
+    let layers = vec![
+        layer(&[E::File("big", &big, 0o640)]),
+        layer(&[E::File("small", "s", 0o644)]),
+    ];
+    unpacked(tmp.path(), "u", &layers, 2).unwrap();
+    assert_eq!(fs::read_to_string(tmp.path().join("u/big")).unwrap(), big);
+    let meta = fs::metadata(tmp.path().join("u/big")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    assert_eq!(meta.mtime(), 1_000_000);
+    // Cut short: the error says the layer is bad.
+    let mut cut = layers[0].clone();
+    cut.truncate(5 << 20);
+    let err = unpacked(tmp.path(), "cut", &[cut], 1).unwrap_err();
+    assert_eq!(err.kind(), crate::Kind::InvalidInput, "{err}");
+}
