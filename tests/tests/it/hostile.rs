@@ -1,10 +1,11 @@
 //! The hostile-input suite: every case of `img_tests::hostile` through every
 //! entry point that takes a layer — img-layer apply, img-import,
-//! img-commit, img-load (OCI, Docker and legacy archives), img-pull from
-//! the real registry, img-build (ADD, and FROM an image that another tool
-//! put into the store), img-run and img-export --output-dir. After each: the victims are intact,
-//! their content shows up in no output and nowhere in the store, a refused
-//! layer (exit 2) stored and named nothing, and the store verifies clean.
+//! img-commit, img-load (OCI, Docker and legacy archives, from a file and
+//! from a pipe), img-pull from the real registry, img-build (ADD, and FROM
+//! an image that another tool put into the store), img-run and img-export
+//! --output-dir. After each: the victims are intact, their content shows up
+//! in no output and nowhere in the store, a refused layer (exit 2) stored
+//! and named nothing, and the store verifies clean.
 //! One store per entry point, one registry for the pulls, layers built in
 //! memory.
 
@@ -248,6 +249,14 @@ fn img_load() {
                 &format!("img-load ({format} archive)"),
                 case.stored,
                 &format!("img-load -i {}", file.display()),
+            );
+            // A pipe is staged as a stream, its layers checked as they
+            // stream in: the other way in.
+            suite.expect(
+                case,
+                &format!("img-load (piped {format} archive)"),
+                case.stored,
+                &format!("cat {} | img-load", file.display()),
             );
         }
     }
