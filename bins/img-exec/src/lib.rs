@@ -2,8 +2,8 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::exec::{self, Options};
+use img_cli::{Common, Exit};
+use img_container::exec::{self, Options};
 
 /// Run a command in a running container.
 ///
@@ -14,7 +14,11 @@ use img::container::exec::{self, Options};
 /// runtime that runs the container runs it (`runc exec`).
 ///
 /// Exit status: the command's; 1 when the container is not running or
-/// unknown, 126/127 when the command cannot be run.
+/// unknown; 126 when the command cannot be run (missing, or not
+/// executable), as docker exec exits, with the runtime's one-line reason
+/// on stderr (Docker's "OCI runtime exec failed: …"). The runtime's own
+/// failure is told from a command that exits 255 by the pid file the
+/// runtime writes once the command runs.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-exec",
@@ -57,7 +61,7 @@ pub fn command() -> clap::Command {
 /// Run the command; its exit status becomes img-exec's.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
-    let container = store.find_container(&cli.container)?;
+    let container = img_container::Containers::of(&store).find(&cli.container)?;
     let options = Options {
         args: cli.command,
         env: cli.env,
