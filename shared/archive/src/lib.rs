@@ -35,6 +35,7 @@
 
 mod legacy;
 mod load;
+mod precheck;
 mod read;
 mod save;
 mod tarwrite;
