@@ -19,6 +19,8 @@ use super::runtime::{self, CreateError, Runtime};
 use super::signals;
 use super::spec::{self, Isolation, Network};
 use super::stdio;
+/// Where a container's stdout goes; its home is `stdio.rs`, beside the pipes.
+pub use super::stdio::Stdout;
 use super::user;
 use super::Dir;
 use img_core::confine::{Missing, Root};
@@ -41,24 +43,6 @@ pub struct Settings {
     /// state and the owners' locks (see `owner.rs`); set by the library
     /// from the store.
     pub runtime_dir: PathBuf,
-}
-
-/// Where a container's stdout goes (through a pipe img copies: see
-/// `stdio.rs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stdout {
-    /// With its stderr into a json-file log only (a detached container;
-    /// see `log.rs`).
-    Log(PathBuf),
-    /// img's own stdout (its stderr to img's stderr), and a copy of both
-    /// in the json-file log (a foreground container, as Docker logs it).
-    Attached(PathBuf),
-    /// img's own stdout, its stderr to img's stderr.
-    Inherit,
-    /// img's stderr: stdout carries records (img-build's RUN).
-    Stderr,
-    /// Nowhere (`img-build -q`).
-    Null,
 }
 
 /// How a run ended.

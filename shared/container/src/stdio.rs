@@ -21,13 +21,30 @@
 use std::fs::File;
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::thread::JoinHandle;
 
-use super::execute::Stdout;
 use super::log;
 use super::runtime::Stdio3;
 use img_core::error::{IoContext, Result};
+
+/// Where a container's stdout goes (through a pipe img copies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdout {
+    /// With its stderr into a json-file log only (a detached container;
+    /// see `log.rs`).
+    Log(PathBuf),
+    /// img's own stdout (its stderr to img's stderr), and a copy of both
+    /// in the json-file log (a foreground container, as Docker logs it).
+    Attached(PathBuf),
+    /// img's own stdout, its stderr to img's stderr.
+    Inherit,
+    /// img's stderr: stdout carries records (img-build's RUN).
+    Stderr,
+    /// Nowhere (`img-build -q`).
+    Null,
+}
 
 /// img's ends of a container's streams, kept until [`Ends::copy`].
 pub(crate) struct Ends {
