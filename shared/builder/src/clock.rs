@@ -39,7 +39,7 @@ impl Clock {
 
     /// Read a source date epoch as `SOURCE_DATE_EPOCH` holds it.
     pub fn parse_epoch(text: &str) -> Result<i64> {
-        text.trim().parse::<i64>().map_err(|_| {
+        img_core::timestamp::parse_epoch(text).ok_or_else(|| {
             Error::invalid(format!(
                 "source date epoch {text:?} is not a number of seconds since 1970"
             ))

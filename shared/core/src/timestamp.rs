@@ -1,6 +1,7 @@
 //! Time, in one place: the clock ([`now`], which tests can fix), the times
-//! records and configs carry ([`parse_rfc3339`]), the dates HTTP servers send
-//! ([`parse_http_date`]), Go durations ([`go_duration`]), and points in time
+//! records and configs carry ([`parse_rfc3339`]), `SOURCE_DATE_EPOCH`
+//! ([`parse_epoch`]), the dates HTTP servers send ([`parse_http_date`]), Go
+//! durations ([`go_duration`]), and points in time
 //! as Docker's CLI takes them ([`parse`]; `--filter until=…`, later
 //! `--since`/`--until`): a Go duration counted back from now (`24h`, `1h30m`,
 //! `-10m` for the future), an RFC 3339 time or a shortened form of it
@@ -29,6 +30,12 @@ pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// A source date epoch as `SOURCE_DATE_EPOCH` holds it: whole seconds
+/// since 1970, spaces around allowed.
+pub fn parse_epoch(text: &str) -> Option<i64> {
+    text.trim().parse().ok()
 }
 
 /// An HTTP-date (RFC 9110 §5.6.7), as `Retry-After` and `Last-Modified`

@@ -20,10 +20,7 @@ use img_core::reference::Reference;
 /// reproducible images, as BuildKit honours it), else now.
 pub fn creation_time() -> Result<DateTime<Utc>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.is_empty() => text
-            .trim()
-            .parse::<i64>()
-            .ok()
+        Ok(text) if !text.is_empty() => img_core::timestamp::parse_epoch(&text)
             .and_then(|s| DateTime::from_timestamp(s, 0))
             .ok_or_else(|| {
                 Error::invalid(format!(
