@@ -63,7 +63,7 @@ pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
 
 /// The images `input` names, one a line: a record (a JSON object), or an
 /// image ID, ID prefix or reference. Blank lines are skipped.
-pub(crate) fn read_images(input: impl io::BufRead) -> Result<Vec<ImageArg>> {
+pub fn read_images(input: impl io::BufRead) -> Result<Vec<ImageArg>> {
     let mut images = Vec::new();
     for (n, line) in input.lines().enumerate() {
         let line = line.map_err(|e| Error::io("reading images from stdin", e))?;

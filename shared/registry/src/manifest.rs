@@ -135,7 +135,7 @@ fn read_limited(response: &mut Response<Body>, what: &str) -> Result<Vec<u8>> {
 
 /// The media type of manifest `bytes`: the Content-Type when it is one img
 /// reads, else the JSON's `mediaType`, else what its shape says.
-pub(crate) fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> Result<String> {
+pub fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> Result<String> {
     let known = [
         OCI_MANIFEST,
         OCI_INDEX,
