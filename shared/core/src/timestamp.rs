@@ -349,4 +349,20 @@ mod tests {
             assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad:?}");
         }
     }
+
+    #[test]
+    fn reads_http_dates_in_every_form_and_epochs() {
+        let want = at("1994-11-06T08:49:37Z");
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(text), Some(want), "{text:?}");
+        }
+        assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(parse_rfc3339("1994-11-06T09:49:37+01:00"), Some(want));
+        assert_eq!(parse_epoch(" 784111777\n"), Some(want.timestamp()));
+        assert_eq!(parse_epoch("1994-11-06"), None);
+    }
 }
