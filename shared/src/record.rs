@@ -4,7 +4,7 @@
 //! annotation when it has one, and its platform when it is one image.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use oci_spec::image::{Arch, Descriptor, Os, PlatformBuilder};
 
@@ -55,23 +55,45 @@ pub fn write(out: &mut impl Write, record: &Descriptor) -> Result<()> {
         .io_context(|| "writing a record to stdout".into())
 }
 
-/// Read every record from `input`; a line that is not a descriptor is bad
-/// input, reported with its line number.
-pub fn read_all(input: impl BufRead) -> Result<Vec<Descriptor>> {
+/// The longest line a record may take: descriptors are small, and a
+/// stream without newlines (a binary file on stdin) must not be held whole.
+const MAX_RECORD_LINE: u64 = 1 << 20;
+
+/// Read every record from `input`; a line that is not a descriptor (not
+/// UTF-8, not JSON, too long) is bad input, reported with its line number.
+pub fn read_all(mut input: impl BufRead) -> Result<Vec<Descriptor>> {
     let mut records = Vec::new();
-    for (n, line) in input.lines().enumerate() {
-        let line = line.io_context(|| "reading records from stdin".into())?;
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        let read = (&mut input)
+            .take(MAX_RECORD_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .io_context(|| "reading records from stdin".into())?;
+        if read == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') && line.len() as u64 > MAX_RECORD_LINE {
+            return Err(Error::invalid(format!(
+                "stdin line {n}: longer than {} KiB, not an image record",
+                MAX_RECORD_LINE >> 10
+            )));
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            Error::invalid(format!(
+                "stdin line {n}: not an image record (not UTF-8 text: {e})"
+            ))
+        })?;
+        if text.trim().is_empty() {
             continue;
         }
-        let record: Descriptor = serde_json::from_str(&line).map_err(|e| {
+        let record: Descriptor = serde_json::from_str(text).map_err(|e| {
             Error::invalid(format!(
-                "stdin line {}: not an image record (an OCI descriptor as JSON): {e}",
-                n + 1
+                "stdin line {n}: not an image record (an OCI descriptor as JSON): {e}"
             ))
         })?;
         crate::digest::ensure_sha256(record.digest())
-            .map_err(|e| e.context(format!("stdin line {}", n + 1)))?;
+            .map_err(|e| e.context(format!("stdin line {n}")))?;
         records.push(record);
     }
     Ok(records)
@@ -92,5 +114,24 @@ mod tests {
         let err = read_all("{\"x\":1}\n".as_bytes()).unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
         assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
+    }
+
+    /// Binary garbage is bad input (exit 2), not a failed read (exit 1),
+    /// wherever it sits, and a stream without newlines is not read whole.
+    #[test]
+    fn binary_garbage_is_bad_input() {
+        let hex = "a".repeat(64);
+        let good = format!(
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}\n"
+        );
+        for (input, line) in [
+            (b"\xff\xfe\x00garbage\n".to_vec(), 1),
+            ([good.as_bytes(), b"\x80\x81"].concat(), 2),
+            (vec![0x9c; 3 << 20], 1),
+        ] {
+            let err = read_all(&input[..]).unwrap_err();
+            assert_eq!(err.kind(), crate::error::Kind::InvalidInput, "{err}");
+            assert!(err.to_string().contains(&format!("line {line}")), "{err}");
+        }
     }
 }
