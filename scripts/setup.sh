@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   docker-registry runc crun skopeo umoci buildah podman busybox-static
   zstd jq curl apache2-utils openssl hyperfine time
-  python3 isal docker.io
+  python3 isal docker.io strace
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,8 @@ mod layer;
 mod load;
 mod login;
 mod ls;
+mod new_store;
+mod private;
 mod prune;
 mod pull;
 mod push;
