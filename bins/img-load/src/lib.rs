@@ -24,8 +24,9 @@ use img::error::{Error, IoContext};
 /// blobs/sha256/HEX must hash to HEX, and a legacy layer must match its
 /// config's diff_id. Nothing becomes visible until the whole archive has been
 /// read and checked; a truncated, malformed or lying archive (wrong digest,
-/// missing blob, an entry leaving the archive with `..`) fails with exit
-/// status 2 and leaves the store as it was. Blobs are stored as they come,
+/// missing blob, an entry leaving the archive with `..`, an index that
+/// lists another index — img reads indexes one level deep, as `docker pull`
+/// does) fails with exit status 2 and leaves the store as it was. Blobs are stored as they come,
 /// never recompressed, so image IDs (config digests) survive, and so do
 /// manifest digests where the archive carries manifests.
 ///

@@ -23,6 +23,7 @@ use super::options::ClientOptions;
 use crate::digest;
 use crate::error::{Error, Kind, Result, ResultExt};
 use crate::format::human_size_precision;
+use crate::image::{is_index, is_manifest, nested_index};
 use crate::platform::Platform;
 use crate::progress::Progress;
 use crate::reference::Reference;
@@ -83,10 +84,14 @@ pub fn pull_with(
     let mut keep_index = false;
     if top.is_index() {
         let index: ImageIndex = parse(&top)?;
-        let children = choose(&index, options, reference)?;
+        let children = choose(&index, &top.digest, options, reference)?;
         keep_index = options.all_platforms || reference.digest().is_some();
         for child in children {
             let m = manifest::get(client, repository, child.digest().as_ref(), &scope)?;
+            if m.is_index() {
+                // Declared an image manifest, served an index.
+                return Err(nested_index(&top.digest, &child, Kind::Remote));
+            }
             if m.bytes.len() as u64 != child.size() {
                 return Err(Error::new(
                     Kind::DigestMismatch,
@@ -167,19 +172,26 @@ fn descriptor_of(m: &RemoteManifest) -> Descriptor {
     )
 }
 
-/// The index entries to pull: all of them, or the one for the platform.
+/// The index entries to pull: all of them, or the one for the platform —
+/// the first entry for it, as Docker picks. An entry that is itself an
+/// index, when it would be pulled, is refused (see [`nested_index`]).
 fn choose(
     index: &ImageIndex,
+    digest: &digest::Digest,
     options: &PullOptions,
     reference: &Reference,
 ) -> Result<Vec<Descriptor>> {
-    let manifests: Vec<&Descriptor> = index
+    let entries: Vec<&Descriptor> = index
         .manifests()
         .iter()
-        .filter(|d| crate::image::is_manifest(d.media_type()))
+        .filter(|d| is_manifest(d.media_type()) || is_index(d.media_type()))
         .collect();
+    let nested = entries.iter().find(|d| is_index(d.media_type()));
     if options.all_platforms {
-        return Ok(manifests.into_iter().cloned().collect());
+        if let Some(child) = nested {
+            return Err(nested_index(digest, child, Kind::Remote));
+        }
+        return Ok(entries.into_iter().cloned().collect());
     }
     let wanted = options.platform.clone().unwrap_or_else(Platform::host);
     let platform_of = |d: &Descriptor| {
@@ -191,17 +203,20 @@ fn choose(
             )
         })
     };
-    let found = manifests
+    let found = entries
         .iter()
         .find(|d| platform_of(d).is_some_and(|p| wanted.matches(&p)))
         .or_else(|| {
-            // An index without platforms and a single image: that image.
-            (manifests.len() == 1 && platform_of(manifests[0]).is_none()).then(|| &manifests[0])
+            // An index without platforms and a single entry: that one.
+            (entries.len() == 1 && platform_of(entries[0]).is_none()).then(|| &entries[0])
         });
-    match found {
-        Some(d) => Ok(vec![(*d).clone()]),
-        None => {
-            let present: Vec<String> = manifests
+    match (found, nested) {
+        (Some(d), _) if is_index(d.media_type()) => Err(nested_index(digest, d, Kind::Remote)),
+        (Some(d), _) => Ok(vec![(*d).clone()]),
+        // No image for the platform, and an index that may hide one.
+        (None, Some(child)) => Err(nested_index(digest, child, Kind::Remote)),
+        (None, None) => {
+            let present: Vec<String> = entries
                 .iter()
                 .filter_map(|d| platform_of(d))
                 .filter(|p| p.os != "unknown")

@@ -16,6 +16,7 @@ mod layer;
 mod load;
 mod login;
 mod ls;
+mod nested_index;
 mod new_store;
 mod private;
 mod prune;
