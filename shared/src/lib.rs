@@ -48,6 +48,8 @@ pub mod run;
 pub mod store;
 pub mod tag;
 pub mod template;
+#[cfg(test)]
+mod testing;
 pub mod timestamp;
 
 pub use error::{Error, Kind, Result};

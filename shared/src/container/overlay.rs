@@ -163,7 +163,7 @@ mod tests {
     /// the host never sees the mount.
     #[test]
     fn layers_merge_and_writes_go_up() {
-        if !rustix::process::geteuid().is_root() {
+        if !crate::testing::need_root("mounting overlayfs in a namespace") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

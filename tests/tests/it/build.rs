@@ -428,11 +428,11 @@ fn signals_end_the_build_between_containers() {
 s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen()
 print(s.getsockname()[1], flush=True); time.sleep(60)' > port &
 server=$!
-while [ ! -s port ]; do sleep 0.01; done
+wait_for 30 'test -s port'
 printf 'FROM base\nRUN :\nADD http://127.0.0.1:%s/never /never\n' "$(cat port)" > ctx/Dockerfile
 timeout 20 img-build ctx 2> err &
 build=$!
-while ! grep -q 'Step 3/3' err; do sleep 0.01; done
+wait_for 60 "grep -q 'Step 3/3' err"
 kill -TERM $build; wait $build; code=$?
 kill $server; echo $code"#;
     let run = env.sh(script).ok();

@@ -9,6 +9,7 @@ mod credentials;
 mod differential;
 mod docs;
 mod export;
+mod harness;
 mod history;
 mod import;
 mod inspect;

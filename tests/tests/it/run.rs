@@ -54,8 +54,8 @@ fn the_command_runs_and_its_exit_status_is_img_runs() {
     let run = env
         .sh(
             "mkdir probe; img-run --rm -v $PWD/probe:/probe base sh -c \
-             'trap \"echo got TERM; exit 7\" TERM; : > /probe/ready; while :; do busybox sleep 0.05; done' &
-             while [ ! -e probe/ready ]; do sleep 0.05; done; kill -TERM $!; wait $!",
+             'trap \"echo got TERM; exit 7\" TERM; : > /probe/ready; for i in $(busybox seq 1200); do busybox sleep 0.05; done; exit 9' &
+             wait_for 60 'test -e probe/ready'; kill -TERM $!; wait $!",
         )
         .code(7);
     assert_eq!(run.stdout, "got TERM\n");
@@ -285,8 +285,8 @@ fn mounts_stay_inside_and_volumes_are_shared() {
     let Some(env) = ready() else { return };
     env.sh("mkdir probe").ok();
     let script = "img-run --rm -v $PWD/probe:/probe base sh -c \
-        'echo from-container > /probe/started; while [ ! -e /probe/stop ]; do busybox sleep 0.05; done' &
-        while [ ! -e probe/started ]; do sleep 0.05; done
+        'echo from-container > /probe/started; for i in $(busybox seq 1200); do [ -e /probe/stop ] && break; busybox sleep 0.05; done' &
+        wait_for 60 'test -e probe/started'
         grep -c \"$STORE\" /proc/self/mountinfo || true
         touch probe/stop; wait";
     let run = env.sh(script).ok();
