@@ -76,10 +76,15 @@ fn stdin_reaches_the_container_only_with_i() {
         .sh_with_stdin("img-run --rm -i base busybox cat", Some(b"through\n"))
         .ok();
     assert_eq!(run.stdout, "through\n");
+    // Without -i the command runs with an empty stdin: cat reads nothing,
+    // and the echo after it shows that it ran.
     let run = env
-        .sh_with_stdin("img-run --rm base busybox cat", Some(b"never\n"))
+        .sh_with_stdin(
+            "img-run --rm base sh -c 'busybox cat; echo ran'",
+            Some(b"never\n"),
+        )
         .ok();
-    assert_eq!(run.stdout, "");
+    assert_eq!(run.stdout, "ran\n");
 }
 
 #[test]
@@ -343,8 +348,11 @@ fn a_missing_image_is_pulled_first() {
         run.stderr
     );
     env.sh(&format!("img-inspect {image} >/dev/null")).ok();
-    // Present now: not pulled again.
-    let run = env.sh(&format!("img-run --rm {image} sh -c :")).ok();
+    // Present now: not pulled again (and it ran).
+    let run = env
+        .sh(&format!("img-run --rm {image} sh -c 'echo again'"))
+        .ok();
+    assert_eq!(run.stdout, "again\n");
     assert_eq!(run.stderr, "");
     env.check_store();
 }
