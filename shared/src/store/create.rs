@@ -193,6 +193,9 @@ pub(super) fn private_dir(dir: &Path) -> Result<()> {
     match DirBuilder::new().mode(PRIVATE_MODE).create(dir) {
         Ok(()) => return Ok(()),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        // Another user's layout (one skopeo made, say), open to this user
+        // for reading: there is no working area to make.
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => return Ok(()),
         Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
     }
     let meta = fs::metadata(dir).io_context(|| format!("reading {}", dir.display()))?;
