@@ -3,9 +3,10 @@
 # bounded time each: `just fuzz` (60 s a target), `just fuzz 300`, or
 # `just fuzz 120 layer archive`. Each target starts from fuzz/seeds/TARGET
 # (with the words of fuzz/dicts/TARGET.dict, when there is one) and keeps
-# what it learns in fuzz/corpus/TARGET; an input that makes a
-# target fail is kept in fuzz/artifacts/TARGET/ and the run stops there with
-# its name: make it a regression test, then fix what it found.
+# what it learns in fuzz/corpus/TARGET. An input that makes a target fail
+# is kept in fuzz/artifacts/TARGET/ and named: make it a regression test (a
+# seed, and a test beside the code), then fix what it found. Every target
+# runs; the script fails at the end when any did.
 #
 # cargo-fuzz needs a nightly toolchain (libFuzzer and the sanitizers are
 # nightly-only); both are installed when missing.
@@ -30,11 +31,12 @@ fi
 max_len() {
   case $1 in
     archive) echo 65536 ;;
-    layer) echo 32768 ;;
+    layer | layer_entries) echo 32768 ;;
     *) echo 4096 ;;
   esac
 }
 mkdir -p logs
+failed=()
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
   seeds=()
@@ -50,8 +52,12 @@ for target in "${targets[@]}"; do
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" | tr '\n' ' ' >&2 || true
   echo >&2
   if [ $status -ne 0 ]; then
-    tail -n 40 "$log" >&2
+    grep -A12 -m1 -E 'panicked|ERROR: libFuzzer|SUMMARY' "$log" >&2 || tail -n 20 "$log" >&2
     echo "fuzz: $target failed (status $status); the input is in fuzz/artifacts/$target/" >&2
-    exit 1
+    failed+=("$target")
   fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: failed: ${failed[*]}" >&2
+  exit 1
+fi
