@@ -314,16 +314,52 @@ $BUILDAH rm -a >/dev/null 2>&1 || true
 $BUILDAH rmi -a -f >/dev/null 2>&1 || true
 
 # --- container start: busybox `true`, created, run, removed -------------------------------
-if selected "run:busybox"; then
+# A bundle for the bare `runc run` the container rows compare with.
+runc_bundle() {
   bundle=$W/runc-bundle
+  [[ -d $bundle ]] && return
   umoci unpack --image "$LAYOUT:busybox" "$bundle" >/dev/null
   jq '.process.args = ["/bin/true"] | .process.terminal = false' "$bundle/config.json" >"$bundle/c.json"
   mv "$bundle/c.json" "$bundle/config.json"
+}
+if selected "run:busybox"; then
+  runc_bundle
   group compare run busybox "runs=$FAST_RUNS" warmup=2
   img_run "$SRC" busybox true
   img_entry img-run "check=$(img_run "$SRC" busybox echo img-bench-ok; echo "$IMG_CMD") | grep -q img-bench-ok"
   entry role=peer tool="runc run" "cmd=runc --root $W/runc run -b $bundle img-bench-start"
   run_group
+fi
+
+# --- container start, detached: img-run -d returns once the container runs ---------------
+if selected "run-detached:busybox"; then
+  runc_bundle
+  group compare run-detached busybox "runs=$FAST_RUNS" warmup=2
+  img_run_detached "$SRC" busybox true
+  img_entry img-run
+  entry role=peer tool="runc run" "cmd=runc --root $W/runc run -b $W/runc-bundle img-bench-start"
+  run_group
+fi
+
+# --- a published port: what -p adds to img-run (the peer is img-run without it) ----------
+if selected "run-publish:busybox"; then
+  group compare run-publish busybox "runs=$FAST_RUNS" warmup=2
+  img_run_publish "$SRC" busybox true
+  img_entry img-run
+  entry role=peer tool="img-run" "cmd=img-run --root $SRC --rm busybox true"
+  run_group
+fi
+
+# --- exec into a running container, beside runc exec on the same container -------------
+if selected "exec:busybox"; then
+  img-run --root "$SRC" -d --name bench-exec busybox sleep 100000 >/dev/null
+  exec_id=$(img-ps --root "$SRC" -q --no-trunc --filter name=bench-exec)
+  group compare exec busybox "runs=$FAST_RUNS" warmup=2
+  img_exec "$SRC" bench-exec true
+  img_entry img-exec
+  entry role=peer tool="runc exec" "cmd=runc --root $SRC/.img/runtime/runc exec $exec_id true"
+  run_group
+  img-rm --root "$SRC" --container -f bench-exec >/dev/null
 fi
 
 # --- report ------------------------------------------------------------------------------

@@ -93,6 +93,16 @@ img-run --name work busybox sh -c 'echo Hello World > /hello.txt'
 img-commit -q work busybox:hello >/dev/null
 step "img-run --rm busybox:hello busybox cat /hello.txt"
 img-run --rm busybox:hello busybox cat /hello.txt
+mkdir -p "$work/www" && echo 'hello from a published container' >"$work/www/index.html"
+step "img-run -d --name web -p 127.0.0.1:8090:80 -v \$PWD/www:/www busybox httpd -f -p 80 -h /www"
+img-run -d --name web -p 127.0.0.1:8090:80 -v "$work/www:/www" busybox busybox httpd -f -p 80 -h /www
+step "img-ps";                              img-ps
+step "curl -s 127.0.0.1:8090"
+for _ in $(seq 100); do curl -sf 127.0.0.1:8090 && break; sleep 0.05; done
+step "img-exec web busybox hostname";      img-exec web busybox hostname
+step "img-stop -t 1 web && img-logs web";  img-stop -t 1 web && img-logs web
+step "img-export \$(img-create busybox:hello) -o busybox.tar && tar -tf busybox.tar | grep hello"
+img-export "$(img-create busybox:hello)" -o "$work/busybox.tar" && tar -tf "$work/busybox.tar" | grep hello
 step "img-prune -f --containers";         img-prune -f --containers
 
 step "img-export mybusybox:1 | img-import -m rebuilt - flatbusybox:1   # the old flatbusybox:1 is now <none>"

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   docker-registry runc crun skopeo umoci buildah podman busybox-static
   zstd jq curl apache2-utils openssl hyperfine time
-  python3 isal docker.io strace
+  python3 isal docker.io passt strace
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,9 +26,17 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
   systemctl stop docker-registry || true
 fi
-# Likewise Docker's engine: the differential tests start their own dockerd.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker 2>/dev/null; then
-  systemctl stop docker docker.socket containerd || true
+# Likewise Docker's engine: the differential tests start their own dockerd
+# (own data root, exec root and socket). A system one is stopped and kept
+# from starting again (its socket unit would start it on first use), and so
+# is a system containerd, which a test's dockerd would otherwise share.
+if command -v systemctl >/dev/null 2>&1; then
+  for unit in docker.socket docker containerd; do
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then
+      systemctl stop "$unit" || true
+    fi
+  done
+  systemctl disable --quiet docker.socket docker 2>/dev/null || true
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"

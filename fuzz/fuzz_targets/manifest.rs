@@ -45,8 +45,11 @@ fuzz_target!(|input: &[u8]| {
     let name = img::reference::Reference::parse("fuzz:1").expect("a name");
     if img::tag::name(&store, &target, &name).is_ok() {
         if let Ok(found) = store.resolve("fuzz:1") {
-            let _ =
-                img::inspect::inspect(&store, &found).and_then(|i| img::inspect::template_data(&i));
+            // The Go struct and the JSON object a template sees.
+            let format = img::template::Format::parse("{{.ID}} {{json .Config}} {{.Id}}")
+                .expect("a template");
+            let _ = img::inspect::inspect(&store, &found)
+                .and_then(|i| img::inspect::render(&format, &i));
             let _ = img::history::history(&store, &found, None);
             if let Target::Index(_) = found.target {
                 let _ = img::history::pick(&found.target, Some(&img::platform::Platform::host()));

@@ -61,4 +61,23 @@ img_run() {
   IMG_NEEDS=img-run
   IMG_CMD="img-run --root $(q "$1") --rm $2 ${*:3}"
 }
+# img_run_detached STORE IMAGE ARGS...: start a container in the background
+# (returns once it runs; its monitor removes it when it ends).
+img_run_detached() {
+  IMG_NEEDS=img-run
+  IMG_CMD="img-run --root $(q "$1") -d --rm $2 ${*:3} >/dev/null"
+}
+
+# img_run_publish STORE IMAGE ARGS...: img_run with a port published on a
+# free port of 127.0.0.1.
+img_run_publish() {
+  IMG_NEEDS=img-run
+  IMG_CMD="img-run --root $(q "$1") --rm -p 127.0.0.1::80 $2 ${*:3}"
+}
+
+# img_exec STORE CONTAINER ARGS...: run a command in a running container.
+img_exec() {
+  IMG_NEEDS=img-exec
+  IMG_CMD="img-exec --root $(q "$1") $2 ${*:3}"
+}
 # ==============================================================================

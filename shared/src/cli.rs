@@ -63,7 +63,8 @@ impl ImageArg {
 }
 
 /// The images named by `args`, or, when there are none and stdin is not a
-/// terminal, by the records on stdin.
+/// terminal, by the lines of stdin: records, or image IDs and names (what
+/// `img-ls -q` and `img-build -q` print), one a line.
 pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
     if !args.is_empty() {
         return Ok(args.iter().cloned().map(ImageArg::Query).collect());
@@ -71,17 +72,32 @@ pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
     let stdin = io::stdin();
     if stdin.is_terminal() {
         return Err(Error::invalid(
-            "no image given: name one or more images, or pipe records into stdin",
+            "no image given: name one or more images, or pipe records or image IDs into stdin",
         ));
     }
-    let records = crate::record::read_all(stdin.lock())?;
-    if records.is_empty() {
-        return Err(Error::invalid("no image given: stdin held no records"));
+    let images = read_images(stdin.lock())?;
+    if images.is_empty() {
+        return Err(Error::invalid(
+            "no image given: stdin held no records nor image IDs",
+        ));
     }
-    Ok(records
+    Ok(images)
+}
+
+/// The images `input` names, one a line: a record (a JSON object), or an
+/// image ID, ID prefix or reference. Blank lines are skipped; binary
+/// garbage is bad input, as a malformed record is.
+pub fn read_images(input: impl io::BufRead) -> Result<Vec<ImageArg>> {
+    crate::record::read_lines(input)?
         .into_iter()
-        .map(|r| ImageArg::Record(Box::new(r)))
-        .collect())
+        .map(|(n, text)| {
+            Ok(if crate::record::looks_like_record(&text) {
+                ImageArg::Record(Box::new(crate::record::parse(&text, n)?))
+            } else {
+                ImageArg::Query(text)
+            })
+        })
+        .collect()
 }
 
 /// The one image a program that takes a single image reads from stdin.
@@ -89,7 +105,7 @@ pub fn one_image_from_stdin(program: &str) -> Result<ImageArg> {
     let mut images = images_from(&[])?;
     if images.len() != 1 {
         return Err(Error::invalid(format!(
-            "{program} takes one image, but stdin held {} records",
+            "{program} takes one image, but stdin named {}",
             images.len()
         )));
     }
@@ -158,7 +174,9 @@ impl std::error::Error for Reported {}
 
 /// Run `work` for every image, as `docker rmi` and `docker inspect` do: a
 /// failure is printed at once (`img-NAME: error: …`) and the others still
-/// run; when any failed, the result is a [`Reported`] error.
+/// run; when any failed, the result is a [`Reported`] error. A closed
+/// stdout pipe is no failure (img.7: `img-rm a b | true` succeeds): the
+/// work on every image is still done, only its lines go nowhere.
 pub fn for_each_image<T>(
     program: &str,
     images: &[ImageArg],
@@ -170,6 +188,7 @@ pub fn for_each_image<T>(
     for image in images {
         match work(image) {
             Ok(value) => done.push(value),
+            Err(e) if is_broken_pipe_error(&e) => {}
             Err(e) => {
                 failed += 1;
                 code = code.max(e.kind().exit_code());
@@ -222,6 +241,9 @@ fn describe(e: &anyhow::Error) -> String {
 /// Run a program's body; print its error once and exit with the code its
 /// kind calls for. A closed stdout pipe (`img-ls | head -1`) is success.
 pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
+    // A copy of this program started to guard or monitor a container.
+    crate::container::owner::run_if_guard();
+    crate::container::monitor::run_if_monitor();
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
@@ -245,10 +267,43 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<Error>().is_some_and(|img| {
-                std::error::Error::source(img)
-                    .and_then(|s| s.downcast_ref::<io::Error>())
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            })
+            || c.downcast_ref::<Error>().is_some_and(is_broken_pipe_error)
     })
+}
+
+/// Whether an img error is a write into a closed pipe.
+fn is_broken_pipe_error(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_lines_are_records_ids_or_names() {
+        let hex = "b".repeat(64);
+        let input = format!(
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}\n\n  315e3c013cd1\nsha256:{hex}\nbusybox:latest\n"
+        );
+        let images = read_images(input.as_bytes()).unwrap();
+        let shown: Vec<String> = images.iter().map(ImageArg::display).collect();
+        assert_eq!(
+            shown,
+            [
+                format!("sha256:{hex}"),
+                "315e3c013cd1".to_string(),
+                format!("sha256:{hex}"),
+                "busybox:latest".to_string()
+            ]
+        );
+        assert!(matches!(images[0], ImageArg::Record(_)));
+        assert!(matches!(images[1], ImageArg::Query(_)));
+        let err = read_images("busybox\n{\"nope\":1}\n".as_bytes())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("stdin line 2"), "{err}");
+    }
 }

@@ -157,7 +157,7 @@ pub fn commit_container(
     options: &Options,
 ) -> Result<(Target, Descriptor)> {
     let upper = store.container_dir(&container.id).upper();
-    let (mut reader, writer) =
+    let (reader, writer) =
         std::io::pipe().map_err(|e| Error::io("making a pipe for the layer", e))?;
     let producer = std::thread::spawn(move || -> Result<()> {
         let mut gzip = Compressor::new(Compression::Gzip, writer)?;
@@ -169,20 +169,55 @@ pub fn commit_container(
     let mut options = options.clone();
     options.created_by = Some(container.command.join(" "));
     let base = ImageArg::Query(container.image.to_string());
-    let committed = commit(store, &base, Some(&mut reader), &options);
-    drop(reader);
-    let produced = producer
-        .join()
-        .unwrap_or_else(|_| Err(Error::invalid("the layer writer panicked")));
-    let committed = committed.with_context(|| {
+    // The layer's end is where the writer stopped: its error (a name no
+    // layer may hold) must fail the commit before anything is named.
+    let mut layer = Produced {
+        reader: Some(reader),
+        producer: Some(producer),
+    };
+    commit(store, &base, Some(&mut layer), &options).with_context(|| {
         format!(
             "committing container {} ({})",
             container.name,
             container.short_id()
         )
-    })?;
-    produced?;
-    Ok(committed)
+    })
+}
+
+/// The read end of a layer a thread writes: at its end, the thread's
+/// outcome, so that a layer cut short by an error is never taken whole.
+struct Produced {
+    reader: Option<std::io::PipeReader>,
+    producer: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Read for Produced {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = match &mut self.reader {
+            Some(reader) => reader.read(buf)?,
+            None => 0,
+        };
+        if n == 0 {
+            if let Some(producer) = self.producer.take() {
+                producer
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::invalid("the layer writer panicked")))
+                    .map_err(Error::into_io)?;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Produced {
+    fn drop(&mut self) {
+        // Reading stopped early: closing the pipe ends the writer, which is
+        // waited for so that no thread outlives the commit.
+        drop(self.reader.take());
+        if let Some(producer) = self.producer.take() {
+            let _ = producer.join();
+        }
+    }
 }
 
 /// The base's runtime config (Cmd, Env, …), to which the changes apply.

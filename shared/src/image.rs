@@ -87,6 +87,25 @@ impl Image {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
 
+    /// The chain ID of each layer, bottom first: the layer's diff_id for
+    /// the first, then the digest of `PARENT_CHAIN_ID DIFF_ID` (the OCI
+    /// spec's ChainID, the IDs Docker's layer store gives layers).
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        let mut chain: Vec<Digest> = Vec::new();
+        for diff_id in self.config.rootfs().diff_ids() {
+            let next = match chain.last() {
+                None => crate::digest::parse(diff_id),
+                Some(parent) => Ok(crate::digest::of_bytes(
+                    format!("{parent} {diff_id}").as_bytes(),
+                )),
+            };
+            // A config whose diff_ids do not parse has no chain to report.
+            let Ok(next) = next else { return Vec::new() };
+            chain.push(next);
+        }
+        chain
+    }
+
     /// The platform the config declares.
     pub fn platform(&self) -> Platform {
         Platform::new(
@@ -166,6 +185,25 @@ impl Target {
                 total
             }
         }
+    }
+
+    /// Every blob of the target the store holds: the index, and each
+    /// present image's manifest, config and layers.
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        let images: Vec<&Image> = match self {
+            Target::Image(image) => vec![image],
+            Target::Index(index) => index.images.iter().collect(),
+        };
+        let mut blobs = Vec::new();
+        if let Target::Index(index) = self {
+            blobs.push(&index.descriptor);
+        }
+        for image in images {
+            blobs.push(&image.descriptor);
+            blobs.push(image.manifest.config());
+            blobs.extend(image.manifest.layers());
+        }
+        blobs
     }
 
     /// The image for the host platform (or the only one present).

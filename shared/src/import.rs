@@ -29,8 +29,11 @@ pub struct Options {
     pub message: Option<String>,
     /// The image's platform.
     pub platform: Platform,
-    /// Where the tar came from, for the default message (`-` for stdin).
+    /// Where the tar came from, for the default message: Docker writes `-`
+    /// for a tar the client sent, a file included.
     pub source: String,
+    /// The tar as errors name it: its path, or `-` for stdin.
+    pub input: String,
 }
 
 /// Import the tar read from `input`; returns the image and its record.
@@ -39,7 +42,7 @@ pub fn import(store: &Store, input: impl Read, options: &Options) -> Result<(Tar
     let mut runtime = serde_json::Map::new();
     change::apply_all(&mut runtime, &options.changes)?;
     let layer =
-        ingest::ingest(store, input).with_context(|| format!("importing {}", options.source))?;
+        ingest::ingest(store, input).with_context(|| format!("importing {}", options.input))?;
     let created = compose::creation_time()?;
     let message = options
         .message

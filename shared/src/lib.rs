@@ -15,23 +15,27 @@
 //! programs that take images read such records from stdin when given no
 //! arguments. stdout carries only records or tar streams; people read stderr.
 
+pub mod announce;
 pub mod archive;
 pub mod build;
 pub mod change;
 pub mod cli;
 pub mod commit;
 pub mod compose;
+pub mod confine;
 pub mod container;
 pub mod digest;
 pub mod dockerfile;
 pub mod error;
 pub mod export;
 pub mod format;
+pub mod go_data;
 pub mod healthcheck;
 pub mod history;
 pub mod image;
 pub mod import;
 pub mod inspect;
+pub mod inspect_config;
 pub mod json;
 pub mod layer;
 pub mod listing;
@@ -51,5 +55,6 @@ pub mod template;
 #[cfg(test)]
 mod testing;
 pub mod timestamp;
+pub mod usage;
 
 pub use error::{Error, Kind, Result};

@@ -149,10 +149,11 @@ fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Errors name the file asked for, never the temporary one beside it.
     let tmp = tempfile::Builder::new()
         .prefix(".img-partial-")
         .tempfile_in(dir)
-        .io_context(|| format!("creating a file in {}", dir.display()))?;
+        .map_err(|e| Error::io(format!("writing {}", path.display()), without_path(e)))?;
     let (file, temp_path) = tmp.into_parts();
     let out = job.write(BufWriter::with_capacity(BUFFER, file))?;
     let file: File = out
@@ -165,6 +166,14 @@ fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
     temp_path
         .persist(path)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e.error))
+}
+
+/// A `tempfile` error without the temporary path `tempfile` appends to the
+/// OS error's message (` at path "…"`); it hides the OS error itself.
+fn without_path(e: io::Error) -> io::Error {
+    let text = e.to_string();
+    let message = text.split(" at path \"").next().unwrap_or(&text);
+    io::Error::new(e.kind(), message.to_string())
 }
 
 /// Make a pipe's buffer as large as the system allows by default (1 MiB),

@@ -1,10 +1,11 @@
 //! Progress for people, on stderr, in Docker's words: one line per item
 //! (`9ad63333ebc9: Pulling fs layer`, `…: Pull complete`) and plain message
-//! lines (`Digest: sha256:…`). When stderr is a terminal, each item is one
+//! lines (`Digest: sha256:…`), and warnings, which even quiet progress
+//! prints. When stderr is a terminal, each item is one
 //! live line that turns into a bar while bytes move
 //! (`Downloading [=====>    ]  12.3MB/45.6MB`); otherwise only changes of
 //! state are printed, one line each, as `docker pull` does into a pipe.
-//! Quiet progress prints nothing. Safe to use from many threads at once.
+//! Quiet progress prints nothing but warnings. Safe to use from many threads at once.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -23,7 +24,10 @@ enum Mode {
     Quiet,
     Lines(Mutex<()>),
     Bars {
-        multi: MultiProgress,
+        /// The live block under the messages; a new one after each finish,
+        /// so that later messages come below what finished (Docker's order:
+        /// the layers, then `Digest:` and `Status:`).
+        multi: Mutex<MultiProgress>,
         items: Mutex<HashMap<String, ProgressBar>>,
     },
 }
@@ -39,7 +43,7 @@ impl Progress {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
             Mode::Bars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                multi: Mutex::new(live_block()),
                 items: Mutex::new(HashMap::new()),
             }
         } else {
@@ -62,7 +66,29 @@ impl Progress {
                 let _ = writeln!(std::io::stderr(), "{text}");
             }
             Mode::Bars { multi, .. } => {
-                let _ = multi.println(text);
+                if let Ok(multi) = multi.lock() {
+                    let _ = multi.println(text);
+                }
+            }
+        }
+    }
+
+    /// Print `WARNING: text`, as Docker's client prints warnings: even
+    /// when quiet, since it says that something is not as configured.
+    pub fn warn(&self, text: &str) {
+        let line = format!("WARNING: {text}");
+        match &self.mode {
+            Mode::Bars { multi, .. } => {
+                if let Ok(multi) = multi.lock() {
+                    let _ = multi.println(line);
+                }
+            }
+            Mode::Lines(lock) => {
+                let _held = lock.lock();
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            Mode::Quiet => {
+                let _ = writeln!(std::io::stderr(), "{line}");
             }
         }
     }
@@ -92,6 +118,7 @@ impl Progress {
         let line = match items.get(id) {
             Some(line) => line.clone(),
             None if create => {
+                let Ok(multi) = multi.lock() else { return };
                 let line = multi.add(ProgressBar::new(0));
                 // The template is a constant; a bad one only loses styling.
                 if let Ok(style) = ProgressStyle::with_template("{prefix}: {wide_msg}") {
@@ -106,16 +133,26 @@ impl Progress {
         line.set_message(text);
     }
 
-    /// Stop drawing live lines (they stay on the screen as last drawn).
+    /// Stop drawing live lines: they stay on the screen as last drawn, and
+    /// later messages and lines come below them.
     pub fn finish(&self) {
-        if let Mode::Bars { items, .. } = &self.mode {
-            if let Ok(items) = items.lock() {
+        if let Mode::Bars { multi, items } = &self.mode {
+            if let Ok(mut items) = items.lock() {
                 for line in items.values() {
                     line.finish();
                 }
+                items.clear();
+            }
+            if let Ok(mut multi) = multi.lock() {
+                *multi = live_block();
             }
         }
     }
+}
+
+/// A block of live lines drawn on stderr.
+fn live_block() -> MultiProgress {
+    MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
 }
 
 /// Docker's bar: `[=====>      ]  1.049MB/2.15MB`.

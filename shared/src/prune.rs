@@ -33,7 +33,7 @@ use crate::format;
 use crate::image::Target;
 use crate::listing::{self, ImageSummary};
 use crate::remove::{self, Names, Outcome};
-use crate::store::{Store, SweepReport};
+use crate::store::{BuildCache, Store, SweepReport};
 use crate::timestamp;
 
 /// The question Docker asks before pruning dangling images.
@@ -49,6 +49,8 @@ pub struct Filters {
     until: Option<DateTime<Utc>>,
     labels: Vec<(String, Option<String>)>,
     not_labels: Vec<(String, Option<String>)>,
+    /// The filters as given (`key=value`), for the warning.
+    given: Vec<String>,
 }
 
 impl Filters {
@@ -66,7 +68,9 @@ impl Filters {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
                 None => (value.to_string(), None),
             };
-            match key.trim().to_ascii_lowercase().as_str() {
+            let key_name = key.trim().to_ascii_lowercase();
+            parsed.given.push(format!("{key_name}={value}"));
+            match key_name.as_str() {
                 "until" => {
                     if parsed.until.is_some() {
                         return Err(Error::invalid("more than one until filter specified"));
@@ -87,6 +91,14 @@ impl Filters {
             }
         }
         Ok(parsed)
+    }
+
+    /// The filters as `docker system prune` lists them in its warning:
+    /// `key=value`, sorted.
+    pub fn shown(&self) -> Vec<String> {
+        let mut shown = self.given.clone();
+        shown.sort();
+        shown
     }
 
     /// Whether the image passes every filter, as the Docker daemon decides:
@@ -110,7 +122,7 @@ impl Filters {
 }
 
 /// What `img-prune` was asked to do.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Every image, not only dangling ones (`-a`).
     pub all: bool,
@@ -118,21 +130,33 @@ pub struct Options {
     pub filters: Filters,
     /// Stopped containers too, first.
     pub containers: bool,
-    /// The whole build cache too (`docker builder prune -a`).
-    pub build_cache: bool,
+    /// What of the build cache goes (`docker builder prune`, with `-a`
+    /// all of it).
+    pub build_cache: BuildCache,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            all: false,
+            filters: Filters::default(),
+            containers: false,
+            build_cache: BuildCache::Keep,
+        }
+    }
 }
 
 impl Options {
-    /// The warning to confirm before pruning (Docker's words: `docker
-    /// image prune`'s for images alone, `docker system prune`'s list when
-    /// containers or the build cache go too).
+    /// The warning to confirm before pruning, in Docker's words: `docker
+    /// image prune`'s for images alone, else `docker system prune`'s list
+    /// (without its networks, which img has none of) and the filters.
     pub fn warning(&self) -> String {
         let images = if self.all {
             ALL_WARNING
         } else {
             DANGLING_WARNING
         };
-        if !self.containers && !self.build_cache {
+        if !self.containers && self.build_cache == BuildCache::Keep {
             return images.to_string();
         }
         let mut text = String::from("WARNING! This will remove:");
@@ -144,8 +168,19 @@ impl Options {
         } else {
             "\n  - all dangling images"
         });
-        if self.build_cache {
-            text.push_str("\n  - all build cache");
+        match self.build_cache {
+            BuildCache::Keep => {}
+            BuildCache::Unused => text.push_str("\n  - unused build cache"),
+            BuildCache::All => text.push_str("\n  - all build cache"),
+        }
+        text.push('\n');
+        let shown = self.filters.shown();
+        if !shown.is_empty() {
+            text.push_str("\n  Items to be pruned will be filtered with:");
+            for filter in shown {
+                text.push_str(&format!("\n  - {filter}"));
+            }
+            text.push('\n');
         }
         text
     }
@@ -178,14 +213,6 @@ impl Report {
             }
             out.push('\n');
         }
-        if !self.build_cache.is_empty() {
-            out.push_str("Deleted build cache objects:\n");
-            for id in &self.build_cache {
-                out.push_str(id);
-                out.push('\n');
-            }
-            out.push('\n');
-        }
         if !self.deleted.is_empty() {
             out.push_str("Deleted Images:\n");
             for outcome in &self.deleted {
@@ -193,6 +220,14 @@ impl Report {
                     Outcome::Untagged(name) => out.push_str(&format!("untagged: {name}\n")),
                     Outcome::Deleted(digest) => out.push_str(&format!("deleted: {digest}\n")),
                 }
+            }
+            out.push('\n');
+        }
+        if !self.build_cache.is_empty() {
+            out.push_str("Deleted build cache objects:\n");
+            for id in &self.build_cache {
+                out.push_str(id);
+                out.push('\n');
             }
             out.push('\n');
         }
@@ -238,7 +273,12 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
     let sweep = collect(store, options.build_cache)?;
     report.deleted = lines(&pruned, &sweep.removed);
     report.reclaimed = sweep.freed + sweep.ingest_freed + sweep.build_cache_freed + container_bytes;
-    report.build_cache = sweep.build_cache;
+    // Cache entries whose layers went with the images go in any prune;
+    // they are reported when the build cache was asked about, as `docker
+    // system prune` and `docker builder prune` report theirs.
+    if options.build_cache != BuildCache::Keep {
+        report.build_cache = sweep.build_cache;
+    }
     Ok(report)
 }
 
@@ -273,14 +313,14 @@ fn prune_containers(store: &Store, options: &Options, report: &mut Report) -> Re
 /// that ran it was killed, the process lives on).
 fn still_running(container: &crate::container::Container) -> bool {
     match container.state {
-        crate::container::State::Running { pid } => rustix::process::Pid::from_raw(pid)
+        crate::container::State::Running { pid, .. } => rustix::process::Pid::from_raw(pid)
             .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok()),
         _ => false,
     }
 }
 
 /// Garbage-collect, waiting for running writers when there are any.
-fn collect(store: &Store, build_cache: bool) -> Result<SweepReport> {
+fn collect(store: &Store, build_cache: BuildCache) -> Result<SweepReport> {
     if let Some(sweep) = store.sweep_all(false, build_cache)? {
         return Ok(sweep);
     }
@@ -403,6 +443,47 @@ mod tests {
             let err = Filters::parse(&bad, now()).unwrap_err();
             assert_eq!(err.kind(), Kind::InvalidInput, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn system_prune_warns_as_docker() {
+        let system = Options {
+            containers: true,
+            build_cache: BuildCache::Unused,
+            ..Options::default()
+        };
+        // docker system prune's confirmation template, without networks
+        assert_eq!(
+            format!("{}\nAre you sure you want to continue? [y/N] ", system.warning()),
+            "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n  - unused build cache\n\nAre you sure you want to continue? [y/N] "
+        );
+        let all = Options {
+            all: true,
+            build_cache: BuildCache::All,
+            filters: Filters::parse(&["until=24h".into(), "label=a=b".into()], now()).unwrap(),
+            ..system
+        };
+        assert_eq!(
+            all.warning(),
+            "WARNING! This will remove:\n  - all stopped containers\n  - all images without at least one container associated to them\n  - all build cache\n\n  Items to be pruned will be filtered with:\n  - label=a=b\n  - until=24h\n"
+        );
+        assert_eq!(Options::default().warning(), DANGLING_WARNING);
+    }
+
+    #[test]
+    fn system_report_in_dockers_order() {
+        let digest = crate::digest::from_hex(&"a".repeat(64)).unwrap();
+        let report = Report {
+            containers: vec!["c1".into()],
+            deleted: vec![Outcome::Deleted(digest.clone())],
+            build_cache: vec!["k1".into()],
+            reclaimed: 2_000,
+            ..Report::default()
+        };
+        assert_eq!(
+            report.render(),
+            format!("Deleted Containers:\nc1\n\nDeleted Images:\ndeleted: {digest}\n\nDeleted build cache objects:\nk1\n\nTotal reclaimed space: 2kB\n")
+        );
     }
 
     #[test]

@@ -59,17 +59,19 @@ pub fn write(out: &mut impl Write, record: &Descriptor) -> Result<()> {
 /// stream without newlines (a binary file on stdin) must not be held whole.
 const MAX_RECORD_LINE: u64 = 1 << 20;
 
-/// Read every record from `input`; a line that is not a descriptor (not
-/// UTF-8, not JSON, too long) is bad input, reported with its line number.
-pub fn read_all(mut input: impl BufRead) -> Result<Vec<Descriptor>> {
-    let mut records = Vec::new();
+/// The non-blank lines of `input`, trimmed, each with its line number. A
+/// line that cannot be a record nor an image name (not UTF-8, longer than
+/// [`MAX_RECORD_LINE`]) is bad input (exit 2), reported with its number,
+/// not a failed read.
+pub fn read_lines(mut input: impl BufRead) -> Result<Vec<(usize, String)>> {
+    let mut lines = Vec::new();
     let mut line = Vec::new();
     for n in 1.. {
         line.clear();
         let read = (&mut input)
             .take(MAX_RECORD_LINE + 1)
             .read_until(b'\n', &mut line)
-            .io_context(|| "reading records from stdin".into())?;
+            .io_context(|| "reading images from stdin".into())?;
         if read == 0 {
             break;
         }
@@ -84,19 +86,31 @@ pub fn read_all(mut input: impl BufRead) -> Result<Vec<Descriptor>> {
                 "stdin line {n}: not an image record (not UTF-8 text: {e})"
             ))
         })?;
-        if text.trim().is_empty() {
-            continue;
+        let text = text.trim();
+        if !text.is_empty() {
+            lines.push((n, text.to_string()));
         }
-        let record: Descriptor = serde_json::from_str(text).map_err(|e| {
-            Error::invalid(format!(
-                "stdin line {n}: not an image record (an OCI descriptor as JSON): {e}"
-            ))
-        })?;
-        crate::digest::ensure_sha256(record.digest())
-            .map_err(|e| e.context(format!("stdin line {n}")))?;
-        records.push(record);
     }
-    Ok(records)
+    Ok(lines)
+}
+
+/// Whether a line of input is meant as a record (a JSON object) rather
+/// than an image ID or name.
+pub fn looks_like_record(line: &str) -> bool {
+    line.trim_start().starts_with('{')
+}
+
+/// The record on stdin line `number`; anything but a descriptor with a
+/// sha256 digest is bad input, reported with the line number.
+pub fn parse(line: &str, number: usize) -> Result<Descriptor> {
+    let record: Descriptor = serde_json::from_str(line).map_err(|e| {
+        Error::invalid(format!(
+            "stdin line {number}: not an image record (an OCI descriptor as JSON): {e}"
+        ))
+    })?;
+    crate::digest::ensure_sha256(record.digest())
+        .map_err(|e| e.context(format!("stdin line {number}")))?;
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -107,13 +121,15 @@ mod tests {
     fn reads_records_and_rejects_garbage() {
         let hex = "a".repeat(64);
         let good = format!(
-            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}\n\n"
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}"
         );
-        let records = read_all(good.as_bytes()).unwrap();
-        assert_eq!(records.len(), 1);
-        let err = read_all("{\"x\":1}\n".as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(looks_like_record(&good));
+        assert_eq!(parse(&good, 1).unwrap().size(), 3);
+        let err = parse("{\"x\":1}", 7).unwrap_err();
+        assert!(err.to_string().contains("line 7"), "{err}");
         assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
+        assert!(!looks_like_record("busybox:latest"));
+        assert!(!looks_like_record("315e3c013cd1"));
     }
 
     /// Binary garbage is bad input (exit 2), not a failed read (exit 1),
@@ -129,9 +145,11 @@ mod tests {
             ([good.as_bytes(), b"\x80\x81"].concat(), 2),
             (vec![0x9c; 3 << 20], 1),
         ] {
-            let err = read_all(&input[..]).unwrap_err();
+            let err = read_lines(&input[..]).unwrap_err();
             assert_eq!(err.kind(), crate::error::Kind::InvalidInput, "{err}");
             assert!(err.to_string().contains(&format!("line {line}")), "{err}");
         }
+        let lines = read_lines(format!("\n {good}  \n").as_bytes()).unwrap();
+        assert_eq!(lines, [(2, good.trim().to_string())]);
     }
 }

@@ -215,6 +215,12 @@ impl Reference {
     }
 }
 
+/// Whether `text` is a registry `host[:port]` as references spell one
+/// (a DNS name or `[IPv6]`, with an optional port).
+pub fn is_registry_host(text: &str) -> bool {
+    DOMAIN.is_match(text)
+}
+
 /// Split off the registry part, Docker's way: the first part is a registry
 /// when it contains `.` or `:`, is `localhost`, or has uppercase letters.
 fn split_registry(name: &str) -> (Option<String>, &str) {

@@ -7,7 +7,8 @@
 //!   in one repository, every name is removed and the image deleted; an image
 //!   that several names share must be forced (`-f`), as Docker requires.
 //! * A deleted image's entries leave `index.json`, and then garbage collection
-//!   removes the blobs no other image reaches (`Deleted: sha256:…`), unless
+//!   removes the blobs no other image reaches (`Deleted: sha256:…` with the
+//!   layer's chain ID, as Docker's layer store names layers), unless
 //!   `--no-prune`, or unless another program is writing to the store just
 //!   then — those blobs wait for `img-prune`.
 //!
@@ -202,7 +203,9 @@ fn delete_by_id(
     let Some(first) = entries.first().map(|e| e.descriptor.clone()) else {
         return Err(Error::not_found(format!("No such image: {short_id}")));
     };
-    let names: Vec<Reference> = entries.into_iter().filter_map(|e| e.name).collect();
+    let mut names: Vec<Reference> = entries.into_iter().filter_map(|e| e.name).collect();
+    // Docker untags in the order of the full names (its reference store's).
+    names.sort_by_key(|n| n.to_string());
     if !force && !is_single_reference(&names) {
         return Err(Error::new(
             Kind::Conflict,
@@ -238,22 +241,24 @@ fn collect(store: &Store, target: &Target) -> Result<Vec<Outcome>> {
 }
 
 /// The layers of a deleted image that a garbage collection removed (top
-/// first, each once), as Docker reports deleted layers.
+/// first, each once), by chain ID, as Docker's layer store reports deleted
+/// layers.
 pub fn deleted_layers(target: &Target, removed: &[Digest]) -> Vec<Outcome> {
-    let mut own: Vec<&Descriptor> = Vec::new();
-    match target {
-        Target::Image(image) => own.extend(image.manifest.layers().iter().rev()),
-        Target::Index(index) => {
-            for image in &index.images {
-                own.extend(image.manifest.layers().iter().rev());
-            }
-        }
-    }
+    let images: Vec<&crate::image::Image> = match target {
+        Target::Image(image) => vec![image.as_ref()],
+        Target::Index(index) => index.images.iter().collect(),
+    };
     let mut outcomes = Vec::new();
-    for layer in own {
-        let digest = layer.digest();
-        if removed.contains(digest) && !outcomes.contains(&Outcome::Deleted(digest.clone())) {
-            outcomes.push(Outcome::Deleted(digest.clone()));
+    for image in images {
+        let layers = image.manifest.layers().iter().zip(image.chain_ids());
+        let gone: Vec<Outcome> = layers
+            .filter(|(layer, _)| removed.contains(layer.digest()))
+            .map(|(_, chain_id)| Outcome::Deleted(chain_id))
+            .collect();
+        for outcome in gone.into_iter().rev() {
+            if !outcomes.contains(&outcome) {
+                outcomes.push(outcome);
+            }
         }
     }
     outcomes

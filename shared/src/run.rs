@@ -13,8 +13,11 @@
 use std::path::PathBuf;
 
 use crate::container::execute::{self, Settings};
+use crate::container::monitor::{self, StartError};
+use crate::container::network::{reserve, Port};
 use crate::container::process::{self, Overrides};
-use crate::container::{names, overlay, Container, Dir, State};
+use crate::container::spec::Network;
+use crate::container::{names, overlay, owner, Container, RunConfig, State};
 use crate::error::{Error, Kind, Result};
 use crate::image::Image;
 use crate::platform::Platform;
@@ -41,12 +44,18 @@ pub struct Options {
     pub name: Option<String>,
     /// Remove the container when it ends.
     pub remove: bool,
+    /// Run it in the background (`-d`): a monitor keeps it and its log.
+    pub detach: bool,
+    /// Publish every port the image EXPOSEs on a free host port (`-P`).
+    pub publish_all: bool,
     /// The overrides of the image config.
     pub overrides: Overrides,
     /// The host name (the short ID when `None`).
     pub hostname: Option<String>,
-    /// Everything else about the run (the runtime candidates included).
+    /// Everything else about the run.
     pub settings: Settings,
+    /// The runtime chosen with `--runtime`.
+    pub runtime: Option<String>,
     /// For a multi-platform image, the platform (the host's when `None`).
     pub platform: Option<Platform>,
     /// When to pull.
@@ -60,65 +69,106 @@ pub struct Options {
 pub struct Ran {
     /// The container (already removed with `--rm`).
     pub container: Container,
-    /// Its exit status (see `execute::Outcome`).
+    /// Its exit status (see `execute::Outcome`); 0 for a detached run.
     pub code: i32,
     /// Why the command could not be run at all.
     pub refused: Option<String>,
 }
 
-/// Run `image` (a name, ID or digest) in a new container of `root`'s store.
+/// Make a container of `image` (a name, ID or digest) in `root`'s store
+/// without starting it (`img-create`): the image pulled and unpacked when
+/// needed, the record written with everything a start needs.
+pub fn create(
+    root: &std::path::Path,
+    image: &str,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Container> {
+    let store = Store::open(absolute(root)?)?;
+    create_in(&store, image, options, progress)
+}
+
+fn create_in(
+    store: &Store,
+    image: &str,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Container> {
+    let found = find_image(
+        store,
+        image,
+        options.platform.as_ref(),
+        options.pull,
+        &options.pull_options,
+        progress,
+    )?;
+    prepare(store, &found, image, options)
+}
+
+/// Run `image` in a new container of `root`'s store: in the foreground to
+/// its end, or, with `detach`, started under a monitor (see `monitor.rs`).
 pub fn run(
     root: &std::path::Path,
     image: &str,
     options: &Options,
     progress: &Progress,
 ) -> Result<Ran> {
+    let root = &absolute(root)?;
+    if options.detach {
+        let container = create(root, image, options, progress)?;
+        return match monitor::start(root, &container) {
+            Ok(()) => Ok(Ran {
+                container,
+                code: 0,
+                refused: None,
+            }),
+            Err(StartError::Command { code, message }) => Ok(Ran {
+                container,
+                code,
+                refused: Some(message),
+            }),
+            Err(StartError::Img(e)) => Err(e),
+        };
+    }
     // The namespace belongs to this thread: enter it before anything else.
     overlay::enter_private_namespace()?;
-    // The runtime resolves the bundle's relative paths from the bundle.
-    let root = &absolute(root)?;
-    let prepared = {
+    let (container, dir, lowers, runtime_dir) = {
         let store = Store::open(root)?;
-        let found = find_image(
-            &store,
-            image,
-            options.platform.as_ref(),
-            options.pull,
-            &options.pull_options,
-            progress,
-        )?;
-        prepare(&store, &found, image, options)?
+        let container = create_in(&store, image, options, progress)?;
+        let lowers = lowers(&store, &container);
+        let dir = store.container_dir(&container.id);
+        (
+            container,
+            dir,
+            lowers,
+            owner::runtime_dir(&store.state_dir()),
+        )
         // The store, and with it the writer lock, goes here.
     };
-    let Prepared {
-        container,
-        dir,
-        lowers,
-        config,
-    } = prepared;
     let _lock = dir.lock()?;
-    let hostname = options
-        .hostname
+    let config = container
+        .config
         .clone()
-        .unwrap_or_else(|| container.short_id().to_string());
+        .ok_or_else(|| Error::invalid("the new container has no run configuration"))?;
     let mut settings = options.settings.clone();
-    settings.isolation.hostname = hostname.clone();
-    let ran =
-        process::resolve(&config, &options.overrides, &hostname, settings.tty).and_then(|p| {
-            let mut record = container.clone();
-            execute::execute(
-                &container.id,
-                &dir,
-                &lowers,
-                &p,
-                &settings,
-                &mut |runtime, pid| {
-                    record.runtime = runtime.name.clone();
-                    record.state = State::Running { pid };
-                    dir.save(&record)
-                },
-            )
-        });
+    settings.isolation = config.isolation.clone();
+    settings.runtime_dir = runtime_dir;
+    let mut record = container.clone();
+    let ran = execute::execute(
+        &container.id,
+        &dir,
+        &lowers,
+        &config.process,
+        &settings,
+        &mut |runtime, pid| {
+            record.runtime = runtime.name.clone();
+            record.state = State::Running {
+                pid,
+                started: Some(crate::compose::timestamp(chrono::Utc::now())),
+            };
+            dir.save(&record)
+        },
+    );
     let mut record = dir.load().unwrap_or(container);
     let outcome = match ran {
         Ok(outcome) => outcome,
@@ -144,6 +194,16 @@ pub fn run(
         code: outcome.code,
         refused: outcome.refused,
     })
+}
+
+/// The snapshots of a container's layers, top first.
+pub(crate) fn lowers(store: &Store, container: &Container) -> Vec<PathBuf> {
+    container
+        .layers
+        .iter()
+        .rev()
+        .map(|d| store.snapshot_path(d))
+        .collect()
 }
 
 /// `path` made absolute against the working directory.
@@ -191,49 +251,69 @@ pub fn find_image(
     Ok(crate::export::platform_image(&resolved.target, platform)?.clone())
 }
 
-/// A registered container, ready to run.
-struct Prepared {
-    container: Container,
-    dir: Dir,
-    /// Its image's snapshots, top first.
-    lowers: Vec<PathBuf>,
-    /// Its image config's `config` object.
-    config: serde_json::Value,
-}
-
-/// Unpack the image's layers and register the container.
-fn prepare(store: &Store, image: &Image, image_name: &str, options: &Options) -> Result<Prepared> {
-    let diff_ids = crate::compose::diff_ids(&image.config_json)?;
-    let lowers = store.snapshots_of(image.manifest.layers(), &diff_ids)?;
-    // Empty: the store makes one up when it takes the name.
-    let name = match &options.name {
-        Some(n) => names::check(n)?.to_string(),
-        None => String::new(),
-    };
+/// Unpack the image's layers and register the container with its run
+/// configuration; a bad flag or a port in use fails before anything is
+/// made.
+fn prepare(store: &Store, image: &Image, image_name: &str, options: &Options) -> Result<Container> {
     let config = image
         .config_json
         .get("config")
         .cloned()
         .unwrap_or_else(|| serde_json::json!({}));
-    let command = process::resolve(&config, &options.overrides, "", false)
-        .map(|p| p.args)
-        .unwrap_or_default();
+    let id = crate::container::new_id()?;
+    let hostname = options
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let process = process::resolve(&config, &options.overrides, &hostname, options.settings.tty)?;
+    let mut isolation = options.settings.isolation.clone();
+    isolation.hostname = hostname;
+    if options.publish_all {
+        let exposed = config
+            .get("ExposedPorts")
+            .and_then(serde_json::Value::as_object)
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for key in exposed {
+            isolation.ports.push(Port::exposed(&key)?);
+        }
+    }
+    if !isolation.ports.is_empty() && isolation.network != Network::Bridge {
+        return Err(Error::invalid(
+            "published ports need the container's own network: drop --network host|none",
+        ));
+    }
+    reserve(&mut isolation.ports)?;
+    // Empty: the store makes one up when it takes the name.
+    let name = match &options.name {
+        Some(n) => names::check(n)?.to_string(),
+        None => String::new(),
+    };
+    let diff_ids = crate::compose::diff_ids(&image.config_json)?;
+    store.snapshots_of(image.manifest.layers(), &diff_ids)?;
     let mut container = Container {
-        id: crate::container::new_id()?,
+        id,
         name,
         image: image.id().clone(),
         image_name: image_name.to_string(),
         layers: diff_ids,
-        command,
+        command: process.args.clone(),
         created: crate::compose::timestamp(chrono::Utc::now()),
-        runtime: String::new(),
+        runtime: options.runtime.clone().unwrap_or_default(),
         state: State::Created,
+        auto_remove: options.remove,
+        config: Some(RunConfig {
+            process,
+            isolation,
+            tty: options.settings.tty,
+            interactive: options.settings.interactive,
+            runtime: options.runtime.clone(),
+            stop_signal: config
+                .get("StopSignal")
+                .and_then(serde_json::Value::as_str)
+                .map(String::from),
+        }),
     };
-    let dir = store.create_container(&mut container)?;
-    Ok(Prepared {
-        container,
-        dir,
-        lowers,
-        config,
-    })
+    store.create_container(&mut container)?;
+    Ok(container)
 }

@@ -3,15 +3,18 @@
 //! rules: `[a b]` for lists, `map[k:v]` for maps) with Docker's extra
 //! functions `json`, `split`, `join`, `title`, `lower`, `upper`, `pad` and
 //! `truncate`. A format that starts with `table` prints a header and aligned
-//! columns; the format `json` prints each item as one line of JSON.
+//! columns; the format `json` prints each item as one line of JSON. A field
+//! the data lacks is an error, as a Go struct's unknown field is for Docker
+//! (`template parsing error: …`, exit status 1); a template that does not
+//! parse is bad usage (exit status 2).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gotmpl::{Template, TemplateError, Value};
+use gotmpl::{MissingKey, Template, TemplateError, Value};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// A parsed `--format` template with Docker's functions.
 pub struct Format {
@@ -34,16 +37,23 @@ impl Format {
             })
             .func("pad", pad)
             .func("truncate", truncate)
+            .func("index", index)
+            .missing_key(MissingKey::Error)
             .parse(text)
             .map_err(|e| Error::invalid(format!("template parsing error: {e}")))?;
         Ok(Format { template })
     }
 
-    /// Render the template for one item.
+    /// Render the template for one item; a field the item lacks is an
+    /// error as Docker reports it.
     pub fn render(&self, item: &Value) -> Result<String> {
-        self.template
-            .execute_to_string(item)
-            .map_err(|e| Error::invalid(format!("template: {e}")))
+        self.execute(item)
+            .map_err(|e| Error::new(Kind::NotFound, format!("template parsing error: {e}")))
+    }
+
+    /// Render the template for one item, failing as gotmpl does.
+    pub(crate) fn execute(&self, item: &Value) -> gotmpl::Result<String> {
+        self.template.execute_to_string(item)
     }
 }
 
@@ -114,9 +124,36 @@ fn int_arg(name: &str, value: &Value) -> gotmpl::Result<usize> {
 
 fn json(args: &[Value]) -> gotmpl::Result<Value> {
     arity("json", args, 1)?;
+    // A typed value marshals as its Go struct does.
+    if let Some(text) = crate::go_data::json_of(&args[0]) {
+        return Ok(Value::String(text));
+    }
     let text = serde_json::to_string(&to_json(&args[0]))
         .map_err(|e| TemplateError::Exec(format!("json: {e}")))?;
     Ok(Value::String(text.into()))
+}
+
+/// Go's `index`, where a key missing from a map gives the map's zero
+/// value, `""` for the string maps templates meet (`{{index .Config.Labels
+/// "nope"}}` prints nothing, as with Docker), not `<no value>`.
+fn index(args: &[Value]) -> gotmpl::Result<Value> {
+    let Some((first, keys)) = args.split_first() else {
+        return Err(TemplateError::ArgCount {
+            name: "index".into(),
+            expected: 2,
+            got: 0,
+        });
+    };
+    let mut value = first.clone();
+    for key in keys {
+        value = match (&value, key) {
+            (Value::Map(map), Value::String(k)) if !map.contains_key(k.as_ref()) => {
+                Value::String("".into())
+            }
+            _ => value.index(key)?,
+        };
+    }
+    Ok(value)
 }
 
 fn split(args: &[Value]) -> gotmpl::Result<Value> {
@@ -306,6 +343,8 @@ mod tests {
             "<sh><-c>"
         );
         assert_eq!(render(r#"{{index .Labels "b"}}"#, v.clone()), "2");
+        assert_eq!(render(r#"[{{index .Labels "z"}}]"#, v.clone()), "[]");
+        assert_eq!(render(r#"{{index .Cmd 1}}"#, v.clone()), "-c");
     }
 
     #[test]

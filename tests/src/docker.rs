@@ -217,10 +217,15 @@ fn config_of_archive(path: &Path) -> serde_json::Value {
 }
 
 /// The parts of an image config that say what the image is, for comparing
-/// two builders' results: times, builder bookkeeping (`container`,
-/// `container_config`, `docker_version`, `builder`), layer digests and the
-/// history's comments and times are left out; the history keeps which steps
-/// made a layer, the rest is kept as it is.
+/// two builders' results. Left out: times (two builds never share them),
+/// builder bookkeeping (`container`, `container_config`, `docker_version`,
+/// `builder`, BuildKit's build info), layer digests (gzip output differs
+/// between compressors; what the layers hold is compared as root
+/// filesystems), and the history's `comment` (img writes BuildKit's,
+/// Docker's loaded base images have none). Kept: every other field, and
+/// per history entry `created_by` (what `docker history` shows) and
+/// whether it made a layer. `"OnBuild": null` counts as absent: Docker
+/// 20.10 writes it, current BuildKit leaves the empty field out.
 pub fn essential_config(config: &serde_json::Value) -> serde_json::Value {
     let mut config = config.clone();
     let object = config.as_object_mut().unwrap();
@@ -235,18 +240,69 @@ pub fn essential_config(config: &serde_json::Value) -> serde_json::Value {
     ] {
         object.remove(key);
     }
+    if let Some(runtime) = object.get_mut("config").and_then(|c| c.as_object_mut()) {
+        if runtime.get("OnBuild") == Some(&serde_json::Value::Null) {
+            runtime.remove("OnBuild");
+        }
+    }
     if let Some(history) = object.get_mut("history").and_then(|h| h.as_array_mut()) {
         for step in history.iter_mut() {
             let step = step.as_object_mut().unwrap();
             step.remove("created");
             step.remove("comment");
-            step.remove("created_by");
             if step.get("empty_layer") == Some(&serde_json::Value::Bool(false)) {
                 step.remove("empty_layer");
             }
         }
     }
     config
+}
+
+/// What the classic builder (`DOCKER_BUILDKIT=0`) and img both decide of
+/// a config: the `config` fields a container starts from, with empty
+/// values as absent. img writes what BuildKit writes, so left out are
+/// what the classic builder writes otherwise: every field of Docker's
+/// container config (`"Hostname": ""`, `"AttachStdin": false`, the
+/// parent's ID in `Image`, …), its history texts (`/bin/sh -c #(nop)
+/// …`), `author` (it drops the base image's; MAINTAINER is compared
+/// against BuildKit), and a `WorkingDir` of `/` (BuildKit's for `FROM
+/// scratch`; no working directory means `/` to every runtime).
+pub fn runtime_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if let Some(runtime) = config.get("config").and_then(|c| c.as_object()) {
+        for key in [
+            "User",
+            "ExposedPorts",
+            "Env",
+            "Cmd",
+            "Healthcheck",
+            "Volumes",
+            "WorkingDir",
+            "Entrypoint",
+            "OnBuild",
+            "Labels",
+            "StopSignal",
+            "Shell",
+        ] {
+            let value = runtime.get(key).cloned().unwrap_or_default();
+            let empty = match &value {
+                serde_json::Value::Null => true,
+                serde_json::Value::String(s) => s.is_empty() || (key == "WorkingDir" && s == "/"),
+                serde_json::Value::Array(a) => a.is_empty(),
+                serde_json::Value::Object(o) => o.is_empty(),
+                _ => false,
+            };
+            if !empty {
+                out.insert(key.to_string(), value);
+            }
+        }
+    }
+    for key in ["architecture", "os"] {
+        if let Some(value) = config.get(key) {
+            out.insert(key.to_string(), value.clone());
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 /// A root filesystem: every path (relative, no leading `./`) with what a
@@ -337,6 +393,17 @@ impl Tree {
     fn without_init_layer(mut self) -> Tree {
         self.0
             .retain(|path, _| !INIT_LAYER.contains(&path.as_str()));
+        self.without_empty_etc()
+    }
+
+    /// This tree without `etc` when nothing is in it: the init layer makes
+    /// `/etc` for its files in an image that has none (`FROM scratch`),
+    /// and an empty `/etc` of the image's own cannot be told from that
+    /// one, so neither side keeps it.
+    pub fn without_empty_etc(mut self) -> Tree {
+        if !self.0.keys().any(|p| p.starts_with("etc/")) {
+            self.0.remove("etc");
+        }
         self
     }
 
@@ -364,19 +431,110 @@ impl Tree {
 /// essential config for `image` (each under the same name on its side).
 #[track_caller]
 pub fn assert_same_image(docker: &Docker, env: &Env, image: &str) {
-    let theirs = docker.rootfs(env, image);
-    let ours = img_rootfs(env, image);
+    assert_same_image_as(docker, env, image, &|_, _| {});
+}
+
+/// [`assert_same_image`], after `current` changed what Docker 20.10 made
+/// into what current Docker makes, where the two differ (the caller says
+/// how and why).
+#[track_caller]
+pub fn assert_same_image_as(
+    docker: &Docker,
+    env: &Env,
+    image: &str,
+    current: &dyn Fn(&mut Tree, &mut serde_json::Value),
+) {
+    let mut theirs = docker.rootfs(env, image);
+    let mut their_config = essential_config(&docker.config(env, image));
+    current(&mut theirs, &mut their_config);
+    let ours = img_rootfs(env, image).without_empty_etc();
     let diff = theirs.diff(&ours);
     assert!(
         diff.is_empty(),
         "{image}: img's root filesystem differs from Docker's (- Docker only, + img only):\n{}",
         diff.join("\n")
     );
-    let theirs = essential_config(&docker.config(env, image));
     let ours = essential_config(&img_config(env, image));
     assert_eq!(
         serde_json::to_string_pretty(&ours).unwrap(),
-        serde_json::to_string_pretty(&theirs).unwrap(),
+        serde_json::to_string_pretty(&their_config).unwrap(),
         "{image}: img's config (left) differs from Docker's (right)"
     );
+}
+
+/// Assert that img's `image` is what the classic builder made as
+/// `classic`: the same root filesystem, the same [`runtime_config`].
+#[track_caller]
+pub fn assert_same_image_classic(docker: &Docker, env: &Env, classic: &str, image: &str) {
+    let theirs = docker.rootfs(env, classic);
+    let ours = img_rootfs(env, image).without_empty_etc();
+    let diff = theirs.diff(&ours);
+    assert!(
+        diff.is_empty(),
+        "{image}: img's root filesystem differs from the classic builder's (- Docker only, + img only):\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(
+        serde_json::to_string_pretty(&runtime_config(&img_config(env, image))).unwrap(),
+        serde_json::to_string_pretty(&runtime_config(&docker.config(env, classic))).unwrap(),
+        "{image}: img's config (left) differs from the classic builder's (right)"
+    );
+}
+
+/// `value` without the members current Docker leaves out of an image
+/// config (`omitempty`): nulls, empty strings, `false`, empty lists and
+/// objects, at every depth. Docker 20.10 wrote and printed every field of
+/// its `container.Config` (`"Hostname": ""`, `"Labels": null`, …); Docker
+/// since API 1.50 prints the OCI config's fields only when set.
+pub fn without_empty(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(k, v)| (k.clone(), without_empty(v)))
+                .filter(|(_, v)| !is_empty_value(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_empty).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty_value(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// The fields of Docker 20.10's `container.Config` that describe the
+/// container an image was committed from, not the image: current Docker
+/// (API 1.50+, the OCI config) has none of them.
+pub const CONTAINER_FIELDS: &[&str] = &[
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+];
+
+/// [`essential_config`] as current Docker shows it: without empty fields
+/// and without the container's own fields in `config`.
+pub fn current_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = without_empty(&essential_config(config));
+    if let Some(runtime) = config.get_mut("config").and_then(|c| c.as_object_mut()) {
+        for field in CONTAINER_FIELDS {
+            runtime.remove(*field);
+        }
+    }
+    config
 }

@@ -27,6 +27,13 @@ pub fn commands() -> Vec<clap::Command> {
         img_layer::command(),
         img_run::command(),
         img_build::command(),
+        img_ps::command(),
+        img_create::command(),
+        img_start::command(),
+        img_stop::command(),
+        img_kill::command(),
+        img_logs::command(),
+        img_exec::command(),
     ]
 }
 

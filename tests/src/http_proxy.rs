@@ -32,6 +32,9 @@ pub enum Action {
     /// Forward the head and `bytes` bytes of the body, then close both
     /// connections.
     CutAfter { bytes: u64 },
+    /// Forward the request, and the answer with the first byte of its body
+    /// changed: a server sending the wrong content at the right length.
+    Corrupt,
 }
 
 /// A `Retry-After` value, computed when the answer is sent.
@@ -364,7 +367,8 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
                 let _ = to_client.shutdown(Shutdown::Both);
                 return Ok(());
             }
-            None => {
+            None | Some(Action::Corrupt) => {
+                let corrupt = action.is_some();
                 let (from_server, server) = connect(state, &mut upstream)?;
                 request.write(server)?;
                 copy_body(&mut from_client, server, request.body())?;
@@ -394,7 +398,15 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
                     response.body()
                 };
                 let to_end = matches!(framing, Body::ToEnd);
-                copy_body(from_server, &mut to_client, framing)?;
+                match framing {
+                    Body::Length(n) if corrupt && n > 0 => {
+                        let mut first = [0u8; 1];
+                        from_server.read_exact(&mut first)?;
+                        to_client.write_all(&[first[0] ^ 0xff])?;
+                        copy_body(from_server, &mut to_client, Body::Length(n - 1))?;
+                    }
+                    framing => copy_body(from_server, &mut to_client, framing)?,
+                }
                 let closing = response
                     .get("connection")
                     .is_some_and(|c| c.eq_ignore_ascii_case("close"));

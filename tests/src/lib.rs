@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 pub mod archive;
 pub mod docker;
 pub mod docs;
+pub mod hostile;
 pub mod http_proxy;
 pub mod pipeline;
 pub mod proxy;
@@ -415,6 +416,32 @@ while True:
     if not typed and {prompt:?}.encode() in shown:
         os.write(fd, {input:?}.encode() + b"\n")
         typed = True
+sys.stdout.write(shown.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+EOF"#
+    )
+}
+
+/// A script that runs `command` on a pseudo-terminal of 80 columns and 24
+/// rows (stdin, stdout and stderr), types nothing, and prints what the
+/// terminal was sent, exiting with the command's status.
+pub fn on_terminal_output(command: &str) -> String {
+    format!(
+        r#"python3 - <<'EOF'
+import fcntl, os, pty, struct, sys, termios
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    os.execvp("bash", ["bash", "-c", {command:?}])
+shown = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    shown += chunk
 sys.stdout.write(shown.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 EOF"#

@@ -42,12 +42,16 @@ pub enum Tls {
 }
 
 /// How a test registry is set up besides its authentication.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Setup {
     /// TLS.
     pub tls: Tls,
     /// The most repositories a catalog page holds (`catalog.maxentries`).
     pub catalog_page: Option<usize>,
+    /// A pull-through cache of this registry (`http://HOST:PORT`): the
+    /// `proxy:` section, which makes it read-only and fetches what it
+    /// lacks from there.
+    pub proxy_of: Option<String>,
 }
 
 /// The user every authenticated test registry knows.
@@ -184,6 +188,9 @@ impl Registry {
         if let Some(n) = setup.catalog_page {
             extra.push_str(&format!("catalog:\n  maxentries: {n}\n"));
         }
+        if let Some(upstream) = &setup.proxy_of {
+            extra.push_str(&format!("proxy:\n  remoteurl: {upstream}\n"));
+        }
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: img-test-secret\n{tls_config}{extra}",
             dir.path().join("data").display()
@@ -230,6 +237,26 @@ impl Registry {
         let prefix = format!("\"{method} ");
         self.log()
             .lines()
+            .filter(|l| {
+                l.find(&prefix).is_some_and(|i| {
+                    l[i + prefix.len()..]
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .contains(part)
+                })
+            })
+            .count()
+    }
+
+    /// Access-log lines of requests that img sent (its User-Agent) with
+    /// `method` whose path contains `part` — not those of another
+    /// registry filling its cache from this one.
+    pub fn img_requests(&self, method: &str, part: &str) -> usize {
+        let prefix = format!("\"{method} ");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" \"img/"))
             .filter(|l| {
                 l.find(&prefix).is_some_and(|i| {
                     l[i + prefix.len()..]

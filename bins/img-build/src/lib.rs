@@ -4,15 +4,16 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
+use img::announce::Announce;
 use img::build::mounts::Secret;
-use img::cli::{self, Common};
+use img::cli::Common;
 use img::container::execute::{Settings, Stdout};
 use img::container::runtime;
 use img::container::spec::{Isolation, Network};
 use img::error::{Error, IoContext};
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 use img::tag;
 
@@ -24,20 +25,51 @@ use img::tag;
 /// directives, `\` or backtick continuations, heredocs, JSON and shell
 /// forms, ARG/ENV expansion with `${VAR:-default}` and the other forms,
 /// multi-stage builds with `AS name`, `COPY --from`, `--target`); FROM
-/// images missing from the store are pulled (always with --pull). Only the
-/// stages the target needs are built.
+/// images missing from the store are pulled (always with --pull, asking
+/// with HEAD first, so that a base the registry still names is not
+/// downloaded again; through registries.conf's mirrors and locations, and
+/// `--registry-mirror`, as img-pull). Only the stages the target needs are
+/// built. FROM and --target find a stage by its name only (`FROM 0` is an
+/// image); COPY --from and RUN --mount from= also take its index; a --from
+/// with a variable is refused (BuildKit's workaround: a stage `FROM
+/// ${ARG}`). Every stage whose config has no PATH gets Docker's default
+/// one; a `FROM scratch` stage also has the working directory `/`, as with
+/// BuildKit.
 ///
 /// RUN runs its command in a container on the image built so far, through
 /// runc or crun as img-run does (root needed), with the host's network
 /// (`RUN --network=none` for none) and the build arguments in its
-/// environment; its output goes to stderr. COPY and ADD copy from the
-/// context (minus what `.dockerignore` — or `Dockerfile.dockerignore` beside
-/// the Dockerfile — excludes) or from another stage or image, keeping modes
-/// and times, owned by root unless --chown; ADD also unpacks local tar
-/// archives and downloads URLs. Every other instruction changes the config
-/// as Docker's do. Each RUN, COPY and ADD that changed files adds a layer
-/// (gzip); history entries are written as BuildKit writes them
-/// (`RUN /bin/sh -c … # buildkit`).
+/// environment; its output goes to stderr. A RUN that is a lone heredoc
+/// starting with `#!` runs as a program of its own (/dev/pipes/NAME). COPY
+/// and ADD copy from the context or from another stage or image, keeping
+/// modes and times, owned by root unless --chown (a user ID is also the
+/// group; a name missing from the image's /etc/passwd is root, as with
+/// BuildKit); ADD also unpacks local tar archives and downloads URLs.
+/// Nothing is written outside the image's root filesystem, whatever links
+/// the image or an archive holds (they are followed inside it); an archive
+/// or FROM image with an entry leaving its root, or a whiteout of `.` or
+/// `..`, fails the build (exit status 2), and so does a step whose files
+/// would make such a whiteout in its layer (a file named `.wh..`).
+/// WORKDIR makes its directory (with parents, mode 0755, owned by the
+/// stage's USER). MAINTAINER sets the image's author (deprecated; img-commit
+/// --change refuses it, as docker commit does). Every other instruction
+/// changes the config as Docker's do. Each RUN, COPY, ADD and WORKDIR adds a
+/// layer (gzip), an empty one when it changed nothing, as Docker's builders
+/// do; history entries are written as BuildKit writes them (`RUN |1 A=1
+/// /bin/sh -c … # buildkit`, `ARG A=1`, `CMD ["sh"]`; ONBUILD makes none).
+///
+/// `.dockerignore` (or `Dockerfile.dockerignore` beside the Dockerfile)
+/// leaves files out of the context exactly as current BuildKit's context
+/// transfer does: patterns matched down the walk as its patternmatcher
+/// does, an excluded directory entered only when an exception may bring
+/// something back, which then comes with its parent directories. A COPY of
+/// what it leaves out fails (`"/dir": not found`).
+///
+/// Reproducible builds: with --source-date-epoch (or SOURCE_DATE_EPOCH),
+/// every time later than the epoch is written as the epoch — file times in
+/// the layers the build writes (BuildKit's rewrite-timestamp), history and
+/// creation times — so the same Dockerfile, context and base give the same
+/// image ID on any machine and any day. The base image's times are kept.
 ///
 /// Steps are cached: a step made before from the same image, with the same
 /// instruction, build arguments and (for COPY and ADD) file contents is not
@@ -47,11 +79,14 @@ use img::tag;
 /// img-prune removed are made again.
 ///
 /// Progress goes to stderr in the classic builder's words (`Step 2/5 : RUN
-/// …`, ` ---> Running in …`, ` ---> Using cache`, ` ---> ID`,
-/// `Successfully built ID`, `Successfully tagged NAME`); -q prints none of
+/// …`, ` ---> Running in …`, ` ---> Using cache`, ` ---> ID` (after FROM,
+/// the base image's own ID), `Successfully built ID`, `Successfully tagged
+/// NAME`); -q prints none of
 /// it, nor what RUN commands write to stdout (what they write to stderr
-/// still shows, so that a failing step says why). stdout gets the image's record (named by the first
-/// -t); --iidfile writes its ID to a file. A failed step stops the build
+/// still shows, so that a failing step says why). stdout gets the image's
+/// record (named by the first -t) into a pipe or a file, nothing on a
+/// terminal, and with -q the image ID alone, as `docker build -q` prints it
+/// (`ID=$(img-build -q .)`); --iidfile writes the ID to a file. A failed step stops the build
 /// with one error line naming the Dockerfile line, and names nothing.
 ///
 /// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
@@ -59,6 +94,16 @@ use img::tag;
 /// builds, per `id`), tmpfs and secret (`--secret id=NAME,src=FILE`, never
 /// in the image, its history or the cache key) mounts; mount points the
 /// runtime had to make are not part of the layer.
+///
+/// Docker's own engine is the reference: img's test suite builds each of
+/// its Dockerfile cases with img-build and with `docker build` and compares
+/// root filesystems and configs. Where Docker 20.10 and current Docker
+/// differ, img follows current Docker (ARG history shows the value taken,
+/// --chown and --chmod are in the history, EXPOSE's history is a list,
+/// .dockerignore exceptions reach into excluded directories, RUN --mount
+/// leaves no mount points behind). img differs on purpose in one way: no
+/// RUN leaves the empty /dev, /proc and /sys it ran with in its layer
+/// (BuildKit's do): a container gets them when it starts.
 ///
 /// PATH `-` reads stdin: a Dockerfile (and there is no context), or a tar
 /// of the context (plain, gzip or zstd), whose Dockerfile is -f FILE inside
@@ -72,13 +117,15 @@ use img::tag;
     about = "Build an image from a Dockerfile (docker build)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  img-build -t hello - < Dockerfile"
+    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  ID=$(img-build -q .) && img-run --rm $ID\n  img-build -t hello - < Dockerfile"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Name the image (name:tag; repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
@@ -112,12 +159,19 @@ pub struct Cli {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
-    /// Print no progress, nor RUN commands' stdout
+    /// Write every time later than EPOCH (seconds since 1970) as EPOCH: file times in the layers built, history and creation times [default: $SOURCE_DATE_EPOCH]
+    #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH", value_parser = parse_epoch)]
+    pub source_date_epoch: Option<i64>,
+    /// Print no progress, nor RUN commands' stdout; print the image ID alone
     #[arg(short, long)]
     pub quiet: bool,
     /// The build context directory; - to read a Dockerfile or a context tar from stdin
     #[arg(value_name = "PATH")]
     pub context: PathBuf,
+}
+
+fn parse_epoch(text: &str) -> Result<i64, String> {
+    img::build::clock::Clock::parse_epoch(text).map_err(|e| e.to_string())
 }
 
 /// The clap definition (for man pages and completions).
@@ -160,6 +214,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         interactive: false,
         tty: false,
         runtimes: runtime::candidates(cli.runtime.as_deref())?,
+        // The library sets it from the store.
+        runtime_dir: PathBuf::new(),
         stdout: if cli.quiet {
             Stdout::Null
         } else {
@@ -184,12 +240,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             platform: None,
             all_platforms: false,
             max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
+            client: cli.mirrors.options(&cli.registry)?,
         },
         labels,
         settings,
         quiet: cli.quiet,
         secrets,
+        source_date_epoch: cli.source_date_epoch,
     };
     let root = cli.common.root_dir();
     let progress = Progress::stderr(cli.quiet);
@@ -198,8 +255,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(path, built.target.id().to_string())
             .io_context(|| format!("writing {}", path.display()))?;
     }
-    let mut out = cli::stdout();
-    img::record::write(&mut out, &built.record)?;
-    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    // Into a pipe the record, with -q the ID alone (docker build -q); on a
+    // terminal nothing: the progress said it all, as BuildKit's does.
+    let mut out = Announce::new(cli.quiet);
+    out.image(built.target.id(), &built.record, &[])?;
+    out.finish()?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-build", || img_build::run(img_build::Cli::parse()))
+    img::cli::run_main("img-build", || {
+        img_build::run(img::usage::parse("img-build"))
+    })
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, ImageArg};
+use img::announce::{Announce, Mode};
+use img::cli::{Common, ImageArg};
 use img::error::{Error, IoContext};
 use img::platform::Platform;
 use img::tag;
@@ -30,8 +31,10 @@ use img::tag;
 /// directories), as `tar -C dir -c .` or `img-layer diff` make it. The tar
 /// may be plain, gzip or zstd (recognised by its first bytes) and is stored
 /// as it comes, never recompressed, after checking that it is a complete tar
-/// whose paths stay inside the root: anything else is refused (exit status
-/// 2) and nothing is named. A tar with no entries adds no layer, like
+/// whose paths stay inside the root, whose hard links name paths inside it
+/// and whose whiteouts name a plain entry (never `.` or `..`): anything else
+/// is refused (exit status 2) and nothing is named. A container whose
+/// changes hold such a name (a file called `.wh..`) is refused the same way. A tar with no entries adds no layer, like
 /// Docker's commit of an unchanged container (its blob stays unreferenced
 /// until img-prune). With --no-layer, stdin is not read and only the -c
 /// changes are committed: a history entry marked `empty_layer`; without it,
@@ -50,7 +53,8 @@ use img::tag;
 /// appended, `created` now (or SOURCE_DATE_EPOCH, for reproducible images),
 /// and `author` from -a. The history gets one entry with the author, the -m
 /// message as its comment (Docker writes the message there, not in the
-/// config's `comment`, which is not inherited from IMAGE), and as
+/// config's `comment`, which is not inherited from IMAGE; `img-inspect -f
+/// '{{.Comment}}'` shows it, as `docker inspect` does), and as
 /// `created_by` the command that made it: `img-commit` followed by the
 /// changes, e.g. `img-commit --change 'CMD ["sh"]'` (a container's commit
 /// will write the container's command, as Docker does). Docker's
@@ -66,8 +70,9 @@ use img::tag;
 ///
 /// The new image is named REPOSITORY[:TAG] (tag `latest` when omitted, an
 /// image that had the name keeps its other names or becomes `<none>`), or
-/// stays unnamed when no name is given. stdout gets the new image's record;
-/// stderr its ID (`sha256:…`, what `docker commit` prints) unless -q.
+/// stays unnamed when no name is given. stdout gets the new image's record,
+/// and stderr its ID (`sha256:…`); on a terminal, or with -q, stdout gets
+/// the ID alone, what `docker commit` prints (`ID=$(img-commit -q work)`).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-commit",
@@ -98,7 +103,7 @@ pub struct Cli {
     /// For a multi-platform IMAGE, the platform to commit onto (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
-    /// Do not print the new image's ID on stderr
+    /// Print the new image's ID alone on stdout, not its record
     #[arg(short, long)]
     pub quiet: bool,
     /// The container (name, ID or ID prefix), or the base image (name, name@digest, image ID or ID prefix)
@@ -169,18 +174,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     print(&target, &record, cli.quiet)
 }
 
-/// The new image's ID on stderr (as `docker commit` prints it), its record
-/// on stdout.
+/// The new image's record on stdout and its ID on stderr; on a terminal,
+/// or with -q, its ID alone on stdout (what `docker commit` prints).
 fn print(
     target: &img::image::Target,
     record: &oci_spec::image::Descriptor,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    if !quiet {
-        eprintln!("{}", target.id());
+    let mut out = Announce::new(quiet);
+    let id = target.id();
+    if out.mode() == Mode::Records {
+        eprintln!("{id}");
     }
-    let mut out = cli::stdout();
-    img::record::write(&mut out, record)?;
-    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    out.image(id, record, &[id.to_string()])?;
+    out.finish()?;
     Ok(())
 }

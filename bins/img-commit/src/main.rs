@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-commit", || img_commit::run(img_commit::Cli::parse()))
+    img::cli::run_main("img-commit", || {
+        img_commit::run(img::usage::parse("img-commit"))
+    })
 }

@@ -11,7 +11,16 @@ use img::output::{self, TarJob};
 use img::platform::Platform;
 use img::store::Store;
 
-/// Write an image's flattened root filesystem as a tar archive.
+/// Write a container's file system, or an image's flattened root
+/// filesystem, as a tar archive.
+///
+/// Given a CONTAINER (a name, ID or ID prefix of one; containers are
+/// looked for first, as `docker export` takes containers), writes its file
+/// system as `docker export` does: the image's layers, the mount points of
+/// its init layer and what the container changed, merged by a read-only
+/// overlay mounted in img-export's own mount namespace (root is needed);
+/// a running container is not paused. `img-export $(img-create IMAGE)`
+/// exports an image as Docker users do.
 ///
 /// Writes the root filesystem of IMAGE as one tar, to FILE or stdout, like
 /// `docker export` does for a container: the image's layers applied in
@@ -38,7 +47,7 @@ use img::store::Store;
     about = "Write an image's flattened root filesystem as a tar (docker export)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-export busybox > busybox-rootfs.tar\n  img-export -o rootfs.tar app:1\n  img-export app:1 | tar -tv | head\n  img-export app:1 | img-import - app:flat"
+    after_help = "EXAMPLES:\n  img-export $(img-create busybox:hello) -o busybox.tar\n  img-export busybox > busybox-rootfs.tar\n  img-export -o rootfs.tar app:1\n  img-export app:1 | tar -tv | head\n  img-export app:1 | img-import - app:flat"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -49,8 +58,8 @@ pub struct Cli {
     /// For a multi-platform image, the platform to export (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
-    /// The image (name, name@digest, ID); omit to read a record from stdin
-    #[arg(value_name = "IMAGE")]
+    /// The container (name, ID) or image (name, name@digest, ID); omit to read it from stdin (a record, or an image ID or name)
+    #[arg(value_name = "CONTAINER|IMAGE")]
     pub image: Option<String>,
 }
 
@@ -71,21 +80,48 @@ impl TarJob for Export<'_> {
     }
 }
 
+struct ExportContainer<'a> {
+    store: &'a Store,
+    container: &'a img::container::Container,
+}
+
+impl TarJob for ExportContainer<'_> {
+    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
+        img::container::export::export(self.store, self.container, out)
+    }
+}
+
 /// Export the image.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.output.is_none() {
         cli::refuse_terminal_stdout("a root filesystem tar")?;
     }
+    let store = cli.common.store()?;
+    // A container first, as docker export takes containers.
+    if let Some(container) = cli
+        .image
+        .as_deref()
+        .and_then(|q| store.find_container(q).ok())
+    {
+        output::write_tar(
+            cli.output.as_deref(),
+            "a root filesystem tar",
+            ExportContainer {
+                store: &store,
+                container: &container,
+            },
+        )?;
+        return Ok(());
+    }
     let mut images = cli::images_from(cli.image.as_slice())?;
     if images.len() != 1 {
         return Err(Error::invalid(format!(
-            "img-export exports one image, but stdin held {} records",
+            "img-export exports one image, but stdin named {}",
             images.len()
         ))
         .into());
     }
     let image = images.remove(0);
-    let store = cli.common.store()?;
     let job = Export {
         store: &store,
         image: &image,

@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-export", || img_export::run(img_export::Cli::parse()))
+    img::cli::run_main("img-export", || {
+        img_export::run(img::usage::parse("img-export"))
+    })
 }

@@ -16,13 +16,17 @@ use img::template::RowFormat;
 /// does: IMAGE, CREATED, CREATED BY, SIZE, COMMENT. The top row shows the
 /// image ID; steps below it show `<missing>`, since img keeps no
 /// intermediate images. SIZE is the size of the layer the step made, as
-/// stored (compressed), and 0B for steps that made no layer.
+/// stored (compressed), and 0B for steps that made no layer. Docker shows
+/// the layer unpacked instead: img keeps layers packed, and would have to
+/// read every layer of the image to count them so.
 ///
 /// `-H=false` prints times as RFC 3339 and sizes in bytes; `--no-trunc`
 /// shows full IDs and commands; `-q` only IDs. `--format` takes a Go
-/// template (fields .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment),
-/// `table TEMPLATE`, or `json`; `--json` is the same as `--format json`.
-/// With no IMAGE argument, reads one record from stdin.
+/// template (fields .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment;
+/// another field fails, exit status 1), `table TEMPLATE`, or `json`, and
+/// wins over -q, as with Docker; `--json` is the same as `--format json`.
+/// With no IMAGE argument, reads the image from stdin: a record, or a line
+/// holding an image ID or name.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-history",
@@ -35,7 +39,7 @@ use img::template::RowFormat;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// The image (name, name@digest, ID or ID prefix); omit to read a record from stdin
+    /// The image (name, name@digest, ID or ID prefix); omit to read it from stdin (a record, or an image ID or name)
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
     /// Print sizes and dates in human readable format
@@ -49,7 +53,7 @@ pub struct Cli {
     #[arg(short, long)]
     pub quiet: bool,
     /// Format the rows with a Go template, 'table TEMPLATE', or 'json'
-    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["quiet", "json"])]
+    #[arg(long, value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<String>,
     /// Print one JSON object per row (same as --format json)
     #[arg(long, conflicts_with = "quiet")]
@@ -79,10 +83,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let found = image.resolve(&store)?;
     let steps = history::history(&store, &found, cli.platform.as_ref())?;
+    // As docker history: a template of its own wins over -q.
+    let custom = !matches!(format, RowFormat::Default);
     let view = View {
         human: cli.human,
         no_trunc: cli.no_trunc,
-        quiet: cli.quiet,
+        quiet: cli.quiet && !custom,
         format,
     };
     let mut out = cli::stdout();

@@ -1,8 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main(
-        "img-history",
-        || img_history::run(img_history::Cli::parse()),
-    )
+    img::cli::run_main("img-history", || {
+        img_history::run(img::usage::parse("img-history"))
+    })
 }

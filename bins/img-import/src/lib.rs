@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
+use img::announce::{Announce, Mode};
+use img::cli::Common;
 use img::error::{Error, IoContext};
 use img::platform::Platform;
 use img::tag;
@@ -16,8 +17,10 @@ use img::tag;
 /// `-`, and makes it the single layer of a new image, like `docker import`.
 /// The tar may be plain, gzip or zstd (recognised by its first bytes); it is
 /// stored as it comes, never recompressed, after checking that it is a
-/// complete tar whose paths all stay inside the root (an entry with `..`
-/// leaving it is refused, exit status 2, and nothing is stored). URLs are
+/// complete layer tar whose paths all stay inside the root: an entry with
+/// `..` leaving it, a hard link out of it, a whiteout of `.` or `..` (`.wh..`,
+/// `.wh...`) or an entry of a type no root filesystem has is refused, exit
+/// status 2, and nothing is stored. URLs are
 /// not fetched: `curl -sL URL | img-import - NAME` does that.
 ///
 /// The new image is named REPOSITORY[:TAG] (tag `latest` when omitted), or
@@ -32,8 +35,9 @@ use img::tag;
 /// expanded as in a Dockerfile, from the ENV changes before them. Set
 /// SOURCE_DATE_EPOCH for a reproducible creation time.
 ///
-/// stdout gets the new image's record; stderr its ID (`sha256:…`), which is
-/// what `docker import` prints.
+/// stdout gets the new image's record, and stderr its ID (`sha256:…`); on a
+/// terminal, stdout gets the ID alone, which is what `docker import` prints,
+/// and so does it with -q, into a pipe too (`ID=$(img-import -q - < x.tar)`).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-import",
@@ -52,6 +56,9 @@ pub struct Cli {
     /// Set the commit message (the config's comment)
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Print the new image's ID alone on stdout, not its record
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The image's platform (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
@@ -84,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         message: cli.message,
         platform: cli.platform.unwrap_or_else(Platform::host),
         source: "-".to_string(),
+        input: file.clone(),
     };
     let store = cli.common.store()?;
     let (target, record) = if file == "-" {
@@ -105,9 +113,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .io_context(|| format!("opening {}", cli.file.display()))?;
         img::import::import(&store, BufReader::with_capacity(1 << 20, input), &options)?
     };
-    eprintln!("{}", target.id());
-    let mut out = cli::stdout();
-    img::record::write(&mut out, &record)?;
-    std::io::Write::flush(&mut out).io_context(|| "writing the record".into())?;
+    let mut out = Announce::new(cli.quiet);
+    let id = target.id();
+    if out.mode() == Mode::Records {
+        eprintln!("{id}");
+    }
+    // docker import prints the new image's ID.
+    out.image(id, &record, &[id.to_string()])?;
+    out.finish()?;
     Ok(())
 }

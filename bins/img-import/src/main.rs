@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-import", || img_import::run(img_import::Cli::parse()))
+    img::cli::run_main("img-import", || {
+        img_import::run(img::usage::parse("img-import"))
+    })
 }

@@ -1,8 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main(
-        "img-inspect",
-        || img_inspect::run(img_inspect::Cli::parse()),
-    )
+    img::cli::run_main("img-inspect", || {
+        img_inspect::run(img::usage::parse("img-inspect"))
+    })
 }

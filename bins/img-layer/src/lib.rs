@@ -83,6 +83,11 @@ pub struct WriteArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write DIR's tree (not DIR itself) as a layer tar
+    ///
+    /// A file named `.wh.NAME` becomes a whiteout of NAME, as in any layer;
+    /// names that would make a whiteout of `.` or `..` (`.wh.`, `.wh..`,
+    /// `.wh...`) or put entries below a whiteout are refused (exit 2), since
+    /// no reader of layers accepts them.
     Create {
         /// The directory whose contents become the layer
         #[arg(value_name = "DIR")]
@@ -101,6 +106,8 @@ pub enum Command {
     /// them, except that a directory that lost all of its two or more
     /// children gets one opaque marker (`.wh..wh..opq`) instead; a path whose
     /// type changed is written whole, which replaces what LOWER had there.
+    /// Names that would make a whiteout of `.` or `..` are refused (exit 2),
+    /// as with `create`.
     Diff {
         /// The tree before
         #[arg(value_name = "LOWER")]
@@ -114,7 +121,11 @@ pub enum Command {
     /// Apply a layer (plain, gzip or zstd) onto DIR, whiteouts included
     ///
     /// Entries never land outside DIR: `..` paths are refused, and symbolic
-    /// links on the way are resolved as if DIR were `/`. Owners are set when
+    /// links on the way are resolved as if DIR were `/`. A layer that names a
+    /// path outside DIR (`..`), a hard link out of it, or a whiteout of `.`
+    /// or `..` is refused (exit 2): a layer file (or stdin redirected from
+    /// one) is checked whole before anything is written, a pipe entry by
+    /// entry as it is applied. Owners are set when
     /// running as root; device nodes need root and are skipped (with a
     /// warning) otherwise.
     Apply {
@@ -131,7 +142,7 @@ pub enum Command {
     /// whiteouts shown as `PATH (removed)`.
     Ls {
         /// The image (name, name@digest, ID), or with --files the layer file;
-        /// omitted or `-`: a record (or with --files the layer) on stdin
+        /// omitted or `-`: a record or image ID on stdin (with --files the layer)
         #[arg(value_name = "IMAGE|LAYER")]
         target: Option<String>,
         /// List the entries of a layer tar instead
@@ -157,7 +168,7 @@ pub enum Command {
     /// default. The blob is checked against its digest, the uncompressed
     /// tar against the config's diff_id.
     Extract {
-        /// The image (name, name@digest, ID); `-`: a record on stdin
+        /// The image (name, name@digest, ID); `-`: a record or image ID on stdin
         #[arg(value_name = "IMAGE")]
         image: String,
         /// Which layer (position, digest or diff_id); default: the top one
@@ -223,8 +234,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => unreachable!("clap takes one or two paths"),
             };
             create::check_dir(dir)?;
-            let (_, tar) = compression::decompress(open_input(layer)?)?;
-            let report = extract::apply(tar, dir, &extract::Options::default())?;
+            let report = extract::apply_file(open_file(layer)?, dir, &extract::Options::default())?;
             if report.skipped_devices > 0 {
                 eprintln!(
                     "img-layer: warning: {} device node(s) not created (creating them needs root)",
@@ -311,7 +321,7 @@ impl img::output::TarJob for Blob<'_> {
     }
 }
 
-/// The image an argument names, or the record on stdin for `-` or none.
+/// The image an argument names, or the one stdin names for `-` or none.
 fn image_arg(arg: Option<String>) -> img::error::Result<ImageArg> {
     match arg {
         Some(name) if name != "-" => Ok(ImageArg::Query(name)),
@@ -332,6 +342,25 @@ fn open_input(path: Option<&Path>) -> img::error::Result<Box<dyn Read>> {
                 ));
             }
             Ok(Box::new(io::stdin().lock()))
+        }
+    }
+}
+
+/// The layer file, or stdin as a file (a regular file when redirected
+/// from one, so that it can be checked before it is applied).
+fn open_file(path: Option<&Path>) -> img::error::Result<File> {
+    match path.filter(|p| p.as_os_str() != "-") {
+        Some(path) => File::open(path).io_context(|| format!("opening {}", path.display())),
+        None => {
+            if io::stdin().is_terminal() {
+                return Err(Error::invalid(
+                    "no layer given: name a layer file, or pipe one into stdin",
+                ));
+            }
+            let stdin = std::os::fd::AsFd::as_fd(&io::stdin())
+                .try_clone_to_owned()
+                .io_context(|| "reading stdin".into())?;
+            Ok(File::from(stdin))
         }
     }
 }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
+use img::announce::{Announce, Mode};
+use img::cli::Common;
 use img::error::{Error, IoContext};
+use img::record;
 
 /// Load images from a tar archive (read from stdin by default).
 ///
@@ -26,9 +28,20 @@ use img::error::{Error, IoContext};
 /// read and checked; a truncated, malformed or lying archive (wrong digest,
 /// missing blob, an entry leaving the archive with `..`, an index that
 /// lists another index — img reads indexes one level deep, as `docker pull`
-/// does) fails with exit status 2 and leaves the store as it was. Blobs are stored as they come,
+/// does) fails with exit status 2 and leaves the store as it was. Every
+/// layer is checked before anything is committed, as img-import checks one:
+/// an entry leaving the root (`..`), a hard link out of it or a whiteout of
+/// `.` or `..` refuses the archive the same way. Blobs are stored as they come,
 /// never recompressed, so image IDs (config digests) survive, and so do
 /// manifest digests where the archive carries manifests.
+///
+/// A layer the archive lacks is taken from the store when the store holds
+/// it: that completes a thin archive (`img-save --exclude-blobs-from`, made
+/// against `img-ls --blobs` of this store; img(7)). When the store does not
+/// have it either, nothing is loaded and the error names every missing
+/// blob with the images that need it: exit status 1 when the archive
+/// declared them left out (load the base image first), 2 when the archive
+/// is simply incomplete.
 ///
 /// Images take the names the archive gives them (Docker's RepoTags, the
 /// io.containerd.image.name annotation, or the OCI ref.name annotation);
@@ -36,7 +49,9 @@ use img::error::{Error, IoContext};
 /// names or stays as a dangling <none> image, as with Docker. For each name,
 /// stderr shows `Loaded image: NAME:TAG`; an image without one shows
 /// `Loaded image ID: sha256:…`. stdout gets one record per loaded name (or
-/// per unnamed image) for the next program in the pipe.
+/// per unnamed image) for the next program in the pipe; on a terminal it
+/// gets the `Loaded image` lines instead, as `docker load` prints them there
+/// (and stderr does not repeat them).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-load",
@@ -52,7 +67,7 @@ pub struct Cli {
     /// Read the archive from FILE instead of stdin
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// Do not print the `Loaded image` lines on stderr
+    /// Do not print the `Loaded image` lines on stderr (a terminal on stdout still gets them)
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -89,34 +104,45 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     };
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
+    // People read these lines on stdout when it is a terminal, as docker
+    // load prints them there; else on stderr, beside the records.
+    let to_stderr = !cli.quiet && out.mode() != Mode::Terminal;
     for image in &loaded {
-        if !cli.quiet {
-            for (name, old) in &image.replaced {
-                eprintln!(
-                    "The image {} already exists, renaming the old one with ID {old} to empty string",
-                    name.familiar()
-                );
-            }
-            if image.names.is_empty() {
-                eprintln!("Loaded image ID: {}", image.target.id());
-            }
-            for name in &image.names {
-                eprintln!("Loaded image: {}", name.familiar());
-            }
-        }
+        let id = image.target.id();
         if image.names.is_empty() {
-            img::record::write(&mut out, &img::record::for_target(&image.target, None))?;
+            let lines = [format!("Loaded image ID: {id}")];
+            tell(to_stderr, &lines);
+            out.image(id, &record::for_target(&image.target, None), &lines)?;
         }
         for name in &image.names {
-            img::record::write(
-                &mut out,
-                &img::record::for_target(&image.target, Some(name)),
-            )?;
+            let mut lines: Vec<String> = image
+                .replaced
+                .iter()
+                .filter(|(replaced, _)| replaced == name)
+                .map(|(_, old)| {
+                    format!(
+                        "The image {} already exists, renaming the old one with ID {old} to empty string",
+                        name.familiar()
+                    )
+                })
+                .collect();
+            lines.push(format!("Loaded image: {}", name.familiar()));
+            tell(to_stderr, &lines);
+            out.image(id, &record::for_target(&image.target, Some(name)), &lines)?;
         }
     }
-    std::io::Write::flush(&mut out).io_context(|| "writing records".into())?;
+    out.finish()?;
     Ok(())
+}
+
+/// Docker's lines on stderr, when they go there.
+fn tell(to_stderr: bool, lines: &[String]) {
+    if to_stderr {
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// stdin as a file, when it is a regular file (a shell redirection).

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-load", || img_load::run(img_load::Cli::parse()))
+    img::cli::run_main("img-load", || img_load::run(img::usage::parse("img-load")))
 }

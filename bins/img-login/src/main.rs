@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-login", || img_login::run(img_login::Cli::parse()))
+    img::cli::run_main("img-login", || {
+        img_login::run(img::usage::parse("img-login"))
+    })
 }

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-ls", || img_ls::run(img_ls::Cli::parse()))
+    img::cli::run_main("img-ls", || img_ls::run(img::usage::parse("img-ls")))
 }

@@ -1,5 +1,5 @@
 //! img-prune: remove unused images and the store's leftovers
-//! (`docker image prune`, and the image part of `docker system prune`).
+//! (`docker image prune`; with --system, `docker system prune`).
 
 use std::io::Write;
 
@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser};
 
 use img::cli::{self, Common, Reported};
 use img::prune::{self, Filters, Options};
+use img::store::BuildCache;
 
 /// Remove unused images and the store's leftovers.
 ///
@@ -44,27 +45,35 @@ use img::prune::{self, Filters, Options};
 /// and every `RUN --mount=type=cache` directory. Without it, only cache
 /// entries whose layers are gone are dropped.
 ///
+/// `--system` is `docker system prune`: stopped containers, dangling images
+/// (with `-a`, every image no container uses) and the unused build cache —
+/// the cache mounts and the cached steps whose layers no image keeps (with
+/// `-a`, all of it). img has no networks or volumes to prune.
+///
 /// Prints, on stdout as Docker does: `Deleted Containers:` and their IDs
-/// (with --containers), `Deleted build cache objects:` (with
-/// --build-cache), `Deleted Images:`, then `untagged:
+/// (with --containers or --system), `Deleted Images:`, then `untagged:
 /// NAME` for each name removed and `deleted: sha256:…` for each image ID,
-/// its layers removed, and any other blob removed; then a blank line and
-/// `Total reclaimed space: SIZE`, counting every blob, temporary file and
-/// partial download removed.
+/// its layers removed (by chain ID), and any other blob removed (by digest), `Deleted build cache
+/// objects:` and their IDs (with --build-cache or --system); then
+/// `Total reclaimed space: SIZE`, counting every blob, temporary file,
+/// partial download, container and cache entry removed.
 ///
 /// Without `-f` it asks first, on stderr (`WARNING! This will remove all
-/// dangling images.` then `Are you sure you want to continue? [y/N]`); only
-/// `y` goes on. When stdin is not a terminal nobody can answer, so without
+/// dangling images.` then `Are you sure you want to continue? [y/N]`; for
+/// --system, --containers or --build-cache Docker's list, `WARNING! This
+/// will remove:` then `  - all stopped containers`, `  - all dangling
+/// images`, `  - unused build cache`, and the filters given); only `y`
+/// goes on. When stdin is not a terminal nobody can answer, so without
 /// `-f` it refuses (exit 2) and changes nothing: scripts and cron jobs say
 /// `-f`.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-prune",
     version,
-    about = "Remove unused images, unreferenced blobs and abandoned downloads (docker image prune)"
+    about = "Remove unused images, unreferenced blobs and abandoned downloads (docker image prune, docker system prune)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-prune\n  img-prune -f\n  img-prune -a -f --filter until=24h\n  img-prune -f --filter label=stage=build --filter label!=keep\n  img-prune -f --containers"
+    after_help = "EXAMPLES:\n  img-prune\n  img-prune -f\n  img-prune -a -f --filter until=24h\n  img-prune -f --filter label=stage=build --filter label!=keep\n  img-prune -f --containers\n  img-prune --system -f"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -78,6 +87,9 @@ pub struct Cli {
     /// Remove img-build's whole cache too: its steps and RUN cache mounts (docker builder prune -a)
     #[arg(long)]
     pub build_cache: bool,
+    /// Remove stopped containers, dangling images (-a: every unused image) and unused build cache (-a: all of it), as docker system prune
+    #[arg(long)]
+    pub system: bool,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -93,11 +105,17 @@ pub fn command() -> clap::Command {
 
 /// Ask (unless `-f`), prune, and print Docker's report.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let build_cache = match (cli.system, cli.all) {
+        _ if cli.build_cache => BuildCache::All,
+        (true, true) => BuildCache::All,
+        (true, false) => BuildCache::Unused,
+        (false, _) => BuildCache::Keep,
+    };
     let options = Options {
         all: cli.all,
         filters: Filters::parse(&cli.filter, img::format::now())?,
-        containers: cli.containers,
-        build_cache: cli.build_cache,
+        containers: cli.containers || cli.system,
+        build_cache,
     };
     let store = cli.common.store()?;
     if !cli.force && !cli::confirm(&options.warning(), "add -f to prune without asking")? {

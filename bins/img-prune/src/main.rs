@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-prune", || img_prune::run(img_prune::Cli::parse()))
+    img::cli::run_main("img-prune", || {
+        img_prune::run(img::usage::parse("img-prune"))
+    })
 }

@@ -2,17 +2,19 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
+use img::announce::Announce;
+use img::cli::Common;
 use img::platform::Platform;
 use img::progress::Progress;
 use img::reference::Reference;
 use img::registry::pull::{self, PullOptions};
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 
 /// Fetch images from a registry.
 ///
 /// Pulls each image REF names into the store, as `docker pull` does, and
-/// prints its record on stdout. Names are normalized like Docker's
+/// prints its record on stdout; on a terminal, its full name instead
+/// (`docker.io/library/busybox:latest`), as Docker ends a pull. Names are normalized like Docker's
 /// (`busybox` is `docker.io/library/busybox:latest`); `NAME@sha256:…` pulls
 /// by digest.
 ///
@@ -24,7 +26,33 @@ use img::registry::RegistryArgs;
 /// indexes) is refused, naming both digests. Manifests are negotiated in
 /// OCI and Docker schema 2 formats; schema 1 is refused. Every manifest and blob is verified against
 /// its digest before the store holds it, and blobs already in the store are
-/// not downloaded again.
+/// not downloaded again. Each layer downloaded is also checked as a layer
+/// tar while it arrives, on a thread of its own: one with an entry leaving
+/// the root (`..`), a hard link out of it or a whiteout of `.` or `..` is
+/// refused (exit status 2), and the image is not named. Layers already in
+/// the store are not read again here; unpacking checks every layer anyway.
+///
+/// Where from: registries.conf (the file podman, buildah and skopeo read:
+/// `$CONTAINERS_REGISTRIES_CONF`, else `~/.config/containers/registries.conf`,
+/// else `/etc/containers/registries.conf`, and the `registries.conf.d`
+/// drop-ins; see img(7)) may give a name's registry another `location`,
+/// mirrors to try first (`[[registry.mirror]]`, with `pull-from-mirror =
+/// all|digest-only|tag-only`), `insecure = true` (plain HTTP and unverified
+/// TLS) or `blocked = true` (the pull is refused). `--registry-mirror URL`
+/// adds a Docker Hub mirror for this run, tried before the configured ones,
+/// as dockerd's registry-mirrors. A tag is resolved only where tags may be,
+/// and what it names is fetched by digest from there and from every mirror
+/// that serves digests, then from the registry. A mirror that cannot be
+/// reached, lacks the image or sends bytes with the wrong digest is passed
+/// over with a warning (`WARNING: mirror …`, also with -q); the image is
+/// named as asked, whatever endpoint served it.
+///
+/// A tag is first asked for with HEAD, which downloads nothing (Docker Hub
+/// does not count it as a pull): when the store already holds what it names
+/// (for a multi-platform tag, the chosen platform's image), nothing more is
+/// requested and the pull says `Status: Image is up to date for NAME`; else
+/// `Status: Downloaded newer image for NAME`, as Docker says when the name
+/// moved. A pull by digest that the store holds sends no request at all.
 ///
 /// Downloads are resumable: bytes that arrived are kept in the store's
 /// ingest area (`.img/ingest/partial-*`, removed by garbage collection after
@@ -68,13 +96,15 @@ use img::registry::RegistryArgs;
     about = "Fetch images from a registry (docker pull)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-pull busybox\n  img-pull localhost:5000/app:1 | img-tag app:1\n  img-pull --platform linux/arm64 alpine:3.20\n  img-pull --all-platforms registry.example.com/team/app@sha256:…"
+    after_help = "EXAMPLES:\n  img-pull busybox\n  img-pull localhost:5000/app:1 | img-tag app:1\n  img-pull --platform linux/arm64 alpine:3.20\n  img-pull --all-platforms registry.example.com/team/app@sha256:…\n  img-pull --registry-mirror https://mirror.example.com busybox"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// The images to pull: NAME[:TAG|@DIGEST]
     #[arg(value_name = "NAME[:TAG|@DIGEST]", required = true)]
     pub images: Vec<String>,
@@ -87,7 +117,7 @@ pub struct Cli {
     /// Pull every tag of each repository
     #[arg(short = 'a', long)]
     pub all_tags: bool,
-    /// Print no progress, only the records
+    /// Print no progress, only the records (on a terminal, the names)
     #[arg(short, long)]
     pub quiet: bool,
     /// How many blobs to download at once
@@ -107,15 +137,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .iter()
         .map(|i| Reference::parse(i))
         .collect::<Result<Vec<_>, _>>()?;
+    let client = cli.mirrors.options(&cli.registry)?;
     let options = PullOptions {
         platform: cli.platform.clone(),
         all_platforms: cli.all_platforms,
         max_concurrent_downloads: usize::from(cli.max_concurrent_downloads),
-        client: cli.registry.options()?,
+        client,
     };
     let store = cli.common.store()?;
     let progress = Progress::stderr(cli.quiet);
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
     for reference in &references {
         let targets = if cli.all_tags {
             pull::all_tags(reference, &options)?
@@ -124,9 +155,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         };
         for target in &targets {
             let pulled = pull::pull(&store, target, &options, &progress)?;
-            img::record::write(&mut out, &pulled.record)?;
+            // docker pull ends with the full name it pulled.
+            out.image(&pulled.id, &pulled.record, &[target.to_string()])?;
         }
     }
-    std::io::Write::flush(&mut out)?;
+    out.finish()?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory, Parser};
 
+use img::announce::Announce;
 use img::cli::{self, Common};
 use img::error::Error;
 use img::progress::Progress;
@@ -12,8 +13,8 @@ use img::registry::RegistryArgs;
 /// Send images to a registry.
 ///
 /// Pushes each IMAGE (a name, name@digest or image ID; or, with no
-/// arguments, the records on stdin) to the registry its name points at, as
-/// `docker push` does — or to DEST with `--to` (one image). A multi-platform
+/// arguments, the records or image IDs or names on stdin, one a line) to
+/// the registry its name points at, as `docker push` does — or to DEST with `--to` (one image). A multi-platform
 /// index is pushed whole: every platform's image, then the index.
 ///
 /// Each blob is first asked for with HEAD (`Layer already exists`), then
@@ -28,9 +29,17 @@ use img::registry::RegistryArgs;
 /// Manifests are sent as the exact bytes the store holds, so the digest in
 /// the registry is the image's digest in the store.
 ///
+/// `-a`/`--all-tags` pushes every image the store names with a tag of each
+/// repository given (a name without tag or digest), tag by tag, as `docker
+/// push -a` does.
+///
 /// Progress goes to stderr in Docker's words, ending with `TAG: digest:
 /// sha256:… size: N`; stdout gets the record of each pushed image, named as
-/// pushed. Credentials, TLS and plain-HTTP rules are img-pull's.
+/// pushed, into a pipe or a file (on a terminal, nothing more: the digest
+/// line is docker push's last). Credentials, TLS and plain-HTTP rules are
+/// img-pull's. A push goes to where registries.conf locates the name (its
+/// `[[registry]]` `location`), never to a mirror, and a `blocked` registry
+/// is refused (img(7)).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-push",
@@ -38,19 +47,22 @@ use img::registry::RegistryArgs;
     about = "Send images to a registry (docker push)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push"
+    after_help = "EXAMPLES:\n  img-push localhost:5000/app:1\n  img-push app:1 --to registry.example.com/team/app:1\n  img-pull busybox | img-tag localhost:5000/busybox | img-push\n  img-push -a localhost:5000/app"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// The images to push (name, name@digest or image ID); omit to read records from stdin
+    /// The images to push (name, name@digest or image ID); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Push to this name instead of the image's own (one image only)
-    #[arg(long, value_name = "DEST")]
+    #[arg(long, value_name = "DEST", conflicts_with = "all_tags")]
     pub to: Option<String>,
+    /// Push every tag the store has of each repository named (as docker push -a)
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
     /// Print no progress, only the records
     #[arg(short, long)]
     pub quiet: bool,
@@ -67,6 +79,9 @@ pub fn command() -> clap::Command {
 /// Push every image and print its record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let to = cli.to.as_deref().map(Reference::parse).transpose()?;
+    if cli.all_tags {
+        return push_all_tags(&cli);
+    }
     let images = cli::images_from(&cli.images)?;
     if to.is_some() && images.len() != 1 {
         return Err(Error::invalid(format!(
@@ -81,7 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let store = cli.common.store()?;
     let progress = Progress::stderr(cli.quiet);
-    let mut out = cli::stdout();
+    let mut out = Announce::new(false);
     for image in &images {
         let found = image.resolve(&store)?;
         let dest = match (&to, &found.reference) {
@@ -96,8 +111,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         };
         let pushed = push::push(&store, &found.target, &dest, &options, &progress)?;
-        img::record::write(&mut out, &pushed.record)?;
+        // On a terminal, the progress's digest line is docker push's last.
+        out.image(found.target.id(), &pushed.record, &[])?;
     }
-    std::io::Write::flush(&mut out)?;
+    out.finish()?;
+    Ok(())
+}
+
+/// `--all-tags`: every tagged image of each repository named.
+fn push_all_tags(cli: &Cli) -> anyhow::Result<()> {
+    if cli.images.is_empty() {
+        return Err(Error::invalid("--all-tags needs a repository name").into());
+    }
+    let options = PushOptions {
+        max_concurrent_uploads: usize::from(cli.max_concurrent_uploads),
+        client: cli.registry.options()?,
+    };
+    let store = cli.common.store()?;
+    let progress = Progress::stderr(cli.quiet);
+    let mut out = Announce::new(false);
+    for name in &cli.images {
+        for (dest, target) in push::tagged(&store, name)? {
+            let pushed = push::push(&store, &target, &dest, &options, &progress)?;
+            out.image(target.id(), &pushed.record, &[])?;
+        }
+    }
+    out.finish()?;
     Ok(())
 }

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-push", || img_push::run(img_push::Cli::parse()))
+    img::cli::run_main("img-push", || img_push::run(img::usage::parse("img-push")))
 }

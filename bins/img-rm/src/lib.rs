@@ -12,16 +12,30 @@ use img::remove::{self, Options};
 /// Removes images as `docker rmi` does. Given a name, removes that name
 /// (`Untagged: busybox:latest`); when it was the image's last name, the image
 /// is deleted (`Deleted: sha256:…`, its ID) and so are the layers no other
-/// image uses (`Deleted: sha256:…` for each). Given an image ID (or a
+/// image uses (`Deleted: sha256:…` for each, top first, by chain ID, as
+/// Docker names them; Docker's containerd image store prints no layer
+/// lines). Given an image ID (or a
 /// prefix of one) or `name@digest`, deletes the image with its name; an
 /// image that has several tags, or names in several repositories, is only
-/// deleted with `-f`, which removes all its names. An image that a
+/// deleted with `-f`, which removes all its names (in the order of their
+/// full names, as Docker untags them). An image that a
 /// container of img-run was made from keeps its last name unless `-f`, as
 /// Docker's does (`img-prune --containers` removes stopped containers).
 ///
-/// With no IMAGE arguments, reads records from stdin: a record with a name
-/// removes that name, a record without one deletes the image by digest
-/// (`img-ls --json --filter dangling=true | img-rm`).
+/// With no IMAGE arguments, reads the images from stdin, one a line: a
+/// record with a name removes that name, a record without one deletes the
+/// image by digest (`img-ls --json --filter dangling=true | img-rm`), and
+/// a line holding an image ID or name is taken as that argument would be
+/// (`img-ls -q --filter dangling=true | img-rm`).
+///
+/// With --container (-c), the arguments are containers instead, removed
+/// as `docker rm` removes them: the container's directory with its
+/// writable layer and log; a running one only with -f, which kills it
+/// first. img-rm stays `docker rmi` because images are what img is about;
+/// containers are the one other thing it removes, named by a flag as
+/// img-ls --containers and img-prune --containers name them, rather than
+/// by a program whose name would read as "remove images" to img's users
+/// and as "remove containers" to Docker's.
 ///
 /// Each image is handled on its own: an error is reported and the others are
 /// still removed; the exit status is then 1. Layers that another program
@@ -38,15 +52,18 @@ use img::remove::{self, Options};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Images to remove (name, name@digest, ID or ID prefix); omit to read records from stdin
+    /// Images to remove (name, name@digest, ID or ID prefix; containers with -c); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Remove an image that several names share, with all its names
+    /// Remove an image that several names share, with all its names (with -c: a running container)
     #[arg(short, long)]
     pub force: bool,
     /// Keep the layers of deleted images
     #[arg(long)]
     pub no_prune: bool,
+    /// Remove containers (docker rm): -f kills a running one first
+    #[arg(short, long, alias = "containers", conflicts_with = "no_prune")]
+    pub container: bool,
 }
 
 /// The clap definition (for man pages and completions).
@@ -56,6 +73,9 @@ pub fn command() -> clap::Command {
 
 /// Remove the images, printing what was untagged and deleted.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.container {
+        return remove_containers(&cli);
+    }
     let images = cli::images_from(&cli.images)?;
     let store = cli.common.store()?;
     let options = Options {
@@ -74,4 +94,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     });
     out.flush()?;
     result.map(|_| ())
+}
+
+/// `docker rm`: each container removed, its name printed as given.
+fn remove_containers(cli: &Cli) -> anyhow::Result<()> {
+    if cli.images.is_empty() {
+        anyhow::bail!(img::Error::invalid(
+            "no container given: img-rm --container CONTAINER..."
+        ));
+    }
+    let store = cli.common.store()?;
+    let mut failed = false;
+    for query in &cli.images {
+        let removed = store
+            .find_container(query)
+            .and_then(|c| img::container::control::remove(&store, &c, query, cli.force));
+        match removed {
+            Ok(()) => println!("{query}"),
+            Err(e) => {
+                cli::print_error("img-rm", &e.into());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(cli::Exit(1).into());
+    }
+    Ok(())
 }

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-rm", || img_rm::run(img_rm::Cli::parse()))
+    img::cli::run_main("img-rm", || img_rm::run(img::usage::parse("img-rm")))
 }

@@ -6,13 +6,14 @@ use clap::{ArgAction, CommandFactory, Parser};
 
 use img::cli::{Common, Exit};
 use img::container::execute::{Settings, Stdout};
+use img::container::network::Port;
 use img::container::process::{read_env_file, Overrides};
 use img::container::runtime;
 use img::container::spec::{Bind, Isolation, Network};
 use img::platform::Platform;
 use img::progress::Progress;
 use img::registry::pull::PullOptions;
-use img::registry::RegistryArgs;
+use img::registry::{MirrorArgs, RegistryArgs};
 use img::run::PullPolicy;
 
 /// Run a command in a new container.
@@ -27,31 +28,55 @@ use img::run::PullPolicy;
 /// USR1, USR2) are passed on to the container's process.
 ///
 /// An IMAGE missing from the store is pulled first (`Unable to find image
-/// … locally`), unless --pull never; --pull always pulls before every run.
+/// … locally`), unless --pull never; --pull always pulls before every run,
+/// asking with HEAD first, so that an image the registry still names is
+/// not downloaded again. Pulls go as img-pull's do (registries.conf's
+/// mirrors and locations, `--registry-mirror`).
 /// Its layers are unpacked once into the store's snapshots
 /// (`.img/snapshots`, shared by every container and removed by img-prune
 /// when no image uses them), mounted read-only under an overlay whose
 /// writable layer is the container's own (`.img/containers/ID/upper`). The
 /// mount lives in a mount namespace of img-run's, so it never outlives the
-/// run. This needs root.
+/// run. This needs root. Each layer is unpacked inside its snapshot only,
+/// whoever put the image into the store: a layer with an entry leaving the
+/// root (`..`), a hard link out of it or a whiteout of `.` or `..` is
+/// refused (exit status 125), and its links are followed inside the
+/// snapshot, never out of it.
 ///
 /// The container runs through an OCI runtime: --runtime (or $IMG_RUNTIME),
 /// else runc, else crun, whichever works here — a runtime that fails to
 /// create the container is passed over for the next one (crun refuses hosts
-/// with hybrid cgroups). Like Docker's default container, it has its own
-/// PID, IPC, UTS and mount namespaces, Docker's default capabilities (all
-/// with --privileged), and /etc/hostname, /etc/hosts and /etc/resolv.conf
-/// of its own; its host name is its short ID unless -h names one. Unlike
-/// Docker, which makes a bridge network, it shares the host's network
-/// unless --network none (a network namespace with no interfaces); no
-/// seccomp or AppArmor profile is applied yet, and -p, -d and named volumes
-/// are not supported.
+/// with hybrid cgroups). The runtime keeps its state inside the store
+/// (`.img/runtime`). Like Docker's default container, it has its own PID,
+/// IPC, UTS and mount namespaces, Docker's default capabilities (all with
+/// --privileged), and /etc/hostname, /etc/hosts and /etc/resolv.conf of its
+/// own; its host name is its short ID unless -h names one.
+///
+/// Network: by default (--network bridge) the container has a network
+/// namespace of its own with outbound access, connected by pasta (Debian's
+/// passt package): the host's addresses and routes copied in, connections
+/// carried out through the host's sockets, the gateway address reaching
+/// the host's own services — Docker's bridge as a user sees it, with no
+/// change to the host's network. -p [IP:][HOSTPORT:]PORT[/tcp|udp]
+/// publishes a port (a free host port when HOSTPORT is left out), -P every
+/// port the image EXPOSEs; a host port in use fails the run before
+/// anything is made, and the port is free again once the container ended.
+/// --network host shares the host's network, --network none leaves only
+/// loopback. No seccomp or AppArmor profile is applied yet.
+///
+/// With -d the container runs in the background: img-run prints its ID and
+/// returns; a monitor (img-monitor in ps) keeps it, writes its output into
+/// a json-file log as Docker's (img-logs; at most 10 MB and one older file)
+/// and records how it ended. img-ps lists containers, img-stop, img-kill,
+/// img-start, img-exec and img-rm --container act on them. --restart takes
+/// only "no". In the foreground the container dies with img-run, however
+/// img-run ends (a guard, img-guard in ps, ends it if img-run is killed);
+/// containers whose owner died are ended by the next img program.
 ///
 /// The container is kept when it ends, with its writable layer, so that
-/// `img-commit CONTAINER IMAGE` can make an image of what it changed; --rm
-/// removes it instead, `img-ls --containers` lists them (as `docker ps -a`)
-/// and `img-prune --containers` removes every stopped one. Names are unique: --name, or a made-up one such as
-/// `festive_lovelace`.
+/// `img-commit CONTAINER IMAGE` can make an image of what it changed (a
+/// running one too); --rm removes it instead. Names are unique: --name, or
+/// a made-up one such as `festive_lovelace`.
 ///
 /// Exit status: the command's own; 125 when img-run itself fails (the
 /// image cannot be found, no runtime works, bad flags), 126 when the
@@ -65,19 +90,41 @@ use img::run::PullPolicy;
     trailing_var_arg = true
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-run --rm busybox echo hello\n  img-run -it --name shell busybox sh\n  img-run --rm -v \"$PWD\":/src -w /src -e CI=1 builder make\n  img-run --rm --network none --read-only --tmpfs /tmp app:1\n  img-run --name work busybox sh -c 'echo hi > /hello.txt' && img-commit work busybox:hello"
+    after_help = "EXAMPLES:\n  img-run --rm busybox echo hello\n  img-run -it --name shell busybox sh\n  img-run --rm -v \"$PWD\":/src -w /src -e CI=1 builder make\n  img-run --rm --network none --read-only --tmpfs /tmp app:1\n  img-run --name work busybox sh -c 'echo hi > /hello.txt' && img-commit work busybox:hello\n  img-run -d --name web -p 8090:80 mynginx && curl 127.0.0.1:8090"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+    /// Run the container in the background and print its ID
+    #[arg(short, long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub args: RunArgs,
+}
+
+/// The flags and arguments img-run and img-create share (`docker create`
+/// takes those of `docker run` but -d).
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Publish a container's port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]
+    #[arg(short, long = "publish", value_name = "[IP:]HOSTPORT:PORT")]
+    pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs on a free host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// What to do when the container exits (only "no": img restarts nothing)
+    #[arg(long, value_name = "POLICY", default_value = "no", value_parser = ["no"])]
+    pub restart: String,
     /// Name the container
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -105,8 +152,8 @@ pub struct Cli {
     /// The container's host name [default: its short ID]
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// The network: host (the host's) or none (no interfaces)
-    #[arg(long, alias = "net", value_name = "MODE", default_value = "host", value_parser = ["host", "none"])]
+    /// The network: bridge (its own, with outbound access and published ports), host (the host's) or none (loopback only)
+    #[arg(long, alias = "net", value_name = "MODE", default_value = "bridge", value_parser = ["bridge", "host", "none"])]
     pub network: String,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
@@ -164,58 +211,83 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_container(cli: Cli) -> anyhow::Result<i32> {
-    let binds = cli
-        .volumes
-        .iter()
-        .map(|v| Bind::parse(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut env_files = Vec::new();
-    for file in &cli.env_files {
-        env_files.extend(read_env_file(file)?);
+    if cli.detach && cli.args.interactive {
+        // Nothing would read a detached container's stdin.
+        anyhow::bail!("-d cannot be combined with -i: a detached container's stdin is closed");
     }
-    let settings = Settings {
-        isolation: Isolation {
-            hostname: String::new(),
-            network: Network::parse(&cli.network),
-            read_only: cli.read_only,
-            privileged: cli.privileged,
-            cap_add: cli.cap_add,
-            cap_drop: cli.cap_drop,
-            binds,
-            tmpfs: cli.tmpfs,
-        },
-        interactive: cli.interactive,
-        tty: cli.tty,
-        runtimes: runtime::candidates(cli.runtime.as_deref())?,
-        stdout: Stdout::Inherit,
-    };
-    let options = img::run::Options {
-        name: cli.name,
-        remove: cli.rm,
-        overrides: Overrides {
-            entrypoint: cli.entrypoint,
-            command: cli.command,
-            env: cli.env,
-            env_files,
-            workdir: cli.workdir,
-            user: cli.user,
-        },
-        hostname: cli.hostname,
-        settings,
-        platform: cli.platform.clone(),
-        pull: cli.pull,
-        pull_options: PullOptions {
-            platform: cli.platform,
-            all_platforms: false,
-            max_concurrent_downloads: 3,
-            client: cli.registry.options()?,
-        },
-    };
+    let quiet = cli.args.quiet;
+    let image = cli.args.image.clone();
+    let mut options = cli.args.options()?;
+    options.detach = cli.detach;
     let root = cli.common.root_dir();
-    let progress = Progress::stderr(cli.quiet);
-    let ran = img::run::run(&root, &cli.image, &options, &progress)?;
+    let ran = img::run::run(&root, &image, &options, &Progress::stderr(quiet))?;
     if let Some(message) = &ran.refused {
         eprintln!("img-run: error: {message}");
+    } else if cli.detach {
+        println!("{}", ran.container.id);
     }
     Ok(ran.code)
+}
+
+impl RunArgs {
+    /// The library's options for these flags (not detached).
+    pub fn options(self) -> anyhow::Result<img::run::Options> {
+        let binds = self
+            .volumes
+            .iter()
+            .map(|v| Bind::parse(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env_files = Vec::new();
+        for file in &self.env_files {
+            env_files.extend(read_env_file(file)?);
+        }
+        let settings = Settings {
+            isolation: Isolation {
+                hostname: String::new(),
+                network: Network::parse(&self.network),
+                read_only: self.read_only,
+                privileged: self.privileged,
+                cap_add: self.cap_add,
+                cap_drop: self.cap_drop,
+                binds,
+                tmpfs: self.tmpfs,
+                ports: self
+                    .publish
+                    .iter()
+                    .map(|p| Port::parse(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            },
+            interactive: self.interactive,
+            tty: self.tty,
+            runtimes: runtime::candidates(self.runtime.as_deref())?,
+            // The library sets it from the store.
+            runtime_dir: PathBuf::new(),
+            stdout: Stdout::Inherit,
+        };
+        Ok(img::run::Options {
+            name: self.name,
+            remove: self.rm,
+            detach: false,
+            publish_all: self.publish_all,
+            runtime: self.runtime.clone(),
+            overrides: Overrides {
+                entrypoint: self.entrypoint,
+                command: self.command,
+                env: self.env,
+                env_files,
+                workdir: self.workdir,
+                user: self.user,
+            },
+            hostname: self.hostname,
+            settings,
+            platform: self.platform.clone(),
+            pull: self.pull,
+            pull_options: PullOptions {
+                platform: self.platform,
+                all_platforms: false,
+                max_concurrent_downloads: 3,
+                client: self.mirrors.options(&self.registry)?,
+            },
+        })
+    }
 }

@@ -1,5 +1,8 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-run", || img_run::run(img_run::Cli::parse()))
+    img::cli::run_main("img-run", || {
+        img_run::run(img::usage::parse_or_exit(
+            "img-run",
+            img::usage::CONTAINER_BAD_USAGE,
+        ))
+    })
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::archive::{self, Format};
+use img::archive::{self, Exclusions, Format};
 use img::cli::{self, Common, ImageArg};
 use img::output::{self, TarJob};
 use img::store::Store;
@@ -21,7 +21,8 @@ use img::store::Store;
 /// image layout instead.
 ///
 /// Images are named, as everywhere in img, by name, name@digest, image ID
-/// or ID prefix; with no IMAGE, records are read from stdin
+/// or ID prefix; with no IMAGE, they are read from stdin, one a line, as
+/// records or image IDs or names
 /// (`img-ls --json --filter reference='app*' | img-save -o apps.tar`). A
 /// repository name without a tag (`busybox`) saves every tagged image of
 /// that repository, as Docker does. An image given by ID is saved without a
@@ -34,6 +35,21 @@ use img::store::Store;
 /// (owner root, time 0), so saving the same images twice gives the same
 /// bytes. With -o, the archive is written under a temporary name beside
 /// FILE and renamed when complete. img-save refuses to write to a terminal.
+///
+/// A thin archive, for a site that already holds most of the layers (an
+/// air-gapped network), leaves out the layers the receiving side has:
+/// `--exclude-blobs-from FILE` reads what it has (`-` for stdin), one
+/// sha256:… digest a line as `img-ls --blobs` prints it there, or records
+/// as `img-ls --json` prints them there (a record of an image this store
+/// holds stands for all of its blobs); `--exclude-image IMAGE` leaves out
+/// the layers an image of this store shares (the other side has that
+/// image). Only layers are left out; manifests and configs always travel.
+/// The archive stays a valid OCI image layout, which may lack blobs: its
+/// index.json lists the left-out digests in the io.img.archive.blobs-left-out
+/// annotation (img.7). `img-load` completes it from its own store. Other
+/// tools never load a broken image from it: they load it when they hold the
+/// left-out layers themselves (Docker finds them by chain ID, podman and
+/// skopeo by digest) and otherwise fail on the missing layer file.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-save",
@@ -41,7 +57,7 @@ use img::store::Store;
     about = "Save one or more images to a tar archive (docker save)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-save busybox > busybox.tar\n  img-save -o fedora-all.tar fedora\n  img-save --format oci app:1 app:2 | zstd > apps.tar.zst\n  img-save busybox | img-load --root /srv/other-store"
+    after_help = "EXAMPLES:\n  img-save busybox > busybox.tar\n  img-save -o fedora-all.tar fedora\n  img-save --format oci app:1 app:2 | zstd > apps.tar.zst\n  img-save busybox | img-load --root /srv/other-store\n  img-save --exclude-blobs-from have.txt -o app-2.tar app:2   # have.txt: img-ls --blobs on the other side"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -52,9 +68,15 @@ pub struct Cli {
     /// Archive format: docker (Docker 25+ archive, readable by old and new tools) or oci (plain OCI layout)
     #[arg(long, value_enum, default_value = "docker")]
     pub format: Format,
-    /// Images to save (name, name@digest, ID); omit to read records from stdin
+    /// Images to save (name, name@digest, ID); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Leave out the layers listed in FILE, which the receiving side has: digests one a line (img-ls --blobs) or records (img-ls --json); - is stdin (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub exclude_blobs_from: Vec<PathBuf>,
+    /// Leave out the layers of IMAGE (of this store), which the receiving side has (repeatable)
+    #[arg(long, value_name = "IMAGE")]
+    pub exclude_image: Vec<String>,
 }
 
 /// The clap definition (for man pages and completions).
@@ -66,11 +88,12 @@ struct Save<'a> {
     store: &'a Store,
     images: &'a [ImageArg],
     format: Format,
+    exclude: &'a Exclusions,
 }
 
 impl TarJob for Save<'_> {
     fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
-        archive::save(self.store, self.images, self.format, out)
+        archive::save(self.store, self.images, self.format, self.exclude, out)
     }
 }
 
@@ -80,12 +103,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         // Before reading records or the store: a terminal is no place for a tar.
         cli::refuse_terminal_stdout("an image archive")?;
     }
+    let reads_stdin = cli.exclude_blobs_from.iter().any(|p| p.as_os_str() == "-");
+    if reads_stdin && cli.images.is_empty() {
+        return Err(img::Error::invalid(
+            "--exclude-blobs-from - reads stdin, so name the images to save as arguments",
+        )
+        .into());
+    }
     let images = cli::images_from(&cli.images)?;
     let store = cli.common.store()?;
+    let mut exclude = Exclusions::none();
+    for path in &cli.exclude_blobs_from {
+        exclude.read_file(&store, path)?;
+    }
+    for image in &cli.exclude_image {
+        exclude.add_image(&store, &ImageArg::Query(image.clone()))?;
+    }
     let job = Save {
         store: &store,
         images: &images,
         format: cli.format,
+        exclude: &exclude,
     };
     output::write_tar(cli.output.as_deref(), "an image archive", job)?;
     Ok(())

@@ -6,26 +6,36 @@ use clap::{CommandFactory, Parser};
 
 use img::cli;
 use img::error::Error;
+use img::progress::Progress;
 use img::reference::Reference;
 use img::registry::credentials::is_docker_hub;
 use img::registry::search::{self, Filters};
-use img::registry::{Client, RegistryArgs};
+use img::registry::{Client, ClientOptions, RegistryArgs};
+use img::template::RowFormat;
 
 /// Find repositories on a registry.
 ///
 /// On Docker Hub (the default) asks Hub's search API, as `docker search`
-/// does, and prints Docker's table: NAME DESCRIPTION STARS OFFICIAL
-/// AUTOMATED (descriptions cut to 45 characters unless `--no-trunc`).
+/// does, and prints current Docker's table: NAME DESCRIPTION STARS OFFICIAL
+/// (descriptions cut to 45 characters unless `--no-trunc`; Docker dropped
+/// the AUTOMATED column with Hub's automated builds, and warns that the
+/// `is-automated` filter is deprecated). `--format` takes a Go template
+/// (fields .Name .Description .StarCount .IsOfficial), `table TEMPLATE`,
+/// or `json`, as Docker's does.
 /// Other registries have no search API: their catalog (`/v2/_catalog`,
 /// followed page by page through its `Link` headers, 100 repositories a
 /// page, or the registry's own page size when it allows fewer) is listed,
 /// keeping the repositories whose name contains TERM, and no more pages are
 /// asked for once `--limit` are found; those have no description or stars.
 /// The registry is `--registry HOST`, or the host a TERM like
-/// `localhost:5000/app` starts with.
+/// `localhost:5000/app` starts with; else each of registries.conf's
+/// `unqualified-search-registries` in turn (img(7)), as podman search does
+/// (one that fails is warned about and the others' results shown); else
+/// Docker Hub. A `blocked` registry is refused.
 ///
 /// `--tags REPO` lists a repository's tags instead, one per line on stdout
-/// (`img-search --tags localhost:5000/app`).
+/// (`img-search --tags localhost:5000/app`), asked where img-pull would ask
+/// (registries.conf's mirrors that serve tags, then the registry).
 #[derive(Debug, Parser)]
 #[command(
     name = "img-search",
@@ -53,6 +63,9 @@ pub struct Cli {
     /// Do not cut descriptions
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format the results with a Go template (.Name .Description .StarCount .IsOfficial), 'table TEMPLATE', or 'json'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// The registry to search [default: docker.io]
     #[arg(long = "registry", value_name = "HOST[:PORT]")]
     pub registry: Option<String>,
@@ -75,41 +88,84 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Some(host) => Reference::parse(&format!("{host}/{repo}"))?,
             None => Reference::parse(repo)?,
         };
-        let client = Client::connect(reference.registry(), &options)?;
-        for tag in search::tags(&client, reference.repository())? {
+        for tag in search::tags_via_mirrors(&reference, &options)? {
             writeln!(out, "{tag}")?;
         }
         out.flush()?;
         return Ok(());
     }
+    let format = RowFormat::parse(cli.format.as_deref(), search::FIELDS)?;
     let mut filters = Filters::default();
     for f in &cli.filter {
         filters.add(f)?;
     }
+    if filters.automated.is_some() {
+        eprintln!(
+            "WARNING: the \"is-automated\" filter is deprecated, and searching for \"is-automated=true\" will not yield any results in future."
+        );
+    }
     let term = cli.term.clone().unwrap_or_default();
-    let (registry, term) = match (&cli.registry, term.split_once('/')) {
-        (Some(r), _) => (r.clone(), term.clone()),
+    let (registries, term, named) = match (&cli.registry, term.split_once('/')) {
+        (Some(r), _) => (vec![r.clone()], term.clone(), true),
         (None, Some((host, rest))) if host.contains(['.', ':']) || host == "localhost" => {
-            (host.to_string(), rest.to_string())
+            (vec![host.to_string()], rest.to_string(), true)
         }
-        _ => ("docker.io".to_string(), term.clone()),
+        _ => {
+            let configured = options.registries.unqualified_search_registries();
+            if configured.is_empty() {
+                (vec!["docker.io".to_string()], term.clone(), true)
+            } else {
+                (configured.to_vec(), term.clone(), false)
+            }
+        }
     };
     if term.is_empty() {
         return Err(Error::invalid("the search term is empty").into());
     }
     let limit = usize::from(cli.limit);
-    let results = if is_docker_hub(&registry) {
-        search::search_hub(&options, &term, limit)?
-    } else {
-        let client = Client::connect(&registry, &options)?;
-        search::search_catalog(&client, &term, limit, |r| filters.accepts(r))?
-    };
+    let mut results = Vec::new();
+    let mut failure = None;
+    for registry in &registries {
+        let found = search_one(&options, registry, &term, limit, &filters);
+        match found {
+            Ok(found) => results.extend(found),
+            // One of the unqualified-search-registries failing leaves the
+            // others' results, as podman search does.
+            Err(e) if !named => {
+                Progress::stderr(false).warn(&format!("searching {registry}: {e}"));
+                failure = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if results.is_empty() {
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
     let shown: Vec<_> = results
         .into_iter()
         .filter(|r| filters.accepts(r))
         .take(limit)
         .collect();
-    write!(out, "{}", search::table(&shown, cli.no_trunc))?;
+    write!(out, "{}", search::render(&shown, cli.no_trunc, &format)?)?;
     out.flush()?;
     Ok(())
+}
+
+/// Search one registry: Docker Hub's search API, or another's catalog.
+fn search_one(
+    options: &ClientOptions,
+    registry: &str,
+    term: &str,
+    limit: usize,
+    filters: &Filters,
+) -> img::Result<Vec<search::SearchResult>> {
+    options.registries.check_host(registry)?;
+    if is_docker_hub(registry) {
+        search::search_hub(options, term, limit)
+    } else {
+        let client = Client::connect(registry, options)?;
+        search::search_catalog(&client, term, limit, |r| filters.accepts(r))
+    }
 }

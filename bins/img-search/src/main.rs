@@ -1,5 +1,5 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-search", || img_search::run(img_search::Cli::parse()))
+    img::cli::run_main("img-search", || {
+        img_search::run(img::usage::parse("img-search"))
+    })
 }

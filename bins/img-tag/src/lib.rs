@@ -1,17 +1,18 @@
 //! img-tag: give an image another name (`docker tag`).
 
-use std::io::Write;
-
 use clap::{CommandFactory, Parser};
 
+use img::announce::Announce;
 use img::cli::{self, Common, ImageArg};
 
 /// Give an image another name.
 ///
 /// Makes TARGET name the image that SOURCE names, as `docker tag` does; an
 /// image TARGET named before keeps its other names, or stays as a dangling
-/// `<none>` image. With one argument, the image comes as a record on stdin:
-/// `img-pull busybox | img-tag mybox:1`. Prints the record of the new name.
+/// `<none>` image. With one argument, the image comes on stdin, as a record
+/// or a line holding its ID or name:
+/// `img-pull busybox | img-tag mybox:1`. Prints the record of the new name
+/// into a pipe or a file, and nothing on a terminal, as `docker tag`.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-tag",
@@ -24,7 +25,7 @@ use img::cli::{self, Common, ImageArg};
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// The image to name (name, name@digest, or image ID); omit to read a record from stdin
+    /// The image to name (name, name@digest, or image ID); omit to read it from stdin (a record, or an image ID or name)
     #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
     pub source: String,
     /// The new name
@@ -44,9 +45,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => (cli::one_image_from_stdin("img-tag")?, cli.source),
     };
     let store = cli.common.store()?;
-    let record = img::tag::tag(&store, &source, &target)?;
-    let mut out = cli::stdout();
-    img::record::write(&mut out, &record)?;
-    out.flush()?;
+    let (image, record) = img::tag::tag(&store, &source, &target)?;
+    // docker tag prints nothing on a terminal.
+    let mut out = Announce::new(false);
+    out.image(image.id(), &record, &[])?;
+    out.finish()?;
     Ok(())
 }

@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() {
-    img::cli::run_main("img-tag", || img_tag::run(img_tag::Cli::parse()))
+    img::cli::run_main("img-tag", || img_tag::run(img::usage::parse("img-tag")))
 }

@@ -1,8 +1,10 @@
 //! `img-load`: an archive into the store. Read and stage everything, check
 //! every image, then commit blobs and names (see the module docs of
-//! [`crate::archive`]).
+//! [`crate::archive`]). A layer the archive lacks is taken from the store
+//! when it is there (a thin archive); when it is not, nothing is loaded and
+//! the error names every missing blob with the images that need it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -10,10 +12,12 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::legacy;
 use super::read::{self, StagedArchive};
+use super::thin;
 use super::CONTAINERD_NAME;
 use crate::digest::Digest;
 use crate::error::{Error, Kind, Result, ResultExt};
 use crate::image::{is_index, is_manifest, nested_index, Target, DOCKER_CONFIG};
+use crate::layer::check;
 use crate::reference::Reference;
 use crate::store::{StagedBlob, Store, MAX_METADATA_SIZE, REF_NAME};
 
@@ -34,12 +38,16 @@ struct Plan<'a> {
     top: Descriptor,
     /// Blobs from the archive, children before parents.
     blobs: Vec<&'a StagedBlob>,
+    /// Its layers (among `blobs`).
+    layers: Vec<&'a StagedBlob>,
     /// A manifest img wrote for a legacy image, committed after `blobs`.
     made: Option<StagedBlob>,
     /// Names to give it.
     names: Vec<Reference>,
     /// Config digests of its images.
     configs: Vec<Digest>,
+    /// Layers neither the archive nor the store has.
+    missing: Vec<Digest>,
 }
 
 /// Load every image of the archive read from `input`.
@@ -64,9 +72,9 @@ const READ_BUFFER: usize = 1 << 20;
 
 fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
     let items = legacy::items(store, staged)?;
-    let mut plans = match staged.file("index.json")? {
+    let (mut plans, left_out) = match staged.file("index.json")? {
         Some(index) => oci_plans(store, staged, index)?,
-        None => Vec::new(),
+        None => (Vec::new(), HashSet::new()),
     };
     if let Some(items) = &items {
         for item in items {
@@ -96,28 +104,65 @@ fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
         }
         return Err(Error::invalid("the archive holds no image"));
     }
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for plan in &plans {
+        for digest in &plan.missing {
+            let needed_by = missing.entry(digest.to_string()).or_default();
+            if plan.names.is_empty() {
+                needed_by.push(format!("image {}", plan.top.digest()));
+            }
+            needed_by.extend(plan.names.iter().map(Reference::familiar));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(thin::missing_error(&missing, &left_out));
+    }
     let plans = merge(plans);
+    check_layers(store, &plans)?;
     commit(store, plans)
 }
 
-/// The images `index.json` names.
+/// Check every layer of the plans as a layer tar (see
+/// [`crate::layer::check`]), several at once: a hostile layer refuses the
+/// whole archive before anything is committed.
+fn check_layers(store: &Store, plans: &[Plan<'_>]) -> Result<()> {
+    let mut seen = HashSet::new();
+    let layers: Vec<&StagedBlob> = plans
+        .iter()
+        .flat_map(|p| p.layers.iter().copied())
+        .filter(|blob| seen.insert(&blob.digest))
+        .collect();
+    let threads = crate::parallel::cores(MAX_CHECKS);
+    crate::parallel::map(&layers, threads, &Default::default(), |blob| {
+        check::file(blob.open(store)?).with_context(|| format!("layer {}", blob.digest))
+    })?;
+    Ok(())
+}
+
+/// The most layers checked at once.
+const MAX_CHECKS: usize = 4;
+
+/// The images `index.json` names, and the blobs it says are left out.
 fn oci_plans<'a>(
     store: &Store,
     staged: &'a StagedArchive,
     index: &StagedBlob,
-) -> Result<Vec<Plan<'a>>> {
+) -> Result<(Vec<Plan<'a>>, HashSet<String>)> {
     let bytes = index.read_small(store, MAX_METADATA_SIZE, "index.json")?;
     let index: ImageIndex = serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid(format!("the archive's index.json is not valid: {e}")))?;
+    let left_out = thin::declared(index.annotations().as_ref());
     let mut plans = Vec::new();
     for entry in index.manifests() {
         let what = format!("index.json entry {}", entry.digest());
         let mut plan = Plan {
             top: bare(entry),
             blobs: Vec::new(),
+            layers: Vec::new(),
             made: None,
             names: names_of(entry).with_context(|| what.clone())?,
             configs: Vec::new(),
+            missing: Vec::new(),
         };
         if !is_manifest(entry.media_type()) && !is_index(entry.media_type()) {
             return Err(Error::invalid(format!(
@@ -128,7 +173,7 @@ fn oci_plans<'a>(
         walk(store, staged, entry, &mut plan).with_context(|| what.clone())?;
         plans.push(plan);
     }
-    Ok(plans)
+    Ok((plans, left_out))
 }
 
 /// The name an index.json entry carries: containerd's full name, else the
@@ -204,7 +249,13 @@ fn walk<'a>(
         let manifest: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(format!("manifest {} is not valid: {e}", d.digest())))?;
         for layer in manifest.layers() {
-            plan.blobs.push(present(staged, layer)?);
+            if staged.blob(layer.digest())?.is_some() {
+                let blob = present(staged, layer)?;
+                plan.blobs.push(blob);
+                plan.layers.push(blob);
+            } else if !in_store(store, layer)? {
+                plan.missing.push(layer.digest().clone());
+            }
         }
         let config = manifest.config();
         let config_blob = present(staged, config)?;
@@ -239,6 +290,14 @@ fn check_config(store: &Store, blob: &StagedBlob, d: &Descriptor, layers: usize)
     Ok(())
 }
 
+/// Whether the store holds a layer the archive lacks (a thin archive's,
+/// see `thin.rs`), with its declared size; asked under the writer lock, so
+/// that garbage collection keeps it until the image is named.
+fn in_store(store: &Store, layer: &Descriptor) -> Result<bool> {
+    Ok(store.has_blob_for_write(layer.digest())?
+        && store.blob_size(layer.digest())? == layer.size())
+}
+
 /// The staged blob a descriptor names, present with the declared size.
 fn present<'a>(staged: &'a StagedArchive, d: &Descriptor) -> Result<&'a StagedBlob> {
     let blob = staged.blob(d.digest())?.ok_or_else(|| {
@@ -269,14 +328,17 @@ fn legacy_plan<'a>(
     let digest = crate::digest::of_bytes(&image.manifest);
     let size = image.manifest.len() as u64;
     let made = store.stage(&image.manifest[..], size, Some(&digest))?;
-    let mut blobs = image.layers;
+    let layers = image.layers;
+    let mut blobs = layers.clone();
     blobs.push(image.config);
     Ok(Plan {
         top: Descriptor::new(MediaType::ImageManifest, size, digest),
         blobs,
+        layers,
         made: Some(made),
         names: image.names,
         configs: vec![image.config.digest.clone()],
+        missing: Vec::new(),
     })
 }
 
@@ -327,7 +389,12 @@ fn commit(store: &Store, plans: Vec<Plan<'_>>) -> Result<Vec<Loaded>> {
                         .load_target(&old.descriptor)
                         .map(|t| t.id().clone())
                         .unwrap_or_else(|_| old.digest().clone());
-                    replaced.push((name.clone(), id));
+                    // Docker tells only when the name moves to another
+                    // image ID (a legacy archive of the same image gets
+                    // another manifest here, not another ID).
+                    if &id != target.id() {
+                        replaced.push((name.clone(), id));
+                    }
                 }
             }
         }

@@ -27,17 +27,22 @@
 //! blobs committed, children before parents, and the names written last in
 //! one update of `index.json`. A truncated, malformed or lying archive
 //! changes nothing.
+//!
+//! A thin archive ([`thin`]) leaves out layers the receiving store has;
+//! loading completes it from the store, or fails naming what is missing.
 
 mod legacy;
 mod load;
 mod read;
 mod save;
 mod tarwrite;
+pub mod thin;
 
 use serde::{Deserialize, Serialize};
 
 pub use load::{load, load_file, Loaded};
 pub use save::{save, Format};
+pub use thin::Exclusions;
 
 /// The annotation containerd and Docker 25+ put the full image name in.
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";

@@ -2,7 +2,8 @@
 //! to exist with its declared size before the first byte is written, so a
 //! store missing a layer fails at once instead of leaving half an archive;
 //! the blobs' content is copied as stored (img-load, skopeo and Docker verify
-//! it on the way in; `img-fsck` checks the store).
+//! it on the way in; `img-fsck` checks the store). Layers the receiving
+//! side has may be left out (`thin.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -10,6 +11,7 @@ use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 
 use super::tarwrite::TarWriter;
+use super::thin::{self, Exclusions, BLOBS_LEFT_OUT};
 use super::{ManifestItem, CONTAINERD_NAME};
 use crate::cli::ImageArg;
 use crate::digest::Digest;
@@ -34,10 +36,21 @@ struct Saved {
     names: Vec<Reference>,
 }
 
-/// Write the archive of `images` in `format` to `out`; returns `out`.
-pub fn save<W: Sink>(store: &Store, images: &[ImageArg], format: Format, out: W) -> Result<W> {
+/// Write the archive of `images` in `format` to `out`, without the layers
+/// `exclude` names (a thin archive, see `thin.rs`); returns `out`.
+pub fn save<W: Sink>(
+    store: &Store,
+    images: &[ImageArg],
+    format: Format,
+    exclude: &Exclusions,
+    out: W,
+) -> Result<W> {
     let saved = collect(store, images)?;
-    let blobs = blobs_of(&saved);
+    let left_out = layers_left_out(&saved, exclude);
+    let blobs: Vec<(Digest, u64)> = blobs_of(&saved)
+        .into_iter()
+        .filter(|(d, _)| !left_out.contains(d))
+        .collect();
     for (digest, size) in &blobs {
         let actual = store
             .blob_size(digest)
@@ -60,7 +73,10 @@ pub fn save<W: Sink>(store: &Store, images: &[ImageArg], format: Format, out: W)
         let file = store.open_blob_unverified(digest)?;
         tar.file(&blob_path(digest), file, *size)?;
     }
-    tar.bytes("index.json", &to_json(&index_json(&saved, format))?)?;
+    tar.bytes(
+        "index.json",
+        &to_json(&index_json(&saved, format, &left_out))?,
+    )?;
     if format == Format::Docker {
         tar.bytes("manifest.json", &to_json(&manifest_json(&saved))?)?;
         let repositories = repositories_json(&saved);
@@ -179,10 +195,23 @@ fn blobs_of(saved: &[Saved]) -> Vec<(Digest, u64)> {
     blobs
 }
 
+/// The layers of the saved images that `exclude` names.
+fn layers_left_out(saved: &[Saved], exclude: &Exclusions) -> HashSet<Digest> {
+    saved
+        .iter()
+        .flat_map(|s| images_of(&s.target))
+        .flat_map(|image| image.manifest.layers())
+        .map(|layer| layer.digest())
+        .filter(|d| exclude.contains(d))
+        .cloned()
+        .collect()
+}
+
 /// `index.json`: one entry per name (Docker's annotations: the full name,
 /// and the tag as ref.name; in the OCI format the full name as ref.name),
-/// and one bare entry for an image saved without a name.
-fn index_json(saved: &[Saved], format: Format) -> Value {
+/// and one bare entry for an image saved without a name; a thin archive
+/// says which layers it leaves out.
+fn index_json(saved: &[Saved], format: Format, left_out: &HashSet<Digest>) -> Value {
     let mut manifests = Vec::new();
     for s in saved {
         let d = s.target.descriptor();
@@ -215,11 +244,15 @@ fn index_json(saved: &[Saved], format: Format) -> Value {
             manifests.push(named);
         }
     }
-    json!({
+    let mut index = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": manifests,
-    })
+    });
+    if !left_out.is_empty() {
+        index["annotations"] = json!({ BLOBS_LEFT_OUT: thin::annotation(left_out) });
+    }
+    index
 }
 
 /// The image of a target that carries its names in `manifest.json`: the

@@ -83,6 +83,8 @@ impl Given {
 pub struct Scope {
     /// Declared names and their values (`None`: declared, no value).
     declared: BTreeMap<String, Option<String>>,
+    /// The names declared in this scope, in the order first declared.
+    order: Vec<String>,
     /// Proxy values, visible to RUN only.
     proxies: BTreeMap<String, String>,
 }
@@ -121,24 +123,29 @@ impl Scope {
     pub fn stage(global: &Scope) -> Scope {
         Scope {
             declared: BTreeMap::new(),
+            order: Vec::new(),
             proxies: global.proxies.clone(),
         }
     }
 
     /// `ARG name[=default]`: the given value, else the default, else (in a
-    /// stage) the global value of that name.
+    /// stage) the global value of that name; returns the value taken.
     pub fn declare(
         &mut self,
         name: &str,
         default: Option<String>,
         given: &mut Given,
         global: Option<&Scope>,
-    ) {
+    ) -> Option<String> {
         let value = given
             .take(name)
             .or(default)
             .or_else(|| global.and_then(|g| g.get(name)));
-        self.declared.insert(name.to_string(), value);
+        if !self.declared.contains_key(name) {
+            self.order.push(name.to_string());
+        }
+        self.declared.insert(name.to_string(), value.clone());
+        value
     }
 
     /// The value of a declared argument.
@@ -156,19 +163,15 @@ impl Scope {
             .collect()
     }
 
-    /// The declared arguments with values, as BuildKit writes them into a
-    /// RUN's history (`|2 A=1 B=2 `); empty when none.
-    pub fn history_prefix(&self) -> String {
-        let pairs: Vec<String> = self
-            .declared
+    /// The declared arguments as BuildKit writes them into a RUN's
+    /// history (`A=1 B=`): in the order declared, each with the value
+    /// `lookup` gives it (the image's ENV wins over the argument), empty
+    /// when it has none.
+    pub fn history_args(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        self.order
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-            .collect();
-        if pairs.is_empty() {
-            String::new()
-        } else {
-            format!("|{} {} ", pairs.len(), pairs.join(" "))
-        }
+            .map(|name| format!("{name}={}", lookup(name).unwrap_or_default()))
+            .collect()
     }
 }
 
@@ -194,7 +197,11 @@ mod tests {
             stage.environment(),
             ["BASE=busybox", "LOCAL=l", "http_proxy=p"]
         );
-        assert_eq!(stage.history_prefix(), "|2 BASE=busybox LOCAL=l ");
+        stage.declare("EMPTY", None, &mut given, Some(&global));
+        assert_eq!(
+            stage.history_args(&|n| stage.get(n)),
+            ["BASE=busybox", "LOCAL=l", "EMPTY="]
+        );
         assert_eq!(given.unused(), ["UNUSED"]);
     }
 }

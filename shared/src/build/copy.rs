@@ -9,9 +9,9 @@
 //!   links; `.dockerignore`d and `--exclude`d paths do not exist.
 //! * **Destination**: absolute, or relative to the working directory. It is
 //!   a directory when it ends with `/` (or is `.`), when it exists as one,
-//!   or for a directory source or an unpacked archive; several sources
-//!   need the trailing `/`. Otherwise the one file is written as the
-//!   destination itself. Paths are resolved inside the root filesystem
+//!   or for a directory source or an unpacked archive. Otherwise a file is
+//!   written as the destination itself; several sources are copied there
+//!   one after the other (the last file wins), as BuildKit does. Paths are resolved inside the root filesystem
 //!   (links followed as if it were `/`), so nothing is written outside it.
 //! * **Metadata** ([`write`]): modes and times kept from the source (modes
 //!   changed by `--chmod`); owners are `--chown`'s, else kept from another
@@ -102,8 +102,17 @@ pub struct Report {
 /// Copy the request's sources into its root filesystem.
 pub fn copy(req: &Request) -> Result<Report> {
     let plan = Plan::new(req)?;
-    let mut writer = write::Writer::new(req, &plan.dest);
+    let mut writer = write::Writer::new(req, &plan.dest)?;
+    let mut origin = None;
     for source in &plan.sources {
+        if let Source::Path(found) = source {
+            // BuildKit copies each source as written on its own: files
+            // hard linked to each other become hard links again only
+            // within one source (a directory, or a wildcard's matches).
+            if origin.replace(found.origin) != Some(found.origin) {
+                writer.forget_hard_links();
+            }
+        }
         match source {
             Source::Path(found) if found.meta.is_dir() => writer.directory(&plan.finder, found)?,
             Source::Path(found) => {
@@ -175,14 +184,6 @@ impl<'r> Plan<'r> {
         let finder = Finder::new(req)?;
         let sources = finder.sources()?;
         let dest = Dest::new(req)?;
-        if sources.len() > 1 && !dest.is_dir {
-            let verb = if req.add { "ADD" } else { "COPY" };
-            return Err(Error::invalid(format!(
-                "when using {verb} with more than one source file, the destination must be \
-                 a directory and end with a / (write {}/)",
-                req.dest
-            )));
-        }
         Ok(Plan {
             finder,
             sources,

@@ -15,7 +15,10 @@
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::confine::Root;
+use crate::error::{Error, IoContext, Kind, Result};
 use crate::layer::{compression, extract};
 
 /// The most a Dockerfile given on stdin may hold.
@@ -120,15 +123,25 @@ fn from_stdin(file: Option<&Path>) -> Result<Input> {
     extract::apply(&mut decoded, unpacked.path(), &options)
         .map_err(|e| e.context("unpacking the context tar from stdin"))?;
     let context = unpacked.path().to_path_buf();
+    // What the tar holds decides where its links lead: the Dockerfile and
+    // ignore file are read through the context's root, never out of it.
+    let root = Root::open(&context)?;
     let rel = file.unwrap_or(Path::new("Dockerfile"));
-    let at = extract::resolve_inside(&context, &rel.to_string_lossy()).map_err(|_| {
+    let dockerfile = read_inside(&root, rel.as_os_str().as_bytes())?.ok_or_else(|| {
         Error::invalid(format!(
             "the context tar holds no {} (name the Dockerfile inside it with -f)",
             rel.display()
         ))
     })?;
-    let (dockerfile, dockerfile_name) = read_file(&at)?;
-    let ignore = read_ignore(Some(&at), &context)?;
+    let dockerfile_name = rel
+        .file_name()
+        .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+    let mut beside = rel.as_os_str().as_bytes().to_vec();
+    beside.extend_from_slice(b".dockerignore");
+    let ignore = match read_inside(&root, &beside)? {
+        Some(text) => Some(text),
+        None => read_inside(&root, b".dockerignore")?,
+    };
     Ok(Input {
         dockerfile,
         dockerfile_name,
@@ -136,6 +149,21 @@ fn from_stdin(file: Option<&Path>) -> Result<Input> {
         ignore,
         _unpacked: Some(unpacked),
     })
+}
+
+/// The text of the file `rel` in the unpacked context `root`, links
+/// followed inside it; `None` when there is none.
+fn read_inside(root: &Root, rel: &[u8]) -> Result<Option<String>> {
+    let mut file = match root.open_file(rel) {
+        Ok(file) => file,
+        Err(e) if e.kind() == Kind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let shown = String::from_utf8_lossy(rel).into_owned();
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .io_context(|| format!("reading {shown} from the context tar"))?;
+    Ok(Some(text))
 }
 
 fn read_stdin_text(reader: &mut impl Read) -> Result<String> {

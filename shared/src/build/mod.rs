@@ -13,7 +13,13 @@
 //!   ADD copy into it mounted the same way (`copy.rs` decides what goes
 //!   where); the change becomes a layer.
 //! * Every other instruction changes the config only, exactly as
-//!   `--change` does for img-commit (`crate::change`).
+//!   `--change` does for img-commit (`crate::change`); WORKDIR also makes
+//!   its directory in a layer (`workdir.rs`, owners as `owner.rs` takes
+//!   them), MAINTAINER sets the author.
+//! * Every RUN, COPY, ADD and WORKDIR adds a layer, an empty one when it
+//!   changed nothing, and a history entry in BuildKit's words
+//!   (`history.rs`); times are the build's, or clamped to a source date
+//!   epoch for reproducible images (`clock.rs`).
 //!
 //! Each step is first looked up in the build cache (`cache.rs`): a step
 //! made before from the same state, with the same instruction, arguments
@@ -29,12 +35,17 @@
 
 pub mod args;
 pub mod cache;
+pub mod clock;
 pub mod copy;
 pub mod input;
 pub mod mounts;
+pub mod owner;
+pub mod run_script;
 pub mod state;
 pub mod steps;
+pub mod workdir;
 
+mod history;
 mod stages;
 
 use std::path::PathBuf;
@@ -85,6 +96,9 @@ pub struct Options {
     pub quiet: bool,
     /// Secrets for `RUN --mount=type=secret` (`--secret`).
     pub secrets: Vec<mounts::Secret>,
+    /// The source date epoch (`--source-date-epoch`, `SOURCE_DATE_EPOCH`):
+    /// times later than it are written as it, for reproducible images.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// What a build made.
@@ -104,5 +118,7 @@ pub fn build(root: &std::path::Path, options: &Options, progress: &Progress) -> 
     // but this build: garbage collection waits for it.
     store.hold_writer_lock()?;
     let platform = Platform::host();
-    stages::Builder::new(&store, options, progress, platform)?.build()
+    let mut options = options.clone();
+    options.settings.runtime_dir = crate::container::owner::runtime_dir(&store.state_dir());
+    stages::Builder::new(&store, &options, progress, platform)?.build()
 }

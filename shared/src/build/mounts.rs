@@ -20,6 +20,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FileType;
+
+use crate::confine::{self, Root};
 use crate::error::{Error, IoContext, Result};
 
 /// What a `--mount` asks for.
@@ -221,7 +224,9 @@ pub fn cache_dir(state_dir: &Path, mount: &Mount) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// `path` (relative to a root) cleaned, refused when it leaves the root.
+/// `path` (relative to a root) cleaned, refused when it leaves the root:
+/// the text of a mount's source or target, looked up afterwards through a
+/// [`Root`], which keeps it inside whatever links say.
 pub fn inside(path: &str) -> Result<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
@@ -242,12 +247,20 @@ pub fn inside(path: &str) -> Result<String> {
 
 /// Whether `rel` exists in the image whose layers (overlay lower
 /// directories, top first) are `lowers`: the topmost layer that has it or
-/// a whiteout for it decides.
+/// a whiteout for it decides. Each layer is looked at as overlayfs does,
+/// through real directories only: the image's links are never followed.
 pub fn exists_in(lowers: &[PathBuf], rel: &str) -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     for lower in lowers {
-        if let Ok(meta) = fs::symlink_metadata(lower.join(rel)) {
-            return !(meta.file_type().is_char_device() && meta.rdev() == 0);
+        let Ok(root) = Root::open(lower) else {
+            continue;
+        };
+        let Ok(Some((dir, name))) = root.parent_no_links(rel.as_bytes()) else {
+            continue;
+        };
+        if let Ok(Some(stat)) = dir.stat(name) {
+            let whiteout = FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice
+                && stat.st_rdev == 0;
+            return !whiteout;
         }
     }
     false
@@ -255,8 +268,13 @@ pub fn exists_in(lowers: &[PathBuf], rel: &str) -> bool {
 
 /// Take out of a step's upper directory the mount points the runtime made
 /// for `targets`: an empty directory or file at a target, and each empty
-/// directory above it, that the image did not have before the step.
+/// directory above it, that the image did not have before the step. What
+/// the step left there is looked at through real directories only, so a
+/// link it made never leads out of the upper directory.
 pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+    let Ok(root) = Root::open(upper) else {
+        return;
+    };
     for target in targets {
         let Ok(rel) = inside(target) else { continue };
         let mut here = rel.as_str();
@@ -264,21 +282,25 @@ pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], targets: &[String])
             if exists_in(lowers, here) {
                 break;
             }
-            let path = upper.join(here);
-            let empty = match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
-                Ok(m) if m.is_file() => m.len() == 0,
+            let Ok(Some((dir, name))) = root.parent_no_links(here.as_bytes()) else {
+                break;
+            };
+            let removed = match dir.stat(name) {
+                Ok(Some(stat)) if confine::is_dir(&stat) => {
+                    let empty = dir
+                        .open_dir(name)
+                        .and_then(|d| d.names())
+                        .is_ok_and(|names| names.is_empty());
+                    empty && dir.remove_empty_dir(name).unwrap_or(false)
+                }
+                Ok(Some(stat))
+                    if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile =>
+                {
+                    stat.st_size == 0 && dir.remove_file(name).unwrap_or(false)
+                }
                 _ => false,
             };
-            if !empty {
-                break;
-            }
-            let removed = if path.is_dir() {
-                fs::remove_dir(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            if removed.is_err() {
+            if !removed {
                 break;
             }
             here = here.rsplit_once('/').map_or("", |(parent, _)| parent);

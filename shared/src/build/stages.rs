@@ -7,16 +7,20 @@ use serde_json::Value;
 
 use super::args::{Given, Scope};
 use super::cache;
+use super::clock::Clock;
 use super::copy;
+use super::history;
 use super::mounts::{self, Kind as MountKind, Mount};
+use super::owner;
+use super::run_script;
 use super::state::State;
 use super::steps::{self, StepDir};
+use super::workdir;
 use super::{Built, Options};
 use crate::change::Editor;
 use crate::container::execute::Settings;
 use crate::container::process;
 use crate::container::spec::{Bind, Network};
-use crate::container::user;
 use crate::digest;
 use crate::dockerfile::{self, Command, Dockerfile, Heredoc, Ignore, Instruction, Located};
 use crate::error::{Error, IoContext, Result};
@@ -45,6 +49,8 @@ pub struct Builder<'a> {
     /// Whether the current stage set CMD (ENTRYPOINT clears only an
     /// inherited one, as Docker's builder decides).
     cmd_set: bool,
+    /// The times the build writes.
+    clock: Clock,
 }
 
 impl<'a> Builder<'a> {
@@ -56,6 +62,8 @@ impl<'a> Builder<'a> {
         platform: Platform,
     ) -> Result<Builder<'a>> {
         let file = dockerfile::parse_named(&options.dockerfile_name, &options.dockerfile)?;
+        check_copy_from(&file, &options.dockerfile_name)?;
+        let clock = Clock::new(options.source_date_epoch)?;
         let ignore = options.ignore.as_deref().map(Ignore::parse).transpose()?;
         let mut given = Given::parse(&options.build_args);
         let mut global = Scope::global(&platform, &mut given);
@@ -92,6 +100,7 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             cmd_set: false,
+            clock,
         })
     }
 
@@ -101,7 +110,7 @@ impl<'a> Builder<'a> {
             self.say(&format!("[Warning] {warning}"));
         }
         let target = match &self.options.target {
-            Some(name) => self.stage_named(name).ok_or_else(|| {
+            Some(name) => self.stage_by_name(name).ok_or_else(|| {
                 Error::invalid(format!(
                     "target stage {name:?} could not be found in the Dockerfile"
                 ))
@@ -160,18 +169,24 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The stage `name` names: its `AS` name (any case), or its index.
+    /// The stage `name` names for COPY --from and RUN --mount from: its
+    /// `AS` name (any case), or its index.
     fn stage_named(&self, name: &str) -> Option<usize> {
+        self.stage_by_name(name).or_else(|| {
+            name.parse::<usize>()
+                .ok()
+                .filter(|&i| i < self.file.stages.len())
+        })
+    }
+
+    /// The stage whose `AS` name (any case) is `name`: how FROM and
+    /// --target find a stage (`FROM 0` is an image, as in Docker).
+    fn stage_by_name(&self, name: &str) -> Option<usize> {
         let lower = name.to_ascii_lowercase();
         self.file
             .stages
             .iter()
             .position(|s| s.name.as_deref() == Some(lower.as_str()))
-            .or_else(|| {
-                name.parse::<usize>()
-                    .ok()
-                    .filter(|&i| i < self.file.stages.len())
-            })
     }
 
     /// The stages `target` needs, itself included, in file order: those
@@ -188,7 +203,9 @@ impl<'a> Builder<'a> {
             let stage = &self.file.stages[i];
             let mut refs = Vec::new();
             if let Ok(base) = stage.from.expand(&global, escape) {
-                refs.push(base.image);
+                if let Some(j) = self.stage_by_name(&base.image).filter(|&j| j < i) {
+                    todo.push(j);
+                }
             }
             for located in &stage.instructions {
                 if let Instruction::Copy {
@@ -235,8 +252,13 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
-        let mut state = self.base(&base.image, index)?;
-        self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
+        let (mut state, base_id) = self.base(&base.image, index)?;
+        self.say(&format!(" ---> {}", digest::short(&base_id)));
+        state.default_path()?;
+        if let Some(epoch) = self.clock.epoch() {
+            // Steps made with other times are not this build's.
+            state.key = cache::key(&state.key, "SOURCE_DATE_EPOCH", &epoch.to_rfc3339());
+        }
         self.cmd_set = false;
         let mut scope = Scope::stage(&self.global);
         let triggers = process::strings(&state.runtime_value(), "OnBuild");
@@ -280,13 +302,19 @@ impl<'a> Builder<'a> {
         Ok(state)
     }
 
-    /// What FROM `image` starts from in stage `index`.
-    fn base(&mut self, image: &str, index: usize) -> Result<State> {
+    /// What FROM `image` starts from in stage `index`, and the ID the
+    /// classic builder shows for it: the image's own ID (its config's
+    /// digest, which img-inspect finds), or the stage's result.
+    fn base(&mut self, image: &str, index: usize) -> Result<(State, digest::Digest)> {
         if image.eq_ignore_ascii_case("scratch") {
-            return State::scratch(&self.platform);
+            let state = State::scratch(&self.platform)?;
+            let id = state.image_id()?;
+            return Ok((state, id));
         }
-        if let Some(i) = self.stage_named(image).filter(|&i| i < index) {
-            return self.stage_result(i);
+        if let Some(i) = self.stage_by_name(image).filter(|&i| i < index) {
+            let state = self.stage_result(i)?;
+            let id = state.image_id()?;
+            return Ok((state, id));
         }
         let found = find_image(
             self.store,
@@ -296,7 +324,7 @@ impl<'a> Builder<'a> {
             &self.options.pull_options,
             self.progress,
         )?;
-        Ok(State::from_image(&found))
+        Ok((State::from_image(&found), found.id().clone()))
     }
 
     /// One instruction applied to `state`.
@@ -315,10 +343,19 @@ impl<'a> Builder<'a> {
         };
         match &expanded {
             Instruction::Arg(list) => {
-                for (name, default) in list {
-                    scope.declare(name, default.clone(), &mut self.given, Some(&self.global));
-                }
-                Ok(state)
+                let taken: Vec<(String, Option<String>)> = list
+                    .iter()
+                    .map(|(name, default)| {
+                        let value = scope.declare(
+                            name,
+                            default.clone(),
+                            &mut self.given,
+                            Some(&self.global),
+                        );
+                        (name.clone(), value)
+                    })
+                    .collect();
+                self.history_step(state, &history::arg_step(&taken))
             }
             Instruction::Run {
                 command,
@@ -354,9 +391,9 @@ impl<'a> Builder<'a> {
                 self.run_step(state, scope, &request)
             }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
-                self.copy_step(state, &expanded, located, stage)
+                self.copy_step(state, &expanded, stage)
             }
-            _ => self.config_step(state, &expanded, located),
+            _ => self.config_step(state, &expanded),
         }
     }
 
@@ -374,19 +411,27 @@ impl<'a> Builder<'a> {
         if from_cache {
             self.say(" ---> Using cache");
         } else {
-            state.stamp()?;
+            state.stamp(self.clock.now());
             cache::save(self.store, &state)?;
         }
         self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
         Ok(state)
     }
 
-    fn config_step(
-        &mut self,
-        state: State,
-        expanded: &Instruction,
-        located: &Located<Instruction>,
-    ) -> Result<State> {
+    /// A step that adds only a history entry (ARG).
+    fn history_step(&mut self, state: State, created_by: &str) -> Result<State> {
+        let key = cache::key(&state.key, created_by, "");
+        if let Some(hit) = self.cached(&key) {
+            return self.finish(hit, key, true);
+        }
+        let mut next = state;
+        next.add_empty_step(created_by, self.clock.now())?;
+        self.finish(next, key, false)
+    }
+
+    /// A step that changes the config; WORKDIR also makes its directory,
+    /// in a layer of its own, as BuildKit does.
+    fn config_step(&mut self, state: State, expanded: &Instruction) -> Result<State> {
         let key = cache::key(&state.key, &format!("{expanded:?}"), "");
         let set_cmd = matches!(expanded, Instruction::Cmd(_));
         if let Some(hit) = self.cached(&key) {
@@ -394,12 +439,60 @@ impl<'a> Builder<'a> {
             return self.finish(hit, key, true);
         }
         let mut next = state;
-        {
-            let mut editor = Editor::with_cmd_set(next.runtime()?, self.cmd_set);
-            editor.apply(expanded)?;
-            self.cmd_set = editor.cmd_set();
+        let mut applied = history::Applied::default();
+        match expanded {
+            Instruction::Maintainer(name) => {
+                if let Some(config) = next.config.as_object_mut() {
+                    config.insert("author".into(), Value::String(name.clone()));
+                }
+            }
+            Instruction::Expose(words) => {
+                for word in words {
+                    applied
+                        .ports
+                        .extend(crate::change::exposed_ports(word).map_err(Error::invalid)?);
+                }
+            }
+            _ => {}
         }
-        next.add_empty_step(&located.original)?;
+        {
+            let runtime = next.runtime()?;
+            if !matches!(expanded, Instruction::Maintainer(_)) {
+                let mut editor = Editor::with_cmd_set(runtime, self.cmd_set);
+                editor.apply(expanded)?;
+                self.cmd_set = editor.cmd_set();
+            }
+            if set_cmd {
+                // BuildKit marks every CMD so (Docker's Windows quoting).
+                runtime.insert("ArgsEscaped".into(), Value::Bool(true));
+            }
+            let field = match expanded {
+                Instruction::Entrypoint(_) => "Entrypoint",
+                _ => "Cmd",
+            };
+            applied.command = process::strings(&Value::Object(runtime.clone()), field);
+            applied.workdir = runtime
+                .get("WorkingDir")
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string();
+        }
+        let Some(created_by) = history::config_step(expanded, &applied) else {
+            return self.finish(next, key, false);
+        };
+        if matches!(expanded, Instruction::Workdir(_)) && applied.workdir != "/" {
+            let work = self.work.path();
+            workdir::add_step(
+                self.store,
+                work,
+                &self.clock,
+                &mut next,
+                &applied.workdir,
+                &created_by,
+            )?;
+        } else {
+            next.add_empty_step(&created_by, self.clock.now())?;
+        }
         self.finish(next, key, false)
     }
 
@@ -412,6 +505,11 @@ impl<'a> Builder<'a> {
             mounts,
             stage,
         } = *request;
+        let mut settings = settings.clone();
+        // A lone heredoc starting with `#!` runs as a program of its own,
+        // read-only at /dev/pipes/NAME, as BuildKit runs it (held until
+        // the step ends).
+        let mut pipe = None;
         let args = match command {
             Command::Exec(words) => words.clone(),
             Command::Shell(line) => {
@@ -419,12 +517,19 @@ impl<'a> Builder<'a> {
                 if shell.is_empty() {
                     shell = vec!["/bin/sh".into(), "-c".into()];
                 }
-                shell.push(script(line, heredocs));
+                match run_script::shebang_heredoc(line, heredocs) {
+                    Some(heredoc) => {
+                        let (dir, bind) = run_script::pipe_file(self.work.path(), heredoc)?;
+                        shell.push(bind.destination.clone());
+                        settings.isolation.binds.push(bind);
+                        pipe = Some(dir);
+                    }
+                    None => shell.push(run_script::script(line, heredocs)),
+                }
                 shell
             }
         };
         let mut build_env = scope.environment();
-        let mut settings = settings.clone();
         // Held until the step ends: the mounts of other stages' files.
         let mut held = Vec::new();
         let mut extra = build_env.join("\n");
@@ -447,10 +552,10 @@ impl<'a> Builder<'a> {
         if let Some(hit) = self.cached(&key) {
             return self.finish(hit, key, true);
         }
-        let created_by = format!(
-            "RUN {}{} # buildkit",
-            scope.history_prefix(),
-            args.join(" ")
+        let env = process::strings(&state.runtime_value(), "Env");
+        let created_by = history::run_step(
+            &scope.history_args(&|name| variable(&env, scope, name)),
+            &args,
         );
         let run = steps::Run {
             args,
@@ -464,10 +569,11 @@ impl<'a> Builder<'a> {
             }
         })?;
         drop(held);
+        drop(pipe);
         let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
         mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
-        step.commit(self.store, &mut next, &created_by)?;
+        step.commit(self.store, &mut next, &created_by, &self.clock)?;
         self.finish(next, key, false)
     }
 
@@ -529,7 +635,7 @@ impl<'a> Builder<'a> {
                     Some(from) => {
                         let other = match self.stage_named(from).filter(|&i| i < stage) {
                             Some(i) => self.stage_result(i)?,
-                            None => self.base(from, stage)?,
+                            None => self.base(from, stage)?.0,
                         };
                         provided.checksum = Some(format!("{} {source}", other.key));
                         let dir = StepDir::new(self.work.path())?;
@@ -538,7 +644,9 @@ impl<'a> Builder<'a> {
                         root
                     }
                 };
-                let mut path = crate::layer::extract::resolve_inside(&root, &source)?;
+                // The source is resolved inside its root, links and all; the
+                // runtime gets the path of what was found.
+                let mut path = crate::confine::Root::open(&root)?.real_path(source.as_bytes())?;
                 if mount.rw {
                     // Writes go to a throwaway layer over the source.
                     let dir = StepDir::new(self.work.path())?;
@@ -589,13 +697,7 @@ impl<'a> Builder<'a> {
         Ok(copy::checksum(&request)?.to_string())
     }
 
-    fn copy_step(
-        &mut self,
-        state: State,
-        expanded: &Instruction,
-        located: &Located<Instruction>,
-        stage: usize,
-    ) -> Result<State> {
+    fn copy_step(&mut self, state: State, expanded: &Instruction, stage: usize) -> Result<State> {
         let mut add_checksum = None;
         let (sources, dest, heredocs, from, chown, chmod, exclude, add) = match expanded {
             Instruction::Copy {
@@ -645,7 +747,7 @@ impl<'a> Builder<'a> {
             Some(from) => {
                 let source = match self.stage_named(from).filter(|&i| i < stage) {
                     Some(i) => self.stage_result(i)?,
-                    None => self.base(from, stage)?,
+                    None => self.base(from, stage)?.0,
                 };
                 let mount = StepDir::new(self.work.path())?;
                 let root = mount.mount(self.store, &source)?;
@@ -660,6 +762,7 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|h| (h.name.clone(), h.body().into_bytes()))
             .collect();
+        let chmod_text = chmod.clone();
         let chmod = chmod.as_deref().map(copy::Chmod::parse).transpose()?;
         let workdir = state
             .runtime_value()
@@ -695,21 +798,24 @@ impl<'a> Builder<'a> {
             return self.finish(hit, key, true);
         }
         let rootfs = step.mount(self.store, &state)?;
-        let owner = match chown {
-            Some(spec) => {
-                let who = user::resolve(&rootfs, spec)?;
-                Some((who.uid, who.gid))
-            }
-            None => None,
-        };
+        let owner = chown.as_deref().map(|spec| owner::resolve(&rootfs, spec));
         request.owner = owner;
         request.rootfs = &rootfs;
         copy::copy(&request)?;
         step.unmount();
         drop(source_mount);
         let mut next = state;
-        let created_by = format!("{} # buildkit", located.original);
-        step.commit(self.store, &mut next, &created_by)?;
+        let heredoc_names: Vec<String> = heredocs.iter().map(|h| h.name.clone()).collect();
+        let created_by = history::copy_step(&history::CopyText {
+            add,
+            parents: matches!(expanded, Instruction::Copy { parents: true, .. }),
+            chown: chown.as_deref(),
+            chmod: chmod_text.as_deref(),
+            sources,
+            heredocs: &heredoc_names,
+            dest,
+        });
+        step.commit(self.store, &mut next, &created_by, &self.clock)?;
         self.finish(next, key, false)
     }
 }
@@ -725,6 +831,32 @@ fn variable(env: &[String], scope: &Scope, name: &str) -> Option<String> {
                 .map(|(_, v)| v.to_string())
         })
         .or_else(|| scope.get(name))
+}
+
+/// Refuse a `COPY --from` with a variable, before anything is built, as
+/// BuildKit does: its stage must be known when the build is planned.
+fn check_copy_from(file: &Dockerfile, name: &str) -> Result<()> {
+    let no_variables = |_: &str| None;
+    for stage in &file.stages {
+        for located in &stage.instructions {
+            let Instruction::Copy {
+                from: Some(from), ..
+            } = &located.value
+            else {
+                continue;
+            };
+            let literal = dockerfile::expand_word(from, &no_variables, file.directives.escape);
+            if literal.ok().as_deref() != Some(from.as_str()) {
+                return Err(Error::invalid(format!(
+                    "{name}:{}: COPY --from={from}: variable expansion is not supported for \
+                     --from, define a new stage with FROM using ARG from global scope as a \
+                     workaround",
+                    located.line
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A RUN step to make: the instruction expanded and what it asks for.
@@ -744,30 +876,4 @@ struct Provided {
     bind: Option<Bind>,
     checksum: Option<String>,
     env: Option<String>,
-}
-
-/// A RUN's shell script: the command line, and each heredoc's body and
-/// delimiter after it, so that the shell reads them as it reads heredocs
-/// in a script. A command that is only a heredoc (`RUN <<EOF`) runs the
-/// body as the script, as BuildKit does.
-fn script(line: &str, heredocs: &[Heredoc]) -> String {
-    if heredocs.is_empty() {
-        return line.to_string();
-    }
-    if let [only] = heredocs {
-        let opener = line.trim();
-        if opener.starts_with("<<") && !opener.contains(char::is_whitespace) {
-            return only.body();
-        }
-    }
-    let mut script = format!("{line}\n");
-    for heredoc in heredocs {
-        script.push_str(&heredoc.content);
-        if !heredoc.content.is_empty() && !heredoc.content.ends_with('\n') {
-            script.push('\n');
-        }
-        script.push_str(&heredoc.name);
-        script.push('\n');
-    }
-    script
 }

@@ -2,6 +2,7 @@
 //! will be written) and its layers, plus the cache key that names how it was
 //! made. Each instruction turns one state into the next.
 
+use chrono::{DateTime, Utc};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Map, Value};
 
@@ -26,14 +27,15 @@ pub struct State {
 
 impl State {
     /// The state of `FROM scratch`: no layers, an empty config for the
-    /// host's platform.
+    /// host's platform with BuildKit's working directory `/` (the default
+    /// PATH every stage gets is added by the builder).
     pub fn scratch(platform: &Platform) -> Result<State> {
-        let created = compose::creation_time()?;
-        let mut config = compose::empty_config(platform, created);
+        let mut config = compose::empty_config(platform, chrono::DateTime::UNIX_EPOCH);
         // Docker's scratch config has no creation time of its own.
         if let Some(object) = config.as_object_mut() {
             object.remove("created");
         }
+        compose::runtime_config(&mut config)?.insert("WorkingDir".into(), json!("/"));
         Ok(State {
             config,
             layers: Vec::new(),
@@ -69,6 +71,18 @@ impl State {
             .unwrap_or_else(|| json!({}))
     }
 
+    /// Give a config with no PATH Docker's default one, as BuildKit gives
+    /// every stage (a `FROM scratch` stage included).
+    pub fn default_path(&mut self) -> Result<()> {
+        let runtime = self.runtime()?;
+        let mut env = crate::json::strings(runtime.get("Env"));
+        if !env.iter().any(|e| e.split('=').next() == Some("PATH")) {
+            env.push(format!("PATH={}", crate::container::process::DEFAULT_PATH));
+            runtime.insert("Env".into(), json!(env));
+        }
+        Ok(())
+    }
+
     /// The layers' diff_ids, bottom first.
     pub fn diff_ids(&self) -> Result<Vec<Digest>> {
         compose::diff_ids(&self.config)
@@ -80,21 +94,25 @@ impl State {
         store.snapshots_of(&self.layers, &self.diff_ids()?)
     }
 
-    /// A step that changed only the config: its history entry, marked
-    /// `empty_layer` as Docker marks it.
-    pub fn add_empty_step(&mut self, created_by: &str) -> Result<()> {
-        let history = history(created_by, true)?;
-        compose::add_history(&mut self.config, history)
+    /// A step that changed only the config: its history entry, made at
+    /// `created`, marked `empty_layer` as Docker marks it.
+    pub fn add_empty_step(&mut self, created_by: &str, created: DateTime<Utc>) -> Result<()> {
+        compose::add_history(&mut self.config, history(created_by, true, created))
     }
 
-    /// A step that added a layer.
+    /// A step that added a layer, made at `created`.
     pub fn add_layer_step(
         &mut self,
         layer: Descriptor,
         diff_id: &Digest,
         created_by: &str,
+        created: DateTime<Utc>,
     ) -> Result<()> {
-        compose::add_layer(&mut self.config, diff_id, history(created_by, false)?)?;
+        compose::add_layer(
+            &mut self.config,
+            diff_id,
+            history(created_by, false, created),
+        )?;
         self.layers.push(layer);
         Ok(())
     }
@@ -107,24 +125,22 @@ impl State {
 
     /// Stamp the config's creation time (the time of the last step, as
     /// Docker does).
-    pub fn stamp(&mut self) -> Result<()> {
-        let created = compose::timestamp(compose::creation_time()?);
+    pub fn stamp(&mut self, created: DateTime<Utc>) {
         if let Some(object) = self.config.as_object_mut() {
-            object.insert("created".into(), json!(created));
+            object.insert("created".into(), json!(compose::timestamp(created)));
         }
-        Ok(())
     }
 }
 
-/// A history entry made now.
-fn history(created_by: &str, empty: bool) -> Result<Value> {
+/// A history entry made at `created`.
+fn history(created_by: &str, empty: bool, created: DateTime<Utc>) -> Value {
     let mut entry = json!({
-        "created": compose::timestamp(compose::creation_time()?),
+        "created": compose::timestamp(created),
         "created_by": created_by,
         "comment": "buildkit.dockerfile.v0",
     });
     if empty {
         entry["empty_layer"] = json!(true);
     }
-    Ok(entry)
+    entry
 }

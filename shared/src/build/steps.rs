@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::clock::Clock;
 use super::state::State;
 use crate::container::execute::{self, Settings};
 use crate::container::process::{self, Process};
@@ -72,17 +73,20 @@ impl StepDir {
         let _ = rustix::mount::unmount(self.dir.rootfs(), rustix::mount::UnmountFlags::DETACH);
     }
 
-    /// Store what the step changed as a layer of `state`, with its history
-    /// entry, and keep the upper directory as the layer's snapshot.
-    pub fn commit(self, store: &Store, state: &mut State, created_by: &str) -> Result<()> {
-        match upper::store_layer(store, &self.dir.upper())? {
-            Some((layer, diff_id)) => {
-                adopt(store, &self.dir.upper(), &diff_id);
-                state.add_layer_step(layer, &diff_id, created_by)?;
-            }
-            None => state.add_empty_step(created_by)?,
-        }
-        Ok(())
+    /// Store what the step changed as a layer of `state` (an empty layer
+    /// when nothing changed, as Docker's builders add one), with its
+    /// history entry, its times as `clock` writes them; keep the upper
+    /// directory as the layer's snapshot.
+    pub fn commit(
+        self,
+        store: &Store,
+        state: &mut State,
+        created_by: &str,
+        clock: &Clock,
+    ) -> Result<()> {
+        let (layer, diff_id) = upper::store_layer(store, &self.dir.upper(), clock.layer_options())?;
+        adopt(store, &self.dir.upper(), &diff_id);
+        state.add_layer_step(layer, &diff_id, created_by, clock.now())
     }
 }
 

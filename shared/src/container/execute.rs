@@ -13,15 +13,18 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use super::console;
+use super::log;
+use super::network;
 use super::overlay;
+use super::owner::{self, Owner};
 use super::process::{self, Process};
 use super::runtime::{self, CreateError, Runtime, Stdio3};
 use super::signals;
 use super::spec::{self, Isolation, Network};
 use super::user;
 use super::Dir;
+use crate::confine::{Missing, Root};
 use crate::error::{Error, IoContext, Kind, Result};
-use crate::layer::extract;
 
 /// How a container is run, besides its process.
 #[derive(Debug, Clone)]
@@ -36,11 +39,18 @@ pub struct Settings {
     pub runtimes: Vec<Runtime>,
     /// Where the container's stdout goes.
     pub stdout: Stdout,
+    /// The store's runtime directory (`ROOT/.img/runtime`): the runtimes'
+    /// state and the owners' locks (see `owner.rs`); set by the library
+    /// from the store.
+    pub runtime_dir: PathBuf,
 }
 
 /// Where a container's stdout goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stdout {
+    /// With its stderr into a json-file log (a detached container; see
+    /// `log.rs`).
+    Log(PathBuf),
     /// img's own stdout (img-run).
     Inherit,
     /// img's stderr: stdout carries records (img-build's RUN).
@@ -94,7 +104,10 @@ fn run_mounted(
     let user = user::resolve(&rootfs, &process.user)?;
     let mut env = process.env.clone();
     process::add_home(&mut env, &user.home);
-    extract::ensure_dir(&rootfs, &process.cwd)
+    // The image's config names it: made inside the root filesystem, links
+    // on the way followed as if it were `/`.
+    Root::open(&rootfs)
+        .and_then(|root| root.dir(process.cwd.as_bytes(), Missing::Replace))
         .map_err(|e| e.context(format!("making the working directory {}", process.cwd)))?;
     let iso = &settings.isolation;
     let etc_files = write_etc_files(dir, &iso.hostname, iso.network)?;
@@ -114,20 +127,39 @@ fn run_mounted(
     fs::write(&config_path, bytes).io_context(|| format!("writing {}", config_path.display()))?;
 
     runtime::become_subreaper()?;
+    let runtime_dir = &settings.runtime_dir;
+    let mut owner = Owner::claim(runtime_dir, id)?;
+    let result = create_and_supervise(id, dir, settings, &mut owner, started);
+    owner.release();
+    result
+}
+
+/// Try the runtimes in turn until one creates the container, then run it.
+fn create_and_supervise(
+    id: &str,
+    dir: &Dir,
+    settings: &Settings,
+    owner: &mut Owner,
+    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+) -> Result<Outcome> {
     let mut failures = Vec::new();
     for candidate in &settings.runtimes {
+        let candidate = &candidate.in_store(&settings.runtime_dir);
+        owner.add_runtime(candidate)?;
         let console = if settings.tty {
             Some(console::Socket::new()?)
         } else {
             None
         };
+        let log_pipe = std::io::pipe().io_context(|| "making a pipe for the log".into())?;
         let stdio = Stdio3 {
             stdin: if settings.interactive && !settings.tty {
                 Stdio::inherit()
             } else {
                 Stdio::null()
             },
-            stdout: match settings.stdout {
+            stdout: match &settings.stdout {
+                Stdout::Log(_) => Stdio::from(log_pipe.1),
                 Stdout::Inherit => Stdio::inherit(),
                 Stdout::Stderr => Stdio::from(
                     std::io::stderr()
@@ -141,11 +173,28 @@ fn run_mounted(
         let socket_path = console.as_ref().map(console::Socket::path);
         match candidate.create(dir.path(), id, stdio, socket_path.as_deref()) {
             Ok(created) => {
+                // From here on the container dies with this process.
+                owner::spawn_guard(&settings.runtime_dir, id)?;
+                if settings.isolation.network == Network::Bridge {
+                    let pid_file = owner.helper_file(id, "pasta");
+                    let pid = created.pid.as_raw_nonzero().get();
+                    match network::connect(pid, &settings.isolation.ports, &pid_file) {
+                        Ok(helper) => owner.add_helper(helper)?,
+                        Err(e) => {
+                            let _ = candidate.delete(id);
+                            return Err(e);
+                        }
+                    }
+                }
                 let terminal = match &console {
                     Some(socket) => Some(socket.receive()?),
                     None => None,
                 };
-                return supervise(id, candidate, created, terminal, settings, started);
+                let log = match &settings.stdout {
+                    Stdout::Log(path) => Some((log::Writer::open(path)?, log_pipe.0)),
+                    _ => None,
+                };
+                return supervise(id, candidate, created, terminal, log, settings, started);
             }
             Err(CreateError::Command { message, code }) => {
                 let _ = candidate.delete(id);
@@ -183,10 +232,35 @@ fn supervise(
     runtime: &Runtime,
     created: runtime::Created,
     terminal: Option<fs::File>,
+    log: Option<(log::Writer, std::io::PipeReader)>,
     settings: &Settings,
     started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
 ) -> Result<Outcome> {
     let pid = created.pid;
+    if let Some((log, stdout)) = log {
+        // A detached container: everything it says goes into its log.
+        let copying = [
+            log.copy(stdout, "stdout"),
+            log.copy(created.stderr, "stderr"),
+        ];
+        let copying_terminal = terminal.map(|master| log.copy(master, "stdout"));
+        let result = started(runtime, pid.as_raw_nonzero().get())
+            .and_then(|_| runtime.start(id))
+            .and_then(|_| runtime::wait(pid));
+        if result.is_err() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = runtime::wait(pid);
+        }
+        let _ = runtime.delete(id);
+        for thread in copying.into_iter().chain(copying_terminal) {
+            let _ = thread.join();
+        }
+        return Ok(Outcome {
+            code: result?,
+            refused: None,
+            runtime: runtime.clone(),
+        });
+    }
     let stderr = runtime::forward_stderr(created.stderr);
     let _raw = terminal.as_ref().map(|_| console::RawMode::enter());
     let (forwarding, copying) = match terminal {
@@ -225,7 +299,7 @@ fn supervise(
 /// `/dev`, `/dev/pts`, `/dev/shm`, and the `/etc` files bound in), so that
 /// the runtime finds them and does not make them in the writable layer —
 /// which img-commit and img-build take as the container's changes.
-fn init_layer(dir: &Dir) -> Result<PathBuf> {
+pub(crate) fn init_layer(dir: &Dir) -> Result<PathBuf> {
     let init = dir.file("init");
     for sub in ["proc", "sys", "dev/pts", "dev/shm", "etc"] {
         let path = init.join(sub);
@@ -248,7 +322,7 @@ fn write_etc_files(
 ) -> Result<Vec<(PathBuf, &'static str)>> {
     let hosts = match network {
         Network::Host => fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        Network::None => String::new(),
+        Network::None | Network::Bridge => String::new(),
     };
     let hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n{hosts}"

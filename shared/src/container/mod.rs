@@ -33,9 +33,16 @@
 //! * [`table`] — containers listed as `docker ps -a` lists them.
 
 pub mod console;
+pub mod control;
+pub mod exec;
 pub mod execute;
+pub mod export;
+pub mod log;
+pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod overlay;
+pub mod owner;
 pub mod process;
 pub mod runtime;
 pub mod signals;
@@ -66,6 +73,9 @@ pub enum State {
     Running {
         /// The container's first process, as the host sees it.
         pid: i32,
+        /// When it started (RFC 3339).
+        #[serde(default)]
+        started: Option<String>,
     },
     /// Its process ended.
     Exited {
@@ -97,6 +107,30 @@ pub struct Container {
     pub runtime: String,
     /// What it is doing.
     pub state: State,
+    /// Removed when it ends (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// How it runs, for each start (none in records of older img).
+    #[serde(default)]
+    pub config: Option<RunConfig>,
+}
+
+/// How a container runs: what `img-create` decided once, for every
+/// `img-start`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Its process (the user not resolved yet).
+    pub process: process::Process,
+    /// What it sees of the host and may do.
+    pub isolation: spec::Isolation,
+    /// Whether it gets a terminal.
+    pub tty: bool,
+    /// Whether stdin is passed on (attached runs only).
+    pub interactive: bool,
+    /// The runtime chosen with `--runtime` (else the first that works).
+    pub runtime: Option<String>,
+    /// The signal img-stop sends first (the image's `StopSignal`).
+    pub stop_signal: Option<String>,
 }
 
 impl Container {
@@ -297,6 +331,36 @@ impl Store {
             ));
         }
         crate::store::remove_tree(dir.path())
+    }
+
+    /// End every container whose owner died — a killed img-run, img-build
+    /// or monitor — with its processes, runtime state and mounts, and mark
+    /// its record exited (or remove it, for `--rm`): see `owner.rs`. Every
+    /// program does this when it opens the store; `img-fsck --repair` and
+    /// `img-prune` call it too. The IDs of the containers ended.
+    pub fn reap_containers(&self) -> Result<Vec<String>> {
+        let runtime = owner::runtime_dir(&self.state_dir());
+        let reaped = owner::reap(&runtime, &mut |id| self.mark_reaped(id))?;
+        Ok(reaped.ids)
+    }
+
+    fn mark_reaped(&self, id: &str) {
+        let dir = self.container_dir(id);
+        let Ok(mut record) = dir.load() else {
+            return;
+        };
+        if record.auto_remove {
+            let _ = crate::store::remove_tree(dir.path());
+            return;
+        }
+        if matches!(record.state, State::Running { .. }) {
+            // As a SIGKILL would have ended it.
+            record.state = State::Exited {
+                code: 137,
+                finished: crate::compose::timestamp(chrono::Utc::now()),
+            };
+            let _ = dir.save(&record);
+        }
     }
 
     /// The diff_ids every container's layers name (kept by the sweep).

@@ -15,6 +15,14 @@
 //! with a joined `lowerdir=`. `redirect_dir`, `metacopy` and `index` are
 //! off: the upper directory must hold whole files and plain whiteouts,
 //! because it becomes a layer as it is (see `layer::upper`).
+//!
+//! An image may hold the same layer more than once (`COPY f /f`, `RUN rm
+//! /f`, `COPY f /f`; or the empty layers of steps that changed nothing),
+//! but overlayfs refuses a directory given twice as a lower layer (ELOOP).
+//! Only the topmost occurrence is mounted: every path the lower occurrence
+//! holds, the upper one holds too, with the same content, metadata,
+//! whiteouts and opaque markers, so it shadows the lower one entirely and
+//! leaving that out changes nothing the container sees.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -65,6 +73,8 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Re
             "an overlay needs at least one lower directory",
         ));
     }
+    let lowers = topmost_occurrences(lowers);
+    let lowers = lowers.as_slice();
     let failed = |e: rustix::io::Errno| {
         Error::io(
             format!("mounting the root filesystem at {}", target.display()),
@@ -76,6 +86,61 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Re
         // No new mount API, or no `lowerdir+` (before Linux 6.8).
         Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
             mount_classic(lowers, upper, work, target).map_err(failed)
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// Mount a read-only overlay of `lowers` (top first, at least two) at
+/// `target`.
+pub fn mount_read_only(lowers: &[PathBuf], target: &Path) -> Result<()> {
+    let failed = |e: rustix::io::Errno| {
+        Error::io(
+            format!("mounting a read-only overlay at {}", target.display()),
+            e.into(),
+        )
+    };
+    let mount = || -> rustix::io::Result<()> {
+        let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        for lower in lowers {
+            fsconfig_set_string(&fs, "lowerdir+", lower.as_path())?;
+        }
+        for (key, value) in FIXED_OPTIONS {
+            fsconfig_set_string(&fs, key, value)?;
+        }
+        fsconfig_create(&fs)?;
+        let mounted = fsmount(
+            &fs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_RDONLY,
+        )?;
+        move_mount(
+            &mounted,
+            "",
+            rustix::fs::CWD,
+            target,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    match mount() {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            let mut data = b"lowerdir=".to_vec();
+            for (i, lower) in lowers.iter().enumerate() {
+                if i > 0 {
+                    data.push(b':');
+                }
+                data.extend_from_slice(&escape(lower));
+            }
+            let data = CString::new(data).map_err(|_| failed(rustix::io::Errno::INVAL))?;
+            rustix::mount::mount(
+                "overlay",
+                target,
+                "overlay",
+                MountFlags::RDONLY,
+                data.as_c_str(),
+            )
+            .map_err(failed)
         }
         Err(e) => Err(failed(e)),
     }
@@ -137,6 +202,17 @@ fn mount_classic(
     )
 }
 
+/// `lowers` (top first) with each directory kept only where it first
+/// appears, i.e. at its topmost occurrence (see the module docs).
+fn topmost_occurrences(lowers: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    lowers
+        .iter()
+        .filter(|lower| seen.insert(lower.as_path()))
+        .cloned()
+        .collect()
+}
+
 /// A path in an overlay option string: `,`, `:` and `\` escaped.
 fn escape(path: &Path) -> Vec<u8> {
     let mut out = Vec::new();
@@ -152,6 +228,15 @@ fn escape(path: &Path) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_layer_is_mounted_at_its_topmost_place_only() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            topmost_occurrences(&[p("/c"), p("/a"), p("/b"), p("/a"), p("/c")]),
+            [p("/c"), p("/a"), p("/b")]
+        );
+    }
 
     #[test]
     fn option_paths_are_escaped() {

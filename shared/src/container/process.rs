@@ -15,7 +15,7 @@ use crate::error::{Error, IoContext, Result};
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What runs in the container, before the user is resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Process {
     /// The arguments: entrypoint, then command.
     pub args: Vec<String>,

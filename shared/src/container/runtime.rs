@@ -27,12 +27,17 @@ use crate::error::{Error, IoContext, Kind, Result};
 const CANDIDATES: &[&str] = &["runc", "crun"];
 
 /// An OCI runtime program.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Runtime {
     /// What the user calls it (`runc`, or the path given).
     pub name: String,
     /// The program.
     pub path: PathBuf,
+    /// Where it keeps its state (`--root`): inside the store, so that no
+    /// container of img's is ever out of its sight (see `owner.rs`); the
+    /// runtime's own default when `None`.
+    #[serde(skip)]
+    pub root: Option<PathBuf>,
 }
 
 /// Why `create` failed.
@@ -62,6 +67,7 @@ pub fn candidates(chosen: Option<&str>) -> Result<Vec<Runtime>> {
         return Ok(vec![Runtime {
             name: name.to_string(),
             path,
+            root: None,
         }]);
     }
     let found: Vec<Runtime> = CANDIDATES
@@ -70,6 +76,7 @@ pub fn candidates(chosen: Option<&str>) -> Result<Vec<Runtime>> {
             find(name).map(|path| Runtime {
                 name: name.to_string(),
                 path,
+                root: None,
             })
         })
         .collect();
@@ -113,8 +120,31 @@ pub struct Created {
 }
 
 impl Runtime {
-    fn command(&self) -> Command {
-        Command::new(&self.path)
+    /// The program with its state root (`--root`), for a subcommand.
+    pub(crate) fn command(&self) -> Command {
+        let mut command = Command::new(&self.path);
+        if let Some(root) = &self.root {
+            command.arg("--root").arg(root);
+        }
+        command
+    }
+
+    /// The directory name of its state under the store's runtime
+    /// directory: the program's file name (`runc`, `crun`).
+    pub fn state_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// The same runtime keeping its state under the store's runtime
+    /// directory `runtime_dir` (`ROOT/.img/runtime`).
+    pub fn in_store(&self, runtime_dir: &Path) -> Runtime {
+        Runtime {
+            root: Some(runtime_dir.join(self.state_name())),
+            ..self.clone()
+        }
     }
 
     /// Create the container `id` from the bundle `bundle`; with
@@ -180,6 +210,11 @@ impl Runtime {
     /// Start the created container `id`.
     pub fn start(&self, id: &str) -> Result<()> {
         self.quiet(&["start", id])
+    }
+
+    /// Send `signal` to the container `id`'s first process.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        self.quiet(&["kill", id, signal])
     }
 
     /// Remove the container `id` from the runtime's state, killing what

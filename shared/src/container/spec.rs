@@ -15,6 +15,8 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, LinuxNamespaceType, Mount, Spec,
 };
@@ -41,28 +43,34 @@ const DEFAULT_CAPS: &[Capability] = &[
 ];
 
 /// Which network the container has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Network {
     /// The host's network namespace.
     Host,
     /// A network namespace of its own, with no interface but loopback.
     None,
+    /// A network namespace of its own connected to the host by pasta,
+    /// with outbound access and published ports (Docker's default
+    /// `bridge`; see `network.rs`).
+    Bridge,
 }
 
 impl Network {
-    /// The mode `--network` names: `none`, or the host's for anything else
-    /// the flag allows (`host`, and `default` for img-build).
+    /// The mode `--network` names: `bridge`, `none`, or the host's for
+    /// `host` (and img-build's `default`, whose RUN steps share the
+    /// host's network).
     pub fn parse(mode: &str) -> Network {
-        if mode == "none" {
-            Network::None
-        } else {
-            Network::Host
+        match mode {
+            "none" => Network::None,
+            "bridge" => Network::Bridge,
+            _ => Network::Host,
         }
     }
 }
 
 /// A bind mount (`-v /host:/container[:ro]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// The host path (absolute).
     pub source: PathBuf,
@@ -137,7 +145,8 @@ pub struct Options {
 /// What a container sees of the host and may do: `docker run`'s flags of
 /// that kind. The default is Docker's default container on the host's
 /// network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Isolation {
     /// The container's host name.
     pub hostname: String,
@@ -155,6 +164,8 @@ pub struct Isolation {
     pub binds: Vec<Bind>,
     /// tmpfs mounts (container paths).
     pub tmpfs: Vec<String>,
+    /// Ports published on the host (with [`Network::Bridge`]).
+    pub ports: Vec<super::network::Port>,
 }
 
 impl Default for Isolation {
@@ -168,6 +179,7 @@ impl Default for Isolation {
             cap_drop: Vec::new(),
             binds: Vec::new(),
             tmpfs: Vec::new(),
+            ports: Vec::new(),
         }
     }
 }

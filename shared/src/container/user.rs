@@ -5,9 +5,10 @@
 //! does; a name missing from them is an error. The user's supplementary
 //! groups are the groups of `/etc/group` that list the user's name.
 
-use std::fs;
+use std::io::Read;
 use std::path::Path;
 
+use crate::confine::Root;
 use crate::error::{Error, Result};
 
 /// Who the container's process runs as.
@@ -120,16 +121,15 @@ fn read_groups(rootfs: &Path) -> Vec<Group> {
 
 /// The colon-separated fields of each line of a file in the root
 /// filesystem; a missing or unreadable file has none. The file is read
-/// through the mounted root, whose `/etc` is the image's own; a symbolic
-/// link pointing out of it is not followed.
+/// through the root filesystem's [`Root`], whose `/etc` is the image's
+/// own: a link in the image is followed inside it, never out of it.
 fn lines(rootfs: &Path, rel: &str) -> impl Iterator<Item = Vec<String>> {
-    let path = rootfs.join(rel);
-    let inside = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-    let text = if inside {
-        fs::read_to_string(&path).unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let mut text = String::new();
+    if let Ok(mut file) = Root::open(rootfs).and_then(|root| root.open_file(rel.as_bytes())) {
+        if file.read_to_string(&mut text).is_err() {
+            text.clear();
+        }
+    }
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
         .map(|l| l.split(':').map(String::from).collect())
@@ -140,6 +140,7 @@ fn lines(rootfs: &Path, rel: &str) -> impl Iterator<Item = Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn rootfs() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -181,5 +182,22 @@ mod tests {
             .to_string()
             .contains("unable to find user nobody"));
         assert!(resolve(r, "www:nogroup").is_err());
+    }
+
+    #[test]
+    fn the_images_links_are_followed_inside_it_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, host) = (tmp.path().join("root"), tmp.path().join("host"));
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("passwd"), "evil:x:666:666::/:/bin/sh\n").unwrap();
+        fs::write(root.join("usr/lib/passwd"), "app:x:7:7::/app:/bin/sh\n").unwrap();
+        // `etc` leads to the host's directory if followed on the host.
+        std::os::unix::fs::symlink("../host", root.join("etc")).unwrap();
+        assert!(resolve(&root, "evil").is_err());
+        fs::remove_file(root.join("etc")).unwrap();
+        fs::create_dir(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/usr/lib/passwd", root.join("etc/passwd")).unwrap();
+        assert_eq!(resolve(&root, "app").unwrap().uid, 7);
     }
 }

@@ -10,6 +10,15 @@
 //! matches a directory matches everything below it. A leading `!` makes an
 //! exception that brings matching paths back. For each path the patterns
 //! are tried in order and the last one that matches decides.
+//!
+//! Exactly which paths are left out is decided as current BuildKit's
+//! context transfer decides it (fsutil's walk with patternmatcher's
+//! `MatchesUsingParentResults`): a path is matched against the patterns
+//! with what its parent directory matched carried down, a pattern not
+//! tried at a directory (it could not change the result there) is not
+//! carried to what is below it, and an excluded directory is walked into
+//! only when an exception may bring something below it back. What is
+//! brought back comes with its parent directories.
 
 use regex::Regex;
 
@@ -29,9 +38,6 @@ struct Pattern {
     /// The pattern as cleaned.
     text: String,
     matcher: Matcher,
-    /// Each path element's matcher, `None` for one with `**`: to tell
-    /// whether a directory may hold paths the pattern matches.
-    elements: Vec<Option<Matcher>>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,18 +110,10 @@ impl Ignore {
             })?;
             let matcher = compile(&text)
                 .map_err(|why| Error::invalid(format!("ignore pattern {given:?}: {why}")))?;
-            let elements = text
-                .split('/')
-                .map(|e| match e.contains("**") {
-                    true => None,
-                    false => compile(e).ok(),
-                })
-                .collect();
             compiled.push(Pattern {
                 exception,
                 text,
                 matcher,
-                elements,
             });
         }
         Ok(Ignore { patterns: compiled })
@@ -135,57 +133,96 @@ impl Ignore {
     }
 
     /// Whether the path (relative to the context, `/`-separated) is left
-    /// out. The context root itself never is.
+    /// out, as BuildKit's walk of the context decides it (see the module
+    /// docs). The context root itself never is.
     pub fn excludes(&self, rel_path: &str) -> bool {
         let path = relative(rel_path);
         if path == "." {
             return false;
         }
-        let parents: Vec<&str> = match path.rfind('/') {
-            Some(at) => path[..at].split('/').collect(),
-            None => Vec::new(),
-        };
+        // Each directory on the way, then the path itself, as a walk
+        // meets them.
+        let ends = path
+            .match_indices('/')
+            .map(|(at, _)| at)
+            .chain(std::iter::once(path.len()));
         let mut excluded = false;
-        for pattern in &self.patterns {
-            // An exception can only bring back what is excluded, and a
-            // pattern only exclude what is not.
-            if pattern.exception != excluded {
-                continue;
-            }
-            let matches = pattern.matcher.matches(&path)
-                || (1..=parents.len()).any(|n| pattern.matcher.matches(&parents[..n].join("/")));
-            if matches {
-                excluded = !pattern.exception;
-            }
+        let mut parent: Option<Vec<bool>> = None;
+        for end in ends {
+            let (here, matched) = self.matches_below(&path[..end], parent.as_deref());
+            excluded = here;
+            parent = Some(matched);
         }
         excluded
     }
 
-    /// Whether an excluded directory may still hold paths an exception
-    /// brings back, so a walker must descend into it; `false` means the
-    /// whole directory can be skipped. It errs on the side of `true`.
-    pub fn may_include_below(&self, dir: &str) -> bool {
-        let dir = relative(dir);
-        let mut exceptions = self.patterns.iter().filter(|p| p.exception).peekable();
-        if dir == "." {
-            return exceptions.peek().is_some();
-        }
-        let dir: Vec<&str> = dir.split('/').collect();
-        exceptions.any(|pattern| {
-            for (at, element) in pattern.elements.iter().enumerate() {
-                let (Some(element), Some(name)) = (element, dir.get(at)) else {
-                    // `**`, or the pattern goes deeper than the directory.
-                    return true;
-                };
-                if !element.matches(name) {
-                    return false;
+    /// patternmatcher's `MatchesUsingParentResults`: whether `path` is
+    /// excluded, given which patterns its parent directory matched
+    /// (`None` at the top, where a pattern is also tried on each parent),
+    /// and which patterns it matches, for its children.
+    fn matches_below(&self, path: &str, parent: Option<&[bool]>) -> (bool, Vec<bool>) {
+        let mut excluded = false;
+        let mut matched = vec![false; self.patterns.len()];
+        for (i, pattern) in self.patterns.iter().enumerate() {
+            let mut matches = parent.is_some_and(|p| p[i]);
+            if !matches {
+                // An exception can only bring back what is excluded, and a
+                // pattern only exclude what is not: the others are not
+                // tried (nor carried down).
+                if pattern.exception != excluded {
+                    continue;
+                }
+                matches = pattern.matcher.matches(path);
+                if !matches && parent.is_none() {
+                    let mut end = 0;
+                    while let Some(at) = path[end..].find('/') {
+                        end += at;
+                        if pattern.matcher.matches(&path[..end]) {
+                            matches = true;
+                            break;
+                        }
+                        end += 1;
+                    }
                 }
             }
-            // The pattern matches the directory or a parent of it:
-            // everything below is brought back.
-            true
-        })
+            matched[i] = matches;
+            if matches {
+                excluded = !pattern.exception;
+            }
+        }
+        (excluded, matched)
     }
+
+    /// Whether BuildKit's walk goes into the excluded directory `dir`,
+    /// looking for paths an exception brings back; `false` means the
+    /// whole directory stays out. With no exceptions it never does; when
+    /// every exception is a plain path (a trailing `/*` or `/**` aside)
+    /// only into the directories such a path goes through; otherwise into
+    /// every one.
+    pub fn may_include_below(&self, dir: &str) -> bool {
+        let dir = relative(dir);
+        let exceptions: Vec<&Pattern> = self.patterns.iter().filter(|p| p.exception).collect();
+        if exceptions.is_empty() {
+            return false;
+        }
+        let plain = |p: &&Pattern| {
+            !without_trailing_glob(&p.text).contains(['*', '[', ']', '?', '^', '\\'])
+        };
+        if dir == "." || !exceptions.iter().all(plain) {
+            return true;
+        }
+        let dir_slash = format!("{dir}/");
+        exceptions
+            .iter()
+            .any(|p| format!("{}/", without_trailing_glob(&p.text)).starts_with(&dir_slash))
+    }
+}
+
+/// A pattern without a trailing `/**` or `/*`, as fsutil compares
+/// exceptions with directory paths.
+fn without_trailing_glob(pattern: &str) -> &str {
+    let pattern = pattern.strip_suffix("/**").unwrap_or(pattern);
+    pattern.strip_suffix("/*").unwrap_or(pattern)
 }
 
 impl Matcher {

@@ -191,28 +191,43 @@ fn refuses_bad_patterns() {
 }
 
 #[test]
-fn tells_a_walker_where_exceptions_may_apply() {
+fn tells_a_walker_where_exceptions_may_apply_as_fsutil_does() {
     let plain = ignore(&["build", "*.o"]);
     assert!(!plain.may_include_below("build"));
-    let some = ignore(&["build", "!build/keep/*.txt", "logs", "!**/important.log"]);
-    assert!(some.may_include_below("build"));
-    assert!(some.may_include_below("build/keep"));
-    // `**` reaches below any directory.
-    assert!(some.may_include_below("build/other"));
-    assert!(some.may_include_below("logs"));
-    let exact = ignore(&["build", "!build/keep/*.txt"]);
-    assert!(exact.may_include_below("build"));
-    assert!(exact.may_include_below("build/keep"));
-    assert!(!exact.may_include_below("build/keep/deeper"));
-    // A directory the exception matches comes back whole.
-    assert!(exact.may_include_below("build/keep/dir.txt/sub"));
-    assert!(!exact.may_include_below("build/other"));
-    assert!(!exact.may_include_below("other"));
-    assert!(exact.may_include_below("."));
-    let whole = ignore(&["*", "!src"]);
-    assert!(whole.may_include_below("src/deep/dir"));
-    assert!(!whole.may_include_below("srcx"));
-    let class = ignore(&["*", "![ab]*/x"]);
-    assert!(class.may_include_below("alpha"));
-    assert!(!class.may_include_below("zeta"));
+    // Plain exceptions: only the directories they go through.
+    let paths = ignore(&["build", "!build/keep/x.txt", "logs", "!cache/**"]);
+    assert!(paths.may_include_below("build"));
+    assert!(paths.may_include_below("build/keep"));
+    assert!(!paths.may_include_below("build/other"));
+    assert!(!paths.may_include_below("logs"));
+    assert!(paths.may_include_below("cache"));
+    assert!(!paths.may_include_below("cache/deeper"));
+    assert!(paths.may_include_below("."));
+    // An exception with a wildcard before its end: every directory.
+    let wild = ignore(&["build", "!build/keep/*.txt"]);
+    assert!(wild.may_include_below("other"));
+    let anywhere = ignore(&["subdir", "!**/sub1.txt"]);
+    assert!(anywhere.may_include_below("subdir"));
+    assert!(!anywhere.excludes("subdir/sub1.txt"));
+    assert!(anywhere.excludes("subdir/sub2.txt"));
+}
+
+#[test]
+fn parent_results_are_carried_as_buildkit_carries_them() {
+    // The second `a` is not tried at `a` (it could not change the result
+    // there), so `a/x` does not inherit it: the exception wins.
+    let again = ignore(&["a", "!a/x", "a"]);
+    assert!(again.excludes("a"));
+    assert!(!again.excludes("a/x"));
+    assert!(again.excludes("a/y"));
+    // `!d` is not tried at `d` (not excluded there), so it does not bring
+    // back what `d/*` excludes below it.
+    let below = ignore(&["d/*", "!d"]);
+    assert!(!below.excludes("d"));
+    assert!(below.excludes("d/sub"));
+    assert!(below.excludes("d/sub/file"));
+    // At the top, a pattern is tried on every parent.
+    let nested = ignore(&["a/b"]);
+    assert!(nested.excludes("a/b/c/d"));
+    assert!(!nested.excludes("a/c"));
 }

@@ -12,6 +12,10 @@
 //! go into PAX `SCHILY.xattr.` records; `security.selinux` labels belong to
 //! the host and are left out, as Docker does.
 //!
+//! A name that would make a whiteout of `.` or `..` in the layer (`.wh..`,
+//! `.wh...`, `.wh.`, or anything under a `.wh.` directory) is refused, as
+//! every reader of layers refuses it (see [`super::check`]).
+//!
 //! The tree is streamed: one directory listing is held at a time, plus the
 //! first path of every multiply linked file.
 
@@ -140,6 +144,9 @@ impl<W: Write> TreeWriter<W> {
     /// Write the one entry `rel` for the file `full`; `false` when it was
     /// left out (a socket).
     pub fn add(&mut self, full: &Path, rel: &[u8], meta: &Metadata) -> Result<bool> {
+        // A file named like a whiteout of `.` or `..` would be one in the
+        // layer: what every reader refuses is never written.
+        whiteout::classify(rel).map_err(|e| e.context(format!("{}", full.display())))?;
         let kind = meta.file_type();
         if self.options.exclude.contains(&(meta.dev(), meta.ino())) {
             return Ok(false);

@@ -3,14 +3,15 @@
 //! its opaque markers empty directories of everything lower layers put in
 //! them — the OCI image spec's rules, layer by layer, as an unpacker does.
 //!
-//! Nothing is ever written outside the destination: entry paths are cleaned
-//! and a `..` that leaves the root is refused; every directory on the way to
-//! an entry is resolved inside the root, a symbolic link in it followed as
-//! if the root were `/` (an absolute target or a `..` stays inside), so
-//! that a layer's `etc -> /etc` symlink followed by `etc/passwd` writes the
-//! root's own `etc/passwd`; the last component is never followed, and hard
-//! link targets are resolved the same way. The destination must not be
-//! changed by anyone else while a layer is applied.
+//! Nothing is ever written, read or deleted outside the destination, by
+//! construction: every entry is checked first ([`super::check`]: no `..`
+//! out of the root, no whiteout of `.` or `..`), then placed through the
+//! destination's [`Root`]: the directories on the way are resolved inside
+//! it, a symbolic link among them followed as if the root were `/` (so a
+//! layer's `etc -> /etc` followed by `etc/passwd` writes the root's own
+//! `etc/passwd`), and the entry itself is made, replaced or deleted by its
+//! plain name relative to its directory's handle, never through a link.
+//! Hard link targets are resolved the same way.
 //!
 //! With [`Options::overlay`] the layer is written as one overlayfs lower
 //! (or upper) directory instead: whiteouts become overlayfs whiteouts (a
@@ -26,19 +27,20 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::fs;
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use rustix::fs::{FileType, Stat, Timespec, Timestamps};
+
+use super::check;
+use super::compression;
 use super::path;
 use super::tarout::EntryMeta;
 use super::whiteout::{self, Kind as Whiteout};
+use crate::confine::{self, Dir, Missing, Root};
 use crate::error::{Error, IoContext, Result};
-
-/// Symbolic links followed while resolving one path before giving up.
-const MAX_LINKS: usize = 255;
 
 /// How to apply a layer.
 #[derive(Debug, Clone)]
@@ -75,91 +77,100 @@ pub struct Report {
     pub skipped_xattrs: u64,
 }
 
+/// Apply the layer tar (plain, gzip or zstd) read from `input` onto the
+/// directory `root`. A regular file is checked whole first, so that a
+/// layer refused changes nothing; a pipe is checked entry by entry as it
+/// is applied, and stops at the first entry refused.
+pub fn apply_file(mut input: File, root: &Path, options: &Options) -> Result<Report> {
+    let regular = input.metadata().is_ok_and(|m| m.is_file());
+    if regular {
+        let what = || "reading the layer".to_string();
+        let start = input.stream_position().io_context(what)?;
+        let (_, tar) =
+            compression::decompress(BufReader::with_capacity(compression::BUFFER, &input))?;
+        check::tar(tar)?;
+        input.seek(SeekFrom::Start(start)).io_context(what)?;
+    }
+    let (_, tar) = compression::decompress(BufReader::with_capacity(compression::BUFFER, input))?;
+    apply(tar, root, options)
+}
+
 /// Apply the uncompressed layer tar `layer` onto the directory `root`.
 pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report> {
+    apply_in(layer, &Root::open(root)?, options)
+}
+
+/// Apply the uncompressed layer tar `layer` inside `root`.
+pub fn apply_in(layer: impl Read, root: &Root, options: &Options) -> Result<Report> {
     let mut report = Report::default();
     let mut created: HashSet<Vec<u8>> = HashSet::new();
     // Directory times are set last: writing into a directory changes them.
-    let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    let mut dir_times: Vec<(Vec<u8>, u64)> = Vec::new();
     let mut archive = tar::Archive::new(layer);
     let bad =
         |e: io::Error| Error::invalid(format!("not a valid layer tar: {}", super::one_line(&e)));
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
-        let kind = entry.header().entry_type();
-        if matches!(kind, tar::EntryType::XGlobalHeader) {
-            continue;
-        }
-        let raw = entry.path_bytes().into_owned();
-        let Some(rel) = path::clean(&raw)? else {
+        let Some(checked) = check::entry(&entry)? else {
             continue;
         };
-        match whiteout::classify(&rel) {
-            Whiteout::Remove(target) if options.overlay => {
-                if !created.contains(&target) {
-                    overlay_whiteout(root, &target)?;
-                    report.removed += 1;
-                }
-                continue;
-            }
-            Whiteout::Opaque(dir) if options.overlay => {
-                overlay_opaque(root, dir)?;
-                report.removed += 1;
-                continue;
-            }
+        let rel = checked.path;
+        match whiteout::classify(&rel)? {
             Whiteout::Remove(target) => {
                 if !created.contains(&target) {
-                    report.removed += remove(root, &target)?;
+                    if options.overlay {
+                        overlay_whiteout(root, &target)?;
+                        report.removed += 1;
+                    } else {
+                        report.removed += remove(root, &target)?;
+                    }
                 }
                 continue;
             }
             Whiteout::Opaque(dir) => {
-                report.removed += empty_dir(root, dir, &created)?;
+                report.removed += if options.overlay {
+                    let dir = root.dir(dir.unwrap_or_default(), Missing::Replace)?;
+                    dir.ok_or_else(vanished)?
+                        .set_xattr_self(OVERLAY_OPAQUE, b"y")?;
+                    1
+                } else {
+                    empty_dir(root, dir, &created)?
+                };
                 continue;
             }
             Whiteout::Meta => continue,
             Whiteout::Entry => {}
         }
+        let kind = entry.header().entry_type();
         let meta = EntryMeta::of(&mut entry)?;
-        let parent = resolve_dir(root, path::parent(&rel), true)?
-            .ok_or_else(|| Error::invalid("a parent directory vanished"))?;
-        let dest = parent.join(OsStr::from_bytes(path::base_name(&rel)));
-        let existing = fs::symlink_metadata(&dest).ok();
-        let keep_dir = kind.is_dir() && existing.as_ref().is_some_and(|m| m.is_dir());
+        let (parent, name) = root.parent(&rel, Missing::Replace)?.ok_or_else(vanished)?;
+        let existing = parent.stat(name)?;
+        let keep_dir = kind.is_dir() && existing.as_ref().is_some_and(confine::is_dir);
         // A directory that replaces a whited-out path must hide the lower
         // layers' directory of that name, not merge with it.
         let replaces_whiteout =
             options.overlay && kind.is_dir() && existing.as_ref().is_some_and(is_overlay_whiteout);
-        if let Some(m) = &existing {
-            if !keep_dir {
-                if m.is_dir() {
-                    fs::remove_dir_all(&dest)
-                } else {
-                    fs::remove_file(&dest)
-                }
-                .io_context(|| format!("replacing {}", dest.display()))?;
-            }
+        if existing.is_some() && !keep_dir {
+            parent.remove(name)?;
         }
-        let what = || format!("writing {}", dest.display());
         match kind {
             tar::EntryType::Directory => {
                 if !keep_dir {
-                    fs::create_dir(&dest).io_context(what)?;
+                    parent.create_dir(name)?;
                 }
                 if replaces_whiteout {
-                    set_opaque(&dest)?;
+                    parent.set_xattr(name, OVERLAY_OPAQUE, b"y")?;
                 }
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &dest).io_context(what)?;
+                parent.symlink(OsStr::from_bytes(&target), name)?;
             }
             tar::EntryType::Link => {
-                let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                let target = path::clean_link(&target)?;
-                let source = resolve_dir(root, path::parent(&target), false)?
-                    .map(|d| d.join(OsStr::from_bytes(path::base_name(&target))))
-                    .filter(|p| fs::symlink_metadata(p).is_ok())
+                let target = checked.hard_link.unwrap_or_default();
+                let (from, source) = root
+                    .parent(&target, Missing::Absent)?
+                    .filter(|(dir, source)| dir.stat(source).is_ok_and(|s| s.is_some()))
                     .ok_or_else(|| {
                         Error::invalid(format!(
                             "hard link {} points to {}, which the layer has not created",
@@ -167,24 +178,23 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
                             String::from_utf8_lossy(&target)
                         ))
                     })?;
-                fs::hard_link(&source, &dest).io_context(what)?;
+                parent.hard_link(&from, source, name)?;
                 created.insert(rel);
                 report.written += 1;
                 // A hard link shares its target's metadata.
                 continue;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                if !make_node(&dest, &meta)? {
+                if !make_node(&parent, name, &meta)? {
                     report.skipped_devices += 1;
                     continue;
                 }
             }
-            _ if kind.is_file() || kind.is_gnu_sparse() => {
-                let mut file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&dest)
-                    .io_context(what)?;
+            _ => {
+                // Regular, contiguous or sparse: `check::entry` let no
+                // other type through.
+                let mut file = parent.create_file(name)?;
+                let what = || format!("writing {}", parent.shown_child(name).display());
                 let copied = io::copy(&mut entry, &mut file).io_context(what)?;
                 if copied != entry.size() {
                     return Err(Error::invalid(format!(
@@ -193,236 +203,78 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
                     )));
                 }
             }
-            other => {
-                return Err(Error::invalid(format!(
-                    "{}: tar entry type {other:?} cannot be part of a root filesystem",
-                    String::from_utf8_lossy(&rel)
-                )))
-            }
         }
-        report.skipped_xattrs += set_meta(&dest, &meta, kind, options)?;
+        report.skipped_xattrs += set_meta(&parent, name, &meta, kind, options)?;
         if kind.is_dir() {
-            dir_times.push((dest, meta.header.mtime().unwrap_or(0)));
+            dir_times.push((rel.clone(), meta.header.mtime().unwrap_or(0)));
         }
         created.insert(rel);
         report.written += 1;
     }
     for (dir, mtime) in dir_times.iter().rev() {
-        set_mtime(dir, *mtime)?;
+        // Found again by its path: a later entry may have replaced it,
+        // and whatever is there now is inside the root.
+        if let Some((parent, name)) = root.parent(dir, Missing::Absent)? {
+            if parent.stat(name)?.is_some() {
+                parent.set_times(name, &times(*mtime))?;
+            }
+        }
     }
     Ok(report)
 }
 
-/// Make the directory `rel` (a path inside the root filesystem `root`)
-/// and its parents where missing, resolving symbolic links on the way
-/// inside `root` as an unpacker does; returns its real path.
-pub fn ensure_dir(root: &Path, rel: &str) -> Result<PathBuf> {
-    let rel = rel.trim_start_matches('/');
-    resolve_dir(root, (!rel.is_empty()).then_some(rel.as_bytes()), true)?
-        .ok_or_else(|| Error::invalid(format!("cannot make directory /{rel}")))
-}
-
-/// The real path of `rel` (a file or directory that must exist) inside the
-/// root filesystem `root`, symbolic links on the way resolved inside it;
-/// the last component is followed too, as a mount source is.
-pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
-    resolve_inside_at(root, rel, 0)
-}
-
-fn resolve_inside_at(root: &Path, rel: &str, links: usize) -> Result<PathBuf> {
-    if links > MAX_LINKS {
-        return Err(Error::invalid(format!(
-            "too many symbolic links resolving /{rel}"
-        )));
-    }
-    let rel = rel.trim_start_matches('/');
-    if rel.is_empty() {
-        return Ok(root.to_path_buf());
-    }
-    let missing = || Error::not_found(format!("/{rel} does not exist in its source"));
-    let parent = resolve_dir(root, path::parent(rel.as_bytes()), false)?.ok_or_else(missing)?;
-    let here = parent.join(OsStr::from_bytes(path::base_name(rel.as_bytes())));
-    match fs::symlink_metadata(&here) {
-        Ok(m) if m.file_type().is_symlink() => {
-            let target =
-                fs::read_link(&here).io_context(|| format!("reading {}", here.display()))?;
-            let target = target.as_os_str().as_bytes();
-            let next = if target.starts_with(b"/") {
-                String::from_utf8_lossy(target).into_owned()
-            } else {
-                let dir =
-                    path::parent(rel.as_bytes()).map(|p| String::from_utf8_lossy(p).into_owned());
-                format!(
-                    "{}/{}",
-                    dir.unwrap_or_default(),
-                    String::from_utf8_lossy(target)
-                )
-            };
-            resolve_inside_at(root, &crate::build::mounts::inside(&next)?, links + 1)
-        }
-        Ok(_) => Ok(here),
-        Err(_) => Err(missing()),
-    }
-}
-
-/// The real path of the directory `rel` under `root`, symlinks on the way
-/// resolved inside the root. Missing directories (and non-directories in
-/// the way) are made into directories when `create`, else `None`.
-fn resolve_dir(root: &Path, rel: Option<&[u8]>, create: bool) -> Result<Option<PathBuf>> {
-    let mut resolved: Vec<Vec<u8>> = Vec::new();
-    let mut todo: Vec<Vec<u8>> = rel
-        .map(|r| r.split(|b| *b == b'/').rev().map(<[u8]>::to_vec).collect())
-        .unwrap_or_default();
-    let mut links = 0;
-    while let Some(part) = todo.pop() {
-        match part.as_slice() {
-            b"" | b"." => continue,
-            b".." => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let here = join(root, &resolved).join(OsStr::from_bytes(&part));
-        match fs::symlink_metadata(&here) {
-            Ok(m) if m.file_type().is_symlink() => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(Error::invalid(format!(
-                        "too many symbolic links resolving {}",
-                        String::from_utf8_lossy(rel.unwrap_or_default())
-                    )));
-                }
-                let target =
-                    fs::read_link(&here).io_context(|| format!("reading {}", here.display()))?;
-                let target = target.as_os_str().as_bytes();
-                if target.starts_with(b"/") {
-                    resolved.clear();
-                }
-                todo.extend(target.split(|b| *b == b'/').rev().map(<[u8]>::to_vec));
-            }
-            Ok(m) if m.is_dir() => resolved.push(part),
-            Ok(_) if create => {
-                fs::remove_file(&here).io_context(|| format!("replacing {}", here.display()))?;
-                make_dir(&here)?;
-                resolved.push(part);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                make_dir(&here)?;
-                resolved.push(part);
-            }
-            Ok(_) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("reading {}", here.display()), e)),
-        }
-    }
-    Ok(Some(join(root, &resolved)))
-}
-
-fn join(root: &Path, parts: &[Vec<u8>]) -> PathBuf {
-    let mut p = root.to_path_buf();
-    for part in parts {
-        p.push(OsStr::from_bytes(part));
-    }
-    p
-}
-
-fn make_dir(path: &Path) -> Result<()> {
-    fs::create_dir(path).io_context(|| format!("creating {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-        .io_context(|| format!("setting the mode of {}", path.display()))
+fn vanished() -> Error {
+    Error::invalid("a parent directory vanished while the layer was applied")
 }
 
 /// Delete `target` (a whiteout): the path itself, never what it links to.
-fn remove(root: &Path, target: &[u8]) -> Result<u64> {
-    let Some(dir) = resolve_dir(root, path::parent(target), false)? else {
+fn remove(root: &Root, target: &[u8]) -> Result<u64> {
+    let Some((dir, name)) = root.parent(target, Missing::Absent)? else {
         return Ok(0);
     };
-    let victim = dir.join(OsStr::from_bytes(path::base_name(target)));
-    let result = match fs::symlink_metadata(&victim) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(&victim),
-        Ok(_) => fs::remove_file(&victim),
-        Err(_) => return Ok(0),
-    };
-    result.io_context(|| format!("removing {}", victim.display()))?;
-    Ok(1)
+    Ok(u64::from(dir.remove(name)?))
 }
 
 /// Remove every child of `dir` that this layer has not created itself.
-fn empty_dir(root: &Path, dir: Option<&[u8]>, created: &HashSet<Vec<u8>>) -> Result<u64> {
-    let Some(real) = resolve_dir(root, dir, false)? else {
+fn empty_dir(root: &Root, dir: Option<&[u8]>, created: &HashSet<Vec<u8>>) -> Result<u64> {
+    let Some(real) = root.dir(dir.unwrap_or_default(), Missing::Absent)? else {
         return Ok(0);
     };
     let mut removed = 0;
-    for child in fs::read_dir(&real).io_context(|| format!("listing {}", real.display()))? {
-        let child = child.io_context(|| format!("listing {}", real.display()))?;
-        let name = child.file_name();
-        let rel = path::join(dir, name.as_bytes());
-        if !created.contains(&rel) {
-            removed += remove(root, &rel)?;
+    for name in real.names()? {
+        if !created.contains(&path::join(dir, name.as_bytes())) {
+            removed += u64::from(real.remove(&name)?);
         }
     }
     Ok(removed)
 }
 
-/// Whether `meta` is an overlayfs whiteout: a character device 0/0.
-fn is_overlay_whiteout(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    meta.file_type().is_char_device() && meta.rdev() == 0
+/// Whether `stat` is an overlayfs whiteout's: a character device 0/0.
+fn is_overlay_whiteout(stat: &Stat) -> bool {
+    FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice && stat.st_rdev == 0
 }
 
 /// Put an overlayfs whiteout in `target`'s place (inside this layer's
 /// directory, whose own entry of that name it replaces).
-fn overlay_whiteout(root: &Path, target: &[u8]) -> Result<()> {
-    let parent = resolve_dir(root, path::parent(target), true)?
-        .ok_or_else(|| Error::invalid("a parent directory vanished"))?;
-    let dest = parent.join(OsStr::from_bytes(path::base_name(target)));
-    match fs::symlink_metadata(&dest) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(&dest),
-        Ok(_) => fs::remove_file(&dest),
-        Err(_) => Ok(()),
+fn overlay_whiteout(root: &Root, target: &[u8]) -> Result<()> {
+    let (dir, name) = root
+        .parent(target, Missing::Replace)?
+        .ok_or_else(vanished)?;
+    dir.remove(name)?;
+    if !dir.mknod(name, FileType::CharacterDevice, 0, 0)? {
+        return Err(Error::new(
+            crate::Kind::Io,
+            format!(
+                "writing the whiteout {}: not permitted (overlay layers need root)",
+                dir.shown_child(name).display()
+            ),
+        ));
     }
-    .io_context(|| format!("replacing {}", dest.display()))?;
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &dest,
-        rustix::fs::FileType::CharacterDevice,
-        rustix::fs::Mode::empty(),
-        rustix::fs::makedev(0, 0),
-    )
-    .map_err(|e| {
-        Error::io(
-            format!(
-                "writing the whiteout {} (overlay layers need root)",
-                dest.display()
-            ),
-            e.into(),
-        )
-    })
-}
-
-/// Mark the directory `dir` (made when missing) opaque for overlayfs.
-fn overlay_opaque(root: &Path, dir: Option<&[u8]>) -> Result<()> {
-    let real = resolve_dir(root, dir, true)?
-        .ok_or_else(|| Error::invalid("a parent directory vanished"))?;
-    set_opaque(&real)
-}
-
-fn set_opaque(dir: &Path) -> Result<()> {
-    rustix::fs::lsetxattr(dir, OVERLAY_OPAQUE, b"y", rustix::fs::XattrFlags::empty()).map_err(|e| {
-        Error::io(
-            format!(
-                "marking {} opaque (overlay layers need root)",
-                dir.display()
-            ),
-            e.into(),
-        )
-    })
+    Ok(())
 }
 
 /// Make a device node or FIFO; `false` when not permitted (not root).
-fn make_node(dest: &Path, meta: &EntryMeta) -> Result<bool> {
-    use rustix::fs::{FileType, Mode};
+fn make_node(dir: &Dir, name: &OsStr, meta: &EntryMeta) -> Result<bool> {
     let header = &meta.header;
     let file_type = match header.entry_type() {
         tar::EntryType::Char => FileType::CharacterDevice,
@@ -431,68 +283,53 @@ fn make_node(dest: &Path, meta: &EntryMeta) -> Result<bool> {
     };
     let major = header.device_major().ok().flatten().unwrap_or(0);
     let minor = header.device_minor().ok().flatten().unwrap_or(0);
-    let mode = Mode::from_raw_mode(header.mode().unwrap_or(0o644) & 0o7777);
-    match rustix::fs::mknodat(
-        rustix::fs::CWD,
-        dest,
-        file_type,
-        mode,
-        rustix::fs::makedev(major, minor),
-    ) {
-        Ok(()) => Ok(true),
-        Err(e) if e == rustix::io::Errno::PERM => Ok(false),
-        Err(e) => Err(Error::io(
-            format!("creating {}", dest.display()),
-            io::Error::from(e),
-        )),
-    }
+    let mode = header.mode().unwrap_or(0o644) & 0o7777;
+    dir.mknod(name, file_type, mode, rustix::fs::makedev(major, minor))
 }
 
 /// Owner, mode, extended attributes and (for non-directories) time;
 /// returns the number of extended attributes the filesystem refused.
-fn set_meta(dest: &Path, meta: &EntryMeta, kind: tar::EntryType, options: &Options) -> Result<u64> {
+fn set_meta(
+    dir: &Dir,
+    name: &OsStr,
+    meta: &EntryMeta,
+    kind: tar::EntryType,
+    options: &Options,
+) -> Result<u64> {
     let header = &meta.header;
-    let what = || format!("setting metadata of {}", dest.display());
     if options.preserve_owners {
         let uid = header.uid().ok().and_then(|u| u32::try_from(u).ok());
         let gid = header.gid().ok().and_then(|g| u32::try_from(g).ok());
-        std::os::unix::fs::lchown(dest, uid, gid).io_context(what)?;
+        dir.chown(name, uid, gid)?;
     }
     let mut refused = 0;
     for (key, value) in &meta.pax {
-        if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-            if rustix::fs::lsetxattr(dest, name, value, rustix::fs::XattrFlags::empty()).is_err() {
+        if let Some(attribute) = key.strip_prefix("SCHILY.xattr.") {
+            if dir.set_xattr(name, attribute, value).is_err() {
                 refused += 1;
             }
         }
     }
     if kind != tar::EntryType::Symlink {
         // After chown, which clears set-user-ID bits.
-        let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        fs::set_permissions(dest, fs::Permissions::from_mode(mode)).io_context(what)?;
+        dir.chmod(name, header.mode().unwrap_or(0o644) & 0o7777)?;
     }
     if !kind.is_dir() {
-        set_mtime(dest, header.mtime().unwrap_or(0))?;
+        dir.set_times(name, &times(header.mtime().unwrap_or(0)))?;
     }
     Ok(refused)
 }
 
-fn set_mtime(dest: &Path, mtime: u64) -> Result<()> {
-    let time = rustix::fs::Timespec {
+/// Access and modification times both at `mtime` (seconds).
+fn times(mtime: u64) -> Timestamps {
+    let time = Timespec {
         tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
         tv_nsec: 0,
     };
-    let times = rustix::fs::Timestamps {
+    Timestamps {
         last_access: time,
         last_modification: time,
-    };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        dest,
-        &times,
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| Error::io(format!("setting the time of {}", dest.display()), e.into()))
+    }
 }
 
 #[cfg(test)]

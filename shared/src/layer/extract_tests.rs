@@ -2,6 +2,7 @@
 //! one by one and applying their flattened tar must give the same tree.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::*;
@@ -160,7 +161,9 @@ fn never_writes_outside_the_root() {
     fs::create_dir(&root).unwrap();
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("keep"), "mine").unwrap();
-    let escape = format!("../../{}", outside.file_name().unwrap().to_str().unwrap());
+    // From `root/esc`, `../outside` is the real `outside` beside the root:
+    // where the link would lead if it were followed on the host.
+    let escape = format!("../{}", outside.file_name().unwrap().to_str().unwrap());
     let hostile = layer(&[
         E::Sym("esc", &escape),
         E::Sym("abs", "/"),
@@ -189,4 +192,43 @@ fn never_writes_outside_the_root() {
     let err = apply(&b.into_inner().unwrap()[..], &root, &options()).unwrap_err();
     assert_eq!(err.kind(), crate::Kind::InvalidInput);
     assert!(!tmp.path().join("evil").exists());
+}
+
+#[test]
+fn whiteouts_of_the_root_or_its_parent_are_refused_and_delete_nothing() {
+    for (hostile, overlay) in [
+        (&[E::File(".wh...", "", 0o644)][..], false),
+        (
+            &[E::Dir("dir", 0o755), E::File("dir/.wh...", "", 0o644)][..],
+            false,
+        ),
+        (&[E::File(".wh..", "", 0o644)][..], false),
+        (
+            &[E::Sym("r", "/"), E::File("r/.wh...", "", 0o644)][..],
+            false,
+        ),
+        (&[E::File(".wh...", "", 0o644)][..], true),
+        (&[E::Sym("r", "/"), E::File("r/.wh..", "", 0o644)][..], true),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir(&root).unwrap();
+        fs::write(root.join("lower"), "lower layer").unwrap();
+        fs::write(tmp.path().join("beside"), "victim").unwrap();
+        let options = Options {
+            preserve_owners: false,
+            overlay,
+        };
+        let err = apply(&layer(hostile)[..], &root, &options).unwrap_err();
+        assert_eq!(err.kind(), crate::Kind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("whiteout"), "{err}");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("beside")).unwrap(),
+            "victim"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("lower")).unwrap(),
+            "lower layer"
+        );
+    }
 }

@@ -234,7 +234,7 @@ impl Planner {
             let Some(at) = path::clean(&raw).map_err(|e| e.context(what))? else {
                 continue;
             };
-            match whiteout::classify(&at) {
+            match whiteout::classify(&at).map_err(|e| e.context(what))? {
                 Whiteout::Remove(t) => {
                     whiteouts.push(t);
                     continue;

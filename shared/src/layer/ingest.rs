@@ -1,19 +1,19 @@
 //! Storing a layer tar given as a stream (`img-import`, later `img-commit`
 //! and `img-layer`): the bytes are stored exactly as they come (plain,
 //! gzip or zstd; never recompressed) while, in the same pass, they are
-//! decompressed, hashed for the diff_id and parsed as a tar, so that what is
-//! stored is known to be a layer: every entry's path stays inside the root,
-//! and a hard link names a path inside it too. Nothing is visible in the
-//! store unless the whole stream was a valid tar.
+//! decompressed, hashed for the diff_id and checked as a layer tar (see
+//! [`super::check`]): every entry's path stays inside the root, a hard link
+//! names a path inside it too, a whiteout names a plain entry. Nothing is
+//! visible in the store unless the whole stream was a valid layer.
 
 use std::io::{self, Read, Write};
 
 use oci_spec::image::Descriptor;
 
+use super::check::{self, bad_tar};
 use super::compression::{self, Compression};
-use super::path;
 use crate::digest::{Digest, DigestReader};
-use crate::error::{Error, IoContext, Kind, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 
 /// A layer now in the store.
@@ -57,12 +57,12 @@ pub fn ingest(store: &Store, source: impl Read) -> Result<Ingested> {
         let (compression, mut decoded) = compression::decompress(&mut tee)?;
         if compression == Compression::None {
             // The blob is the tar: its digest is the diff_id, hashed once.
-            let entries = check_tar(&mut decoded)?;
+            let entries = check::tar(&mut decoded)?;
             io::copy(&mut decoded, &mut io::sink()).map_err(bad_tar)?;
             (compression, None, entries)
         } else {
             let mut uncompressed = DigestReader::new(decoded);
-            let entries = check_tar(&mut uncompressed)?;
+            let entries = check::tar(&mut uncompressed)?;
             // The end-of-archive blocks and any padding after them belong
             // to the layer as well.
             io::copy(&mut uncompressed, &mut io::sink()).map_err(bad_tar)?;
@@ -86,43 +86,4 @@ pub fn ingest(store: &Store, source: impl Read) -> Result<Ingested> {
         compression,
         entries,
     })
-}
-
-/// Read a tar stream to its end, checking every entry's path; returns the
-/// number of entries.
-fn check_tar(reader: impl Read) -> Result<u64> {
-    let mut archive = tar::Archive::new(reader);
-    let mut count = 0;
-    for entry in archive.entries().map_err(bad_tar)? {
-        let entry = entry.map_err(bad_tar)?;
-        let raw = entry.path_bytes();
-        path::clean(&raw)?;
-        if entry.header().entry_type() == tar::EntryType::Link {
-            if let Some(target) = entry.link_name_bytes() {
-                path::clean_link(&target)?;
-            }
-        }
-        count += 1;
-    }
-    Ok(count)
-}
-
-/// A read error in the middle of a tar stream: the input is not a valid
-/// (or complete) tar, unless the operating system failed.
-fn bad_tar(e: io::Error) -> Error {
-    if e.raw_os_error().is_some() {
-        return Error::io("reading the layer", e);
-    }
-    let kind = crate::error::kind_of(&e).unwrap_or(Kind::InvalidInput);
-    Error::new(
-        if kind == Kind::Io {
-            Kind::InvalidInput
-        } else {
-            kind
-        },
-        format!(
-            "the input is not a valid tar archive (plain, gzip or zstd): {}",
-            super::one_line(&e)
-        ),
-    )
 }

@@ -53,10 +53,12 @@ pub fn list_files(layer: impl Read, out: &mut impl Write) -> Result<u64> {
             .link_name_bytes()
             .map(|l| String::from_utf8_lossy(&l).into_owned());
         let tail = match shown.as_deref().map(whiteout::classify) {
-            Some(Kind::Remove(target)) => {
+            // Listed, so that a person sees what img refuses to apply.
+            Some(Err(_)) => format!("{name} (not a valid whiteout: refused)"),
+            Some(Ok(Kind::Remove(target))) => {
                 format!("{} (removed)", String::from_utf8_lossy(&target))
             }
-            Some(Kind::Opaque(dir)) => format!(
+            Some(Ok(Kind::Opaque(dir))) => format!(
                 "{}/ (opaque: lower contents removed)",
                 String::from_utf8_lossy(dir.unwrap_or(b"."))
             ),

@@ -5,6 +5,7 @@
 //! * [`path`]: entry paths cleaned into the root, escapes refused.
 //! * [`whiteout`]: `.wh.NAME` and `.wh..wh..opq` as the OCI image spec
 //!   defines them.
+//! * [`check`]: what a layer may hold, checked wherever one comes in.
 //! * [`ingest`]: a layer tar stream stored as it comes, checked and hashed.
 //! * [`tarout`]: writing entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
@@ -18,6 +19,7 @@
 //! Layers are read as streams, never whole: memory stays bounded by the
 //! number of paths in an image, not by its size.
 
+pub mod check;
 pub mod compression;
 pub mod create;
 pub mod diff;

@@ -37,31 +37,21 @@ pub fn write_layer<W: Write>(upper: &Path, out: W, options: Options) -> Result<(
 }
 
 /// Store the layer `upper` holds as a gzip blob (Docker's layer format);
-/// returns its descriptor and diff_id, or `None` when it holds no change.
-/// The tar is hashed and compressed as it is written: one pass, no
-/// temporary tar.
-pub fn store_layer(store: &Store, upper: &Path) -> Result<Option<(Descriptor, Digest)>> {
-    if is_empty(upper)? {
-        return Ok(None);
-    }
+/// returns its descriptor and diff_id. An upper directory without any
+/// change still gives a layer (an empty tar), as BuildKit and Docker's
+/// builders add one for every RUN, COPY or ADD. The tar is hashed and
+/// compressed as it is written: one pass, no temporary tar.
+pub fn store_layer(store: &Store, upper: &Path, options: Options) -> Result<(Descriptor, Digest)> {
     let blob = store.ingest()?;
     let gzip = Compressor::new(Compression::Gzip, blob)?;
-    let (tar, _) = write_layer(upper, DigestWriter::new(gzip), Options::default())?;
+    let (tar, _) = write_layer(upper, DigestWriter::new(gzip), options)?;
     let (gzip, diff_id, _) = tar.finish();
     let blob = gzip
         .finish()
         .io_context(|| "compressing the layer".into())?;
     let (digest, size) = blob.commit(None)?;
     let descriptor = Descriptor::new(Compression::Gzip.oci_layer_media_type(), size, digest);
-    Ok(Some((descriptor, diff_id)))
-}
-
-/// Whether the upper directory holds no change at all.
-pub fn is_empty(upper: &Path) -> Result<bool> {
-    Ok(fs::read_dir(upper)
-        .io_context(|| format!("listing {}", upper.display()))?
-        .next()
-        .is_none())
+    Ok((descriptor, diff_id))
 }
 
 fn walk<W: Write>(writer: &mut TreeWriter<W>, dir: &Path, rel: Option<&[u8]>) -> Result<()> {
@@ -179,10 +169,13 @@ mod tests {
     }
 
     #[test]
-    fn an_untouched_upper_is_empty() {
+    fn an_untouched_upper_is_the_empty_layer() {
         let upper = tempfile::tempdir().unwrap();
-        assert!(is_empty(upper.path()).unwrap());
-        fs::write(upper.path().join("f"), b"").unwrap();
-        assert!(!is_empty(upper.path()).unwrap());
+        let (tar, _) = write_layer(upper.path(), Vec::new(), Options::default()).unwrap();
+        // The diff_id every builder gives a step that changed nothing.
+        assert_eq!(
+            crate::digest::of_bytes(&tar).to_string(),
+            "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+        );
     }
 }

@@ -3,10 +3,18 @@
 //! `DIR/.wh..wh..opq` says that `DIR` is opaque: every child it had in the
 //! layers below is hidden (the directory itself stays). Both apply only to
 //! lower layers, never to entries of their own layer. Other `.wh..wh.` names
-//! are AUFS bookkeeping, ignored like Docker ignores them. Whiteout entries
-//! are never themselves part of a root filesystem.
+//! are AUFS bookkeeping, ignored like Docker ignores them (with everything
+//! under a top-level `.wh..wh.` directory). Whiteout entries are never
+//! themselves part of a root filesystem.
+//!
+//! A whiteout names one plain entry of its own directory: `.wh.` alone,
+//! `.wh..` and `.wh...` (which would delete the directory itself or its
+//! parent) are refused, and so is any path below a whiteout-named
+//! directory, which the spec says no filesystem can hold. Every reader of
+//! layers classifies through [`classify`], so each refuses them alike.
 
 use super::path;
+use crate::error::{Error, Result};
 
 /// The prefix that marks a whiteout.
 pub const PREFIX: &[u8] = b".wh.";
@@ -28,24 +36,44 @@ pub enum Kind<'a> {
     Meta,
 }
 
-/// Classify a cleaned entry path.
-pub fn classify(entry: &[u8]) -> Kind<'_> {
-    let name = path::base_name(entry);
-    if !name.starts_with(PREFIX) {
-        return Kind::Entry;
+/// Classify a cleaned entry path; an error for a whiteout that names no
+/// plain entry, or an entry below a whiteout.
+pub fn classify(entry: &[u8]) -> Result<Kind<'_>> {
+    if entry.starts_with(AUFS_META) && entry != OPAQUE {
+        return Ok(Kind::Meta);
     }
     let dir = path::parent(entry);
+    if let Some(marker) = dir
+        .into_iter()
+        .flat_map(|d| d.split(|b| *b == b'/'))
+        .find(|part| part.starts_with(PREFIX))
+    {
+        return Err(Error::invalid(format!(
+            "layer entry {:?} lies below the whiteout {:?}, which cannot hold entries",
+            String::from_utf8_lossy(entry),
+            String::from_utf8_lossy(marker)
+        )));
+    }
+    let name = path::base_name(entry);
+    if !name.starts_with(PREFIX) {
+        return Ok(Kind::Entry);
+    }
     if name == OPAQUE {
-        return Kind::Opaque(dir);
+        return Ok(Kind::Opaque(dir));
     }
     if name.starts_with(AUFS_META) {
-        return Kind::Meta;
+        return Ok(Kind::Meta);
     }
     let target = &name[PREFIX.len()..];
-    if target.is_empty() {
-        return Kind::Meta;
+    if matches!(target, b"" | b"." | b"..") || target.contains(&b'/') {
+        return Err(Error::invalid(format!(
+            "layer entry {:?} is a whiteout of {:?}, which is not an entry of its directory; \
+             refusing the layer",
+            String::from_utf8_lossy(entry),
+            String::from_utf8_lossy(target)
+        )));
     }
-    Kind::Remove(path::join(dir, target))
+    Ok(Kind::Remove(path::join(dir, target)))
 }
 
 /// The whiteout entry name that deletes `target`.
@@ -60,12 +88,33 @@ mod tests {
 
     #[test]
     fn classifies_per_spec() {
-        assert_eq!(classify(b"a/b"), Kind::Entry);
-        assert_eq!(classify(b"a/.wh.b"), Kind::Remove(b"a/b".to_vec()));
-        assert_eq!(classify(b".wh.top"), Kind::Remove(b"top".to_vec()));
-        assert_eq!(classify(b"a/.wh..wh..opq"), Kind::Opaque(Some(b"a")));
-        assert_eq!(classify(b".wh..wh..opq"), Kind::Opaque(None));
-        assert_eq!(classify(b".wh..wh.plnk"), Kind::Meta);
+        let ok = |p: &'static [u8]| classify(p).unwrap();
+        assert_eq!(ok(b"a/b"), Kind::Entry);
+        assert_eq!(ok(b"a/.wh.b"), Kind::Remove(b"a/b".to_vec()));
+        assert_eq!(ok(b".wh.top"), Kind::Remove(b"top".to_vec()));
+        assert_eq!(ok(b"a/.wh...b"), Kind::Remove(b"a/..b".to_vec()));
+        assert_eq!(ok(b"a/.wh..wh..opq"), Kind::Opaque(Some(b"a")));
+        assert_eq!(ok(b".wh..wh..opq"), Kind::Opaque(None));
+        assert_eq!(ok(b".wh..wh.plnk"), Kind::Meta);
+        assert_eq!(ok(b".wh..wh.plnk/12.34"), Kind::Meta);
         assert_eq!(whiteout_for(b"a/b"), b"a/.wh.b");
+    }
+
+    #[test]
+    fn a_whiteout_names_one_plain_entry() {
+        for bad in [
+            &b".wh.."[..],
+            b".wh...",
+            b".wh.",
+            b"dir/.wh...",
+            b"r/.wh..",
+            b"a/.wh.",
+            b".wh.x/y",
+            b"a/.wh..wh..opq/b",
+            b"a/.wh.b/.wh.c",
+        ] {
+            let err = classify(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::Kind::InvalidInput, "{bad:?}");
+        }
     }
 }

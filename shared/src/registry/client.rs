@@ -513,7 +513,7 @@ fn registry_message(body: &[u8]) -> Option<String> {
 
 fn make_agent(registry: &str, options: &ClientOptions) -> Result<Agent> {
     let mut tls = TlsConfig::builder();
-    if !options.tls_verify {
+    if !options.verifies_tls(registry) {
         tls = tls.disable_verification(true);
     } else {
         let material = super::certs::load(registry, options.cert_dir.as_deref())?;

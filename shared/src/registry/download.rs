@@ -12,6 +12,10 @@
 //! honours ranges). A worker whose connection breaks or stalls asks again
 //! from the byte it got to.
 //!
+//! A layer is checked as a layer tar while it arrives (see
+//! [`crate::layer::check`]), on a thread of its own, from the same bytes the
+//! digest is computed from; it enters the store only when both passed.
+//!
 //! The digest is computed by the calling thread, in order, from the bytes
 //! already written (read back from the page cache): the workers only
 //! receive and write, so hashing — one core's work that cannot be split —
@@ -38,6 +42,7 @@ use super::retry::backoff;
 use super::stream::{self, Streamed};
 use crate::digest::Hasher;
 use crate::error::{Error, IoContext, Kind, Result};
+use crate::layer::check::Background;
 use crate::store::writeback::Flusher;
 use crate::store::{merge_ranges, missing_ranges, PartialBlob, Ranges, Store};
 
@@ -117,11 +122,14 @@ struct Job<'a> {
 }
 
 /// Download the blob `descriptor` names into `store`, resuming an earlier
-/// partial download, reporting the bytes present so far to `progress`.
+/// partial download, reporting the bytes present so far to `progress`. A
+/// `layer` is checked as a layer tar on the way (see
+/// [`crate::layer::check`]) and enters the store only if it passed.
 pub fn fetch(
     source: &Source<'_>,
     store: &Store,
     descriptor: &Descriptor,
+    layer: bool,
     progress: &dyn Fn(u64),
 ) -> Result<Fetched> {
     let digest = descriptor.digest();
@@ -139,14 +147,25 @@ pub fn fetch(
         "downloading blob {digest} from {}",
         source.client.registry()
     );
+    let start_check = || layer.then(|| Background::start(format!("layer {digest}")));
     if resumed_from == 0 && size >= PARALLEL_MIN {
         if let Some(direct) = partial.open_direct() {
-            match stream::fetch(source, &url, &what, &mut partial, direct, progress)? {
+            let check = start_check();
+            match stream::fetch(
+                source,
+                &url,
+                &what,
+                &mut partial,
+                direct,
+                progress,
+                check.as_ref(),
+            )? {
                 Streamed::Complete(hasher) => {
                     progress(size);
-                    return commit(partial, &hasher, &what, resumed_from);
+                    return commit(partial, &hasher, check, &what, resumed_from);
                 }
-                // The written prefix is in the partial's ranges now.
+                // The written prefix is in the partial's ranges now, and
+                // the parallel path checks the layer again from its start.
                 Streamed::GaveWay => {}
             }
         }
@@ -174,6 +193,7 @@ pub fn fetch(
         }),
         changed: Condvar::new(),
     };
+    let check = start_check();
     let result = std::thread::scope(|scope| -> Result<Hasher> {
         if workers > 0 {
             job.start(scope, true);
@@ -187,14 +207,14 @@ pub fn fetch(
             true => Some(Flusher::start(scope, &job.file)?),
             false => None,
         };
-        let hashed = job.hash(&mut partial, progress, flusher.as_mut());
+        let hashed = job.hash(&mut partial, progress, flusher.as_mut(), check.as_ref());
         let written = flusher.map_or(Ok(()), Flusher::finish);
         let hasher = hashed?;
         written?;
         Ok(hasher)
     });
     match result {
-        Ok(hasher) => commit(partial, &hasher, &job.what, resumed_from),
+        Ok(hasher) => commit(partial, &hasher, check, &job.what, resumed_from),
         Err(e) => {
             // Keep what arrived, for the next try.
             let done = job.lock().map(|s| s.done.clone()).unwrap_or_default();
@@ -204,13 +224,23 @@ pub fn fetch(
     }
 }
 
-/// Make the downloaded bytes a blob once they hashed to its digest.
+/// Make the downloaded bytes a blob once they hashed to its digest and,
+/// for a layer, passed its check. A layer refused is thrown away whole.
 fn commit(
     partial: PartialBlob<'_>,
     hasher: &Hasher,
+    check: Option<Background>,
     what: &str,
     resumed_from: u64,
 ) -> Result<Fetched> {
+    // Bytes that hash wrong are a broken download (tried again), not a
+    // hostile layer: the check's verdict counts only for the right bytes.
+    if let Some(check) = check.filter(|_| &hasher.digest() == partial.digest()) {
+        if let Err(e) = check.finish() {
+            partial.discard();
+            return Err(e);
+        }
+    }
     partial.commit(&hasher.digest()).map_err(|e| {
         if e.kind() == Kind::DigestMismatch {
             e.context(what.to_string())
@@ -421,6 +451,7 @@ impl<'a> Job<'a> {
         partial: &mut PartialBlob<'_>,
         progress: &dyn Fn(u64),
         mut flusher: Option<&mut Flusher<'_>>,
+        check: Option<&Background>,
     ) -> Result<Hasher> {
         let mut hasher = Hasher::default();
         let mut buf = vec![0u8; HASH_CHUNK];
@@ -467,6 +498,9 @@ impl<'a> Job<'a> {
                     ));
                 }
                 hasher.update(&buf[..n]);
+                if let Some(check) = check {
+                    check.feed_copy(&buf[..n]);
+                }
                 if let Some(flusher) = flusher.as_mut() {
                     flusher.wrote(n);
                 }

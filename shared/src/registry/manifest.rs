@@ -1,6 +1,7 @@
-//! Manifests over the wire: fetching one with content negotiation (OCI
-//! manifest and index, Docker schema 2 manifest and manifest list) and a
-//! verified digest, and putting one by tag or digest.
+//! Manifests over the wire: asking for a tag's digest with HEAD, fetching
+//! one with content negotiation (OCI manifest and index, Docker schema 2
+//! manifest and manifest list) and a verified digest, and putting one by
+//! tag or digest.
 
 use ureq::http::Response;
 use ureq::Body;
@@ -54,16 +55,7 @@ pub fn get(
     let mut response = client.send(Call::get(url, scope).header("Accept", ACCEPT))?;
     if !response.status().is_success() {
         let err = client.error_for(response, &format!("manifest for {}", what()));
-        return Err(match err.kind() {
-            Kind::NotFound => Error::new(
-                Kind::NotFound,
-                format!(
-                    "{err} (does the repository and tag exist? list the tags with img-search --tags {}/{repository})",
-                    client.registry()
-                ),
-            ),
-            _ => err,
-        });
+        return Err(not_found_hint(client, repository, err));
     }
     let announced = header(&response, "docker-content-digest");
     let content_type = header(&response, "content-type");
@@ -89,6 +81,43 @@ pub fn get(
         media_type,
         digest: actual,
     })
+}
+
+/// Ask for the digest of manifest `reference` (a tag) with HEAD, which
+/// fetches nothing (and which Docker Hub does not count as a pull). `None`
+/// when the answer does not say: no `Docker-Content-Digest`, no HEAD, or an
+/// error, whose words only a GET's body carries — the caller GETs instead.
+pub fn head(
+    client: &Client,
+    repository: &str,
+    reference: &str,
+    scope: &Scope,
+) -> Result<Option<Digest>> {
+    let url = client.url(&format!("/v2/{repository}/manifests/{reference}"));
+    let call = Call {
+        method: "HEAD",
+        ..Call::get(url, scope)
+    }
+    .header("Accept", ACCEPT);
+    let response = client.send(call)?;
+    if !response.status().is_success() {
+        return Ok(None);
+    }
+    Ok(header(&response, "docker-content-digest").and_then(|d| digest::parse(d.trim()).ok()))
+}
+
+/// A NotFound answer with the hint of where to look for tags.
+fn not_found_hint(client: &Client, repository: &str, err: Error) -> Error {
+    match err.kind() {
+        Kind::NotFound => Error::new(
+            Kind::NotFound,
+            format!(
+                "{err} (does the repository and tag exist? list the tags with img-search --tags {}/{repository})",
+                client.registry()
+            ),
+        ),
+        _ => err,
+    }
 }
 
 fn read_limited(response: &mut Response<Body>, what: &str) -> Result<Vec<u8>> {

@@ -17,7 +17,12 @@
 //! * [`upload`] — one blob out (existence check, cross-repository mount,
 //!   monolithic or chunked upload); [`push`] — a whole image or index;
 //! * [`search`] — Docker Hub search, a registry's catalog and tags;
-//! * [`options`] — the flags the registry programs share.
+//! * [`options`] — the flags the registry programs share;
+//! * [`registries_conf`] — the containers `registries.conf` files;
+//!   [`mirrors`] — what they mean for a pull or a push (mirrors, locations,
+//!   blocked registries); [`sources`] — a pull's endpoints, connected when
+//!   first needed and tried in order; [`present`] — what the store already
+//!   holds of a digest a registry names.
 //!
 //! No async runtime: blocking HTTP (ureq, rustls) with one thread per
 //! transfer, bounded by the programs' concurrency flags.
@@ -30,15 +35,20 @@ pub mod download;
 pub mod helper;
 pub mod login;
 pub mod manifest;
+pub mod mirrors;
 pub mod options;
+pub mod present;
 pub mod pull;
 pub mod push;
+pub mod registries_conf;
 pub mod retry;
 pub mod search;
+pub mod sources;
 mod stream;
 pub mod token;
 pub mod upload;
 pub mod url;
 
 pub use client::Client;
-pub use options::{ClientOptions, RegistryArgs};
+pub use options::{ClientOptions, MirrorArgs, RegistryArgs};
+pub use registries_conf::RegistriesConf;

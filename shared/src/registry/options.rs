@@ -1,13 +1,16 @@
 //! The flags every registry program shares (`--creds`, `--tls-verify`,
-//! `--cert-dir`, `--insecure-registry`) and the connection settings they
-//! become.
+//! `--cert-dir`, `--insecure-registry`), the one pulls add
+//! (`--registry-mirror`), and the connection settings they become, with
+//! what `registries.conf` says.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
 
 use super::credentials::Credentials;
+use super::registries_conf::RegistriesConf;
 use crate::error::{Error, Result};
 
 /// Registry flags, flattened into img-pull, img-push, img-login and img-search.
@@ -42,6 +45,32 @@ pub struct ClientOptions {
     /// How long a read or write may stall before the connection is given up
     /// (and a download resumed on a new one).
     pub stall_timeout: Duration,
+    /// `registries.conf` (mirrors, locations, insecure and blocked
+    /// registries) and the run's `--registry-mirror`s.
+    pub registries: Arc<RegistriesConf>,
+}
+
+/// The flag of the programs that pull (img-pull, img-run, img-build).
+#[derive(Debug, Clone, Args, Default)]
+pub struct MirrorArgs {
+    /// Try this Docker Hub mirror first, as dockerd's registry-mirrors ([http[s]://]HOST[:PORT]; http:// allows plain HTTP; repeatable)
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirrors: Vec<String>,
+}
+
+impl MirrorArgs {
+    /// The connection settings `registry` asks for, with these mirrors
+    /// before the configured ones.
+    pub fn options(&self, registry: &RegistryArgs) -> Result<ClientOptions> {
+        let mut options = registry.options()?;
+        if !self.registry_mirrors.is_empty() {
+            let registries = Arc::make_mut(&mut options.registries);
+            for url in &self.registry_mirrors {
+                registries.add_hub_mirror(url)?;
+            }
+        }
+        Ok(options)
+    }
 }
 
 /// The stall timeout when `IMG_REGISTRY_TIMEOUT` does not set one.
@@ -55,6 +84,7 @@ impl Default for ClientOptions {
             cert_dir: None,
             insecure_registries: Vec::new(),
             stall_timeout: stall_timeout_from_env(),
+            registries: Arc::default(),
         }
     }
 }
@@ -68,7 +98,8 @@ fn stall_timeout_from_env() -> Duration {
 }
 
 impl RegistryArgs {
-    /// The connection settings these flags ask for.
+    /// The connection settings these flags ask for, with `registries.conf`
+    /// read from its standard places.
     pub fn options(&self) -> Result<ClientOptions> {
         let credentials = self
             .creds
@@ -88,6 +119,7 @@ impl RegistryArgs {
             tls_verify: self.tls_verify,
             cert_dir: self.cert_dir.clone(),
             insecure_registries: self.insecure_registries.clone(),
+            registries: Arc::new(RegistriesConf::load()?),
             ..ClientOptions::default()
         })
     }
@@ -96,9 +128,19 @@ impl RegistryArgs {
 impl ClientOptions {
     /// Whether plain HTTP may be tried for `host` (host[:port]): loopback
     /// addresses and `localhost` always (Docker's rule for 127.0.0.0/8), the
-    /// registries named insecure, and every registry without `--tls-verify`.
+    /// registries named insecure (by flag or in registries.conf), and every
+    /// registry without `--tls-verify`.
     pub fn allows_http(&self, host: &str) -> bool {
-        !self.tls_verify || is_loopback(host) || self.insecure_registries.iter().any(|r| r == host)
+        !self.tls_verify
+            || is_loopback(host)
+            || self.insecure_registries.iter().any(|r| r == host)
+            || self.registries.insecure(host)
+    }
+
+    /// Whether `host`'s TLS certificate must verify: unless `--tls-verify=false`
+    /// or registries.conf calls the host insecure.
+    pub fn verifies_tls(&self, host: &str) -> bool {
+        self.tls_verify && !self.registries.insecure(host)
     }
 }
 

@@ -1,29 +1,38 @@
 //! `img-pull`: an image from a registry into the store, as `docker pull`.
 //!
-//! The manifest is negotiated (OCI or Docker, image or index); for an index
-//! the host's platform (or `--platform`) is chosen, or every platform with
-//! `--all-platforms`. Blobs already in the store are skipped; the others
-//! download in parallel, resumably (see `download.rs`). Every digest is
-//! verified. The store changes in the safe order: blobs, then manifests,
-//! then the index, then the name.
+//! Where from: the endpoints `registries.conf` and `--registry-mirror` give
+//! (`mirrors.rs`), tried in order (`sources.rs`). A tag is first resolved
+//! with HEAD, which fetches nothing: when the store already holds what it
+//! names (`present.rs`), the pull names it and is done ("Image is up to
+//! date"), having downloaded nothing — Docker Hub does not count a HEAD as a
+//! pull. A digest reference the store holds needs no request at all.
+//!
+//! Otherwise the manifest is fetched by digest (OCI or Docker, image or
+//! index); for an index the host's platform (or `--platform`) is chosen, or
+//! every platform with `--all-platforms`. Blobs already in the store are
+//! skipped; the others download in parallel, resumably (see
+//! `download.rs`). Every digest is verified. The store changes in the safe
+//! order: blobs, then manifests, then the index, then the name.
 //!
 //! What gets the name: the image manifest, when one platform of a tag is
-//! pulled (as Docker shows it); the index, with `--all-platforms` or when the
-//! reference pins the index's digest (so that `name@digest` finds it).
+//! pulled (as Docker shows it; its entry remembers the index's digest); the
+//! index, with `--all-platforms` or when the reference pins the index's
+//! digest (so that `name@digest` finds it). The status line says whether
+//! the name changed, as Docker's does.
 
 use std::collections::HashSet;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::auth::Scope;
-use super::client::Client;
-use super::download::{self, Fetched, Source};
-use super::manifest::{self, RemoteManifest};
+use super::download::Fetched;
+use super::manifest::RemoteManifest;
 use super::options::ClientOptions;
-use crate::digest;
+use super::present;
+use super::sources::Sources;
+use crate::digest::{self, Digest};
 use crate::error::{Error, Kind, Result, ResultExt};
 use crate::format::human_size_precision;
-use crate::image::{is_index, is_manifest, nested_index};
+use crate::image::{is_index, is_manifest, nested_index, Target};
 use crate::platform::Platform;
 use crate::progress::Progress;
 use crate::reference::Reference;
@@ -38,7 +47,7 @@ pub struct PullOptions {
     pub all_platforms: bool,
     /// Blobs downloaded at once.
     pub max_concurrent_downloads: usize,
-    /// How to reach the registry.
+    /// How to reach the registry (and its mirrors).
     pub client: ClientOptions,
 }
 
@@ -47,6 +56,8 @@ pub struct PullOptions {
 pub struct Pulled {
     /// The record of the image as named in the store.
     pub record: Descriptor,
+    /// The image ID.
+    pub id: digest::Digest,
     /// Blobs downloaded (0 when everything was already there).
     pub downloaded: usize,
 }
@@ -59,35 +70,61 @@ pub fn pull(
     progress: &Progress,
 ) -> Result<Pulled> {
     let doing = format!("pulling {}", reference.familiar());
-    let client = Client::connect(reference.registry(), &options.client).context(&doing)?;
-    pull_with(store, &client, reference, options, progress).context(&doing)
+    let endpoints = options
+        .client
+        .registries
+        .pull_endpoints(reference)
+        .context(&doing)?;
+    let sources = Sources::new(endpoints, &options.client, progress);
+    pull_from(store, &sources, reference, options, progress).context(&doing)
 }
 
-/// Pull with an already connected client.
-pub fn pull_with(
+/// Whether a pull keeps (and names) the whole index: with
+/// `--all-platforms`, or when the reference pins a digest.
+pub(super) fn keeps_index(options: &PullOptions, reference: &Reference) -> bool {
+    options.all_platforms || reference.digest().is_some()
+}
+
+/// Pull from the endpoints of `sources`.
+fn pull_from(
     store: &Store,
-    client: &Client,
+    sources: &Sources<'_>,
     reference: &Reference,
     options: &PullOptions,
     progress: &Progress,
 ) -> Result<Pulled> {
     let repository = reference.repository();
-    let scope = Scope::pull(repository);
     let wanted = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.to_string(),
         (None, None) => crate::reference::DEFAULT_TAG.to_string(),
     };
-    let top = manifest::get(client, repository, &wanted, &scope)?;
-    let was_present = store.has_blob(&top.digest);
+    let (top_digest, fetched) = match reference.digest() {
+        Some(d) => (d.clone(), None),
+        None => {
+            let resolved = sources.resolve(&wanted)?;
+            (resolved.digest, resolved.manifest)
+        }
+    };
+    let before = store
+        .index()?
+        .find_name(reference)
+        .map(|e| e.digest().clone());
+    if fetched.is_none() {
+        if let Some(target) = present::find(store, &top_digest, reference, options)? {
+            progress.message(&format!("{wanted}: Pulling from {repository}"));
+            return finish(store, &target, reference, &top_digest, before, 0, progress);
+        }
+    }
+    let top = match fetched {
+        Some(m) => m,
+        None => sources.manifest(&top_digest)?,
+    };
     let mut images: Vec<(Descriptor, RemoteManifest, ImageManifest)> = Vec::new();
-    let mut keep_index = false;
     if top.is_index() {
         let index: ImageIndex = parse(&top)?;
-        let children = choose(&index, &top.digest, options, reference)?;
-        keep_index = options.all_platforms || reference.digest().is_some();
-        for child in children {
-            let m = manifest::get(client, repository, child.digest().as_ref(), &scope)?;
+        for child in choose(&index, &top.digest, options, reference)? {
+            let m = sources.manifest(child.digest())?;
             if m.is_index() {
                 // Declared an image manifest, served an index.
                 return Err(nested_index(&top.digest, &child, Kind::Remote));
@@ -115,14 +152,9 @@ pub fn pull_with(
 
     let blobs = blobs_of(&images)?;
     progress.message(&format!("{wanted}: Pulling from {repository}"));
-    let source = Source {
-        client,
-        repository,
-        scope: &scope,
-    };
     let downloaded = fetch_all(
         store,
-        &source,
+        sources,
         &blobs,
         options.max_concurrent_downloads,
         progress,
@@ -131,25 +163,53 @@ pub fn pull_with(
     for (_, m, _) in &images {
         store_manifest(store, m)?;
     }
-    let named = if keep_index {
-        store_manifest(store, &top)?;
+    let named = if keeps_index(options, reference) || !top.is_index() {
+        if top.is_index() {
+            store_manifest(store, &top)?;
+        }
         descriptor_of(&top)
     } else {
         images
             .first()
-            .map(|(d, _, _)| d.clone())
+            .map(|(d, _, _)| present::chosen_from(d, &top.digest))
             .ok_or_else(|| Error::not_found("the index holds no image"))?
     };
     let target = store.load_target(&named)?;
-    let record = crate::tag::name(store, &target, reference)?;
-    progress.message(&format!("Digest: {}", top.digest));
-    let status = if downloaded == 0 && was_present {
+    finish(
+        store,
+        &target,
+        reference,
+        &top.digest,
+        before,
+        downloaded,
+        progress,
+    )
+}
+
+/// Name the pulled image and say what happened, as Docker does: "Image is
+/// up to date" when the name already pointed at it.
+fn finish(
+    store: &Store,
+    target: &Target,
+    reference: &Reference,
+    top: &Digest,
+    before: Option<Digest>,
+    downloaded: usize,
+    progress: &Progress,
+) -> Result<Pulled> {
+    let record = crate::tag::name(store, target, reference)?;
+    progress.message(&format!("Digest: {top}"));
+    let status = if before.as_ref() == Some(target.digest()) {
         "Image is up to date for"
     } else {
         "Downloaded newer image for"
     };
     progress.message(&format!("Status: {status} {}", reference.familiar()));
-    Ok(Pulled { record, downloaded })
+    Ok(Pulled {
+        record,
+        id: target.id().clone(),
+        downloaded,
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(m: &RemoteManifest) -> Result<T> {
@@ -175,7 +235,7 @@ fn descriptor_of(m: &RemoteManifest) -> Descriptor {
 /// The index entries to pull: all of them, or the one for the platform —
 /// the first entry for it, as Docker picks. An entry that is itself an
 /// index, when it would be pulled, is refused (see [`nested_index`]).
-fn choose(
+pub(super) fn choose(
     index: &ImageIndex,
     digest: &digest::Digest,
     options: &PullOptions,
@@ -269,7 +329,7 @@ fn store_manifest(store: &Store, m: &RemoteManifest) -> Result<()> {
 /// many were downloaded.
 fn fetch_all(
     store: &Store,
-    source: &Source<'_>,
+    sources: &Sources<'_>,
     blobs: &[(Descriptor, bool)],
     concurrency: usize,
     progress: &Progress,
@@ -289,16 +349,16 @@ fn fetch_all(
         }
     }
     let downloaded = crate::parallel::count_each(&todo, concurrency, |(d, is_layer, id)| {
-        fetch_one(store, source, d, *is_layer, id, progress)
+        fetch_one(store, sources, d, *is_layer, id, progress)
     });
     progress.finish();
     downloaded
 }
 
-/// Fetch one blob, once more from scratch when its bytes hashed wrong.
+/// Fetch one blob from the first endpoint that serves it right.
 fn fetch_one(
     store: &Store,
-    source: &Source<'_>,
+    sources: &Sources<'_>,
     d: &Descriptor,
     is_layer: bool,
     id: &str,
@@ -310,18 +370,12 @@ fn fetch_one(
             progress.bytes(id, "Downloading", n, total);
         }
     };
-    let mut attempt = 0;
-    let fetched = loop {
-        match download::fetch(source, store, d, &report) {
-            Err(e) if e.kind() == Kind::DigestMismatch && attempt == 0 => {
-                attempt += 1;
-                if is_layer {
-                    progress.status(id, "Retrying (checksum mismatch)");
-                }
-            }
-            other => break other?,
+    let retrying = || {
+        if is_layer {
+            progress.status(id, "Retrying (checksum mismatch)");
         }
     };
+    let fetched = sources.blob(store, d, is_layer, &report, &retrying)?;
     if is_layer {
         if let Fetched::Downloaded { resumed_from } = fetched {
             if resumed_from > 0 {
@@ -338,7 +392,8 @@ fn fetch_one(
     Ok(matches!(fetched, Fetched::Downloaded { .. }))
 }
 
-/// Every tag of `reference`'s repository, as references (`--all-tags`).
+/// Every tag of `reference`'s repository, as references (`--all-tags`),
+/// listed by the first endpoint that may serve tags.
 pub fn all_tags(reference: &Reference, options: &PullOptions) -> Result<Vec<Reference>> {
     if reference.digest().is_some() {
         return Err(Error::invalid(format!(
@@ -347,7 +402,6 @@ pub fn all_tags(reference: &Reference, options: &PullOptions) -> Result<Vec<Refe
         )));
     }
     let doing = || format!("listing the tags of {}", reference.familiar_name());
-    let client = Client::connect(reference.registry(), &options.client).with_context(doing)?;
-    let tags = super::search::tags(&client, reference.repository())?;
+    let tags = super::search::tags_via_mirrors(reference, &options.client).with_context(doing)?;
     tags.iter().map(|t| reference.with_tag(t)).collect()
 }

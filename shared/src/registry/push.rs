@@ -7,6 +7,9 @@
 //! the store, so the registry's digest is the store's. Mount candidates are
 //! the other repositories of the same registry that images in the store are
 //! named after and that hold the blob (where it was most likely pulled from).
+//!
+//! A push goes to where `registries.conf` locates the name (its
+//! `location`), never to a mirror; a blocked registry is refused.
 
 use std::collections::{HashMap, HashSet};
 
@@ -42,7 +45,8 @@ pub struct Pushed {
     pub uploaded: usize,
 }
 
-/// Push `target` (from `store`) to `dest`.
+/// Push `target` (from `store`) to `dest`: to where registries.conf
+/// locates it (never to a mirror), unless it is blocked there.
 pub fn push(
     store: &Store,
     target: &Target,
@@ -51,8 +55,50 @@ pub fn push(
     progress: &Progress,
 ) -> Result<Pushed> {
     let doing = format!("pushing {}", dest.familiar());
-    let client = Client::connect(dest.registry(), &options.client).context(&doing)?;
-    push_with(store, &client, target, dest, options, progress).context(&doing)
+    let located = options
+        .client
+        .registries
+        .push_reference(dest)
+        .context(&doing)?;
+    let client = Client::connect(located.registry(), &options.client).context(&doing)?;
+    let mut pushed =
+        push_with(store, &client, target, &located, options, progress).context(&doing)?;
+    pushed.record = crate::record::for_target(target, Some(dest));
+    Ok(pushed)
+}
+
+/// Every image the store names with a tag of the repository `name`, by
+/// tag (`img-push --all-tags`, as `docker push -a`).
+pub fn tagged(store: &Store, name: &str) -> Result<Vec<(Reference, Target)>> {
+    let repository = Reference::parse(name)?;
+    let tagless =
+        !name.contains('@') && name.rfind(':').is_none_or(|i| name[i + 1..].contains('/'));
+    if !tagless {
+        return Err(Error::invalid(format!(
+            "{name}: tag can't be used with --all-tags/-a (give the repository name alone)"
+        )));
+    }
+    let mut found = Vec::new();
+    for entry in store.index()?.entries() {
+        let Some(entry_name) = entry.name else {
+            continue;
+        };
+        if entry_name.name() == repository.name() && entry_name.tag().is_some() {
+            let target = store
+                .load_target(&entry.descriptor)
+                .with_context(|| format!("pushing {}", entry_name.familiar()))?;
+            found.push((entry_name, target));
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::not_found(format!(
+            "no image in the store is named {} with a tag (list them with img-ls {})",
+            repository.familiar_name(),
+            repository.familiar_name()
+        )));
+    }
+    found.sort_by(|a, b| a.0.tag().cmp(&b.0.tag()));
+    Ok(found)
 }
 
 /// Push with an already connected client.

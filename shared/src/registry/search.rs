@@ -3,6 +3,8 @@
 //! registry, and a repository's tags (`/v2/NAME/tags/list`). Paginated
 //! answers are followed through their `Link: <…>; rel="next"` headers.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::auth::Scope;
@@ -10,6 +12,8 @@ use super::client::{header, status_error, Call, Client};
 use super::options::ClientOptions;
 use super::url;
 use crate::error::{Error, Kind, Result};
+use crate::reference::Reference;
+use crate::template::{self, RowFormat};
 
 /// Docker Hub's search endpoint.
 const HUB_SEARCH: &str = "https://index.docker.io/v1/search";
@@ -177,6 +181,14 @@ pub fn search_catalog(
     Ok(found)
 }
 
+/// Every tag of `reference`'s repository, asked where a pull would ask:
+/// the mirrors that serve tags, then the registry's location.
+pub fn tags_via_mirrors(reference: &Reference, options: &ClientOptions) -> Result<Vec<String>> {
+    let endpoints = options.registries.pull_endpoints(reference)?;
+    let progress = crate::progress::Progress::stderr(false);
+    super::sources::Sources::new(endpoints, options, &progress).tags()
+}
+
 /// Every tag of `repository`.
 pub fn tags(client: &Client, repository: &str) -> Result<Vec<String>> {
     let scope = Scope::pull(repository);
@@ -252,11 +264,23 @@ fn paginate(
     Ok(())
 }
 
-/// Docker's table: NAME DESCRIPTION STARS OFFICIAL AUTOMATED.
-pub fn table(results: &[SearchResult], no_trunc: bool) -> String {
-    let mut rows = vec![["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]
-        .map(String::from)
-        .to_vec()];
+/// Column titles of the fields a `--format` template may use.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("Name", "NAME"),
+    ("Description", "DESCRIPTION"),
+    ("StarCount", "STARS"),
+    ("IsOfficial", "OFFICIAL"),
+];
+
+/// The results as current `docker search` prints them: its table (NAME
+/// DESCRIPTION STARS OFFICIAL; the AUTOMATED column is gone, as Docker
+/// Hub's automated builds are), or `format` (a template, `table …`, or
+/// `json`). Descriptions are cut to 45 characters unless `no_trunc`;
+/// OFFICIAL is `[OK]` or empty (`true`/`false` in JSON), as Docker's.
+pub fn render(results: &[SearchResult], no_trunc: bool, format: &RowFormat) -> Result<String> {
+    let json = matches!(format, RowFormat::Json);
+    let mut rows = vec![FIELDS.iter().map(|(_, title)| title.to_string()).collect()];
+    let mut items = Vec::new();
     for r in results {
         let description = r.description.replace(['\n', '\r'], " ");
         let description = if no_trunc {
@@ -264,16 +288,27 @@ pub fn table(results: &[SearchResult], no_trunc: bool) -> String {
         } else {
             ellipsis(&description, DESCRIPTION_WIDTH)
         };
-        let ok = |b: bool| if b { "[OK]".to_string() } else { String::new() };
-        rows.push(vec![
+        let official = match (r.is_official, json) {
+            (true, true) => "true",
+            (false, true) => "false",
+            (true, false) => "[OK]",
+            (false, false) => "",
+        };
+        let row = vec![
             r.name.clone(),
             description,
             r.star_count.to_string(),
-            ok(r.is_official),
-            ok(r.is_automated),
-        ]);
+            official.to_string(),
+        ];
+        let fields: BTreeMap<&str, &String> = FIELDS
+            .iter()
+            .map(|(field, _)| *field)
+            .zip(row.iter())
+            .collect();
+        items.push(template::data(&fields)?);
+        rows.push(row);
     }
-    crate::format::table(&rows)
+    format.render(&rows, &items)
 }
 
 /// Cut `text` to `width` characters, the last one `…`, as Docker does.
@@ -297,12 +332,13 @@ mod tests {
     #[test]
     fn formats_hub_results_like_docker() {
         let results = parse_hub(HUB.as_bytes()).unwrap();
-        let out = table(&results, false);
+        let table = |no_trunc| render(&results, no_trunc, &RowFormat::Default).unwrap();
+        let out = table(false);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(lines[0].starts_with("NAME "), "{out}");
         assert!(
-            lines[0].contains("DESCRIPTION") && lines[0].ends_with("AUTOMATED"),
+            lines[0].contains("DESCRIPTION") && lines[0].ends_with("OFFICIAL"),
             "{out}"
         );
         assert!(
@@ -313,9 +349,19 @@ mod tests {
             lines[2].contains("Full-chain, Internet enabled, busybox made f…"),
             "{out}"
         );
-        assert!(table(&results, true).contains("git and cURL flavors."));
+        assert!(table(true).contains("git and cURL flavors."));
         let col = lines[0].find("STARS").unwrap();
         assert_eq!(&lines[1][col..col + 4], "3148", "{out}");
+        let format = |f: &str| render(&results, false, &RowFormat::parse(Some(f), FIELDS).unwrap());
+        assert_eq!(
+            format("{{.Name}}: {{.StarCount}} {{.IsOfficial}}").unwrap(),
+            "busybox: 3148 [OK]\nradial/busyboxplus: 57 \n"
+        );
+        assert_eq!(
+            format("json").unwrap().lines().next().unwrap(),
+            r#"{"Description":"Busybox base image.","IsOfficial":"true","Name":"busybox","StarCount":"3148"}"#
+        );
+        assert!(format("{{.IsAutomated}}").is_err());
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! and a writing thread writes it to the partial blob with `O_DIRECT`, from
 //! that same buffer to the disk. Receiving, hashing and writing overlap.
 //!
+//! A layer is also checked as it arrives (see [`crate::layer::check`]): a
+//! written buffer goes to the checking thread, which hands it back to be
+//! filled again once read, so the check runs beside the download, on the
+//! same bytes, without a copy.
+//!
 //! The stream gives way to the parallel path, by stopping at a buffer's
 //! end with the written prefix saved in the partial blob's ranges, when it
 //! is slow (the network is the limit, and more streams help) or broken
@@ -28,13 +33,17 @@ use super::client::Call;
 use super::download::{Source, PROGRESS_EVERY, SAVE_EVERY, SAVE_EVERY_BYTES};
 use crate::digest::Hasher;
 use crate::error::Result;
+use crate::layer::check::{Background, Chunk};
 use crate::store::PartialBlob;
 
 /// The size of a buffer: bytes received, hashed and written at a time.
 const BUFFER: usize = 1 << 20;
 /// Buffers per stream: one being received, one hashed, one written, one
-/// spare, so that none of the three waits for another's buffer.
+/// spare, so that none of the three waits for another's buffer…
 const BUFFERS: usize = 4;
+/// …and more for a layer, whose check reads each buffer after it was
+/// written: its pace varies with what it inflates.
+const CHECK_BUFFERS: usize = 8;
 /// `O_DIRECT` transfers start and end on this boundary (the largest
 /// logical block size of common disks).
 const ALIGN: usize = 4096;
@@ -73,6 +82,7 @@ pub(super) fn fetch(
     partial: &mut PartialBlob<'_>,
     direct: File,
     progress: &dyn Fn(u64),
+    check: Option<&Background>,
 ) -> Result<Streamed> {
     let response = source
         .client
@@ -86,23 +96,31 @@ pub(super) fn fetch(
         partial,
         direct,
         progress,
+        check,
     )
 }
 
-/// Move `body`, the whole blob, through the buffers into `partial`.
+/// Move `body`, the whole blob, through the buffers into `partial` (and
+/// `check`, when it is a layer).
 fn pipe(
     body: &mut impl Read,
     partial: &mut PartialBlob<'_>,
     direct: File,
     progress: &dyn Fn(u64),
+    check: Option<&Background>,
 ) -> Result<Streamed> {
     let size = partial.size();
     let written = AtomicU64::new(0);
     let (to_hash, hash_rx) = mpsc::sync_channel::<Filled>(BUFFERS);
     let (to_write, write_rx) = mpsc::sync_channel::<Filled>(BUFFERS);
     let (free, free_rx) = mpsc::channel::<Vec<u8>>();
-    for _ in 0..BUFFERS {
-        // Unbounded channel of BUFFERS items: never full.
+    let buffers = if check.is_some() {
+        CHECK_BUFFERS
+    } else {
+        BUFFERS
+    };
+    for _ in 0..buffers {
+        // Unbounded channel: never full.
         let _ = free.send(vec![0u8; BUFFER + ALIGN]);
     }
     std::thread::scope(|scope| {
@@ -126,8 +144,19 @@ fn pipe(
                 filled.buffer[at + filled.len..at + padded].fill(0);
                 direct.write_all_at(&filled.buffer[at..at + padded], filled.offset)?;
                 written.store(filled.offset + filled.len as u64, Ordering::Release);
-                if free.send(filled.buffer).is_err() {
-                    break;
+                match check {
+                    // The check gives the buffer back once it read it.
+                    Some(check) => check.feed(Chunk {
+                        buffer: filled.buffer,
+                        start: at,
+                        len: filled.len,
+                        back: Some(free.clone()),
+                    }),
+                    None => {
+                        if free.send(filled.buffer).is_err() {
+                            break;
+                        }
+                    }
                 }
             }
             Ok(())
@@ -269,7 +298,7 @@ mod tests {
         let Some(direct) = partial.open_direct() else {
             panic!("the test store's file system refuses O_DIRECT");
         };
-        let streamed = pipe(body, &mut partial, direct, &|_| {}).unwrap();
+        let streamed = pipe(body, &mut partial, direct, &|_| {}, None).unwrap();
         if let Streamed::Complete(hasher) = &streamed {
             assert_eq!(&hasher.digest(), digest);
             partial.commit(&hasher.digest()).unwrap();

@@ -43,10 +43,24 @@ pub struct SweepReport {
     pub ingest_freed: u64,
     /// Unpacked layers removed: no image or container uses them.
     pub snapshots: usize,
-    /// Build cache entries and cache mounts removed (when asked), by ID.
+    /// Build cache entries (those whose layers are gone, and when asked
+    /// the others) and cache mounts removed (when asked), by ID.
     pub build_cache: Vec<String>,
     /// Bytes they held.
     pub build_cache_freed: u64,
+}
+
+/// What a sweep does with img-build's cache beyond dropping the entries
+/// whose layers are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildCache {
+    /// Nothing more.
+    Keep,
+    /// Remove what no image uses: the `RUN --mount=type=cache` directories
+    /// too (BuildKit's prune without `--all`: records no image shares).
+    Unused,
+    /// Remove all of it: every entry and every cache mount (`--all`).
+    All,
 }
 
 /// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
@@ -86,12 +100,11 @@ impl Store {
     /// Remove unreachable blobs and stale ingest files. With `wait` false,
     /// gives up at once (an empty report) when a writer holds the store.
     pub fn sweep(&self, wait: bool) -> Result<Option<SweepReport>> {
-        self.sweep_all(wait, false)
+        self.sweep_all(wait, BuildCache::Keep)
     }
 
-    /// [`Store::sweep`], and with `build_cache` the whole build cache too:
-    /// every cache entry and every `RUN --mount=type=cache` directory.
-    pub fn sweep_all(&self, wait: bool, build_cache: bool) -> Result<Option<SweepReport>> {
+    /// [`Store::sweep`], and the build cache as `build_cache` says.
+    pub fn sweep_all(&self, wait: bool, build_cache: BuildCache) -> Result<Option<SweepReport>> {
         let lock = match self.writer_lock.get() {
             Some(held) => held
                 .try_clone()
@@ -130,10 +143,15 @@ impl Store {
         }
         self.sweep_ingest(&mut report)?;
         report.snapshots = self.sweep_snapshots(&self.container_layers()?)?;
-        self.sweep_builds()?;
-        if build_cache {
-            self.sweep_build_cache(&mut report)?;
+        self.sweep_builds(&mut report)?;
+        match build_cache {
+            BuildCache::Keep => {}
+            BuildCache::Unused => self.sweep_build_cache(&["build-mounts"], &mut report)?,
+            BuildCache::All => {
+                self.sweep_build_cache(&["build-cache", "build-mounts"], &mut report)?
+            }
         }
+        report.build_cache.sort();
         // Back to shared: this process may still be writing.
         if self.writer_lock.get().is_some() {
             lock.lock_shared()
@@ -146,7 +164,7 @@ impl Store {
     /// Remove what builds left: the step directories of builds that did
     /// not finish (no build runs: the caller holds the gc lock
     /// exclusively), and cache entries whose layers are gone.
-    fn sweep_builds(&self) -> Result<()> {
+    fn sweep_builds(&self, report: &mut SweepReport) -> Result<()> {
         let work = self.state_dir().join("build");
         if let Ok(entries) = fs::read_dir(&work) {
             for entry in entries.flatten() {
@@ -171,16 +189,23 @@ impl Store {
                     })
                 });
             if !complete {
-                let _ = fs::remove_file(entry.path());
+                let bytes = file_size(&entry.path());
+                if fs::remove_file(entry.path()).is_ok() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    report
+                        .build_cache
+                        .push(name.trim_end_matches(".json").to_string());
+                    report.build_cache_freed += bytes;
+                }
             }
         }
         Ok(())
     }
 
-    /// Remove every build cache entry and cache mount directory (no build
+    /// Remove everything in the build cache directories `dirs` (no build
     /// runs: the caller holds the gc lock exclusively).
-    fn sweep_build_cache(&self, report: &mut SweepReport) -> Result<()> {
-        for dir in ["build-cache", "build-mounts"] {
+    fn sweep_build_cache(&self, dirs: &[&str], report: &mut SweepReport) -> Result<()> {
+        for dir in dirs {
             let Ok(entries) = fs::read_dir(self.state_dir().join(dir)) else {
                 continue;
             };
@@ -195,7 +220,6 @@ impl Store {
                 report.build_cache_freed += bytes;
             }
         }
-        report.build_cache.sort();
         Ok(())
     }
 

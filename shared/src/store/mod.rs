@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
-pub use gc::{SweepReport, PARTIAL_MAX_AGE};
+pub use gc::{BuildCache, SweepReport, PARTIAL_MAX_AGE};
 pub use index::{Entry, Index, REF_NAME};
 pub use lookup::{no_such_image, Resolved};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
@@ -99,6 +99,10 @@ impl Store {
                 Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
             }
         }
+        // Containers whose owner was killed end here, whatever program
+        // comes next (see container/owner.rs); a failure to end one must
+        // not stop the program.
+        let _ = store.reap_containers();
         Ok(store)
     }
 

@@ -160,7 +160,7 @@ CMD ["cat", "version.txt"]
 
 #[test]
 fn steps_are_cached_until_what_they_read_changes() {
-    let dockerfile = "FROM base\nARG N=1\nCOPY a.txt /a.txt\nRUN echo $N > /n.txt\nCMD [\"sh\"]\n";
+    let dockerfile = "FROM base\nCOPY a.txt /a.txt\nARG N=1\nRUN echo $N > /n.txt\nCMD [\"sh\"]\n";
     let Some(env) = ready(dockerfile, &[("a.txt", "one\n")]) else {
         return;
     };
@@ -171,12 +171,13 @@ fn steps_are_cached_until_what_they_read_changes() {
     let again = env.sh("img-build -t c:2 ctx").ok();
     assert_eq!(
         again.stderr.matches("Using cache").count(),
-        3,
+        4,
         "{}",
         again.stderr
     );
     assert_eq!(env.id("c:2"), id);
-    // A new build argument: the RUN that sees it is made again.
+    // A new build argument: the ARG (whose history shows the value) and
+    // what follows are made again, the COPY before it is not.
     let arg = env.sh("img-build -t c:3 --build-arg N=2 ctx").ok();
     assert_eq!(
         arg.stderr.matches("Using cache").count(),
@@ -190,7 +191,7 @@ fn steps_are_cached_until_what_they_read_changes() {
     let touched = env.sh("img-build -t c:4 ctx").ok();
     assert_eq!(
         touched.stderr.matches("Using cache").count(),
-        3,
+        4,
         "{}",
         touched.stderr
     );
@@ -237,15 +238,22 @@ COPY --from=0 /artifact /from-index
     env.sh("img-build --target builder -t multi:builder ctx")
         .ok();
     assert_eq!(in_image(&env, "multi:builder", "cat /artifact"), "built\n");
-    // A stage named only through the stage's own ARG is built when the
-    // COPY needs it.
+    // A stage named through a variable is refused before anything is
+    // built, with BuildKit's hint.
     write(
         &env,
         "ctx/Dockerfile",
         "FROM base AS maker\nRUN echo made > /made\nFROM base\nARG SRC=maker\nCOPY --from=$SRC /made /made\n",
     );
-    env.sh("img-build -t multi:arg ctx").ok();
-    assert_eq!(in_image(&env, "multi:arg", "cat /made"), "made\n");
+    let refused = env.sh("img-build -t multi:arg ctx").code(2);
+    assert!(
+        refused.stderr.contains(
+            "Dockerfile:5: COPY --from=$SRC: variable expansion is not supported for --from, \
+             define a new stage with FROM using ARG from global scope as a workaround"
+        ) && !refused.stderr.contains("RUN echo made"),
+        "{}",
+        refused.stderr
+    );
     write(&env, "ctx/Dockerfile", dockerfile);
     let failed = env.sh("img-build --target broken ctx").code(1);
     assert!(
@@ -509,7 +517,7 @@ RUN --mount=type=secret,id=token,env=TOKEN sh -c 'printf %s "$TOKEN" | busybox w
     // img-prune --build-cache drops the cached steps and the cache mounts.
     let pruned = env.sh("img-prune -f --build-cache").ok();
     assert!(
-        pruned.stdout.starts_with("Deleted build cache objects:\n"),
+        pruned.stdout.contains("Deleted build cache objects:\n"),
         "{}",
         pruned.stdout
     );

@@ -110,13 +110,14 @@ fn layer_on_stdin_with_changes_author_and_message() {
             "comment": "add motd",
         })
     );
-    // inspect and history show it as Docker would
+    // inspect and history show it as Docker would: the message is the
+    // last history entry's comment, which Docker shows as Comment
     let inspect = env
         .sh("img-inspect -f '{{.Author}}|{{.Comment}}|{{json .Config.Labels}}' mine:1")
         .ok();
     assert_eq!(
         inspect.stdout.trim(),
-        "Jane <jane@example.com>||{\"team\":\"core\"}"
+        "Jane <jane@example.com>|add motd|{\"team\":\"core\"}"
     );
     let rows = env
         .sh("img-history --no-trunc --format '{{.CreatedBy}}|{{.Comment}}' mine:1")

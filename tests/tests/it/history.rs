@@ -70,6 +70,16 @@ fn json_rows_and_templates() {
         run.stdout.lines().next(),
         Some("LABEL app=demo tier=test|0B")
     );
+    // a template wins over -q; an unknown field fails (exit 1), as Docker's
+    let run = env.sh("img-history -q --format '{{.Size}}' derived").ok();
+    assert_eq!(run.stdout.lines().next(), Some("0B"));
+    let run = env.sh("img-history --format '{{.Nope}}' derived").code(1);
+    assert!(
+        run.stderr
+            .starts_with("img-history: error: template parsing error: "),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

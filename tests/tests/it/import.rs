@@ -69,9 +69,10 @@ fn import_from_stdin_with_changes() {
     let shown = env
         .sh("img-inspect -f '{{json .Config.Healthcheck}} {{.Config.OnBuild}}' x:1")
         .ok();
+    // in Docker's field order: Test, Interval, …, Retries
     assert_eq!(
         shown.stdout,
-        "{\"Interval\":5000000000,\"Retries\":2,\"Test\":[\"CMD\",\"/bin/true\"]} [RUN make]\n"
+        "{\"Test\":[\"CMD\",\"/bin/true\"],\"Interval\":5000000000,\"Retries\":2} [RUN make]\n"
     );
     assert_eq!(c["comment"], "Imported from -");
     assert_eq!(c["history"][0]["comment"], "Imported from -");
@@ -181,6 +182,20 @@ fn bad_input_changes_nothing() {
         assert!(run.stderr.starts_with("img-import: error: "), "{case}: {}", run.stderr);
         assert_eq!(snapshot(&env.store()), before, "{case} changed the store");
     }
+    // errors name the tar as given: the file, or - for stdin
+    let run = env.sh("img-import cut.tar.gz bad:1").code(2);
+    assert!(
+        run.stderr
+            .starts_with("img-import: error: importing cut.tar.gz: "),
+        "{}",
+        run.stderr
+    );
+    let run = env.sh("img-import - bad:1 < cut.tar.gz").code(2);
+    assert!(
+        run.stderr.starts_with("img-import: error: importing -: "),
+        "{}",
+        run.stderr
+    );
     // clap's own usage errors: exit 2 as well
     env.sh("img-import --platform linux/ rootfs.tar bad:1")
         .code(2);

@@ -27,12 +27,12 @@ fn docker_inspect_json() {
         .keys()
         .map(String::as_str)
         .collect();
-    for key in [
+    // current Docker's fields, in its order; Comment is left out when
+    // empty, as Parent is when there is none (API 1.52)
+    let order = [
         "Id",
         "RepoTags",
         "RepoDigests",
-        "Parent",
-        "Comment",
         "Created",
         "Author",
         "Config",
@@ -41,9 +41,11 @@ fn docker_inspect_json() {
         "Size",
         "RootFS",
         "Metadata",
-    ] {
-        assert!(keys.contains(&key), "{key} missing from {keys:?}");
-    }
+        "Descriptor",
+    ];
+    let mut keys = keys.clone();
+    keys.sort_by_key(|k| run.stdout.find(&format!("\n        \"{k}\": ")));
+    assert_eq!(keys, order);
     assert_eq!(
         image["RepoTags"],
         serde_json::json!(["derived:latest", "localhost:5000/team/app:2"])
@@ -97,6 +99,7 @@ fn go_templates() {
     }
     let env = Env::new();
     env.seed("derived", "derived");
+    let id = env.id("derived");
     let cases = [
         ("{{.Config.Cmd}}", "[sh]"),
         ("{{.Config.Entrypoint}}", "[]"),
@@ -114,6 +117,30 @@ fn go_templates() {
         ("{{len .RootFS.Layers}}", "2"),
         ("{{join .RepoTags \",\"}}", "derived:latest"),
         ("{{upper .Os}}", "LINUX"),
+        // Docker's typed struct first: Go field names, nil slices, user
+        // maps' missing keys; then the JSON's keys
+        ("{{.ID}}", &id),
+        ("{{.Id}}", &id),
+        (
+            "{{.Descriptor.MediaType}}",
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            "{{.Descriptor.mediaType}}",
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        ("{{.Config.Labels.nope}}", "<no value>"),
+        ("[{{index .Config.Labels \"nope\"}}]", "[]"),
+        ("{{json .Config.Entrypoint}}", "null"),
+        ("{{.Metadata.LastTagTime}}", "0001-01-01 00:00:00 +0000 UTC"),
+        (
+            "{{json .Metadata}}",
+            r#"{"LastTagTime":"0001-01-01T00:00:00Z"}"#,
+        ),
+        (
+            "{{json .Config}}",
+            r#"{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"Labels":{"app":"demo","tier":"test"}}"#,
+        ),
     ];
     for (template, want) in cases {
         let run = env.sh(&format!("img-inspect -f '{template}' derived")).ok();
@@ -130,6 +157,65 @@ fn go_templates() {
         run.stderr.starts_with("img-inspect: error: template"),
         "{}",
         run.stderr
+    );
+    // a field neither the struct nor the JSON has fails, as Docker's (exit 1)
+    for unknown in [
+        "{{.Foo}}",
+        "{{.Config.Foo}}",
+        "{{.Parent}}",
+        "{{.ID}} {{.Id}}",
+    ] {
+        let run = env
+            .sh(&format!("img-inspect -f '{unknown}' derived"))
+            .code(1);
+        assert!(
+            run.stderr
+                .starts_with("img-inspect: error: template parsing error: "),
+            "{unknown}: {}",
+            run.stderr
+        );
+        // nothing rendered: an empty line, as Docker prints
+        assert_eq!(run.stdout, "\n", "{unknown}");
+    }
+}
+
+#[test]
+fn commit_message_healthcheck_and_durations() {
+    if !need(PEERS) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    env.sh("img-commit --no-layer -m 'fix the thing' -a me -c 'HEALTHCHECK --interval=30s --start-period=1m30s --retries=2 CMD [\"true\"]' busybox hc:1 >/dev/null")
+        .ok();
+    for (template, want) in [
+        // docker commit -m: the history entry's comment, shown as Comment
+        ("{{.Comment}}|{{.Author}}", "fix the thing|me"),
+        ("{{.Config.Healthcheck.Interval}}", "30s"),
+        ("{{.Config.Healthcheck.StartPeriod}}", "1m30s"),
+        ("{{.Config.Healthcheck.Timeout}}", "0s"),
+        ("{{.Config.Healthcheck.Test}}", "[CMD true]"),
+        (
+            "{{json .Config.Healthcheck}}",
+            r#"{"Test":["CMD","true"],"Interval":30000000000,"StartPeriod":90000000000,"Retries":2}"#,
+        ),
+    ] {
+        let run = env.sh(&format!("img-inspect -f '{template}' hc:1")).ok();
+        assert_eq!(run.stdout, format!("{want}\n"), "{template}");
+    }
+    let run = env.sh("img-inspect hc:1").ok();
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value[0]["Comment"], "fix the thing");
+    assert_eq!(
+        value[0]["Config"]["Healthcheck"]["Interval"],
+        30_000_000_000_i64
+    );
+    // the Healthcheck object in Docker's field order
+    let text = run.stdout.replace([' ', '\n'], "");
+    assert!(
+        text.contains(r#""Healthcheck":{"Test":["CMD","true"],"Interval":30000000000,"StartPeriod":90000000000,"Retries":2}"#),
+        "{}",
+        run.stdout
     );
 }
 

@@ -165,6 +165,31 @@ fn formats() {
     assert_eq!(row["CreatedSince"], "3 weeks ago");
     let run = env.sh("img-ls --format '{{.Nope' busybox").code(2);
     assert!(run.stderr.contains("template"), "{}", run.stderr);
+    // an unknown field fails as Docker's does (exit 1), in a table too
+    for bad in ["{{.Nope}}", "table {{.Repository}}\\t{{.Nope}}"] {
+        let run = env.sh(&format!("img-ls --format '{bad}' busybox")).code(1);
+        assert!(
+            run.stderr
+                .starts_with("img-ls: error: template parsing error: "),
+            "{bad}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "", "{bad}");
+    }
+    // a template naming .Digest shows the digests, as --digests does
+    let manifest = env
+        .sh("img-inspect -f '{{.Descriptor.Digest}}' busybox")
+        .ok()
+        .stdout;
+    let run = env
+        .sh("img-ls --format '{{.Tag}} {{.Digest}}' busybox")
+        .ok();
+    assert_eq!(run.stdout, format!("latest {manifest}"));
+    // the template wins over -q; a bare 'table' does not
+    let run = env.sh("img-ls -q --format '{{.Repository}}' busybox").ok();
+    assert_eq!(run.stdout, "busybox\n");
+    let run = env.sh("img-ls -q --format table busybox").ok();
+    assert_eq!(run.stdout, format!("{}\n", &env.id("busybox")[7..19]));
 }
 
 #[test]

@@ -3,20 +3,29 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_reproducible;
 mod cli;
 mod commit;
+mod containers;
 mod credentials;
 mod differential;
+mod differential_cli;
+mod differential_config;
+mod differential_files;
+mod differential_stages;
 mod docs;
 mod export;
 mod harness;
+mod head_first;
 mod history;
+mod hostile;
 mod import;
 mod inspect;
 mod layer;
 mod load;
 mod login;
 mod ls;
+mod mirrors;
 mod nested_index;
 mod new_store;
 mod private;
@@ -30,4 +39,6 @@ mod save;
 mod search;
 mod store;
 mod tag;
+mod terminal;
+mod thin;
 mod tls;

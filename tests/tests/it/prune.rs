@@ -66,6 +66,28 @@ fn layers(env: &Env, image: &str) -> Vec<String> {
     .collect()
 }
 
+/// The chain IDs of `image`'s layers, bottom first: how Docker (and img)
+/// name deleted layers.
+fn chain_ids(env: &Env, image: &str) -> Vec<String> {
+    let run = env
+        .sh(&format!(
+            "img-inspect -f '{{{{json .RootFS.Layers}}}}' {image}"
+        ))
+        .ok();
+    let diff_ids: Vec<String> = serde_json::from_str(&run.stdout).unwrap();
+    let mut chain: Vec<String> = Vec::new();
+    for diff_id in diff_ids {
+        let next = match chain.last() {
+            None => diff_id,
+            Some(parent) => {
+                img::digest::of_bytes(format!("{parent} {diff_id}").as_bytes()).to_string()
+            }
+        };
+        chain.push(next);
+    }
+    chain
+}
+
 /// base as busybox, derived as derived:v1, and a dangling image: the old
 /// `other`, whose name moved to derived.
 fn store_with_dangling() -> Env {
@@ -83,7 +105,7 @@ fn removes_dangling_images_and_keeps_named_ones() {
     }
     let env = store_with_dangling();
     let other_id = env.id("other");
-    let other_layer = layers(&env, "other").remove(0);
+    let other_layer = chain_ids(&env, "other").remove(0);
     env.sh("img-tag derived:v1 other").ok();
     let before = blobs(&env);
     let run = env.sh("img-prune -f").ok();
@@ -189,13 +211,8 @@ fn all_removes_every_image_with_its_names() {
             "{dangling-id}",
         ),
     ];
-    let derived_layers = layers(&env, "derived:v1");
-    let other_layer = env
-        .sh("jq -r '.layers[0].digest' $STORE/blobs/sha256/$(img-ls --json --filter dangling=true | jq -r .digest | cut -d: -f2)")
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let derived_layers = chain_ids(&env, "derived:v1");
+    let other_layer = chain_ids(&env, &ids[3].0).remove(0);
     let before = blobs(&env);
     let run = env.sh("img-prune -a -f").ok();
     let total: u64 = before.values().sum();
@@ -589,5 +606,70 @@ fn waits_for_running_writers_before_collecting() {
         run.stdout
     );
     assert_eq!(before.len() - blobs(&env).len(), 3);
+    env.check_store();
+}
+
+/// `img-prune --system` is `docker system prune`: stopped containers,
+/// dangling images and the unused build cache, after Docker's list of what
+/// goes.
+#[test]
+fn system_prunes_containers_dangling_images_and_unused_build_cache() {
+    if !need(&["skopeo", "umoci", "busybox", "runc", "python3"]) {
+        return;
+    }
+    let env = store_with_dangling();
+    env.sh("img-tag derived:v1 other").ok();
+    env.sh("img-run --name stopped busybox sh -c true").ok();
+    let container = env
+        .sh("img-ls --containers -q --no-trunc")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    // a cached step whose image is gone (its layer is unreachable), and a
+    // RUN cache mount
+    env.sh(
+        "mkdir ctx && echo hi > ctx/f && printf 'FROM busybox\\nCOPY f /f\\n' > ctx/Dockerfile \
+            && img-build -q -t gone:1 ctx >/dev/null && img-rm --no-prune gone:1 >/dev/null \
+            && mkdir -p $STORE/.img/build-mounts/m1 && echo x > $STORE/.img/build-mounts/m1/f",
+    )
+    .ok();
+    let index = env.index_bytes();
+    let run = env.sh("img-prune --system").code(2);
+    assert!(run.stderr.contains("add -f"), "{}", run.stderr);
+    assert_eq!(env.index_bytes(), index, "a refusal changes nothing");
+    let question = "WARNING! This will remove:\r\n  - all stopped containers\r\n  - all dangling images\r\n  - unused build cache\r\n\r\nAre you sure you want to continue? [y/N] ";
+    let run = env
+        .sh(&on_terminal("[y/N] ", "n", "img-prune --system"))
+        .ok();
+    assert!(run.stdout.contains(question), "{:?}", run.stdout);
+    assert_eq!(env.index_bytes(), index);
+    let run = env.sh("img-prune --system -f").ok();
+    let out = &run.stdout;
+    assert!(
+        out.starts_with(&format!(
+            "Deleted Containers:\n{container}\n\nDeleted Images:\ndeleted: "
+        )),
+        "{out}"
+    );
+    let cache = out
+        .split("Deleted build cache objects:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no build cache in {out}"));
+    let cache: Vec<&str> = cache.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(cache.contains(&"m1"), "{out}");
+    assert!(
+        cache.iter().any(|id| id.len() == 64),
+        "the cached COPY step: {out}"
+    );
+    assert!(out.contains("\n\nTotal reclaimed space: "), "{out}");
+    assert_eq!(env.sh("img-ls --containers -q").ok().stdout, "");
+    assert_eq!(
+        names(&env),
+        ["derived:v1", "other:latest", "busybox:latest"]
+    );
+    // the step is made anew
+    let run = env.sh("img-build -t again:1 ctx").ok();
+    assert!(!run.stderr.contains("Using cache"), "{}", run.stderr);
     env.check_store();
 }

@@ -83,8 +83,9 @@ fn pulls_skopeo_pushed_images_with_identical_digests() {
     );
     env.check_store();
 
-    // a re-pull downloads no blob
+    // a re-pull asks with HEAD and downloads nothing, as Docker says it
     let blob_gets = registry.requests("GET", "/blobs/");
+    let manifest_gets = registry.requests("GET", "/manifests/");
     let run = env.sh(&format!("img-pull {host}/test/derived:1")).ok();
     assert_eq!(
         registry.requests("GET", "/blobs/"),
@@ -92,7 +93,8 @@ fn pulls_skopeo_pushed_images_with_identical_digests() {
         "{}",
         registry.log()
     );
-    assert!(run.stderr.contains("Already exists"), "{}", run.stderr);
+    assert_eq!(registry.requests("GET", "/manifests/"), manifest_gets);
+    assert!(!run.stderr.contains("Pulling fs layer"), "{}", run.stderr);
     assert!(
         run.stderr.contains("Status: Image is up to date for"),
         "{}",

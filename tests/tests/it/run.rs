@@ -320,7 +320,9 @@ fn read_only_root_network_none_and_tmpfs() {
         .sh("img-run --rm --network none base busybox ip -o link | busybox awk '{print $2}'")
         .ok();
     assert_eq!(run.stdout, "lo:\n");
-    let host = env.sh("img-run --rm base busybox ip -o link | wc -l").ok();
+    let host = env
+        .sh("img-run --rm --network host base busybox ip -o link | wc -l")
+        .ok();
     let on_host = env.sh("ip -o link | wc -l").ok();
     assert_eq!(
         host.stdout, on_host.stdout,

@@ -259,6 +259,12 @@ fn errors_write_nothing() {
         .filter(|n| n.contains("out") || n.starts_with(".img-partial"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // the error names the file asked for, not the temporary one beside it
+    let run = env.sh("img-save -o missing-dir/x.tar busybox").code(1);
+    assert_eq!(
+        run.stderr,
+        "img-save: error: writing missing-dir/x.tar: No such file or directory (os error 2)\n"
+    );
     env.sh("img-save 'Bad Name'").code(2);
     env.sh("img-save --format zip busybox > x.tar").code(2);
     // a terminal on stdout is refused

@@ -27,8 +27,27 @@ fn searches_a_registry_catalog_and_lists_tags() {
         run.stdout.contains(&format!("{host}/team/app"))
             && run.stdout.contains(&format!("{host}/misc/apple"))
     );
+    assert!(
+        lines[0].ends_with("OFFICIAL"),
+        "no AUTOMATED column: {}",
+        run.stdout
+    );
     let run = env.sh(&format!("img-search {host}/tool")).ok();
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    let run = env
+        .sh(&format!(
+            "img-search --format '{{{{.Name}}}}|{{{{.StarCount}}}}|{{{{.IsOfficial}}}}' {host}/tool"
+        ))
+        .ok();
+    assert_eq!(run.stdout, format!("{host}/team/tool|0|\n"));
+    let run = env
+        .sh(&format!("img-search --format json {host}/tool"))
+        .ok();
+    assert_eq!(run.records()[0]["IsOfficial"], "false");
+    env.sh(&format!(
+        "img-search --format '{{{{.IsAutomated}}}}' {host}/tool"
+    ))
+    .code(1);
     let run = env
         .sh(&format!("img-search --registry {host} --limit 1 app"))
         .ok();

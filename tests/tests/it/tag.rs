@@ -41,6 +41,13 @@ fn tag_rejects_bad_names_and_unknown_images() {
         run.stderr,
         format!("img-tag: error: cannot name an image with a digest reference \"x@{digest}\": give the new name a tag\n")
     );
+    // a repository name that reads as an image ID, refused as Docker does
+    let hex = "ab".repeat(32);
+    let run = env.sh(&format!("img-tag busybox {hex}")).code(2);
+    assert_eq!(
+        run.stderr,
+        format!("img-tag: error: invalid repository name ({hex}), cannot specify 64-byte hexadecimal strings\n")
+    );
     let run = env.sh("img-tag nosuch x").code(1);
     assert!(
         run.stderr.contains("No such image: nosuch"),

@@ -16,15 +16,17 @@
 //!   digest. The download goes to a temporary file beside its target and
 //!   is renamed into place, so a failed one leaves no partial file.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::fs::Timespec;
 
 use super::source::Found;
 use super::write::{apply, Meta, Writer};
+use crate::confine::Root;
 use crate::digest::{self, DigestWriter};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::layer::compression::{self, Compression, BUFFER};
@@ -43,16 +45,18 @@ pub fn unpack(writer: &mut Writer, found: &Found) -> Result<bool> {
     let Some(tar) = archive_reader(file)? else {
         return Ok(false);
     };
-    let dir = writer.dest_dir()?;
+    let (dir, rel) = writer.dest_dir()?;
     let options = Options {
         preserve_owners: true,
         overlay: false,
     };
-    let report = extract::apply(tar, &dir, &options).map_err(|e| {
+    // The destination directory is the archive's root, as Docker unpacks
+    // it: its links resolve inside it.
+    let report = extract::apply_in(tar, &Root::from_dir(dir), &options).map_err(|e| {
         e.context(format!(
-            "unpacking {} into {}",
+            "unpacking {} into /{}",
             found.name.to_string_lossy(),
-            writer.shown(&dir)
+            String::from_utf8_lossy(&rel)
         ))
     })?;
     writer.report().extracted += report.written;
@@ -112,9 +116,6 @@ fn is_tar_header(block: &[u8]) -> bool {
 pub fn download(writer: &mut Writer, url: &str, name: &str) -> Result<()> {
     let target = writer.file_target(OsStr::new(name))?;
     writer.clear_for_file(&target)?;
-    let parent = target
-        .parent()
-        .ok_or_else(|| Error::invalid(format!("cannot write {}", writer.shown(&target))))?;
     let remote = |e: ureq::Error| {
         Error::new(
             Kind::Remote,
@@ -136,20 +137,32 @@ pub fn download(writer: &mut Writer, url: &str, name: &str) -> Result<()> {
         .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
         .map_or(0, |t| t.timestamp());
     let mut body = response.into_body().into_reader();
-    let mut temp = tempfile::Builder::new()
-        .prefix(".img-add-")
-        .tempfile_in(parent)
-        .io_context(|| format!("creating a file in {}", writer.shown(parent)))?;
-    let mut out = DigestWriter::new(temp.as_file_mut());
-    io::copy(&mut body, &mut out).io_context(|| format!("ADD {url}: downloading"))?;
-    let (got, size) = out.digest();
-    if let Some(expected) = &writer.request().checksum {
-        if *expected != got {
-            return Err(digest::mismatch(expected, &got).context(format!("ADD {url}")));
+    // Beside its target, renamed into place once complete and checked.
+    let temp = OsString::from(format!(
+        ".img-add-{}-{}",
+        std::process::id(),
+        DOWNLOADS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let downloaded = (|| {
+        let mut file = target.dir.create_file(&temp)?;
+        let mut out = DigestWriter::new(&mut file);
+        io::copy(&mut body, &mut out).io_context(|| format!("ADD {url}: downloading"))?;
+        let (got, size) = out.digest();
+        if let Some(expected) = &writer.request().checksum {
+            if *expected != got {
+                return Err(digest::mismatch(expected, &got).context(format!("ADD {url}")));
+            }
         }
-    }
-    temp.persist(&target)
-        .map_err(|e| Error::io(format!("writing {}", writer.shown(&target)), e.error))?;
+        target.dir.rename(&temp, &target.name)?;
+        Ok(size)
+    })();
+    let size = match downloaded {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = target.dir.remove_file(&temp);
+            return Err(e);
+        }
+    };
     let (uid, gid) = writer.owner(None);
     let time = Timespec {
         tv_sec: modified,
@@ -161,12 +174,15 @@ pub fn download(writer: &mut Writer, url: &str, name: &str) -> Result<()> {
         mode: Some(writer.mode(0o600, false)),
         times: Some((time, time)),
     };
-    apply(&target, &meta)?;
+    apply(&target.dir, &target.name, &meta)?;
     let report = writer.report();
     report.files += 1;
     report.bytes += size;
     Ok(())
 }
+
+/// Downloads made by this process, for unique temporary names.
+static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(test)]
 #[path = "add_tests.rs"]

@@ -4,22 +4,18 @@
 //!
 //! Paths are cleaned lexically first: a source's `..` that would leave the
 //! root is refused, a destination's stops at the root as `/..` does. Then
-//! each element is looked up on disk and symbolic links are followed
-//! *inside* the root: an absolute target starts again at the root, and a
-//! `..` never climbs above it. Whatever a link says, the real path found is
-//! under the root, so nothing outside it is read or written.
+//! each element is looked up through the root's directory handles
+//! ([`crate::confine`]) and symbolic links are followed *inside* the root:
+//! an absolute target starts again at the root, and a `..` never climbs
+//! above it. Whatever a link says, the real path found is under the root,
+//! so nothing outside it is read or written.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::confine::Root;
 use crate::error::{Error, Result};
-
-/// Symbolic links followed while resolving one path before giving up
-/// (Linux's own limit for a path is 40; a cycle ends here too).
-const MAX_LINKS: usize = 255;
 
 /// The elements of `path` cleaned lexically, relative to the root: empty
 /// and `.` elements dropped, a leading `/` ignored. A `..` above the root
@@ -83,11 +79,7 @@ impl Resolved {
 
 /// `/`-separated form of path elements below a root.
 pub fn relative(parts: &[OsString]) -> String {
-    let parts: Vec<String> = parts
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    parts.join("/")
+    crate::confine::relative(parts)
 }
 
 fn join(root: &Path, parts: &[OsString]) -> PathBuf {
@@ -99,101 +91,34 @@ fn join(root: &Path, parts: &[OsString]) -> PathBuf {
 }
 
 /// Look up the cleaned `parts` under `root`, following symbolic links
-/// inside it (the last element's too when `follow_last`). `hidden` says
-/// of a root-relative path (and whether it is a directory) that it is to
-/// be taken as missing: a `.dockerignore`d file.
+/// inside it (the last element's too when `follow_last`), through the
+/// root's handles (see [`crate::confine::Root::lookup`]). `hidden` says of
+/// a root-relative path (and whether it is a directory) that it is to be
+/// taken as missing: a `.dockerignore`d file.
 pub fn resolve(
     root: &Path,
     parts: &[impl AsRef<OsStr>],
     follow_last: bool,
     hidden: &dyn Fn(&str, bool) -> bool,
 ) -> Result<Resolved> {
-    let mut found: Vec<OsString> = Vec::new();
-    let mut missing: Vec<OsString> = Vec::new();
-    let mut meta = None;
-    let mut blocked = false;
-    let mut todo: Vec<OsString> = parts.iter().rev().map(|p| p.as_ref().into()).collect();
-    let mut links = 0;
-    while let Some(part) = todo.pop() {
-        let is_last = todo.iter().all(|p| p.is_empty() || p == ".");
-        match part.as_bytes() {
-            b"" | b"." => continue,
-            b".." => {
-                if missing.pop().is_none() {
-                    found.pop();
-                }
-                meta = None;
-                continue;
-            }
-            _ => {}
-        }
-        if !missing.is_empty() || blocked {
-            missing.push(part);
-            continue;
-        }
-        let here = join(root, &found).join(&part);
-        let stat = match fs::symlink_metadata(&here) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                missing.push(part);
-                continue;
-            }
-            Err(e) => return Err(Error::io(format!("looking up {}", here.display()), e)),
+    let found = Root::open(root)?.lookup(parts, follow_last, hidden)?;
+    let meta = if found.exists() {
+        // Every element found is a real directory but perhaps the last,
+        // which is not followed: the path names what the lookup found.
+        let path = join(root, &found.found);
+        let stat = if found.found.is_empty() {
+            fs::metadata(&path)
+        } else {
+            fs::symlink_metadata(&path)
         };
-        let mut rel = found.clone();
-        rel.push(part.clone());
-        if hidden(&relative(&rel), stat.is_dir()) {
-            missing.push(part);
-            continue;
-        }
-        if stat.file_type().is_symlink() && (follow_last || !is_last) {
-            links += 1;
-            if links > MAX_LINKS {
-                return Err(Error::invalid(format!(
-                    "too many symbolic links resolving {} (a loop?)",
-                    here.display()
-                )));
-            }
-            let target = fs::read_link(&here)
-                .map_err(|e| Error::io(format!("reading the link {}", here.display()), e))?;
-            let target = target.as_os_str().as_bytes();
-            if target.starts_with(b"/") {
-                found.clear();
-            }
-            todo.extend(
-                target
-                    .split(|b| *b == b'/')
-                    .rev()
-                    .map(|p| OsStr::from_bytes(p).to_os_string()),
-            );
-            continue;
-        }
-        if !stat.is_dir() && !is_last {
-            blocked = true;
-            missing.push(part);
-            continue;
-        }
-        found.push(part);
-        meta = Some(stat);
-    }
-    let meta = match meta {
-        _ if !missing.is_empty() || blocked => None,
-        Some(meta) => Some(meta),
-        // The path ended at the root (`.`) or with a link's `..`.
-        None => {
-            let path = join(root, &found);
-            let stat = if found.is_empty() {
-                fs::metadata(&path)
-            } else {
-                fs::symlink_metadata(&path)
-            };
-            Some(stat.map_err(|e| Error::io(format!("reading {}", path.display()), e))?)
-        }
+        Some(stat.map_err(|e| Error::io(format!("reading {}", path.display()), e))?)
+    } else {
+        None
     };
     Ok(Resolved {
-        found,
-        missing,
-        blocked,
+        found: found.found,
+        missing: found.missing,
+        blocked: found.blocked,
         meta,
     })
 }

@@ -63,6 +63,8 @@ pub struct Found {
     pub path: PathBuf,
     /// Its metadata (links followed).
     pub meta: fs::Metadata,
+    /// Which source as written it came from (wildcard matches share one).
+    pub origin: usize,
 }
 
 /// An entry met while walking a source directory.
@@ -93,6 +95,8 @@ pub struct Finder<'r> {
     req: &'r Request<'r>,
     exclude: Vec<Vec<Pattern>>,
     skipped: Cell<u64>,
+    /// The index of the source as written being found.
+    origin: Cell<usize>,
 }
 
 impl<'r> Finder<'r> {
@@ -107,6 +111,7 @@ impl<'r> Finder<'r> {
             req,
             exclude,
             skipped: Cell::new(0),
+            origin: Cell::new(0),
         })
     }
 
@@ -118,7 +123,8 @@ impl<'r> Finder<'r> {
     /// Every source, in the order written, wildcards expanded.
     pub fn sources(&self) -> Result<Vec<Source<'r>>> {
         let mut out = Vec::new();
-        for orig in self.req.sources {
+        for (origin, orig) in self.req.sources.iter().enumerate() {
+            self.origin.set(origin);
             if orig.starts_with("http://") || orig.starts_with("https://") {
                 if !self.req.add {
                     return Err(Error::invalid(format!(
@@ -313,6 +319,7 @@ impl<'r> Finder<'r> {
             name,
             path: resolved.existing(self.req.source_root),
             meta,
+            origin: self.origin.get(),
         }))
     }
 
@@ -361,11 +368,12 @@ impl<'r> Finder<'r> {
     }
 }
 
-/// Docker's error for a source that is not there.
+/// BuildKit's error for a source that is not there (`"/dir": not found`).
 fn not_found(orig: &str) -> Error {
+    let shown = format!("/{}", orig.trim_start_matches("./").trim_start_matches('/'));
     Error::not_found(format!(
-        "file not found in build context or excluded by .dockerignore: stat {orig}: \
-         file does not exist (check the path and .dockerignore)"
+        "{shown:?}: not found (not in the build context, or excluded by .dockerignore: \
+         check the path and .dockerignore)"
     ))
 }
 

@@ -1,12 +1,13 @@
 //! Writing a copy into the root filesystem being built.
 //!
 //! The destination is resolved inside the root filesystem with symbolic
-//! links followed as if it were `/`; directories missing on the way are
-//! made with mode 0755, owned by `--chown`'s user or 0:0. Inside a copied
-//! directory every entry is written under a directory already resolved
-//! there, and an existing link in an entry's place is replaced (a file,
-//! link or FIFO) or followed inside the root (a directory), so a write
-//! never leaves the root filesystem.
+//! links followed as if it were `/` (through its [`Root`]); directories
+//! missing on the way are made with mode 0755, owned by `--chown`'s user or
+//! 0:0. Inside a copied directory every entry is written by its plain name
+//! under a directory handle already resolved there, and an existing link in
+//! an entry's place is replaced (a file, link or FIFO) or followed inside
+//! the root (a directory), so a write never leaves the root filesystem,
+//! whatever links the image holds.
 //!
 //! An existing file in a file's place is replaced; an existing directory
 //! there is an error, as is a file where a directory must go. Files keep
@@ -16,17 +17,18 @@
 //! links to each other in the source are written as hard links again.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::fs::{self, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
-use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
+use rustix::fs::{FileType, Timespec, Timestamps};
 
-use super::scoped;
 use super::source::{Entry, Finder, Found, Visit};
 use super::{Dest, Report, Request};
+use crate::confine::{self, Dir, Lookup, Root};
 use crate::error::{Error, IoContext, Result};
 
 /// The metadata one written entry gets.
@@ -41,24 +43,60 @@ pub struct Meta {
     pub times: Option<(Timespec, Timespec)>,
 }
 
+/// Where one entry is written: its directory's handle inside the root
+/// filesystem, its plain name there, and its path in the image.
+pub struct Target {
+    /// The directory it is written in.
+    pub dir: Dir,
+    /// Its name in that directory.
+    pub name: OsString,
+    /// Its path in the image (`/`-separated, no leading `/`).
+    pub rel: Vec<u8>,
+}
+
+impl Target {
+    /// The path in the image, for messages.
+    pub fn shown(&self) -> String {
+        format!("/{}", String::from_utf8_lossy(&self.rel))
+    }
+}
+
 /// Writes the sources of one copy, counting what it writes.
 pub struct Writer<'r> {
     req: &'r Request<'r>,
     dest: &'r Dest,
-    /// Files written so far, by source (device, inode), for hard links.
-    written: HashMap<(u64, u64), PathBuf>,
+    rootfs: Root,
+    /// Files written so far, by source (device, inode), for hard links:
+    /// the path of the first copy in the image.
+    written: HashMap<(u64, u64), Vec<u8>>,
     report: Report,
+}
+
+/// `child` under the image path `dir`.
+fn join_rel(dir: &[u8], child: &OsStr) -> Vec<u8> {
+    if dir.is_empty() {
+        child.as_bytes().to_vec()
+    } else {
+        [dir, b"/", child.as_bytes()].concat()
+    }
 }
 
 impl<'r> Writer<'r> {
     /// A writer of `req`'s sources to `dest`.
-    pub fn new(req: &'r Request<'r>, dest: &'r Dest) -> Writer<'r> {
-        Writer {
+    pub fn new(req: &'r Request<'r>, dest: &'r Dest) -> Result<Writer<'r>> {
+        Ok(Writer {
             req,
             dest,
+            rootfs: Root::open(req.rootfs)?,
             written: HashMap::new(),
             report: Report::default(),
-        }
+        })
+    }
+
+    /// Start a new source: hard links are not made to what earlier
+    /// sources wrote.
+    pub fn forget_hard_links(&mut self) {
+        self.written.clear();
     }
 
     /// What was written.
@@ -107,85 +145,99 @@ impl<'r> Writer<'r> {
         }
     }
 
-    /// The destination as a directory, made where missing.
-    pub fn dest_dir(&mut self) -> Result<PathBuf> {
-        let resolved = self.resolve_dest()?;
-        if resolved.exists() {
-            if resolved.meta.as_ref().is_some_and(fs::Metadata::is_dir) {
-                return Ok(resolved.existing(self.req.rootfs));
+    /// The destination as a directory, made where missing: its handle and
+    /// its path in the image.
+    pub fn dest_dir(&mut self) -> Result<(Dir, Vec<u8>)> {
+        let found = self.lookup_dest()?;
+        let rel = self.dest.parts.join("/").into_bytes();
+        if found.exists() {
+            if found.is_dir() {
+                return Ok((found.dir, rel));
             }
             return Err(Error::invalid(format!(
                 "cannot copy into {}: it exists and is not a directory",
                 self.dest.shown()
             )));
         }
-        self.make_missing(&resolved, 0)
+        Ok((self.make_missing(found, 0)?, rel))
     }
 
     /// Where a file named `name` goes: into the destination directory, or
     /// the destination itself when that names a file.
-    pub fn file_target(&mut self, name: &OsStr) -> Result<PathBuf> {
-        let resolved = self.resolve_dest()?;
-        let is_dir = resolved.meta.as_ref().is_some_and(fs::Metadata::is_dir);
-        if self.dest.is_dir || (resolved.exists() && is_dir) {
-            return Ok(self.dest_dir()?.join(name));
+    pub fn file_target(&mut self, name: &OsStr) -> Result<Target> {
+        let found = self.lookup_dest()?;
+        if self.dest.is_dir || found.is_dir() {
+            let (dir, rel) = self.dest_dir()?;
+            return Ok(Target {
+                dir,
+                name: confine::plain(name)?.to_os_string(),
+                rel: join_rel(&rel, name),
+            });
         }
-        if resolved.exists() {
-            return Ok(resolved.existing(self.req.rootfs));
+        let rel = self.dest.parts.join("/").into_bytes();
+        if let Some(leaf) = found.leaf() {
+            let name = leaf.to_os_string();
+            return Ok(Target {
+                dir: found.dir,
+                name,
+                rel,
+            });
         }
-        let parent = self.make_missing(&resolved, 1)?;
-        let last = resolved.missing.last().map(|n| parent.join(n));
-        last.ok_or_else(|| Error::invalid(format!("cannot write {}", self.dest.shown())))
+        let last = found.missing.last().cloned();
+        let dir = self.make_missing(found, 1)?;
+        let name =
+            last.ok_or_else(|| Error::invalid(format!("cannot write {}", self.dest.shown())))?;
+        Ok(Target { dir, name, rel })
     }
 
-    fn resolve_dest(&self) -> Result<scoped::Resolved> {
-        let resolved = scoped::resolve(self.req.rootfs, &self.dest.parts, true, &|_, _| false)?;
-        if resolved.blocked {
+    fn lookup_dest(&self) -> Result<Lookup> {
+        let found = self.rootfs.lookup(&self.dest.parts, true, &|_, _| false)?;
+        if found.blocked {
             // The element in the way is the first one taken as missing.
-            let mut blocker = resolved.found.clone();
-            blocker.extend(resolved.missing.first().cloned());
+            let mut blocker = found.found.clone();
+            blocker.extend(found.missing.first().cloned());
             return Err(Error::invalid(format!(
                 "cannot copy to {}: /{} is not a directory",
                 self.dest.shown(),
-                scoped::relative(&blocker)
+                confine::relative(&blocker)
             )));
         }
-        Ok(resolved)
+        Ok(found)
     }
 
-    /// Make the missing directories of `resolved` but its last `keep`
+    /// Make the missing directories of `found` but its last `keep`
     /// elements; returns the last one made (or found).
-    fn make_missing(&mut self, resolved: &scoped::Resolved, keep: usize) -> Result<PathBuf> {
-        let mut path = resolved.existing(self.req.rootfs);
-        let make = resolved.missing.len().saturating_sub(keep);
+    fn make_missing(&mut self, found: Lookup, keep: usize) -> Result<Dir> {
+        let make = found.missing.len().saturating_sub(keep);
         let (uid, gid) = self.owner(None);
-        for name in &resolved.missing[..make] {
-            path.push(name);
-            fs::create_dir(&path).io_context(|| format!("creating {}", self.shown(&path)))?;
-            apply(
-                &path,
-                &Meta {
-                    uid,
-                    gid,
-                    mode: Some(0o755),
-                    times: None,
-                },
-            )?;
+        let mut dir = found.dir;
+        for name in &found.missing[..make] {
+            dir.create_dir(name)?;
+            let meta = Meta {
+                uid,
+                gid,
+                mode: Some(0o755),
+                times: None,
+            };
+            apply(&dir, name, &meta)?;
+            dir = dir.open_dir(name)?;
         }
-        Ok(path)
+        Ok(dir)
     }
 
     /// Copy the contents of the directory `found` into the destination.
     pub fn directory(&mut self, finder: &Finder, found: &Found) -> Result<()> {
-        let top = self.dest_dir()?;
+        let (top, rel) = self.dest_dir()?;
+        let times = times_of(&found.meta);
         let mut tree = Tree {
             writer: self,
-            targets: vec![top.clone()],
+            targets: vec![(top, rel)],
         };
         finder.walk(found, &mut tree)?;
         // The destination keeps its own mode and owner but takes the
         // source directory's times, as BuildKit does.
-        set_times(&top, times_of(&found.meta))
+        let (top, _) = tree.targets.pop().ok_or_else(unbalanced)?;
+        top.set_times_self(&timestamps(times))
     }
 
     /// Copy the file `found` to the destination.
@@ -198,9 +250,9 @@ impl<'r> Writer<'r> {
     pub fn inline(&mut self, name: &str, content: &[u8]) -> Result<()> {
         let target = self.file_target(OsStr::new(name))?;
         self.clear_for_file(&target)?;
-        let what = || format!("writing {}", self.shown(&target));
-        let mut file = create(&target).io_context(what)?;
-        file.write_all(content).io_context(what)?;
+        let mut file = target.dir.create_file(&target.name)?;
+        file.write_all(content)
+            .io_context(|| format!("writing {}", target.shown()))?;
         let (uid, gid) = self.owner(None);
         let meta = Meta {
             uid,
@@ -208,7 +260,7 @@ impl<'r> Writer<'r> {
             mode: Some(self.mode(0o644, false)),
             times: None,
         };
-        apply(&target, &meta)?;
+        apply(&target.dir, &target.name, &meta)?;
         self.report.files += 1;
         self.report.bytes += content.len() as u64;
         Ok(())
@@ -216,158 +268,151 @@ impl<'r> Writer<'r> {
 
     /// Make room for a file (or link) at `target`: what is there is
     /// removed, unless it is a directory.
-    pub fn clear_for_file(&self, target: &Path) -> Result<()> {
-        match fs::symlink_metadata(target) {
-            Ok(m) if m.is_dir() => Err(Error::invalid(format!(
+    pub fn clear_for_file(&self, target: &Target) -> Result<()> {
+        match target.dir.stat(&target.name)? {
+            Some(stat) if confine::is_dir(&stat) => Err(Error::invalid(format!(
                 "cannot replace the directory {} with a file",
-                self.shown(target)
+                target.shown()
             ))),
-            Ok(_) => {
-                fs::remove_file(target).io_context(|| format!("replacing {}", self.shown(target)))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(format!("looking at {}", self.shown(target)), e)),
+            Some(_) => target.dir.remove_file(&target.name).map(|_| ()),
+            None => Ok(()),
         }
     }
 
     /// Copy a file, symbolic link or FIFO to `target`.
-    fn copy_leaf(&mut self, source: &Path, meta: &fs::Metadata, target: &Path) -> Result<()> {
+    fn copy_leaf(&mut self, source: &Path, meta: &fs::Metadata, target: &Target) -> Result<()> {
         self.clear_for_file(target)?;
-        let what = || format!("writing {}", self.shown(target));
         let kind = meta.file_type();
         if kind.is_symlink() {
             let link =
                 fs::read_link(source).io_context(|| format!("reading {}", source.display()))?;
-            std::os::unix::fs::symlink(link, target).io_context(what)?;
+            target.dir.symlink(link.as_os_str(), &target.name)?;
             self.report.symlinks += 1;
         } else if kind.is_file() {
             let inode = (meta.dev(), meta.ino());
             if let Some(first) = self.written.get(&inode).filter(|_| meta.nlink() > 1) {
-                fs::hard_link(first, target).io_context(what)?;
+                let (from, first_name) = self
+                    .rootfs
+                    .parent(first, confine::Missing::Absent)?
+                    .ok_or_else(|| Error::invalid(format!("{} vanished", target.shown())))?;
+                target.dir.hard_link(&from, first_name, &target.name)?;
                 self.report.hard_links += 1;
                 // A hard link shares its first copy's metadata.
                 return Ok(());
             }
             let mut from =
                 fs::File::open(source).io_context(|| format!("reading {}", source.display()))?;
-            let mut to = create(target).io_context(what)?;
+            let mut to = target.dir.create_file(&target.name)?;
             // io::copy between files uses copy_file_range: streamed, and
             // in the kernel where the filesystems allow.
-            self.report.bytes += io::copy(&mut from, &mut to).io_context(what)?;
+            self.report.bytes += io::copy(&mut from, &mut to)
+                .io_context(|| format!("writing {}", target.shown()))?;
             self.report.files += 1;
             if meta.nlink() > 1 {
-                self.written.insert(inode, target.to_path_buf());
+                self.written.insert(inode, target.rel.clone());
             }
         } else {
-            rustix::fs::mknodat(
-                CWD,
-                target,
-                rustix::fs::FileType::Fifo,
-                rustix::fs::Mode::from_raw_mode(0o600),
-                0,
-            )
-            .map_err(|e| Error::io(what(), e.into()))?;
+            target.dir.mknod(&target.name, FileType::Fifo, 0o600, 0)?;
             self.report.files += 1;
         }
-        apply(target, &self.meta_of(meta))
-    }
-
-    /// A path in the root filesystem as the image shows it.
-    pub fn shown(&self, path: &Path) -> String {
-        match path.strip_prefix(self.req.rootfs) {
-            Ok(rel) => format!("/{}", rel.display()),
-            Err(_) => path.display().to_string(),
-        }
+        apply(&target.dir, &target.name, &self.meta_of(meta))
     }
 }
 
 /// Writes a source directory's entries under the destination.
 struct Tree<'w, 'r> {
     writer: &'w mut Writer<'r>,
-    /// The real directory each entered source directory is written to.
-    targets: Vec<PathBuf>,
+    /// The real directory each entered source directory is written to,
+    /// and its path in the image.
+    targets: Vec<(Dir, Vec<u8>)>,
+}
+
+fn unbalanced() -> Error {
+    Error::invalid("left more directories than were entered")
 }
 
 impl Tree<'_, '_> {
-    fn parent(&self) -> Result<&Path> {
-        self.targets
-            .last()
-            .map(PathBuf::as_path)
-            .ok_or_else(|| Error::invalid("left more directories than were entered"))
+    fn target(&self, name: &OsStr) -> Result<Target> {
+        let (dir, rel) = self.targets.last().ok_or_else(unbalanced)?;
+        Ok(Target {
+            dir: dir.try_clone()?,
+            name: confine::plain(name)?.to_os_string(),
+            rel: join_rel(rel, name),
+        })
     }
 }
 
 impl Visit for Tree<'_, '_> {
     fn enter(&mut self, entry: &Entry) -> Result<()> {
-        let target = self.parent()?.join(entry.name);
-        let rootfs = self.writer.req.rootfs;
-        let real = match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_dir() => target,
-            Ok(m) if m.file_type().is_symlink() => {
+        let target = self.target(entry.name)?;
+        let real = match target.dir.stat(&target.name)? {
+            Some(stat) if confine::is_dir(&stat) => target.dir.open_dir(&target.name)?,
+            Some(stat) if confine::is_symlink(&stat) => {
                 // Follow it inside the root filesystem, as an unpacker
                 // does: a source `lib/` merges into what `lib` points to.
-                let rel: Vec<&OsStr> = target
-                    .strip_prefix(rootfs)
-                    .map(|r| r.iter().collect())
-                    .unwrap_or_default();
-                let resolved = scoped::resolve(rootfs, &rel, true, &|_, _| false)?;
-                match &resolved.meta {
-                    Some(m) if m.is_dir() && resolved.exists() => resolved.existing(rootfs),
-                    _ => return Err(not_a_directory(self.writer, &target)),
+                let parts: Vec<&OsStr> = target
+                    .rel
+                    .split(|b| *b == b'/')
+                    .map(OsStr::from_bytes)
+                    .collect();
+                let found = self.writer.rootfs.lookup(&parts, true, &|_, _| false)?;
+                if !found.is_dir() {
+                    return Err(not_a_directory(&target));
                 }
+                found.dir
             }
-            Ok(_) => return Err(not_a_directory(self.writer, &target)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&target)
-                    .io_context(|| format!("creating {}", self.writer.shown(&target)))?;
-                target
+            Some(_) => return Err(not_a_directory(&target)),
+            None => {
+                target.dir.create_dir(&target.name)?;
+                target.dir.open_dir(&target.name)?
             }
-            Err(e) => return Err(Error::io(format!("looking at {}", target.display()), e)),
         };
         self.writer.report.directories += 1;
-        self.targets.push(real);
+        self.targets.push((real, target.rel));
         Ok(())
     }
 
     fn leave(&mut self, entry: &Entry) -> Result<()> {
-        let target = self
-            .targets
-            .pop()
-            .ok_or_else(|| Error::invalid("left more directories than were entered"))?;
-        apply(&target, &self.writer.meta_of(entry.meta))
+        let (dir, rel) = self.targets.pop().ok_or_else(unbalanced)?;
+        let meta = self.writer.meta_of(entry.meta);
+        apply_self(&dir, &meta)
+            .map_err(|e| e.context(format!("/{}", String::from_utf8_lossy(&rel))))
     }
 
     fn leaf(&mut self, entry: &Entry) -> Result<()> {
-        let target = self.parent()?.join(entry.name);
+        let target = self.target(entry.name)?;
         self.writer.copy_leaf(entry.path, entry.meta, &target)
     }
 }
 
-fn not_a_directory(writer: &Writer, target: &Path) -> Error {
+fn not_a_directory(target: &Target) -> Error {
     Error::invalid(format!(
         "cannot copy a directory to {}: it exists and is not a directory",
-        writer.shown(target)
+        target.shown()
     ))
 }
 
-/// A new file, private until its mode is set.
-pub fn create(path: &Path) -> io::Result<fs::File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-/// Set owner, then mode (chown clears set-user-ID bits), then times.
-pub fn apply(path: &Path, meta: &Meta) -> Result<()> {
-    let what = || format!("setting the metadata of {}", path.display());
-    std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid)).io_context(what)?;
+/// Set owner, then mode (chown clears set-user-ID bits), then times, of
+/// the entry `name` of `dir`.
+pub fn apply(dir: &Dir, name: &OsStr, meta: &Meta) -> Result<()> {
+    dir.chown(name, Some(meta.uid), Some(meta.gid))?;
     if let Some(mode) = meta.mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).io_context(what)?;
+        dir.chmod(name, mode)?;
     }
     match meta.times {
-        Some(times) => set_times(path, times),
+        Some(times) => dir.set_times(name, &timestamps(times)),
+        None => Ok(()),
+    }
+}
+
+/// [`apply`] to the directory `dir` itself.
+fn apply_self(dir: &Dir, meta: &Meta) -> Result<()> {
+    dir.chown_self(meta.uid, meta.gid)?;
+    if let Some(mode) = meta.mode {
+        dir.chmod_self(mode)?;
+    }
+    match meta.times {
+        Some(times) => dir.set_times_self(&timestamps(times)),
         None => Ok(()),
     }
 }
@@ -386,12 +431,10 @@ pub fn times_of(meta: &fs::Metadata) -> (Timespec, Timespec) {
     )
 }
 
-/// Set access and modification times, of a link itself where it is one.
-pub fn set_times(path: &Path, (access, modification): (Timespec, Timespec)) -> Result<()> {
-    let times = Timestamps {
+/// Access and modification times as the kernel takes them.
+pub fn timestamps((access, modification): (Timespec, Timespec)) -> Timestamps {
+    Timestamps {
         last_access: access,
         last_modification: modification,
-    };
-    rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(|e| Error::io(format!("setting the times of {}", path.display()), e.into()))
+    }
 }

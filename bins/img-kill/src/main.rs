@@ -1,0 +1,3 @@
+fn main() {
+    img::cli::run_main("img-kill", || img_kill::run(img::usage::parse("img-kill")))
+}

@@ -1,0 +1,3 @@
+fn main() {
+    img::cli::run_main("img-logs", || img_logs::run(img::usage::parse("img-logs")))
+}

@@ -1,0 +1,3 @@
+fn main() {
+    img::cli::run_main("img-ps", || img_ps::run(img::usage::parse("img-ps")))
+}

@@ -1,0 +1,3 @@
+fn main() {
+    img::cli::run_main("img-stop", || img_stop::run(img::usage::parse("img-stop")))
+}

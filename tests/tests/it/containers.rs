@@ -1,0 +1,326 @@
+//! Containers as the tutorials use them: detached, published ports
+//! through pasta, img-ps/logs/exec/stop/kill/start/create, removal, export
+//! of a container; and nothing leaked when img-run or img-build is killed.
+
+use img_tests::{need, Env};
+
+const PEERS: &[&str] = &["runc", "skopeo", "umoci", "pasta", "curl"];
+
+fn ready() -> Option<Env> {
+    if !need(PEERS) {
+        return None;
+    }
+    let env = Env::new();
+    env.seed("base", "base");
+    env.sh("mkdir www && echo hello-from-container > www/index.html")
+        .ok();
+    Some(env)
+}
+
+/// A detached busybox httpd serving ./www on container port 80, published
+/// on a free port of 127.0.0.1; its name and host port.
+fn web(env: &Env, name: &str) -> u16 {
+    env.sh(&format!(
+        "img-run -d --name {name} -p 127.0.0.1::80 -v $PWD/www:/www base busybox httpd -f -p 80 -h /www"
+    ))
+    .ok();
+    let ports = env
+        .sh(&format!(
+            "img-ps --filter name={name} --format '{{{{.Ports}}}}'"
+        ))
+        .ok()
+        .stdout;
+    // 127.0.0.1:PORT->80/tcp
+    let port = ports
+        .trim()
+        .strip_prefix("127.0.0.1:")
+        .and_then(|p| p.split_once("->"))
+        .map(|(p, _)| p.parse::<u16>().unwrap())
+        .unwrap_or_else(|| panic!("no published port in {ports:?}"));
+    port
+}
+
+/// curl the port until it answers (the server may still be starting), for
+/// at most 10 s.
+fn fetch(env: &Env, port: u16) -> String {
+    env.sh(&format!(
+        "for i in $(seq 200); do curl -sf 127.0.0.1:{port}/index.html && exit 0; sleep 0.05; done; exit 1"
+    ))
+    .ok()
+    .stdout
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
+}
+
+#[test]
+fn published_web_servers_answer_and_free_their_ports_when_stopped() {
+    let Some(env) = ready() else { return };
+    let one = web(&env, "one");
+    let two = web(&env, "two");
+    assert_ne!(one, two);
+    // Both listen on port 80 in their own network, behind different ports.
+    assert_eq!(fetch(&env, one), "hello-from-container\n");
+    assert_eq!(fetch(&env, two), "hello-from-container\n");
+    let ps = env.sh("img-ps").ok().stdout;
+    let lines: Vec<&str> = ps.lines().collect();
+    assert_eq!(lines.len(), 3, "{ps}");
+    assert!(lines[0].starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    assert!(ps.contains(&format!("127.0.0.1:{one}->80/tcp")), "{ps}");
+    assert!(lines[1].contains("Up "), "{ps}");
+    // exec into one: its own host name, environment and working directory.
+    let exec = env
+        .sh("img-exec -e X=1 -w /tmp one sh -c 'echo $X; pwd; busybox hostname'")
+        .ok();
+    let id = env.sh("img-ps -q --no-trunc --filter name=one").ok().stdout;
+    assert_eq!(exec.stdout, format!("1\n/tmp\n{}\n", &id[..12]));
+    assert_eq!(env.sh("img-exec one sh -c 'exit 9'").code, 9);
+    // A running container is committed as it is.
+    env.sh("img-exec one sh -c 'echo changed > /changed.txt'")
+        .ok();
+    env.sh("img-commit one base:changed").ok();
+    let run = env
+        .sh("img-run --rm base:changed busybox cat /changed.txt")
+        .ok();
+    assert_eq!(run.stdout, "changed\n");
+    // Stopped: the port is free at once, the record says how it ended.
+    let stop = env.sh("img-stop -t 1 one").ok();
+    assert_eq!(stop.stdout, "one\n");
+    assert!(!listening(one), "port {one} still in use after img-stop");
+    assert!(listening(two));
+    let status = env
+        .sh("img-ps -a --filter name=one --format '{{.State}} {{.Status}}'")
+        .ok()
+        .stdout;
+    assert!(status.starts_with("exited Exited (137)"), "{status}");
+    // Stopping a stopped container is no error, as with Docker; killing one is.
+    assert_eq!(env.sh("img-stop one").ok().stdout, "one\n");
+    let kill = env.sh("img-kill one").code(1);
+    assert!(kill.stderr.contains("is not running"), "{}", kill.stderr);
+    assert_eq!(kill.stderr.lines().count(), 1, "{}", kill.stderr);
+    // A running one is removed only with -f.
+    let rm = env.sh("img-rm --container two").code(1);
+    assert!(rm.stderr.contains("stop it first"), "{}", rm.stderr);
+    env.sh("img-rm --container -f two one").ok();
+    assert!(!listening(two));
+    assert_eq!(env.sh("img-ps -aq").ok().stdout, "");
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn a_detached_containers_output_is_kept_and_it_can_be_started_again() {
+    let Some(env) = ready() else { return };
+    let id = env
+        .sh("img-run -d --name talk base sh -c 'echo out; echo err >&2; busybox sleep 1000'")
+        .ok()
+        .stdout;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    // Wait for the two lines (a deadline, not a guess).
+    env.sh("for i in $(seq 200); do [ $(img-logs talk 2>&1 | wc -l) = 2 ] && exit 0; sleep 0.05; done; exit 1")
+        .ok();
+    let logs = env.sh("img-logs talk").ok();
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    let tail = env.sh("img-logs --tail 1 -t talk 2>&1").ok().stdout;
+    // stdout and stderr are copied apart: either may come last.
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert!(
+        tail.ends_with(" err\n") || tail.ends_with(" out\n"),
+        "{tail}"
+    );
+    assert!(tail.starts_with("20") && tail.contains('T'), "{tail}");
+    let log = env.sh("cat store/.img/containers/*/*-json.log").ok().stdout;
+    assert!(
+        log.contains("{\"log\":\"out\\n\",\"stream\":\"stdout\",\"time\":\""),
+        "{log}"
+    );
+    env.sh("img-kill -s TERM talk").ok();
+    env.sh("img-stop talk").ok();
+    // img-start runs it again with what it was made with; -a follows it.
+    let created = env
+        .sh("img-create --name later base sh -c 'echo again'")
+        .ok()
+        .stdout;
+    assert_eq!(created.trim().len(), 64);
+    assert!(
+        env.sh("img-ps -a --filter status=created -q")
+            .ok()
+            .stdout
+            .len()
+            >= 12
+    );
+    let attached = env.sh("img-start -a later").ok();
+    assert_eq!(attached.stdout, "again\n");
+    let failing = env
+        .sh("img-start -a $(img-create base sh -c 'exit 3')")
+        .code(3);
+    assert_eq!(failing.stdout, "");
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn a_created_container_is_exported_as_docker_export_writes_it() {
+    let Some(env) = ready() else { return };
+    env.sh("img-run --name work base sh -c 'echo hi > /hello.txt; rm /etc/passwd'")
+        .ok();
+    env.sh("img-commit work base:hello").ok();
+    env.sh("img-export $(img-create base:hello) -o busybox.tar")
+        .ok();
+    let files = env.sh("tar -tf busybox.tar | sort").ok().stdout;
+    for want in ["bin/busybox", "hello.txt", "etc/hosts", "proc/", "dev/"] {
+        assert!(files.lines().any(|l| l == want), "{want} missing: {files}");
+    }
+    assert!(!files.contains("etc/passwd"), "{files}");
+    assert!(!files.contains(".wh."), "{files}");
+    // What the container itself removed is gone from its own export too.
+    let own = env.sh("img-export work | tar -t").ok().stdout;
+    assert!(
+        own.contains("hello.txt") && !own.contains("etc/passwd"),
+        "{own}"
+    );
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let Some(env) = ready() else { return };
+    let before = env.index_bytes();
+    let run = env.sh("img-run -p 80:x base true").code(125);
+    assert!(
+        run.stderr.contains("invalid port specification"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let run = env
+        .sh(&format!(
+            "img-run -d -p 127.0.0.1:{port}:80 base busybox sleep 100"
+        ))
+        .code(125);
+    assert!(run.stderr.contains("already allocated"), "{}", run.stderr);
+    let run = env.sh("img-run --network host -p 80 base true").code(125);
+    assert!(run.stderr.contains("published ports"), "{}", run.stderr);
+    assert_eq!(env.sh("img-ps -aq").ok().stdout, "", "nothing half-created");
+    for program in [
+        "img-stop",
+        "img-kill",
+        "img-logs",
+        "img-start",
+        "img-rm --container",
+    ] {
+        let run = env.sh(&format!("{program} nosuch")).code(1);
+        assert!(
+            run.stderr.contains("No such container: nosuch"),
+            "{program}: {}",
+            run.stderr
+        );
+    }
+    let run = env.sh("img-exec nosuch true").code(1);
+    assert!(run.stderr.contains("No such container"), "{}", run.stderr);
+    assert_eq!(env.index_bytes(), before);
+}
+
+/// A process, runtime container or mount of the store left behind (the
+/// last owner may still be exiting: looked at again for up to 10 s).
+fn assert_no_leftovers(env: &Env) {
+    for _ in 0..200 {
+        if std::panic::catch_unwind(|| leftovers(env)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    leftovers(env);
+}
+
+fn leftovers(env: &Env) {
+    let store = env.store().display().to_string();
+    let runtime = env.store().join(".img/runtime");
+    for rt in ["runc", "crun"] {
+        let dir = runtime.join(rt);
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "runtime containers left in {}: {left:?}",
+            dir.display()
+        );
+    }
+    let mut procs = Vec::new();
+    let mut mounts = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&store) {
+            procs.push(cmdline);
+        }
+        let info = std::fs::read_to_string(entry.path().join("mountinfo")).unwrap_or_default();
+        if info.lines().any(|l| l.contains(&store)) {
+            mounts.push(pid);
+        }
+    }
+    assert!(procs.is_empty(), "processes of the store left: {procs:?}");
+    assert!(
+        mounts.is_empty(),
+        "processes still see mounts of the store: {mounts:?}"
+    );
+}
+
+/// kill -9 of img-run or img-build at the moments where something of the
+/// container exists: the foreground container dies with img-run, and
+/// after the next img program nothing of it is left.
+#[test]
+fn killed_programs_leave_no_container_process_or_mount() {
+    let Some(env) = ready() else { return };
+    // img-run killed once the container runs (its process writes a file).
+    for (i, network) in ["bridge", "host", "none"].iter().enumerate() {
+        let marker = 4_000_100 + i;
+        env.sh(&format!(
+            "mkdir -p probe{i}; img-run --network {network} -v $PWD/probe{i}:/probe base sh -c ': > /probe/up; busybox sleep {marker}' &
+             for n in $(seq 400); do [ -e probe{i}/up ] && break; sleep 0.025; done
+             [ -e probe{i}/up ] || exit 1
+             kill -9 $!
+             # The guard ends the container without any img program.
+             for n in $(seq 400); do pgrep -f '^busybox sleep {marker}' >/dev/null || exit 0; sleep 0.025; done
+             exit 1"
+        ))
+        .ok();
+    }
+    // img-run killed before anything ran: right after its record appeared.
+    env.sh(
+        "img-run base busybox sleep 4000200 &
+         for n in $(seq 2000); do ls store/.img/runtime/owned 2>/dev/null | grep -q lock && break; sleep 0.005; done
+         kill -9 $!; wait $! || true",
+    )
+    .ok();
+    // img-build killed during a RUN step.
+    env.sh(
+        "mkdir ctx && printf 'FROM base\\nRUN busybox sleep 4000300\\n' > ctx/Dockerfile
+         img-build -q ctx >/dev/null 2>&1 &
+         for n in $(seq 400); do pgrep -f '^busybox sleep 4000300' >/dev/null && break; sleep 0.025; done
+         pgrep -f '^busybox sleep 4000300' >/dev/null || exit 1
+         kill -9 $!
+         for n in $(seq 400); do pgrep -f '^busybox sleep 4000300' >/dev/null || exit 0; sleep 0.025; done
+         exit 1",
+    )
+    .ok();
+    // The next program ends whatever is left and records the end.
+    let ps = env
+        .sh("img-ps -a --format '{{.State}} {{.Status}}'")
+        .ok()
+        .stdout;
+    assert!(!ps.contains("running"), "{ps}");
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    let gone = env.sh("pgrep -f '^busybox sleep 400' || true").ok().stdout;
+    assert_eq!(gone, "", "container processes left");
+    assert_no_leftovers(&env);
+}
