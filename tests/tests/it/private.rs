@@ -13,6 +13,16 @@ fn as_nobody(script: &str) -> String {
     )
 }
 
+/// Stops a detached container when the test ends, whether it passed or not.
+struct StopOnDrop<'a>(&'a Env, &'a str);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0
+            .sh(&format!("img-stop -t 1 {} >/dev/null 2>&1 || true", self.1));
+    }
+}
+
 #[test]
 fn setuid_files_of_snapshots_are_out_of_other_users_reach() {
     if !need(&["runc", "setpriv", "skopeo", "umoci"]) {
@@ -25,9 +35,22 @@ fn setuid_files_of_snapshots_are_out_of_other_users_reach() {
         "mkdir -p rootfs/bin && cp /bin/busybox rootfs/bin/busybox && ln -s busybox rootfs/bin/sh \
          && cp /bin/busybox rootfs/bin/su-shell && chmod 4755 rootfs/bin/su-shell \
          && tar --owner=0 --group=0 -C rootfs -cf rootfs.tar . \
-         && img-import rootfs.tar suid:1 >/dev/null 2>&1 && img-run --name kept suid:1 busybox true",
+         && img-import rootfs.tar suid:1 >/dev/null 2>&1 && img-run --name kept suid:1 busybox true \
+         && img-run -d --name bg suid:1 sh -c 'echo secret-line; exec busybox sleep 1000' >/dev/null \
+         && wait_for 60 'grep -q secret-line $STORE/.img/containers/*/*-json.log'",
     )
     .ok();
+    let _stop = StopOnDrop(&env, "bg");
+    // A detached container's log and the runtime's state (with its owner's
+    // lock) exist, as img.7 says, and are as private as the snapshots.
+    let log = env
+        .sh("ls $STORE/.img/containers/*/*-json.log")
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    env.sh("test -d $STORE/.img/runtime/owned && ls $STORE/.img/runtime/owned | grep -q lock")
+        .ok();
     // The snapshot holds the file, setuid root, as the image has it.
     let found = env
         .sh("find $STORE/.img/snapshots -name su-shell -perm -4000 -user 0")
@@ -42,7 +65,8 @@ fn setuid_files_of_snapshots_are_out_of_other_users_reach() {
     let probe = |env: &Env| {
         env.sh(&as_nobody(&format!(
             "test -e {file} && echo reached the file; \
-             for d in $STORE/.img $STORE/.img/snapshots $STORE/.img/containers; do \
+             cat {log} 2>/dev/null && echo read the log; \
+             for d in $STORE/.img $STORE/.img/snapshots $STORE/.img/containers $STORE/.img/runtime; do \
                (cd \"$d\") 2>/dev/null && echo \"entered $d\"; \
              done; {file} true && echo ran"
         )))
@@ -65,10 +89,13 @@ fn setuid_files_of_snapshots_are_out_of_other_users_reach() {
     // probe above can fail — until its owner opens it again.
     env.sh("chmod 0755 $STORE/.img").ok();
     let run = probe(&env);
-    assert!(run.stdout.contains("reached the file"), "{run:?}");
+    for reached in ["reached the file", "read the log", "/.img/runtime\n"] {
+        assert!(run.stdout.contains(reached), "{reached}: {run:?}");
+    }
     env.sh("img-ls -q >/dev/null").ok();
     let run = probe(&env);
     assert_eq!(run.stdout, "", "{}", run.stderr);
-    env.sh("img-prune -f --containers >/dev/null").ok();
+    env.sh("img-stop -t 1 bg >/dev/null && img-prune -f --containers >/dev/null")
+        .ok();
     env.check_store();
 }
