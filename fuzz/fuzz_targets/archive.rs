@@ -4,8 +4,8 @@
 
 #![no_main]
 
-use img::archive::load;
-use img::error::Kind;
+use img_archive::load;
+use img_core::error::Kind;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -21,11 +21,11 @@ fuzz_target!(|text: &str| {
     }) else {
         return;
     };
-    let _ = img::change::apply(&mut config, text);
+    let _ = img_dockerfile::change::apply(&mut config, text);
     let mut empty = Map::new();
-    let _ = img::change::apply_all(
+    let _ = img_dockerfile::change::apply_all(
         &mut empty,
         &text.lines().map(String::from).collect::<Vec<_>>(),
     );
-    let _ = img::change::exposed_ports(text);
+    let _ = img_dockerfile::change::exposed_ports(text);
 });

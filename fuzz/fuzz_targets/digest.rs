@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use img::digest;
+use img_core::digest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

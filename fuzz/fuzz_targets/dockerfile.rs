@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use img::dockerfile;
+use img_dockerfile as dockerfile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

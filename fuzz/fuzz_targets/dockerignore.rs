@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use img::dockerfile::Ignore;
+use img_dockerfile::Ignore;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use img::layer::{compression, extract, list};
+use img_layers::{compression, extract, list};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {

@@ -9,7 +9,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use img::layer::extract;
+use img_layers::extract;
 use libfuzzer_sys::fuzz_target;
 
 /// One part of a path.

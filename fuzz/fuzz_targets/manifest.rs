@@ -6,8 +6,8 @@
 
 #![no_main]
 
-use img::image::Target;
-use img::registry::manifest::media_type_of;
+use img_core::image::Target;
+use img_registry::manifest::media_type_of;
 use libfuzzer_sys::fuzz_target;
 use oci_spec::image::{Descriptor, MediaType};
 
@@ -39,20 +39,20 @@ fuzz_target!(|input: &[u8]| {
     let _ = store.require_complete(&target);
     if let Ok(image) = target.host_image() {
         let _ = image.platform();
-        let _ = img::compose::diff_ids(&image.config_json);
+        let _ = img_store::compose::diff_ids(&image.config_json);
     }
     // As the programs reach it: by a name.
-    let name = img::reference::Reference::parse("fuzz:1").expect("a name");
-    if img::tag::name(&store, &target, &name).is_ok() {
+    let name = img_core::reference::Reference::parse("fuzz:1").expect("a name");
+    if img_ops::tag::name(&store, &target, &name).is_ok() {
         if let Ok(found) = store.resolve("fuzz:1") {
             // The Go struct and the JSON object a template sees.
-            let format = img::template::Format::parse("{{.ID}} {{json .Config}} {{.Id}}")
+            let format = img_core::template::Format::parse("{{.ID}} {{json .Config}} {{.Id}}")
                 .expect("a template");
-            let _ = img::inspect::inspect(&store, &found)
-                .and_then(|i| img::inspect::render(&format, &i));
-            let _ = img::history::history(&store, &found, None);
+            let _ = img_ops::inspect::inspect(&store, &found)
+                .and_then(|i| img_ops::inspect::render(&format, &i));
+            let _ = img_ops::history::history(&store, &found, None);
             if let Target::Index(_) = found.target {
-                let _ = img::history::pick(&found.target, Some(&img::platform::Platform::host()));
+                let _ = found.target.image_for(Some(&img_core::platform::Platform::host()));
             }
         }
     }

@@ -4,9 +4,10 @@
 
 #![no_main]
 
-use img::cli::{read_images, ImageArg};
-use img::error::Kind;
-use img::record;
+use img_cli::read_images;
+use img_store::ImageArg;
+use img_core::error::Kind;
+use img_core::record;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

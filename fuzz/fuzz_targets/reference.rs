@@ -5,8 +5,8 @@
 
 #![no_main]
 
-use img::platform::Platform;
-use img::reference::Reference;
+use img_core::platform::Platform;
+use img_core::reference::Reference;
 use libfuzzer_sys::fuzz_target;
 
 /// Whether Docker's familiar form of `parsed` reads back as another

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use img::reference::Reference;
-use img::registry::RegistriesConf;
+use img_core::reference::Reference;
+use img_registry::RegistriesConf;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

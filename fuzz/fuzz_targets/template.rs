@@ -16,11 +16,11 @@ fuzz_target!(|text: &str| {
         "Created": "2026-11-01T10:00:00Z",
         "RootFS": {"Type": "layers", "Layers": ["sha256:aa", "sha256:bb"]},
     });
-    let Ok(data) = img::template::data(&item) else {
+    let Ok(data) = img_core::template::data(&item) else {
         return;
     };
-    if let Ok(format) = img::template::Format::parse(text) {
+    if let Ok(format) = img_core::template::Format::parse(text) {
         let _ = format.render(&data);
     }
-    let _ = img::template::RowFormat::parse(Some(text), &[("ID", "IMAGE ID")]);
+    let _ = img_core::template::RowFormat::parse(Some(text), &[("ID", "IMAGE ID")]);
 });

@@ -25,15 +25,15 @@ pub fn scratch() -> tempfile::TempDir {
 }
 
 /// A fresh, empty store in a scratch directory.
-pub fn store() -> (tempfile::TempDir, img::store::Store) {
+pub fn store() -> (tempfile::TempDir, img_store::Store) {
     let dir = scratch();
-    let store = img::store::Store::open(dir.path().join("store")).expect("a new store");
+    let store = img_store::Store::open(dir.path().join("store")).expect("a new store");
     (dir, store)
 }
 
 /// Panic unless the store is consistent: every blob hashes to its name,
 /// every name reaches complete content, no temporary file is left.
-pub fn assert_consistent(store: &img::store::Store) {
+pub fn assert_consistent(store: &img_store::Store) {
     let problems = store.verify().expect("verifying the store");
     assert!(problems.is_empty(), "inconsistent store: {problems:?}");
 }
@@ -57,7 +57,7 @@ pub fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
             let content = if meta.is_file() {
                 std::fs::read(&path)
                     .ok()
-                    .map(|b| img::digest::of_bytes(&b).to_string())
+                    .map(|b| img_core::digest::of_bytes(&b).to_string())
             } else {
                 None
             };

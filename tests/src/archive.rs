@@ -37,7 +37,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             "dir".to_string()
         } else if ft.is_file() {
             let bytes = std::fs::read(&path).unwrap();
-            format!("file {}", img::digest::of_bytes(&bytes))
+            format!("file {}", img_core::digest::of_bytes(&bytes))
         } else {
             format!("special {:o}", meta.mode() & 0o170000)
         };
@@ -109,7 +109,7 @@ pub fn snapshot(root: &Path) -> Snapshot {
 /// The manifest digest and image ID (config digest) that `name` has in the
 /// store at `root`.
 pub fn digests(root: &Path, name: &str) -> (String, String) {
-    let store = img::store::Store::open(root).unwrap();
+    let store = img_store::Store::open(root).unwrap();
     let found = store.resolve(name).unwrap();
     (found.target.digest().to_string(), found.id().to_string())
 }

@@ -375,7 +375,7 @@ impl Tree {
                     format!(
                         "file {} bytes {}",
                         content.len(),
-                        img::digest::of_bytes(&content)
+                        img_core::digest::of_bytes(&content)
                     )
                 }
             };

@@ -37,14 +37,16 @@ pub fn bin_dir() -> PathBuf {
         // `cargo test` builds this test binary but not the programs it
         // runs: tests of stale programs would pass or fail for nothing.
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let library = newest(&workspace.join("shared/src"));
         let stale: Vec<String> = std::fs::read_dir(workspace.join("bins"))
             .unwrap()
             .filter_map(|e| e.ok())
             .filter_map(|crate_dir| {
                 let name = crate_dir.file_name().to_string_lossy().into_owned();
                 let built = std::fs::metadata(dir.join(&name)).ok()?.modified().ok()?;
-                let sources = library.max(newest(&crate_dir.path()))?;
+                let sources = libraries_of(workspace, &crate_dir.path())
+                    .iter()
+                    .map(|library| newest(library))
+                    .fold(newest(&crate_dir.path()), Option::max)?;
                 (built < sources).then_some(name)
             })
             .collect();
@@ -56,6 +58,36 @@ pub fn bin_dir() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// The library crates (`shared/NAME`) that the crate in `dir` depends on,
+/// directly or through each other: a program is stale when any of their
+/// sources is newer, and only then (cargo rebuilds nothing else).
+fn libraries_of(workspace: &Path, dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let dependencies = manifest
+            .split("\n[")
+            .find(|section| section.starts_with("dependencies]"))
+            .unwrap_or_default();
+        for line in dependencies.lines() {
+            let Some(name) = line.strip_prefix("img-") else {
+                continue;
+            };
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            let library = workspace.join("shared").join(&name);
+            if library.is_dir() && !found.contains(&library) {
+                found.push(library.clone());
+                pending.push(library);
+            }
+        }
+    }
+    found
 }
 
 /// The newest modification time of the `.rs` files below `dir`.
@@ -296,7 +328,7 @@ pub fn assert_golden(name: &str, actual: &str, substitutions: &[(&str, &str)]) {
 /// complete, no temporary blob is left behind (`Store::verify`).
 #[track_caller]
 pub fn check_layout(root: &Path) {
-    let store = img::store::Store::open(root).unwrap();
+    let store = img_store::Store::open(root).unwrap();
     let problems = store.verify().unwrap();
     assert!(
         problems.is_empty(),

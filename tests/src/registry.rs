@@ -302,9 +302,9 @@ impl Drop for Registry {
 
 /// The big fixture's image manifest (the image named `big` in it).
 pub fn big_fixture_manifest() -> oci_spec::image::ImageManifest {
-    let store = img::store::Store::open(big_fixture()).unwrap();
+    let store = img_store::Store::open(big_fixture()).unwrap();
     let found = store.resolve("big").unwrap();
-    let img::image::Target::Image(image) = &found.target else {
+    let img_core::image::Target::Image(image) = &found.target else {
         panic!("the big fixture names one image")
     };
     image.manifest.clone()

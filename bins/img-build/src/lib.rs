@@ -4,18 +4,18 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::Announce;
-use img::build::mounts::Secret;
-use img::cli::Common;
-use img::container::execute::{Settings, Stdout};
-use img::container::runtime;
-use img::container::spec::{Isolation, Network};
-use img::error::{Error, IoContext};
-use img::progress::Progress;
-use img::registry::pull::PullOptions;
-use img::registry::{MirrorArgs, RegistryArgs};
-use img::run::PullPolicy;
-use img::tag;
+use img_builder::mounts::Secret;
+use img_cli::announce::Announce;
+use img_cli::progress::Stderr;
+use img_cli::Common;
+use img_container::execute::{Settings, Stdout};
+use img_container::runtime;
+use img_container::spec::{Isolation, Network};
+use img_core::error::{Error, IoContext};
+use img_core::reference::new_name;
+use img_registry::pull::PullOptions;
+use img_registry::{MirrorArgs, RegistryArgs};
+use img_runner::run::PullPolicy;
 
 /// Build an image from a Dockerfile.
 ///
@@ -171,7 +171,7 @@ pub struct Cli {
 }
 
 fn parse_epoch(text: &str) -> Result<i64, String> {
-    img::build::clock::Clock::parse_epoch(text).map_err(|e| e.to_string())
+    img_builder::clock::Clock::parse_epoch(text).map_err(|e| e.to_string())
 }
 
 /// The clap definition (for man pages and completions).
@@ -184,7 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let tags = cli
         .tags
         .iter()
-        .map(|t| tag::new_name(t))
+        .map(|t| new_name(t))
         .collect::<Result<Vec<_>, _>>()?;
     let labels = cli
         .labels
@@ -194,7 +194,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             None => Ok((l.clone(), String::new())),
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let input = img::build::input::read(&cli.context, cli.file.as_deref())?;
+    let input = img_builder::input::read(&cli.context, cli.file.as_deref())?;
     // Secrets given as environment variables are written here for the
     // build's lifetime (mode 0700, removed at the end).
     let secret_dir = tempfile::Builder::new()
@@ -222,7 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Stdout::Stderr
         },
     };
-    let options = img::build::Options {
+    let options = img_builder::Options {
         dockerfile: input.dockerfile.clone(),
         dockerfile_name: input.dockerfile_name.clone(),
         context: input.context.clone(),
@@ -249,8 +249,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         source_date_epoch: cli.source_date_epoch,
     };
     let root = cli.common.root_dir();
-    let progress = Progress::stderr(cli.quiet);
-    let built = img::build::build(&root, &options, &progress)?;
+    let progress = Stderr::new(cli.quiet);
+    let built = img_builder::build(&root, &options, &progress)?;
     if let Some(path) = &cli.iidfile {
         std::fs::write(path, built.target.id().to_string())
             .io_context(|| format!("writing {}", path.display()))?;

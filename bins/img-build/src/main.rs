@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-build", || {
-        img_build::run(img::usage::parse("img-build"))
+    img_cli::run_main("img-build", || {
+        img_build::run(img_cli::usage::parse("img-build"))
     })
 }

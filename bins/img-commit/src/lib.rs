@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::{Announce, Mode};
-use img::cli::{Common, ImageArg};
-use img::error::{Error, IoContext};
-use img::platform::Platform;
-use img::tag;
+use img_cli::announce::{Announce, Mode};
+use img_cli::Common;
+use img_core::error::{Error, IoContext};
+use img_core::platform::Platform;
+use img_core::reference::new_name;
+use img_store::ImageArg;
 
 /// Make a new image from a container's changes, or an image and changes.
 ///
@@ -121,10 +122,10 @@ pub fn command() -> clap::Command {
 
 /// Commit and print the new image's record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let reference = cli.reference.as_deref().map(tag::new_name).transpose()?;
+    let reference = cli.reference.as_deref().map(new_name).transpose()?;
     // Bad usage first: nothing is read before the changes are known good.
-    img::commit::check_changes(&cli.changes)?;
-    let options = img::commit::Options {
+    img_builder::commit::check_changes(&cli.changes)?;
+    let options = img_builder::commit::Options {
         reference,
         changes: cli.changes,
         message: cli.message,
@@ -133,7 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         created_by: None,
     };
     let store = cli.common.store()?;
-    if let Ok(container) = store.find_container(&cli.image) {
+    if let Ok(container) = img_container::Containers::of(&store).find(&cli.image) {
         if cli.layer.is_some() || cli.no_layer {
             return Err(Error::invalid(format!(
                 "{} is a container: its changes are the layer, so --layer and --no-layer do not apply",
@@ -141,7 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ))
             .into());
         }
-        let (target, record) = img::commit::commit_container(&store, &container, &options)?;
+        let (target, record) = img_builder::commit::commit_container(&store, &container, &options)?;
         return print(&target, &record, cli.quiet);
     }
     let base = ImageArg::Query(cli.image);
@@ -161,11 +162,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            img::output::widen_pipe(&stdin);
+            img_core::output::widen_pipe(&stdin);
             Some(Box::new(stdin.lock()))
         }
     };
-    let (target, record) = img::commit::commit(
+    let (target, record) = img_builder::commit::commit(
         &store,
         &base,
         input.as_mut().map(|r| r.as_mut() as &mut dyn Read),
@@ -177,7 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// The new image's record on stdout and its ID on stderr; on a terminal,
 /// or with -q, its ID alone on stdout (what `docker commit` prints).
 fn print(
-    target: &img::image::Target,
+    target: &img_core::image::Target,
     record: &oci_spec::image::Descriptor,
     quiet: bool,
 ) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-commit", || {
-        img_commit::run(img::usage::parse("img-commit"))
+    img_cli::run_main("img-commit", || {
+        img_commit::run(img_cli::usage::parse("img-commit"))
     })
 }

@@ -2,8 +2,8 @@
 
 use clap::{ArgAction, CommandFactory, Parser};
 
-use img::cli::Common;
-use img::progress::Progress;
+use img_cli::progress::Stderr;
+use img_cli::Common;
 
 /// Create a new container.
 ///
@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let image = cli.args.image.clone();
     let options = cli.args.options()?;
     let root = std::path::absolute(cli.common.root_dir())?;
-    let container = img::run::create(&root, &image, &options, &Progress::stderr(quiet))?;
+    let container = img_runner::run::create(&root, &image, &options, &Stderr::new(quiet))?;
     println!("{}", container.id);
     Ok(())
 }

@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-create", || {
-        img_create::run(img::usage::parse("img-create"))
+    img_cli::run_main("img-create", || {
+        img_create::run(img_cli::usage::parse("img-create"))
     })
 }

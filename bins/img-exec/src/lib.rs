@@ -2,8 +2,8 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::exec::{self, Options};
+use img_cli::{Common, Exit};
+use img_container::exec::{self, Options};
 
 /// Run a command in a running container.
 ///
@@ -57,7 +57,7 @@ pub fn command() -> clap::Command {
 /// Run the command; its exit status becomes img-exec's.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
-    let container = store.find_container(&cli.container)?;
+    let container = img_container::Containers::of(&store).find(&cli.container)?;
     let options = Options {
         args: cli.command,
         env: cli.env,

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, ImageArg};
-use img::error::Error;
-use img::output::{self, TarJob};
-use img::platform::Platform;
-use img::store::Store;
+use img_cli::{self as cli, Common};
+use img_core::error::Error;
+use img_core::output::{self, TarJob};
+use img_core::platform::Platform;
+use img_store::ImageArg;
+use img_store::Store;
 
 /// Write a container's file system, or an image's flattened root
 /// filesystem, as a tar archive.
@@ -75,33 +76,33 @@ struct Export<'a> {
 }
 
 impl TarJob for Export<'_> {
-    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
-        img::export::export(self.store, self.image, self.platform, out)
+    fn write<W: img_core::output::Sink>(self, out: W) -> img_core::Result<W> {
+        img_layers::export::export(self.store, self.image, self.platform, out)
     }
 }
 
 struct ExportContainer<'a> {
     store: &'a Store,
-    container: &'a img::container::Container,
+    container: &'a img_container::Container,
 }
 
 impl TarJob for ExportContainer<'_> {
-    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
-        img::container::export::export(self.store, self.container, out)
+    fn write<W: img_core::output::Sink>(self, out: W) -> img_core::Result<W> {
+        img_runner::export::export(self.store, self.container, out)
     }
 }
 
 /// Export the image.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.output.is_none() {
-        cli::refuse_terminal_stdout("a root filesystem tar")?;
+        img_core::output::refuse_terminal_stdout("a root filesystem tar")?;
     }
     let store = cli.common.store()?;
     // A container first, as docker export takes containers.
     if let Some(container) = cli
         .image
         .as_deref()
-        .and_then(|q| store.find_container(q).ok())
+        .and_then(|q| img_container::Containers::of(&store).find(q).ok())
     {
         output::write_tar(
             cli.output.as_deref(),

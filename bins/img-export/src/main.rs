@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-export", || {
-        img_export::run(img::usage::parse("img-export"))
+    img_cli::run_main("img-export", || {
+        img_export::run(img_cli::usage::parse("img-export"))
     })
 }

@@ -5,10 +5,11 @@ use std::io::Write;
 
 use clap::{ArgAction, CommandFactory, Parser};
 
-use img::cli::{self, Common, ImageArg};
-use img::history::{self, View};
-use img::platform::Platform;
-use img::template::RowFormat;
+use img_cli::{self as cli, Common};
+use img_core::platform::Platform;
+use img_core::template::RowFormat;
+use img_ops::history::{self, View};
+use img_store::ImageArg;
 
 /// Show the history of an image.
 ///
@@ -92,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         format,
     };
     let mut out = cli::stdout();
-    out.write_all(history::render(&steps, &view, img::format::now())?.as_bytes())?;
+    out.write_all(history::render(&steps, &view, img_core::format::now())?.as_bytes())?;
     out.flush()?;
     Ok(())
 }

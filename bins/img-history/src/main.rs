@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-history", || {
-        img_history::run(img::usage::parse("img-history"))
+    img_cli::run_main("img-history", || {
+        img_history::run(img_cli::usage::parse("img-history"))
     })
 }

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::{Announce, Mode};
-use img::cli::Common;
-use img::error::{Error, IoContext};
-use img::platform::Platform;
-use img::tag;
+use img_cli::announce::{Announce, Mode};
+use img_cli::Common;
+use img_core::error::{Error, IoContext};
+use img_core::platform::Platform;
+use img_core::reference::new_name;
 
 /// Make a one-layer image from a root filesystem tar.
 ///
@@ -77,7 +77,7 @@ pub fn command() -> clap::Command {
 
 /// Import the tar and print the new image's record.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let reference = cli.reference.as_deref().map(tag::new_name).transpose()?;
+    let reference = cli.reference.as_deref().map(new_name).transpose()?;
     let file = cli.file.to_string_lossy().into_owned();
     if file.starts_with("http://") || file.starts_with("https://") {
         return Err(Error::invalid(format!(
@@ -85,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let options = img::import::Options {
+    let options = img_builder::import::Options {
         reference,
         changes: cli.changes,
         message: cli.message,
@@ -102,16 +102,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .into());
         }
-        img::output::widen_pipe(&stdin);
-        img::import::import(&store, stdin.lock(), &options)?
+        img_core::output::widen_pipe(&stdin);
+        img_builder::import::import(&store, stdin.lock(), &options)?
     } else {
         // Changes are checked before the file is opened: bad usage first.
         for change in &options.changes {
-            img::change::apply(&mut Default::default(), change)?;
+            img_dockerfile::change::apply(&mut Default::default(), change)?;
         }
         let input = std::fs::File::open(&cli.file)
             .io_context(|| format!("opening {}", cli.file.display()))?;
-        img::import::import(&store, BufReader::with_capacity(1 << 20, input), &options)?
+        img_builder::import::import(&store, BufReader::with_capacity(1 << 20, input), &options)?
     };
     let mut out = Announce::new(cli.quiet);
     let id = target.id();

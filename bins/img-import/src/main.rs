@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-import", || {
-        img_import::run(img::usage::parse("img-import"))
+    img_cli::run_main("img-import", || {
+        img_import::run(img_cli::usage::parse("img-import"))
     })
 }

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::inspect;
-use img::template::Format;
+use img_cli::{self as cli, Common};
+use img_core::template::Format;
+use img_ops::inspect;
 
 /// Show details of images as JSON.
 ///
@@ -85,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         let details = inspect::inspect(&store, &image.resolve(&store)?)?;
         if let Some(format) = &format {
             let line = inspect::render(format, &details)?;
-            writeln!(out, "{line}").map_err(|e| img::Error::io("writing to stdout", e))?;
+            writeln!(out, "{line}").map_err(|e| img_core::Error::io("writing to stdout", e))?;
             rendered += 1;
         } else {
             found.push(details);

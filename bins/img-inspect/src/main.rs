@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-inspect", || {
-        img_inspect::run(img::usage::parse("img-inspect"))
+    img_cli::run_main("img-inspect", || {
+        img_inspect::run(img_cli::usage::parse("img-inspect"))
     })
 }

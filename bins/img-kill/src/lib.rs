@@ -2,8 +2,8 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::control;
+use img_cli::{Common, Exit};
+use img_container::control;
 
 /// Kill one or more running containers.
 ///
@@ -44,13 +44,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let mut failed = false;
     for query in &cli.containers {
-        let killed = store
-            .find_container(query)
+        let killed = img_container::Containers::of(&store)
+            .find(query)
             .and_then(|c| control::kill(&store, &c, query, &cli.signal));
         match killed {
             Ok(()) => println!("{query}"),
             Err(e) => {
-                img::cli::print_error("img-kill", &e.into());
+                img_cli::print_error("img-kill", &e.into());
                 failed = true;
             }
         }

@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-kill", || img_kill::run(img::usage::parse("img-kill")))
+    img_cli::run_main("img-kill", || {
+        img_kill::run(img_cli::usage::parse("img-kill"))
+    })
 }

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use img::cli::{self, Common, ImageArg};
-use img::error::{Error, IoContext};
-use img::layer::{compression, create, diff, extract, list, stored, Compression};
-use img::platform::Platform;
+use img_cli::{self as cli, Common};
+use img_core::error::{Error, IoContext};
+use img_core::platform::Platform;
+use img_layers::{compression, create, diff, extract, list, stored, Compression};
+use img_store::ImageArg;
 
 /// Create, diff, apply, list and extract layer tars.
 ///
@@ -270,11 +271,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let image = image_arg(target)?;
             let store = cli.common.store()?;
             let found = image.resolve(&store)?;
-            let layers = stored::layers(img::history::pick(&found.target, platform.as_ref())?);
+            let layers = stored::layers(found.target.image_for(platform.as_ref())?);
             let mut out = cli::stdout();
             if json {
                 for layer in &layers {
-                    img::record::write(&mut out, &layer.descriptor)?;
+                    img_core::record::write(&mut out, &layer.descriptor)?;
                 }
             } else if quiet {
                 for layer in &layers {
@@ -299,9 +300,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let image = image_arg(Some(image))?;
             let store = cli.common.store()?;
             let found = image.resolve(&store)?;
-            let layers = stored::layers(img::history::pick(&found.target, platform.as_ref())?);
+            let layers = stored::layers(found.target.image_for(platform.as_ref())?);
             let layer = stored::pick(&layers, layer.as_deref())?;
-            img::output::write_tar(
+            img_core::output::write_tar(
                 output.as_deref(),
                 "a layer",
                 Blob(&store, &layer, uncompressed),
@@ -312,17 +313,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// One layer of the store as a tar job.
-struct Blob<'a>(&'a img::store::Store, &'a stored::Layer, bool);
+struct Blob<'a>(&'a img_store::Store, &'a stored::Layer, bool);
 
-impl img::output::TarJob for Blob<'_> {
-    fn write<W: img::output::Sink>(self, mut out: W) -> img::error::Result<W> {
+impl img_core::output::TarJob for Blob<'_> {
+    fn write<W: img_core::output::Sink>(self, mut out: W) -> img_core::error::Result<W> {
         stored::write_layer(self.0, self.1, self.2, &mut out)?;
         Ok(out)
     }
 }
 
 /// The image an argument names, or the one stdin names for `-` or none.
-fn image_arg(arg: Option<String>) -> img::error::Result<ImageArg> {
+fn image_arg(arg: Option<String>) -> img_core::error::Result<ImageArg> {
     match arg {
         Some(name) if name != "-" => Ok(ImageArg::Query(name)),
         _ => cli::one_image_from_stdin("img-layer"),
@@ -330,7 +331,7 @@ fn image_arg(arg: Option<String>) -> img::error::Result<ImageArg> {
 }
 
 /// A layer file, or stdin for `-` or none (refused when a terminal).
-fn open_input(path: Option<&Path>) -> img::error::Result<Box<dyn Read>> {
+fn open_input(path: Option<&Path>) -> img_core::error::Result<Box<dyn Read>> {
     match path.filter(|p| p.as_os_str() != "-") {
         Some(path) => Ok(Box::new(
             File::open(path).io_context(|| format!("opening {}", path.display()))?,
@@ -348,7 +349,7 @@ fn open_input(path: Option<&Path>) -> img::error::Result<Box<dyn Read>> {
 
 /// The layer file, or stdin as a file (a regular file when redirected
 /// from one, so that it can be checked before it is applied).
-fn open_file(path: Option<&Path>) -> img::error::Result<File> {
+fn open_file(path: Option<&Path>) -> img_core::error::Result<File> {
     match path.filter(|p| p.as_os_str() != "-") {
         Some(path) => File::open(path).io_context(|| format!("opening {}", path.display())),
         None => {

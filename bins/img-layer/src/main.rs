@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-layer", || {
-        img_layer::run(img::usage::parse("img-layer"))
+    img_cli::run_main("img-layer", || {
+        img_layer::run(img_cli::usage::parse("img-layer"))
     })
 }

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::{Announce, Mode};
-use img::cli::Common;
-use img::error::{Error, IoContext};
-use img::record;
+use img_cli::announce::{Announce, Mode};
+use img_cli::Common;
+use img_core::error::{Error, IoContext};
+use img_core::record;
 
 /// Load images from a tar archive (read from stdin by default).
 ///
@@ -84,7 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(path) => {
             let file =
                 std::fs::File::open(path).io_context(|| format!("opening {}", path.display()))?;
-            img::archive::load_file(&store, file)?
+            img_archive::load_file(&store, file)?
         }
         None => {
             let stdin = std::io::stdin();
@@ -96,10 +96,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             match regular_file(&stdin) {
                 // `img-load < FILE` reads as fast as `-i FILE`.
-                Some(file) => img::archive::load_file(&store, file)?,
+                Some(file) => img_archive::load_file(&store, file)?,
                 None => {
-                    img::output::widen_pipe(&stdin);
-                    img::archive::load(&store, stdin.lock())?
+                    img_core::output::widen_pipe(&stdin);
+                    img_archive::load(&store, stdin.lock())?
                 }
             }
         }

@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-load", || img_load::run(img::usage::parse("img-load")))
+    img_cli::run_main("img-load", || {
+        img_load::run(img_cli::usage::parse("img-load"))
+    })
 }

@@ -4,10 +4,10 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{CommandFactory, Parser};
 
-use img::error::{Error, IoContext};
-use img::registry::credentials::{Credentials, Secret, Stored};
-use img::registry::login::{self, server_host, DEFAULT_SERVER};
-use img::registry::RegistryArgs;
+use img_core::error::{Error, IoContext};
+use img_registry::credentials::{Credentials, Secret, Stored};
+use img_registry::login::{self, server_host, DEFAULT_SERVER};
+use img_registry::RegistryArgs;
 
 /// Log in to a registry.
 ///
@@ -51,7 +51,7 @@ pub struct Cli {
     pub registry: RegistryArgs,
     /// Accepted as every img program accepts it; this program keeps nothing in the store
     #[command(flatten)]
-    pub common: img::cli::Common,
+    pub common: img_cli::Common,
     /// The registry: host[:port] [default: docker.io]
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
@@ -164,5 +164,5 @@ fn prompt(text: &str) -> anyhow::Result<String> {
 }
 
 fn rpassword_prompt() -> anyhow::Result<String> {
-    Ok(img::registry::credentials::prompt("Password: ")?)
+    Ok(img_registry::credentials::prompt("Password: ")?)
 }

@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-login", || {
-        img_login::run(img::usage::parse("img-login"))
+    img_cli::run_main("img-login", || {
+        img_login::run(img_cli::usage::parse("img-login"))
     })
 }

@@ -2,8 +2,8 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::Common;
-use img::container::control::{self, LogOptions};
+use img_cli::Common;
+use img_container::control::{self, LogOptions};
 
 /// Show a container's output.
 ///
@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let tail = match cli.tail.as_str() {
         "all" => None,
         n => Some(n.parse::<usize>().map_err(|_| {
-            img::error::Error::invalid(format!("invalid --tail {n:?}: give a number or all"))
+            img_core::error::Error::invalid(format!("invalid --tail {n:?}: give a number or all"))
         })?),
     };
     let options = LogOptions {
@@ -58,7 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         timestamps: cli.timestamps,
     };
     let store = cli.common.store()?;
-    let container = store.find_container(&cli.container)?;
+    let container = img_container::Containers::of(&store).find(&cli.container)?;
     control::logs(
         &store,
         &container,

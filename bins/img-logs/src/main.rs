@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-logs", || img_logs::run(img::usage::parse("img-logs")))
+    img_cli::run_main("img-logs", || {
+        img_logs::run(img_cli::usage::parse("img-logs"))
+    })
 }

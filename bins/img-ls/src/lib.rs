@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::listing::{self, Filters, View};
-use img::template::RowFormat;
+use img_cli::{self as cli, Common};
+use img_core::template::RowFormat;
+use img_ops::ls::{self as listing, Filters, View};
 
 /// List images.
 ///
@@ -102,14 +102,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = cli::stdout();
     if cli.containers {
         // What img-ps -a lists (kept for scripts written before img-ps).
-        let view = img::container::table::View {
+        let view = img_ops::ps::View {
             all: true,
             quiet: cli.quiet,
             no_trunc: cli.no_trunc,
             filters: Vec::new(),
             format: RowFormat::Default,
         };
-        out.write_all(img::container::table::list(&store, &view)?.as_bytes())?;
+        out.write_all(img_ops::ps::list(&store, &view)?.as_bytes())?;
         out.flush()?;
         return Ok(());
     }
@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     } else if cli.json {
         for image in &images {
             for record in image.records() {
-                img::record::write(&mut out, &record)?;
+                img_core::record::write(&mut out, &record)?;
             }
         }
     } else {
@@ -144,7 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             digests,
             format,
         };
-        out.write_all(listing::render(&images, &view, img::format::now())?.as_bytes())?;
+        out.write_all(listing::render(&images, &view, img_core::format::now())?.as_bytes())?;
     }
     out.flush()?;
     Ok(())

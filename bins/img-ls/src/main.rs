@@ -1,3 +1,3 @@
 fn main() {
-    img::cli::run_main("img-ls", || img_ls::run(img::usage::parse("img-ls")))
+    img_cli::run_main("img-ls", || img_ls::run(img_cli::usage::parse("img-ls")))
 }

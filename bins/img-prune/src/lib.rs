@@ -5,9 +5,9 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common, Reported};
-use img::prune::{self, Filters, Options};
-use img::store::BuildCache;
+use img_cli::{self as cli, Common, Reported};
+use img_ops::prune::{self, Filters, Options};
+use img_store::BuildCache;
 
 /// Remove unused images and the store's leftovers.
 ///
@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let options = Options {
         all: cli.all,
-        filters: Filters::parse(&cli.filter, img::format::now())?,
+        filters: Filters::parse(&cli.filter, img_core::format::now())?,
         containers: cli.containers || cli.system,
         build_cache,
     };
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn help_states_how_long_partial_downloads_are_kept() {
-        let hours = img::store::PARTIAL_MAX_AGE.as_secs() / 3600;
+        let hours = img_store::PARTIAL_MAX_AGE.as_secs() / 3600;
         let help = command()
             .get_long_about()
             .map(ToString::to_string)

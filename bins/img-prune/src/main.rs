@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-prune", || {
-        img_prune::run(img::usage::parse("img-prune"))
+    img_cli::run_main("img-prune", || {
+        img_prune::run(img_cli::usage::parse("img-prune"))
     })
 }

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::container::table::{self, View};
-use img::template::RowFormat;
+use img_cli::{self as cli, Common};
+use img_core::template::RowFormat;
+use img_ops::ps::{self as table, View};
 
 /// List containers.
 ///

@@ -1,3 +1,3 @@
 fn main() {
-    img::cli::run_main("img-ps", || img_ps::run(img::usage::parse("img-ps")))
+    img_cli::run_main("img-ps", || img_ps::run(img_cli::usage::parse("img-ps")))
 }

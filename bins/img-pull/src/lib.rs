@@ -2,13 +2,13 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::Announce;
-use img::cli::Common;
-use img::platform::Platform;
-use img::progress::Progress;
-use img::reference::Reference;
-use img::registry::pull::{self, PullOptions};
-use img::registry::{MirrorArgs, RegistryArgs};
+use img_cli::announce::Announce;
+use img_cli::progress::Stderr;
+use img_cli::Common;
+use img_core::platform::Platform;
+use img_core::reference::Reference;
+use img_registry::pull::{self, PullOptions};
+use img_registry::{MirrorArgs, RegistryArgs};
 
 /// Fetch images from a registry.
 ///
@@ -145,11 +145,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         client,
     };
     let store = cli.common.store()?;
-    let progress = Progress::stderr(cli.quiet);
+    let progress = Stderr::new(cli.quiet);
     let mut out = Announce::new(false);
     for reference in &references {
         let targets = if cli.all_tags {
-            pull::all_tags(reference, &options)?
+            pull::all_tags(reference, &options, &progress)?
         } else {
             vec![reference.clone()]
         };

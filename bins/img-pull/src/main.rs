@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-pull", || img_pull::run(img::usage::parse("img-pull")))
+    img_cli::run_main("img-pull", || {
+        img_pull::run(img_cli::usage::parse("img-pull"))
+    })
 }

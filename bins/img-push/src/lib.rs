@@ -2,13 +2,13 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::Announce;
-use img::cli::{self, Common};
-use img::error::Error;
-use img::progress::Progress;
-use img::reference::Reference;
-use img::registry::push::{self, PushOptions};
-use img::registry::RegistryArgs;
+use img_cli::announce::Announce;
+use img_cli::progress::Stderr;
+use img_cli::{self as cli, Common};
+use img_core::error::Error;
+use img_core::reference::Reference;
+use img_registry::push::{self, PushOptions};
+use img_registry::RegistryArgs;
 
 /// Send images to a registry.
 ///
@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         client: cli.registry.options()?,
     };
     let store = cli.common.store()?;
-    let progress = Progress::stderr(cli.quiet);
+    let progress = Stderr::new(cli.quiet);
     let mut out = Announce::new(false);
     for image in &images {
         let found = image.resolve(&store)?;
@@ -128,7 +128,7 @@ fn push_all_tags(cli: &Cli) -> anyhow::Result<()> {
         client: cli.registry.options()?,
     };
     let store = cli.common.store()?;
-    let progress = Progress::stderr(cli.quiet);
+    let progress = Stderr::new(cli.quiet);
     let mut out = Announce::new(false);
     for name in &cli.images {
         for (dest, target) in push::tagged(&store, name)? {

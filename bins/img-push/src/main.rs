@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-push", || img_push::run(img::usage::parse("img-push")))
+    img_cli::run_main("img-push", || {
+        img_push::run(img_cli::usage::parse("img-push"))
+    })
 }

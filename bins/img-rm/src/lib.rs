@@ -4,8 +4,8 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{self, Common};
-use img::remove::{self, Options};
+use img_cli::{self as cli, Common};
+use img_ops::rm::{self as remove, Options};
 
 /// Untag and delete images.
 ///
@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         for outcome in outcomes {
             writeln!(out, "{outcome}")
                 .and_then(|_| out.flush())
-                .map_err(|e| img::Error::io("writing to stdout", e))?;
+                .map_err(|e| img_core::Error::io("writing to stdout", e))?;
         }
         Ok(())
     });
@@ -99,16 +99,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// `docker rm`: each container removed, its name printed as given.
 fn remove_containers(cli: &Cli) -> anyhow::Result<()> {
     if cli.images.is_empty() {
-        anyhow::bail!(img::Error::invalid(
+        anyhow::bail!(img_core::Error::invalid(
             "no container given: img-rm --container CONTAINER..."
         ));
     }
     let store = cli.common.store()?;
     let mut failed = false;
     for query in &cli.images {
-        let removed = store
-            .find_container(query)
-            .and_then(|c| img::container::control::remove(&store, &c, query, cli.force));
+        let removed = img_container::Containers::of(&store)
+            .find(query)
+            .and_then(|c| img_container::control::remove(&store, &c, query, cli.force));
         match removed {
             Ok(()) => println!("{query}"),
             Err(e) => {

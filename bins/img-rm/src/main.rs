@@ -1,3 +1,3 @@
 fn main() {
-    img::cli::run_main("img-rm", || img_rm::run(img::usage::parse("img-rm")))
+    img_cli::run_main("img-rm", || img_rm::run(img_cli::usage::parse("img-rm")))
 }

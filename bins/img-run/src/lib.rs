@@ -4,17 +4,17 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::execute::{Settings, Stdout};
-use img::container::network::Port;
-use img::container::process::{read_env_file, Overrides};
-use img::container::runtime;
-use img::container::spec::{Bind, Isolation, Network};
-use img::platform::Platform;
-use img::progress::Progress;
-use img::registry::pull::PullOptions;
-use img::registry::{MirrorArgs, RegistryArgs};
-use img::run::PullPolicy;
+use img_cli::progress::Stderr;
+use img_cli::{Common, Exit};
+use img_container::execute::{Settings, Stdout};
+use img_container::network::Port;
+use img_container::process::{read_env_file, Overrides};
+use img_container::runtime;
+use img_container::spec::{Bind, Isolation, Network};
+use img_core::platform::Platform;
+use img_registry::pull::PullOptions;
+use img_registry::{MirrorArgs, RegistryArgs};
+use img_runner::run::PullPolicy;
 
 /// Run a command in a new container.
 ///
@@ -105,6 +105,27 @@ pub struct Cli {
     pub args: RunArgs,
 }
 
+/// When to pull the image, as `docker run --pull` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullArg {
+    /// When it is not in the store.
+    Missing,
+    /// Before every run.
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
+
+impl From<PullArg> for PullPolicy {
+    fn from(arg: PullArg) -> PullPolicy {
+        match arg {
+            PullArg::Missing => PullPolicy::Missing,
+            PullArg::Always => PullPolicy::Always,
+            PullArg::Never => PullPolicy::Never,
+        }
+    }
+}
+
 /// The flags and arguments img-run and img-create share (`docker create`
 /// takes those of `docker run` but -d).
 #[derive(Debug, clap::Args)]
@@ -181,7 +202,7 @@ pub struct RunArgs {
     pub platform: Option<Platform>,
     /// When to pull the image
     #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
-    pub pull: PullPolicy,
+    pub pull: PullArg,
     /// Print no pull progress
     #[arg(short, long)]
     pub quiet: bool,
@@ -204,7 +225,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(code) => Err(Exit(code).into()),
         Err(e) => {
             // img-run's own failures exit 125, as docker run's do.
-            img::cli::print_error("img-run", &e);
+            img_cli::print_error("img-run", &e);
             Err(Exit(125).into())
         }
     }
@@ -220,7 +241,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
     let mut options = cli.args.options()?;
     options.detach = cli.detach;
     let root = cli.common.root_dir();
-    let ran = img::run::run(&root, &image, &options, &Progress::stderr(quiet))?;
+    let ran = img_runner::run::run(&root, &image, &options, &Stderr::new(quiet))?;
     if let Some(message) = &ran.refused {
         eprintln!("img-run: error: {message}");
     } else if cli.detach {
@@ -231,7 +252,7 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
 
 impl RunArgs {
     /// The library's options for these flags (not detached).
-    pub fn options(self) -> anyhow::Result<img::run::Options> {
+    pub fn options(self) -> anyhow::Result<img_runner::run::Options> {
         let binds = self
             .volumes
             .iter()
@@ -264,7 +285,7 @@ impl RunArgs {
             runtime_dir: PathBuf::new(),
             stdout: Stdout::Inherit,
         };
-        Ok(img::run::Options {
+        Ok(img_runner::run::Options {
             name: self.name,
             remove: self.rm,
             detach: false,
@@ -281,7 +302,7 @@ impl RunArgs {
             hostname: self.hostname,
             settings,
             platform: self.platform.clone(),
-            pull: self.pull,
+            pull: self.pull.into(),
             pull_options: PullOptions {
                 platform: self.platform,
                 all_platforms: false,

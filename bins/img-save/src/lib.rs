@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 
-use img::archive::{self, Exclusions, Format};
-use img::cli::{self, Common, ImageArg};
-use img::output::{self, TarJob};
-use img::store::Store;
+use img_archive::{self as archive, Exclusions, Format};
+use img_cli::{self as cli, Common};
+use img_core::output::{self, TarJob};
+use img_store::ImageArg;
+use img_store::Store;
 
 /// Save one or more images to a tar archive (streamed to stdout by default).
 ///
@@ -67,7 +68,7 @@ pub struct Cli {
     pub output: Option<PathBuf>,
     /// Archive format: docker (Docker 25+ archive, readable by old and new tools) or oci (plain OCI layout)
     #[arg(long, value_enum, default_value = "docker")]
-    pub format: Format,
+    pub format: FormatArg,
     /// Images to save (name, name@digest, ID); omit to read them from stdin (records, or image IDs or names, one a line)
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -77,6 +78,24 @@ pub struct Cli {
     /// Leave out the layers of IMAGE (of this store), which the receiving side has (repeatable)
     #[arg(long, value_name = "IMAGE")]
     pub exclude_image: Vec<String>,
+}
+
+/// The archive format img-save writes, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Docker 25+'s archive: an OCI layout plus manifest.json and repositories.
+    Docker,
+    /// A plain OCI image layout.
+    Oci,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Format {
+        match arg {
+            FormatArg::Docker => Format::Docker,
+            FormatArg::Oci => Format::Oci,
+        }
+    }
 }
 
 /// The clap definition (for man pages and completions).
@@ -92,7 +111,7 @@ struct Save<'a> {
 }
 
 impl TarJob for Save<'_> {
-    fn write<W: img::output::Sink>(self, out: W) -> img::Result<W> {
+    fn write<W: img_core::output::Sink>(self, out: W) -> img_core::Result<W> {
         archive::save(self.store, self.images, self.format, self.exclude, out)
     }
 }
@@ -101,11 +120,11 @@ impl TarJob for Save<'_> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.output.is_none() {
         // Before reading records or the store: a terminal is no place for a tar.
-        cli::refuse_terminal_stdout("an image archive")?;
+        output::refuse_terminal_stdout("an image archive")?;
     }
     let reads_stdin = cli.exclude_blobs_from.iter().any(|p| p.as_os_str() == "-");
     if reads_stdin && cli.images.is_empty() {
-        return Err(img::Error::invalid(
+        return Err(img_core::Error::invalid(
             "--exclude-blobs-from - reads stdin, so name the images to save as arguments",
         )
         .into());
@@ -122,7 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let job = Save {
         store: &store,
         images: &images,
-        format: cli.format,
+        format: cli.format.into(),
         exclude: &exclude,
     };
     output::write_tar(cli.output.as_deref(), "an image archive", job)?;

@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-save", || img_save::run(img::usage::parse("img-save")))
+    img_cli::run_main("img-save", || {
+        img_save::run(img_cli::usage::parse("img-save"))
+    })
 }

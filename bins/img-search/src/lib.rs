@@ -4,14 +4,15 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli;
-use img::error::Error;
-use img::progress::Progress;
-use img::reference::Reference;
-use img::registry::credentials::is_docker_hub;
-use img::registry::search::{self, Filters};
-use img::registry::{Client, ClientOptions, RegistryArgs};
-use img::template::RowFormat;
+use img_cli as cli;
+use img_cli::progress::Stderr;
+use img_core::error::Error;
+use img_core::progress::Progress;
+use img_core::reference::Reference;
+use img_core::template::RowFormat;
+use img_registry::credentials::is_docker_hub;
+use img_registry::search::{self, Filters};
+use img_registry::{Client, ClientOptions, RegistryArgs};
 
 /// Find repositories on a registry.
 ///
@@ -50,7 +51,7 @@ pub struct Cli {
     pub registry_args: RegistryArgs,
     /// Accepted as every img program accepts it; this program keeps nothing in the store
     #[command(flatten)]
-    pub common: img::cli::Common,
+    pub common: img_cli::Common,
     /// What to look for
     #[arg(value_name = "TERM", required_unless_present = "tags")]
     pub term: Option<String>,
@@ -88,7 +89,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Some(host) => Reference::parse(&format!("{host}/{repo}"))?,
             None => Reference::parse(repo)?,
         };
-        for tag in search::tags_via_mirrors(&reference, &options)? {
+        for tag in
+            img_registry::sources::tags_via_mirrors(&reference, &options, &Stderr::new(false))?
+        {
             writeln!(out, "{tag}")?;
         }
         out.flush()?;
@@ -132,7 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             // One of the unqualified-search-registries failing leaves the
             // others' results, as podman search does.
             Err(e) if !named => {
-                Progress::stderr(false).warn(&format!("searching {registry}: {e}"));
+                Stderr::new(false).warn(&format!("searching {registry}: {e}"));
                 failure = Some(e);
             }
             Err(e) => return Err(e.into()),
@@ -160,7 +163,7 @@ fn search_one(
     term: &str,
     limit: usize,
     filters: &Filters,
-) -> img::Result<Vec<search::SearchResult>> {
+) -> img_core::Result<Vec<search::SearchResult>> {
     options.registries.check_host(registry)?;
     if is_docker_hub(registry) {
         search::search_hub(options, term, limit)

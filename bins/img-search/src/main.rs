@@ -1,5 +1,5 @@
 fn main() {
-    img::cli::run_main("img-search", || {
-        img_search::run(img::usage::parse("img-search"))
+    img_cli::run_main("img-search", || {
+        img_search::run(img_cli::usage::parse("img-search"))
     })
 }

@@ -2,9 +2,9 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::control;
-use img::container::monitor::StartError;
+use img_cli::{Common, Exit};
+use img_container::control;
+use img_container::monitor::StartError;
 
 /// Start one or more created or stopped containers.
 ///
@@ -49,8 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let mut failed = false;
     for query in &cli.containers {
-        let started = store
-            .find_container(query)
+        let started = img_container::Containers::of(&store)
+            .find(query)
             .map_err(StartError::Img)
             .and_then(|c| control::start(&store, &c).map(|_| c));
         match started {
@@ -66,8 +66,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     &mut std::io::stdout(),
                     &mut std::io::stderr(),
                 )?;
-                let code = match store.container_dir(&container.id).load()?.state {
-                    img::container::State::Exited { code, .. } => code,
+                let code = match img_container::Containers::of(&store)
+                    .dir_of(&container.id)
+                    .load()?
+                    .state
+                {
+                    img_container::State::Exited { code, .. } => code,
                     _ => 0,
                 };
                 return Err(Exit(code).into());
@@ -81,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 failed = true;
             }
             Err(StartError::Img(e)) => {
-                img::cli::print_error("img-start", &e.into());
+                img_cli::print_error("img-start", &e.into());
                 failed = true;
             }
         }

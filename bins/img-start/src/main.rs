@@ -1,8 +1,8 @@
 fn main() {
-    img::cli::run_main("img-start", || {
-        img_start::run(img::usage::parse_or_exit(
+    img_cli::run_main("img-start", || {
+        img_start::run(img_cli::usage::parse_or_exit(
             "img-start",
-            img::usage::CONTAINER_BAD_USAGE,
+            img_cli::usage::CONTAINER_BAD_USAGE,
         ))
     })
 }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use img::cli::{Common, Exit};
-use img::container::control;
+use img_cli::{Common, Exit};
+use img_container::control;
 
 /// Stop one or more running containers.
 ///
@@ -51,13 +51,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = cli.common.store()?;
     let mut failed = false;
     for query in &cli.containers {
-        let stopped = store
-            .find_container(query)
+        let stopped = img_container::Containers::of(&store)
+            .find(query)
             .and_then(|c| control::stop(&store, &c, Duration::from_secs(cli.time)));
         match stopped {
             Ok(()) => println!("{query}"),
             Err(e) => {
-                img::cli::print_error("img-stop", &e.into());
+                img_cli::print_error("img-stop", &e.into());
                 failed = true;
             }
         }

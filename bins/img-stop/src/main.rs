@@ -1,3 +1,5 @@
 fn main() {
-    img::cli::run_main("img-stop", || img_stop::run(img::usage::parse("img-stop")))
+    img_cli::run_main("img-stop", || {
+        img_stop::run(img_cli::usage::parse("img-stop"))
+    })
 }

@@ -2,8 +2,9 @@
 
 use clap::{CommandFactory, Parser};
 
-use img::announce::Announce;
-use img::cli::{self, Common, ImageArg};
+use img_cli::announce::Announce;
+use img_cli::{self as cli, Common};
+use img_store::ImageArg;
 
 /// Give an image another name.
 ///
@@ -45,7 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => (cli::one_image_from_stdin("img-tag")?, cli.source),
     };
     let store = cli.common.store()?;
-    let (image, record) = img::tag::tag(&store, &source, &target)?;
+    let (image, record) = img_ops::tag::tag(&store, &source, &target)?;
     // docker tag prints nothing on a terminal.
     let mut out = Announce::new(false);
     out.image(image.id(), &record, &[])?;

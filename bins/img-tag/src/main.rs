@@ -1,3 +1,3 @@
 fn main() {
-    img::cli::run_main("img-tag", || img_tag::run(img::usage::parse("img-tag")))
+    img_cli::run_main("img-tag", || img_tag::run(img_cli::usage::parse("img-tag")))
 }

@@ -77,7 +77,7 @@ fn blob_path(layout: &Path, digest: &str) -> std::path::PathBuf {
 
 /// `sha256:HEX` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
-    img::digest::of_bytes(bytes).to_string()
+    img_core::digest::of_bytes(bytes).to_string()
 }
 
 /// An image: its layers, config and manifest bytes.

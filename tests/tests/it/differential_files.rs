@@ -290,7 +290,10 @@ fn dockerignore_exception_with_a_wildcard_under_an_excluded_directory() {
             tree.0.insert("ctx/subdir".into(), "dir 0755 0:0".into());
             tree.0.insert(
                 "ctx/subdir/sub1.txt".into(),
-                format!("file 2 bytes {} 0644 0:0", img::digest::of_bytes(b"1\n")),
+                format!(
+                    "file 2 bytes {} 0644 0:0",
+                    img_core::digest::of_bytes(b"1\n")
+                ),
             );
         })
         .same();

@@ -16,8 +16,8 @@ fn env_with_rootfs() -> Env {
 }
 
 #[allow(clippy::unwrap_used)]
-fn image(env: &Env, name: &str) -> img::image::Image {
-    let store = img::store::Store::open(env.store()).unwrap();
+fn image(env: &Env, name: &str) -> img_core::image::Image {
+    let store = img_store::Store::open(env.store()).unwrap();
     let found = store.resolve(name).unwrap();
     found.target.host_image().unwrap().clone()
 }

@@ -138,7 +138,7 @@ fn broken_archives_change_nothing() {
     .ok();
     let before = snapshot(&target);
     let good = std::fs::read(env.path("good.tar")).unwrap();
-    let store = img::store::Store::open(env.store()).unwrap();
+    let store = img_store::Store::open(env.store()).unwrap();
     let app = store.resolve("app:1").unwrap();
     let image = app.target.host_image().unwrap();
     let top_layer = image

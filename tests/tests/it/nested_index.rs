@@ -15,7 +15,7 @@ const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// Write `value` as a blob of the layout at `dir`; its descriptor.
 fn put_blob(dir: &Path, media_type: &str, value: &Value) -> Value {
     let bytes = serde_json::to_vec(value).unwrap();
-    let digest = img::digest::of_bytes(&bytes);
+    let digest = img_core::digest::of_bytes(&bytes);
     std::fs::write(dir.join("blobs/sha256").join(digest.digest()), &bytes).unwrap();
     json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()})
 }

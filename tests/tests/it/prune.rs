@@ -34,7 +34,7 @@ fn freed(env: &Env, before: &BTreeMap<String, u64>) -> u64 {
 
 /// Docker's `Total reclaimed space:` for `bytes`.
 fn human(bytes: u64) -> String {
-    img::format::human_size_precision(bytes, 4)
+    img_core::format::human_size_precision(bytes, 4)
 }
 
 /// `REPOSITORY:TAG` of every listed image, in img-ls order.
@@ -80,7 +80,7 @@ fn chain_ids(env: &Env, image: &str) -> Vec<String> {
         let next = match chain.last() {
             None => diff_id,
             Some(parent) => {
-                img::digest::of_bytes(format!("{parent} {diff_id}").as_bytes()).to_string()
+                img_core::digest::of_bytes(format!("{parent} {diff_id}").as_bytes()).to_string()
             }
         };
         chain.push(next);

@@ -60,7 +60,7 @@ fn shared_blobs_are_written_once_and_output_is_reproducible() {
     );
     // busybox and app:1 share their base layer: 2 manifests, 2 configs and
     // fewer layers than the two images list together.
-    let store = img::store::Store::open(env.store()).unwrap();
+    let store = img_store::Store::open(env.store()).unwrap();
     let mut listed = 0;
     let mut distinct = std::collections::HashSet::new();
     for name in ["busybox", "app:1"] {
@@ -278,7 +278,7 @@ fn errors_write_nothing() {
         );
     }
     // a store missing a layer fails before writing
-    let store = img::store::Store::open(env.store()).unwrap();
+    let store = img_store::Store::open(env.store()).unwrap();
     let image = store.resolve("other:2").unwrap();
     let layer = image.target.host_image().unwrap().manifest.layers()[0]
         .digest()
@@ -295,10 +295,10 @@ fn errors_write_nothing() {
 #[test]
 fn multi_platform_index_keeps_what_the_store_has() {
     let Some(env) = env_with_images() else { return };
-    let store = img::store::Store::open(env.store()).unwrap();
+    let store = img_store::Store::open(env.store()).unwrap();
     let base = store.resolve("busybox").unwrap();
     let present = base.target.descriptor();
-    let absent = img::digest::of_bytes(b"a manifest this store never pulled");
+    let absent = img_core::digest::of_bytes(b"a manifest this store never pulled");
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -316,7 +316,7 @@ fn multi_platform_index_keeps_what_the_store_has() {
         size,
         digest.clone(),
     );
-    let name = img::reference::Reference::parse("multi:1").unwrap();
+    let name = img_core::reference::Reference::parse("multi:1").unwrap();
     store
         .update_index(|i| {
             i.set_name(&name, &descriptor);

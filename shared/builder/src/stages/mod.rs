@@ -1,0 +1,555 @@
+//! The build's driver: which stages to build, and each instruction of each
+//! stage turned into a step — looked up in the cache, else made. Config
+//! instructions are made here; RUN in `run_step.rs`, COPY and ADD in
+//! `copy_step.rs`.
+
+mod copy_step;
+mod run_step;
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::args::{Given, Scope};
+use super::cache;
+use super::clock::Clock;
+use super::copy;
+use super::history;
+use super::mounts::{self, Kind as MountKind, Mount};
+use super::owner;
+use super::run_script;
+use super::state::State;
+use super::steps::{self, StepDir};
+use super::workdir;
+use super::{Built, Options};
+use img_container::execute::Settings;
+use img_container::process;
+use img_container::spec::{Bind, Network};
+use img_core::digest;
+use img_core::error::{Error, IoContext, Result};
+use img_core::platform::Platform;
+use img_core::progress::Progress;
+use img_dockerfile::change::Editor;
+use img_dockerfile::{
+    self as dockerfile, Command, Dockerfile, Heredoc, Ignore, Instruction, Located,
+};
+use img_runner::run::find_image;
+use img_store::Store;
+
+/// One build in progress.
+pub struct Builder<'a> {
+    store: &'a Store,
+    options: &'a Options,
+    progress: &'a dyn Progress,
+    platform: Platform,
+    file: Dockerfile,
+    ignore: Option<Ignore>,
+    given: Given,
+    global: Scope,
+    /// Step directories live here, on the snapshots' file system.
+    work: tempfile::TempDir,
+    /// Each stage's result, once built.
+    done: Vec<Option<State>>,
+    /// Steps printed so far, and in all.
+    step: usize,
+    total: usize,
+    /// Whether the current stage set CMD (ENTRYPOINT clears only an
+    /// inherited one, as Docker's builder decides).
+    cmd_set: bool,
+    /// The times the build writes.
+    clock: Clock,
+}
+
+impl<'a> Builder<'a> {
+    /// Read the Dockerfile and the ignore file; declare the global ARGs.
+    pub fn new(
+        store: &'a Store,
+        options: &'a Options,
+        progress: &'a dyn Progress,
+        platform: Platform,
+    ) -> Result<Builder<'a>> {
+        let file = dockerfile::parse_named(&options.dockerfile_name, &options.dockerfile)?;
+        check_copy_from(&file, &options.dockerfile_name)?;
+        let clock = Clock::new(options.source_date_epoch)?;
+        let ignore = options.ignore.as_deref().map(Ignore::parse).transpose()?;
+        let mut given = Given::parse(&options.build_args);
+        let mut global = Scope::global(&platform, &mut given);
+        for located in &file.global_args {
+            if let Instruction::Arg(list) = &located.value {
+                for (name, default) in list {
+                    let vars = |n: &str| global.get(n);
+                    let default = default
+                        .as_deref()
+                        .map(|d| dockerfile::expand_word(d, &vars, file.directives.escape))
+                        .transpose()?;
+                    global.declare(name, default, &mut given, None);
+                }
+            }
+        }
+        let dir = store.state_dir().join("build");
+        std::fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
+        let work = tempfile::Builder::new()
+            .prefix("tmp-")
+            .tempdir_in(&dir)
+            .io_context(|| format!("creating a directory in {}", dir.display()))?;
+        let stages = file.stages.len();
+        Ok(Builder {
+            store,
+            options,
+            progress,
+            platform,
+            file,
+            ignore,
+            given,
+            global,
+            work,
+            done: vec![None; stages],
+            step: 0,
+            total: 0,
+            cmd_set: false,
+            clock,
+        })
+    }
+
+    /// Build the target stage and what it needs; store and name the image.
+    pub fn build(mut self) -> Result<Built> {
+        for warning in &self.file.warnings {
+            self.say(&format!("[Warning] {warning}"));
+        }
+        let target = match &self.options.target {
+            Some(name) => self.stage_by_name(name).ok_or_else(|| {
+                Error::invalid(format!(
+                    "target stage {name:?} could not be found in the Dockerfile"
+                ))
+            })?,
+            None => self.file.stages.len() - 1,
+        };
+        let needed = self.needed(target);
+        self.total = needed
+            .iter()
+            .map(|&i| 1 + self.file.stages[i].instructions.len())
+            .sum();
+        for &index in &needed {
+            let state = self.build_stage(index)?;
+            self.done[index] = Some(state);
+        }
+        let mut state = self.done[target]
+            .take()
+            .ok_or_else(|| Error::invalid("the target stage was not built"))?;
+        if !self.options.labels.is_empty() {
+            let labels = state
+                .runtime()?
+                .entry("Labels")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(labels) = labels.as_object_mut() {
+                for (k, v) in &self.options.labels {
+                    labels.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        }
+        let unused = self.given.unused();
+        if !unused.is_empty() {
+            self.say(&format!(
+                "[Warning] One or more build-args [{}] were not consumed",
+                unused.join(" ")
+            ));
+        }
+        let target = img_store::compose::write_image(self.store, &state.config, &state.layers)?;
+        let id = target.id().clone();
+        self.say(&format!("Successfully built {}", digest::short(&id)));
+        let mut record = None;
+        for tag in &self.options.tags {
+            let named = img_store::compose::name(self.store, &target, Some(tag))?;
+            record.get_or_insert(named);
+            self.say(&format!("Successfully tagged {}", tag.familiar()));
+        }
+        let record = match record {
+            Some(r) => r,
+            None => img_store::compose::name(self.store, &target, None)?,
+        };
+        Ok(Built { target, record })
+    }
+
+    fn say(&self, line: &str) {
+        if !self.options.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The stage `name` names for COPY --from and RUN --mount from: its
+    /// `AS` name (any case), or its index.
+    fn stage_named(&self, name: &str) -> Option<usize> {
+        self.stage_by_name(name).or_else(|| {
+            name.parse::<usize>()
+                .ok()
+                .filter(|&i| i < self.file.stages.len())
+        })
+    }
+
+    /// The stage whose `AS` name (any case) is `name`: how FROM and
+    /// --target find a stage (`FROM 0` is an image, as in Docker).
+    fn stage_by_name(&self, name: &str) -> Option<usize> {
+        let lower = name.to_ascii_lowercase();
+        self.file
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+    }
+
+    /// The stages `target` needs, itself included, in file order: those
+    /// its FROM names and those its COPY --from names, and theirs.
+    fn needed(&self, target: usize) -> Vec<usize> {
+        let escape = self.file.directives.escape;
+        let global = |n: &str| self.global.get(n);
+        let mut wanted = vec![false; self.file.stages.len()];
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut wanted[i], true) {
+                continue;
+            }
+            let stage = &self.file.stages[i];
+            let mut refs = Vec::new();
+            if let Ok(base) = stage.from.expand(&global, escape) {
+                if let Some(j) = self.stage_by_name(&base.image).filter(|&j| j < i) {
+                    todo.push(j);
+                }
+            }
+            for located in &stage.instructions {
+                if let Instruction::Copy {
+                    from: Some(from), ..
+                } = &located.value
+                {
+                    // A reference only the stage's own ARGs resolve is
+                    // found when the COPY runs (see `stage_result`).
+                    if let Ok(name) = dockerfile::expand_word(from, &global, escape) {
+                        refs.push(name);
+                    }
+                }
+            }
+            for r in refs {
+                if let Some(j) = self.stage_named(&r).filter(|&j| j < i) {
+                    todo.push(j);
+                }
+            }
+        }
+        (0..wanted.len()).filter(|&i| wanted[i]).collect()
+    }
+
+    fn build_stage(&mut self, index: usize) -> Result<State> {
+        let escape = self.file.directives.escape;
+        let stage = self.file.stages[index].clone();
+        let global = self.global.clone();
+        let base = stage.from.expand(&|n: &str| global.get(n), escape)?;
+        self.step += 1;
+        let alias = stage
+            .name
+            .as_ref()
+            .map(|n| format!(" AS {n}"))
+            .unwrap_or_default();
+        self.say(&format!(
+            "Step {}/{} : FROM {}{alias}",
+            self.step, self.total, base.image
+        ));
+        if let Some(platform) = &base.platform {
+            let wanted = Platform::parse(platform)?;
+            if !wanted.matches(&self.platform) {
+                return Err(Error::invalid(format!(
+                    "{}:{}: FROM --platform={platform}: img-build builds for this machine's platform ({}) only",
+                    self.options.dockerfile_name, stage.line, self.platform
+                )));
+            }
+        }
+        let (mut state, base_id) = self.base(&base.image, index)?;
+        self.say(&format!(" ---> {}", digest::short(&base_id)));
+        state.default_path()?;
+        if let Some(epoch) = self.clock.epoch() {
+            // Steps made with other times are not this build's.
+            state.key = cache::key(&state.key, "SOURCE_DATE_EPOCH", &epoch.to_rfc3339());
+        }
+        self.cmd_set = false;
+        let mut scope = Scope::stage(&self.global);
+        let triggers = process::strings(&state.runtime_value(), "OnBuild");
+        if !triggers.is_empty() {
+            state.runtime()?.remove("OnBuild");
+            self.say(&format!("# Executing {} build trigger(s)", triggers.len()));
+            for trigger in &triggers {
+                let located = dockerfile::parse_instruction(trigger)
+                    .map_err(|e| e.context(format!("ONBUILD trigger {trigger:?}")))?;
+                state = self.step(state, &mut scope, &located, index)?;
+            }
+        }
+        for located in &stage.instructions {
+            self.step += 1;
+            self.say(&format!(
+                "Step {}/{} : {}",
+                self.step, self.total, located.original
+            ));
+            state = self.step(state, &mut scope, located, index).map_err(|e| {
+                e.context(format!(
+                    "{}:{}: {}",
+                    self.options.dockerfile_name,
+                    located.line,
+                    located.value.keyword()
+                ))
+            })?;
+        }
+        Ok(state)
+    }
+
+    /// The result of the earlier stage `index`, built now when the target's
+    /// needs could not be seen before the build (a `COPY --from=$ARG`).
+    fn stage_result(&mut self, index: usize) -> Result<State> {
+        if let Some(state) = &self.done[index] {
+            return Ok(state.clone());
+        }
+        let cmd_set = self.cmd_set;
+        let state = self.build_stage(index)?;
+        self.cmd_set = cmd_set;
+        self.done[index] = Some(state.clone());
+        Ok(state)
+    }
+
+    /// What FROM `image` starts from in stage `index`, and the ID the
+    /// classic builder shows for it: the image's own ID (its config's
+    /// digest, which img-inspect finds), or the stage's result.
+    fn base(&mut self, image: &str, index: usize) -> Result<(State, digest::Digest)> {
+        if image.eq_ignore_ascii_case("scratch") {
+            let state = State::scratch(&self.platform)?;
+            let id = state.image_id()?;
+            return Ok((state, id));
+        }
+        if let Some(i) = self.stage_by_name(image).filter(|&i| i < index) {
+            let state = self.stage_result(i)?;
+            let id = state.image_id()?;
+            return Ok((state, id));
+        }
+        let found = find_image(
+            self.store,
+            image,
+            Some(&self.platform),
+            self.options.pull,
+            &self.options.pull_options,
+            self.progress,
+        )?;
+        Ok((State::from_image(&found), found.id().clone()))
+    }
+
+    /// One instruction applied to `state`.
+    fn step(
+        &mut self,
+        state: State,
+        scope: &mut Scope,
+        located: &Located<Instruction>,
+        stage: usize,
+    ) -> Result<State> {
+        let escape = self.file.directives.escape;
+        let env = process::strings(&state.runtime_value(), "Env");
+        let expanded = {
+            let vars = |name: &str| variable(&env, scope, name);
+            located.value.expand(&vars, escape)?
+        };
+        match &expanded {
+            Instruction::Arg(list) => {
+                let taken: Vec<(String, Option<String>)> = list
+                    .iter()
+                    .map(|(name, default)| {
+                        let value = scope.declare(
+                            name,
+                            default.clone(),
+                            &mut self.given,
+                            Some(&self.global),
+                        );
+                        (name.clone(), value)
+                    })
+                    .collect();
+                self.history_step(state, &history::arg_step(&taken))
+            }
+            Instruction::Run {
+                command,
+                heredocs,
+                mounts,
+                network,
+                security,
+            } => {
+                // BuildKit expands each mount's words with the step's
+                // variables, as the other flags.
+                let mounts = {
+                    let vars = |name: &str| variable(&env, scope, name);
+                    mounts
+                        .iter()
+                        .map(|m| mounts::parse(&dockerfile::expand_word(m, &vars, escape)?))
+                        .collect::<Result<Vec<_>>>()?
+                };
+                let mut settings = self.options.settings.clone();
+                match network.as_deref() {
+                    Some("none") => settings.isolation.network = Network::None,
+                    Some("host") => settings.isolation.network = Network::Host,
+                    _ => {}
+                }
+                settings.isolation.privileged |= security.as_deref() == Some("insecure");
+                let request = RunRequest {
+                    expanded: &expanded,
+                    command,
+                    heredocs,
+                    settings: &settings,
+                    mounts: &mounts,
+                    stage,
+                };
+                self.run_step(state, scope, &request)
+            }
+            Instruction::Copy { .. } | Instruction::Add { .. } => {
+                self.copy_step(state, &expanded, stage)
+            }
+            _ => self.config_step(state, &expanded),
+        }
+    }
+
+    /// The cached result of the step `key`, unless --no-cache.
+    fn cached(&self, key: &digest::Digest) -> Option<State> {
+        if self.options.no_cache {
+            return None;
+        }
+        cache::lookup(self.store, key)
+    }
+
+    /// Print a step's resulting image ID, remember it in the cache.
+    fn finish(&self, mut state: State, key: digest::Digest, from_cache: bool) -> Result<State> {
+        state.key = key;
+        if from_cache {
+            self.say(" ---> Using cache");
+        } else {
+            state.stamp(self.clock.now());
+            cache::save(self.store, &state)?;
+        }
+        self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
+        Ok(state)
+    }
+
+    /// A step that adds only a history entry (ARG).
+    fn history_step(&mut self, state: State, created_by: &str) -> Result<State> {
+        let key = cache::key(&state.key, created_by, "");
+        if let Some(hit) = self.cached(&key) {
+            return self.finish(hit, key, true);
+        }
+        let mut next = state;
+        next.add_empty_step(created_by, self.clock.now())?;
+        self.finish(next, key, false)
+    }
+
+    /// A step that changes the config; WORKDIR also makes its directory,
+    /// in a layer of its own, as BuildKit does.
+    fn config_step(&mut self, state: State, expanded: &Instruction) -> Result<State> {
+        let key = cache::key(&state.key, &format!("{expanded:?}"), "");
+        let set_cmd = matches!(expanded, Instruction::Cmd(_));
+        if let Some(hit) = self.cached(&key) {
+            self.cmd_set |= set_cmd;
+            return self.finish(hit, key, true);
+        }
+        let mut next = state;
+        let mut applied = history::Applied::default();
+        match expanded {
+            Instruction::Maintainer(name) => {
+                if let Some(config) = next.config.as_object_mut() {
+                    config.insert("author".into(), Value::String(name.clone()));
+                }
+            }
+            Instruction::Expose(words) => {
+                for word in words {
+                    applied.ports.extend(
+                        img_dockerfile::change::exposed_ports(word).map_err(Error::invalid)?,
+                    );
+                }
+            }
+            _ => {}
+        }
+        {
+            let runtime = next.runtime()?;
+            if !matches!(expanded, Instruction::Maintainer(_)) {
+                let mut editor = Editor::with_cmd_set(runtime, self.cmd_set);
+                editor.apply(expanded)?;
+                self.cmd_set = editor.cmd_set();
+            }
+            if set_cmd {
+                // BuildKit marks every CMD so (Docker's Windows quoting).
+                runtime.insert("ArgsEscaped".into(), Value::Bool(true));
+            }
+            let field = match expanded {
+                Instruction::Entrypoint(_) => "Entrypoint",
+                _ => "Cmd",
+            };
+            applied.command = process::strings(&Value::Object(runtime.clone()), field);
+            applied.workdir = runtime
+                .get("WorkingDir")
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string();
+        }
+        let Some(created_by) = history::config_step(expanded, &applied) else {
+            return self.finish(next, key, false);
+        };
+        if matches!(expanded, Instruction::Workdir(_)) && applied.workdir != "/" {
+            let work = self.work.path();
+            workdir::add_step(
+                self.store,
+                work,
+                &self.clock,
+                &mut next,
+                &applied.workdir,
+                &created_by,
+            )?;
+        } else {
+            next.add_empty_step(&created_by, self.clock.now())?;
+        }
+        self.finish(next, key, false)
+    }
+}
+
+/// The value of `name` for a step's expansion: the image's ENV wins over
+/// the build arguments in `scope`, as Docker decides.
+fn variable(env: &[String], scope: &Scope, name: &str) -> Option<String> {
+    env.iter()
+        .rev()
+        .find_map(|e| {
+            e.split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .or_else(|| scope.get(name))
+}
+
+/// Refuse a `COPY --from` with a variable, before anything is built, as
+/// BuildKit does: its stage must be known when the build is planned.
+fn check_copy_from(file: &Dockerfile, name: &str) -> Result<()> {
+    let no_variables = |_: &str| None;
+    for stage in &file.stages {
+        for located in &stage.instructions {
+            let Instruction::Copy {
+                from: Some(from), ..
+            } = &located.value
+            else {
+                continue;
+            };
+            let literal = dockerfile::expand_word(from, &no_variables, file.directives.escape);
+            if literal.ok().as_deref() != Some(from.as_str()) {
+                return Err(Error::invalid(format!(
+                    "{name}:{}: COPY --from={from}: variable expansion is not supported for \
+                     --from, define a new stage with FROM using ARG from global scope as a \
+                     workaround",
+                    located.line
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A RUN step to make: the instruction expanded and what it asks for.
+#[derive(Clone, Copy)]
+struct RunRequest<'a> {
+    expanded: &'a Instruction,
+    command: &'a Command,
+    heredocs: &'a [Heredoc],
+    settings: &'a Settings,
+    mounts: &'a [Mount],
+    stage: usize,
+}

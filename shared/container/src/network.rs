@@ -1,0 +1,313 @@
+//! A container's own network, as Docker's default `bridge` network gives
+//! one: a network namespace with outbound access and the ports `-p` and
+//! `-P` publish on the host.
+//!
+//! The namespace is the runtime's (made at `create`); `pasta` (Debian's
+//! `passt` package) connects it to the host before the container starts:
+//! it copies the host's addresses and routes into the namespace, carries
+//! the container's connections out through ordinary sockets of the host
+//! (nothing host-wide changes: no bridge, no firewall rule), and listens
+//! on each published host port, passing connections in. The gateway
+//! address reaches the host's own services, as Docker's host gateway does.
+//! pasta runs as a daemon noted as a helper of the container's owner
+//! (`owner.rs`): it ends with the container, or with a reap when the owner
+//! was killed — so a published port is free again once the container
+//! stopped.
+
+use std::fmt;
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use super::owner::Helper;
+use img_core::error::{Error, IoContext, Kind, Result};
+
+/// The program that connects the namespace.
+const PASTA: &str = "pasta";
+
+/// A transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (the default).
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A port published on the host (`-p`), as Docker writes it:
+/// `0.0.0.0:8080->80/tcp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    /// The host address it listens on (all when `None`).
+    pub host_ip: Option<IpAddr>,
+    /// The host port (0: a free one, chosen at start).
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ip = self.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let proto = match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        let host = match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        write!(
+            f,
+            "{host}:{}->{}/{proto}",
+            self.host_port, self.container_port
+        )
+    }
+}
+
+impl Port {
+    /// Parse Docker's `-p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]`.
+    pub fn parse(text: &str) -> Result<Port> {
+        let bad = |why: &str| {
+            Error::invalid(format!(
+                "invalid port specification {text:?}: {why} (give [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp])"
+            ))
+        };
+        let (addr, protocol) = match text.rsplit_once('/') {
+            Some((a, "tcp")) => (a, Protocol::Tcp),
+            Some((a, "udp")) => (a, Protocol::Udp),
+            Some((_, other)) => return Err(bad(&format!("unknown protocol {other:?}"))),
+            None => (text, Protocol::Tcp),
+        };
+        // An IPv6 host address is bracketed: [::1]:8080:80.
+        let (host_ip, rest) = match addr.strip_prefix('[') {
+            Some(v6) => {
+                let (ip, rest) = v6.split_once("]:").ok_or_else(|| bad("unclosed ["))?;
+                let ip: IpAddr = ip.parse().map_err(|_| bad("bad IPv6 address"))?;
+                (Some(ip), rest)
+            }
+            None => match addr.matches(':').count() {
+                2 => {
+                    let (ip, rest) = addr.split_once(':').ok_or_else(|| bad("bad address"))?;
+                    let ip = if ip.is_empty() {
+                        None
+                    } else {
+                        Some(ip.parse().map_err(|_| bad("bad IP address"))?)
+                    };
+                    (ip, rest)
+                }
+                0 | 1 => (None, addr),
+                _ => return Err(bad("too many colons")),
+            },
+        };
+        let (host, container) = match rest.split_once(':') {
+            Some((h, c)) => (h, c),
+            None => ("", rest),
+        };
+        let number = |p: &str, what: &str| -> Result<u16> {
+            if p.contains('-') {
+                return Err(bad("port ranges are not supported"));
+            }
+            p.parse::<u16>()
+                .map_err(|_| bad(&format!("{what} {p:?} is not a port number")))
+        };
+        let container_port = number(container, "container port")?;
+        if container_port == 0 {
+            return Err(bad("the container port cannot be 0"));
+        }
+        let host_port = if host.is_empty() {
+            0
+        } else {
+            number(host, "host port")?
+        };
+        Ok(Port {
+            host_ip,
+            host_port,
+            container_port,
+            protocol,
+        })
+    }
+
+    /// Parse an `EXPOSE`d port of an image config (`80/tcp`) as published
+    /// on a free host port (`-P`).
+    pub fn exposed(key: &str) -> Result<Port> {
+        Port::parse(key)
+    }
+}
+
+/// Give every port without a host port a free one, and check that each
+/// host port can be listened on now — so that a port in use fails the
+/// run before anything is made (pasta takes them over a moment later).
+pub fn reserve(ports: &mut [Port]) -> Result<()> {
+    for port in ports.iter_mut() {
+        let ip = port.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let in_use = |e: std::io::Error| {
+            Error::new(
+                Kind::Conflict,
+                format!(
+                    "Bind for {}:{} failed: port is already allocated ({e}); choose another host port",
+                    match ip {
+                        IpAddr::V6(v6) => format!("[{v6}]"),
+                        v4 => v4.to_string(),
+                    },
+                    port.host_port
+                ),
+            )
+        };
+        let bound = match port.protocol {
+            Protocol::Tcp => TcpListener::bind((ip, port.host_port))
+                .and_then(|l| l.local_addr())
+                .map_err(in_use)?,
+            Protocol::Udp => UdpSocket::bind((ip, port.host_port))
+                .and_then(|s| s.local_addr())
+                .map_err(in_use)?,
+        };
+        port.host_port = bound.port();
+    }
+    Ok(())
+}
+
+/// pasta's option for the ports of one protocol: `none`, or
+/// `[ADDR/]HOST:CONTAINER,…`.
+fn forward_spec(ports: &[Port], protocol: Protocol) -> String {
+    let specs: Vec<String> = ports
+        .iter()
+        .filter(|p| p.protocol == protocol)
+        .map(|p| match p.host_ip {
+            Some(ip) => format!("{ip}/{}:{}", p.host_port, p.container_port),
+            None => format!("{}:{}", p.host_port, p.container_port),
+        })
+        .collect();
+    if specs.is_empty() {
+        "none".into()
+    } else {
+        specs.join(",")
+    }
+}
+
+/// Connect the network namespace of the process `pid` (the created
+/// container's) to the host and publish `ports`; pasta's process, noted
+/// with `marker` (a path of the container's, on its command line), is
+/// returned once it is ready. `pid_file` is where pasta writes its ID.
+pub fn connect(pid: i32, ports: &[Port], pid_file: &Path) -> Result<Helper> {
+    let namespace = format!("/proc/{pid}/ns/net");
+    // pasta drops its privileges before it opens a namespace by path; the
+    // namespace is handed over as its stdin instead.
+    let netns = File::open(&namespace).io_context(|| format!("opening {namespace}"))?;
+    let _ = std::fs::remove_file(pid_file);
+    let out = Command::new(PASTA)
+        .args(["--config-net", "--quiet", "--runas", "0"])
+        .arg("-t")
+        .arg(forward_spec(ports, Protocol::Tcp))
+        .arg("-u")
+        .arg(forward_spec(ports, Protocol::Udp))
+        .args(["-T", "none", "-U", "none", "--netns", "/proc/self/fd/0", "-P"])
+        .arg(pid_file)
+        .stdin(Stdio::from(netns))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| {
+            Error::new(
+                Kind::FailedPrecondition,
+                format!(
+                    "cannot run {PASTA} for the container's network ({e}): install the passt package, \
+                     or run with --network host or none"
+                ),
+            )
+        })?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = said
+        .lines()
+        .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
+        .collect();
+    if !out.status.success() {
+        return Err(Error::new(
+            Kind::FailedPrecondition,
+            format!(
+                "{PASTA} could not connect the container's network: {}",
+                said.last()
+                    .copied()
+                    .unwrap_or("it failed without saying why")
+            ),
+        ));
+    }
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .ok_or_else(|| Error::new(Kind::Io, format!("{PASTA} wrote no process ID")))?;
+    Ok(Helper {
+        pid,
+        marker: pid_file.display().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_as_docker_takes_them() {
+        let p = Port::parse("8080:80").unwrap();
+        assert_eq!((p.host_ip, p.host_port, p.container_port), (None, 8080, 80));
+        assert_eq!(p.to_string(), "0.0.0.0:8080->80/tcp");
+        let p = Port::parse("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(p.to_string(), "127.0.0.1:8080->80/udp");
+        let p = Port::parse("80").unwrap();
+        assert_eq!((p.host_port, p.container_port), (0, 80));
+        let p = Port::parse("127.0.0.1::80").unwrap();
+        assert_eq!((p.host_port, p.host_ip.is_some()), (0, true));
+        let p = Port::parse("[::1]:8080:80").unwrap();
+        assert_eq!(p.to_string(), "[::1]:8080->80/tcp");
+        for bad in [
+            "",
+            "x:80",
+            "80:x",
+            "8080:80/sctp",
+            "1.2.3:80:80",
+            "80-81:80",
+            "8080:0",
+            "a:b:c:d",
+        ] {
+            let err = Port::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), Kind::InvalidInput, "{bad}");
+            assert!(
+                err.to_string().contains("invalid port specification"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn pasta_gets_one_spec_per_protocol() {
+        let ports = vec![
+            Port::parse("127.0.0.1:8080:80").unwrap(),
+            Port::parse("9090:90").unwrap(),
+            Port::parse("53:53/udp").unwrap(),
+        ];
+        assert_eq!(
+            forward_spec(&ports, Protocol::Tcp),
+            "127.0.0.1/8080:80,9090:90"
+        );
+        assert_eq!(forward_spec(&ports, Protocol::Udp), "53:53");
+        assert_eq!(forward_spec(&[], Protocol::Tcp), "none");
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused_and_free_ones_are_found() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let mut ports = vec![Port::parse(&format!("127.0.0.1:{port}:80")).unwrap()];
+        let err = reserve(&mut ports).unwrap_err();
+        assert!(err.to_string().contains("already allocated"), "{err}");
+        let mut ports = vec![Port::parse("127.0.0.1::80").unwrap()];
+        reserve(&mut ports).unwrap();
+        assert_ne!(ports[0].host_port, 0);
+    }
+}

@@ -1,0 +1,432 @@
+//! Who owns a runtime container, and what happens when the owner dies.
+//!
+//! Every container img hands to an OCI runtime (img-run's, a detached
+//! container's monitor's, img-build's RUN steps') is owned by exactly one
+//! live process: the one holding the flock of
+//! `ROOT/.img/runtime/owned/ID.lock`. The owner takes the lock *before* it
+//! asks the runtime to create anything, and the runtime keeps its state
+//! inside the store too (`runc --root ROOT/.img/runtime/runc`), so every
+//! runtime container of a store can be found and its owner checked:
+//!
+//! ```text
+//! ROOT/.img/runtime/runc/ID/     runc's own state (crun's beside it)
+//! ROOT/.img/runtime/owned/ID.lock   flock held by the owner
+//! ROOT/.img/runtime/owned/ID.json   the runtime programs tried, helper processes (pasta)
+//! ```
+//!
+//! A lock that can be taken means its owner died (a killed img-run or
+//! img-build, a killed monitor): [`reap`] then kills and deletes what the
+//! runtime still has of the container, ends its helpers, and marks the
+//! store's container record as exited (or removes it, for `--rm`). The
+//! mounts go with the processes: they live in mount namespaces that die
+//! with their last process. Every program calls [`reap`] when it opens the
+//! store, `img-prune` and `img-fsck --repair` too.
+//!
+//! A foreground container must also die *with* its img-run, not only at
+//! the next program: the owner starts a guard ([`spawn_guard`]), a copy of
+//! the program itself under the name `img-guard`, in a process group of its
+//! own, that blocks on the owner's lock and reaps the container the moment
+//! the lock comes free while the runtime still has it — at once when the
+//! owner was killed, a no-op when it finished normally.
+
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use super::runtime::Runtime;
+use img_core::error::{Error, IoContext, Kind, Result};
+
+const OWNED: &str = "owned";
+
+/// The name a guard process runs under (its `argv[0]`).
+pub const GUARD: &str = "img-guard";
+
+/// The store's runtime directory (`ROOT/.img/runtime`).
+pub fn runtime_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("runtime")
+}
+
+/// A process that works for a container and must end with it (pasta).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Helper {
+    /// Its process ID.
+    pub pid: i32,
+    /// A word its command line holds, checked before it is killed (so
+    /// that a reused process ID is never signalled).
+    pub marker: String,
+}
+
+/// What the owner wrote down for a reaper.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Notes {
+    /// The runtime programs that may hold state of the container.
+    runtimes: Vec<Runtime>,
+    /// Helper processes.
+    helpers: Vec<Helper>,
+}
+
+/// The live owner of the runtime container `id`; dropping it without
+/// [`Owner::release`] leaves the lock to be found free by a reaper.
+#[derive(Debug)]
+pub struct Owner {
+    dir: PathBuf,
+    id: String,
+    lock: File,
+    notes: Notes,
+}
+
+impl Owner {
+    /// Become the owner of `id` (under the runtime directory `runtime`).
+    /// Fails with `Conflict` when a live process owns it.
+    pub fn claim(runtime: &Path, id: &str) -> Result<Owner> {
+        let dir = runtime.join(OWNED);
+        fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{id}.lock"));
+        loop {
+            let lock = open(&path)?;
+            if lock.try_lock().is_err() {
+                return Err(Error::new(
+                    Kind::Conflict,
+                    format!(
+                        "container {} is running (another img program owns it)",
+                        short(id)
+                    ),
+                ));
+            }
+            // A reaper may have removed the file between our open and our
+            // lock: the lock must be on the file the path names now.
+            if same_file(&lock, &path) {
+                return Ok(Owner {
+                    dir,
+                    id: id.to_string(),
+                    lock,
+                    notes: Notes::default(),
+                });
+            }
+        }
+    }
+
+    /// Note that `runtime` may hold state of the container from now on.
+    pub fn add_runtime(&mut self, runtime: &Runtime) -> Result<()> {
+        if !self.notes.runtimes.contains(runtime) {
+            self.notes.runtimes.push(runtime.clone());
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Note a helper process that must end with the container.
+    pub fn add_helper(&mut self, helper: Helper) -> Result<()> {
+        self.notes.helpers.push(helper);
+        self.save()
+    }
+
+    /// The helpers noted so far.
+    pub fn helpers(&self) -> &[Helper] {
+        &self.notes.helpers
+    }
+
+    fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec(&self.notes)
+            .map_err(|e| Error::invalid(format!("encoding owner notes: {e}")))?;
+        img_store::write_atomic(
+            &self.dir,
+            &self.dir.join(format!("{}.json", self.id)),
+            &bytes,
+        )
+    }
+
+    /// A file for a helper of the container (`ID.NAME` beside the lock);
+    /// its path is the helper's marker.
+    pub fn helper_file(&self, id: &str, name: &str) -> PathBuf {
+        self.dir.join(format!("{id}.{name}"))
+    }
+
+    /// Let go of a container whose runtime state is gone: its helpers
+    /// end, the files go, then the lock (a guard waiting for it finds
+    /// nothing to do).
+    pub fn release(self) {
+        for helper in &self.notes.helpers {
+            kill_helper(helper);
+            let _ = fs::remove_file(&helper.marker);
+        }
+        let _ = fs::remove_file(self.dir.join(format!("{}.json", self.id)));
+        let _ = fs::remove_file(self.dir.join(format!("{}.lock", self.id)));
+        drop(self.lock);
+    }
+}
+
+/// Whether a live process owns `id`.
+pub fn is_owned(runtime: &Path, id: &str) -> bool {
+    let path = runtime.join(OWNED).join(format!("{id}.lock"));
+    match fs::File::open(&path) {
+        Ok(file) => file.try_lock_shared().is_err(),
+        Err(_) => false,
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .io_context(|| format!("opening {}", path.display()))
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// What a reap found and ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    /// The container IDs whose owner had died.
+    pub ids: Vec<String>,
+}
+
+/// Find every runtime container of the store whose owner died and end it:
+/// its processes and runtime state, its helpers; `after` is told each ID
+/// (to mark the store's record). See the module docs.
+pub fn reap(runtime: &Path, after: &mut dyn FnMut(&str)) -> Result<Reaped> {
+    let mut ids = Vec::new();
+    // Owned containers, and runtime state nobody claims (a lock file lost).
+    let owned = runtime.join(OWNED);
+    for name in list(&owned) {
+        if let Some(id) = name.strip_suffix(".lock") {
+            ids.push(id.to_string());
+        }
+    }
+    for entry in list(runtime) {
+        if entry == OWNED {
+            continue;
+        }
+        for id in list(&runtime.join(&entry)) {
+            if !ids.contains(&id) && is_container_id(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    let mut reaped = Reaped::default();
+    for id in ids {
+        if reap_one(runtime, &id)? {
+            after(&id);
+            reaped.ids.push(id);
+        }
+    }
+    Ok(reaped)
+}
+
+/// End the container `id` when its owner died; whether it did.
+pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
+    let owned = runtime.join(OWNED);
+    let path = owned.join(format!("{id}.lock"));
+    let lock = if path.exists() {
+        let lock = open(&path)?;
+        if lock.try_lock().is_err() || !same_file(&lock, &path) {
+            return Ok(false);
+        }
+        Some(lock)
+    } else {
+        None
+    };
+    let notes: Notes = fs::read(owned.join(format!("{id}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for helper in &notes.helpers {
+        kill_helper(helper);
+        let _ = fs::remove_file(&helper.marker);
+    }
+    for entry in list(runtime) {
+        if entry == OWNED || !runtime.join(&entry).join(id).exists() {
+            continue;
+        }
+        let program = notes
+            .runtimes
+            .iter()
+            .find(|r| r.state_name() == entry)
+            .cloned()
+            .or_else(|| {
+                super::runtime::candidates(Some(&entry))
+                    .ok()?
+                    .into_iter()
+                    .next()
+            });
+        match program {
+            Some(rt) => {
+                let _ = rt.in_store(runtime).delete(id);
+            }
+            None => continue,
+        }
+        // A runtime that cannot delete it (its program gone): its state
+        // names processes that died with their namespace or live on
+        // unreachable; the directory goes so that the reap ends.
+        let _ = fs::remove_dir_all(runtime.join(&entry).join(id));
+    }
+    let _ = fs::remove_file(owned.join(format!("{id}.json")));
+    let _ = fs::remove_file(&path);
+    drop(lock);
+    Ok(true)
+}
+
+/// Kill a helper, if the process with its ID is still the helper, and
+/// wait until it is gone (so that the ports it held are free).
+pub fn kill_helper(helper: &Helper) {
+    let Some(pid) = rustix::process::Pid::from_raw(helper.pid) else {
+        return;
+    };
+    let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
+    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
+        return;
+    }
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    // A daemon of ours is our child (we are a subreaper): reap it.
+    // Otherwise, watch it go, for a while.
+    if rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).is_err() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while fs::metadata(format!("/proc/{}/cmdline", helper.pid)).is_ok()
+            && std::time::Instant::now() < deadline
+        {
+            let zombie = fs::read_to_string(format!("/proc/{}/stat", helper.pid))
+                .map(|s| {
+                    s.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(true);
+            if zombie {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_container_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Start a guard for `id` (see the module docs). It runs on after this
+/// process, in a process group of its own, and needs no waiting for.
+pub fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
+    let exe = std::env::current_exe().io_context(|| "finding img's own program".into())?;
+    use std::os::unix::process::CommandExt;
+    Command::new(exe)
+        .arg0(GUARD)
+        .arg(runtime)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .io_context(|| "starting the container's guard".into())?;
+    Ok(())
+}
+
+/// The guard's body: wait for the owner's lock of `id`, then reap what the
+/// owner left. Returns the exit code.
+pub fn guard(runtime: &Path, id: &str) -> i32 {
+    let path = runtime.join(OWNED).join(format!("{id}.lock"));
+    let Ok(lock) = File::open(&path) else {
+        return 0;
+    };
+    // Blocks until the owner ends, however it ends.
+    if lock.lock_shared().is_err() || !same_file(&lock, &path) {
+        return 0;
+    }
+    drop(lock);
+    // Opening the store reaps every container whose owner died, this one
+    // with its record (see `Store::reap_containers`).
+    let root = runtime.parent().and_then(Path::parent).unwrap_or(runtime);
+    match crate::open_store(root) {
+        Ok(_) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// Run as a guard when this process was started as one (`argv[0]` is
+/// [`GUARD`]); programs call this first thing.
+pub fn run_if_guard() {
+    let mut args = std::env::args_os();
+    if args.next().is_some_and(|a| a == GUARD) {
+        let runtime = args.next().map(PathBuf::from).unwrap_or_default();
+        let id = args
+            .next()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::process::exit(guard(&runtime, &id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_live_owner_is_left_alone_and_a_dead_ones_container_is_reaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path();
+        let owner = Owner::claim(runtime, ID).unwrap();
+        assert!(is_owned(runtime, ID));
+        assert!(Owner::claim(runtime, ID).is_err(), "one owner at a time");
+        let mut seen = Vec::new();
+        assert!(reap(runtime, &mut |id| seen.push(id.to_string()))
+            .unwrap()
+            .ids
+            .is_empty());
+        // Dropped without release: as if the owner died.
+        drop(owner);
+        assert!(!is_owned(runtime, ID));
+        // State a runtime left without an owner file is found as well.
+        let other = ID.replace('0', "f");
+        fs::create_dir_all(runtime.join("no-such-runtime-xyz").join(&other)).unwrap();
+        let reaped = reap(runtime, &mut |id| seen.push(id.to_string())).unwrap();
+        assert_eq!(reaped.ids.len(), 2, "{reaped:?}");
+        assert_eq!(seen.len(), 2);
+        assert!(!runtime.join(OWNED).join(format!("{ID}.lock")).exists());
+        // Released properly: nothing to reap.
+        Owner::claim(runtime, ID).unwrap().release();
+        assert!(reap(runtime, &mut |_| {}).unwrap().ids.is_empty());
+    }
+
+    #[test]
+    fn helpers_are_killed_only_when_their_command_line_matches() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        kill_helper(&Helper {
+            pid,
+            marker: "not-this-one".into(),
+        });
+        assert!(child.try_wait().unwrap().is_none(), "a mismatch is spared");
+        kill_helper(&Helper {
+            pid,
+            marker: "30".into(),
+        });
+        assert!(child.wait().unwrap().code().is_none(), "killed");
+    }
+}

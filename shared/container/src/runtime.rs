@@ -1,0 +1,367 @@
+//! Choosing and driving the OCI runtime: `runc` or `crun`, whichever
+//! works on this host.
+//!
+//! A container is made with `RUNTIME create` and started with `RUNTIME
+//! start`, as containerd's shim does, rather than with `RUNTIME run`: a
+//! failed `create` is the runtime failing before anything of the user's
+//! ran, so the next runtime can be tried (crun refuses hosts with hybrid
+//! cgroups, runc works there) — unless the runtime said that the command
+//! itself cannot be executed, which no other runtime would change.
+//!
+//! The calling process makes itself a child subreaper first, so that the
+//! container's first process, orphaned when `create` exits, becomes its
+//! child: its exit status is then collected with `waitpid`, exactly, with
+//! no polling of the runtime's state. The runtime's own messages are told
+//! apart from the container's by giving `create` a pipe as stderr: what
+//! arrives there before `create` succeeds is the runtime's; afterwards
+//! the pipe is the container's stderr and is copied to img's own.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use img_core::error::{Error, IoContext, Kind, Result};
+
+/// The runtimes tried, in order, when none is chosen.
+const CANDIDATES: &[&str] = &["runc", "crun"];
+
+/// An OCI runtime program.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Runtime {
+    /// What the user calls it (`runc`, or the path given).
+    pub name: String,
+    /// The program.
+    pub path: PathBuf,
+    /// Where it keeps its state (`--root`): inside the store, so that no
+    /// container of img's is ever out of its sight (see `owner.rs`); the
+    /// runtime's own default when `None`.
+    #[serde(skip)]
+    pub root: Option<PathBuf>,
+}
+
+/// Why `create` failed.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The command cannot be run (not found: exit status 127; not
+    /// executable: 126), whatever runtime runs it.
+    Command {
+        /// The runtime's message.
+        message: String,
+        /// 126 or 127, as Docker exits.
+        code: i32,
+    },
+    /// The runtime failed; another one may work.
+    Runtime(Error),
+}
+
+/// The runtimes to try: the one chosen (`--runtime`, `$IMG_RUNTIME`: a
+/// name on `$PATH` or a path), or each of runc and crun that is installed.
+pub fn candidates(chosen: Option<&str>) -> Result<Vec<Runtime>> {
+    if let Some(name) = chosen.filter(|n| !n.is_empty()) {
+        let path = find(name).ok_or_else(|| {
+            Error::not_found(format!(
+                "OCI runtime {name:?} not found: install it (apt install runc) or name another with --runtime"
+            ))
+        })?;
+        return Ok(vec![Runtime {
+            name: name.to_string(),
+            path,
+            root: None,
+        }]);
+    }
+    let found: Vec<Runtime> = CANDIDATES
+        .iter()
+        .filter_map(|name| {
+            find(name).map(|path| Runtime {
+                name: name.to_string(),
+                path,
+                root: None,
+            })
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(Error::not_found(
+            "no OCI runtime found: install runc or crun (apt install runc), or name one with --runtime",
+        ));
+    }
+    Ok(found)
+}
+
+/// A program by path, or by name on `$PATH` (and the sbin directories,
+/// which root's `$PATH` has but cron's may lack).
+fn find(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return path.is_file().then_some(path);
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// How the container's standard streams are connected at `create`.
+pub struct Stdio3 {
+    /// stdin: img's own (`-i`) or nothing.
+    pub stdin: Stdio,
+    /// stdout: img's own.
+    pub stdout: Stdio,
+}
+
+/// A created container: its first process (our child, by the subreaper
+/// rule) and the pipe carrying its stderr.
+pub struct Created {
+    /// The container's first process.
+    pub pid: rustix::process::Pid,
+    /// The container's stderr (and the runtime's later messages).
+    pub stderr: std::io::PipeReader,
+}
+
+impl Runtime {
+    /// The program with its state root (`--root`), for a subcommand.
+    pub(crate) fn command(&self) -> Command {
+        let mut command = Command::new(&self.path);
+        if let Some(root) = &self.root {
+            command.arg("--root").arg(root);
+        }
+        command
+    }
+
+    /// The directory name of its state under the store's runtime
+    /// directory: the program's file name (`runc`, `crun`).
+    pub fn state_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// The same runtime keeping its state under the store's runtime
+    /// directory `runtime_dir` (`ROOT/.img/runtime`).
+    pub fn in_store(&self, runtime_dir: &Path) -> Runtime {
+        Runtime {
+            root: Some(runtime_dir.join(self.state_name())),
+            ..self.clone()
+        }
+    }
+
+    /// Create the container `id` from the bundle `bundle`; with
+    /// `console_socket`, the runtime sends the terminal's master there.
+    pub fn create(
+        &self,
+        bundle: &Path,
+        id: &str,
+        stdio: Stdio3,
+        console_socket: Option<&Path>,
+    ) -> std::result::Result<Created, CreateError> {
+        let io_error = |what: &str, e: std::io::Error| {
+            CreateError::Runtime(Error::io(format!("{what} ({})", self.name), e))
+        };
+        let pid_file = bundle.join("pid");
+        let _ = fs::remove_file(&pid_file);
+        let (mut reader, writer) = std::io::pipe().map_err(|e| io_error("making a pipe", e))?;
+        let mut command = self.command();
+        command
+            .arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        if let Some(socket) = console_socket {
+            command.arg("--console-socket").arg(socket);
+        }
+        command.arg(id);
+        command
+            .stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(writer);
+        let status = command
+            .status()
+            .map_err(|e| io_error(&format!("running {}", self.path.display()), e));
+        // Our copy of the write end must go, or the pipe never ends.
+        drop(command);
+        let status = status?;
+        if !status.success() {
+            let mut said = String::new();
+            let _ = reader.read_to_string(&mut said);
+            return Err(classify(&self.name, &said));
+        }
+        let pid = fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| {
+                CreateError::Runtime(Error::new(
+                    Kind::Remote,
+                    format!(
+                        "{} created the container but wrote no process ID",
+                        self.name
+                    ),
+                ))
+            })?;
+        Ok(Created {
+            pid,
+            stderr: reader,
+        })
+    }
+
+    /// Start the created container `id`.
+    pub fn start(&self, id: &str) -> Result<()> {
+        self.quiet(&["start", id])
+    }
+
+    /// Send `signal` to the container `id`'s first process.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        self.quiet(&["kill", id, signal])
+    }
+
+    /// Remove the container `id` from the runtime's state, killing what
+    /// may still run of it.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.quiet(&["delete", "--force", id])
+    }
+
+    /// Run the runtime with `args`; its messages become the error.
+    fn quiet(&self, args: &[&str]) -> Result<()> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .io_context(|| format!("running {}", self.path.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(Error::new(
+            Kind::Remote,
+            format!(
+                "{} {}: {}",
+                self.name,
+                args.first().copied().unwrap_or_default(),
+                last_line(&String::from_utf8_lossy(&out.stderr))
+            ),
+        ))
+    }
+}
+
+/// Tell a failed `create`'s message apart: the command's fault, or the
+/// runtime's.
+fn classify(runtime: &str, said: &str) -> CreateError {
+    let message = last_line(said);
+    let lower = message.to_ascii_lowercase();
+    let exec = lower.contains("exec:")
+        || lower.contains("executable file not found")
+        || lower.contains("executable file `");
+    if exec && (lower.contains("not found") || lower.contains("no such file")) {
+        return CreateError::Command { message, code: 127 };
+    }
+    if exec && lower.contains("permission denied") {
+        return CreateError::Command { message, code: 126 };
+    }
+    let message = if message.is_empty() {
+        format!("{runtime} create failed without saying why")
+    } else {
+        message
+    };
+    CreateError::Runtime(Error::new(Kind::Remote, message))
+}
+
+/// The last non-empty line a runtime printed (its error), without the
+/// `time=… level=error msg="…"` decoration of runc's log lines.
+fn last_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    match line.split_once(" msg=\"") {
+        Some((_, quoted)) => {
+            let body = quoted.strip_suffix('"').unwrap_or(quoted);
+            body.replace("\\\"", "\"").replace("\\\\", "\\")
+        }
+        None => line.to_string(),
+    }
+}
+
+/// Make the calling process the reaper of its orphaned descendants.
+pub fn become_subreaper() -> Result<()> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| Error::io("becoming a child subreaper", e.into()))
+}
+
+/// Wait for the process `pid` (a child) to end, reaping any other orphan
+/// on the way; its exit status, or 128 + the signal that killed it.
+pub fn wait(pid: rustix::process::Pid) -> Result<i32> {
+    loop {
+        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+            Ok(Some((who, status))) if who == pid => {
+                return Ok(status
+                    .exit_status()
+                    .or_else(|| status.terminating_signal().map(|s| 128 + s))
+                    .unwrap_or(1));
+            }
+            Ok(_) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::io("waiting for the container", e.into())),
+        }
+    }
+}
+
+/// Copy the container's stderr to img's until every writer closed it.
+pub fn forward_stderr(mut stderr: std::io::PipeReader) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut out = std::io::stderr();
+        let _ = std::io::copy(&mut stderr, &mut out);
+        let _ = out.flush();
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_failures_are_told_apart() {
+        let runc = "runc create failed: unable to start container process: exec: \"nope\": executable file not found in $PATH";
+        assert!(matches!(
+            classify("runc", runc),
+            CreateError::Command { code: 127, .. }
+        ));
+        let denied = "runc create failed: unable to start container process: exec: \"/etc\": permission denied";
+        assert!(matches!(
+            classify("runc", denied),
+            CreateError::Command { code: 126, .. }
+        ));
+        let crun = "cgroups in hybrid mode not supported, drop all controllers from cgroupv2\n";
+        match classify("crun", crun) {
+            CreateError::Runtime(e) => assert!(e.to_string().contains("hybrid mode")),
+            other => panic!("{other:?}"),
+        }
+        match classify("crun", "") {
+            CreateError::Runtime(e) => assert!(e.to_string().contains("without saying why")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn runc_log_lines_lose_their_decoration() {
+        let line = r#"time="2026-11-30T07:17:37Z" level=error msg="runc create failed: exec: \"true\": executable file not found in $PATH""#;
+        assert_eq!(
+            last_line(line),
+            r#"runc create failed: exec: "true": executable file not found in $PATH"#
+        );
+        assert_eq!(last_line("plain\n\n"), "plain");
+    }
+
+    #[test]
+    fn a_missing_chosen_runtime_is_named() {
+        let err = candidates(Some("no-such-runtime-xyz")).unwrap_err();
+        assert_eq!(err.kind(), Kind::NotFound);
+        assert!(err.to_string().contains("no-such-runtime-xyz"));
+    }
+}

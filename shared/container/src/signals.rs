@@ -1,0 +1,88 @@
+//! Passing signals on to a running container, as `docker run`'s sig-proxy
+//! does: INT, TERM, HUP, QUIT, USR1 and USR2 that img receives go to the
+//! container's first process, and window size changes (WINCH) to its
+//! terminal.
+//!
+//! The handlers are installed once for the whole program and stay: a
+//! signal handler cannot be taken back without leaving the signal ignored,
+//! and img-build runs many containers in turn. Between containers a
+//! signal does what it would have done without img's handler (it ends the
+//! program), so Ctrl-C and `timeout` work during a COPY as during a RUN.
+
+use std::fs::File;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+
+use super::console;
+use img_core::error::{Error, Result};
+
+/// The process signals go to (0: none, the signal acts as by default).
+static TARGET: AtomicI32 = AtomicI32::new(0);
+/// The terminal that window size changes go to.
+static TERMINAL: Mutex<Option<File>> = Mutex::new(None);
+/// Whether the handlers are installed (or why they could not be).
+static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+
+/// Signals go to `pid` (and size changes to `terminal`) until the value
+/// returned is dropped.
+pub struct Forwarding(());
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        TARGET.store(0, Ordering::SeqCst);
+        if let Ok(mut terminal) = TERMINAL.lock() {
+            *terminal = None;
+        }
+    }
+}
+
+/// Pass signals on to `pid`, and window size changes to `terminal`.
+pub fn forward_to(pid: rustix::process::Pid, terminal: Option<File>) -> Result<Forwarding> {
+    install()?;
+    if let Ok(mut slot) = TERMINAL.lock() {
+        *slot = terminal;
+    }
+    TARGET.store(pid.as_raw_nonzero().get(), Ordering::SeqCst);
+    Ok(Forwarding(()))
+}
+
+fn install() -> Result<()> {
+    INSTALLED
+        .get_or_init(|| {
+            let mut signals = signal_hook::iterator::Signals::new([
+                SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+            ])
+            .map_err(|e| e.to_string())?;
+            std::thread::spawn(move || {
+                for signal in signals.forever() {
+                    deliver(signal);
+                }
+            });
+            Ok(())
+        })
+        .clone()
+        .map_err(|e| Error::io("handling signals", std::io::Error::other(e)))
+}
+
+fn deliver(signal: i32) {
+    if signal == SIGWINCH {
+        if let Ok(terminal) = TERMINAL.lock() {
+            if let Some(master) = terminal.as_ref() {
+                console::copy_size(master);
+            }
+        }
+        return;
+    }
+    let target = TARGET.load(Ordering::SeqCst);
+    let pid = rustix::process::Pid::from_raw(target);
+    match (pid, rustix::process::Signal::from_named_raw(signal)) {
+        (Some(pid), Some(sig)) => {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+        _ => {
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Unpacking layers into the store's snapshots: a layer blob decompressed,
+//! applied in overlay form (whiteouts as overlayfs writes them) into a
+//! scratch directory, its uncompressed bytes checked against the diff_id
+//! the image config names, and adopted as that layer's snapshot (see
+//! `img_store::Snapshots`). A snapshot that exists is not unpacked again.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use oci_spec::image::Descriptor;
+
+use crate::{compression, extract};
+use img_core::digest::{self, Digest, DigestReader};
+use img_core::error::{Error, IoContext, Kind, Result};
+use img_store::Snapshots;
+
+/// The snapshot of `layer` (a layer blob in the store) whose
+/// uncompressed tar is `diff_id`, unpacked now unless it exists.
+pub fn snapshot(snapshots: &Snapshots, layer: &Descriptor, diff_id: &Digest) -> Result<PathBuf> {
+    digest::ensure_sha256(diff_id)?;
+    let path = snapshots.path(diff_id);
+    if path.is_dir() {
+        return Ok(path);
+    }
+    let tmp = snapshots.scratch()?;
+    let blob = snapshots.store().open_blob(layer)?;
+    let (_, tar) = compression::decompress(BufReader::with_capacity(1 << 20, blob))?;
+    let mut tar = DigestReader::new(tar);
+    let options = extract::Options {
+        preserve_owners: true,
+        overlay: true,
+    };
+    let unpacked = extract::apply(&mut tar, tmp.path(), &options).and_then(|_| {
+        // The tar's end blocks may be followed by padding the tar
+        // reader leaves unread: the diff_id covers all of it.
+        std::io::copy(&mut tar, &mut std::io::sink())
+            .io_context(|| format!("reading layer {}", layer.digest()))
+    });
+    unpacked.map_err(|e| e.context(format!("unpacking layer {}", layer.digest())))?;
+    let (actual, _) = tar.digest();
+    if &actual != diff_id {
+        return Err(Error::new(
+            Kind::DigestMismatch,
+            format!(
+                "layer {} unpacks to {actual}, but the image config says {diff_id}",
+                layer.digest()
+            ),
+        ));
+    }
+    snapshots.adopt(tmp, diff_id)
+}
+
+/// The snapshots of an image's `layers` (whose diff_ids its config
+/// lists), unpacked where missing, top first as an overlay stacks them.
+pub fn snapshots_of(
+    snapshots: &Snapshots,
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+) -> Result<Vec<PathBuf>> {
+    if diff_ids.len() != layers.len() {
+        return Err(Error::invalid(format!(
+            "the image has {} layers but its config lists {} diff_ids",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let mut lowers = layers
+        .iter()
+        .zip(diff_ids)
+        .map(|(layer, diff_id)| snapshot(snapshots, layer, diff_id))
+        .collect::<Result<Vec<_>>>()?;
+    lowers.reverse();
+    Ok(lowers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::create;
+    use img_core::error::Kind;
+    use img_store::Store;
+    use std::fs;
+    use std::path::Path;
+
+    fn layer_blob(store: &Store, tree: &Path) -> (Descriptor, Digest) {
+        let (tar, _) = create::create(tree, Vec::new(), create::Options::default()).unwrap();
+        let diff_id = digest::of_bytes(&tar);
+        let (digest, size) = store.write_blob(&tar).unwrap();
+        let descriptor = oci_spec::image::DescriptorBuilder::default()
+            .media_type(oci_spec::image::MediaType::ImageLayer)
+            .digest(digest)
+            .size(size)
+            .build()
+            .unwrap();
+        (descriptor, diff_id)
+    }
+
+    #[test]
+    fn a_layer_is_unpacked_once_and_checked_against_its_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let snapshots = Snapshots::of(&store);
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("etc/motd"), b"hi\n").unwrap();
+        let (layer, diff_id) = layer_blob(&store, &tree);
+        let path = snapshot(&snapshots, &layer, &diff_id).unwrap();
+        assert_eq!(fs::read(path.join("etc/motd")).unwrap(), b"hi\n");
+        // Present: not unpacked again.
+        fs::write(path.join("marker"), b"").unwrap();
+        assert_eq!(snapshot(&snapshots, &layer, &diff_id).unwrap(), path);
+        assert!(path.join("marker").exists());
+
+        let wrong = digest::of_bytes(b"another layer");
+        let err = snapshot(&snapshots, &layer, &wrong).unwrap_err();
+        assert_eq!(err.kind(), Kind::DigestMismatch);
+        assert!(!snapshots.path(&wrong).exists());
+        let left: Vec<_> = fs::read_dir(snapshots.dir()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no scratch directory left behind");
+    }
+}

@@ -1,0 +1,347 @@
+//! Garbage collection: blobs that no entry of `index.json` reaches are
+//! removed. Reachability follows indexes to their manifests (those present),
+//! and manifests to their config and layers. The sweep holds the gc lock
+//! exclusively, so it runs only when no writer holds it shared: a blob a
+//! writer has ingested but not yet named is never swept.
+//!
+//! Snapshots (unpacked layers, see `snapshots.rs`) that no image and no
+//! container uses are removed with them, and so are the step directories
+//! of builds that never finished and build cache entries whose layers are
+//! gone.
+//!
+//! The ingest area is swept too. Temporary files (`blob-*`, state files being
+//! written) belong to a writer, so they go only under the exclusive gc lock,
+//! when no writer runs. Resumable partial downloads (`partial-HEX` and its
+//! `partial-HEX.ranges`, see `partial.rs`) are kept for
+//! [`PARTIAL_MAX_AGE`] after their last write, so that the next pull
+//! continues them; older ones are removed, unless a process holds the flock
+//! on the data file (a pull working on it), whatever its age.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::{open_lock_file, Snapshots, Store};
+use img_core::digest::{self, Digest};
+use img_core::error::{IoContext, Result};
+use img_core::image::{is_index, is_manifest};
+
+/// The layers (diff_ids) that something beside the images uses — the
+/// store's containers — whose snapshots a sweep keeps.
+pub type InUse<'a> = dyn Fn() -> Result<HashSet<Digest>> + 'a;
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone)]
+pub struct SweepReport {
+    /// Digests of the blobs removed.
+    pub removed: Vec<Digest>,
+    /// Bytes freed by the blobs removed.
+    pub freed: u64,
+    /// Resumable partial downloads removed (too old, nobody working on them).
+    pub partials: usize,
+    /// Bytes freed in the ingest area: abandoned temporary files and the
+    /// partial downloads removed.
+    pub ingest_freed: u64,
+    /// Unpacked layers removed: no image or container uses them.
+    pub snapshots: usize,
+    /// Build cache entries (those whose layers are gone, and when asked
+    /// the others) and cache mounts removed (when asked), by ID.
+    pub build_cache: Vec<String>,
+    /// Bytes they held.
+    pub build_cache_freed: u64,
+}
+
+/// What a sweep does with img-build's cache beyond dropping the entries
+/// whose layers are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildCache {
+    /// Nothing more.
+    Keep,
+    /// Remove what no image uses: the `RUN --mount=type=cache` directories
+    /// too (BuildKit's prune without `--all`: records no image shares).
+    Unused,
+    /// Remove all of it: every entry and every cache mount (`--all`).
+    All,
+}
+
+/// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
+/// after its last write, for the next pull of its blob to continue it. Older
+/// ones are given up by the next garbage collection (img-rm, img-prune).
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+impl Store {
+    /// Every blob reachable from `index.json`.
+    pub fn reachable(&self) -> Result<HashSet<Digest>> {
+        let mut seen = HashSet::new();
+        let mut pending: Vec<Descriptor> = self
+            .index()?
+            .entries()
+            .into_iter()
+            .map(|e| e.descriptor)
+            .collect();
+        while let Some(d) = pending.pop() {
+            if !seen.insert(d.digest().clone()) || !self.has_blob(d.digest()) {
+                continue;
+            }
+            let media_type = d.media_type();
+            if is_index(media_type) {
+                let index: ImageIndex = serde_json::from_slice(&self.read_blob(&d)?)
+                    .map_err(|e| img_core::Error::invalid(format!("index {}: {e}", d.digest())))?;
+                pending.extend(index.manifests().iter().cloned());
+            } else if is_manifest(media_type) {
+                let manifest: ImageManifest = serde_json::from_slice(&self.read_blob(&d)?)
+                    .map_err(|e| {
+                        img_core::Error::invalid(format!("manifest {}: {e}", d.digest()))
+                    })?;
+                pending.push(manifest.config().clone());
+                pending.extend(manifest.layers().iter().cloned());
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Remove unreachable blobs, stale ingest files, and the snapshots no
+    /// image and no container uses: `in_use` says which layers containers
+    /// use (`img_container::Containers::layers`), asked under the exclusive
+    /// gc lock, when no program can be making one. With `wait` false, gives
+    /// up at once (an empty report) when a writer holds the store.
+    pub fn sweep(&self, wait: bool, in_use: &InUse<'_>) -> Result<Option<SweepReport>> {
+        self.sweep_all(wait, BuildCache::Keep, in_use)
+    }
+
+    /// [`Store::sweep`], and the build cache as `build_cache` says.
+    pub fn sweep_all(
+        &self,
+        wait: bool,
+        build_cache: BuildCache,
+        in_use: &InUse<'_>,
+    ) -> Result<Option<SweepReport>> {
+        let lock = match self.writer_lock.get() {
+            Some(held) => held
+                .try_clone()
+                .io_context(|| "reusing the gc lock".into())?,
+            None => open_lock_file(&self.lock_dir().join("gc"))?,
+        };
+        if wait {
+            lock.lock()
+                .io_context(|| "waiting for the store's gc lock".into())?;
+        } else if lock.try_lock().is_err() {
+            // A failed conversion drops the shared lock this process held
+            // (flock converts by unlocking first): take it back.
+            if self.writer_lock.get().is_some() {
+                lock.lock_shared()
+                    .io_context(|| "re-taking the gc lock".into())?;
+            }
+            return Ok(None);
+        }
+        let keep = self.reachable()?;
+        let mut report = SweepReport::default();
+        let dir = self.blob_dir();
+        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str() else { continue };
+            let Ok(digest) = digest::from_hex(hex) else {
+                continue;
+            };
+            if keep.contains(&digest) || hex.len() != 64 {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            fs::remove_file(entry.path()).io_context(|| format!("removing blob {digest}"))?;
+            report.freed += size;
+            report.removed.push(digest);
+        }
+        self.sweep_ingest(&mut report)?;
+        report.snapshots = Snapshots::of(self).sweep(&in_use()?)?;
+        self.sweep_builds(&mut report)?;
+        match build_cache {
+            BuildCache::Keep => {}
+            BuildCache::Unused => self.sweep_build_cache(&["build-mounts"], &mut report)?,
+            BuildCache::All => {
+                self.sweep_build_cache(&["build-cache", "build-mounts"], &mut report)?
+            }
+        }
+        report.build_cache.sort();
+        // Back to shared: this process may still be writing.
+        if self.writer_lock.get().is_some() {
+            lock.lock_shared()
+                .io_context(|| "re-taking the gc lock".into())?;
+        }
+        report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+        Ok(Some(report))
+    }
+
+    /// Remove what builds left: the step directories of builds that did
+    /// not finish (no build runs: the caller holds the gc lock
+    /// exclusively), and cache entries whose layers are gone.
+    fn sweep_builds(&self, report: &mut SweepReport) -> Result<()> {
+        let work = self.state_dir().join("build");
+        if let Ok(entries) = fs::read_dir(&work) {
+            for entry in entries.flatten() {
+                super::remove_tree(&entry.path())?;
+            }
+        }
+        let cache = self.state_dir().join("build-cache");
+        let Ok(entries) = fs::read_dir(&cache) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let complete = fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|v| v.get("layers").and_then(|l| l.as_array()).cloned())
+                .is_some_and(|layers| {
+                    layers.iter().all(|l| {
+                        l.get("digest")
+                            .and_then(|d| d.as_str())
+                            .and_then(|d| digest::parse(d).ok())
+                            .is_some_and(|d| self.has_blob(&d))
+                    })
+                });
+            if !complete {
+                let bytes = file_size(&entry.path());
+                if fs::remove_file(entry.path()).is_ok() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    report
+                        .build_cache
+                        .push(name.trim_end_matches(".json").to_string());
+                    report.build_cache_freed += bytes;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove everything in the build cache directories `dirs` (no build
+    /// runs: the caller holds the gc lock exclusively).
+    fn sweep_build_cache(&self, dirs: &[&str], report: &mut SweepReport) -> Result<()> {
+        for dir in dirs {
+            let Ok(entries) = fs::read_dir(self.state_dir().join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let bytes = img_core::format::tree_size(&path);
+                super::remove_tree(&path)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                report
+                    .build_cache
+                    .push(name.trim_end_matches(".json").to_string());
+                report.build_cache_freed += bytes;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the ingest area's abandoned files: every temporary file (the
+    /// caller holds the gc lock exclusively, so no writer owns one) and the
+    /// partial downloads [`Store::sweep_partials`] gives up.
+    fn sweep_ingest(&self, report: &mut SweepReport) -> Result<()> {
+        let dir = self.state_dir().join("ingest");
+        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+            let name = entry.file_name();
+            if partial_name(&name.to_string_lossy()).is_none() {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(entry.path()).is_ok() {
+                    report.ingest_freed += size;
+                }
+            }
+        }
+        let (count, bytes) = self.sweep_partials(PARTIAL_MAX_AGE)?;
+        report.partials = count;
+        report.ingest_freed += bytes;
+        Ok(())
+    }
+
+    /// Remove the partial downloads not written to for `max_age` that no
+    /// process holds (the flock a pull keeps on the data file), with their
+    /// state files; returns how many went and the bytes freed. Safe without
+    /// the gc lock: each removal happens under the download's own flock, and
+    /// a pull that opens it afterwards finds it gone and starts anew.
+    fn sweep_partials(&self, max_age: Duration) -> Result<(usize, u64)> {
+        let dir = self.state_dir().join("ingest");
+        let now = SystemTime::now();
+        let age = |path: &Path| {
+            fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| now.duration_since(t).unwrap_or_default())
+        };
+        let (mut count, mut freed) = (0, 0);
+        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((hex, is_state)) = partial_name(&name) else {
+                continue;
+            };
+            let data = dir.join(format!("partial-{hex}"));
+            let state = dir.join(format!("partial-{hex}.ranges"));
+            if is_state {
+                // A state file whose download is gone records nothing.
+                if !data.exists() && age(&state).is_some_and(|a| a > max_age) {
+                    freed += file_size(&state);
+                    let _ = fs::remove_file(&state);
+                }
+                continue;
+            }
+            // The last write to either file counts.
+            let stale = || {
+                [age(&data), age(&state)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .is_some_and(|idle| idle > max_age)
+            };
+            if !stale() {
+                continue;
+            }
+            let Ok(file) = File::open(&data) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue; // a pull is working on it
+            }
+            // Under the lock, look again: a pull may have written to it, or
+            // committed it (renamed away), since the first look.
+            if !same_file(&file, &data) || !stale() {
+                continue;
+            }
+            let bytes = file_size(&data) + file_size(&state);
+            let _ = fs::remove_file(&state);
+            fs::remove_file(&data)
+                .io_context(|| format!("removing partial download {}", data.display()))?;
+            count += 1;
+            freed += bytes;
+        }
+        Ok((count, freed))
+    }
+}
+
+/// The blob hex of a partial download's data file (`partial-HEX`, false)
+/// or state file (`partial-HEX.ranges`, true); `None` for any other file.
+fn partial_name(name: &str) -> Option<(&str, bool)> {
+    let rest = name.strip_prefix("partial-")?;
+    let (hex, is_state) = match rest.strip_suffix(".ranges") {
+        Some(hex) => (hex, true),
+        None => (rest, false),
+    };
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    is_hex.then_some((hex, is_state))
+}
+
+fn file_size(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
