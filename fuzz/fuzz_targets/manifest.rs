@@ -43,7 +43,7 @@ fuzz_target!(|input: &[u8]| {
     }
     // As the programs reach it: by a name.
     let name = img_core::reference::Reference::parse("fuzz:1").expect("a name");
-    if img_ops::tag::name(&store, &target, &name).is_ok() {
+    if img_store::compose::name(&store, &target, Some(&name)).is_ok() {
         if let Ok(found) = store.resolve("fuzz:1") {
             // The Go struct and the JSON object a template sees.
             let format = img_core::template::Format::parse("{{.ID}} {{json .Config}} {{.Id}}")
