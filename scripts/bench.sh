@@ -61,7 +61,21 @@ else
   BIG=1024 FILES=many-files RUNS=5 WARMUP=1 SLOW="runs=5 warmup=1" FAST_RUNS=20 DOCKERFILES=(ten-step two-stage)
 fi
 BIGW=big-blob-${BIG}m
-WORKLOADS=(busybox "$FILES" "$BIGW")
+selected() { [[ -z $ONLY || $1 =~ $ONLY ]]; }
+# wanted W: whether a selected group reads workload W (busybox is every
+# build's base, and the physical limits read the two large ones), so that
+# `--only` makes and seeds only what it measures.
+wanted() {
+  local op
+  [[ -z $ONLY || $1 == busybox ]] && return 0
+  if selected limit:machine || selected limit:registry; then return 0; fi
+  for op in pull push save load unpack unpack-tmpfs layer-create-gzip layer-create-zstd; do
+    selected "$op:$1" && return 0
+  done
+  return 1
+}
+WORKLOADS=()
+for w in busybox "$FILES" "$BIGW"; do wanted "$w" && WORKLOADS+=("$w"); done
 TIMEOUT=900
 
 bash scripts/setup.sh
@@ -113,7 +127,6 @@ for w in "${WORKLOADS[@]}"; do skopeo copy -q "oci:$LAYOUT:$w" "oci:$SRC:$w"; do
 # command (keys: role, tool, cmd, prepare, check, needs, bytes, bytes_file,
 # key, label); run_group: time it (skipped unless --only selects it).
 GROUP="" ENTRIES=()
-selected() { [[ -z $ONLY || $1 =~ $ONLY ]]; }
 kv_json() {  # key=value... → one JSON object (byte counts and run counts as numbers)
   local args=() kv i
   # jq keeps the first of two equal names: add the later ones first.
@@ -155,6 +168,7 @@ RND=$BENCH_CACHE/data/random-${BIG}m.bin
 layer_blobs() { jq -r '.layers[].digest[7:]' "$LAYOUT/blobs/sha256/$(fact "$1" manifest | cut -c8-)" | sed "s|^|$LAYOUT/blobs/sha256/|"; }
 
 # --- physical limits --------------------------------------------------------------
+if selected limit:machine; then
 # shellcheck disable=SC2086  # $SLOW is runs=… warmup=…
 group limit limit machine $SLOW warmup=1
 entry role=limit key=sha256 tool=openssl label="sha256 (openssl, SHA-NI where the CPU has it), page cache" \
@@ -177,7 +191,9 @@ for w in "$FILES" "$BIGW"; do
 done
 run_group
 rm -f "$W/copy.bin"
+fi
 
+if selected limit:registry; then
 blob1=$(layer_blobs "$BIGW" | head -n 1)
 # shellcheck disable=SC2086
 group limit limit registry $SLOW warmup=1
@@ -187,6 +203,7 @@ entry role=limit key=registry-put tool=curl label="registry ingesting one blob (
   "prepare=rm -rf $PUSH_STORAGE/docker" "bytes=$(size_of "$blob1")" \
   "cmd=loc=\$(curl -fsS -o /dev/null -w '%header{location}' -X POST http://$PUSH/v2/ceiling/blobs/uploads/) && case \$loc in /*) loc=http://$PUSH\$loc ;; esac && curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T $blob1 \"\$loc&digest=sha256:${blob1##*/}\""
 run_group
+fi
 
 # --- pull: registry → local store -------------------------------------------------
 for w in "${WORKLOADS[@]}"; do
@@ -309,6 +326,69 @@ for df in "${DOCKERFILES[@]}"; do
   img_entry img-build "check=$check"
   entry role=peer tool="buildah bud" "cmd=$bud"
   run_group
+done
+$BUILDAH rm -a >/dev/null 2>&1 || true
+$BUILDAH rmi -a -f >/dev/null 2>&1 || true
+
+# --- CI fleet: machine B builds from the cache machine A left in a registry --------------
+# Machine A builds cold once and exports its cache (img: --cache-to mode=max;
+# buildah: --cache-to, every layer) to a registry of its own, and pushes the
+# image. Then, every run from an empty store that pulls FROM the workload
+# registry: machine B with --cache-from (img) against buildah's B with
+# --cache-from (ci-fleet), against img's cold build (ci-fleet-cold), and
+# against the floor of a cache: a fully cached local build plus pulling
+# the final image into an empty store (ci-fleet-floor).
+fleet_selected() { selected "ci-fleet:$1" || selected "ci-fleet-cold:$1" || selected "ci-fleet-floor:$1"; }
+FLEET=""
+for df in "${DOCKERFILES[@]}"; do
+  fleet_selected "$df" || continue
+  if [[ -z $FLEET ]]; then
+    start_registry fleet "$W/fleet-registry"
+    FLEET=$REG_ADDR
+    export BENCH_OWN_PIDS="${BENCH_PIDS[*]}"
+  fi
+  file=$dockerfiles_dir/$df.Dockerfile
+  tag=localhost/fleet-$df:latest
+  log "ci-fleet:$df: machine A builds and exports its cache"
+  rm -rf "$W/fleet-a"
+  img-build --root "$W/fleet-a" -q -f "$file" -t "$tag" \
+    --cache-to "type=registry,ref=$FLEET/img-$df:cache,mode=max" "$CTX" >/dev/null
+  img-push --root "$W/fleet-a" -q "$tag" --to "$FLEET/img-$df-image:latest" >/dev/null
+  $BUILDAH rm -a >/dev/null 2>&1 || true
+  $BUILDAH rmi -a -f >/dev/null 2>&1 || true
+  $BUILDAH bud -q --layers --isolation chroot --tls-verify=false --cache-to "$FLEET/buildah-$df-cache" \
+    -f "$file" -t "$tag" "$CTX" >/dev/null
+  check="python3 $BENCH/runner.py verify-layout $W/fleet-b fleet-$df"
+  img_build_from "$W/fleet-b" "$file" "$tag" "$CTX" "type=registry,ref=$FLEET/img-$df:cache"
+  b_cmd=$IMG_CMD b_needs=$IMG_NEEDS
+
+  # shellcheck disable=SC2086
+  group compare ci-fleet "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  entry role=peer tool="buildah bud --cache-from" \
+    "prepare=$BUILDAH rm -a >/dev/null; $BUILDAH rmi -a -f >/dev/null; true" \
+    "cmd=$BUILDAH bud -q --layers --isolation chroot --tls-verify=false --cache-from $FLEET/buildah-$df-cache -f $file -t $tag $CTX >/dev/null"
+  run_group
+
+  # shellcheck disable=SC2086
+  group compare ci-fleet-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  IMG_CMD=$b_cmd IMG_NEEDS=$b_needs
+  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_build "$W/fleet-cold" "$file" "$tag" "$CTX"
+  entry role=peer tool="img-build cold" "needs=img-build" "prepare=rm -rf $W/fleet-cold" "cmd=$IMG_CMD"
+  run_group
+
+  # shellcheck disable=SC2086
+  group compare ci-fleet-floor "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  IMG_CMD=$b_cmd IMG_NEEDS=$b_needs
+  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_build "$W/fleet-a" "$file" "$tag" "$CTX"
+  floor=$IMG_CMD
+  img_pull "$W/fleet-pull" "$FLEET/img-$df-image:latest"
+  entry role=peer tool="img-build cached + img-pull of the image" "needs=img-build,img-pull" \
+    "prepare=rm -rf $W/fleet-pull" "cmd=$floor && $IMG_CMD"
+  run_group
+  rm -rf "$W/fleet-a" "$W/fleet-b" "$W/fleet-cold" "$W/fleet-pull"
 done
 $BUILDAH rm -a >/dev/null 2>&1 || true
 $BUILDAH rmi -a -f >/dev/null 2>&1 || true

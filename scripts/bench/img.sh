@@ -56,6 +56,12 @@ img_build() {
   IMG_CMD="img-build --root $(q "$1") -q -f $(q "$2") -t $3 $(q "$4") >/dev/null"
 }
 
+# img_build_from STORE DOCKERFILE TAG CONTEXT CACHE: build with --cache-from CACHE.
+img_build_from() {
+  IMG_NEEDS=img-build
+  IMG_CMD="img-build --root $(q "$1") -q -f $(q "$2") -t $3 --cache-from $5 $(q "$4") >/dev/null"
+}
+
 # img_run STORE IMAGE ARGS...: start a container, wait, remove it.
 img_run() {
   IMG_NEEDS=img-run

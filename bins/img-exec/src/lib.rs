@@ -14,7 +14,11 @@ use img_container::exec::{self, Options};
 /// runtime that runs the container runs it (`runc exec`).
 ///
 /// Exit status: the command's; 1 when the container is not running or
-/// unknown, 126/127 when the command cannot be run.
+/// unknown; 126 when the command cannot be run (missing, or not
+/// executable), as docker exec exits, with the runtime's one-line reason
+/// on stderr (Docker's "OCI runtime exec failed: …"). The runtime's own
+/// failure is told from a command that exits 255 by the pid file the
+/// runtime writes once the command runs.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-exec",

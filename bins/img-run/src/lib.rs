@@ -21,8 +21,12 @@ use img_runner::run::PullPolicy;
 /// Runs IMAGE's command (its ENTRYPOINT and CMD; COMMAND and ARG… replace
 /// the CMD, --entrypoint the ENTRYPOINT) in a new container, in the
 /// foreground, as `docker run` does, and exits with the command's exit
-/// status. The container's stdout and stderr are img-run's; its stdin is
-/// img-run's with -i, else empty. With -t it gets a terminal, img-run's own
+/// status. Its stdout and stderr are copied to img-run's, and kept in its
+/// json-file log as Docker keeps them (img-logs shows them after it
+/// ended); its stdin is img-run's with -i, else empty. As with Docker, the
+/// container writes into pipes (no terminal without -t), never into
+/// img-run's own descriptors: should img-run be killed, nothing of the
+/// container or the runtime is left holding its caller's pipe. With -t it gets a terminal, img-run's own
 /// terminal switched to raw mode meanwhile (so `img-run -it busybox sh` is
 /// an interactive shell). Signals img-run receives (INT, TERM, HUP, QUIT,
 /// USR1, USR2) are passed on to the container's process.
@@ -62,12 +66,29 @@ use img_runner::run::PullPolicy;
 /// port the image EXPOSEs; a host port in use fails the run before
 /// anything is made, and the port is free again once the container ended.
 /// --network host shares the host's network, --network none leaves only
-/// loopback. No seccomp or AppArmor profile is applied yet.
+/// loopback.
+///
+/// Seccomp: as Docker, every container's system calls are filtered by
+/// Docker's default profile (moby's profiles/seccomp default.json, built
+/// into img): calls it denies, such as mount, unshare, keyctl or reboot,
+/// fail with EPERM, unless a capability the profile names is added
+/// (--cap-add SYS_ADMIN allows mount and unshare, as with Docker).
+/// --security-opt seccomp=unconfined runs it unfiltered, as --privileged
+/// does; --security-opt seccomp=FILE applies a profile of Docker's format
+/// instead (read when the container is made). --security-opt
+/// no-new-privileges keeps setuid programs and file capabilities from
+/// giving it more. img applies no AppArmor or SELinux profile:
+/// apparmor=unconfined and label=disable are taken, other AppArmor or
+/// label options refused. RUN steps of img-build are filtered by the same
+/// default profile, as BuildKit's are.
 ///
 /// With -d the container runs in the background: img-run prints its ID and
-/// returns; a monitor (img-monitor in ps) keeps it, writes its output into
-/// a json-file log as Docker's (img-logs; at most 10 MB and one older file)
-/// and records how it ended. img-ps lists containers, img-stop, img-kill,
+/// returns once it runs; a monitor (img-monitor in ps) keeps it, writes its
+/// output into a json-file log as Docker's (img-logs; at most 10 MB and one
+/// older file) and records how it ended. With -d -i its stdin stays open
+/// and empty, as Docker's does while nothing is attached (img has no
+/// attach), so `img-run -di busybox sh` keeps a shell running for
+/// img-exec. img-ps lists containers, img-stop, img-kill,
 /// img-start, img-exec and img-rm --container act on them. --restart takes
 /// only "no". In the foreground the container dies with img-run, however
 /// img-run ends (a guard, img-guard in ps, ends it if img-run is killed);
@@ -188,6 +209,9 @@ pub struct RunArgs {
     /// Drop a capability (NET_RAW, or ALL)
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Bind a host directory: /HOST/PATH:/CONTAINER/PATH[:ro]
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
@@ -232,10 +256,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_container(cli: Cli) -> anyhow::Result<i32> {
-    if cli.detach && cli.args.interactive {
-        // Nothing would read a detached container's stdin.
-        anyhow::bail!("-d cannot be combined with -i: a detached container's stdin is closed");
-    }
     let quiet = cli.args.quiet;
     let image = cli.args.image.clone();
     let mut options = cli.args.options()?;
@@ -262,22 +282,27 @@ impl RunArgs {
         for file in &self.env_files {
             env_files.extend(read_env_file(file)?);
         }
+        let mut isolation = Isolation {
+            hostname: String::new(),
+            network: Network::parse(&self.network),
+            read_only: self.read_only,
+            privileged: self.privileged,
+            cap_add: self.cap_add,
+            cap_drop: self.cap_drop,
+            binds,
+            tmpfs: self.tmpfs,
+            ports: self
+                .publish
+                .iter()
+                .map(|p| Port::parse(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            ..Isolation::default()
+        };
+        for opt in &self.security_opt {
+            isolation.security_opt(opt)?;
+        }
         let settings = Settings {
-            isolation: Isolation {
-                hostname: String::new(),
-                network: Network::parse(&self.network),
-                read_only: self.read_only,
-                privileged: self.privileged,
-                cap_add: self.cap_add,
-                cap_drop: self.cap_drop,
-                binds,
-                tmpfs: self.tmpfs,
-                ports: self
-                    .publish
-                    .iter()
-                    .map(|p| Port::parse(p))
-                    .collect::<Result<Vec<_>, _>>()?,
-            },
+            isolation,
             interactive: self.interactive,
             tty: self.tty,
             runtimes: runtime::candidates(self.runtime.as_deref())?,

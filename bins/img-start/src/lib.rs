@@ -66,14 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     &mut std::io::stdout(),
                     &mut std::io::stderr(),
                 )?;
-                let code = match img_container::Containers::of(&store)
-                    .dir_of(&container.id)
-                    .load()?
-                    .state
-                {
-                    img_container::State::Exited { code, .. } => code,
-                    _ => 0,
-                };
+                let code = control::exit_status(&store, &container)?;
                 return Err(Exit(code).into());
             }
             Ok(_) => println!("{query}"),

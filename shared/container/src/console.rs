@@ -7,7 +7,7 @@
 //! size passed on.
 
 use std::fs::File;
-use std::io::{self, IoSliceMut, Read, Write};
+use std::io::{self, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
@@ -117,41 +117,4 @@ pub fn copy_size(master: &File) {
     if let Ok(size) = size {
         let _ = termios::tcsetwinsize(master.as_fd(), size);
     }
-}
-
-/// Copy between img's stdio and the terminal master: stdin to it (when
-/// `interactive`, in a thread that ends with img), and it to stdout until
-/// the container's side is closed. Returns the thread copying out, to be
-/// joined once the container exited.
-pub fn attach(master: File, interactive: bool) -> Result<std::thread::JoinHandle<()>> {
-    if interactive {
-        let mut to = master
-            .try_clone()
-            .io_context(|| "sharing the terminal".into())?;
-        std::thread::spawn(move || {
-            let mut stdin = io::stdin();
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = stdin.read(&mut buffer) {
-                if n == 0 || to.write_all(&buffer[..n]).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let mut from = master;
-    Ok(std::thread::spawn(move || {
-        let mut stdout = io::stdout();
-        let mut buffer = [0u8; 8192];
-        // Reading the master fails (EIO) once the container closed its side.
-        while let Ok(n) = from.read(&mut buffer) {
-            if n == 0
-                || stdout
-                    .write_all(&buffer[..n])
-                    .and_then(|_| stdout.flush())
-                    .is_err()
-            {
-                break;
-            }
-        }
-    }))
 }

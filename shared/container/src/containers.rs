@@ -178,10 +178,12 @@ impl Dir {
         Ok(file)
     }
 
-    /// Whether an img-run holds the lock now.
+    /// Whether an img-run holds the lock now. The file is opened for
+    /// reading only: closing it must not look like a holder letting go to
+    /// those who watch (`watch.rs`).
     pub fn is_held(&self) -> bool {
-        match lock_file(&self.path) {
-            Ok(file) => file.try_lock().is_err(),
+        match File::open(self.path.join("lock")) {
+            Ok(file) => file.try_lock_shared().is_err(),
             Err(_) => false,
         }
     }

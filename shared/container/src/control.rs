@@ -13,12 +13,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::monitor::{self, StartError};
+use super::watch::Watch;
 use super::{log, owner, runtime, Container, State};
 use img_core::error::{Error, Kind, Result};
 use img_store::Store;
-
-/// How often a wait for a container to stop looks again.
-const POLL: Duration = Duration::from_millis(10);
 
 /// How long a container killed with SIGKILL may take to be gone.
 const KILL_GRACE: Duration = Duration::from_secs(30);
@@ -136,16 +134,38 @@ fn wait_stopped(store: &Store, container: &Container, timeout: Duration) -> bool
     let runtime_dir = owner::runtime_dir(&store.state_dir());
     let dir = crate::Containers::of(store).dir_of(&container.id);
     let deadline = Instant::now() + timeout;
+    let Ok(watch) = Watch::new(dir.path(), &runtime_dir.join("owned")) else {
+        return false;
+    };
     loop {
         // The owner lets go of the runtime container, then of the record
         // once it says how the container ended.
         if !owner::is_owned(&runtime_dir, &container.id) && !dir.is_held() {
             return true;
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || watch.wait(Some(deadline)).is_err() {
             return false;
         }
-        std::thread::sleep(POLL);
+    }
+}
+
+/// The exit status of a container that ended, once its owner recorded it
+/// (`img-start -a`); waits for the owner to let go, at most [`KILL_GRACE`].
+pub fn exit_status(store: &Store, container: &Container) -> Result<i32> {
+    if !wait_stopped(store, container, KILL_GRACE) {
+        return Err(Error::new(
+            Kind::Io,
+            format!(
+                "container {} still runs {} s after its output ended",
+                container.short_id(),
+                KILL_GRACE.as_secs()
+            ),
+        ));
+    }
+    match reload(store, container).state {
+        State::Exited { code, .. } => Ok(code),
+        // Never started, or reaped before it said: as Docker's 125.
+        _ => Ok(125),
     }
 }
 
@@ -213,6 +233,10 @@ pub fn logs(
     if !options.follow {
         return Ok(());
     }
+    let watch = Watch::new(
+        dir.path(),
+        &owner::runtime_dir(&store.state_dir()).join("owned"),
+    )?;
     loop {
         // Read once more after it stopped: what it wrote last.
         let running = is_running(store, &reload(store, container));
@@ -222,7 +246,7 @@ pub fn logs(
         if !running {
             break;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        watch.wait(None)?;
     }
     Ok(())
 }

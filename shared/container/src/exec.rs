@@ -2,7 +2,9 @@
 //! runs one: in the container's namespaces, with its environment (plus
 //! `-e`), working directory (or `-w`) and user (or `-u`, resolved against
 //! the container's own `/etc/passwd`) — by the runtime's `exec`, whose
-//! state is in the store.
+//! state is in the store. A command that cannot be run (missing, not
+//! executable) exits 126, as with docker exec, with the runtime's one-line
+//! reason; the command's own status is passed on, 255 included.
 
 use std::process::Stdio;
 
@@ -52,8 +54,16 @@ pub fn exec(store: &Store, container: &Container, query: &str, options: &Options
         .next()
         .ok_or_else(|| Error::not_found("no OCI runtime found"))?
         .in_store(&owner::runtime_dir(&store.state_dir()));
+    // The runtime writes the pid file once the command runs: without it,
+    // the runtime's own failure (the command missing or not executable)
+    // is told apart from the command's exit status, as Docker tells them.
+    let dir = crate::Containers::of(store).dir_of(&container.id);
+    let pid_file = dir.file(&format!("exec-{}.pid", &crate::new_id()?[..16]));
     let mut command = runtime.command();
-    command.arg("exec");
+    // Its own messages plain on stderr, one line (a log file takes the
+    // decorated copy).
+    command.arg("--log").arg("/dev/null").arg("exec");
+    command.arg("--pid-file").arg(&pid_file);
     if options.tty {
         command.arg("--tty");
     }
@@ -92,7 +102,14 @@ pub fn exec(store: &Store, container: &Container, query: &str, options: &Options
     });
     let status = command
         .status()
-        .io_context(|| format!("running {}", runtime.path.display()))?;
+        .io_context(|| format!("running {}", runtime.path.display()));
+    let ran = std::fs::remove_file(&pid_file).is_ok();
+    let status = status?;
+    if !ran {
+        // The runtime said why on stderr. docker exec exits 126 for a
+        // command that is missing as for one that cannot be executed.
+        return Ok(126);
+    }
     Ok(status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
     }))

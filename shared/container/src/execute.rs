@@ -8,19 +8,17 @@
 //! ([`super::overlay::enter_private_namespace`]) on this thread.
 
 use std::fs;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use super::console;
-use super::log;
 use super::network;
 use super::overlay;
 use super::owner::{self, Owner};
 use super::process::{self, Process};
-use super::runtime::{self, CreateError, Runtime, Stdio3};
+use super::runtime::{self, CreateError, Runtime};
 use super::signals;
 use super::spec::{self, Isolation, Network};
+use super::stdio;
 use super::user;
 use super::Dir;
 use img_core::confine::{Missing, Root};
@@ -45,13 +43,17 @@ pub struct Settings {
     pub runtime_dir: PathBuf,
 }
 
-/// Where a container's stdout goes.
+/// Where a container's stdout goes (through a pipe img copies: see
+/// `stdio.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stdout {
-    /// With its stderr into a json-file log (a detached container; see
-    /// `log.rs`).
+    /// With its stderr into a json-file log only (a detached container;
+    /// see `log.rs`).
     Log(PathBuf),
-    /// img's own stdout (img-run).
+    /// img's own stdout (its stderr to img's stderr), and a copy of both
+    /// in the json-file log (a foreground container, as Docker logs it).
+    Attached(PathBuf),
+    /// img's own stdout, its stderr to img's stderr.
     Inherit,
     /// img's stderr: stdout carries records (img-build's RUN).
     Stderr,
@@ -129,7 +131,11 @@ fn run_mounted(
     runtime::become_subreaper()?;
     let runtime_dir = &settings.runtime_dir;
     let mut owner = Owner::claim(runtime_dir, id)?;
-    let result = create_and_supervise(id, dir, settings, &mut owner, started);
+    // Before the runtime is asked anything: from here on the container
+    // dies with this process, whatever moment it is killed at (the guard
+    // waits for a `create` under way to finish, then ends what it made).
+    let result = owner::spawn_guard(runtime_dir, id)
+        .and_then(|_| create_and_supervise(id, dir, settings, &mut owner, started));
     owner.release();
     result
 }
@@ -151,30 +157,10 @@ fn create_and_supervise(
         } else {
             None
         };
-        let log_pipe = std::io::pipe().io_context(|| "making a pipe for the log".into())?;
-        let stdio = Stdio3 {
-            stdin: if settings.interactive && !settings.tty {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            },
-            stdout: match &settings.stdout {
-                Stdout::Log(_) => Stdio::from(log_pipe.1),
-                Stdout::Inherit => Stdio::inherit(),
-                Stdout::Stderr => Stdio::from(
-                    std::io::stderr()
-                        .as_fd()
-                        .try_clone_to_owned()
-                        .io_context(|| "sharing stderr with the container".into())?,
-                ),
-                Stdout::Null => Stdio::null(),
-            },
-        };
+        let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, settings.tty)?;
         let socket_path = console.as_ref().map(console::Socket::path);
         match candidate.create(dir.path(), id, stdio, socket_path.as_deref()) {
             Ok(created) => {
-                // From here on the container dies with this process.
-                owner::spawn_guard(&settings.runtime_dir, id)?;
                 if settings.isolation.network == Network::Bridge {
                     let pid_file = owner.helper_file(id, "pasta");
                     let pid = created.pid.as_raw_nonzero().get();
@@ -190,11 +176,25 @@ fn create_and_supervise(
                     Some(socket) => Some(socket.receive()?),
                     None => None,
                 };
-                let log = match &settings.stdout {
-                    Stdout::Log(path) => Some((log::Writer::open(path)?, log_pipe.0)),
-                    _ => None,
-                };
-                return supervise(id, candidate, created, terminal, log, settings, started);
+                let copying = ends.copy(
+                    &settings.stdout,
+                    created.stderr,
+                    terminal
+                        .as_ref()
+                        .map(fs::File::try_clone)
+                        .transpose()
+                        .io_context(|| "sharing the terminal".into())?,
+                    settings.interactive,
+                )?;
+                return supervise(
+                    id,
+                    candidate,
+                    created.pid,
+                    terminal,
+                    copying,
+                    settings,
+                    started,
+                );
             }
             Err(CreateError::Command { message, code }) => {
                 let _ = candidate.delete(id);
@@ -225,57 +225,31 @@ fn create_and_supervise(
     ))
 }
 
-/// Start the created container, pass signals and the terminal on, wait
-/// for it and take it out of the runtime's state.
+/// Start the created container, pass signals and the terminal on (an
+/// attached one), wait for it and take it out of the runtime's state.
 fn supervise(
     id: &str,
     runtime: &Runtime,
-    created: runtime::Created,
+    pid: rustix::process::Pid,
     terminal: Option<fs::File>,
-    log: Option<(log::Writer, std::io::PipeReader)>,
+    copying: stdio::Copying,
     settings: &Settings,
     started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
 ) -> Result<Outcome> {
-    let pid = created.pid;
-    if let Some((log, stdout)) = log {
-        // A detached container: everything it says goes into its log.
-        let copying = [
-            log.copy(stdout, "stdout"),
-            log.copy(created.stderr, "stderr"),
-        ];
-        let copying_terminal = terminal.map(|master| log.copy(master, "stdout"));
-        let result = started(runtime, pid.as_raw_nonzero().get())
-            .and_then(|_| runtime.start(id))
-            .and_then(|_| runtime::wait(pid));
-        if result.is_err() {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            let _ = runtime::wait(pid);
+    let attached = !matches!(settings.stdout, Stdout::Log(_));
+    let _raw = (attached && terminal.is_some()).then(console::RawMode::enter);
+    let forwarding = if attached {
+        if let Some(master) = &terminal {
+            console::copy_size(master);
         }
-        let _ = runtime.delete(id);
-        for thread in copying.into_iter().chain(copying_terminal) {
-            let _ = thread.join();
-        }
-        return Ok(Outcome {
-            code: result?,
-            refused: None,
-            runtime: runtime.clone(),
-        });
-    }
-    let stderr = runtime::forward_stderr(created.stderr);
-    let _raw = terminal.as_ref().map(|_| console::RawMode::enter());
-    let (forwarding, copying) = match terminal {
-        Some(master) => {
-            console::copy_size(&master);
-            let forwarding = signals::forward_to(pid, master.try_clone().ok())?;
-            (
-                forwarding,
-                Some(console::attach(master, settings.interactive)?),
-            )
-        }
-        None => (signals::forward_to(pid, None)?, None),
+        let master = terminal.as_ref().and_then(|m| m.try_clone().ok());
+        Some(signals::forward_to(pid, master)?)
+    } else {
+        None
     };
-    let result = started(runtime, pid.as_raw_nonzero().get())
-        .and_then(|_| runtime.start(id))
+    let result = runtime
+        .start(id)
+        .and_then(|_| started(runtime, pid.as_raw_nonzero().get()))
         .and_then(|_| runtime::wait(pid));
     if result.is_err() {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
@@ -283,10 +257,8 @@ fn supervise(
     }
     drop(forwarding);
     let _ = runtime.delete(id);
-    if let Some(copying) = copying {
-        let _ = copying.join();
-    }
-    let _ = stderr.join();
+    drop(terminal);
+    copying.finish();
     Ok(Outcome {
         code: result?,
         refused: None,

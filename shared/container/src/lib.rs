@@ -17,12 +17,13 @@
 //! * [`owner`] — who owns a running container, and its end when the owner
 //!   dies; [`monitor`] — the owner of a detached one;
 //! * [`execute`] — one run of a container, from mount to exit status, with
-//!   [`overlay`] (the mount), [`spec`] (the runtime config), [`user`],
+//!   [`overlay`] (the mount), [`spec`] (the runtime config, filtered by
+//!   [`seccomp`]), [`user`],
 //!   [`process`], [`network`] (pasta, published ports), [`console`] (the
 //!   terminal of `-t`), [`signals`] and [`log`] (the json-file log);
 //! * [`runtime`] — choosing and driving `runc`/`crun`;
 //! * [`control`] — start, stop, kill, remove, logs; [`exec`] — a process
-//!   in a running container.
+//!   in a running container; [`watch`] — waits that wake on inotify events.
 //!
 //! The overlay is mounted in a mount namespace of the owner's own, which
 //! the kernel takes down with the last process in it: no mount outlives
@@ -41,9 +42,12 @@ pub mod overlay;
 pub mod owner;
 pub mod process;
 pub mod runtime;
+pub mod seccomp;
 pub mod signals;
 pub mod spec;
+pub(crate) mod stdio;
 pub mod user;
+pub mod watch;
 
 pub use containers::{new_id, Container, Containers, Dir, RunConfig, State};
 

@@ -100,25 +100,92 @@ impl Writer {
         from: impl Read + Send + 'static,
         stream: &'static str,
     ) -> std::thread::JoinHandle<()> {
+        self.tee(from, None, stream)
+    }
+
+    /// Copy `from` into the log as `stream` and, with `to`, pass every
+    /// byte on to `to` as it arrives (a prompt without a newline shows at
+    /// once), in a thread that ends when every writer of `from` closed it.
+    /// When `to` refuses a write (a closed pipe: `img-run … | head -1`),
+    /// `from` is closed, so that the container's next write fails as it
+    /// would on the closed pipe itself.
+    pub fn tee(
+        &self,
+        mut from: impl Read + Send + 'static,
+        mut to: Option<Box<dyn Write + Send>>,
+        stream: &'static str,
+    ) -> std::thread::JoinHandle<()> {
         let log = self.clone();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(from);
-            let mut line = Vec::new();
+            let mut lines = Lines::default();
+            let mut buffer = vec![0u8; 64 << 10];
             loop {
-                line.clear();
-                let read = (&mut reader)
-                    .take(MAX_LINE as u64)
-                    .read_until(b'\n', &mut line);
-                match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => log.write(&Entry {
-                        log: String::from_utf8_lossy(&line).into_owned(),
-                        stream: stream.to_string(),
-                        time: now(),
-                    }),
+                let n = match from.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                if let Some(out) = to.as_mut() {
+                    if out
+                        .write_all(&buffer[..n])
+                        .and_then(|_| out.flush())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                lines.push(&buffer[..n], &mut |line| log.entry(line, stream));
+            }
+            lines.finish(&mut |line| log.entry(line, stream));
+        })
+    }
+
+    fn entry(&self, line: &[u8], stream: &'static str) {
+        self.write(&Entry {
+            log: String::from_utf8_lossy(line).into_owned(),
+            stream: stream.to_string(),
+            time: now(),
+        });
+    }
+}
+
+/// Bytes as they arrive cut into the log's entries: a line with its
+/// newline, or a piece of [`MAX_LINE`] bytes of a longer one; what is left
+/// at the end is an entry of its own.
+#[derive(Default)]
+struct Lines {
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        while !bytes.is_empty() {
+            let room = MAX_LINE - self.partial.len();
+            let window = &bytes[..bytes.len().min(room)];
+            match window.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.partial.extend_from_slice(&window[..=end]);
+                    bytes = &bytes[end + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(window);
+                    bytes = &bytes[window.len()..];
+                    if self.partial.len() < MAX_LINE {
+                        continue;
+                    }
                 }
             }
-        })
+            emit(&self.partial);
+            self.partial.clear();
+        }
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            emit(&self.partial);
+            self.partial.clear();
+        }
     }
 }
 
@@ -211,6 +278,49 @@ mod tests {
         assert!(read(&path, offset).unwrap().0.is_empty());
         log.copy(&b"three\n"[..], "stdout").join().unwrap();
         assert_eq!(read(&path, offset).unwrap().0[0].log, "three\n");
+    }
+
+    #[test]
+    fn chunks_become_lines_and_long_lines_pieces() {
+        let mut lines = Lines::default();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        for chunk in [&b"a"[..], b"b\nc", b"\n\nd"] {
+            lines.push(chunk, &mut |l| got.push(l.to_vec()));
+        }
+        lines.finish(&mut |l| got.push(l.to_vec()));
+        assert_eq!(got, [&b"ab\n"[..], b"c\n", b"\n", b"d"]);
+        got.clear();
+        let long = vec![b'x'; MAX_LINE + 10];
+        lines.push(&long, &mut |l| got.push(l.to_vec()));
+        lines.push(b"\n", &mut |l| got.push(l.to_vec()));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), MAX_LINE);
+        assert_eq!(got[1], [&[b'x'; 10][..], b"\n"].concat());
+    }
+
+    #[test]
+    fn a_tee_passes_bytes_on_and_stops_when_its_reader_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path(dir.path(), "abc");
+        let log = Writer::open(&path).unwrap();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let to: Box<dyn Write + Send> = Box::new(out.reopen().unwrap());
+        log.tee(&b"prompt> "[..], Some(to), "stdout")
+            .join()
+            .unwrap();
+        assert_eq!(fs::read(out.path()).unwrap(), b"prompt> ");
+        assert_eq!(read(&path, 0).unwrap().0[0].log, "prompt> ");
+        // A closed reader (img-run ... | head -1): the container's pipe
+        // is closed too.
+        let (closed, _) = {
+            let (r, w) = std::io::pipe().unwrap();
+            (w, drop(r))
+        };
+        let (from, mut feed) = std::io::pipe().unwrap();
+        let copying = log.tee(from, Some(Box::new(closed)), "stdout");
+        let _ = feed.write_all(b"first\n");
+        copying.join().unwrap();
+        assert!(feed.write_all(b"more\n").is_err(), "the pipe was closed");
     }
 
     #[test]

@@ -167,7 +167,8 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
     let _lock = dir.lock().map_err(img)?;
     let settings = Settings {
         isolation: config.isolation.clone(),
-        interactive: false,
+        // Kept open and empty, as Docker keeps it with nothing attached.
+        interactive: config.interactive,
         tty: config.tty,
         runtimes: runtime::candidates(config.runtime.as_deref()).map_err(img)?,
         stdout: Stdout::Log(log::path(dir.path(), id)),

@@ -22,17 +22,28 @@
 //! with their last process. Every program calls [`reap`] when it opens the
 //! store, `img-prune` and `img-fsck --repair` too.
 //!
-//! A foreground container must also die *with* its img-run, not only at
-//! the next program: the owner starts a guard ([`spawn_guard`]), a copy of
-//! the program itself under the name `img-guard`, in a process group of its
+//! A container must also die *with* its owner, not only at the next
+//! program: right after taking the lock, before the runtime is asked
+//! anything, the owner starts a guard ([`spawn_guard`]), a copy of the
+//! program itself under the name `img-guard`, in a process group of its
 //! own, that blocks on the owner's lock and reaps the container the moment
 //! the lock comes free while the runtime still has it — at once when the
 //! owner was killed, a no-op when it finished normally.
+//!
+//! An owner can die while the runtime's `create` runs; the create goes on
+//! and makes the container afterwards (`runc init` waiting to be started).
+//! So a reap first waits for every `create` of the container under way
+//! ([`wait_for_creates`]), and ends what it made. One moment is left: a
+//! `create` forked by an owner killed before it could execute the runtime
+//! is not yet known by its command line; should a guard look in those
+//! microseconds, what it makes has no owner file and is reaped by the next
+//! img program. It never holds the caller's streams (see `stdio.rs`).
 
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -241,6 +252,10 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     } else {
         None
     };
+    // The owner may have died while the runtime was creating the
+    // container: the `create` goes on and makes it afterwards. Deleting
+    // before it is done would miss what it makes.
+    wait_for_creates(runtime, id);
     let notes: Notes = fs::read(owned.join(format!("{id}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -264,11 +279,8 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
                     .into_iter()
                     .next()
             });
-        match program {
-            Some(rt) => {
-                let _ = rt.in_store(runtime).delete(id);
-            }
-            None => continue,
+        if let Some(rt) = program {
+            let _ = rt.in_store(runtime).delete(id);
         }
         // A runtime that cannot delete it (its program gone): its state
         // names processes that died with their namespace or live on
@@ -279,6 +291,64 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     let _ = fs::remove_file(&path);
     drop(lock);
     Ok(true)
+}
+
+/// How long a reaper waits for a dead owner's `create` to finish.
+const CREATE_GRACE: Duration = Duration::from_secs(60);
+
+/// Wait until no runtime `create` of the container `id` of this store is
+/// under way (at most [`CREATE_GRACE`]). Such a process names the store's
+/// runtime directory (its `--root`), `create` and the ID on its command
+/// line; each one found is waited for through a pidfd, so a reused process
+/// ID is never mistaken for it.
+pub fn wait_for_creates(runtime: &Path, id: &str) {
+    let deadline = Instant::now() + CREATE_GRACE;
+    for pid in creates_under_way(runtime, id) {
+        let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        else {
+            continue; // It ended already.
+        };
+        // The process may have ended, and its ID been reused, between the
+        // listing and the pidfd: look at it again through the pidfd's ID.
+        if !is_create_of(pid.as_raw_nonzero().get(), runtime, id) {
+            continue;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(timeout) = rustix::event::Timespec::try_from(left) else {
+                break;
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &pidfd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Err(rustix::io::Errno::INTR) => continue,
+                // Readable: it ended. Zero: the deadline passed.
+                _ => break,
+            }
+        }
+    }
+}
+
+fn creates_under_way(runtime: &Path, id: &str) -> Vec<rustix::process::Pid> {
+    list(Path::new("/proc"))
+        .iter()
+        .filter_map(|name| name.parse::<i32>().ok())
+        .filter(|&pid| is_create_of(pid, runtime, id))
+        .filter_map(rustix::process::Pid::from_raw)
+        .collect()
+}
+
+fn is_create_of(pid: i32, runtime: &Path, id: &str) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let runtime = runtime.as_os_str().as_encoded_bytes();
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    args.contains(&&b"create"[..])
+        && args.contains(&id.as_bytes())
+        && args.iter().any(|a| a.starts_with(runtime))
 }
 
 /// Kill a helper, if the process with its ID is still the helper, and
@@ -418,6 +488,13 @@ mod tests {
     fn helpers_are_killed_only_when_their_command_line_matches() {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
+        // Until the child has executed sleep, its command line is not
+        // sleep's yet.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != b"sleep\x0030\0" {
+            assert!(std::time::Instant::now() < deadline, "sleep never ran");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         kill_helper(&Helper {
             pid,
             marker: "not-this-one".into(),
@@ -427,6 +504,11 @@ mod tests {
             pid,
             marker: "30".into(),
         });
-        assert!(child.wait().unwrap().code().is_none(), "killed");
+        // Killed, and reaped by kill_helper (a subreaper's daemon is its
+        // child): gone from /proc.
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "killed and reaped"
+        );
     }
 }

@@ -17,7 +17,7 @@
 //! the pipe is the container's stderr and is copied to img's own.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -102,11 +102,12 @@ fn find(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// How the container's standard streams are connected at `create`.
+/// How the container's standard streams are connected at `create`
+/// (stderr is `create`'s own pipe); never img's own (see `stdio.rs`).
 pub struct Stdio3 {
-    /// stdin: img's own (`-i`) or nothing.
+    /// stdin: a pipe img feeds (`-i`), or nothing.
     pub stdin: Stdio,
-    /// stdout: img's own.
+    /// stdout: a pipe img copies, or nothing.
     pub stdout: Stdio,
 }
 
@@ -310,15 +311,6 @@ pub fn wait(pid: rustix::process::Pid) -> Result<i32> {
             Err(e) => return Err(Error::io("waiting for the container", e.into())),
         }
     }
-}
-
-/// Copy the container's stderr to img's until every writer closed it.
-pub fn forward_stderr(mut stderr: std::io::PipeReader) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut out = std::io::stderr();
-        let _ = std::io::copy(&mut stderr, &mut out);
-        let _ = out.flush();
-    })
 }
 
 #[cfg(test)]

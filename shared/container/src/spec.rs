@@ -9,7 +9,8 @@
 //! Docker's daemon. `--privileged` keeps every capability and unmasks the
 //! kernel paths.
 //!
-//! Not done (yet): seccomp and AppArmor profiles, device cgroup rules
+//! Docker's default seccomp profile filters its system calls (see
+//! `seccomp.rs`). Not done (yet): AppArmor profiles, device cgroup rules
 //! beyond the runtime's defaults, user namespaces.
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, LinuxNamespaceType, Mount, Spec,
 };
 
+use super::seccomp::{self, Seccomp};
 use super::user::User;
 use img_core::error::{Error, Result};
 
@@ -166,6 +168,12 @@ pub struct Isolation {
     pub tmpfs: Vec<String>,
     /// Ports published on the host (with [`Network::Bridge`]).
     pub ports: Vec<super::network::Port>,
+    /// The system calls it may make (Docker's default profile unless
+    /// `--security-opt seccomp=…`; none with `privileged`).
+    pub seccomp: Seccomp,
+    /// `--security-opt no-new-privileges`: setuid programs and file
+    /// capabilities give it nothing more.
+    pub no_new_privileges: bool,
 }
 
 impl Default for Isolation {
@@ -180,7 +188,38 @@ impl Default for Isolation {
             binds: Vec::new(),
             tmpfs: Vec::new(),
             ports: Vec::new(),
+            seccomp: Seccomp::Default,
+            no_new_privileges: false,
         }
+    }
+}
+
+impl Isolation {
+    /// Apply one `--security-opt` as Docker takes it: `seccomp=unconfined`
+    /// or `seccomp=FILE` (a profile of Docker's format, read now),
+    /// `no-new-privileges[=true|false]`; `apparmor=unconfined` and
+    /// `label=disable` ask for what img does anyway (it applies no AppArmor
+    /// or SELinux profile). Docker's older `KEY:VALUE` form is taken too.
+    pub fn security_opt(&mut self, opt: &str) -> Result<()> {
+        let (key, value) = match opt.split_once('=') {
+            Some(kv) => kv,
+            None => opt.split_once(':').unwrap_or((opt, "")),
+        };
+        match (key, value) {
+            ("seccomp", profile) if !profile.is_empty() => {
+                self.seccomp = Seccomp::parse(profile)?;
+            }
+            ("no-new-privileges", "" | "true") => self.no_new_privileges = true,
+            ("no-new-privileges", "false") => self.no_new_privileges = false,
+            ("apparmor", "unconfined") | ("label", "disable") => {}
+            _ => {
+                return Err(Error::invalid(format!(
+                    "invalid --security-opt {opt:?}: img takes seccomp=unconfined|FILE and no-new-privileges \
+                     (it applies no AppArmor or SELinux profile)"
+                )))
+            }
+        }
+        Ok(())
     }
 }
 
@@ -264,10 +303,29 @@ fn all_capabilities() -> Capabilities {
         "BPF",
         "CHECKPOINT_RESTORE",
     ];
+    // As Docker's daemon: every capability this process may hand on (its
+    // bounding set); asking the runtime for one outside it fails.
+    let bounding = bounding_set();
     NAMES
         .iter()
-        .filter_map(|n| Capability::from_str(n).ok())
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .filter_map(|(_, n)| Capability::from_str(n).ok())
         .collect()
+}
+
+/// This process's bounding set as the kernel numbers it (all bits when
+/// /proc cannot say).
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
 }
 
 /// Make the runtime config.
@@ -275,6 +333,13 @@ pub fn build(options: &Options) -> Result<Spec> {
     let mut spec = Spec::default();
     let iso = &options.isolation;
     let caps = capabilities(iso)?;
+    // As Docker: a privileged container is never filtered.
+    let seccomp = if iso.privileged {
+        None
+    } else {
+        let names: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+        seccomp::for_container(&iso.seccomp, &names)?
+    };
     let process = spec
         .process_mut()
         .as_mut()
@@ -283,7 +348,7 @@ pub fn build(options: &Options) -> Result<Spec> {
     process.set_env(Some(options.env.clone()));
     process.set_cwd(PathBuf::from(&options.cwd));
     process.set_terminal(Some(options.terminal));
-    process.set_no_new_privileges(Some(false));
+    process.set_no_new_privileges(Some(iso.no_new_privileges));
     // Docker sets no limits of its own: the daemon's are inherited.
     process.set_rlimits(None);
     let user = process.user_mut();
@@ -347,6 +412,7 @@ pub fn build(options: &Options) -> Result<Spec> {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
     }
+    linux.set_seccomp(seccomp);
     Ok(spec)
 }
 
@@ -393,6 +459,16 @@ mod tests {
     }
 
     #[test]
+    fn privileged_gets_what_this_process_may_hand_on() {
+        let p = Isolation {
+            privileged: true,
+            ..Isolation::default()
+        };
+        let all = capabilities(&p).unwrap();
+        assert_eq!(all.len() as u32, bounding_set().count_ones().min(41));
+    }
+
+    #[test]
     fn capabilities_follow_dockers_defaults_and_flags() {
         let caps = capabilities(&options().isolation).unwrap();
         assert_eq!(caps.len(), 14);
@@ -416,7 +492,7 @@ mod tests {
             privileged: true,
             ..Isolation::default()
         };
-        assert!(capabilities(&p).unwrap().len() >= 40);
+        assert!(capabilities(&p).unwrap().len() >= 30);
     }
 
     #[test]

@@ -12,12 +12,12 @@
 
 use std::path::PathBuf;
 
-use img_container::execute::{self, Settings};
+use img_container::execute::{self, Settings, Stdout};
 use img_container::monitor::{self, StartError};
 use img_container::network::{reserve, Port};
 use img_container::process::{self, Overrides};
 use img_container::spec::Network;
-use img_container::{names, overlay, owner, Container, RunConfig, State};
+use img_container::{log, names, overlay, owner, Container, RunConfig, State};
 use img_core::error::{Error, Kind, Result};
 use img_core::image::Image;
 use img_core::platform::Platform;
@@ -153,6 +153,11 @@ pub fn run(
     let mut settings = options.settings.clone();
     settings.isolation = config.isolation.clone();
     settings.runtime_dir = runtime_dir;
+    if settings.stdout == Stdout::Inherit {
+        // Kept as Docker keeps a foreground container's output, for
+        // img-logs once it ended.
+        settings.stdout = Stdout::Attached(log::path(dir.path(), &container.id));
+    }
     let mut record = container.clone();
     let ran = execute::execute(
         &container.id,

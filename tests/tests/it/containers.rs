@@ -2,7 +2,9 @@
 //! through pasta, img-ps/logs/exec/stop/kill/start/create, removal, export
 //! of a container; and nothing leaked when img-run or img-build is killed.
 
-use img_tests::{need, Env};
+use std::time::Duration;
+
+use img_tests::{need, Env, Run};
 
 const PEERS: &[&str] = &["runc", "skopeo", "umoci", "pasta", "curl"];
 
@@ -162,6 +164,58 @@ fn a_detached_containers_output_is_kept_and_it_can_be_started_again() {
 }
 
 #[test]
+fn a_foreground_containers_output_is_logged_and_its_streams_are_pipes() {
+    let Some(env) = ready() else { return };
+    let run = env
+        .sh("img-run --name fg base sh -c 'echo out; echo err >&2; [ -t 1 ] || echo piped'")
+        .ok();
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("out\npiped\n", "err\n")
+    );
+    // Kept as Docker keeps it, for img-logs once it ended.
+    let logs = env.sh("img-logs fg").ok();
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("out\npiped\n", "err\n")
+    );
+    // A reader that goes away ends a writer that goes on, as a closed
+    // pipe does: its writes fail (EPIPE; as the namespace's first process
+    // it gets no SIGPIPE), and busybox yes exits 1.
+    let head = sh_within(
+        &env,
+        "img-run --rm base busybox yes 2>/dev/null | head -1; echo ${PIPESTATUS[0]}",
+        Duration::from_secs(120),
+    )
+    .ok();
+    assert_eq!(head.stdout, "y\n1\n");
+    // stdin reaches the container with -i, and its end too.
+    let cat = env
+        .sh_with_stdin("img-run --rm -i base busybox wc -c", Some(b"12345"))
+        .ok();
+    assert_eq!(cat.stdout.trim(), "5");
+    // -d -i: stdin stays open (nothing attached), so a shell keeps
+    // running, as `docker run -di busybox sh` does.
+    env.sh("img-run -di --name keep base sh").ok();
+    let status = env
+        .sh("img-ps --filter name=keep --format '{{.State}}'")
+        .ok()
+        .stdout;
+    assert_eq!(status, "running\n");
+    assert_eq!(env.sh("img-exec keep busybox echo hi").ok().stdout, "hi\n");
+    // A command that cannot be run exits 126, as with docker exec; the
+    // command's own 255 is its own.
+    for missing in ["nope", "/etc/passwd"] {
+        let run = env.sh(&format!("img-exec keep {missing}")).code(126);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(missing), "{}", run.stderr);
+    }
+    env.sh("img-exec keep sh -c 'exit 255'").code(255);
+    env.sh("img-rm --container -f keep").ok();
+    assert_no_leftovers(&env);
+}
+
+#[test]
 fn a_created_container_is_exported_as_docker_export_writes_it() {
     let Some(env) = ready() else { return };
     env.sh("img-run --name work base sh -c 'echo hi > /hello.txt; rm /etc/passwd'")
@@ -225,6 +279,48 @@ fn bad_input_changes_nothing() {
     assert_eq!(env.index_bytes(), before);
 }
 
+/// Run `script` as `Env::sh` does, failing the test when its output has
+/// not ended within `deadline`: a process left holding the pipeline's
+/// stdout or stderr (a leftover of a killed program) would make a caller
+/// such as `x=$(img-run …)` wait forever.
+fn sh_within(env: &Env, script: &str, deadline: Duration) -> Run {
+    use std::process::{Command, Stdio};
+    let path = format!(
+        "{}:{}",
+        img_tests::bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("bash")
+        .args(["-c", &format!("set -o pipefail\n{script}")])
+        .current_dir(env.dir.path())
+        .env("PATH", path)
+        .env("IMG_ROOT", env.store())
+        .env("STORE", env.store())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(deadline)
+        .unwrap_or_else(|_| {
+            panic!(
+                "the pipeline's output did not end within {} s: something holds it\n{script}",
+                deadline.as_secs()
+            )
+        })
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// A process, runtime container or mount of the store left behind (the
 /// last owner may still be exiting: looked at again for up to 10 s).
 fn assert_no_leftovers(env: &Env) {
@@ -240,7 +336,7 @@ fn assert_no_leftovers(env: &Env) {
 fn leftovers(env: &Env) {
     let store = env.store().display().to_string();
     let runtime = env.store().join(".img/runtime");
-    for rt in ["runc", "crun"] {
+    for rt in ["runc", "crun", "gated"] {
         let dir = runtime.join(rt);
         let left: Vec<_> = std::fs::read_dir(&dir)
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
@@ -295,11 +391,48 @@ fn killed_programs_leave_no_container_process_or_mount() {
         ))
         .ok();
     }
-    // img-run killed before anything ran: right after its record appeared.
-    env.sh(
+    // img-run killed before anything ran: right after its owner's lock
+    // appeared. Whatever the runtime was doing then, nothing of it may
+    // hold the pipeline's output: it ends, within a deadline.
+    sh_within(
+        &env,
         "img-run base busybox sleep 4000200 &
          for n in $(seq 2000); do ls store/.img/runtime/owned 2>/dev/null | grep -q lock && break; sleep 0.005; done
          kill -9 $!; wait $! || true",
+        Duration::from_secs(120),
+    )
+    .ok();
+    // img-run killed while `runc create` runs (a gate holds the runtime
+    // before it creates: img-run is killed, then the gate opens). The
+    // create finishes after its owner died, with nothing else of img
+    // running: the guard ends what it made, and the caller's output ends.
+    let dir = env.dir.path().display();
+    let gate = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" create \"*) : > {dir}/creating; read go < {dir}/gate;; esac\nexec runc \"$@\"\n"
+    );
+    std::fs::write(env.path("gated"), gate).unwrap();
+    env.sh("chmod +x gated && mkfifo gate").ok();
+    let gated = env.path("gated").display().to_string();
+    let run = sh_within(
+        &env,
+        &format!(
+            "img-run --runtime {gated} base busybox sleep 4000250 &
+             for n in $(seq 2000); do [ -e creating ] && break; sleep 0.005; done
+             [ -e creating ] || exit 1
+             kill -9 $!; wait $! || true
+             echo go > gate"
+        ),
+        Duration::from_secs(120),
+    )
+    .ok();
+    assert_eq!(run.stdout, "");
+    // The guard ends the container the create made once it is done.
+    env.sh(
+        "for n in $(seq 400); do
+           [ -z \"$(ls store/.img/runtime/gated 2>/dev/null)\" ] && ! pgrep -f '^busybox sleep 4000250' >/dev/null && exit 0
+           sleep 0.025
+         done
+         ls store/.img/runtime/gated; exit 1",
     )
     .ok();
     // img-build killed during a RUN step.
@@ -322,5 +455,67 @@ fn killed_programs_leave_no_container_process_or_mount() {
     assert!(ps.contains("Exited (137)"), "{ps}");
     let gone = env.sh("pgrep -f '^busybox sleep 400' || true").ok().stdout;
     assert_eq!(gone, "", "container processes left");
+    assert_no_leftovers(&env);
+}
+
+/// Docker's default seccomp profile filters every container (and every
+/// RUN step): a call it denies fails even where the capabilities would
+/// let it through (an unprivileged user namespace needs none), and works
+/// unconfined, with the capability the profile names, or privileged.
+#[test]
+fn seccomp_filters_as_dockers_default_profile() {
+    let Some(env) = ready() else { return };
+    let status = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
+    let filtered = env
+        .sh(&format!("img-run --rm base sh -c \"{status}\""))
+        .ok();
+    assert_eq!(filtered.stdout, "NoNewPrivs:\t0\nSeccomp:\t2\n");
+    let denied = env.sh("img-run --rm base busybox unshare -U true").code(1);
+    assert!(
+        denied.stderr.contains("Operation not permitted"),
+        "{}",
+        denied.stderr
+    );
+    env.sh("img-run --rm --security-opt seccomp=unconfined base busybox unshare -U true")
+        .ok();
+    env.sh("img-run --rm --cap-add SYS_ADMIN base busybox unshare -U true")
+        .ok();
+    let privileged = env
+        .sh(&format!(
+            "img-run --rm --privileged base sh -c \"{status}\""
+        ))
+        .ok();
+    assert_eq!(privileged.stdout, "NoNewPrivs:\t0\nSeccomp:\t0\n");
+    let nnp = env
+        .sh(&format!(
+            "img-run --rm --security-opt no-new-privileges base sh -c \"{status}\""
+        ))
+        .ok();
+    assert_eq!(nnp.stdout, "NoNewPrivs:\t1\nSeccomp:\t2\n");
+    // A profile of Docker's format from a file.
+    std::fs::write(
+        env.path("no-mkdir.json"),
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+    )
+    .unwrap();
+    let own = env
+        .sh("img-run --rm --security-opt seccomp=no-mkdir.json base busybox mkdir /x")
+        .code(1);
+    assert!(own.stderr.contains("Permission denied"), "{}", own.stderr);
+    for bad in ["seccomp=nosuch.json", "apparmor=docker-default"] {
+        let run = env
+            .sh(&format!("img-run --rm --security-opt {bad} base true"))
+            .code(125);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    // A RUN step is filtered as BuildKit filters it.
+    std::fs::create_dir(env.path("ctx")).unwrap();
+    std::fs::write(
+        env.path("ctx/Dockerfile"),
+        format!("FROM base\nRUN {status}\n"),
+    )
+    .unwrap();
+    let build = env.sh("img-build ctx 2>&1 >/dev/null").ok();
+    assert!(build.stdout.contains("Seccomp:\t2"), "{}", build.stdout);
     assert_no_leftovers(&env);
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_cache;
 mod build_reproducible;
 mod cli;
 mod commit;
