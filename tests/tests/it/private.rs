@@ -41,10 +41,11 @@ fn setuid_files_of_snapshots_are_out_of_other_users_reach() {
     )
     .ok();
     let _stop = StopOnDrop(&env, "bg");
-    // A detached container's log and the runtime's state (with its owner's
-    // lock) exist, as img.7 says, and are as private as the snapshots.
+    // A container's log (the running one's, picked by what it printed) and
+    // the runtime's state (with its owner's lock) exist, as img.7 says, and
+    // are as private as the snapshots.
     let log = env
-        .sh("ls $STORE/.img/containers/*/*-json.log")
+        .sh("grep -l secret-line $STORE/.img/containers/*/*-json.log")
         .ok()
         .stdout
         .trim()
