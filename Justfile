@@ -44,6 +44,10 @@ install: release
 demo: release
     bash scripts/demo.sh
 
+# The crash suite: every program killed at random moments, N times each (default 50; not in CI).
+stress *args: build
+    bash scripts/stress.sh {{args}}
+
 # Every fuzz target for SECONDS each (default 60), or only those named: `just fuzz 300 layer`.
 fuzz *args:
     bash scripts/fuzz.sh {{args}}

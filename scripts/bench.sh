@@ -8,7 +8,7 @@
 #              (some-files), 64 MiB instead of 1 GiB layers, one Dockerfile,
 #              unpacking onto a tmpfs
 #   --only RE  only the groups whose id (OP:WORKLOAD, e.g. pull:many-files,
-#              limit:machine) matches the extended regex RE
+#              fsck:big-blob-1024m, limit:machine) matches the extended regex RE
 #   --readme   put the table into README.md's Benchmark section
 #
 # Every img row is timed in the same run as its peer (skopeo, umoci, buildah,
@@ -258,6 +258,24 @@ for w in "${WORKLOADS[@]}"; do
     run_group
   fi
   rm -rf "$arch" "$W/img-load" "$W/skopeo-load"
+done
+
+# --- fsck: a store verified (every blob hashed against its name) -------------------------
+# Against the machine's sha256 rate (one core, page cache): img-fsck hashes
+# blobs on every core at once, one blob per core.
+for w in "$FILES" "$BIGW"; do
+  selected "fsck:$w" || continue
+  store=$W/fsck-$w
+  skopeo copy -q "oci:$LAYOUT:$w" "oci:$store:$w"
+  blob_bytes=$(find "$store/blobs/sha256" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }')
+  # shellcheck disable=SC2046
+  group compare fsck "$w" "bytes=$blob_bytes" bytes_of="blobs" $(runs_for "$w") "$(limits_for "$w" sha256)"
+  img_fsck "$store"
+  img_entry img-fsck "check=img-fsck --root $store -q"
+  entry role=peer tool="sha256sum (xargs -P $(nproc))" \
+    "cmd=find $store/blobs/sha256 -type f -print0 | xargs -0 -P $(nproc) -n 1 sha256sum >/dev/null"
+  run_group
+  rm -rf "$store"
 done
 
 # --- unpack: image → root filesystem ----------------------------------------------------

@@ -56,6 +56,13 @@ img_build() {
   IMG_CMD="img-build --root $(q "$1") -q -f $(q "$2") -t $3 $(q "$4") >/dev/null"
 }
 
+# img_fsck STORE: verify the whole store (every blob hashed, every image
+# followed), quietly.
+img_fsck() {
+  IMG_NEEDS=img-fsck
+  IMG_CMD="img-fsck --root $(q "$1") -q"
+}
+
 # img_build_from STORE DOCKERFILE TAG CONTEXT CACHE: build with --cache-from CACHE.
 img_build_from() {
   IMG_NEEDS=img-build

@@ -238,16 +238,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let input = img_builder::input::read(&cli.context, cli.file.as_deref())?;
-    // Secrets given as environment variables are written here for the
-    // build's lifetime (mode 0700, removed at the end).
-    let secret_dir = tempfile::Builder::new()
-        .prefix("img-build-secrets-")
-        .tempdir()
-        .io_context(|| "making a directory for secrets".into())?;
     let secrets = cli
         .secrets
         .iter()
-        .map(|s| Secret::parse(s, secret_dir.path()))
+        .map(|s| Secret::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let settings = Settings {
         isolation: Isolation {

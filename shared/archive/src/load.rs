@@ -53,8 +53,10 @@ struct Plan<'a> {
 
 /// Load every image of the archive read from `input`.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
-    let staged = read::stage(store, input).map_err(damaged)?;
-    load_staged(store, &staged).map_err(damaged)
+    read::stage(store, input)
+        .and_then(|staged| load_staged(store, &staged))
+        .map_err(damaged)
+        .map_err(|e| store.out_of_space(e, "loading the archive", None))
 }
 
 /// Load every image of the archive in `file`, from its current position.
@@ -64,8 +66,17 @@ pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>> {
     if read::is_compressed(&file)? {
         return load(store, BufReader::with_capacity(READ_BUFFER, file));
     }
-    let staged = read::stage_file(store, &file).map_err(damaged)?;
-    load_staged(store, &staged).map_err(damaged)
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read::stage_file(store, &file)
+        .and_then(|staged| load_staged(store, &staged))
+        .map_err(damaged)
+        .map_err(|e| {
+            let doing = format!(
+                "loading an archive of {}",
+                img_core::format::human_size_precision(size, 4)
+            );
+            store.out_of_space(e, &doing, None)
+        })
 }
 
 /// The archive is the user's input: a blob in it that does not hash to its

@@ -320,7 +320,7 @@ fn blob_digest(name: &str) -> Option<Digest> {
 /// truncated or corrupt stream: bad input, exit 2), unless the operating
 /// system itself failed (a disk error, a full disk: exit 1).
 fn retype(error: Error) -> Error {
-    if error.kind() != Kind::Io {
+    if error.kind() != Kind::Io || img_store::is_disk_full(&error) {
         return error;
     }
     let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<std::io::Error>());

@@ -5,14 +5,14 @@
 //! `img_store::Snapshots`). A snapshot that exists is not unpacked again.
 
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
 
 use crate::{compression, extract};
 use img_core::digest::{self, Digest, DigestReader};
 use img_core::error::{Error, IoContext, Kind, Result};
-use img_store::Snapshots;
+use img_store::{Snapshots, Store};
 
 /// The snapshot of `layer` (a layer blob in the store) whose
 /// uncompressed tar is `diff_id`, unpacked now unless it exists.
@@ -23,14 +23,23 @@ pub fn snapshot(snapshots: &Snapshots, layer: &Descriptor, diff_id: &Digest) -> 
         return Ok(path);
     }
     let tmp = snapshots.scratch()?;
-    let blob = snapshots.store().open_blob(layer)?;
+    unpack_into(snapshots.store(), layer, diff_id, tmp.path())?;
+    snapshots.adopt(tmp, diff_id)
+}
+
+/// Unpack `layer` in overlay form into the empty directory `into`,
+/// checking that its tar hashes to `diff_id` (an error of kind
+/// DigestMismatch when not), as a snapshot of it is made; img-fsck compares
+/// snapshots with layers unpacked afresh by this same code.
+pub fn unpack_into(store: &Store, layer: &Descriptor, diff_id: &Digest, into: &Path) -> Result<()> {
+    let blob = store.open_blob(layer)?;
     let (_, tar) = compression::decompress(BufReader::with_capacity(1 << 20, blob))?;
     let mut tar = DigestReader::new(tar);
     let options = extract::Options {
         preserve_owners: true,
         overlay: true,
     };
-    let unpacked = extract::apply(&mut tar, tmp.path(), &options).and_then(|_| {
+    let unpacked = extract::apply(&mut tar, into, &options).and_then(|_| {
         // The tar's end blocks may be followed by padding the tar
         // reader leaves unread: the diff_id covers all of it.
         std::io::copy(&mut tar, &mut std::io::sink())
@@ -47,7 +56,7 @@ pub fn snapshot(snapshots: &Snapshots, layer: &Descriptor, diff_id: &Digest) -> 
             ),
         ));
     }
-    snapshots.adopt(tmp, diff_id)
+    Ok(())
 }
 
 /// The snapshots of an image's `layers` (whose diff_ids its config

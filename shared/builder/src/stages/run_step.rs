@@ -145,13 +145,11 @@ impl Builder<'_> {
                 };
                 match &mount.env {
                     Some(variable) => {
-                        let value = std::fs::read_to_string(&secret.path)
-                            .io_context(|| format!("reading secret {id}"))?;
-                        provided.env = Some(format!("{variable}={value}"));
+                        provided.env = Some(format!("{variable}={}", secret.value()?));
                     }
                     None => {
                         provided.bind = Some(Bind {
-                            source: secret.path.clone(),
+                            source: secret.file(self.work.path())?,
                             destination: mount.target.clone(),
                             read_only: true,
                         })
