@@ -34,7 +34,7 @@ pub fn store() -> (tempfile::TempDir, img_store::Store) {
 /// Panic unless the store is consistent: every blob hashes to its name,
 /// every name reaches complete content, no temporary file is left.
 pub fn assert_consistent(store: &img_store::Store) {
-    let problems = store.verify().expect("verifying the store");
+    let problems = img_check::verify(store).expect("verifying the store");
     assert!(problems.is_empty(), "inconsistent store: {problems:?}");
 }
 
