@@ -125,7 +125,8 @@ for w in "${WORKLOADS[@]}"; do skopeo copy -q "oci:$LAYOUT:$w" "oci:$SRC:$w"; do
 # group KIND OP WORKLOAD [key=value...]: start a group (keys: bytes, bytes_of,
 # limits (comma-separated), runs, warmup); entry key=value...: add a
 # command (keys: role, tool, cmd, prepare, check, needs, bytes, bytes_file,
-# key, label); run_group: time it (skipped unless --only selects it).
+# key, label); run_group: time it (skipped unless --only selects it, or
+# FORCE is set: limits that selected rows need).
 GROUP="" ENTRIES=()
 kv_json() {  # key=value... → one JSON object (byte counts and run counts as numbers)
   local args=() kv i
@@ -148,7 +149,7 @@ img_entry() { entry role=img "tool=$1" "cmd=$IMG_CMD" "needs=${IMG_NEEDS// /,}" 
 run_group() {
   local id spec
   id=$(jq -r .id <<<"$GROUP")
-  selected "$id" || return 0
+  [[ -n ${FORCE:-} ]] || selected "$id" || return 0
   spec=$W/group.json
   jq -n --argjson g "$GROUP" --arg logs "$OUT/logs" --arg bin "$IMG_BIN" --argjson t $TIMEOUT \
     '$g + {log_dir: $logs, img_bin: $bin, timeout: $t, entries: $ARGS.positional}' \
@@ -279,29 +280,85 @@ for w in "$FILES" "$BIGW"; do
 done
 
 # --- unpack: image → root filesystem ----------------------------------------------------
-# On this run's disk; `quick` unpacks onto a tmpfs instead, because deleting
+# Onto this run's disk, and (big-blob and many-files) onto a tmpfs, where the
+# CPU is the limit; `quick` unpacks onto the tmpfs only, because deleting
 # the unpacked trees between runs costs more than unpacking them on disks
-# mounted with online discard.
-U=$W UNPACK=unpack
-if [[ $MODE == quick ]] && mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=2g,mode=0700 img-bench "$W/tmpfs" 2>/dev/null; then
-  U=$W/tmpfs UNPACK="unpack-tmpfs"
+# mounted with online discard. Each beside umoci unpack, img both ways
+# users do it: `img-export --output-dir` (the `unpack` rows) and
+# `img-export | tar -x` (the `unpack-pipe` rows). The limits: ISA-L's
+# inflate of the layers, and GNU tar extracting the image's root filesystem
+# as one uncompressed tar on the same file system (its bytes counted as the
+# layers', so that the share of it is tar's time over img's).
+T=""
+if mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=6g,mode=0700 img-bench "$W/tmpfs" 2>/dev/null; then
+  T=$W/tmpfs
 fi
+TARGETS=("$W:unpack")
+[[ $MODE == quick ]] && TARGETS=()
+[[ -z $T ]] || TARGETS+=("$T:unpack-tmpfs")
+((${#TARGETS[@]})) || TARGETS=("$W:unpack")
 for w in "${WORKLOADS[@]}"; do
-  check="test -f $U/img-unpack/etc/img-bench/$w"
-  [[ $w != "$FILES" ]] || check+=" && test ! -e $U/img-unpack/usr/share/doc"
+  [[ $w != busybox ]] || continue
+  if selected "unpack(-tmpfs|-pipe)?:$w"; then
+    flat=$W/flat-$w.tar
+    [[ -s $flat ]] || img-export --root "$SRC" -o "$flat" "$w"
+    # shellcheck disable=SC2086
+    group limit unpack-limit "$w" $SLOW
+    for target in "${TARGETS[@]}"; do
+      dir=${target%%:*} op=${target#*:}
+      where="disk"
+      [[ $op == unpack ]] || where="tmpfs"
+      entry role=limit "key=tar-x-$where:$w" tool="tar -x" \
+        label="tar -x of $w's root filesystem as one uncompressed tar, onto the $where" \
+        "prepare=rm -rf $dir/tar-limit && mkdir -p $dir/tar-limit && sync" \
+        "cmd=tar -C $dir/tar-limit -xf $flat" "bytes=$(fact "$w" uncompressed_bytes)"
+    done
+    FORCE=1 run_group
+    for target in "${TARGETS[@]}"; do rm -rf "${target%%:*}/tar-limit"; done
+    rm -f "$flat"
+  fi
+done
+# unpacked DIR W: the check that DIR holds W's root filesystem, whole.
+unpacked() {
+  local c="test -f $1/etc/img-bench/$2"
+  [[ $2 != "$FILES" ]] || c+=" && test ! -e $1/usr/share/doc"
+  echo "$c"
+}
+for w in "${WORKLOADS[@]}"; do
   runs=$(runs_for "$w")
   [[ $w != "$FILES" ]] || runs=$SLOW
-  # shellcheck disable=SC2086
-  group compare "$UNPACK" "$w" "bytes=$(fact "$w" uncompressed_bytes)" bytes_of="layer tars" \
-    $runs "$(limits_for "$w" "inflate:$w")"
-  img_unpack "$SRC" "$w" "$U/img-unpack"
-  img_entry "img-export | tar -x" "prepare=rm -rf $U/img-unpack && mkdir -p $U/img-unpack" "check=$check"
-  entry role=peer tool="umoci unpack" "prepare=rm -rf $U/umoci-$w" \
-    "cmd=umoci unpack --image $LAYOUT:$w $U/umoci-$w >/dev/null"
-  run_group
-  rm -rf "$U/img-unpack"
-  [[ $w == "$FILES" ]] || rm -rf "$U/umoci-$w"
+  for target in "${TARGETS[@]}"; do
+    dir=${target%%:*} op=${target#*:}
+    where="disk"
+    [[ $op == unpack ]] || where="tmpfs"
+    limits=inflate:$w
+    [[ $w == busybox ]] || limits+=",tar-x-$where:$w"
+    for how in dir pipe; do
+      d=$dir/img-unpack
+      if [[ $how == dir ]]; then
+        img_unpack_dir "$SRC" "$w" "$d"
+        prepare="rm -rf $d && sync"
+        tool="img-export --output-dir"
+        group_op=$op
+      else
+        img_unpack "$SRC" "$w" "$d"
+        prepare="rm -rf $d && mkdir -p $d && sync"
+        tool="img-export | tar -x"
+        group_op=${op/unpack/unpack-pipe}
+      fi
+      # shellcheck disable=SC2086
+      group compare "$group_op" "$w" "bytes=$(fact "$w" uncompressed_bytes)" bytes_of="layer tars" \
+        $runs "$(limits_for "$w" "$limits")"
+      img_entry "$tool" "prepare=$prepare" "check=$(unpacked "$d" "$w")"
+      entry role=peer tool="umoci unpack" "prepare=rm -rf $dir/umoci-$w && sync" \
+        "cmd=umoci unpack --image $LAYOUT:$w $dir/umoci-$w >/dev/null"
+      run_group
+      rm -rf "$d"
+    done
+    [[ $w == "$FILES" && $op == unpack ]] || rm -rf "$dir/umoci-$w"
+  done
 done
+U=${TARGETS[0]%%:*}
 
 # --- layer create: root filesystem → compressed layer tar -----------------------------------
 if selected "layer-create-gzip:$FILES" || selected "layer-create-zstd:$FILES"; then

@@ -37,11 +37,18 @@ img_load() {
   IMG_CMD="img-load --root $(q "$1") -q -i $(q "$2") >/dev/null"
 }
 
-# img_unpack STORE IMAGE DIR: IMAGE's root filesystem into the empty DIR.
-# Until img keeps snapshots, the flattened export through tar -x.
+# img_unpack STORE IMAGE DIR: IMAGE's root filesystem into the empty DIR,
+# as a tar through tar -x.
 img_unpack() {
   IMG_NEEDS=img-export
   IMG_CMD="img-export --root $(q "$1") $2 | tar -C $(q "$3") -xf -"
+}
+
+# img_unpack_dir STORE IMAGE DIR: IMAGE's root filesystem written into DIR
+# (which must not exist) by img itself.
+img_unpack_dir() {
+  IMG_NEEDS=img-export
+  IMG_CMD="img-export --root $(q "$1") --output-dir $(q "$3") $2"
 }
 
 # img_layer_create DIR gzip|zstd FILE: DIR as a compressed layer tar.

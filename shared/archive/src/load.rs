@@ -136,14 +136,15 @@ fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
         return Err(thin::missing_error(&missing, &left_out));
     }
     let plans = merge(plans);
-    check_layers(store, &plans)?;
+    check_layers(store, staged, &plans)?;
     commit(store, plans)
 }
 
 /// Check every layer of the plans as a layer tar (see
 /// [`img_layers::check`]), several at once: a hostile layer refuses the
-/// whole archive before anything is committed.
-fn check_layers(store: &Store, plans: &[Plan<'_>]) -> Result<()> {
+/// whole archive before anything is committed. A layer checked while it
+/// was staged is not read again.
+fn check_layers(store: &Store, staged: &StagedArchive, plans: &[Plan<'_>]) -> Result<()> {
     let mut seen = HashSet::new();
     let layers: Vec<&StagedBlob> = plans
         .iter()
@@ -152,7 +153,11 @@ fn check_layers(store: &Store, plans: &[Plan<'_>]) -> Result<()> {
         .collect();
     let threads = img_core::parallel::cores(MAX_CHECKS);
     img_core::parallel::map(&layers, threads, &Default::default(), |blob| {
-        check::file(blob.open(store)?).with_context(|| format!("layer {}", blob.digest))
+        match staged.checked(&blob.digest) {
+            Some(outcome) => outcome,
+            None => check::file(blob.open(store)?),
+        }
+        .with_context(|| format!("layer {}", blob.digest))
     })?;
     Ok(())
 }

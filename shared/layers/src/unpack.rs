@@ -2,7 +2,9 @@
 //! applied in overlay form (whiteouts as overlayfs writes them) into a
 //! scratch directory, its uncompressed bytes checked against the diff_id
 //! the image config names, and adopted as that layer's snapshot (see
-//! `img_store::Snapshots`). A snapshot that exists is not unpacked again.
+//! `img_store::Snapshots`). A snapshot that exists is not unpacked again;
+//! the missing snapshots of an image are unpacked in parallel, one thread
+//! per layer (as many as there are cores).
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -73,11 +75,14 @@ pub fn snapshots_of(
             diff_ids.len()
         )));
     }
-    let mut lowers = layers
-        .iter()
-        .zip(diff_ids)
-        .map(|(layer, diff_id)| snapshot(snapshots, layer, diff_id))
-        .collect::<Result<Vec<_>>>()?;
+    // Missing layers are unpacked at once, each by a thread of its own (as
+    // `img-export --output-dir` decompresses an image's layers): a
+    // snapshot depends on its layer alone.
+    let pairs: Vec<(&Descriptor, &Digest)> = layers.iter().zip(diff_ids).collect();
+    let threads = img_core::parallel::cores(pairs.len());
+    let mut lowers = img_core::parallel::map(&pairs, threads, &Default::default(), |(l, d)| {
+        snapshot(snapshots, l, d)
+    })?;
     lowers.reverse();
     Ok(lowers)
 }
