@@ -190,7 +190,7 @@ mod tests {
     /// column is cut as Docker cuts it.
     #[test]
     fn the_seeds_docker_history_table() {
-        let now = parse_time("2026-11-22T12:00:00Z").unwrap();
+        let now = parse_rfc3339("2026-11-22T12:00:00Z").unwrap();
         let step = |id: Option<&str>, days: i64, by: &str, size: u64, comment: &str| Step {
             id: id.map(|hex| img_core::digest::parse(&format!("sha256:{hex}")).unwrap()),
             created: Some(now - chrono::Duration::days(days)),
