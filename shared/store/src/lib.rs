@@ -7,7 +7,7 @@
 //! `images.rs` and written into it by [`compose`]. Beside the layout, with
 //! its own type: [`Snapshots`] (layers unpacked for overlay mounts).
 //! [`Store::sweep`] (`gc.rs`) collects blobs, snapshots and what builds left,
-//! keeping what its caller says containers use; `fsck.rs` checks the layout.
+//! keeping what its caller says containers use; img-fsck (the `img-check` crate) checks it.
 //!
 //! Everything img keeps on disk is here, and nothing else: no compression,
 //! no network, no runtime, so that the programs that only read and name
