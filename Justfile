@@ -44,6 +44,10 @@ install: release
 demo: release
     bash scripts/demo.sh
 
+# The crash suite: every program killed at random moments, N times each (default 50; not in CI).
+stress *args: build
+    bash scripts/stress.sh {{args}}
+
 # Benchmarks beside skopeo, umoci and buildah: `just bench` or `just bench quick`.
 bench *args: release
     bash scripts/bench.sh {{args}}

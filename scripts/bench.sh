@@ -8,7 +8,7 @@
 #              (some-files), 64 MiB instead of 1 GiB layers, one Dockerfile,
 #              unpacking onto a tmpfs
 #   --only RE  only the groups whose id (OP:WORKLOAD, e.g. pull:many-files,
-#              limit:machine) matches the extended regex RE
+#              fsck:big-blob-1024m, limit:machine) matches the extended regex RE
 #   --readme   put the table into README.md's Benchmark section
 #
 # Every img row is timed in the same run as its peer (skopeo, umoci, buildah,
@@ -61,7 +61,21 @@ else
   BIG=1024 FILES=many-files RUNS=5 WARMUP=1 SLOW="runs=5 warmup=1" FAST_RUNS=20 DOCKERFILES=(ten-step two-stage)
 fi
 BIGW=big-blob-${BIG}m
-WORKLOADS=(busybox "$FILES" "$BIGW")
+selected() { [[ -z $ONLY || $1 =~ $ONLY ]]; }
+# wanted W: whether a selected group reads workload W (busybox is every
+# build's base, and the physical limits read the two large ones), so that
+# `--only` makes and seeds only what it measures.
+wanted() {
+  local op
+  [[ -z $ONLY || $1 == busybox ]] && return 0
+  if selected limit:machine || selected limit:registry; then return 0; fi
+  for op in pull push save load unpack unpack-tmpfs layer-create-gzip layer-create-zstd; do
+    selected "$op:$1" && return 0
+  done
+  return 1
+}
+WORKLOADS=()
+for w in busybox "$FILES" "$BIGW"; do wanted "$w" && WORKLOADS+=("$w"); done
 TIMEOUT=900
 
 bash scripts/setup.sh
@@ -111,9 +125,9 @@ for w in "${WORKLOADS[@]}"; do skopeo copy -q "oci:$LAYOUT:$w" "oci:$SRC:$w"; do
 # group KIND OP WORKLOAD [key=value...]: start a group (keys: bytes, bytes_of,
 # limits (comma-separated), runs, warmup); entry key=value...: add a
 # command (keys: role, tool, cmd, prepare, check, needs, bytes, bytes_file,
-# key, label); run_group: time it (skipped unless --only selects it).
+# key, label); run_group: time it (skipped unless --only selects it, or
+# FORCE is set: limits that selected rows need).
 GROUP="" ENTRIES=()
-selected() { [[ -z $ONLY || $1 =~ $ONLY ]]; }
 kv_json() {  # key=value... → one JSON object (byte counts and run counts as numbers)
   local args=() kv i
   # jq keeps the first of two equal names: add the later ones first.
@@ -135,7 +149,7 @@ img_entry() { entry role=img "tool=$1" "cmd=$IMG_CMD" "needs=${IMG_NEEDS// /,}" 
 run_group() {
   local id spec
   id=$(jq -r .id <<<"$GROUP")
-  selected "$id" || return 0
+  [[ -n ${FORCE:-} ]] || selected "$id" || return 0
   spec=$W/group.json
   jq -n --argjson g "$GROUP" --arg logs "$OUT/logs" --arg bin "$IMG_BIN" --argjson t $TIMEOUT \
     '$g + {log_dir: $logs, img_bin: $bin, timeout: $t, entries: $ARGS.positional}' \
@@ -155,6 +169,7 @@ RND=$BENCH_CACHE/data/random-${BIG}m.bin
 layer_blobs() { jq -r '.layers[].digest[7:]' "$LAYOUT/blobs/sha256/$(fact "$1" manifest | cut -c8-)" | sed "s|^|$LAYOUT/blobs/sha256/|"; }
 
 # --- physical limits --------------------------------------------------------------
+if selected limit:machine; then
 # shellcheck disable=SC2086  # $SLOW is runs=… warmup=…
 group limit limit machine $SLOW warmup=1
 entry role=limit key=sha256 tool=openssl label="sha256 (openssl, SHA-NI where the CPU has it), page cache" \
@@ -177,7 +192,9 @@ for w in "$FILES" "$BIGW"; do
 done
 run_group
 rm -f "$W/copy.bin"
+fi
 
+if selected limit:registry; then
 blob1=$(layer_blobs "$BIGW" | head -n 1)
 # shellcheck disable=SC2086
 group limit limit registry $SLOW warmup=1
@@ -187,6 +204,7 @@ entry role=limit key=registry-put tool=curl label="registry ingesting one blob (
   "prepare=rm -rf $PUSH_STORAGE/docker" "bytes=$(size_of "$blob1")" \
   "cmd=loc=\$(curl -fsS -o /dev/null -w '%header{location}' -X POST http://$PUSH/v2/ceiling/blobs/uploads/) && case \$loc in /*) loc=http://$PUSH\$loc ;; esac && curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T $blob1 \"\$loc&digest=sha256:${blob1##*/}\""
 run_group
+fi
 
 # --- pull: registry → local store -------------------------------------------------
 for w in "${WORKLOADS[@]}"; do
@@ -243,30 +261,104 @@ for w in "${WORKLOADS[@]}"; do
   rm -rf "$arch" "$W/img-load" "$W/skopeo-load"
 done
 
+# --- fsck: a store verified (every blob hashed against its name) -------------------------
+# Against the machine's sha256 rate (one core, page cache): img-fsck hashes
+# blobs on every core at once, one blob per core.
+for w in "$FILES" "$BIGW"; do
+  selected "fsck:$w" || continue
+  store=$W/fsck-$w
+  skopeo copy -q "oci:$LAYOUT:$w" "oci:$store:$w"
+  blob_bytes=$(find "$store/blobs/sha256" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }')
+  # shellcheck disable=SC2046
+  group compare fsck "$w" "bytes=$blob_bytes" bytes_of="blobs" $(runs_for "$w") "$(limits_for "$w" sha256)"
+  img_fsck "$store"
+  img_entry img-fsck "check=img-fsck --root $store -q"
+  entry role=peer tool="sha256sum (xargs -P $(nproc))" \
+    "cmd=find $store/blobs/sha256 -type f -print0 | xargs -0 -P $(nproc) -n 1 sha256sum >/dev/null"
+  run_group
+  rm -rf "$store"
+done
+
 # --- unpack: image → root filesystem ----------------------------------------------------
-# On this run's disk; `quick` unpacks onto a tmpfs instead, because deleting
+# Onto this run's disk, and (big-blob and many-files) onto a tmpfs, where the
+# CPU is the limit; `quick` unpacks onto the tmpfs only, because deleting
 # the unpacked trees between runs costs more than unpacking them on disks
-# mounted with online discard.
-U=$W UNPACK=unpack
-if [[ $MODE == quick ]] && mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=2g,mode=0700 img-bench "$W/tmpfs" 2>/dev/null; then
-  U=$W/tmpfs UNPACK="unpack-tmpfs"
+# mounted with online discard. Each beside umoci unpack, img both ways
+# users do it: `img-export --output-dir` (the `unpack` rows) and
+# `img-export | tar -x` (the `unpack-pipe` rows). The limits: ISA-L's
+# inflate of the layers, and GNU tar extracting the image's root filesystem
+# as one uncompressed tar on the same file system (its bytes counted as the
+# layers', so that the share of it is tar's time over img's).
+T=""
+if mkdir -p "$W/tmpfs" && mount -t tmpfs -o size=6g,mode=0700 img-bench "$W/tmpfs" 2>/dev/null; then
+  T=$W/tmpfs
 fi
+TARGETS=("$W:unpack")
+[[ $MODE == quick ]] && TARGETS=()
+[[ -z $T ]] || TARGETS+=("$T:unpack-tmpfs")
+((${#TARGETS[@]})) || TARGETS=("$W:unpack")
 for w in "${WORKLOADS[@]}"; do
-  check="test -f $U/img-unpack/etc/img-bench/$w"
-  [[ $w != "$FILES" ]] || check+=" && test ! -e $U/img-unpack/usr/share/doc"
+  [[ $w != busybox ]] || continue
+  if selected "unpack(-tmpfs|-pipe)?:$w"; then
+    flat=$W/flat-$w.tar
+    [[ -s $flat ]] || img-export --root "$SRC" -o "$flat" "$w"
+    # shellcheck disable=SC2086
+    group limit unpack-limit "$w" $SLOW
+    for target in "${TARGETS[@]}"; do
+      dir=${target%%:*} op=${target#*:}
+      where="disk"
+      [[ $op == unpack ]] || where="tmpfs"
+      entry role=limit "key=tar-x-$where:$w" tool="tar -x" \
+        label="tar -x of $w's root filesystem as one uncompressed tar, onto the $where" \
+        "prepare=rm -rf $dir/tar-limit && mkdir -p $dir/tar-limit && sync" \
+        "cmd=tar -C $dir/tar-limit -xf $flat" "bytes=$(fact "$w" uncompressed_bytes)"
+    done
+    FORCE=1 run_group
+    for target in "${TARGETS[@]}"; do rm -rf "${target%%:*}/tar-limit"; done
+    rm -f "$flat"
+  fi
+done
+# unpacked DIR W: the check that DIR holds W's root filesystem, whole.
+unpacked() {
+  local c="test -f $1/etc/img-bench/$2"
+  [[ $2 != "$FILES" ]] || c+=" && test ! -e $1/usr/share/doc"
+  echo "$c"
+}
+for w in "${WORKLOADS[@]}"; do
   runs=$(runs_for "$w")
   [[ $w != "$FILES" ]] || runs=$SLOW
-  # shellcheck disable=SC2086
-  group compare "$UNPACK" "$w" "bytes=$(fact "$w" uncompressed_bytes)" bytes_of="layer tars" \
-    $runs "$(limits_for "$w" "inflate:$w")"
-  img_unpack "$SRC" "$w" "$U/img-unpack"
-  img_entry "img-export | tar -x" "prepare=rm -rf $U/img-unpack && mkdir -p $U/img-unpack" "check=$check"
-  entry role=peer tool="umoci unpack" "prepare=rm -rf $U/umoci-$w" \
-    "cmd=umoci unpack --image $LAYOUT:$w $U/umoci-$w >/dev/null"
-  run_group
-  rm -rf "$U/img-unpack"
-  [[ $w == "$FILES" ]] || rm -rf "$U/umoci-$w"
+  for target in "${TARGETS[@]}"; do
+    dir=${target%%:*} op=${target#*:}
+    where="disk"
+    [[ $op == unpack ]] || where="tmpfs"
+    limits=inflate:$w
+    [[ $w == busybox ]] || limits+=",tar-x-$where:$w"
+    for how in dir pipe; do
+      d=$dir/img-unpack
+      if [[ $how == dir ]]; then
+        img_unpack_dir "$SRC" "$w" "$d"
+        prepare="rm -rf $d && sync"
+        tool="img-export --output-dir"
+        group_op=$op
+      else
+        img_unpack "$SRC" "$w" "$d"
+        prepare="rm -rf $d && mkdir -p $d && sync"
+        tool="img-export | tar -x"
+        group_op=${op/unpack/unpack-pipe}
+      fi
+      # shellcheck disable=SC2086
+      group compare "$group_op" "$w" "bytes=$(fact "$w" uncompressed_bytes)" bytes_of="layer tars" \
+        $runs "$(limits_for "$w" "$limits")"
+      img_entry "$tool" "prepare=$prepare" "check=$(unpacked "$d" "$w")"
+      entry role=peer tool="umoci unpack" "prepare=rm -rf $dir/umoci-$w && sync" \
+        "cmd=umoci unpack --image $LAYOUT:$w $dir/umoci-$w >/dev/null"
+      run_group
+      rm -rf "$d"
+    done
+    [[ $w == "$FILES" && $op == unpack ]] || rm -rf "$dir/umoci-$w"
+  done
 done
+U=${TARGETS[0]%%:*}
 
 # --- layer create: root filesystem → compressed layer tar -----------------------------------
 if selected "layer-create-gzip:$FILES" || selected "layer-create-zstd:$FILES"; then
@@ -309,6 +401,69 @@ for df in "${DOCKERFILES[@]}"; do
   img_entry img-build "check=$check"
   entry role=peer tool="buildah bud" "cmd=$bud"
   run_group
+done
+$BUILDAH rm -a >/dev/null 2>&1 || true
+$BUILDAH rmi -a -f >/dev/null 2>&1 || true
+
+# --- CI fleet: machine B builds from the cache machine A left in a registry --------------
+# Machine A builds cold once and exports its cache (img: --cache-to mode=max;
+# buildah: --cache-to, every layer) to a registry of its own, and pushes the
+# image. Then, every run from an empty store that pulls FROM the workload
+# registry: machine B with --cache-from (img) against buildah's B with
+# --cache-from (ci-fleet), against img's cold build (ci-fleet-cold), and
+# against the floor of a cache: a fully cached local build plus pulling
+# the final image into an empty store (ci-fleet-floor).
+fleet_selected() { selected "ci-fleet:$1" || selected "ci-fleet-cold:$1" || selected "ci-fleet-floor:$1"; }
+FLEET=""
+for df in "${DOCKERFILES[@]}"; do
+  fleet_selected "$df" || continue
+  if [[ -z $FLEET ]]; then
+    start_registry fleet "$W/fleet-registry"
+    FLEET=$REG_ADDR
+    export BENCH_OWN_PIDS="${BENCH_PIDS[*]}"
+  fi
+  file=$dockerfiles_dir/$df.Dockerfile
+  tag=localhost/fleet-$df:latest
+  log "ci-fleet:$df: machine A builds and exports its cache"
+  rm -rf "$W/fleet-a"
+  img-build --root "$W/fleet-a" -q -f "$file" -t "$tag" \
+    --cache-to "type=registry,ref=$FLEET/img-$df:cache,mode=max" "$CTX" >/dev/null
+  img-push --root "$W/fleet-a" -q "$tag" --to "$FLEET/img-$df-image:latest" >/dev/null
+  $BUILDAH rm -a >/dev/null 2>&1 || true
+  $BUILDAH rmi -a -f >/dev/null 2>&1 || true
+  $BUILDAH bud -q --layers --isolation chroot --tls-verify=false --cache-to "$FLEET/buildah-$df-cache" \
+    -f "$file" -t "$tag" "$CTX" >/dev/null
+  check="python3 $BENCH/runner.py verify-layout $W/fleet-b fleet-$df"
+  img_build_from "$W/fleet-b" "$file" "$tag" "$CTX" "type=registry,ref=$FLEET/img-$df:cache"
+  b_cmd=$IMG_CMD b_needs=$IMG_NEEDS
+
+  # shellcheck disable=SC2086
+  group compare ci-fleet "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  entry role=peer tool="buildah bud --cache-from" \
+    "prepare=$BUILDAH rm -a >/dev/null; $BUILDAH rmi -a -f >/dev/null; true" \
+    "cmd=$BUILDAH bud -q --layers --isolation chroot --tls-verify=false --cache-from $FLEET/buildah-$df-cache -f $file -t $tag $CTX >/dev/null"
+  run_group
+
+  # shellcheck disable=SC2086
+  group compare ci-fleet-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  IMG_CMD=$b_cmd IMG_NEEDS=$b_needs
+  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_build "$W/fleet-cold" "$file" "$tag" "$CTX"
+  entry role=peer tool="img-build cold" "needs=img-build" "prepare=rm -rf $W/fleet-cold" "cmd=$IMG_CMD"
+  run_group
+
+  # shellcheck disable=SC2086
+  group compare ci-fleet-floor "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
+  IMG_CMD=$b_cmd IMG_NEEDS=$b_needs
+  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_build "$W/fleet-a" "$file" "$tag" "$CTX"
+  floor=$IMG_CMD
+  img_pull "$W/fleet-pull" "$FLEET/img-$df-image:latest"
+  entry role=peer tool="img-build cached + img-pull of the image" "needs=img-build,img-pull" \
+    "prepare=rm -rf $W/fleet-pull" "cmd=$floor && $IMG_CMD"
+  run_group
+  rm -rf "$W/fleet-a" "$W/fleet-b" "$W/fleet-cold" "$W/fleet-pull"
 done
 $BUILDAH rm -a >/dev/null 2>&1 || true
 $BUILDAH rmi -a -f >/dev/null 2>&1 || true

@@ -121,3 +121,5 @@ step "img-history mybusybox:2";           img-history mybusybox:2
 step "img-rm hello:1 mybusybox:1 mybusybox:2 flatbusybox:1 busybox:hello"
 img-rm hello:1 mybusybox:1 mybusybox:2 flatbusybox:1 busybox:hello
 step img-ls;                              img-ls
+step "img-prune -f && img-fsck   # what a nightly cron job runs (with -q)"
+img-prune -f >/dev/null && img-fsck

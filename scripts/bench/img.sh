@@ -37,11 +37,18 @@ img_load() {
   IMG_CMD="img-load --root $(q "$1") -q -i $(q "$2") >/dev/null"
 }
 
-# img_unpack STORE IMAGE DIR: IMAGE's root filesystem into the empty DIR.
-# Until img keeps snapshots, the flattened export through tar -x.
+# img_unpack STORE IMAGE DIR: IMAGE's root filesystem into the empty DIR,
+# as a tar through tar -x.
 img_unpack() {
   IMG_NEEDS=img-export
   IMG_CMD="img-export --root $(q "$1") $2 | tar -C $(q "$3") -xf -"
+}
+
+# img_unpack_dir STORE IMAGE DIR: IMAGE's root filesystem written into DIR
+# (which must not exist) by img itself.
+img_unpack_dir() {
+  IMG_NEEDS=img-export
+  IMG_CMD="img-export --root $(q "$1") --output-dir $(q "$3") $2"
 }
 
 # img_layer_create DIR gzip|zstd FILE: DIR as a compressed layer tar.
@@ -54,6 +61,19 @@ img_layer_create() {
 img_build() {
   IMG_NEEDS=img-build
   IMG_CMD="img-build --root $(q "$1") -q -f $(q "$2") -t $3 $(q "$4") >/dev/null"
+}
+
+# img_fsck STORE: verify the whole store (every blob hashed, every image
+# followed), quietly.
+img_fsck() {
+  IMG_NEEDS=img-fsck
+  IMG_CMD="img-fsck --root $(q "$1") -q"
+}
+
+# img_build_from STORE DOCKERFILE TAG CONTEXT CACHE: build with --cache-from CACHE.
+img_build_from() {
+  IMG_NEEDS=img-build
+  IMG_CMD="img-build --root $(q "$1") -q -f $(q "$2") -t $3 --cache-from $5 $(q "$4") >/dev/null"
 }
 
 # img_run STORE IMAGE ARGS...: start a container, wait, remove it.

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,75 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 pub fn assert_same_tree(want: &Path, got: &Path) {
     let a = tree(want);
     let b = tree(got);
+    let mut diff = Vec::new();
+    for (k, v) in &a {
+        match b.get(k) {
+            Some(w) if w == v => {}
+            Some(w) => diff.push(format!("{k}: want {v}, got {w}")),
+            None => diff.push(format!("{k}: missing ({v})")),
+        }
+    }
+    for (k, v) in &b {
+        if !a.contains_key(k) {
+            diff.push(format!("{k}: unexpected ({v})"));
+        }
+    }
+    assert!(diff.is_empty(), "trees differ:\n{}", diff.join("\n"));
+}
+
+/// [`tree`] and more: every entry's modification time, extended
+/// attributes and device number, and which paths are hard links of one
+/// file (named by the first of them) — what "exactly the same tree" means.
+pub fn exact_tree(root: &Path) -> BTreeMap<String, String> {
+    use std::collections::HashMap;
+    let mut out = tree(root);
+    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
+    for (rel, what) in out.iter_mut() {
+        let path = root.join(rel);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mut list = vec![0u8; 1 << 16];
+        let n = rustix::fs::llistxattr(&path, &mut list[..]).unwrap_or(0);
+        let mut names: Vec<&[u8]> = list[..n]
+            .split(|b| *b == 0)
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        let mut xattrs = Vec::new();
+        for name in names {
+            let mut value = vec![0u8; 1 << 16];
+            let key = std::ffi::OsStr::from_bytes(name);
+            let n = rustix::fs::lgetxattr(&path, key, &mut value[..]).unwrap_or(0);
+            xattrs.push(format!(
+                "{}={}",
+                key.to_string_lossy(),
+                String::from_utf8_lossy(&value[..n])
+            ));
+        }
+        what.push_str(&format!(
+            " mtime {} xattrs [{}]",
+            meta.mtime(),
+            xattrs.join(",")
+        ));
+        let kind = meta.mode() & 0o170000;
+        if kind == 0o020000 || kind == 0o060000 {
+            what.push_str(&format!(" device {:x}", meta.rdev()));
+        }
+        if !meta.is_dir() && meta.nlink() > 1 {
+            // Sorted walk: the first path of a file names it.
+            let first = inodes
+                .entry((meta.dev(), meta.ino()))
+                .or_insert_with(|| rel.clone());
+            what.push_str(&format!(" hard link of {first}"));
+        }
+    }
+    out
+}
+
+/// Assert two trees are exactly equal ([`exact_tree`]), listing the
+/// differences.
+#[track_caller]
+pub fn assert_exact_tree(want: &Path, got: &Path) {
+    let (a, b) = (exact_tree(want), exact_tree(got));
     let mut diff = Vec::new();
     for (k, v) in &a {
         match b.get(k) {

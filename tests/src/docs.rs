@@ -34,6 +34,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_kill::command(),
         img_logs::command(),
         img_exec::command(),
+        img_fsck::command(),
     ]
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser};
 
 use img_builder::mounts::Secret;
+use img_builder::remote_cache::{Export, Import};
 use img_cli::announce::Announce;
 use img_cli::progress::Stderr;
 use img_cli::Common;
@@ -78,6 +79,41 @@ use img_runner::run::PullPolicy;
 /// cache lives in the store (`.img/build-cache`); steps whose layers
 /// img-prune removed are made again.
 ///
+/// The cache can be shared between machines, as BuildKit shares it.
+/// --cache-to writes the steps of this build after it: type=registry,ref=
+/// NAME[:TAG] (an OCI image manifest with BuildKit's cache config media type,
+/// which registries that take BuildKit caches take; blobs the registry has
+/// are not sent again, those another repository of it has are mounted),
+/// type=local,dest=DIR (an OCI image layout; blobs no cache in it uses any
+/// more are removed), or type=inline (in the image's config, for
+/// --cache-from to name the pushed image). mode=min (the default) writes the
+/// final image's steps with their layers and the other stages' steps as keys
+/// only; mode=max writes every stage's layers, so that another --target is
+/// built from the cache too. compression=gzip|zstd|uncompressed converts the
+/// layers that are compressed otherwise. cache-mounts=true also writes the
+/// contents of the RUN --mount=type=cache directories the build names, and,
+/// on --cache-from, fills such a directory from the cache when it is empty
+/// and a step that uses it is made. A failed export is an error (after the
+/// image is built and named) unless ignore-error=true.
+///
+/// --cache-from CACHE (repeatable: type=registry,ref=NAME[:TAG], or NAME[:TAG]
+/// alone, or type=local,src=DIR[,tag=TAG]) is read before the build; steps
+/// are looked up in the store's cache first, then in each in order. A cache
+/// that cannot be read (registry down, no such tag, malformed) is a warning,
+/// never an error. Only manifests and configs are read up front; a hit's
+/// layers are downloaded when a later step, a COPY --from or the image
+/// needs them, so a build whose every step hits downloads the final image's
+/// layers and nothing else. A COPY --from is found by the stage it copies
+/// from before its files are read. With --cache-from each step says where it
+/// was found (` ---> Using cache from NAME`) or why not (` ---> Cache miss:
+/// the files it copies changed`, `the step before it was made anew`, `the
+/// instruction changed`, …). A build that must make a step on a hit whose
+/// layers no cache holds (another stage of a mode=min cache) starts over,
+/// taking only the hits whose layers can be had. Registries are reached as
+/// img-pull and img-push reach them: --creds, stored credentials,
+/// --tls-verify, --cert-dir, registries.conf mirrors and locations. img.7
+/// describes the format and the step keys.
+///
 /// Progress goes to stderr in the classic builder's words (`Step 2/5 : RUN
 /// …`, ` ---> Running in …`, ` ---> Using cache`, ` ---> ID` (after FROM,
 /// the base image's own ID), `Successfully built ID`, `Successfully tagged
@@ -109,7 +145,8 @@ use img_runner::run::PullPolicy;
 /// of the context (plain, gzip or zstd), whose Dockerfile is -f FILE inside
 /// it or `Dockerfile` (`tar -c . | img-build -t app -`); `-f -` reads the
 /// Dockerfile from stdin with PATH the context. Not supported (yet): ssh
-/// mounts, other platforms than this machine's, git and URL contexts.
+/// mounts, other platforms than this machine's, git and URL contexts, the
+/// gha, s3 and azblob cache types.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-build",
@@ -117,7 +154,7 @@ use img_runner::run::PullPolicy;
     about = "Build an image from a Dockerfile (docker build)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  ID=$(img-build -q .) && img-run --rm $ID\n  img-build -t hello - < Dockerfile"
+    after_help = "EXAMPLES:\n  img-build -t app:1 .\n  img-build -t app:1 --cache-from reg.example/app:cache --cache-to type=registry,ref=reg.example/app:cache,mode=max .\n  img-build -f docker/Dockerfile.prod -t app:prod --build-arg VERSION=1.2 .\n  img-build --target builder -t app:builder .\n  img-build -q . | img-push --to localhost:5000/app:1\n  ID=$(img-build -q .) && img-run --rm $ID\n  img-build -t hello - < Dockerfile"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -159,6 +196,12 @@ pub struct Cli {
     /// A secret for RUN --mount=type=secret: id=NAME,src=FILE (or env=VAR)
     #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
     pub secrets: Vec<String>,
+    /// Look steps up in this cache too, after the store's own: type=registry,ref=NAME[:TAG] (or NAME[:TAG] alone: a cache, or an image built with --cache-to type=inline), or type=local,src=DIR[,tag=TAG]; cache-mounts=true fills empty cache mounts from it (repeatable)
+    #[arg(long = "cache-from", value_name = "CACHE")]
+    pub cache_from: Vec<String>,
+    /// Write this build's cache: type=registry,ref=NAME[:TAG], type=local,dest=DIR[,tag=TAG], or type=inline; options mode=min|max, compression=gzip|zstd|uncompressed, ignore-error=true, cache-mounts=true (repeatable)
+    #[arg(long = "cache-to", value_name = "CACHE")]
+    pub cache_to: Vec<String>,
     /// Write every time later than EPOCH (seconds since 1970) as EPOCH: file times in the layers built, history and creation times [default: $SOURCE_DATE_EPOCH]
     #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH", value_parser = parse_epoch)]
     pub source_date_epoch: Option<i64>,
@@ -195,16 +238,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let input = img_builder::input::read(&cli.context, cli.file.as_deref())?;
-    // Secrets given as environment variables are written here for the
-    // build's lifetime (mode 0700, removed at the end).
-    let secret_dir = tempfile::Builder::new()
-        .prefix("img-build-secrets-")
-        .tempdir()
-        .io_context(|| "making a directory for secrets".into())?;
     let secrets = cli
         .secrets
         .iter()
-        .map(|s| Secret::parse(s, secret_dir.path()))
+        .map(|s| Secret::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let settings = Settings {
         isolation: Isolation {
@@ -246,6 +283,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         settings,
         quiet: cli.quiet,
         secrets,
+        cache_from: cli
+            .cache_from
+            .iter()
+            .map(|c| Import::parse(c))
+            .collect::<Result<_, _>>()?,
+        cache_to: cli
+            .cache_to
+            .iter()
+            .map(|c| Export::parse(c))
+            .collect::<Result<_, _>>()?,
         source_date_epoch: cli.source_date_epoch,
     };
     let root = cli.common.root_dir();

@@ -41,6 +41,18 @@ use img_store::Store;
 /// the size of the image. For a multi-platform image the host's platform is
 /// exported, or the one --platform names. With no IMAGE, a record is read
 /// from stdin. img-export refuses to write to a terminal.
+///
+/// With --output-dir DIR, the image's root filesystem is written into DIR
+/// instead (which must be empty or not exist yet), as `img-export IMAGE |
+/// tar -x -C DIR` would and as `umoci unpack` lays out a bundle's rootfs:
+/// the same tree, each path written once (the version the image shows, never
+/// one a higher layer replaces or deletes), owners (when run as root), modes,
+/// times, extended attributes, hard links and device nodes exact. The layers
+/// are read once each, decompressed in parallel, and the files made from as
+/// many threads as there are cores; a lower layer's files wait in a hidden
+/// staging directory of DIR until the layers above it are known. Everything
+/// is written through directory handles inside DIR: no link in an image
+/// leads outside it. When unpacking fails, DIR is left as it was.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-export",
@@ -48,14 +60,17 @@ use img_store::Store;
     about = "Write an image's flattened root filesystem as a tar (docker export)"
 )]
 #[command(
-    after_help = "EXAMPLES:\n  img-export $(img-create busybox:hello) -o busybox.tar\n  img-export busybox > busybox-rootfs.tar\n  img-export -o rootfs.tar app:1\n  img-export app:1 | tar -tv | head\n  img-export app:1 | img-import - app:flat"
+    after_help = "EXAMPLES:\n  img-export $(img-create busybox:hello) -o busybox.tar\n  img-export busybox > busybox-rootfs.tar\n  img-export --output-dir rootfs app:1\n  img-export -o rootfs.tar app:1\n  img-export app:1 | tar -tv | head\n  img-export app:1 | img-import - app:flat"
 )]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     /// Write to FILE instead of stdout
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
+    /// Write the image's root filesystem into the directory DIR (new or empty) instead of a tar
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
     /// For a multi-platform image, the platform to export (os/arch[/variant]) [default: the host's]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
@@ -94,7 +109,7 @@ impl TarJob for ExportContainer<'_> {
 
 /// Export the image.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if cli.output.is_none() {
+    if cli.output.is_none() && cli.output_dir.is_none() {
         img_core::output::refuse_terminal_stdout("a root filesystem tar")?;
     }
     let store = cli.common.store()?;
@@ -104,6 +119,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .as_deref()
         .and_then(|q| img_container::Containers::of(&store).find(q).ok())
     {
+        if cli.output_dir.is_some() {
+            return Err(Error::invalid(
+                "--output-dir unpacks an image; for a container, use img-export CONTAINER | tar -x",
+            )
+            .into());
+        }
         output::write_tar(
             cli.output.as_deref(),
             "a root filesystem tar",
@@ -123,6 +144,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .into());
     }
     let image = images.remove(0);
+    if let Some(dir) = &cli.output_dir {
+        img_layers::export::unpack(&store, &image, cli.platform.as_ref(), dir)?;
+        return Ok(());
+    }
     let job = Export {
         store: &store,
         image: &image,

@@ -35,10 +35,19 @@ use img_store::BuildCache;
 /// that no image reaches (left by an interrupted load, or by an img-rm that
 /// found the store busy), temporary files of writes that never finished, and
 /// the partial downloads of an interrupted img-pull that no pull continued
-/// for 24 hours (younger ones wait for the next pull to resume them; one
-/// that a running img-pull holds is kept, whatever its age). When other
-/// programs are writing to the store, img-prune waits for them to finish
-/// before it collects.
+/// for 24 hours (younger ones wait for the next pull to resume them). With
+/// `--system` or `-a`, every partial download goes, whatever its age: that
+/// is how the space a pull that filled the disk left behind is reclaimed at
+/// once (`img-prune --system -f`). One that a running img-pull holds is
+/// always kept.
+///
+/// When other programs are writing to the store, img-prune waits for them
+/// to finish before it collects, and programs that start writing meanwhile
+/// wait behind it, so that a steady stream of writers cannot starve it.
+/// It waits at most 60 seconds (`$IMG_GC_WAIT`, in seconds): then it names
+/// the programs it waited for, collects nothing, lets the waiting writers
+/// go on, and exits 1 (the images it removed stay removed; their blobs go
+/// at the next img-prune).
 ///
 /// With `--build-cache`, also removes img-build's whole cache, as `docker
 /// builder prune -a` does: every cached step (later builds make them anew)
@@ -116,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         filters: Filters::parse(&cli.filter, img_core::format::now())?,
         containers: cli.containers || cli.system,
         build_cache,
+        every_partial: cli.all || cli.system,
     };
     let store = cli.common.store()?;
     if !cli.force && !cli::confirm(&options.warning(), "add -f to prune without asking")? {

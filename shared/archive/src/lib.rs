@@ -33,6 +33,7 @@
 
 mod legacy;
 mod load;
+mod precheck;
 mod read;
 mod save;
 mod tarwrite;

@@ -56,8 +56,10 @@ struct Plan<'a> {
 
 /// Load every image of the archive read from `input`.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
-    let staged = read::stage(store, input).map_err(damaged)?;
-    load_staged(store, &staged).map_err(damaged)
+    read::stage(store, input)
+        .and_then(|staged| load_staged(store, &staged))
+        .map_err(damaged)
+        .map_err(|e| store.out_of_space(e, "loading the archive", None))
 }
 
 /// Load every image of the archive in `file`, from its current position.
@@ -67,8 +69,17 @@ pub fn load_file(store: &Store, file: File) -> Result<Vec<Loaded>> {
     if read::is_compressed(&file)? {
         return load(store, BufReader::with_capacity(READ_BUFFER, file));
     }
-    let staged = read::stage_file(store, &file).map_err(damaged)?;
-    load_staged(store, &staged).map_err(damaged)
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read::stage_file(store, &file)
+        .and_then(|staged| load_staged(store, &staged))
+        .map_err(damaged)
+        .map_err(|e| {
+            let doing = format!(
+                "loading an archive of {}",
+                img_core::format::human_size_precision(size, 4)
+            );
+            store.out_of_space(e, &doing, None)
+        })
 }
 
 /// The archive is the user's input: a blob in it that does not hash to its
@@ -128,14 +139,15 @@ fn load_staged(store: &Store, staged: &StagedArchive) -> Result<Vec<Loaded>> {
         return Err(thin::missing_error(&missing, &left_out));
     }
     let plans = merge(plans);
-    check_layers(store, &plans)?;
+    check_layers(store, staged, &plans)?;
     commit(store, plans)
 }
 
 /// Check every layer of the plans as a layer tar (see
 /// [`img_layers::check`]), several at once: a hostile layer refuses the
-/// whole archive before anything is committed.
-fn check_layers(store: &Store, plans: &[Plan<'_>]) -> Result<()> {
+/// whole archive before anything is committed. A layer checked while it
+/// was staged is not read again.
+fn check_layers(store: &Store, staged: &StagedArchive, plans: &[Plan<'_>]) -> Result<()> {
     let mut seen = HashSet::new();
     let layers: Vec<&StagedBlob> = plans
         .iter()
@@ -144,7 +156,11 @@ fn check_layers(store: &Store, plans: &[Plan<'_>]) -> Result<()> {
         .collect();
     let threads = img_core::parallel::cores(MAX_CHECKS);
     img_core::parallel::map(&layers, threads, &Default::default(), |blob| {
-        check::file(blob.open(store)?).with_context(|| format!("layer {}", blob.digest))
+        match staged.checked(&blob.digest) {
+            Some(outcome) => outcome,
+            None => check::file(blob.open(store)?),
+        }
+        .with_context(|| format!("layer {}", blob.digest))
     })?;
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! headers first (seeking past the contents), then the files' contents by
 //! position, several at once on their own threads, largest first, so that
 //! hashing, the one costly step (every byte must be verified), runs on every
-//! core. A stream is read in order, one file after the other.
+//! core. A stream is read in order, one file after the other. Either way a
+//! file that may be a layer is checked as one while it is staged
+//! ([`super::precheck`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -22,6 +24,8 @@ use img_core::path;
 use img_layers::compression;
 use img_store::{StagedBlob, Store};
 
+use super::precheck::{self, Teed};
+
 /// Link hops followed before a path is declared a loop.
 const MAX_LINKS: usize = 32;
 
@@ -29,6 +33,8 @@ const MAX_LINKS: usize = 32;
 pub struct StagedArchive {
     files: HashMap<Vec<u8>, StagedBlob>,
     links: HashMap<Vec<u8>, Vec<u8>>,
+    /// Layer checks made while files were staged, by the files' digests.
+    checked: HashMap<Digest, Result<u64>>,
 }
 
 impl StagedArchive {
@@ -36,14 +42,24 @@ impl StagedArchive {
         StagedArchive {
             files: HashMap::new(),
             links: HashMap::new(),
+            checked: HashMap::new(),
         }
     }
 
-    /// Record a file; a later entry of the same path replaces an earlier
-    /// one, whatever it was.
-    fn add_file(&mut self, at: Vec<u8>, blob: StagedBlob) {
+    /// Record a file (and its check as a layer, when it had one); a later
+    /// entry of the same path replaces an earlier one, whatever it was.
+    fn add_file(&mut self, at: Vec<u8>, blob: StagedBlob, check: Option<Result<u64>>) {
         self.links.remove(&at);
+        if let Some(check) = check {
+            self.checked.insert(blob.digest.clone(), check);
+        }
         self.files.insert(at, blob);
+    }
+
+    /// What checking the staged blob `digest` as a layer gave while it was
+    /// staged (the number of entries), when it was checked then.
+    pub fn checked(&self, digest: &Digest) -> Option<Result<u64>> {
+        self.checked.get(digest).map(precheck::again)
     }
 
     /// Record a link, replacing any earlier entry of the same path.
@@ -152,11 +168,12 @@ pub fn stage(store: &Store, input: impl Read) -> Result<StagedArchive> {
                 size,
                 expected,
             }) => {
+                let mut teed = Teed::new(&mut entry, &name);
                 let blob = store
-                    .stage(&mut entry, size, expected.as_ref())
+                    .stage(&mut teed, size, expected.as_ref())
                     .map_err(retype)
                     .with_context(|| format!("archive entry {name}"))?;
-                staged.add_file(at, blob);
+                staged.add_file(at, blob, teed.finish());
             }
             Some(Member::Link { at, target }) => staged.add_link(at, target),
             None => {}
@@ -212,8 +229,8 @@ pub fn stage_file(store: &Store, file: &File) -> Result<StagedArchive> {
             Member::File { at, .. } => {
                 // Every file member had a job, and stage_all returns a blob
                 // for every job or fails.
-                if let Some(blob) = blobs.remove(&index) {
-                    staged.add_file(at, blob);
+                if let Some((blob, check)) = blobs.remove(&index) {
+                    staged.add_file(at, blob, check);
                 }
             }
             Member::Link { at, target } => staged.add_link(at, target),
@@ -236,22 +253,25 @@ struct Job<'a> {
 const MAX_WORKERS: usize = 4;
 
 /// Stage every job, largest first (so that no large file is left to hash
-/// alone at the end), one thread per core; returns the blobs by job index.
+/// alone at the end), one thread per core; returns the blobs (and their
+/// checks as layers) by job index.
+#[allow(clippy::type_complexity)]
 fn stage_all(
     store: &Store,
     file: &File,
     mut jobs: Vec<Job<'_>>,
-) -> Result<HashMap<usize, StagedBlob>> {
+) -> Result<HashMap<usize, (StagedBlob, Option<Result<u64>>)>> {
     jobs.sort_by_key(|job| std::cmp::Reverse(job.size));
     // No core is spare while every thread has a file to stage; then the
     // threads that run out of files lend theirs to the hashing of the rest.
     let spare = Spare::default();
     let blobs = parallel::map(&jobs, parallel::cores(MAX_WORKERS), &spare, |job| {
-        let content = Window::new(file, job.offset, job.size);
-        store
-            .stage_sharing(content, job.size, job.expected, &spare)
+        let mut content = Teed::new(Window::new(file, job.offset, job.size), job.name);
+        let blob = store
+            .stage_sharing(&mut content, job.size, job.expected, &spare)
             .map_err(retype)
-            .with_context(|| format!("archive entry {}", job.name))
+            .with_context(|| format!("archive entry {}", job.name))?;
+        Ok((blob, content.finish()))
     })?;
     Ok(jobs.iter().map(|j| j.index).zip(blobs).collect())
 }
@@ -320,7 +340,7 @@ fn blob_digest(name: &str) -> Option<Digest> {
 /// truncated or corrupt stream: bad input, exit 2), unless the operating
 /// system itself failed (a disk error, a full disk: exit 1).
 fn retype(error: Error) -> Error {
-    if error.kind() != Kind::Io {
+    if error.kind() != Kind::Io || img_store::is_disk_full(&error) {
         return error;
     }
     let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<std::io::Error>());

@@ -29,7 +29,10 @@
 //!
 //! Each step is first looked up in the build cache (`cache.rs`): a step
 //! made before from the same state, with the same instruction, arguments
-//! and files, is not made again. The image is stored with OCI media types
+//! and files, is not made again. Caches outside the store — a registry, an
+//! OCI layout directory, an image's inline cache — are read before the
+//! build (`--cache-from`) and written after it (`--cache-to`); see
+//! `remote_cache` and `step_cache.rs`. The image is stored with OCI media types
 //! and named by each `-t`; until then nothing is named, so a failed build
 //! changes no name. Progress goes to stderr in the classic builder's words
 //! (`Step 2/5 : RUN …`, ` ---> Running in …`, ` ---> Using cache`,
@@ -48,8 +51,10 @@ pub mod import;
 pub mod input;
 pub mod mounts;
 pub mod owner;
+pub mod remote_cache;
 pub mod run_script;
 pub mod state;
+pub mod step_cache;
 pub mod steps;
 pub mod workdir;
 
@@ -104,6 +109,10 @@ pub struct Options {
     pub quiet: bool,
     /// Secrets for `RUN --mount=type=secret` (`--secret`).
     pub secrets: Vec<mounts::Secret>,
+    /// Caches to look steps up in after the store's own (`--cache-from`).
+    pub cache_from: Vec<remote_cache::Import>,
+    /// Where to write the cache of this build (`--cache-to`).
+    pub cache_to: Vec<remote_cache::Export>,
     /// The source date epoch (`--source-date-epoch`, `SOURCE_DATE_EPOCH`):
     /// times later than it are written as it, for reproducible images.
     pub source_date_epoch: Option<i64>,

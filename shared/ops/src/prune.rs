@@ -13,11 +13,16 @@
 //!   `label!=KEY[=VALUE]` (must carry none).
 //! * **How**: each image is deleted with its names through [`remove::delete`],
 //!   the code `img-rm` uses; a dangling image that was named meanwhile is
-//!   kept. Then one garbage collection, waiting for running writers, removes
-//!   every blob no image reaches — the pruned images' and any left behind
-//!   before (an interrupted load, an img-rm that found the store busy) — the
-//!   ingest area's abandoned temporary files, and resumable partial downloads
-//!   idle for longer than [`PARTIAL_MAX_AGE`](img_store::PARTIAL_MAX_AGE) that no pull holds.
+//!   kept. Then one garbage collection, waiting for running writers (new
+//!   ones queue behind it; the wait is bounded, see `store/gclock.rs`),
+//!   removes every blob no image reaches — the pruned images' and any left
+//!   behind before (an interrupted load, an img-rm that found the store
+//!   busy) — the ingest area's abandoned temporary files, and resumable
+//!   partial downloads that no pull holds: those idle for longer than
+//!   [`PARTIAL_MAX_AGE`](img_store::PARTIAL_MAX_AGE), or with
+//!   `every_partial` (`-a`, `--system`) every one, whatever its age (Docker's
+//!   `system prune` reclaims all that is unused; this is how the space of a
+//!   pull that filled the disk is freed on demand).
 //! * **The report** is Docker's: `Deleted Images:`, `untagged: NAME` and
 //!   `deleted: sha256:…` lines (each image's ID and removed layers, then the
 //!   other blobs removed), and `Total reclaimed space:` counting every blob
@@ -35,7 +40,7 @@ use img_core::error::{Error, Kind, Result, ResultExt};
 use img_core::format;
 use img_core::image::Target;
 use img_core::timestamp;
-use img_store::{BuildCache, Store, SweepReport};
+use img_store::{BuildCache, Store, SweepOptions, SweepReport};
 
 /// The question Docker asks before pruning dangling images.
 pub const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
@@ -134,6 +139,9 @@ pub struct Options {
     /// What of the build cache goes (`docker builder prune`, with `-a`
     /// all of it).
     pub build_cache: BuildCache,
+    /// Every partial download no pull holds, whatever its age (`-a`,
+    /// `--system`), not only those idle for a day.
+    pub every_partial: bool,
 }
 
 impl Default for Options {
@@ -143,6 +151,7 @@ impl Default for Options {
             filters: Filters::default(),
             containers: false,
             build_cache: BuildCache::Keep,
+            every_partial: false,
         }
     }
 }
@@ -275,7 +284,7 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
                 .push(e.context(format!("removing image {}", img_core::digest::short(&id)))),
         }
     }
-    let sweep = collect(store, options.build_cache)?;
+    let sweep = collect(store, options, &mut report)?;
     report.deleted = lines(&pruned, &sweep.removed);
     report.reclaimed = sweep.freed + sweep.ingest_freed + sweep.build_cache_freed + container_bytes;
     // Cache entries whose layers went with the images go in any prune;
@@ -324,19 +333,26 @@ fn still_running(container: &img_container::Container) -> bool {
     }
 }
 
-/// Garbage-collect, waiting for running writers when there are any.
-fn collect(store: &Store, build_cache: BuildCache) -> Result<SweepReport> {
+/// Garbage-collect, waiting for running writers when there are any (new
+/// writers queue behind this prune meanwhile). When they do not finish in
+/// time, nothing is collected and the failure is reported.
+fn collect(store: &Store, options: &Options, report: &mut Report) -> Result<SweepReport> {
     let in_use = || Containers::of(store).layers();
-    if let Some(sweep) = store.sweep_all(false, build_cache, &in_use)? {
-        return Ok(sweep);
+    let sweep = SweepOptions {
+        build_cache: options.build_cache,
+        every_partial: options.every_partial,
+    };
+    if let Some(swept) = store.sweep_all(false, &sweep, &in_use)? {
+        return Ok(swept);
     }
-    eprintln!(
-        "img-prune: waiting for the programs writing to the store to finish \
-         (their blobs are kept; the unreferenced ones go after)"
-    );
-    store
-        .sweep_all(true, build_cache, &in_use)?
-        .ok_or_else(|| Error::new(Kind::Io, "garbage collection could not lock the store"))
+    match store.sweep_all(true, &sweep, &in_use) {
+        Ok(sweep) => Ok(sweep.unwrap_or_default()),
+        Err(e) if e.kind() == Kind::Conflict => {
+            report.failures.push(e.context("collecting garbage"));
+            Ok(SweepReport::default())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The report's lines: each pruned image's names and ID with the layers the

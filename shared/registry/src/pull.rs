@@ -130,38 +130,53 @@ fn pull_from(
 
     let blobs = blobs_of(&images)?;
     progress.message(&format!("{wanted}: Pulling from {repository}"));
-    let downloaded = fetch_all(
+    let stored = fetch_all(
         store,
         sources,
         &blobs,
         options.max_concurrent_downloads,
         progress,
-    )?;
-
-    for (_, m, _) in &images {
-        store_manifest(store, m)?;
-    }
-    let named = if keeps_index(options, reference) || !top.is_index() {
-        if top.is_index() {
-            store_manifest(store, &top)?;
-        }
-        descriptor_of(&top)
-    } else {
-        images
-            .first()
-            .map(|(d, _, _)| present::chosen_from(d, &top.digest))
-            .ok_or_else(|| Error::not_found("the index holds no image"))?
-    };
-    let target = store.load_target(&named)?;
-    finish(
-        store,
-        &target,
-        reference,
-        &top.digest,
-        before,
-        downloaded,
-        progress,
     )
+    .and_then(|downloaded| {
+        for (_, m, _) in &images {
+            store_manifest(store, m)?;
+        }
+        let named = if keeps_index(options, reference) || !top.is_index() {
+            if top.is_index() {
+                store_manifest(store, &top)?;
+            }
+            descriptor_of(&top)
+        } else {
+            images
+                .first()
+                .map(|(d, _, _)| present::chosen_from(d, &top.digest))
+                .ok_or_else(|| Error::not_found("the index holds no image"))?
+        };
+        let target = store.load_target(&named)?;
+        finish(
+            store,
+            &target,
+            reference,
+            &top.digest,
+            before,
+            downloaded,
+            progress,
+        )
+    });
+    stored.map_err(|e| {
+        // What is still to come: each missing blob less what its partial
+        // download holds, and the manifests.
+        let needed = blobs
+            .iter()
+            .filter(|(d, _)| !store.has_blob(d.digest()))
+            .map(|(d, _)| d.size() - store.partial_bytes(d.digest(), d.size()))
+            .sum::<u64>()
+            + images
+                .iter()
+                .map(|(_, m, _)| m.bytes.len() as u64)
+                .sum::<u64>();
+        store.out_of_space(e, "this pull", Some(needed))
+    })
 }
 
 /// Name the pulled image and say what happened, as Docker does: "Image is

@@ -14,8 +14,10 @@
 //! when no writer runs. Resumable partial downloads (`partial-HEX` and its
 //! `partial-HEX.ranges`, see `partial.rs`) are kept for
 //! [`PARTIAL_MAX_AGE`] after their last write, so that the next pull
-//! continues them; older ones are removed, unless a process holds the flock
-//! on the data file (a pull working on it), whatever its age.
+//! continues them; older ones are removed (or every one, when the sweep is
+//! asked to: [`SweepOptions::every_partial`], img-prune --system), unless a
+//! process holds the flock on the data file (a pull working on it),
+//! whatever its age.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -24,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
+use super::gclock::{self, Wait};
 use super::{open_lock_file, Snapshots, Store};
 use img_core::digest::{self, Digest};
 use img_core::error::{IoContext, Result};
@@ -56,15 +59,26 @@ pub struct SweepReport {
 
 /// What a sweep does with img-build's cache beyond dropping the entries
 /// whose layers are gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum BuildCache {
     /// Nothing more.
+    #[default]
     Keep,
     /// Remove what no image uses: the `RUN --mount=type=cache` directories
     /// too (BuildKit's prune without `--all`: records no image shares).
     Unused,
     /// Remove all of it: every entry and every cache mount (`--all`).
     All,
+}
+
+/// What a sweep removes besides unreachable blobs and abandoned files.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SweepOptions {
+    /// What becomes of the build cache.
+    pub build_cache: BuildCache,
+    /// Every partial download no pull holds, whatever its age (else only
+    /// those idle for [`PARTIAL_MAX_AGE`]).
+    pub every_partial: bool,
 }
 
 /// How long a resumable partial download (`.img/ingest/partial-HEX`) is kept
@@ -109,70 +123,87 @@ impl Store {
     /// gc lock, when no program can be making one. With `wait` false, gives
     /// up at once (an empty report) when a writer holds the store.
     pub fn sweep(&self, wait: bool, in_use: &InUse<'_>) -> Result<Option<SweepReport>> {
-        self.sweep_all(wait, BuildCache::Keep, in_use)
+        self.sweep_all(wait, &SweepOptions::default(), in_use)
     }
 
-    /// [`Store::sweep`], and the build cache as `build_cache` says.
+    /// [`Store::sweep`], and what `options` add: the build cache, every
+    /// partial download no pull holds.
     pub fn sweep_all(
         &self,
         wait: bool,
-        build_cache: BuildCache,
+        options: &SweepOptions,
         in_use: &InUse<'_>,
     ) -> Result<Option<SweepReport>> {
+        let wait = if wait {
+            Wait::Bounded {
+                budget: gclock::collector_wait(),
+                say: true,
+            }
+        } else {
+            Wait::No
+        };
+        self.with_gc_exclusive(wait, || {
+            let keep = self.reachable()?;
+            let mut report = SweepReport::default();
+            let dir = self.blob_dir();
+            for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
+                let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
+                let name = entry.file_name();
+                let Some(hex) = name.to_str() else { continue };
+                let Ok(digest) = digest::from_hex(hex) else {
+                    continue;
+                };
+                if keep.contains(&digest) || hex.len() != 64 {
+                    continue;
+                }
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(entry.path()).io_context(|| format!("removing blob {digest}"))?;
+                report.freed += size;
+                report.removed.push(digest);
+            }
+            let max_age = match options.every_partial {
+                true => Duration::ZERO,
+                false => PARTIAL_MAX_AGE,
+            };
+            self.sweep_ingest(&mut report, max_age)?;
+            report.snapshots = Snapshots::of(self).sweep(&in_use()?)?;
+            self.sweep_builds(&mut report)?;
+            match options.build_cache {
+                BuildCache::Keep => {}
+                BuildCache::Unused => self.sweep_build_cache(&["build-mounts"], &mut report)?,
+                BuildCache::All => {
+                    self.sweep_build_cache(&["build-cache", "build-mounts"], &mut report)?
+                }
+            }
+            report.build_cache.sort();
+            report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+            Ok(report)
+        })
+    }
+
+    /// Run `work` with the gc lock held exclusively (no writer in the
+    /// store), taken as `wait` says (see `gclock.rs`); `Ok(None)` when it
+    /// was not free and `wait` is [`Wait::No`]. Afterwards this process
+    /// holds what it held before.
+    pub fn with_gc_exclusive<T>(
+        &self,
+        wait: Wait,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<Option<T>> {
+        let writer = self.writer_lock.get().is_some();
         let lock = match self.writer_lock.get() {
             Some(held) => held
                 .try_clone()
                 .io_context(|| "reusing the gc lock".into())?,
-            None => open_lock_file(&self.lock_dir().join("gc"))?,
+            None => open_lock_file(&self.lock_dir().join(gclock::GC))?,
         };
-        if wait {
-            lock.lock()
-                .io_context(|| "waiting for the store's gc lock".into())?;
-        } else if lock.try_lock().is_err() {
-            // A failed conversion drops the shared lock this process held
-            // (flock converts by unlocking first): take it back.
-            if self.writer_lock.get().is_some() {
-                lock.lock_shared()
-                    .io_context(|| "re-taking the gc lock".into())?;
-            }
+        let Some(exclusive) = gclock::lock_exclusive(&self.lock_dir(), &lock, writer, wait)? else {
             return Ok(None);
-        }
-        let keep = self.reachable()?;
-        let mut report = SweepReport::default();
-        let dir = self.blob_dir();
-        for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
-            let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
-            let name = entry.file_name();
-            let Some(hex) = name.to_str() else { continue };
-            let Ok(digest) = digest::from_hex(hex) else {
-                continue;
-            };
-            if keep.contains(&digest) || hex.len() != 64 {
-                continue;
-            }
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(entry.path()).io_context(|| format!("removing blob {digest}"))?;
-            report.freed += size;
-            report.removed.push(digest);
-        }
-        self.sweep_ingest(&mut report)?;
-        report.snapshots = Snapshots::of(self).sweep(&in_use()?)?;
-        self.sweep_builds(&mut report)?;
-        match build_cache {
-            BuildCache::Keep => {}
-            BuildCache::Unused => self.sweep_build_cache(&["build-mounts"], &mut report)?,
-            BuildCache::All => {
-                self.sweep_build_cache(&["build-cache", "build-mounts"], &mut report)?
-            }
-        }
-        report.build_cache.sort();
+        };
+        let result = work();
         // Back to shared: this process may still be writing.
-        if self.writer_lock.get().is_some() {
-            lock.lock_shared()
-                .io_context(|| "re-taking the gc lock".into())?;
-        }
-        report.removed.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
-        Ok(Some(report))
+        exclusive.release(writer)?;
+        result.map(Some)
     }
 
     /// Remove what builds left: the step directories of builds that did
@@ -240,7 +271,7 @@ impl Store {
     /// Remove the ingest area's abandoned files: every temporary file (the
     /// caller holds the gc lock exclusively, so no writer owns one) and the
     /// partial downloads [`Store::sweep_partials`] gives up.
-    fn sweep_ingest(&self, report: &mut SweepReport) -> Result<()> {
+    fn sweep_ingest(&self, report: &mut SweepReport, partial_max_age: Duration) -> Result<()> {
         let dir = self.state_dir().join("ingest");
         for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
             let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
@@ -252,7 +283,19 @@ impl Store {
                 }
             }
         }
-        let (count, bytes) = self.sweep_partials(PARTIAL_MAX_AGE)?;
+        // index.json's own temporary files (see `write_atomic`), of an
+        // update that never finished.
+        if let Ok(entries) = fs::read_dir(self.root()) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    if fs::remove_file(entry.path()).is_ok() {
+                        report.ingest_freed += size;
+                    }
+                }
+            }
+        }
+        let (count, bytes) = self.sweep_partials(partial_max_age)?;
         report.partials = count;
         report.ingest_freed += bytes;
         Ok(())
@@ -334,8 +377,13 @@ fn partial_name(name: &str) -> Option<(&str, bool)> {
     is_hex.then_some((hex, is_state))
 }
 
+/// The bytes removing `path` frees: its length, or less for a sparse
+/// file (a download writes its pieces at their offsets).
 fn file_size(path: &Path) -> u64 {
-    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .map(|m| m.len().min(m.blocks() * 512))
+        .unwrap_or(0)
 }
 
 fn same_file(file: &File, path: &Path) -> bool {
@@ -345,3 +393,7 @@ fn same_file(file: &File, path: &Path) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[path = "gc_tests.rs"]
+mod tests;

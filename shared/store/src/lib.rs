@@ -23,6 +23,8 @@
 //! ROOT/.img/ingest/         blobs being written (temporary files)
 //! ROOT/.img/lock/index      flock held while index.json is replaced
 //! ROOT/.img/lock/gc         shared by writers, exclusive for garbage collection
+//! ROOT/.img/lock/gc-queue   the turnstile that queues writers behind a
+//!                           waiting collection (see gclock.rs)
 //! ROOT/.img/snapshots/      layers unpacked for overlay mounts (see snapshots.rs)
 //! ROOT/.img/containers/     containers' records and directories (img_container)
 //! ```
@@ -35,13 +37,14 @@
 
 mod blobs;
 pub mod compose;
-mod fsck;
 mod gc;
+pub mod gclock;
 mod images;
 mod lookup;
 mod names;
 mod partial;
 mod snapshots;
+mod space;
 mod staging;
 pub mod writeback;
 
@@ -50,11 +53,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
-pub use gc::{BuildCache, InUse, SweepReport, PARTIAL_MAX_AGE};
+pub use gc::{BuildCache, InUse, SweepOptions, SweepReport, PARTIAL_MAX_AGE};
 pub use lookup::{no_such_image, ImageArg, Resolved};
 pub use names::{Entry, Index};
 pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
 pub use snapshots::Snapshots;
+pub use space::is_disk_full;
 pub use staging::StagedBlob;
 
 use img_core::error::{Error, IoContext, Kind, Result};
@@ -141,7 +145,9 @@ impl Store {
         self.root.join(STATE_DIR)
     }
 
-    fn blob_dir(&self) -> PathBuf {
+    /// Where the blobs are (`ROOT/blobs/sha256`), for img-fsck, which
+    /// reads every file there, blob or not.
+    pub fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
 
@@ -159,9 +165,8 @@ impl Store {
         if self.writer_lock.get().is_some() {
             return Ok(());
         }
-        let file = open_lock_file(&self.lock_dir().join("gc"))?;
-        file.lock_shared()
-            .io_context(|| "waiting for the store's gc lock".into())?;
+        let file = open_lock_file(&self.lock_dir().join(gclock::GC))?;
+        gclock::enter_writer(&self.lock_dir(), &file)?;
         // Another thread may have set it first; its lock serves as well.
         let _ = self.writer_lock.set(file);
         Ok(())

@@ -1,10 +1,11 @@
 //! The hostile-input suite: every case of `img_tests::hostile` through every
 //! entry point that takes a layer — img-layer apply, img-import,
-//! img-commit, img-load (OCI, Docker and legacy archives), img-pull from
-//! the real registry, img-build (ADD, and FROM an image that another tool
-//! put into the store) and img-run. After each: the victims are intact,
-//! their content shows up in no output and nowhere in the store, a refused
-//! layer (exit 2) stored and named nothing, and the store verifies clean.
+//! img-commit, img-load (OCI, Docker and legacy archives, from a file and
+//! from a pipe), img-pull from the real registry, img-build (ADD, and FROM
+//! an image that another tool put into the store), img-run and img-export
+//! --output-dir. After each: the victims are intact, their content shows up
+//! in no output and nowhere in the store, a refused layer (exit 2) stored
+//! and named nothing, and the store verifies clean.
 //! One store per entry point, one registry for the pulls, layers built in
 //! memory.
 
@@ -249,6 +250,14 @@ fn img_load() {
                 case.stored,
                 &format!("img-load -i {}", file.display()),
             );
+            // A pipe is staged as a stream, its layers checked as they
+            // stream in: the other way in.
+            suite.expect(
+                case,
+                &format!("img-load (piped {format} archive)"),
+                case.stored,
+                &format!("cat {} | img-load", file.display()),
+            );
         }
     }
     suite.finish("img-load");
@@ -363,6 +372,38 @@ fn img_build_from() {
         assert_busybox_snapshot(&suite.env, &what);
     }
     suite.finish("img-build FROM");
+}
+
+#[test]
+fn img_export_output_dir() {
+    let suite = Suite::new();
+    suite.store_images();
+    for case in &suite.cases {
+        // Beside the victims, as img-layer apply's destinations are.
+        let dest = suite.env.path(&format!("rootfs-{}", case.name));
+        let script = format!(
+            "img-export --output-dir {} from-{}",
+            dest.display(),
+            case.name
+        );
+        // The image came in past img's checks: unpacking it is the guard.
+        let run = suite.expect(case, "img-export --output-dir", case.applied, &script);
+        let what = format!("{} through img-export --output-dir", case.name);
+        if case.applied {
+            assert!(dest.join("bin/busybox").is_file(), "{what}: no busybox");
+            if let Some(lands) = &case.lands {
+                assert!(
+                    std::fs::symlink_metadata(dest.join(lands)).is_ok(),
+                    "{what}: nothing at {lands} inside the destination"
+                );
+            }
+            suite.victims.assert_not_in(&dest, &what);
+        } else {
+            // A refusal leaves no directory behind.
+            assert!(!dest.exists(), "{what}: {}", run.stderr);
+        }
+    }
+    suite.finish("img-export --output-dir");
 }
 
 /// Everything a container can read of its root filesystem, printed: the

@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_cache;
 mod build_reproducible;
 mod cli;
 mod commit;
 mod containers;
+mod crash;
 mod credentials;
 mod differential;
 mod differential_cli;
@@ -15,6 +17,8 @@ mod differential_files;
 mod differential_stages;
 mod docs;
 mod export;
+mod fsck;
+mod full_disk;
 mod head_first;
 mod history;
 mod hostile;
@@ -26,6 +30,7 @@ mod login;
 mod ls;
 mod mirrors;
 mod prune;
+mod prune_queue;
 mod pull;
 mod push;
 mod registry_faults;

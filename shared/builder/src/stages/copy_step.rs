@@ -9,6 +9,7 @@ impl Builder<'_> {
         &mut self,
         state: State,
         expanded: &Instruction,
+        original: &str,
         stage: usize,
     ) -> Result<State> {
         let mut add_checksum = None;
@@ -47,9 +48,13 @@ impl Builder<'_> {
             }
             _ => return Err(Error::invalid("not a COPY or ADD")),
         };
+        let owner_text = chown.as_deref().unwrap_or_default();
         // Where the sources come from: the context, or another stage's or
-        // image's root filesystem, mounted for the copy.
+        // image's root filesystem, mounted for the copy — once the step is
+        // not found by what it copies from (the other stage's key), which
+        // needs no files of it.
         let mut source_mount = None;
+        let mut by_source = None;
         let source_root: PathBuf = match from {
             None => self.options.context.clone().ok_or_else(|| {
                 Error::invalid(
@@ -62,6 +67,21 @@ impl Builder<'_> {
                     Some(i) => self.stage_result(i)?,
                     None => self.base(from, stage)?.0,
                 };
+                let key = StepKey {
+                    parent: state.key.clone(),
+                    text: format!("{expanded:?}"),
+                    extra: format!("from {} {owner_text}", source.key),
+                    instruction: original.to_string(),
+                    inputs: vec![
+                        ("what it copies from".into(), source.key.to_string()),
+                        ("the --chown owner".into(), owner_text.to_string()),
+                    ],
+                };
+                if let Some(hit) = self.cached(&key, false) {
+                    return self.finish(hit, &key, true);
+                }
+                by_source = Some(key);
+                self.cache.ensure_layers(&source)?;
                 let mount = StepDir::new(self.work.path())?;
                 let root = mount.mount(self.store, &source)?;
                 source_mount = Some(mount);
@@ -102,14 +122,24 @@ impl Builder<'_> {
             exclude,
         };
         let checksum = copy::checksum(&request)?;
-        let key = cache::key(
-            &state.key,
-            &format!("{expanded:?}"),
-            &format!("{checksum} {}", chown.as_deref().unwrap_or_default()),
-        );
-        if let Some(hit) = self.cached(&key) {
-            return self.finish(hit, key, true);
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: format!("{expanded:?}"),
+            extra: format!("{checksum} {owner_text}"),
+            instruction: original.to_string(),
+            inputs: vec![
+                ("the files it copies".into(), checksum.to_string()),
+                ("the --chown owner".into(), owner_text.to_string()),
+            ],
+        };
+        if let Some(hit) = self.cached(&key, true) {
+            let state = self.finish(hit, &key, true)?;
+            if let Some(alias) = &by_source {
+                self.cache.record_alias(alias, &state)?;
+            }
+            return Ok(state);
         }
+        self.cache.ensure_layers(&state)?;
         let rootfs = step.mount(self.store, &state)?;
         let owner = chown.as_deref().map(|spec| owner::resolve(&rootfs, spec));
         request.owner = owner;
@@ -129,6 +159,10 @@ impl Builder<'_> {
             dest,
         });
         step.commit(self.store, &mut next, &created_by, &self.clock)?;
-        self.finish(next, key, false)
+        let state = self.finish(next, &key, false)?;
+        if let Some(alias) = &by_source {
+            self.cache.record_alias(alias, &state)?;
+        }
+        Ok(state)
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::args::{Given, Scope};
-use super::cache;
+use super::cache::{self, StepKey};
 use super::clock::Clock;
 use super::copy;
 use super::history;
@@ -19,6 +19,7 @@ use super::mounts::{self, Kind as MountKind, Mount};
 use super::owner;
 use super::run_script;
 use super::state::State;
+use super::step_cache::{Found, StepCache};
 use super::steps::{self, StepDir};
 use super::workdir;
 use super::{Built, Options};
@@ -56,6 +57,8 @@ pub struct Builder<'a> {
     /// Whether the current stage set CMD (ENTRYPOINT clears only an
     /// inherited one, as Docker's builder decides).
     cmd_set: bool,
+    /// The caches steps are looked up in, and what the build went through.
+    cache: StepCache<'a>,
     /// The times the build writes.
     clock: Clock,
 }
@@ -107,15 +110,46 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             cmd_set: false,
+            cache: StepCache::new(store, options.no_cache, progress),
             clock,
         })
     }
 
-    /// Build the target stage and what it needs; store and name the image.
+    /// Build the target stage and what it needs; store and name the image;
+    /// write the cache where `--cache-to` says.
     pub fn build(mut self) -> Result<Built> {
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
+        self.cache.import(
+            &self.options.cache_from,
+            &self.options.pull_options.client,
+            self.progress,
+        );
+        // Each start over takes fewer hits (see `step_cache.rs`); a cache
+        // that failed is not asked again, so this ends.
+        let mut starts = self.options.cache_from.len() + 2;
+        let state = loop {
+            match self.build_target() {
+                Err(e) if starts > 1 => match self.cache.restart() {
+                    Some(why) => {
+                        starts -= 1;
+                        self.say(&format!(
+                            "[Cache] {why}; building again, taking only hits whose layers can be had"
+                        ));
+                        self.done = vec![None; self.file.stages.len()];
+                        self.step = 0;
+                    }
+                    None => return Err(e),
+                },
+                other => break other?,
+            }
+        };
+        self.finish_image(state)
+    }
+
+    /// Build the stages the target needs; the target's state.
+    fn build_target(&mut self) -> Result<State> {
         let target = match &self.options.target {
             Some(name) => self.stage_by_name(name).ok_or_else(|| {
                 Error::invalid(format!(
@@ -133,9 +167,18 @@ impl<'a> Builder<'a> {
             let state = self.build_stage(index)?;
             self.done[index] = Some(state);
         }
-        let mut state = self.done[target]
+        let state = self.done[target]
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
+        // The image needs its layers in the store.
+        self.cache.ensure_layers(&state)?;
+        Ok(state)
+    }
+
+    /// Label, store and name the image the target stage made; export the
+    /// cache.
+    fn finish_image(self, mut state: State) -> Result<Built> {
+        let last_step = state.key.clone();
         if !self.options.labels.is_empty() {
             let labels = state
                 .runtime()?
@@ -154,6 +197,8 @@ impl<'a> Builder<'a> {
                 unused.join(" ")
             ));
         }
+        self.cache
+            .write_inline(&self.options.cache_to, &last_step, &mut state)?;
         let target = img_store::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
         self.say(&format!("Successfully built {}", digest::short(&id)));
@@ -167,6 +212,11 @@ impl<'a> Builder<'a> {
             Some(r) => r,
             None => img_store::compose::name(self.store, &target, None)?,
         };
+        self.cache.export(
+            &self.options.cache_to,
+            &self.options.pull_options.client,
+            &last_step,
+        )?;
         Ok(Built { target, record })
     }
 
@@ -331,6 +381,9 @@ impl<'a> Builder<'a> {
             &self.options.pull_options,
             self.progress,
         )?;
+        if let Ok(reference) = img_core::reference::Reference::parse(image) {
+            self.cache.note_base(reference);
+        }
         Ok((State::from_image(&found), found.id().clone()))
     }
 
@@ -362,7 +415,7 @@ impl<'a> Builder<'a> {
                         (name.clone(), value)
                     })
                     .collect();
-                self.history_step(state, &history::arg_step(&taken))
+                self.history_step(state, &history::arg_step(&taken), &located.original)
             }
             Instruction::Run {
                 command,
@@ -389,6 +442,7 @@ impl<'a> Builder<'a> {
                 settings.isolation.privileged |= security.as_deref() == Some("insecure");
                 let request = RunRequest {
                     expanded: &expanded,
+                    original: &located.original,
                     command,
                     heredocs,
                     settings: &settings,
@@ -398,52 +452,78 @@ impl<'a> Builder<'a> {
                 self.run_step(state, scope, &request)
             }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
-                self.copy_step(state, &expanded, stage)
+                self.copy_step(state, &expanded, &located.original, stage)
             }
-            _ => self.config_step(state, &expanded),
+            _ => self.config_step(state, &expanded, &located.original),
         }
     }
 
-    /// The cached result of the step `key`, unless --no-cache.
-    fn cached(&self, key: &digest::Digest) -> Option<State> {
-        if self.options.no_cache {
-            return None;
+    /// The step `step` from a cache (unless --no-cache), saying where it
+    /// was found; or, when `explain` and misses are explained, why not.
+    fn cached(&mut self, step: &StepKey, explain: bool) -> Option<State> {
+        if let Some(hit) = self.cache.lookup(step) {
+            match hit.found {
+                Found::Local => self.say(" ---> Using cache"),
+                Found::Imported(label) => self.say(&format!(" ---> Using cache from {label}")),
+            }
+            return Some(hit.state);
         }
-        cache::lookup(self.store, key)
+        if explain {
+            if let Some(why) = self.cache.explain_miss(step) {
+                self.say(&format!(" ---> Cache miss: {why}"));
+            }
+        }
+        None
     }
 
-    /// Print a step's resulting image ID, remember it in the cache.
-    fn finish(&self, mut state: State, key: digest::Digest, from_cache: bool) -> Result<State> {
-        state.key = key;
-        if from_cache {
-            self.say(" ---> Using cache");
-        } else {
+    /// Print a step's resulting image ID; remember a step made now in the
+    /// cache, and every step for `--cache-to`.
+    fn finish(&mut self, mut state: State, step: &StepKey, found: bool) -> Result<State> {
+        if !found {
+            state.key = step.key();
             state.stamp(self.clock.now());
-            cache::save(self.store, &state)?;
         }
+        self.cache.record(step, &state, !found)?;
         self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
         Ok(state)
     }
 
     /// A step that adds only a history entry (ARG).
-    fn history_step(&mut self, state: State, created_by: &str) -> Result<State> {
-        let key = cache::key(&state.key, created_by, "");
-        if let Some(hit) = self.cached(&key) {
-            return self.finish(hit, key, true);
+    fn history_step(&mut self, state: State, created_by: &str, original: &str) -> Result<State> {
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: created_by.to_string(),
+            extra: String::new(),
+            instruction: original.to_string(),
+            inputs: Vec::new(),
+        };
+        if let Some(hit) = self.cached(&key, true) {
+            return self.finish(hit, &key, true);
         }
         let mut next = state;
         next.add_empty_step(created_by, self.clock.now())?;
-        self.finish(next, key, false)
+        self.finish(next, &key, false)
     }
 
     /// A step that changes the config; WORKDIR also makes its directory,
     /// in a layer of its own, as BuildKit does.
-    fn config_step(&mut self, state: State, expanded: &Instruction) -> Result<State> {
-        let key = cache::key(&state.key, &format!("{expanded:?}"), "");
+    fn config_step(
+        &mut self,
+        state: State,
+        expanded: &Instruction,
+        original: &str,
+    ) -> Result<State> {
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: format!("{expanded:?}"),
+            extra: String::new(),
+            instruction: original.to_string(),
+            inputs: Vec::new(),
+        };
         let set_cmd = matches!(expanded, Instruction::Cmd(_));
-        if let Some(hit) = self.cached(&key) {
+        if let Some(hit) = self.cached(&key, true) {
             self.cmd_set |= set_cmd;
-            return self.finish(hit, key, true);
+            return self.finish(hit, &key, true);
         }
         let mut next = state;
         let mut applied = history::Applied::default();
@@ -485,9 +565,10 @@ impl<'a> Builder<'a> {
                 .to_string();
         }
         let Some(created_by) = history::config_step(expanded, &applied) else {
-            return self.finish(next, key, false);
+            return self.finish(next, &key, false);
         };
         if matches!(expanded, Instruction::Workdir(_)) && applied.workdir != "/" {
+            self.cache.ensure_layers(&next)?;
             let work = self.work.path();
             workdir::add_step(
                 self.store,
@@ -500,7 +581,7 @@ impl<'a> Builder<'a> {
         } else {
             next.add_empty_step(&created_by, self.clock.now())?;
         }
-        self.finish(next, key, false)
+        self.finish(next, &key, false)
     }
 }
 
@@ -547,6 +628,8 @@ fn check_copy_from(file: &Dockerfile, name: &str) -> Result<()> {
 #[derive(Clone, Copy)]
 struct RunRequest<'a> {
     expanded: &'a Instruction,
+    /// The instruction as written.
+    original: &'a str,
     command: &'a Command,
     heredocs: &'a [Heredoc],
     settings: &'a Settings,

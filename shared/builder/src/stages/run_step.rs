@@ -13,6 +13,7 @@ impl Builder<'_> {
     ) -> Result<State> {
         let RunRequest {
             expanded,
+            original,
             command,
             heredocs,
             settings,
@@ -47,14 +48,21 @@ impl Builder<'_> {
         // Held until the step ends: the mounts of other stages' files.
         let mut held = Vec::new();
         let mut extra = build_env.join("\n");
+        let mut inputs = vec![("the build arguments".to_string(), extra.clone())];
+        let mut pending = Vec::new();
         for mount in mounts {
-            let provided = self.provide(mount, stage, &mut held)?;
+            let provided = self.provide(mount, stage)?;
             if let Some(checksum) = &provided.checksum {
                 extra.push_str(&format!("\n{} {checksum}", mount.target));
+                inputs.push((
+                    format!("the files mounted at {}", mount.target),
+                    checksum.clone(),
+                ));
             }
             if let Some(bind) = provided.bind {
                 settings.isolation.binds.push(bind);
             }
+            pending.extend(provided.pending);
             if mount.kind == MountKind::Tmpfs {
                 settings.isolation.tmpfs.push(mount.target.clone());
             }
@@ -62,9 +70,25 @@ impl Builder<'_> {
                 build_env.push(pair);
             }
         }
-        let key = cache::key(&state.key, &format!("{expanded:?}"), &extra);
-        if let Some(hit) = self.cached(&key) {
-            return self.finish(hit, key, true);
+        let key = StepKey {
+            parent: state.key.clone(),
+            text: format!("{expanded:?}"),
+            extra,
+            instruction: original.to_string(),
+            inputs,
+        };
+        if let Some(hit) = self.cached(&key, true) {
+            return self.finish(hit, &key, true);
+        }
+        self.cache.ensure_layers(&state)?;
+        for mount in mounts.iter().filter(|m| m.kind == MountKind::Cache) {
+            let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
+            self.cache
+                .fill_cache_mount(&id, &mounts::cache_dir(&self.store.state_dir(), mount)?);
+        }
+        for bind in pending {
+            let bind = self.bind(bind, &mut held)?;
+            settings.isolation.binds.push(bind);
         }
         let env = process::strings(&state.runtime_value(), "Env");
         let created_by = history::run_step(
@@ -88,22 +112,21 @@ impl Builder<'_> {
         mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
         step.commit(self.store, &mut next, &created_by, &self.clock)?;
-        self.finish(next, key, false)
+        self.finish(next, &key, false)
     }
 
-    /// What a `RUN --mount` binds, the checksum of what it shows (for the
-    /// cache key), or the environment variable of a secret.
-    fn provide(
-        &mut self,
-        mount: &Mount,
-        stage: usize,
-        held: &mut Vec<StepDir>,
-    ) -> Result<Provided> {
+    /// What a `RUN --mount` binds (a bind mount of files only once the
+    /// step is known to be made: see [`Builder::bind`]), the checksum of
+    /// what it shows (for the cache key), or the environment variable of a
+    /// secret.
+    fn provide(&mut self, mount: &Mount, stage: usize) -> Result<Provided> {
         let mut provided = Provided::default();
         match mount.kind {
             MountKind::Tmpfs => {}
             MountKind::Cache => {
                 let dir = mounts::cache_dir(&self.store.state_dir(), mount)?;
+                let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
+                self.cache.note_cache_mount(&id, &dir);
                 provided.bind = Some(Bind {
                     source: dir,
                     destination: mount.target.clone(),
@@ -122,13 +145,11 @@ impl Builder<'_> {
                 };
                 match &mount.env {
                     Some(variable) => {
-                        let value = std::fs::read_to_string(&secret.path)
-                            .io_context(|| format!("reading secret {id}"))?;
-                        provided.env = Some(format!("{variable}={value}"));
+                        provided.env = Some(format!("{variable}={}", secret.value()?));
                     }
                     None => {
                         provided.bind = Some(Bind {
-                            source: secret.path.clone(),
+                            source: secret.file(self.work.path())?,
                             destination: mount.target.clone(),
                             read_only: true,
                         })
@@ -144,7 +165,7 @@ impl Builder<'_> {
                         })?;
                         provided.checksum =
                             Some(self.context_checksum(&context, &source, &mount.target)?);
-                        context
+                        BindRoot::Context(context)
                     }
                     Some(from) => {
                         let other = match self.stage_named(from).filter(|&i| i < stage) {
@@ -152,26 +173,14 @@ impl Builder<'_> {
                             None => self.base(from, stage)?.0,
                         };
                         provided.checksum = Some(format!("{} {source}", other.key));
-                        let dir = StepDir::new(self.work.path())?;
-                        let root = dir.mount(self.store, &other)?;
-                        held.push(dir);
-                        root
+                        BindRoot::State(Box::new(other))
                     }
                 };
-                // The source is resolved inside its root, links and all; the
-                // runtime gets the path of what was found.
-                let mut path =
-                    img_core::confine::Root::open(&root)?.real_path(source.as_bytes())?;
-                if mount.rw {
-                    // Writes go to a throwaway layer over the source.
-                    let dir = StepDir::new(self.work.path())?;
-                    path = dir.mount_dir(&path)?;
-                    held.push(dir);
-                }
-                provided.bind = Some(Bind {
-                    source: path,
-                    destination: mount.target.clone(),
-                    read_only: !mount.rw,
+                provided.pending = Some(PendingBind {
+                    root,
+                    source,
+                    rw: mount.rw,
+                    target: mount.target.clone(),
                 });
             }
         }
@@ -211,12 +220,60 @@ impl Builder<'_> {
         };
         Ok(copy::checksum(&request)?.to_string())
     }
+
+    /// Mount what a `RUN --mount=type=bind` shows; the mounts are held in
+    /// `held` until the step ends.
+    fn bind(&mut self, pending: PendingBind, held: &mut Vec<StepDir>) -> Result<Bind> {
+        let root = match pending.root {
+            BindRoot::Context(context) => context,
+            BindRoot::State(other) => {
+                self.cache.ensure_layers(&other)?;
+                let dir = StepDir::new(self.work.path())?;
+                let root = dir.mount(self.store, &other)?;
+                held.push(dir);
+                root
+            }
+        };
+        // The source is resolved inside its root, links and all; the
+        // runtime gets the path of what was found.
+        let mut path =
+            img_core::confine::Root::open(&root)?.real_path(pending.source.as_bytes())?;
+        if pending.rw {
+            // Writes go to a throwaway layer over the source.
+            let dir = StepDir::new(self.work.path())?;
+            path = dir.mount_dir(&path)?;
+            held.push(dir);
+        }
+        Ok(Bind {
+            source: path,
+            destination: pending.target,
+            read_only: !pending.rw,
+        })
+    }
 }
 
 /// What one `RUN --mount` gives the step.
 #[derive(Default)]
 struct Provided {
     bind: Option<Bind>,
+    /// A bind mount of files, made once the step is known to be made.
+    pending: Option<PendingBind>,
     checksum: Option<String>,
     env: Option<String>,
+}
+
+/// A `RUN --mount=type=bind` not mounted yet.
+struct PendingBind {
+    root: BindRoot,
+    source: String,
+    rw: bool,
+    target: String,
+}
+
+/// Where a bind mount's files are.
+enum BindRoot {
+    /// The build context.
+    Context(PathBuf),
+    /// Another stage's or an image's root filesystem.
+    State(Box<State>),
 }

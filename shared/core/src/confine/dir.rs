@@ -202,6 +202,18 @@ impl Dir {
             .map_err(|e| failed(format!("renaming {}", self.shown_child(name).display()), e))
     }
 
+    /// Move `from`'s entry `source` to `name` in this directory (both plain
+    /// names relative to their handles), replacing what `name` names
+    /// unless that is a directory.
+    pub fn rename_from(&self, from: &Dir, source: &OsStr, name: &OsStr) -> Result<()> {
+        rustix::fs::renameat(&from.fd, plain(source)?, &self.fd, plain(name)?).map_err(|e| {
+            failed(
+                format!("renaming to {}", self.shown_child(name).display()),
+                e,
+            )
+        })
+    }
+
     /// Remove the entry `name`, a directory with everything in it; whether
     /// there was one. Links in the tree are removed, never followed.
     pub fn remove(&self, name: &OsStr) -> Result<bool> {

@@ -1,0 +1,374 @@
+//! Unpacking gives the tree that extracting the flattened layers gives
+//! (`img-export | tar -x`), whatever the number of workers; it never writes
+//! outside the root.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use super::*;
+use crate::{extract, flatten};
+
+enum E<'a> {
+    Dir(&'a str, u32),
+    File(&'a str, &'a str, u32),
+    Sym(&'a str, &'a str),
+    Hard(&'a str, &'a str),
+}
+
+fn layer(entries: &[E<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, e) in entries.iter().enumerate() {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(1_000_000 + n as u64);
+        match e {
+            E::Dir(p, mode) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(*mode);
+                h.set_size(0);
+                b.append_data(&mut h, p, &[][..]).unwrap();
+            }
+            E::File(p, text, mode) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_size(text.len() as u64);
+                b.append_data(&mut h, p, text.as_bytes()).unwrap();
+            }
+            E::Sym(p, t) | E::Hard(p, t) => {
+                h.set_entry_type(if matches!(e, E::Sym(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
+                h.set_mode(0o777);
+                h.set_size(0);
+                b.append_link(&mut h, p, t).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// Every path with its type, mode, content, link count and (except for
+/// links) modification time.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let desc = if m.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                walk(root, &p, out);
+                format!("dir {:o} {}", m.permissions().mode() & 0o7777, m.mtime())
+            } else {
+                format!(
+                    "file {:o} {:?} links {} {}",
+                    m.permissions().mode() & 0o7777,
+                    fs::read_to_string(&p).unwrap(),
+                    m.nlink(),
+                    m.mtime()
+                )
+            };
+            out.insert(rel, desc);
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+struct Mem(Vec<u8>);
+
+impl LayerSource for Mem {
+    fn open(&self) -> Result<Box<dyn Read + '_>> {
+        Ok(Box::new(&self.0[..]))
+    }
+    fn describe(&self) -> String {
+        "test layer".into()
+    }
+}
+
+/// Unpack `layers` with `workers` workers into a new directory of `tmp`.
+fn unpacked(tmp: &Path, name: &str, layers: &[Vec<u8>], workers: usize) -> Result<Report> {
+    let dest = tmp.join(name);
+    fs::create_dir(&dest).unwrap();
+    let sources: Vec<Mem> = layers.iter().map(|l| Mem(l.clone())).collect();
+    let refs: Vec<&(dyn LayerSource + Sync)> = sources
+        .iter()
+        .map(|s| s as &(dyn LayerSource + Sync))
+        .collect();
+    let options = Options {
+        preserve_owners: false,
+        workers,
+    };
+    unpack(&refs, &Root::open(&dest)?, &options)
+}
+
+/// Flatten `layers` (as `img-export` does) and extract the result into a
+/// new directory of `tmp` (as `tar -x` does).
+fn applied(tmp: &Path, name: &str, layers: &[Vec<u8>]) {
+    let dest = tmp.join(name);
+    fs::create_dir(&dest).unwrap();
+    let options = extract::Options {
+        preserve_owners: false,
+        overlay: false,
+    };
+    let sources: Vec<Mem> = layers.iter().map(|l| Mem(l.clone())).collect();
+    let refs: Vec<&dyn LayerSource> = sources.iter().map(|s| s as &dyn LayerSource).collect();
+    let flat = flatten::flatten(&refs, Vec::new()).unwrap();
+    extract::apply(&flat[..], &dest, &options).unwrap();
+}
+
+fn stack() -> Vec<Vec<u8>> {
+    let l1 = layer(&[
+        E::Dir("a", 0o750),
+        E::Dir("a/b", 0o755),
+        E::File("a/b/f", "one", 0o644),
+        E::Hard("a/hl", "a/b/f"),
+        E::Hard("a/hl2", "a/b/f"),
+        E::Dir("c", 0o755),
+        E::File("c/k", "keep", 0o4755),
+        E::Sym("c/sym", "../a/b/f"),
+        E::File("c/same", "kept", 0o600),
+        E::Hard("c/same-link", "c/same"),
+        E::Dir("d", 0o755),
+        E::File("d/g", "gone", 0o644),
+        E::Dir("d/sub", 0o755),
+        E::File("d/sub/x", "deep", 0o644),
+        E::Dir("e", 0o755),
+        E::File("e/x", "x", 0o644),
+        E::Dir("f", 0o755),
+        E::File("f/inside", "in", 0o644),
+        E::Dir("ro", 0o555),
+        E::File("ro/file", "in a read-only directory", 0o444),
+    ]);
+    let l2 = layer(&[
+        E::Dir("a", 0o700),
+        E::File("a/b/f", "two", 0o600),
+        E::Dir("d", 0o755),
+        E::File("d/.wh..wh..opq", "", 0o644),
+        E::File("d/n", "new", 0o644),
+        E::File("c/.wh.k", "", 0o644),
+        E::File(".wh.e", "", 0o644),
+        E::File("f", "file now", 0o644),
+        E::File("twice", "first", 0o644),
+        E::File("twice", "second", 0o640),
+    ]);
+    let l3 = layer(&[
+        E::Dir("e", 0o755),
+        E::File("e/y", "back", 0o644),
+        E::Sym("lnk", "/nowhere"),
+        E::Dir("ro", 0o500),
+    ]);
+    vec![l1, l2, l3]
+}
+
+#[test]
+fn unpacking_equals_extracting_the_flattened_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = stack();
+    applied(tmp.path(), "applied", &layers);
+    let want = tree(&tmp.path().join("applied"));
+    assert!(want.contains_key("a/hl"));
+    for workers in [1, 2, 3] {
+        let name = format!("unpacked-{workers}");
+        unpacked(tmp.path(), &name, &layers, workers).unwrap();
+        assert_eq!(tree(&tmp.path().join(&name)), want, "{workers} workers");
+    }
+}
+
+#[test]
+fn a_hard_link_keeps_content_its_target_had_in_its_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = vec![
+        layer(&[E::File("t", "old", 0o644)]),
+        layer(&[E::Hard("l1", "t"), E::Hard("l2", "t")]),
+        layer(&[E::File("t", "new", 0o600)]),
+    ];
+    applied(tmp.path(), "applied", &layers);
+    let want = tree(&tmp.path().join("applied"));
+    assert!(want["l1"].contains("\"old\" links 2"), "{want:?}");
+    for workers in [1, 3] {
+        let name = format!("unpacked-{workers}");
+        unpacked(tmp.path(), &name, &layers, workers).unwrap();
+        assert_eq!(tree(&tmp.path().join(&name)), want, "{workers} workers");
+    }
+}
+
+#[test]
+fn a_hard_link_to_nothing_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = vec![layer(&[E::Hard("l", "missing")])];
+    let err = unpacked(tmp.path(), "u", &layers, 2).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
+fn nothing_is_written_outside_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("victim"), "intact").unwrap();
+    let layers = vec![
+        layer(&[E::Sym("out", ".."), E::Sym("abs", "/")]),
+        layer(&[E::File("out/victim", "overwritten", 0o644)]),
+        layer(&[E::File("abs/victim", "overwritten", 0o644)]),
+    ];
+    unpacked(tmp.path(), "u", &layers, 3).unwrap();
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("victim")).unwrap(),
+        "intact"
+    );
+    // Each higher layer's directory hides the link below it, as in an
+    // overlay.
+    assert!(tmp.path().join("u/out").is_dir());
+    assert!(tmp.path().join("u/abs/victim").is_file());
+    // The tar crate refuses to write such a name: set it in the header.
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"../victim");
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(11);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"overwritten"[..]).unwrap();
+    let escaping = b.into_inner().unwrap();
+    assert!(unpacked(tmp.path(), "v", &[escaping], 1).is_err());
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("victim")).unwrap(),
+        "intact"
+    );
+}
+
+#[test]
+fn the_staging_directory_is_gone_after_success_and_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    unpacked(tmp.path(), "ok", &stack(), 3).unwrap();
+    let names: Vec<String> = fs::read_dir(tmp.path().join("ok"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with(".img-unpack")),
+        "{names:?}"
+    );
+    let bad = vec![stack()[0].clone(), b"not a tar at all".repeat(64)];
+    assert!(unpacked(tmp.path(), "bad", &bad, 2).is_err());
+    let names: Vec<String> = fs::read_dir(tmp.path().join("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with(".img-unpack")),
+        "{names:?}"
+    );
+}
+
+/// A lower layer that says when it was read to its end.
+struct Signal(Vec<u8>, std::sync::mpsc::Sender<()>);
+
+/// The top layer, held back until every lower layer was read to its end:
+/// their entries all wait in the staging directory for its facts.
+struct Gate(Vec<u8>, Mutex<std::sync::mpsc::Receiver<()>>, usize);
+
+/// Bytes, with something done before the first read or at the end.
+struct Reading<'a> {
+    bytes: &'a [u8],
+    first: Option<Box<dyn FnOnce() + 'a>>,
+    at_end: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl Read for Reading<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(first) = self.first.take() {
+            first();
+        }
+        let n = self.bytes.read(buf)?;
+        if n == 0 {
+            if let Some(at_end) = self.at_end.take() {
+                at_end();
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl LayerSource for Signal {
+    fn open(&self) -> Result<Box<dyn Read + '_>> {
+        let send = self.1.clone();
+        Ok(Box::new(Reading {
+            bytes: &self.0,
+            first: None,
+            at_end: Some(Box::new(move || send.send(()).unwrap())),
+        }))
+    }
+    fn describe(&self) -> String {
+        "lower test layer".into()
+    }
+}
+
+impl LayerSource for Gate {
+    fn open(&self) -> Result<Box<dyn Read + '_>> {
+        let wait = move || {
+            let received = self.1.lock().unwrap();
+            for _ in 0..self.2 {
+                received.recv().unwrap();
+            }
+        };
+        Ok(Box::new(Reading {
+            bytes: &self.0,
+            first: Some(Box::new(wait)),
+            at_end: None,
+        }))
+    }
+    fn describe(&self) -> String {
+        "top test layer".into()
+    }
+}
+
+#[test]
+fn lower_layers_read_before_the_top_one_give_the_same_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = stack();
+    applied(tmp.path(), "applied", &layers);
+    let dest = tmp.path().join("gated");
+    fs::create_dir(&dest).unwrap();
+    let (send, received) = std::sync::mpsc::channel();
+    let lower: Vec<Signal> = layers[..2]
+        .iter()
+        .map(|l| Signal(l.clone(), send.clone()))
+        .collect();
+    let top = Gate(layers[2].clone(), Mutex::new(received), 2);
+    let mut refs: Vec<&(dyn LayerSource + Sync)> = lower
+        .iter()
+        .map(|s| s as &(dyn LayerSource + Sync))
+        .collect();
+    refs.push(&top);
+    let options = Options {
+        preserve_owners: false,
+        workers: 3,
+    };
+    unpack(&refs, &Root::open(&dest).unwrap(), &options).unwrap();
+    assert_eq!(tree(&dest), tree(&tmp.path().join("applied")));
+}
+
+#[test]
+fn a_big_file_is_written_whole_by_its_own_thread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big: String = (0..(9 << 20) / 16).map(|i| format!("{i:015}\n")).collect();
+    let layers = vec![
+        layer(&[E::File("big", &big, 0o640)]),
+        layer(&[E::File("small", "s", 0o644)]),
+    ];
+    unpacked(tmp.path(), "u", &layers, 2).unwrap();
+    assert_eq!(fs::read_to_string(tmp.path().join("u/big")).unwrap(), big);
+    let meta = fs::metadata(tmp.path().join("u/big")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    assert_eq!(meta.mtime(), 1_000_000);
+    // Cut short: the error says the layer is bad.
+    let mut cut = layers[0].clone();
+    cut.truncate(5 << 20);
+    let err = unpacked(tmp.path(), "cut", &[cut], 1).unwrap_err();
+    assert_eq!(err.kind(), img_core::Kind::InvalidInput, "{err}");
+}
