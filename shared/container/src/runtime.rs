@@ -410,7 +410,10 @@ mod tests {
         assert_eq!(version_of(runc).as_deref(), Some("1.1.5+ds1"));
         let crun = "crun version 1.8.1\ncommit: f8a0\n+SYSTEMD +SELINUX\n";
         assert_eq!(version_of(crun).as_deref(), Some("1.8.1"));
-        assert_eq!(version_of("\nyouki 0.3.0\n").as_deref(), Some("youki 0.3.0"));
+        assert_eq!(
+            version_of("\nyouki 0.3.0\n").as_deref(),
+            Some("youki 0.3.0")
+        );
         assert_eq!(version_of(""), None);
     }
 

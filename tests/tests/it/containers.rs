@@ -542,7 +542,10 @@ fn the_runtime_and_its_version_are_reported() {
         "{all}"
     );
     if env.sh("command -v crun").code == 0 {
-        assert!(all.lines().nth(2).unwrap().starts_with("runtime: crun "), "{all}");
+        assert!(
+            all.lines().nth(2).unwrap().starts_with("runtime: crun "),
+            "{all}"
+        );
     }
     // A runtime is asked, not guessed: whatever it says is what is shown.
     let told = env
@@ -552,19 +555,32 @@ fn the_runtime_and_its_version_are_reported() {
     let toy = env.path("toy").display().to_string();
     assert_eq!(
         told,
-        format!("img-create {}\nruntime: {toy} 9.9 ({toy})\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "img-create {}\nruntime: {toy} 9.9 ({toy})\n",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     let broken = env
         .sh("printf '#!/bin/sh\necho broken >&2; exit 3\n' >toy && img-run --runtime ./toy --version")
         .ok()
         .stdout;
-    assert!(broken.contains("runtime: ./toy version unknown ("), "{broken}");
+    assert!(
+        broken.contains("runtime: ./toy version unknown ("),
+        "{broken}"
+    );
     assert!(broken.contains("broken"), "{broken}");
-    let missing = env.sh("img-run --runtime no-such-runtime --version").code(125);
-    assert!(missing.stderr.contains("no-such-runtime"), "{}", missing.stderr);
+    let missing = env
+        .sh("img-run --runtime no-such-runtime --version")
+        .code(125);
+    assert!(
+        missing.stderr.contains("no-such-runtime"),
+        "{}",
+        missing.stderr
+    );
     assert_eq!(missing.stdout, "");
     // The record keeps the runtime that ran the container.
-    env.sh("img-run --runtime runc --name ran base busybox true").ok();
+    env.sh("img-run --runtime runc --name ran base busybox true")
+        .ok();
     let record = env
         .sh("cat $STORE/.img/containers/*/container.json")
         .ok()
