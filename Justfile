@@ -48,6 +48,10 @@ demo: release
 stress *args: build
     bash scripts/stress.sh {{args}}
 
+# Every fuzz target for SECONDS each (default 60), or only those named: `just fuzz 300 layer`.
+fuzz *args:
+    bash scripts/fuzz.sh {{args}}
+
 # Benchmarks beside skopeo, umoci and buildah: `just bench` or `just bench quick`.
 bench *args: release
     bash scripts/bench.sh {{args}}

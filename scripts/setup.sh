@@ -15,7 +15,7 @@ packages=(docker-registry runc passt busybox-static zstd curl python3-pip)
 if [ "${1:-}" != demo ]; then
   packages+=(
     crun skopeo umoci buildah podman jq apache2-utils openssl hyperfine
-    time python3 isal docker.io
+    time python3 isal docker.io strace
   )
 fi
 missing=()

@@ -3,12 +3,14 @@
 //! fixture images locally from Debian's busybox-static.
 //!
 //! Tests that need a peer tool call [`need`]: when the tool is missing the
-//! test is skipped with a message, except under `CI=true`, where it fails.
+//! test fails, unless the developer asked to skip with
+//! `IMG_TEST_SKIP_MISSING=1`. Every pipeline has a deadline
+//! ([`pipeline`]).
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 pub mod archive;
@@ -17,6 +19,7 @@ pub mod docker;
 pub mod docs;
 pub mod hostile;
 pub mod http_proxy;
+pub mod pipeline;
 pub mod proxy;
 pub mod registry;
 
@@ -105,8 +108,10 @@ fn newest(dir: &Path) -> Option<std::time::SystemTime> {
     latest
 }
 
-/// Whether a peer tool is on PATH. Missing under `CI=true` is a failure;
-/// otherwise the caller skips.
+/// Whether the peer tools a test needs are on PATH. A missing tool fails
+/// the test — a test that passes without running proves nothing — unless
+/// the developer asked to skip such tests with `IMG_TEST_SKIP_MISSING=1`
+/// (never under `CI=true`): then it says SKIPPED and returns false.
 pub fn need(tools: &[&str]) -> bool {
     let missing: Vec<&str> = tools
         .iter()
@@ -123,11 +128,21 @@ pub fn need(tools: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("peer tools missing under CI=true: {missing:?} (install them as .ci/run does)");
+    if skip_missing() {
+        eprintln!("SKIPPED (IMG_TEST_SKIP_MISSING=1): peer tools missing: {missing:?}");
+        return false;
     }
-    eprintln!("SKIPPED: peer tools missing: {missing:?}");
-    false
+    panic!(
+        "peer tools missing: {missing:?}: install them (bash scripts/setup.sh), \
+         or set IMG_TEST_SKIP_MISSING=1 to skip the tests that need them"
+    );
+}
+
+/// Whether the developer asked to skip tests whose tools are missing
+/// (`IMG_TEST_SKIP_MISSING=1`); never under `CI=true`.
+pub fn skip_missing() -> bool {
+    std::env::var("IMG_TEST_SKIP_MISSING").as_deref() == Ok("1")
+        && std::env::var("CI").as_deref() != Ok("true")
 }
 
 /// A fixed clock for golden output (`IMG_NOW`).
@@ -147,14 +162,6 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
     /// Panic with the whole output unless the pipeline succeeded.
     #[track_caller]
     pub fn ok(self) -> Run {
@@ -205,49 +212,32 @@ impl Env {
         self.dir.path().join(name)
     }
 
-    /// Run `script` with bash (`set -o pipefail`), the img binaries first on
-    /// PATH, `IMG_ROOT` set to the store, in the scratch directory.
+    /// Run `script` with bash (`set -o pipefail`, and `wait_for` from
+    /// [`pipeline::PRELUDE`]), the img binaries first on PATH, `IMG_ROOT`
+    /// set to the store, in the scratch directory.
     pub fn sh(&self, script: &str) -> Run {
         self.sh_with_stdin(script, None)
     }
 
-    /// Like [`Env::sh`], feeding `stdin`.
+    /// Like [`Env::sh`], feeding `stdin`. The pipeline has a deadline (see
+    /// [`pipeline::deadline`]): one that hangs fails the test.
     pub fn sh_with_stdin(&self, script: &str, stdin: Option<&[u8]>) -> Run {
-        use std::io::Write;
         let path = format!(
             "{}:{}",
             bin_dir().display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut child = Command::new("bash")
-            .args(["-c", &format!("set -o pipefail\n{script}")])
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", &format!("{}{script}", pipeline::PRELUDE)])
             .current_dir(self.dir.path())
             .env("PATH", path)
             .env("IMG_ROOT", self.store())
             .env("IMG_NOW", NOW)
             .env("TZ", "UTC")
             .env("STORE", self.store())
-            .env("FIXTURES", fixtures())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(bytes) = stdin {
-            // A program may stop reading early (and fail); its output says why.
-            if let Err(e) = child.stdin.take().unwrap().write_all(bytes) {
-                assert_eq!(
-                    e.kind(),
-                    std::io::ErrorKind::BrokenPipe,
-                    "feeding stdin: {e}"
-                );
-            }
-        }
-        Run::from(child.wait_with_output().unwrap())
+            .env("FIXTURES", fixtures());
+        pipeline::run(command, script, stdin)
     }
 
     /// Copy a fixture image into the store under `name` with skopeo, as a

@@ -1,7 +1,9 @@
 //! A fault-injecting TCP proxy on 127.0.0.1, between img and a test
 //! registry: it forwards bytes both ways and, on the way back to the
 //! client, can cut a connection, stall it, flip a byte or slow it down once
-//! a connection has carried a given number of bytes. It counts what it
+//! a connection has carried a given number of bytes, hold every connection
+//! once a budget of bytes is spent, or hold new connections until the test
+//! lets them through. It counts what it
 //! forwarded, so tests can tell how much a resumed pull downloaded.
 
 use std::io::{Read, Write};
@@ -28,6 +30,14 @@ pub enum Fault {
     Corrupt { at: u64, times: usize },
     /// Forward at most `bytes_per_second` after the first `after` bytes.
     Throttle { after: u64, bytes_per_second: u64 },
+    /// Forward `after` bytes in all, over every connection together, then
+    /// nothing more: every connection is held open until the proxy stops.
+    /// A download through it can never finish.
+    Hold { after: u64 },
+    /// Close one connection after it carried `after` bytes, and hold every
+    /// connection made after that (not yet passed on to the server) until
+    /// [`Proxy::release`]: what the client asks next waits for the test.
+    CutThenHold { after: u64 },
 }
 
 /// A running proxy; stopped when dropped.
@@ -41,6 +51,8 @@ pub struct Proxy {
     pub applied: Arc<AtomicUsize>,
     /// A rate limit (bytes per second, 0 for none) on top of the fault.
     pub throttle: Arc<AtomicU64>,
+    /// New connections wait while this is set (see [`Fault::CutThenHold`]).
+    holding: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
@@ -56,41 +68,33 @@ impl Proxy {
             downstream: Arc::new(AtomicU64::new(0)),
             applied: Arc::new(AtomicUsize::new(0)),
             throttle: Arc::new(AtomicU64::new(0)),
+            holding: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
         };
         let upstream = upstream.to_string();
-        let (fault, downstream, applied, stop, throttle) = (
-            proxy.fault.clone(),
-            proxy.downstream.clone(),
-            proxy.applied.clone(),
-            proxy.stop.clone(),
-            proxy.throttle.clone(),
-        );
+        let shared = Shared {
+            fault: proxy.fault.clone(),
+            downstream: proxy.downstream.clone(),
+            applied: proxy.applied.clone(),
+            stop: proxy.stop.clone(),
+            throttle: proxy.throttle.clone(),
+            holding: proxy.holding.clone(),
+        };
         std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
+            while !shared.stop.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
-                        let Ok(server) = TcpStream::connect(&upstream) else {
-                            continue;
-                        };
-                        let (fault, downstream, applied, stop, throttle) = (
-                            fault.clone(),
-                            downstream.clone(),
-                            applied.clone(),
-                            stop.clone(),
-                            throttle.clone(),
-                        );
+                        let (shared, upstream) = (shared.clone(), upstream.clone());
                         std::thread::spawn(move || {
-                            relay(
-                                client,
-                                server,
-                                &fault,
-                                &downstream,
-                                &applied,
-                                &stop,
-                                &throttle,
-                            )
+                            while shared.holding.load(Ordering::SeqCst)
+                                && !shared.stop.load(Ordering::SeqCst)
+                            {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            if let Ok(server) = TcpStream::connect(&upstream) {
+                                relay(client, server, &shared);
+                            }
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -104,6 +108,22 @@ impl Proxy {
     pub fn set_fault(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
     }
+
+    /// Let the connections [`Fault::CutThenHold`] holds through.
+    pub fn release(&self) {
+        self.holding.store(false, Ordering::SeqCst);
+    }
+}
+
+/// What every connection's relay shares with the proxy.
+#[derive(Clone)]
+struct Shared {
+    fault: Arc<Mutex<Fault>>,
+    downstream: Arc<AtomicU64>,
+    applied: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    throttle: Arc<AtomicU64>,
+    holding: Arc<AtomicBool>,
 }
 
 impl Drop for Proxy {
@@ -112,15 +132,15 @@ impl Drop for Proxy {
     }
 }
 
-fn relay(
-    client: TcpStream,
-    server: TcpStream,
-    fault: &Mutex<Fault>,
-    downstream: &AtomicU64,
-    applied: &AtomicUsize,
-    stop: &AtomicBool,
-    throttle: &AtomicU64,
-) {
+fn relay(client: TcpStream, server: TcpStream, shared: &Shared) {
+    let Shared {
+        fault,
+        downstream,
+        applied,
+        stop,
+        throttle,
+        holding,
+    } = shared;
     let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone())
     else {
         return;
@@ -174,6 +194,37 @@ fn relay(
             false
         };
         match current {
+            Fault::Hold { after } => {
+                // Take what is left of the budget all connections share.
+                let keep = loop {
+                    let sent = downstream.load(Ordering::SeqCst);
+                    let keep = (n as u64).min(after.saturating_sub(sent));
+                    if downstream
+                        .compare_exchange(sent, sent + keep, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        break keep as usize;
+                    }
+                };
+                if client_write.write_all(&chunk[..keep]).is_err() {
+                    break;
+                }
+                if keep < n {
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    break;
+                }
+                carried = end;
+                continue;
+            }
+            Fault::CutThenHold { after } if end > after && claim(1) => {
+                holding.store(true, Ordering::SeqCst);
+                let keep = (after.saturating_sub(start)) as usize;
+                let _ = client_write.write_all(&chunk[..keep]);
+                downstream.fetch_add(keep as u64, Ordering::SeqCst);
+                break;
+            }
             Fault::Cut { after, times } if end > after && claim(times) => {
                 let keep = (after.saturating_sub(start)) as usize;
                 let _ = client_write.write_all(&chunk[..keep]);

@@ -26,11 +26,12 @@ use img_core::record;
 /// blobs/sha256/HEX must hash to HEX, and a legacy layer must match its
 /// config's diff_id. Nothing becomes visible until the whole archive has been
 /// read and checked; a truncated, malformed or lying archive (wrong digest,
-/// missing blob, an entry leaving the archive with `..`) fails with exit
-/// status 2 and leaves the store as it was. Every layer is checked before
-/// anything is committed, as img-import checks one: an entry leaving the
-/// root (`..`), a hard link out of it or a whiteout of `.` or `..` refuses
-/// the archive the same way. Blobs are stored as they come,
+/// missing blob, an entry leaving the archive with `..`, an index that
+/// lists another index — img reads indexes one level deep, as `docker pull`
+/// does) fails with exit status 2 and leaves the store as it was. Every
+/// layer is checked before anything is committed, as img-import checks one:
+/// an entry leaving the root (`..`), a hard link out of it or a whiteout of
+/// `.` or `..` refuses the archive the same way. Blobs are stored as they come,
 /// never recompressed, so image IDs (config digests) survive, and so do
 /// manifest digests where the archive carries manifests.
 ///

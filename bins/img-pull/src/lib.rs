@@ -21,8 +21,10 @@ use img_registry::{MirrorArgs, RegistryArgs};
 /// For a multi-platform image the host's platform is chosen (`--platform`
 /// picks another) and the store names that platform's image; with
 /// `--all-platforms`, or when the reference pins the index's digest, the index
-/// is kept and named. Manifests are negotiated in OCI and Docker schema 2
-/// formats; schema 1 is refused. Every manifest and blob is verified against
+/// is kept and named. An index lists image manifests, one level deep as
+/// `docker pull` reads it: an entry that is itself an index (a chain of
+/// indexes) is refused, naming both digests. Manifests are negotiated in
+/// OCI and Docker schema 2 formats; schema 1 is refused. Every manifest and blob is verified against
 /// its digest before the store holds it, and blobs already in the store are
 /// not downloaded again. Each layer downloaded is also checked as a layer
 /// tar while it arrives, on a thread of its own: one with an entry leaving

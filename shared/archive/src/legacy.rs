@@ -10,7 +10,7 @@
 use std::io::Read;
 
 use oci_spec::image::MediaType;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::read::StagedArchive;
 use super::ManifestItem;
@@ -63,20 +63,19 @@ pub fn check<'a>(
     let config = staged
         .file(&item.config)?
         .ok_or_else(|| missing(&item.config, &what))?;
-    let config_json: Value =
+    // Read as an image config, as the OCI path and img-fsck read it: one
+    // reading of the same bytes everywhere (a JSON value would take the
+    // last of two `rootfs` keys where the typed parse stops at the first).
+    let parsed: oci_spec::image::ImageConfiguration =
         serde_json::from_slice(&config.read_small(store, MAX_METADATA_SIZE, &what)?)
-            .map_err(|e| Error::invalid(format!("{what}: the config is not JSON: {e}")))?;
-    let diff_ids: Vec<Digest> = config_json
-        .pointer("/rootfs/diff_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .map(|d| digest::parse(d.as_str().unwrap_or_default()))
-                .collect::<Result<Vec<_>>>()
-        })
-        .transpose()
-        .with_context(|| format!("{what}: rootfs.diff_ids"))?
-        .ok_or_else(|| Error::invalid(format!("{what}: the config has no rootfs.diff_ids")))?;
+            .map_err(|e| Error::invalid(format!("{what}: not an image config: {e}")))?;
+    let diff_ids: Vec<Digest> = parsed
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| digest::parse(d))
+        .collect::<Result<Vec<_>>>()
+        .with_context(|| format!("{what}: rootfs.diff_ids"))?;
     if diff_ids.len() != item.layers.len() {
         return Err(Error::invalid(format!(
             "{what}: lists {} layers but its config has {} diff_ids",

@@ -15,15 +15,12 @@ use super::read::{self, StagedArchive};
 use super::thin;
 use super::CONTAINERD_NAME;
 use img_core::digest::Digest;
-use img_core::error::{Error, Result, ResultExt};
-use img_core::image::{is_index, is_manifest, Target, DOCKER_CONFIG};
+use img_core::error::{Error, Kind, Result, ResultExt};
+use img_core::image::{is_index, is_manifest, nested_index, Target, DOCKER_CONFIG};
 use img_core::record::REF_NAME;
 use img_core::reference::Reference;
 use img_layers::check;
 use img_store::{StagedBlob, Store, MAX_METADATA_SIZE};
-
-/// Index nesting img follows before calling an archive malicious.
-const MAX_DEPTH: usize = 8;
 
 /// An image that was loaded.
 #[derive(Debug)]
@@ -196,7 +193,7 @@ fn oci_plans<'a>(
                 entry.media_type()
             )));
         }
-        walk(store, staged, entry, &mut plan, 0).with_context(|| what.clone())?;
+        walk(store, staged, entry, &mut plan).with_context(|| what.clone())?;
         plans.push(plan);
     }
     Ok((plans, left_out))
@@ -228,17 +225,14 @@ fn bare(d: &Descriptor) -> Descriptor {
 }
 
 /// Check the manifest or index `d` and everything it references, adding
-/// the blobs to the plan children first.
+/// the blobs to the plan children first. An index lists image manifests:
+/// one that lists an index is refused (see [`nested_index`]).
 fn walk<'a>(
     store: &Store,
     staged: &'a StagedArchive,
     d: &Descriptor,
     plan: &mut Plan<'a>,
-    depth: usize,
 ) -> Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(Error::invalid("indexes nested too deep"));
-    }
     let blob = present(staged, d)?;
     let bytes = blob.read_small(
         store,
@@ -250,11 +244,21 @@ fn walk<'a>(
             .map_err(|e| Error::invalid(format!("index {} is not valid: {e}", d.digest())))?;
         let mut any = false;
         for child in index.manifests() {
-            let known = is_manifest(child.media_type()) || is_index(child.media_type());
             // An index may list platforms the archive does not carry, as
             // the store keeps only the platforms it pulled.
-            if known && staged.blob(child.digest())?.is_some() {
-                walk(store, staged, child, plan, depth + 1)?;
+            let Some(child_blob) = staged.blob(child.digest())? else {
+                continue;
+            };
+            if is_index(child.media_type()) {
+                let mut found = child.clone();
+                if child_blob.digest == blob.digest {
+                    // A link in the archive made the index list itself.
+                    found.set_digest(d.digest().clone());
+                }
+                return Err(nested_index(d.digest(), &found, Kind::InvalidInput));
+            }
+            if is_manifest(child.media_type()) {
+                walk(store, staged, child, plan)?;
                 any = true;
             }
         }

@@ -60,22 +60,19 @@ pub fn images_from(args: &[String]) -> Result<Vec<ImageArg>> {
 }
 
 /// The images `input` names, one a line: a record (a JSON object), or an
-/// image ID, ID prefix or reference. Blank lines are skipped.
+/// image ID, ID prefix or reference. Blank lines are skipped; binary
+/// garbage is bad input, as a malformed record is.
 pub fn read_images(input: impl io::BufRead) -> Result<Vec<ImageArg>> {
-    let mut images = Vec::new();
-    for (n, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| Error::io("reading images from stdin", e))?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        images.push(if img_core::record::looks_like_record(text) {
-            ImageArg::Record(Box::new(img_core::record::parse(text, n + 1)?))
-        } else {
-            ImageArg::Query(text.to_string())
-        });
-    }
-    Ok(images)
+    img_core::record::read_lines(input)?
+        .into_iter()
+        .map(|(n, text)| {
+            Ok(if img_core::record::looks_like_record(&text) {
+                ImageArg::Record(Box::new(img_core::record::parse(&text, n)?))
+            } else {
+                ImageArg::Query(text)
+            })
+        })
+        .collect()
 }
 
 /// The one image a program that takes a single image reads from stdin.

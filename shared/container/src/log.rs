@@ -1,4 +1,4 @@
-//! A detached container's output, kept as Docker's `json-file` log driver
+//! A container's output (detached or not), kept as Docker's `json-file` log driver
 //! keeps it: one JSON object per line, `{"log":"text\n","stream":"stdout",
 //! "time":"2026-11-30T07:17:37.123456789Z"}`, in `ID-json.log` in the
 //! container's directory, bounded in size: when the file passes

@@ -248,7 +248,7 @@ mod tests {
     /// the host never sees the mount.
     #[test]
     fn layers_merge_and_writes_go_up() {
-        if !rustix::process::geteuid().is_root() {
+        if !img_core::testing::need_root("mounting overlayfs in a namespace") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

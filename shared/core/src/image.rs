@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::platform::Platform;
 
 /// Docker schema 2 manifest.
@@ -27,6 +27,33 @@ pub fn is_manifest(media_type: &MediaType) -> bool {
 /// Whether a media type names an index (OCI index or Docker manifest list).
 pub fn is_index(media_type: &MediaType) -> bool {
     matches!(media_type, MediaType::ImageIndex) || media_type.to_string() == DOCKER_MANIFEST_LIST
+}
+
+/// The error for an index that lists an index. img follows one level: an
+/// index of image manifests, as `docker pull` of Docker Engine 20.10 (the
+/// reference here) takes it — an index entry for the platform must be an
+/// image manifest. containerd follows nested indexes without a bound; no
+/// image Docker, BuildKit, skopeo or podman makes nests them. So a chain of
+/// indexes, or one that names itself (through a link in an archive), is
+/// refused where the first nesting is found, naming what was found.
+pub fn nested_index(parent: &Digest, child: &Descriptor, kind: Kind) -> Error {
+    let what = if child.digest() == parent {
+        "itself".to_string()
+    } else {
+        format!("another index, {}", child.digest())
+    };
+    let platform = child
+        .platform()
+        .as_ref()
+        .map(|p| format!(" (for {}/{})", p.os(), p.architecture()))
+        .unwrap_or_default();
+    Error::new(
+        kind,
+        format!(
+            "index {parent} lists {what}{platform}: img reads an index of image manifests, \
+             one level deep as docker pull does, and does not follow an index inside an index"
+        ),
+    )
 }
 
 /// One platform's image: manifest, config, and the config's raw JSON (which
@@ -220,6 +247,10 @@ impl Target {
                     .find(|i| host.matches(&i.platform()))
                     .or_else(|| if images.len() == 1 { images.first() } else { None })
                     .ok_or_else(|| {
+                        let nested = index.index.manifests().iter().find(|d| is_index(d.media_type()));
+                        if let (true, Some(child)) = (images.is_empty(), nested) {
+                            return nested_index(descriptor.digest(), child, Kind::NotFound);
+                        }
                         Error::not_found(format!(
                             "index {} holds no image for {host} in the store (platforms present: {})",
                             descriptor.digest(),

@@ -22,7 +22,9 @@
 //! * [`pattern`] — the one engine for Go's `filepath.Match` globs
 //!   (`.dockerignore`, COPY sources, `--filter reference=`);
 //! * [`output`] — where a program's tar stream goes (a file or stdout);
-//! * [`progress`] — what long operations report, for the CLI to show.
+//! * [`progress`] — what long operations report, for the CLI to show;
+//! * [`testing`] — for the crates' unit tests: when a test that cannot run
+//!   here fails and when it may be skipped.
 
 pub mod confine;
 pub mod digest;
@@ -39,6 +41,7 @@ pub mod progress;
 pub mod record;
 pub mod reference;
 pub mod template;
+pub mod testing;
 pub mod timestamp;
 
 pub use error::{Error, Kind, Result};

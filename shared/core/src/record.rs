@@ -4,7 +4,7 @@
 //! annotation when it has one, and its platform when it is one image.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 
 use oci_spec::image::{Arch, Descriptor, Os, PlatformBuilder};
 
@@ -58,6 +58,45 @@ pub fn write(out: &mut impl Write, record: &Descriptor) -> Result<()> {
         .io_context(|| "writing a record to stdout".into())
 }
 
+/// The longest line a record may take: descriptors are small, and a
+/// stream without newlines (a binary file on stdin) must not be held whole.
+const MAX_RECORD_LINE: u64 = 1 << 20;
+
+/// The non-blank lines of `input`, trimmed, each with its line number. A
+/// line that cannot be a record nor an image name (not UTF-8, longer than
+/// [`MAX_RECORD_LINE`]) is bad input (exit 2), reported with its number,
+/// not a failed read.
+pub fn read_lines(mut input: impl BufRead) -> Result<Vec<(usize, String)>> {
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        let read = (&mut input)
+            .take(MAX_RECORD_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .io_context(|| "reading images from stdin".into())?;
+        if read == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') && line.len() as u64 > MAX_RECORD_LINE {
+            return Err(Error::invalid(format!(
+                "stdin line {n}: longer than {} KiB, not an image record",
+                MAX_RECORD_LINE >> 10
+            )));
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            Error::invalid(format!(
+                "stdin line {n}: not an image record (not UTF-8 text: {e})"
+            ))
+        })?;
+        let text = text.trim();
+        if !text.is_empty() {
+            lines.push((n, text.to_string()));
+        }
+    }
+    Ok(lines)
+}
+
 /// Whether a line of input is meant as a record (a JSON object) rather
 /// than an image ID or name.
 pub fn looks_like_record(line: &str) -> bool {
@@ -94,5 +133,26 @@ mod tests {
         assert_eq!(err.kind(), crate::error::Kind::InvalidInput);
         assert!(!looks_like_record("busybox:latest"));
         assert!(!looks_like_record("315e3c013cd1"));
+    }
+
+    /// Binary garbage is bad input (exit 2), not a failed read (exit 1),
+    /// wherever it sits, and a stream without newlines is not read whole.
+    #[test]
+    fn binary_garbage_is_bad_input() {
+        let hex = "a".repeat(64);
+        let good = format!(
+            "{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:{hex}\",\"size\":3}}\n"
+        );
+        for (input, line) in [
+            (b"\xff\xfe\x00garbage\n".to_vec(), 1),
+            ([good.as_bytes(), b"\x80\x81"].concat(), 2),
+            (vec![0x9c; 3 << 20], 1),
+        ] {
+            let err = read_lines(&input[..]).unwrap_err();
+            assert_eq!(err.kind(), crate::error::Kind::InvalidInput, "{err}");
+            assert!(err.to_string().contains(&format!("line {line}")), "{err}");
+        }
+        let lines = read_lines(format!("\n {good}  \n").as_bytes()).unwrap();
+        assert_eq!(lines, [(2, good.trim().to_string())]);
     }
 }

@@ -124,9 +124,6 @@ impl Reference {
                 )));
             }
         }
-        if name.len() > NAME_MAX {
-            return Err(bad("the name is longer than 255 characters"));
-        }
         let registry = match registry {
             None => DEFAULT_REGISTRY.to_string(),
             Some(r) if r == "index.docker.io" => DEFAULT_REGISTRY.to_string(),
@@ -137,6 +134,16 @@ impl Reference {
         } else {
             path.to_string()
         };
+        // Docker measures the normalized name, `docker.io/library/` and
+        // all: a shorter one written would be stored under a name that
+        // does not read back.
+        let full = registry.len() + 1 + repository.len();
+        if full > NAME_MAX {
+            return Err(bad(&format!(
+                "the name is longer than 255 characters ({full} as {registry}/{}…)",
+                &repository[..repository.len().min(12)]
+            )));
+        }
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
             (None, None) => Some(DEFAULT_TAG.to_string()),
@@ -323,11 +330,21 @@ mod tests {
                 "docker.io/a__b-c/e--f.g:T_1.x",
                 "a__b-c/e--f.g:T_1.x",
             ),
+            // Found by the reference fuzz target: a Docker Hub path whose
+            // first part looks like a host is shown as Docker's
+            // FamiliarString shows it, though that text names another
+            // registry; the store keeps the full name, which reads back.
+            (
+                "docker.io/my.org/app",
+                "docker.io/my.org/app:latest",
+                "my.org/app:latest",
+            ),
         ];
         for (input, full, familiar) in cases {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(r.to_string(), *full, "{input}");
             assert_eq!(r.familiar(), *familiar, "{input}");
+            assert_eq!(Reference::parse(&r.store_name()).unwrap(), r, "{input}");
         }
         let r = Reference::parse(&format!("name@{d}")).unwrap();
         assert_eq!(r.to_string(), format!("docker.io/library/name@{d}"));
@@ -337,6 +354,23 @@ mod tests {
         assert_eq!(r.tag(), Some("tag"));
         assert_eq!(r.digest().unwrap().to_string(), d);
         assert_eq!(r.store_name(), "docker.io/library/name:tag");
+    }
+
+    /// Found by the reference fuzz target: the 255-character limit is on
+    /// the normalized name, as Docker's ParseNormalizedNamed applies it, so
+    /// that every name the store keeps reads back.
+    #[test]
+    fn the_length_limit_counts_the_normalized_name() {
+        // docker.io/library/ is 18 characters.
+        let fits = "a".repeat(237);
+        let r = Reference::parse(&fits).unwrap();
+        assert_eq!(r.name().len(), 255);
+        assert_eq!(Reference::parse(&r.store_name()).unwrap(), r);
+        let err = Reference::parse(&"a".repeat(238)).unwrap_err();
+        assert!(err.to_string().contains("longer than 255"), "{err}");
+        let path = format!("team/{}", "b".repeat(241));
+        assert!(Reference::parse(&path).is_err(), "docker.io/ makes it 255+");
+        assert!(Reference::parse(&format!("example.com/{}", "c".repeat(243))).is_ok());
     }
 
     #[test]

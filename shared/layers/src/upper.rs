@@ -105,8 +105,8 @@ mod tests {
     /// applied on the lower tree, it gives the merged tree.
     #[test]
     fn whiteouts_and_opaque_directories_become_oci_markers() {
-        if !rustix::process::geteuid().is_root() {
-            return; // whiteout devices and trusted.* attributes need root
+        if !img_core::testing::need_root("whiteout devices and trusted.* attributes") {
+            return;
         }
         let upper = tempfile::tempdir().unwrap();
         let u = upper.path();

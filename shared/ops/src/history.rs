@@ -175,13 +175,73 @@ mod tests {
 
     #[test]
     fn ellipsis_cuts_like_docker() {
-        // a row of the seed's `docker history`, shown whole
-        let seen = "RUN /bin/sh -c mkdir /tmp/testdir # buildkit";
-        assert_eq!(ellipsis(seen, 45), seen);
         let exact = "x".repeat(45);
         assert_eq!(ellipsis(&exact, 45), exact);
         let cut = ellipsis(&"y".repeat(46), 45);
         assert_eq!(cut.chars().count(), 45);
         assert_eq!(cut, format!("{}…", "y".repeat(44)));
+        assert_eq!(ellipsis("ééé", 2), "é…", "characters, not bytes");
+    }
+
+    /// The `docker history` table of the seed (002), rendered from the
+    /// steps it shows: every column where Docker put it, the 44-character
+    /// CREATED BY whole, the empty comment of the last row padded as
+    /// Docker's tabwriter pads it; a command one character longer than the
+    /// column is cut as Docker cuts it.
+    #[test]
+    fn the_seeds_docker_history_table() {
+        let now = parse_time("2026-11-22T12:00:00Z").unwrap();
+        let step = |id: Option<&str>, days: i64, by: &str, size: u64, comment: &str| Step {
+            id: id.map(|hex| img_core::digest::parse(&format!("sha256:{hex}")).unwrap()),
+            created: Some(now - chrono::Duration::days(days)),
+            created_by: by.to_string(),
+            size,
+            comment: comment.to_string(),
+            tags: Vec::new(),
+        };
+        let id = format!("23b7934c76d7{}", "0".repeat(52));
+        let mut steps = vec![
+            step(
+                Some(&id),
+                4,
+                "RUN /bin/sh -c mkdir /tmp/testdir # buildkit",
+                0,
+                "buildkit.dockerfile.v0",
+            ),
+            step(
+                None,
+                4,
+                "COPY test /tmp/test # buildkit",
+                4,
+                "buildkit.dockerfile.v0",
+            ),
+            step(
+                None,
+                490,
+                "BusyBox 1.36.1 (glibc), Debian 12",
+                4_261_000,
+                "",
+            ),
+        ];
+        let view = View {
+            human: true,
+            no_trunc: false,
+            quiet: false,
+            format: RowFormat::Default,
+        };
+        let seed = "\
+IMAGE          CREATED         CREATED BY                                     SIZE      COMMENT
+23b7934c76d7   4 days ago      RUN /bin/sh -c mkdir /tmp/testdir # buildkit   0B        buildkit.dockerfile.v0
+<missing>      4 days ago      COPY test /tmp/test # buildkit                 4B        buildkit.dockerfile.v0
+<missing>      16 months ago   BusyBox 1.36.1 (glibc), Debian 12              4.26MB    
+";
+        assert_eq!(render(&steps, &view, now).unwrap(), seed);
+        steps[0].created_by = "RUN /bin/sh -c mkdir /tmp/testdir # buildkit 1".to_string();
+        let table = render(&steps, &view, now).unwrap();
+        let row = table.lines().nth(1).unwrap();
+        assert!(
+            row.contains("   RUN /bin/sh -c mkdir /tmp/testdir # buildkit…   0B  "),
+            "{row}"
+        );
     }
 }

@@ -7,7 +7,9 @@
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use crate::transport::options::ClientOptions;
-use img_core::error::{Error, Result};
+use img_core::digest::Digest;
+use img_core::error::{Error, Kind, Result};
+use img_core::image::{is_index, is_manifest, nested_index};
 use img_core::platform::Platform;
 use img_core::reference::Reference;
 
@@ -30,19 +32,27 @@ pub fn keeps_index(options: &PullOptions, reference: &Reference) -> bool {
     options.all_platforms || reference.digest().is_some()
 }
 
-/// The index entries to pull: all of them, or the one for the platform.
+/// The index entries to pull: all of them, or the one for the platform —
+/// the first entry for it, as Docker picks. `digest` is the index's own.
+/// An entry that is itself an index, when it would be pulled, is refused
+/// (see [`nested_index`]).
 pub fn choose(
     index: &ImageIndex,
+    digest: &Digest,
     options: &PullOptions,
     reference: &Reference,
 ) -> Result<Vec<Descriptor>> {
-    let manifests: Vec<&Descriptor> = index
+    let entries: Vec<&Descriptor> = index
         .manifests()
         .iter()
-        .filter(|d| img_core::image::is_manifest(d.media_type()))
+        .filter(|d| is_manifest(d.media_type()) || is_index(d.media_type()))
         .collect();
+    let nested = entries.iter().find(|d| is_index(d.media_type()));
     if options.all_platforms {
-        return Ok(manifests.into_iter().cloned().collect());
+        if let Some(child) = nested {
+            return Err(nested_index(digest, child, Kind::Remote));
+        }
+        return Ok(entries.into_iter().cloned().collect());
     }
     let wanted = options.platform.clone().unwrap_or_else(Platform::host);
     let platform_of = |d: &Descriptor| {
@@ -54,17 +64,20 @@ pub fn choose(
             )
         })
     };
-    let found = manifests
+    let found = entries
         .iter()
         .find(|d| platform_of(d).is_some_and(|p| wanted.matches(&p)))
         .or_else(|| {
-            // An index without platforms and a single image: that image.
-            (manifests.len() == 1 && platform_of(manifests[0]).is_none()).then(|| &manifests[0])
+            // An index without platforms and a single entry: that one.
+            (entries.len() == 1 && platform_of(entries[0]).is_none()).then(|| &entries[0])
         });
-    match found {
-        Some(d) => Ok(vec![(*d).clone()]),
-        None => {
-            let present: Vec<String> = manifests
+    match (found, nested) {
+        (Some(d), _) if is_index(d.media_type()) => Err(nested_index(digest, d, Kind::Remote)),
+        (Some(d), _) => Ok(vec![(*d).clone()]),
+        // No image for the platform, and an index that may hide one.
+        (None, Some(child)) => Err(nested_index(digest, child, Kind::Remote)),
+        (None, None) => {
+            let present: Vec<String> = entries
                 .iter()
                 .filter_map(|d| platform_of(d))
                 .filter(|p| p.os != "unknown")

@@ -107,7 +107,7 @@ fn from_blob(
     let Ok(index) = serde_json::from_slice::<ImageIndex>(&bytes) else {
         return Ok(None);
     };
-    let children = choose(&index, options, reference)?;
+    let children = choose(&index, digest, options, reference)?;
     if keeps_index(options, reference) {
         let all_there = children
             .iter()

@@ -34,7 +34,7 @@ use crate::sources::Sources;
 use img_core::digest::{self, Digest};
 use img_core::error::{Error, Kind, Result, ResultExt};
 use img_core::format::human_size_precision;
-use img_core::image::Target;
+use img_core::image::{nested_index, Target};
 use img_core::progress::Progress;
 use img_core::reference::Reference;
 use img_store::Store;
@@ -105,8 +105,12 @@ fn pull_from(
     let mut images: Vec<(Descriptor, RemoteManifest, ImageManifest)> = Vec::new();
     if top.is_index() {
         let index: ImageIndex = parse(&top)?;
-        for child in choose(&index, options, reference)? {
+        for child in choose(&index, &top.digest, options, reference)? {
             let m = sources.manifest(child.digest())?;
+            if m.is_index() {
+                // Declared an image manifest, served an index.
+                return Err(nested_index(&top.digest, &child, Kind::Remote));
+            }
             if m.bytes.len() as u64 != child.size() {
                 return Err(Error::new(
                     Kind::DigestMismatch,

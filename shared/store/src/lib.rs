@@ -7,7 +7,7 @@
 //! `images.rs` and written into it by [`compose`]. Beside the layout, with
 //! its own type: [`Snapshots`] (layers unpacked for overlay mounts).
 //! [`Store::sweep`] (`gc.rs`) collects blobs, snapshots and what builds left,
-//! keeping what its caller says containers use; `fsck.rs` checks the layout.
+//! keeping what its caller says containers use; img-fsck (the `img-check` crate) checks it.
 //!
 //! Everything img keeps on disk is here, and nothing else: no compression,
 //! no network, no runtime, so that the programs that only read and name
@@ -20,6 +20,8 @@
 //! ROOT/index.json           one descriptor per name (ref.name annotation), and
 //!                           unnamed entries for dangling images
 //! ROOT/blobs/sha256/HEX     every blob once, visible only after verification
+//! ROOT/.img/                img's working area, private to the store's owner
+//!                           (0700: see create.rs)
 //! ROOT/.img/ingest/         blobs being written (temporary files)
 //! ROOT/.img/lock/index      flock held while index.json is replaced
 //! ROOT/.img/lock/gc         shared by writers, exclusive for garbage collection
@@ -37,6 +39,7 @@
 
 mod blobs;
 pub mod compose;
+mod create;
 mod gc;
 pub mod gclock;
 mod images;
@@ -92,45 +95,30 @@ impl Store {
     }
 
     /// Open the store at `root`, creating an empty OCI layout there when the
-    /// directory is missing or empty. A non-empty directory that is not an
-    /// OCI layout is refused and left untouched.
+    /// directory is missing or empty (or holds what an interrupted creation
+    /// left). A non-empty directory that is not an OCI layout is refused and
+    /// left untouched.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let root = root.into();
-        let layout = root.join(LAYOUT_FILE);
-        if !layout.exists() {
-            if !is_empty_or_ours(&root)? {
-                return Err(Error::new(
-                    Kind::FailedPrecondition,
-                    format!(
-                        "{} is not empty and is not an OCI image layout (no oci-layout file); \
-                         choose another --root or an empty directory",
-                        root.display()
-                    ),
-                ));
-            }
-            // Two programs may create the same new store at once: the index
-            // lock makes one of them do it.
-            let locks = root.join(STATE_DIR).join("lock");
-            fs::create_dir_all(&locks)
-                .io_context(|| format!("creating store {}", root.display()))?;
-            let lock = open_lock_file(&locks.join("index"))?;
-            lock.lock()
-                .io_context(|| "waiting for the store's index lock".into())?;
-            if !layout.exists() {
-                init_layout(&root)?;
-            }
-        }
-        check_layout(&layout)?;
+        create::create_if_missing(&root)?;
+        check_layout(&root.join(LAYOUT_FILE))?;
         let store = Store {
             root,
             writer_lock: OnceLock::new(),
         };
+        create::private_dir(&store.state_dir())?;
         for dir in [
             store.blob_dir(),
             store.state_dir().join("ingest"),
             store.lock_dir(),
         ] {
-            fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
+            match fs::create_dir_all(&dir) {
+                Ok(()) => {}
+                // Another user's store: its private part is closed to this
+                // user, who may still read the layout.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
+            }
         }
         Ok(store)
     }
@@ -173,24 +161,6 @@ impl Store {
     }
 }
 
-/// Whether `root` is missing, empty, or holds only the parts of a layout
-/// that an interrupted creation leaves (never a foreign directory).
-fn is_empty_or_ours(root: &Path) -> Result<bool> {
-    let entries = match fs::read_dir(root) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(e) => return Err(Error::io(format!("opening store {}", root.display()), e)),
-    };
-    for entry in entries {
-        let entry = entry.io_context(|| format!("listing {}", root.display()))?;
-        let name = entry.file_name();
-        if !matches!(name.to_str(), Some(STATE_DIR | "blobs" | "index.json")) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 fn open_lock_file(path: &Path) -> Result<File> {
     fs::OpenOptions::new()
         .create(true)
@@ -199,19 +169,6 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .write(true)
         .open(path)
         .io_context(|| format!("opening lock file {}", path.display()))
-}
-
-fn init_layout(root: &Path) -> Result<()> {
-    fs::create_dir_all(root.join("blobs").join("sha256"))
-        .io_context(|| format!("creating store {}", root.display()))?;
-    let index = root.join("index.json");
-    if !index.exists() {
-        let empty = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
-        write_atomic(root, &index, empty)?;
-    }
-    let layout = format!(r#"{{"imageLayoutVersion":"{LAYOUT_VERSION}"}}"#);
-    // oci-layout last: a store is only recognised once the rest exists.
-    write_atomic(root, &root.join(LAYOUT_FILE), layout.as_bytes())
 }
 
 fn check_layout(layout: &Path) -> Result<()> {

@@ -37,6 +37,8 @@ pub struct TokenIssuer {
     pub issued: Arc<AtomicUsize>,
     /// Seconds from now to a token's `exp` (the registry allows 60 s more).
     pub valid_for: Arc<AtomicI64>,
+    /// The latest `exp` (Unix seconds) of the tokens issued so far.
+    pub latest_exp: Arc<AtomicI64>,
     state: Arc<IssuerState>,
     stop: Arc<AtomicBool>,
 }
@@ -72,6 +74,7 @@ struct IssuerState {
     x5c: String,
     issued: Arc<AtomicUsize>,
     valid_for: Arc<AtomicI64>,
+    latest_exp: Arc<AtomicI64>,
     refresh_tokens: Mutex<HashSet<String>>,
     oauth: AtomicBool,
     rotate: AtomicBool,
@@ -109,12 +112,14 @@ impl TokenIssuer {
         let host = listener.local_addr().unwrap().to_string();
         let issued = Arc::new(AtomicUsize::new(0));
         let valid_for = Arc::new(AtomicI64::new(300));
+        let latest_exp = Arc::new(AtomicI64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(IssuerState {
             key,
             x5c,
             issued: issued.clone(),
             valid_for: valid_for.clone(),
+            latest_exp: latest_exp.clone(),
             refresh_tokens: Mutex::new(HashSet::new()),
             oauth: AtomicBool::new(true),
             rotate: AtomicBool::new(false),
@@ -136,6 +141,7 @@ impl TokenIssuer {
             host,
             issued,
             valid_for,
+            latest_exp,
             state,
             stop,
         }
@@ -342,9 +348,11 @@ fn answer(
         .unwrap()
         .as_secs() as i64;
     let n = state.issued.fetch_add(1, Ordering::SeqCst);
+    let exp = now + state.valid_for.load(Ordering::SeqCst);
+    state.latest_exp.fetch_max(exp, Ordering::SeqCst);
     let claims = serde_json::json!({
         "iss": "img-test-issuer", "sub": USER, "aud": "img-test-registry",
-        "exp": now + state.valid_for.load(Ordering::SeqCst), "nbf": now - 120, "iat": now - 120,
+        "exp": exp, "nbf": now - 120, "iat": now - 120,
         "jti": format!("t{n}"), "access": access,
     });
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);

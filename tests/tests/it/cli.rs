@@ -83,6 +83,54 @@ fn closed_pipe_is_success() {
     assert_eq!(run.stderr, "");
 }
 
+/// Binary garbage (not UTF-8) on stdin is malformed records, exit 2 as
+/// img.7 says, in every program that reads records — on the first line, or
+/// after a good record — and the store is left as it was.
+#[test]
+fn binary_garbage_on_stdin_is_bad_input() {
+    if !need(&["skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    env.sh(
+        "printf '\\377\\376\\000\\201garbage\\n\\234' > garbage && img-tag busybox good:1 > good",
+    )
+    .ok();
+    let before = img_tests::archive::snapshot(&env.store());
+    for program in [
+        "img-tag x:1",
+        "img-rm",
+        "img-inspect",
+        "img-history",
+        "img-export -o out.tar",
+        "img-save -o out.tar",
+        "img-push",
+        "img-layer ls",
+        "img-layer extract -o out.tar -",
+    ] {
+        for (input, line) in [("garbage", 1), ("good garbage", 2)] {
+            let script = format!("cat {input} | {program}");
+            let run = env.sh(&script).code(2);
+            assert_eq!(run.stderr.lines().count(), 1, "{script}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(": error: stdin line ")
+                    && run.stderr.contains(&format!("line {line}: "))
+                    && run.stderr.contains("not UTF-8"),
+                "{script}: {}",
+                run.stderr
+            );
+            assert_eq!(run.stdout, "", "{script}");
+            assert!(!env.path("out.tar").exists(), "{script} wrote a file");
+            assert_eq!(
+                img_tests::archive::snapshot(&env.store()),
+                before,
+                "{script} changed the store"
+            );
+        }
+    }
+}
+
 /// A pipe whose reader is gone before the program writes: `PROGRAM ARGS`
 /// runs with such a stdout (no race with a reader that may or may not have
 /// exited yet); the script prints its stderr and exits with its status.

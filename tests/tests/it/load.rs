@@ -218,6 +218,23 @@ fn broken_archives_change_nothing() {
         }
         Some((p.to_string(), h, d))
     });
+    // Two readings of one config (a JSON value takes the last `rootfs`,
+    // the image config the first): refused, not stored for img-fsck to
+    // call damaged (found by `just fuzz`'s archive target).
+    rewritten(
+        "legacy config with two rootfs",
+        "legacy.tar",
+        &mut |p, h, d| {
+            let d = if p.ends_with(".json") && !p.contains('/') && p != "manifest.json" {
+                let mut twice = b"{\"rootfs\":{},".to_vec();
+                twice.extend_from_slice(&d[1..]);
+                twice
+            } else {
+                d
+            };
+            Some((p.to_string(), h, d))
+        },
+    );
     rewritten("legacy symlink escape", "legacy.tar", &mut |p, mut h, d| {
         if h.entry_type() == tar::EntryType::Symlink {
             h.set_link_name("../../../etc/passwd").unwrap();

@@ -550,7 +550,7 @@ fn a_partial_download_a_pull_holds_is_kept() {
         "P=$STORE/.img/ingest/partial-{hex}; mkfifo ctl
          flock $P cat ctl >/dev/null 2>&1 & holder=$!
          exec 8>ctl
-         until ! flock -n $P true; do sleep 0.05; done
+         wait_for 30 '! flock -n $P true'
          img-prune -f; status=$?
          ls $STORE/.img/ingest
          exec 8>&-; wait $holder; exit $status"
@@ -585,9 +585,9 @@ fn waits_for_running_writers_before_collecting() {
         .sh("mkfifo ctl
              flock -s $STORE/.img/lock/gc cat ctl >/dev/null 2>&1 & holder=$!
              exec 8>ctl
-             until ! flock -n $STORE/.img/lock/gc true; do sleep 0.05; done
+             wait_for 30 '! flock -n $STORE/.img/lock/gc true'
              img-prune -f > out 2> err 8>&- & pruner=$!
-             until grep -q waiting err; do sleep 0.05; done
+             wait_for 30 'grep -q waiting err'
              kill -0 $pruner
              exec 8>&-; wait $holder
              wait $pruner; status=$?

@@ -348,9 +348,16 @@ fn big_registry() -> (Registry, String, u64) {
     (registry, layer.digest().to_string(), layer.size())
 }
 
-fn no_partials_and_blob(env: &Env, digest: &str, present: bool) {
+/// Whether the store holds the blob `digest`, and whether a partial
+/// download of it is left in the ingest area.
+fn blob_and_partial(env: &Env, digest: &str) -> (bool, bool) {
     let hex = digest.trim_start_matches("sha256:");
-    assert_eq!(env.store().join("blobs/sha256").join(hex).exists(), present);
+    let ingest = env.store().join(".img/ingest");
+    (
+        env.store().join("blobs/sha256").join(hex).exists(),
+        ingest.join(format!("partial-{hex}")).exists()
+            || ingest.join(format!("partial-{hex}.ranges")).exists(),
+    )
 }
 
 #[test]
@@ -373,7 +380,12 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
     let target = host.replace(&registry.host, &proxy.host);
     env.sh(&format!("img-pull {target}")).ok();
     assert_eq!(proxy.applied.load(std::sync::atomic::Ordering::SeqCst), 2);
-    no_partials_and_blob(&env, &layer, true);
+    assert_eq!(blob_and_partial(&env, &layer), (true, false));
+    let stored = env
+        .store()
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::metadata(stored).unwrap().len(), size);
     env.check_store();
     assert!(registry.requests("GET", "/blobs/") >= 3);
 
@@ -390,7 +402,7 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
     let target = host.replace(&registry.host, &proxy.host);
     env.sh(&format!("IMG_REGISTRY_TIMEOUT=2 img-pull {target}"))
         .ok();
-    no_partials_and_blob(&env, &layer, true);
+    assert_eq!(blob_and_partial(&env, &layer), (true, false));
     env.check_store();
 
     // One corrupted byte: the digest check fails, the blob is fetched again.
@@ -405,7 +417,7 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
     let target = host.replace(&registry.host, &proxy.host);
     let run = env.sh(&format!("img-pull {target}")).ok();
     assert!(run.stderr.contains("Retrying"), "{}", run.stderr);
-    no_partials_and_blob(&env, &layer, true);
+    assert_eq!(blob_and_partial(&env, &layer), (true, false));
     env.check_store();
 
     // Corrupted every time: a clear error, and no unverified blob or name.
@@ -427,10 +439,10 @@ fn pulls_through_cut_stalled_and_corrupting_connections() {
         run.stderr
     );
     assert!(run.stderr.contains("digest mismatch"), "{}", run.stderr);
-    no_partials_and_blob(&env, &layer, false);
+    // Bytes that hashed wrong are not kept for resuming.
+    assert_eq!(blob_and_partial(&env, &layer), (false, false));
     assert_eq!(env.index()["manifests"].as_array().unwrap().len(), 0);
     env.check_store();
-    let _ = size;
 }
 
 #[test]
@@ -440,26 +452,21 @@ fn a_killed_pull_continues_in_the_next_run() {
     }
     let (registry, layer, size) = big_registry();
     let env = Env::new();
-    let slow = Proxy::start(
-        &registry.host,
-        Fault::Throttle {
-            after: 1 << 20,
-            bytes_per_second: 8 << 20,
-        },
-    );
-    let target = format!("{}/test/big:1", slow.host);
-    // Start a slow pull, wait until part of the layer is recorded, kill it.
+    // The proxy passes 48 MiB and then holds every connection: the pull
+    // can never finish, so the kill lands mid-blob whatever the machine's
+    // speed. The arrived ranges are saved at least every 32 MiB, so the
+    // last save before the hold records at least 16 MiB.
+    let held = Proxy::start(&registry.host, Fault::Hold { after: 48 << 20 });
+    let target = format!("{}/test/big:1", held.host);
     let hex = layer.trim_start_matches("sha256:");
     let run = env.sh(&format!(
         "img-pull {target} 2>/dev/null & pid=$!
-         for i in $(seq 1 300); do
-           if [ -f $STORE/.img/ingest/partial-{hex}.ranges ] && [ $(stat -c %s $STORE/.img/ingest/partial-{hex}) -gt 20000000 ]; then break; fi
-           sleep 0.1
-         done
-         sleep 2.5
-         kill -9 $pid; wait $pid || true
+         recorded() {{ python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(sum(b-a for a,b in s[\"done\"]))' $STORE/.img/ingest/partial-{hex}.ranges 2>/dev/null || echo 0; }}
+         wait_for 120 '[ $(recorded) -ge 16777216 ]'
+         kill -9 $pid; wait $pid; echo killed=$? >&2
          cat $STORE/.img/ingest/partial-{hex}.ranges"
     ));
+    assert!(run.stderr.contains("killed=137"), "{run:?}");
     let state: serde_json::Value =
         serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"));
     let had: u64 = state["done"]
@@ -468,9 +475,10 @@ fn a_killed_pull_continues_in_the_next_run() {
         .iter()
         .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap())
         .sum();
-    assert!(had > 10 << 20 && had < size, "{had} of {size}");
-    no_partials_and_blob(&env, &layer, false);
+    assert!((16 << 20..=48 << 20).contains(&had), "{had} of {size}");
+    assert_eq!(blob_and_partial(&env, &layer), (false, true));
     env.check_store();
+    drop(held);
 
     // The next pull, through a counting proxy, fetches only the rest.
     let counting = Proxy::start(&registry.host, Fault::None);
@@ -485,51 +493,82 @@ fn a_killed_pull_continues_in_the_next_run() {
         fetched < size - had + (2 << 20),
         "fetched {fetched} of {size} with {had} already there"
     );
-    no_partials_and_blob(&env, &layer, true);
-    assert!(!env
-        .store()
-        .join(format!(".img/ingest/partial-{hex}"))
-        .exists());
+    assert_eq!(blob_and_partial(&env, &layer), (true, false));
     env.check_store();
 }
 
 #[test]
 fn an_expired_token_is_renewed_on_401() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
     if !tools() {
         return;
     }
     let registry = Registry::start(Auth::Token, false);
     registry.skopeo_push(&big_fixture(), "big", "test/big:1");
     let issuer = registry.issuer.as_ref().unwrap();
-    // Tokens the registry accepts for about two seconds (it allows 60 s past exp).
-    issuer
-        .valid_for
-        .store(-58, std::sync::atomic::Ordering::SeqCst);
-    let before = issuer.issued.load(std::sync::atomic::Ordering::SeqCst);
+    // Tokens the registry accepts for about five seconds (it allows 60 s
+    // past exp).
+    issuer.valid_for.store(-55, SeqCst);
+    issuer.latest_exp.store(0, SeqCst);
+    let before = issuer.issued.load(SeqCst);
+    let refused_before = refused_blob_requests(&registry);
     let env = Env::new();
-    // A slow link whose connections break after the token expired: the
-    // resumed requests are refused with 401, and a new token is fetched.
-    let proxy = Proxy::start(
-        &registry.host,
-        Fault::Cut {
-            after: 20 << 20,
-            times: 2,
-        },
-    );
-    proxy
-        .throttle
-        .store(8 << 20, std::sync::atomic::Ordering::SeqCst);
-    env.sh(&format!(
-        "img-pull --creds {USER}:{PASSWORD} {}/test/big:1",
-        proxy.host
-    ))
-    .ok();
-    let issued = issuer.issued.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // The blob's stream is cut after 20 MiB, and what the client asks next
+    // waits at the proxy until every token issued so far has expired: the
+    // first request after that is refused with 401 whatever the timing, and
+    // the pull must fetch a new token to finish.
+    let proxy = Proxy::start(&registry.host, Fault::CutThenHold { after: 20 << 20 });
+    std::thread::scope(|scope| {
+        let pull = scope.spawn(|| {
+            env.sh(&format!(
+                "img-pull --creds {USER}:{PASSWORD} {}/test/big:1",
+                proxy.host
+            ))
+        });
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while proxy.applied.load(SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "the stream was never cut");
+                assert!(!pull.is_finished(), "the pull ended before the cut");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            issuer.valid_for.store(300, SeqCst);
+            let expired_at = issuer.latest_exp.load(SeqCst) + 61;
+            let now = || {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64
+            };
+            assert!(expired_at - now() < 70, "a token outlives the test");
+            while now() <= expired_at {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }));
+        // Whatever happened, let the pull end.
+        proxy.release();
+        let run = pull.join().unwrap();
+        if let Err(panic) = waited {
+            std::panic::resume_unwind(panic);
+        }
+        run.ok();
+    });
+    let issued = issuer.issued.load(SeqCst) - before;
+    assert!(issued >= 2, "issued {issued}");
     assert!(
-        issued >= 2,
-        "issued {issued}: {}",
-        registry.log().lines().filter(|l| l.contains("401")).count()
+        refused_blob_requests(&registry) > refused_before,
+        "no blob request was refused: {}",
+        registry.log()
     );
-    assert!(registry.log().contains("\" 401 "), "no request was refused");
     env.check_store();
+}
+
+/// Blob requests the registry answered 401.
+fn refused_blob_requests(registry: &Registry) -> usize {
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("/blobs/") && l.contains("\" 401 "))
+        .count()
 }

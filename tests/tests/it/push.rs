@@ -116,7 +116,7 @@ fn only_new_layers_are_uploaded_and_shared_ones_mounted() {
 }
 
 #[test]
-fn pushes_large_blobs_in_chunks_and_indexes_whole() {
+fn pushes_large_blobs_in_chunks() {
     if !tools() {
         return;
     }
@@ -143,18 +143,71 @@ fn pushes_large_blobs_in_chunks_and_indexes_whole() {
     ))
     .ok();
     img_tests::check_layout(&env.path("back"));
+}
 
-    // an index pulled with --all-platforms goes back whole
+/// A multi-platform index — from the store, and pulled with
+/// --all-platforms from another registry — goes to the registry whole: the
+/// same index bytes, and every platform's manifest beside it.
+#[test]
+fn a_multi_platform_index_goes_back_whole() {
+    if !tools() || !need(&["jq"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed_all("multi", "multi");
+    let first = Registry::open();
+    let second = Registry::open();
+    let (a, b) = (&first.host, &second.host);
+    let index = env
+        .sh("skopeo inspect --raw oci:$STORE:multi | sha256sum | cut -d' ' -f1")
+        .ok()
+        .stdout;
+    let index = format!("sha256:{}", index.trim());
+    let children = env
+        .sh("skopeo inspect --raw oci:$STORE:multi | jq -r '.manifests[].digest'")
+        .ok()
+        .stdout;
+    let children: Vec<&str> = children.lines().collect();
+    assert_eq!(children.len(), 2, "the fixture is an index of two");
+    // From the store to the first registry…
+    let run = env
+        .sh(&format!("img-push multi --to {a}/test/multi:1"))
+        .ok();
+    assert_eq!(run.records()[0]["digest"], index.as_str());
+    assert_eq!(remote_digest(&env, &format!("{a}/test/multi:1")), index);
+    // …pulled whole into another store, and pushed on to the second.
     let env2 = Env::new();
-    let multi = env.path("m");
-    let other = Registry::open();
-    registry.skopeo_push(&fixtures(), "base", "test/single:1");
-    env2.sh(&format!("img-pull -q --all-platforms {host}/test/single:1 && img-push {host}/test/single:1 --to {}/copy/single:1", other.host)).ok();
-    assert_eq!(
-        remote_digest(&env2, &format!("{host}/test/single:1")),
-        remote_digest(&env2, &format!("{}/copy/single:1", other.host))
-    );
-    let _ = multi;
+    env2.sh(&format!(
+        "img-pull -q --all-platforms {a}/test/multi:1 && img-push {a}/test/multi:1 --to {b}/copy/multi:1"
+    ))
+    .ok();
+    for host in [a, b] {
+        let repository = if host == a {
+            "test/multi"
+        } else {
+            "copy/multi"
+        };
+        assert_eq!(
+            remote_digest(&env, &format!("{host}/{repository}:1")),
+            index,
+            "{host}"
+        );
+        for child in &children {
+            assert_eq!(
+                remote_digest(&env, &format!("{host}/{repository}@{child}")),
+                *child,
+                "{host} lacks the manifest {child}"
+            );
+        }
+    }
+    // Every platform's image is there, as skopeo copies it back.
+    env.sh(&format!(
+        "skopeo copy -q --all --src-tls-verify=false docker://{b}/copy/multi:1 oci:back:multi"
+    ))
+    .ok();
+    img_tests::check_layout(&env.path("back"));
+    env.check_store();
+    env2.check_store();
 }
 
 #[test]
@@ -178,8 +231,6 @@ fn push_failures_are_one_line() {
     );
     let run = env.sh("img-push nosuch:1 --to localhost:1/x").code(1);
     assert!(run.stderr.contains("No such image"), "{}", run.stderr);
-    let id = env.sh("img-inspect -f '{{.Id}}' base 2>/dev/null || skopeo inspect --raw oci:$STORE:base | sha256sum | cut -c1-12");
-    let _ = id;
     let basic = Registry::start(Auth::Htpasswd, false);
     let run = env
         .sh(&format!(

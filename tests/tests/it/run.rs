@@ -54,8 +54,8 @@ fn the_command_runs_and_its_exit_status_is_img_runs() {
     let run = env
         .sh(
             "mkdir probe; img-run --rm -v $PWD/probe:/probe base sh -c \
-             'trap \"echo got TERM; exit 7\" TERM; : > /probe/ready; while :; do busybox sleep 0.05; done' &
-             while [ ! -e probe/ready ]; do sleep 0.05; done; kill -TERM $!; wait $!",
+             'trap \"echo got TERM; exit 7\" TERM; : > /probe/ready; for i in $(busybox seq 1200); do busybox sleep 0.05; done; exit 9' &
+             wait_for 60 'test -e probe/ready'; kill -TERM $!; wait $!",
         )
         .code(7);
     assert_eq!(run.stdout, "got TERM\n");
@@ -76,10 +76,15 @@ fn stdin_reaches_the_container_only_with_i() {
         .sh_with_stdin("img-run --rm -i base busybox cat", Some(b"through\n"))
         .ok();
     assert_eq!(run.stdout, "through\n");
+    // Without -i the command runs with an empty stdin: cat reads nothing,
+    // and the echo after it shows that it ran.
     let run = env
-        .sh_with_stdin("img-run --rm base busybox cat", Some(b"never\n"))
+        .sh_with_stdin(
+            "img-run --rm base sh -c 'busybox cat; echo ran'",
+            Some(b"never\n"),
+        )
         .ok();
-    assert_eq!(run.stdout, "");
+    assert_eq!(run.stdout, "ran\n");
 }
 
 #[test]
@@ -285,8 +290,8 @@ fn mounts_stay_inside_and_volumes_are_shared() {
     let Some(env) = ready() else { return };
     env.sh("mkdir probe").ok();
     let script = "img-run --rm -v $PWD/probe:/probe base sh -c \
-        'echo from-container > /probe/started; while [ ! -e /probe/stop ]; do busybox sleep 0.05; done' &
-        while [ ! -e probe/started ]; do sleep 0.05; done
+        'echo from-container > /probe/started; for i in $(busybox seq 1200); do [ -e /probe/stop ] && break; busybox sleep 0.05; done' &
+        wait_for 60 'test -e probe/started'
         grep -c \"$STORE\" /proc/self/mountinfo || true
         touch probe/stop; wait";
     let run = env.sh(script).ok();
@@ -345,8 +350,11 @@ fn a_missing_image_is_pulled_first() {
         run.stderr
     );
     env.sh(&format!("img-inspect {image} >/dev/null")).ok();
-    // Present now: not pulled again.
-    let run = env.sh(&format!("img-run --rm {image} sh -c :")).ok();
+    // Present now: not pulled again (and it ran).
+    let run = env
+        .sh(&format!("img-run --rm {image} sh -c 'echo again'"))
+        .ok();
+    assert_eq!(run.stdout, "again\n");
     assert_eq!(run.stderr, "");
     env.check_store();
 }
