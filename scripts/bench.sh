@@ -486,6 +486,19 @@ if selected "run:busybox"; then
   run_group
 fi
 
+# --- the same, on the network the runc bundle has: its own namespace, loopback only --------
+# The row above is Docker's default (bridge: pasta connects the namespace,
+# on the timed path); the bare bundle's namespace has no interfaces, so
+# this row is the like-for-like one, and the difference is pasta's start.
+if selected "run-no-network:busybox"; then
+  runc_bundle
+  group compare run-no-network busybox "runs=$FAST_RUNS" warmup=2
+  img_run_no_network "$SRC" busybox true
+  img_entry img-run
+  entry role=peer tool="runc run" "cmd=runc --root $W/runc run -b $bundle img-bench-start"
+  run_group
+fi
+
 # --- container start, detached: img-run -d returns once the container runs ---------------
 if selected "run-detached:busybox"; then
   runc_bundle

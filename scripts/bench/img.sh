@@ -81,6 +81,13 @@ img_run() {
   IMG_NEEDS=img-run
   IMG_CMD="img-run --root $(q "$1") --rm $2 ${*:3}"
 }
+# img_run_no_network STORE IMAGE ARGS...: img_run in a network namespace
+# of its own with loopback only (--network none): what the bare `runc run`
+# bundle gets (umoci's config has a network namespace and no interfaces).
+img_run_no_network() {
+  IMG_NEEDS=img-run
+  IMG_CMD="img-run --root $(q "$1") --rm --network none $2 ${*:3}"
+}
 # img_run_detached STORE IMAGE ARGS...: start a container in the background
 # (returns once it runs; its monitor removes it when it ends).
 img_run_detached() {

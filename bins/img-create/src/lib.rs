@@ -18,6 +18,7 @@ use img_cli::Common;
 #[command(
     name = "img-create",
     version,
+    disable_version_flag = true,
     about = "Create a new container (docker create)",
     disable_help_flag = true,
     trailing_var_arg = true
@@ -42,8 +43,10 @@ pub fn command() -> clap::Command {
 
 /// Create the container and print its ID.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let Some(image) = cli.args.image_or_version("img-create")? else {
+        return Ok(());
+    };
     let quiet = cli.args.quiet;
-    let image = cli.args.image.clone();
     let options = cli.args.options()?;
     let root = std::path::absolute(cli.common.root_dir())?;
     let container = img_runner::run::create(&root, &image, &options, &Stderr::new(quiet))?;

@@ -51,7 +51,18 @@ use img_runner::run::PullPolicy;
 /// else runc, else crun, whichever works here — a runtime that fails to
 /// create the container is passed over for the next one (crun refuses hosts
 /// with hybrid cgroups). The runtime keeps its state inside the store
-/// (`.img/runtime`). Like Docker's default container, it has its own PID,
+/// (`.img/runtime`). The container's record names the runtime that ran it
+/// (`.img/containers/ID/container.json`). `img-run --version` prints img-run's
+/// version, then a line `runtime: NAME VERSION (PROGRAM)` for each runtime
+/// it would try, in the order tried (with --runtime or $IMG_RUNTIME, only
+/// that one), as its `--version` reports it. Why there: Docker shows the
+/// runtime in `docker info` and its version in `docker version`, the
+/// daemon's reports, because the daemon runs containers; img has no
+/// daemon, and img-run (like img-create, which records the runtime a
+/// container's starts use) is the program that picks and runs the runtime,
+/// so its own version report is where the runtime's belongs — and it
+/// answers for the same --runtime and $IMG_RUNTIME a run would use. Like
+/// Docker's default container, it has its own PID,
 /// IPC, UTS and mount namespaces, Docker's default capabilities (all with
 /// --privileged), and /etc/hostname, /etc/hosts and /etc/resolv.conf of its
 /// own; its host name is its short ID unless -h names one.
@@ -106,6 +117,7 @@ use img_runner::run::PullPolicy;
 #[command(
     name = "img-run",
     version,
+    disable_version_flag = true,
     about = "Run a command in a new container (docker run)",
     disable_help_flag = true,
     trailing_var_arg = true
@@ -230,9 +242,12 @@ pub struct RunArgs {
     /// Print no pull progress
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print the version, then the OCI runtime that would run the container and its version (each one tried, in order; with --runtime, that one)
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// The image: name[:tag], name@digest, or image ID
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    #[arg(value_name = "IMAGE", required_unless_present = "version")]
+    pub image: Option<String>,
     /// The command and its arguments [default: the image's]
     #[arg(value_name = "COMMAND", allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -256,8 +271,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_container(cli: Cli) -> anyhow::Result<i32> {
+    let Some(image) = cli.args.image_or_version("img-run")? else {
+        return Ok(0);
+    };
     let quiet = cli.args.quiet;
-    let image = cli.args.image.clone();
     let mut options = cli.args.options()?;
     options.detach = cli.detach;
     let root = cli.common.root_dir();
@@ -271,6 +288,22 @@ fn run_container(cli: Cli) -> anyhow::Result<i32> {
 }
 
 impl RunArgs {
+    /// The image to run; with --version, `None` once the version and the
+    /// runtimes are printed.
+    pub fn image_or_version(&self, program: &str) -> anyhow::Result<Option<String>> {
+        if !self.version {
+            // clap requires IMAGE unless --version is given.
+            return Ok(self.image.clone());
+        }
+        let runtimes = runtime::candidates(self.runtime.as_deref())?;
+        print!(
+            "{program} {}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            runtime::describe(&runtimes)
+        );
+        Ok(None)
+    }
+
     /// The library's options for these flags (not detached).
     pub fn options(self) -> anyhow::Result<img_runner::run::Options> {
         let binds = self

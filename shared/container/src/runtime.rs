@@ -102,6 +102,38 @@ fn find(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// What `img-run --version` says of the runtimes: one line for each it
+/// would try, in order — its name, version and program — as `docker
+/// version` lists the daemon's runc. img has no daemon: the program that
+/// runs containers reports the runtime it runs them with.
+pub fn describe(runtimes: &[Runtime]) -> String {
+    runtimes
+        .iter()
+        .map(|runtime| {
+            let version = match runtime.version() {
+                Ok(version) => version,
+                Err(e) => format!("version unknown ({e})"),
+            };
+            format!(
+                "runtime: {} {version} ({})\n",
+                runtime.name,
+                runtime.path.display()
+            )
+        })
+        .collect()
+}
+
+/// The version a runtime's `--version` names on its first line (`runc
+/// version 1.1.5`, `crun version 1.8.1`), or that whole line when it says
+/// it otherwise.
+fn version_of(said: &str) -> Option<String> {
+    let first = said.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(match first.split_once(" version ") {
+        Some((_, version)) => version.trim().to_string(),
+        None => first.to_string(),
+    })
+}
+
 /// How the container's standard streams are connected at `create`
 /// (stderr is `create`'s own pipe); never img's own (see `stdio.rs`).
 pub struct Stdio3 {
@@ -145,6 +177,28 @@ impl Runtime {
         Runtime {
             root: Some(runtime_dir.join(self.state_name())),
             ..self.clone()
+        }
+    }
+
+    /// Its version, as its `--version` says it.
+    pub fn version(&self) -> Result<String> {
+        let out = Command::new(&self.path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .io_context(|| format!("running {} --version", self.path.display()))?;
+        let said = String::from_utf8_lossy(&out.stdout);
+        match version_of(&said) {
+            Some(version) if out.status.success() => Ok(version),
+            _ => Err(Error::new(
+                Kind::Remote,
+                format!(
+                    "{} --version failed: {}",
+                    self.path.display(),
+                    last_line(&String::from_utf8_lossy(&out.stderr))
+                ),
+            )),
         }
     }
 
@@ -348,6 +402,19 @@ mod tests {
             r#"runc create failed: exec: "true": executable file not found in $PATH"#
         );
         assert_eq!(last_line("plain\n\n"), "plain");
+    }
+
+    #[test]
+    fn versions_are_read_from_the_first_line() {
+        let runc = "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\n";
+        assert_eq!(version_of(runc).as_deref(), Some("1.1.5+ds1"));
+        let crun = "crun version 1.8.1\ncommit: f8a0\n+SYSTEMD +SELINUX\n";
+        assert_eq!(version_of(crun).as_deref(), Some("1.8.1"));
+        assert_eq!(
+            version_of("\nyouki 0.3.0\n").as_deref(),
+            Some("youki 0.3.0")
+        );
+        assert_eq!(version_of(""), None);
     }
 
     #[test]

@@ -10,10 +10,14 @@ fn every_program_has_help_version_and_root() {
         let name = command.get_name().to_string();
         assert!(bin_dir().join(&name).exists(), "{name} is not built");
         let run = env.sh(&format!("{name} --version")).ok();
-        assert_eq!(
-            run.stdout,
-            format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
-        );
+        let own = format!("{name} {}\n", env!("CARGO_PKG_VERSION"));
+        // The programs that make containers add their runtimes' versions
+        // (containers::the_runtime_and_its_version_are_reported).
+        if ["img-run", "img-create"].contains(&name.as_str()) {
+            assert!(run.stdout.starts_with(&own), "{}", run.stdout);
+        } else {
+            assert_eq!(run.stdout, own);
+        }
         let run = env.sh(&format!("{name} --help")).ok();
         assert!(
             run.stdout.contains("--root <DIR>"),

@@ -8,7 +8,7 @@ use img_tests::{need, Env, Run};
 
 const PEERS: &[&str] = &["runc", "skopeo", "umoci", "pasta", "curl"];
 
-fn ready() -> Option<Env> {
+pub(crate) fn ready() -> Option<Env> {
     if !need(PEERS) {
         return None;
     }
@@ -52,7 +52,7 @@ fn fetch(env: &Env, port: u16) -> String {
     .stdout
 }
 
-fn listening(port: u16) -> bool {
+pub(crate) fn listening(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
 }
 
@@ -283,7 +283,7 @@ fn bad_input_changes_nothing() {
 /// not ended within `deadline`: a process left holding the pipeline's
 /// stdout or stderr (a leftover of a killed program) would make a caller
 /// such as `x=$(img-run …)` wait forever.
-fn sh_within(env: &Env, script: &str, deadline: Duration) -> Run {
+pub(crate) fn sh_within(env: &Env, script: &str, deadline: Duration) -> Run {
     use std::process::{Command, Stdio};
     let path = format!(
         "{}:{}",
@@ -323,7 +323,7 @@ fn sh_within(env: &Env, script: &str, deadline: Duration) -> Run {
 
 /// A process, runtime container or mount of the store left behind (the
 /// last owner may still be exiting: looked at again for up to 10 s).
-fn assert_no_leftovers(env: &Env) {
+pub(crate) fn assert_no_leftovers(env: &Env) {
     for _ in 0..200 {
         if std::panic::catch_unwind(|| leftovers(env)).is_ok() {
             return;
@@ -517,5 +517,76 @@ fn seccomp_filters_as_dockers_default_profile() {
     .unwrap();
     let build = env.sh("img-build ctx 2>&1 >/dev/null").ok();
     assert!(build.stdout.contains("Seccomp:\t2"), "{}", build.stdout);
+    assert_no_leftovers(&env);
+}
+
+/// `img-run --version` names the runtimes it would run containers with,
+/// in the order tried, each with the version its own `--version` gives;
+/// --runtime narrows it to that one; and the record names the runtime
+/// that ran the container.
+#[test]
+fn the_runtime_and_its_version_are_reported() {
+    let Some(env) = ready() else { return };
+    let own = format!("img-run {}\n", env!("CARGO_PKG_VERSION"));
+    let runc = env.sh("command -v runc").ok().stdout;
+    let version = env.sh("runc --version | head -1").ok().stdout;
+    let version = version.trim().strip_prefix("runc version ").unwrap();
+    let chosen = env.sh("img-run --runtime runc --version").ok().stdout;
+    assert_eq!(
+        chosen,
+        format!("{own}runtime: runc {version} ({})\n", runc.trim())
+    );
+    let all = env.sh("env -u IMG_RUNTIME img-run -V").ok().stdout;
+    assert!(
+        all.starts_with(&format!("{own}runtime: runc {version} (")),
+        "{all}"
+    );
+    if env.sh("command -v crun").code == 0 {
+        assert!(
+            all.lines().nth(2).unwrap().starts_with("runtime: crun "),
+            "{all}"
+        );
+    }
+    // A runtime is asked, not guessed: whatever it says is what is shown.
+    let told = env
+        .sh("printf '#!/bin/sh\necho \"toy version 9.9\"\n' >toy && chmod +x toy && IMG_RUNTIME=$PWD/toy img-create --version")
+        .ok()
+        .stdout;
+    let toy = env.path("toy").display().to_string();
+    assert_eq!(
+        told,
+        format!(
+            "img-create {}\nruntime: {toy} 9.9 ({toy})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let broken = env
+        .sh("printf '#!/bin/sh\necho broken >&2; exit 3\n' >toy && img-run --runtime ./toy --version")
+        .ok()
+        .stdout;
+    assert!(
+        broken.contains("runtime: ./toy version unknown ("),
+        "{broken}"
+    );
+    assert!(broken.contains("broken"), "{broken}");
+    let missing = env
+        .sh("img-run --runtime no-such-runtime --version")
+        .code(125);
+    assert!(
+        missing.stderr.contains("no-such-runtime"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(missing.stdout, "");
+    // The record keeps the runtime that ran the container.
+    env.sh("img-run --runtime runc --name ran base busybox true")
+        .ok();
+    let record = env
+        .sh("cat $STORE/.img/containers/*/container.json")
+        .ok()
+        .stdout;
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["runtime"], "runc");
+    env.sh("img-rm --container ran").ok();
     assert_no_leftovers(&env);
 }

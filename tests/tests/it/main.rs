@@ -47,3 +47,4 @@ mod tag;
 mod terminal;
 mod thin;
 mod tls;
+mod tutorial_containers;
