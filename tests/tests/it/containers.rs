@@ -382,11 +382,11 @@ fn killed_programs_leave_no_container_process_or_mount() {
         let marker = 4_000_100 + i;
         env.sh(&format!(
             "mkdir -p probe{i}; img-run --network {network} -v $PWD/probe{i}:/probe base sh -c ': > /probe/up; busybox sleep {marker}' &
-             for n in $(seq 400); do [ -e probe{i}/up ] && break; sleep 0.025; done
+             for n in $(seq 2400); do [ -e probe{i}/up ] && break; sleep 0.025; done
              [ -e probe{i}/up ] || exit 1
              kill -9 $!
              # The guard ends the container without any img program.
-             for n in $(seq 400); do pgrep -f '^busybox sleep {marker}' >/dev/null || exit 0; sleep 0.025; done
+             for n in $(seq 2400); do pgrep -f '^busybox sleep {marker}' >/dev/null || exit 0; sleep 0.025; done
              exit 1"
         ))
         .ok();
@@ -426,9 +426,11 @@ fn killed_programs_leave_no_container_process_or_mount() {
     )
     .ok();
     assert_eq!(run.stdout, "");
-    // The guard ends the container the create made once it is done.
+    // The guard ends the container the create made once it is done (the
+    // waits allow a minute: on a loaded machine the create, the guard's
+    // wait for it and `runc delete` take seconds).
     env.sh(
-        "for n in $(seq 400); do
+        "for n in $(seq 2400); do
            [ -z \"$(ls store/.img/runtime/gated 2>/dev/null)\" ] && ! pgrep -f '^busybox sleep 4000250' >/dev/null && exit 0
            sleep 0.025
          done
@@ -439,10 +441,10 @@ fn killed_programs_leave_no_container_process_or_mount() {
     env.sh(
         "mkdir ctx && printf 'FROM base\\nRUN busybox sleep 4000300\\n' > ctx/Dockerfile
          img-build -q ctx >/dev/null 2>&1 &
-         for n in $(seq 400); do pgrep -f '^busybox sleep 4000300' >/dev/null && break; sleep 0.025; done
+         for n in $(seq 2400); do pgrep -f '^busybox sleep 4000300' >/dev/null && break; sleep 0.025; done
          pgrep -f '^busybox sleep 4000300' >/dev/null || exit 1
          kill -9 $!
-         for n in $(seq 400); do pgrep -f '^busybox sleep 4000300' >/dev/null || exit 0; sleep 0.025; done
+         for n in $(seq 2400); do pgrep -f '^busybox sleep 4000300' >/dev/null || exit 0; sleep 0.025; done
          exit 1",
     )
     .ok();
