@@ -157,7 +157,7 @@ impl Builder<'_> {
                 }
             }
             MountKind::Bind => {
-                let source = mounts::inside(mount.source.as_deref().unwrap_or("."))?;
+                let source = img_core::path::inside(mount.source.as_deref().unwrap_or("."))?;
                 let root = match &mount.from {
                     None => {
                         let context = self.options.context.clone().ok_or_else(|| {
