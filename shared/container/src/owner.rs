@@ -260,7 +260,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    for helper in &notes.helpers {
+    for helper in notes.helpers.iter().chain(&unnoted_helpers(&owned, id)) {
         kill_helper(helper);
         let _ = fs::remove_file(&helper.marker);
     }
@@ -337,6 +337,31 @@ fn creates_under_way(runtime: &Path, id: &str) -> Vec<rustix::process::Pid> {
         .filter_map(|name| name.parse::<i32>().ok())
         .filter(|&pid| is_create_of(pid, runtime, id))
         .filter_map(rustix::process::Pid::from_raw)
+        .collect()
+}
+
+/// Helpers of the container `id` that its owner started but died before
+/// noting (killed while pasta was starting): each names its file
+/// `OWNED/ID.NAME` on its command line, the marker a noted one has.
+fn unnoted_helpers(owned: &Path, id: &str) -> Vec<Helper> {
+    let prefix = owned.join(format!("{id}."));
+    let prefix = prefix.as_os_str().as_encoded_bytes();
+    let own = std::process::id() as i32;
+    list(Path::new("/proc"))
+        .iter()
+        .filter_map(|name| name.parse::<i32>().ok())
+        .filter(|&pid| pid != own)
+        .filter_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let marker = cmdline.split(|&b| b == 0).find(|arg| {
+                arg.strip_prefix(prefix)
+                    .is_some_and(|name| !name.is_empty() && name != b"lock" && name != b"json")
+            })?;
+            Some(Helper {
+                pid,
+                marker: String::from_utf8_lossy(marker).into_owned(),
+            })
+        })
         .collect()
 }
 
@@ -471,7 +496,13 @@ mod tests {
             .is_empty());
         // Dropped without release: as if the owner died.
         drop(owner);
-        assert!(!is_owned(runtime, ID));
+        // A child another test forks at this moment shares the lock's
+        // open file until it executes its program: wait for that.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while is_owned(runtime, ID) {
+            assert!(std::time::Instant::now() < deadline, "the lock stays held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // State a runtime left without an owner file is found as well.
         let other = ID.replace('0', "f");
         fs::create_dir_all(runtime.join("no-such-runtime-xyz").join(&other)).unwrap();
@@ -509,6 +540,44 @@ mod tests {
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists(),
             "killed and reaped"
+        );
+    }
+
+    #[test]
+    fn a_helper_started_but_never_noted_is_ended_by_the_reap() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path();
+        fs::create_dir_all(runtime.join(OWNED)).unwrap();
+        let marker = runtime.join(OWNED).join(format!("{ID}.pasta"));
+        // A process naming the helper file on its command line, as pasta
+        // names its pid file, that no notes know of.
+        let mut child = Command::new("sh")
+            .args(["-c", "read x"])
+            .arg(&marker)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !String::from_utf8_lossy(
+            &fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
+        )
+        .contains(&*marker.to_string_lossy())
+        {
+            assert!(std::time::Instant::now() < deadline, "sh never ran");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Another container's helper is spared.
+        let other = ID.replace('0', "e");
+        reap_one(runtime, &other).unwrap();
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "another container's helper is spared"
+        );
+        reap_one(runtime, ID).unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the unnoted helper is killed and reaped"
         );
     }
 }
