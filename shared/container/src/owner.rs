@@ -260,9 +260,21 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    for helper in notes.helpers.iter().chain(&unnoted_helpers(&owned, id)) {
+    for helper in &notes.helpers {
         kill_helper(helper);
         let _ = fs::remove_file(&helper.marker);
+    }
+    // Looked for again after each kill: one killed while it became a
+    // daemon may have forked the daemon between the look and the kill.
+    for _ in 0..20 {
+        let unnoted = unnoted_helpers(&owned, id);
+        if unnoted.is_empty() {
+            break;
+        }
+        for helper in &unnoted {
+            kill_helper(helper);
+            let _ = fs::remove_file(&helper.marker);
+        }
     }
     for entry in list(runtime) {
         if entry == OWNED || !runtime.join(&entry).join(id).exists() {
