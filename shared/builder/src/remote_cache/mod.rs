@@ -22,5 +22,6 @@ pub mod import;
 pub mod inline;
 pub mod layout;
 pub mod spec;
+pub mod wire;
 
 pub use spec::{Export, Import, Location, Mode};
