@@ -7,14 +7,13 @@ use img_container::control::{self, LogOptions};
 
 /// Show a container's output.
 ///
-/// Prints what a container started in the background (`img-run -d`,
-/// `img-start`) wrote, as `docker logs` does: its stdout to stdout, its
+/// Prints what a container wrote (in the background after `img-run -d`
+/// or `img-start`, or in the foreground), as `docker logs` does: its stdout to stdout, its
 /// stderr to stderr, oldest first. The output is kept in Docker's
 /// json-file format in the container's directory, at most 10 MB and one
 /// older file of as much. -f keeps printing until the container stops;
 /// --tail N prints only the last N lines; -t puts each line's time (RFC
-/// 3339 with nanoseconds) before it. A foreground img-run's output went to
-/// its terminal and is not kept.
+/// 3339 with nanoseconds) before it.
 #[derive(Debug, Parser)]
 #[command(
     name = "img-logs",
