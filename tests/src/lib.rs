@@ -17,8 +17,10 @@ pub mod archive;
 pub mod disk;
 pub mod docker;
 pub mod docs;
+pub mod faults;
 pub mod hostile;
 pub mod http_proxy;
+pub mod peers;
 pub mod pipeline;
 pub mod proxy;
 pub mod registry;
@@ -184,6 +186,16 @@ impl Run {
         self
     }
 
+    /// What img-fsck reported of one class (`damaged`, `leftover`, …): its
+    /// stderr lines that start with `img-fsck: CLASS: `, without that.
+    pub fn fsck_lines(&self, class: &str) -> Vec<&str> {
+        let prefix = format!("img-fsck: {class}: ");
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
+    }
+
     /// stdout parsed as NDJSON records.
     pub fn records(&self) -> Vec<serde_json::Value> {
         self.stdout
@@ -238,6 +250,44 @@ impl Env {
             .env("STORE", self.store())
             .env("FIXTURES", fixtures());
         pipeline::run(command, script, stdin)
+    }
+
+    /// Write `content` to `path` in the scratch directory, making its parents.
+    pub fn write(&self, path: &str, content: &str) {
+        let full = self.path(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+
+    /// The sha256 digest of `file` (relative to the scratch directory), as
+    /// sha256sum computes it.
+    pub fn sha256_of(&self, file: &str) -> String {
+        let run = self.sh(&format!("sha256sum {file}")).ok();
+        format!("sha256:{}", &run.stdout[..64])
+    }
+
+    /// How many blobs the store holds.
+    pub fn blob_count(&self) -> usize {
+        std::fs::read_dir(self.store().join("blobs/sha256"))
+            .unwrap()
+            .count()
+    }
+
+    /// The image `name` names in the store, for this machine's platform.
+    pub fn image(&self, name: &str) -> img_core::image::Image {
+        let store = img_store::Store::open(self.store()).unwrap();
+        let found = store.resolve(name).unwrap();
+        found.target.host_image().unwrap().clone()
+    }
+
+    /// The layer digests of `image`'s manifest in the store, bottom first.
+    pub fn layers(&self, image: &str) -> Vec<String> {
+        self.image(image)
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| l.digest().to_string())
+            .collect()
     }
 
     /// Copy a fixture image into the store under `name` with skopeo, as a
@@ -429,6 +479,16 @@ fn make_fixtures() -> PathBuf {
         );
     }
     layout
+}
+
+/// Whether the tests run as root (some compare with `umoci --rootless`
+/// otherwise, or check owners only root can set).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 /// A script that runs `command` on a pseudo-terminal and types `input`

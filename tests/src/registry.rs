@@ -234,29 +234,21 @@ impl Registry {
 
     /// Access-log lines of requests with `method` whose path contains `part`.
     pub fn requests(&self, method: &str, part: &str) -> usize {
-        let prefix = format!("\"{method} ");
-        self.log()
-            .lines()
-            .filter(|l| {
-                l.find(&prefix).is_some_and(|i| {
-                    l[i + prefix.len()..]
-                        .split(' ')
-                        .next()
-                        .unwrap_or("")
-                        .contains(part)
-                })
-            })
-            .count()
+        self.count_requests(method, part, false)
     }
 
     /// Access-log lines of requests that img sent (its User-Agent) with
     /// `method` whose path contains `part` — not those of another
     /// registry filling its cache from this one.
     pub fn img_requests(&self, method: &str, part: &str) -> usize {
+        self.count_requests(method, part, true)
+    }
+
+    fn count_requests(&self, method: &str, part: &str, img_only: bool) -> usize {
         let prefix = format!("\"{method} ");
         self.log()
             .lines()
-            .filter(|l| l.contains(" \"img/"))
+            .filter(|l| !img_only || l.contains(" \"img/"))
             .filter(|l| {
                 l.find(&prefix).is_some_and(|i| {
                     l[i + prefix.len()..]
@@ -298,6 +290,17 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The digest of the manifest `reference` names, as skopeo reads it from
+/// the registry (without TLS verification).
+pub fn remote_digest(env: &crate::Env, reference: &str) -> String {
+    let run = env
+        .sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{reference} | sha256sum | cut -d' ' -f1"
+        ))
+        .ok();
+    format!("sha256:{}", run.stdout.trim())
 }
 
 /// The big fixture's image manifest (the image named `big` in it).

@@ -15,17 +15,11 @@ fn ready(dockerfile: &str, files: &[(&str, &str)]) -> Option<Env> {
     }
     let env = Env::new();
     env.seed("base", "base");
-    write(&env, "ctx/Dockerfile", dockerfile);
+    env.write("ctx/Dockerfile", dockerfile);
     for (path, content) in files {
-        write(&env, &format!("ctx/{path}"), content);
+        env.write(&format!("ctx/{path}"), content);
     }
     Some(env)
-}
-
-fn write(env: &Env, path: &str, content: &str) {
-    let full = env.path(path);
-    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-    std::fs::write(full, content).unwrap();
 }
 
 fn config(env: &Env, image: &str) -> Value {
@@ -195,7 +189,7 @@ fn steps_are_cached_until_what_they_read_changes() {
         "{}",
         touched.stderr
     );
-    write(&env, "ctx/a.txt", "two\n");
+    env.write("ctx/a.txt", "two\n");
     let changed = env.sh("img-build -t c:5 ctx").ok();
     assert_eq!(
         changed.stderr.matches("Using cache").count(),
@@ -240,9 +234,7 @@ COPY --from=0 /artifact /from-index
     assert_eq!(in_image(&env, "multi:builder", "cat /artifact"), "built\n");
     // A stage named through a variable is refused before anything is
     // built, with BuildKit's hint.
-    write(
-        &env,
-        "ctx/Dockerfile",
+    env.write("ctx/Dockerfile",
         "FROM base AS maker\nRUN echo made > /made\nFROM base\nARG SRC=maker\nCOPY --from=$SRC /made /made\n",
     );
     let refused = env.sh("img-build -t multi:arg ctx").code(2);
@@ -254,7 +246,7 @@ COPY --from=0 /artifact /from-index
         "{}",
         refused.stderr
     );
-    write(&env, "ctx/Dockerfile", dockerfile);
+    env.write("ctx/Dockerfile", dockerfile);
     let failed = env.sh("img-build --target broken ctx").code(1);
     assert!(
         failed.stderr.lines().last().unwrap().contains(
@@ -308,8 +300,7 @@ fn failures_name_the_line_and_name_nothing() {
     let run = env.sh("img-build -t bad:1 ctx").code(2);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("Dockerfile:2"), "{}", run.stderr);
-    write(
-        &env,
+    env.write(
         "ctx/Dockerfile",
         "FROM base\nRUN echo partial > /p && exit 3\n",
     );
@@ -319,20 +310,16 @@ fn failures_name_the_line_and_name_nothing() {
         "{}",
         run.stderr
     );
-    write(
-        &env,
-        "ctx/Dockerfile",
-        "FROM base\nRUN --mount=type=ssh true\n",
-    );
+    env.write("ctx/Dockerfile", "FROM base\nRUN --mount=type=ssh true\n");
     let run = env.sh("img-build -t bad:1 ctx").code(2);
     assert!(
         run.stderr.contains("type=ssh is not supported"),
         "{}",
         run.stderr
     );
-    write(&env, "ctx/Dockerfile", "FROM base\nCOPY nothing-here /\n");
+    env.write("ctx/Dockerfile", "FROM base\nCOPY nothing-here /\n");
     env.sh("img-build -t bad:1 ctx").code(1);
-    write(&env, "ctx/Dockerfile", "FROM no-such-image:1\n");
+    env.write("ctx/Dockerfile", "FROM no-such-image:1\n");
     let run = env.sh("img-build -t bad:1 ctx").code(1);
     assert!(run.stderr.contains("no-such-image"), "{}", run.stderr);
     env.sh("img-build -t bad:1 no-such-dir").code(2);
@@ -350,11 +337,7 @@ fn onbuild_triggers_run_in_the_child_build() {
     };
     env.sh("img-build -t parent:1 ctx").ok();
     assert!(config(&env, "parent:1")["OnBuild"].is_array());
-    write(
-        &env,
-        "ctx/Dockerfile",
-        "FROM parent:1\nRUN cat /onbuild.txt\n",
-    );
+    env.write("ctx/Dockerfile", "FROM parent:1\nRUN cat /onbuild.txt\n");
     let run = env.sh("img-build -t child:1 ctx").ok();
     assert!(run.stderr.contains("triggered"), "{}", run.stderr);
     let child = config(&env, "child:1");
@@ -497,7 +480,7 @@ RUN --mount=type=secret,id=token,env=TOKEN sh -c 'printf %s "$TOKEN" | busybox w
     env.sh("img-build --no-cache -t m:2 --secret id=token,src=token ctx")
         .ok();
     assert_eq!(in_image(&env, "m:2", "busybox cat /seen"), "2\n");
-    write(&env, "ctx/data/file", "changed\n");
+    env.write("ctx/data/file", "changed\n");
     let run = env
         .sh("img-build -t m:3 --secret id=token,src=token ctx")
         .ok();

@@ -34,31 +34,10 @@ CMD ["sh", "-c", "cat /app/built.txt"]
 fn machine(dockerfile: &str, b: &str) -> Env {
     let env = Env::new();
     env.seed("base", "base");
-    write(&env, "ctx/Dockerfile", dockerfile);
-    write(&env, "ctx/a.txt", "alpha\n");
-    write(&env, "ctx/b.txt", b);
+    env.write("ctx/Dockerfile", dockerfile);
+    env.write("ctx/a.txt", "alpha\n");
+    env.write("ctx/b.txt", b);
     env
-}
-
-fn write(env: &Env, path: &str, content: &str) {
-    let full = env.path(path);
-    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-    std::fs::write(full, content).unwrap();
-}
-
-/// The layer digests of `image`'s manifest in `env`'s store.
-fn layers(env: &Env, image: &str) -> Vec<String> {
-    let store = img_store::Store::open(env.store()).unwrap();
-    let found = store.resolve(image).unwrap();
-    let img_core::image::Target::Image(image) = &found.target else {
-        panic!("{image} is one image")
-    };
-    image
-        .manifest
-        .layers()
-        .iter()
-        .map(|l| l.digest().to_string())
-        .collect()
 }
 
 /// The blob digests fetched with GET through `proxy`.
@@ -132,7 +111,7 @@ fn a_second_machine_builds_from_the_registry_cache_downloading_only_the_final_la
             l["digest"].as_str().unwrap().to_string()
         })
         .collect();
-    let final_layers: BTreeSet<String> = layers(&a, "app:1").into_iter().collect();
+    let final_layers: BTreeSet<String> = a.layers("app:1").into_iter().collect();
     assert_eq!(cached, final_layers, "min mode: the final image's layers");
 
     // Machine B: an empty store but for the base, through a counting proxy.
@@ -152,7 +131,7 @@ fn a_second_machine_builds_from_the_registry_cache_downloading_only_the_final_la
         run.stderr
     );
     assert_eq!(a.id("app:1"), b.id("app:1"), "the same image ID");
-    let base: BTreeSet<String> = layers(&b, "base").into_iter().collect();
+    let base: BTreeSet<String> = b.layers("base").into_iter().collect();
     let needed: BTreeSet<String> = final_layers.difference(&base).cloned().collect();
     let gets = blob_gets(&proxy);
     let got: BTreeSet<String> = gets.iter().cloned().collect();
@@ -197,7 +176,7 @@ fn a_changed_file_rebuilds_exactly_the_steps_after_it_and_says_why() {
     ))
     .ok();
     let b = machine(DOCKERFILE, "bravo\n");
-    write(&b, "ctx/a.txt", "changed\n");
+    b.write("ctx/a.txt", "changed\n");
     let run = b
         .sh(&format!("img-build -t app:2 --cache-from {cache} ctx"))
         .ok();
@@ -222,8 +201,7 @@ fn a_changed_file_rebuilds_exactly_the_steps_after_it_and_says_why() {
         "changed\nchanged\n"
     );
     // A different instruction is named as such.
-    write(
-        &b,
+    b.write(
         "ctx/Dockerfile",
         &DOCKERFILE.replace("ENV APP=/app", "ENV APP=/srv"),
     );
@@ -259,7 +237,7 @@ fn exports_send_only_what_changed_and_reference_only_this_build() {
     assert_eq!(inspect_raw(&cache), manifest);
 
     // One step changed (the last layer): its layer and the config.
-    write(&a, "ctx/b.txt", "charlie\n");
+    a.write("ctx/b.txt", "charlie\n");
     let run = a.sh(&export).ok();
     assert!(run.stderr.contains("(2 sent,"), "{}", run.stderr);
     assert_eq!(uploads(), first + 2);
@@ -269,7 +247,7 @@ fn exports_send_only_what_changed_and_reference_only_this_build() {
         .iter()
         .map(|l| l["digest"].as_str().unwrap().to_string())
         .collect();
-    let final_layers: BTreeSet<String> = layers(&a, "app:1").into_iter().collect();
+    let final_layers: BTreeSet<String> = a.layers("app:1").into_iter().collect();
     assert_eq!(now, final_layers, "the old layer is no longer referenced");
 
     // Another repository of the same registry: what the cache read holds
@@ -327,7 +305,7 @@ fn mode_max_shares_every_stage_and_min_only_the_final_image() {
             .ok();
         assert_eq!(count(&run.stderr, "Running in"), 0, "{}", run.stderr);
         assert_eq!(a.id("app:1"), b.id("app:1"));
-        let final_layers: BTreeSet<String> = layers(&b, "app:1").into_iter().collect();
+        let final_layers: BTreeSet<String> = b.layers("app:1").into_iter().collect();
         let config = inspect_raw(cache)["config"]["digest"].clone();
         let gets = blob_gets(&proxy);
         assert!(gets.len() > 1, "{gets:?}");
@@ -494,7 +472,7 @@ fn a_local_directory_cache_is_an_oci_layout_that_keeps_only_what_it_uses() {
     assert_eq!(b.sh("img-run --rm app:1").ok().stdout, "bravo\n");
 
     // A changed step, exported again: what the old cache alone used goes.
-    write(&b, "ctx/b.txt", "charlie\n");
+    b.write("ctx/b.txt", "charlie\n");
     let run = b
         .sh("img-build --cache-from type=local,src=ci-cache --cache-to type=local,dest=ci-cache,compression=zstd ctx")
         .ok();

@@ -1,7 +1,7 @@
 //! What every program shares: --help, --version, --root, one-line errors
 //! with exit code 2 for bad input, and a store left as it was.
 
-use img_tests::{bin_dir, docs, need, Env};
+use img_tests::{bin_dir, docs, need, peers, Env};
 
 #[test]
 fn every_program_has_help_version_and_root() {
@@ -37,7 +37,7 @@ fn every_program_has_help_version_and_root() {
 
 #[test]
 fn bad_input_exits_2_and_changes_nothing() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -67,7 +67,7 @@ fn bad_input_exits_2_and_changes_nothing() {
 
 #[test]
 fn closed_pipe_is_success() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -88,7 +88,7 @@ fn closed_pipe_is_success() {
 /// after a good record — and the store is left as it was.
 #[test]
 fn binary_garbage_on_stdin_is_bad_input() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -145,7 +145,7 @@ sys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)' {command}"#
 
 #[test]
 fn closed_pipe_is_success_for_every_image() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -171,7 +171,7 @@ fn closed_pipe_is_success_for_every_image() {
 /// `img-build -q` compose with it.
 #[test]
 fn stdin_takes_image_ids_and_names() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();

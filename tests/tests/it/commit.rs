@@ -19,36 +19,11 @@ fn env_with_layer() -> Env {
     env
 }
 
-fn image(env: &Env, name: &str) -> img_core::image::Image {
-    let store = img_store::Store::open(env.store()).unwrap();
-    let found = store.resolve(name).unwrap();
-    found.target.host_image().unwrap().clone()
-}
-
-fn sha256_of(env: &Env, file: &str) -> String {
-    let run = env.sh(&format!("sha256sum {file}")).ok();
-    format!("sha256:{}", &run.stdout[..64])
-}
-
-fn blob_count(env: &Env) -> usize {
-    std::fs::read_dir(env.store().join("blobs/sha256"))
-        .unwrap()
-        .count()
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
-}
-
 #[test]
 fn layer_on_stdin_with_changes_author_and_message() {
     let env = env_with_layer();
-    let base = image(&env, "base");
-    let blobs = blob_count(&env);
+    let base = env.image("base");
+    let blobs = env.blob_count();
     let run = env
         .sh(
             r#"tar -C l -c . | SOURCE_DATE_EPOCH=1700000000 img-commit base mine:1 \
@@ -62,10 +37,10 @@ fn layer_on_stdin_with_changes_author_and_message() {
         records[0]["annotations"]["org.opencontainers.image.ref.name"],
         "docker.io/library/mine:1"
     );
-    let mine = image(&env, "mine:1");
+    let mine = env.image("mine:1");
     assert_eq!(run.stderr.trim(), mine.id().to_string());
     // base's layers shared, the new one on top, stored once: layer, config, manifest
-    assert_eq!(blob_count(&env), blobs + 3);
+    assert_eq!(env.blob_count(), blobs + 3);
     assert_eq!(&mine.manifest.layers()[..1], base.manifest.layers());
     let layer = &mine.manifest.layers()[1];
     assert_eq!(
@@ -151,7 +126,11 @@ fn other_tools_read_the_committed_image() {
         .ok();
     let v: Value = serde_json::from_str(&inspect.stdout).unwrap();
     assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
-    let rootless = if is_root() { "" } else { "--rootless" };
+    let rootless = if img_tests::is_root() {
+        ""
+    } else {
+        "--rootless"
+    };
     env.sh(&format!(
         "umoci unpack {rootless} --image $STORE:docker.io/library/mine:1 bundle >/dev/null \
          && test \"$(cat bundle/rootfs/etc/motd)\" = hi && test ! -e bundle/rootfs/etc/passwd \
@@ -164,7 +143,7 @@ fn other_tools_read_the_committed_image() {
 #[test]
 fn compressed_layers_are_stored_as_they_come() {
     let env = env_with_layer();
-    let tar_digest = sha256_of(&env, "layer.tar");
+    let tar_digest = env.sha256_of("layer.tar");
     for (script, file, media_type) in [
         (
             "img-commit base c:gz < layer.tar.gz",
@@ -192,13 +171,13 @@ fn compressed_layers_are_stored_as_they_come() {
             .split_whitespace()
             .find(|w| w.starts_with("c:"))
             .unwrap();
-        let image = image(&env, name);
+        let image = env.image(name);
         if script.contains("-q") {
             assert_eq!(run.stderr, "", "{script}");
         }
         let layer = image.manifest.layers().last().unwrap();
         assert_eq!(layer.media_type().to_string(), media_type, "{script}");
-        assert_eq!(layer.digest().to_string(), sha256_of(&env, file));
+        assert_eq!(layer.digest().to_string(), env.sha256_of(file));
         assert_eq!(
             image.config_json["rootfs"]["diff_ids"][1],
             json!(tar_digest),
@@ -219,19 +198,19 @@ fn compressed_layers_are_stored_as_they_come() {
     let prefix = &env.id("derived")[7..19];
     env.sh(&format!("img-commit {prefix} d:2 < layer.tar.gz"))
         .ok();
-    assert_eq!(image(&env, "d:2").manifest.layers().len(), 3);
+    assert_eq!(env.image("d:2").manifest.layers().len(), 3);
     env.check_store();
 }
 
 #[test]
 fn changes_only_add_an_empty_layer_entry() {
     let env = env_with_layer();
-    let base = image(&env, "base");
+    let base = env.image("base");
     let run = env
         .sh("img-commit --no-layer -c 'EXPOSE 80' -m 'ports' base ports:1 < /dev/null")
         .ok();
     assert_eq!(run.records().len(), 1);
-    let ports = image(&env, "ports:1");
+    let ports = env.image("ports:1");
     assert_eq!(ports.manifest.layers(), base.manifest.layers());
     assert_eq!(ports.config_json["rootfs"], base.config_json["rootfs"]);
     assert_eq!(
@@ -251,7 +230,7 @@ fn changes_only_add_an_empty_layer_entry() {
     // a tar with no entries adds no layer either (Docker: an unchanged container)
     env.sh("tar -cf empty.tar -T /dev/null && img-commit base e:1 < empty.tar")
         .ok();
-    let e = image(&env, "e:1");
+    let e = env.image("e:1");
     assert_eq!(e.manifest.layers(), base.manifest.layers());
     assert_eq!(
         e.config_json["history"].as_array().unwrap().last().unwrap()["empty_layer"],
@@ -266,7 +245,7 @@ fn multi_platform_base_and_platform_choice() {
     env.seed_all("multi", "multi");
     env.sh("img-commit --platform linux/arm64 multi arm:1 < layer.tar")
         .ok();
-    let arm = image(&env, "arm:1");
+    let arm = env.image("arm:1");
     assert_eq!(arm.config_json["architecture"], "arm64");
     assert_eq!(arm.manifest.layers().len(), 2);
     let run = env
@@ -362,14 +341,14 @@ fn docker_base_keeps_docker_media_types_and_pushes() {
     ))
     .ok();
     let docker = "application/vnd.docker.distribution.manifest.v2+json";
-    let dbase = image(&env, &format!("{host}/test/dbase:1"));
+    let dbase = env.image(&format!("{host}/test/dbase:1"));
     assert_eq!(dbase.descriptor.media_type().to_string(), docker);
     // gzip layer: the image stays Docker schema 2
     env.sh(&format!(
         "img-commit {host}/test/dbase:1 {host}/test/dmine:1 < layer.tar.gz >/dev/null"
     ))
     .ok();
-    let mine = image(&env, &format!("{host}/test/dmine:1"));
+    let mine = env.image(&format!("{host}/test/dmine:1"));
     assert_eq!(mine.descriptor.media_type().to_string(), docker);
     assert_eq!(
         mine.manifest.config().media_type().to_string(),
@@ -386,7 +365,7 @@ fn docker_base_keeps_docker_media_types_and_pushes() {
         "img-commit {host}/test/dbase:1 {host}/test/dzst:1 < layer.tar.zst >/dev/null"
     ))
     .ok();
-    let zst = image(&env, &format!("{host}/test/dzst:1"));
+    let zst = env.image(&format!("{host}/test/dzst:1"));
     assert_eq!(
         zst.descriptor.media_type().to_string(),
         "application/vnd.oci.image.manifest.v1+json"
@@ -423,7 +402,7 @@ fn docker_base_keeps_docker_media_types_and_pushes() {
 #[test]
 fn incomplete_base_fails_before_the_layer_is_stored() {
     let env = env_with_layer();
-    let base = image(&env, "base");
+    let base = env.image("base");
     let layer = base.manifest.layers()[0].digest().to_string();
     let blob = format!("$STORE/blobs/sha256/{}", &layer[7..]);
     env.sh(&format!("mv {blob} aside")).ok();

@@ -5,7 +5,7 @@
 //! --repair` for a container's runtime state), and the operation succeeds
 //! when run again. (A killed img-pull: pull.rs; a killed img-run: fsck.rs.)
 
-use img_tests::{need, Env, Run};
+use img_tests::{need, Env};
 
 const PEERS: &[&str] = &["skopeo", "umoci", "jq"];
 
@@ -17,21 +17,13 @@ wait_for() {  # wait_for WHAT CONDITION: poll, with a deadline of 60 s
 }
 "#;
 
-/// img-fsck's lines of `class` in `run`'s stderr.
-fn lines<'a>(run: &'a Run, class: &str) -> Vec<&'a str> {
-    let prefix = format!("img-fsck: {class}: ");
-    run.stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix(prefix.as_str()))
-        .collect()
-}
-
 /// After a kill: no damage, leftovers that `recovery` removes, then clean.
 #[track_caller]
 fn recovers(env: &Env, recovery: &str) -> Vec<String> {
     let run = env.sh("img-fsck");
-    assert!(lines(&run, "damaged").is_empty(), "{}", run.stderr);
-    let leftovers: Vec<String> = lines(&run, "leftover")
+    assert!(run.fsck_lines("damaged").is_empty(), "{}", run.stderr);
+    let leftovers: Vec<String> = run
+        .fsck_lines("leftover")
         .into_iter()
         .map(String::from)
         .collect();

@@ -10,18 +10,7 @@
 
 use base64::Engine as _;
 use img_tests::registry::{Auth, Registry, TokenIssuer, TokenRequest, PASSWORD, USER};
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&[
-        "docker-registry",
-        "skopeo",
-        "umoci",
-        "busybox",
-        "openssl",
-        "htpasswd",
-    ])
-}
+use img_tests::{fixtures, need, peers, Env};
 
 /// A password that is wrong, and easy to look for in output.
 const WRONG: &str = "Wr0ng-PassWord-xyzzy";
@@ -95,7 +84,7 @@ fn refused_as(env: &Env, script: &str, why: &str) {
 
 #[test]
 fn cred_helpers_are_asked_per_registry_before_the_creds_store() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup();
@@ -139,7 +128,7 @@ fn cred_helpers_are_asked_per_registry_before_the_creds_store() {
 
 #[test]
 fn registry_auth_file_and_containers_auth_json() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup();
@@ -262,7 +251,7 @@ fn no_secret(run: &img_tests::Run, secret: &str) {
 
 #[test]
 fn identity_tokens_in_config_json_are_traded_by_post() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup_with(Auth::Token);
@@ -295,7 +284,7 @@ fn identity_tokens_in_config_json_are_traded_by_post() {
 
 #[test]
 fn credential_helpers_answering_token_users_give_identity_tokens() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup_with(Auth::Token);
@@ -340,7 +329,7 @@ fn token_refused(env: &Env, script: &str, token: &str) -> img_tests::Run {
 
 #[test]
 fn refused_identity_tokens_fail_in_one_line_and_never_go_out_as_passwords() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup_with(Auth::Token);
@@ -392,7 +381,7 @@ fn refused_identity_tokens_fail_in_one_line_and_never_go_out_as_passwords() {
 
 #[test]
 fn identity_tokens_are_not_sent_to_basic_registries() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup();
@@ -424,7 +413,7 @@ fn identity_tokens_are_not_sent_to_basic_registries() {
 
 #[test]
 fn a_refresh_token_the_service_rotates_is_followed_within_a_run() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let (registry, env, cfg) = setup_with(Auth::Token);

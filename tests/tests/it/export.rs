@@ -1,10 +1,14 @@
 use img_tests::archive::{assert_exact_tree, assert_same_tree, tar_paths};
-use img_tests::{need, Env};
+use img_tests::{need, peers, Env};
 
 /// Export `name` and unpack it with GNU tar into `dir`; unpack the same
 /// image with umoci into `dir-umoci`; the trees must be equal.
 fn compare_with_umoci(env: &Env, layout: &str, name: &str, dir: &str) {
-    let rootless = if is_root() { "" } else { "--rootless" };
+    let rootless = if img_tests::is_root() {
+        ""
+    } else {
+        "--rootless"
+    };
     env.sh(&format!(
         "umoci unpack {rootless} --image {layout}:{name} {dir}-umoci >/dev/null \
          && mkdir {dir} && img-export {name} | tar -C {dir} -xpf - --numeric-owner"
@@ -13,17 +17,9 @@ fn compare_with_umoci(env: &Env, layout: &str, name: &str, dir: &str) {
     assert_same_tree(&env.path(&format!("{dir}-umoci/rootfs")), &env.path(dir));
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
-}
-
 #[test]
 fn fixture_images_match_umoci_unpack() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -85,7 +81,7 @@ img-export t > check.tar"#,
 
 #[test]
 fn output_file_records_and_errors() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -154,7 +150,11 @@ fn output_dir_matches_umoci_unpack_exactly() {
     }
     let env = Env::new();
     env.sh(EXACT_LAYERS).ok();
-    let rootless = if is_root() { "" } else { "--rootless" };
+    let rootless = if img_tests::is_root() {
+        ""
+    } else {
+        "--rootless"
+    };
     env.sh(&format!(
         "umoci unpack {rootless} --image L:t t-umoci >/dev/null && img-export --output-dir t t \
          && mkdir piped && img-export t | tar -C piped -xpf - --numeric-owner --xattrs --xattrs-include='*'"
@@ -184,19 +184,23 @@ fn output_dir_matches_umoci_unpack_exactly() {
         tree["x/s"]
     );
     assert!(!tree.contains_key("c/k") && !tree.contains_key("e/x") && !tree.contains_key("d/g"));
-    if is_root() {
+    if img_tests::is_root() {
         assert!(tree["null"].contains("device 103"), "{}", tree["null"]);
     }
 }
 
 #[test]
 fn output_dir_matches_umoci_on_the_fixture_images() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
     env.seed("derived", "derived");
-    let rootless = if is_root() { "" } else { "--rootless" };
+    let rootless = if img_tests::is_root() {
+        ""
+    } else {
+        "--rootless"
+    };
     env.sh(&format!(
         "umoci unpack {rootless} --image $FIXTURES:derived d-umoci >/dev/null && img-export --output-dir d derived"
     ))
@@ -208,7 +212,7 @@ fn output_dir_matches_umoci_on_the_fixture_images() {
 /// fails to unpack (a blob corrupted in the store) leaves no directory.
 #[test]
 fn output_dir_refuses_and_cleans_up() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();

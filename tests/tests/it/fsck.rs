@@ -49,15 +49,6 @@ fn names(env: &Env) -> Vec<String> {
     names
 }
 
-/// The stderr lines of a run that start with `img-fsck: CLASS: `.
-fn lines<'a>(run: &'a Run, class: &str) -> Vec<&'a str> {
-    let prefix = format!("img-fsck: {class}: ");
-    run.stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix(prefix.as_str()))
-        .collect()
-}
-
 #[test]
 fn a_sound_store_is_clean_and_says_what_it_checked() {
     if !need(PEERS) {
@@ -89,7 +80,7 @@ fn a_corrupt_blob_is_reported_and_repair_removes_it_with_the_names_that_need_it(
     let layer = part(&env, "busybox", ".layers[0].digest");
     corrupt(&env, &layer);
     let run = fsck(&env, "").code(1);
-    let damaged = lines(&run, "damaged");
+    let damaged = run.fsck_lines("damaged");
     assert_eq!(damaged.len(), 3, "{}", run.stderr);
     assert!(
         damaged[0].starts_with(&format!(
@@ -153,7 +144,7 @@ fn missing_blobs_and_an_index_without_its_images_are_reported() {
     env.sh(&format!("rm $STORE/blobs/sha256/{config}")).ok();
     let run = fsck(&env, "").code(1);
     assert_eq!(
-        lines(&run, "damaged"),
+        run.fsck_lines("damaged"),
         [format!(
             "image other:latest: its config sha256:{config} is missing"
         )]
@@ -173,13 +164,13 @@ fn missing_blobs_and_an_index_without_its_images_are_reported() {
     env.sh(&format!("rm $STORE/blobs/sha256/{}", children[1]))
         .ok();
     let run = fsck(&env, "").code(1);
-    assert_eq!(lines(&run, "damaged").len(), 1, "{}", run.stderr);
+    assert_eq!(run.fsck_lines("damaged").len(), 1, "{}", run.stderr);
     // ...but not all of them.
     env.sh(&format!("rm $STORE/blobs/sha256/{}", children[0]))
         .ok();
     let run = fsck(&env, "").code(1);
     assert_eq!(
-        lines(&run, "damaged")[1],
+        run.fsck_lines("damaged")[1],
         format!("image multi:latest: its index sha256:{index} holds none of its 2 images (they are missing)")
     );
     assert_eq!(run.records().len(), 2);
@@ -203,7 +194,7 @@ fn what_is_no_blob_and_a_broken_index_json() {
     env.sh("echo notes > $STORE/blobs/sha256/notes.txt && mkdir $STORE/blobs/sha256/$(printf 'a%.0s' $(seq 64))")
         .ok();
     let run = fsck(&env, "").code(1);
-    let damaged = lines(&run, "damaged");
+    let damaged = run.fsck_lines("damaged");
     for want in [
         format!(
             "blobs/sha256/{}: not a regular file; it is no blob",
@@ -213,7 +204,7 @@ fn what_is_no_blob_and_a_broken_index_json() {
     ] {
         assert!(damaged.contains(&want.as_str()), "{want} in {}", run.stderr);
     }
-    assert_eq!(lines(&run, "damaged").len(), 2, "{}", run.stderr);
+    assert_eq!(run.fsck_lines("damaged").len(), 2, "{}", run.stderr);
     fsck(&env, "--repair -q").ok();
     env.check_store();
     assert_eq!(names(&env), ["other"]);
@@ -264,7 +255,7 @@ fn leftovers_of_interrupted_programs_are_reported_and_removed() {
          exec 8>&-; wait $holder; cat err >&2; exit $status"
     );
     let run = env.sh(&script).code(1);
-    let leftovers = lines(&run, "leftover");
+    let leftovers = run.fsck_lines("leftover");
     let expected = [
         format!("partial download of sha256:{} (3kB): no pull continued it for 25 hours", &old[..12]),
         ".img/ingest/blob-abandoned (5B): a temporary file of a write that never finished".to_string(),
@@ -368,7 +359,7 @@ fn deep_checks_each_layer_against_its_diff_id() {
     env.sh(&script).ok();
     fsck(&env, "").ok();
     let run = fsck(&env, "--deep").code(1);
-    let damaged = lines(&run, "damaged");
+    let damaged = run.fsck_lines("damaged");
     assert_eq!(damaged.len(), 1, "{}", run.stderr);
     assert!(
         damaged[0].starts_with("image liar:latest: its layer sha256:")
@@ -426,7 +417,7 @@ fn a_broken_snapshot_is_dropped_and_unpacked_again() {
     ))
     .ok();
     let run = fsck(&env, "").code(1);
-    let damaged = lines(&run, "damaged");
+    let damaged = run.fsck_lines("damaged");
     assert_eq!(damaged.len(), 1, "{}", run.stderr);
     assert!(
         damaged[0].starts_with(&format!("snapshot {} (layer sha256:", &snapshot[..12]))
@@ -502,7 +493,7 @@ fn a_container_whose_img_run_was_killed_and_a_stale_record() {
     let label = format!("container box ({})", &id[..12]);
     let run = fsck(&env, "").code(1);
     assert_eq!(
-        lines(&run, "leftover"),
+        run.fsck_lines("leftover"),
         [format!(
             "{label}: its record says it runs, but its img-run and its process are gone"
         )]
@@ -545,7 +536,7 @@ fn runtime_state_no_reap_could_end_and_a_process_nobody_supervises() {
     .ok();
     let run = fsck(&env, "").code(1);
     assert_eq!(
-        lines(&run, "leftover"),
+        run.fsck_lines("leftover"),
         [format!(
             ".img/runtime/youki/{id}: youki keeps the state of container {}, whose owner is gone",
             &id[..12]
@@ -598,7 +589,10 @@ fn runtime_state_no_reap_could_end_and_a_process_nobody_supervises() {
          end it (kill {pid}), then run img-fsck --repair",
         &cid[..12]
     );
-    assert_eq!(lines(&run, "leftover"), [orphan.as_str(), orphan.as_str()]);
+    assert_eq!(
+        run.fsck_lines("leftover"),
+        [orphan.as_str(), orphan.as_str()]
+    );
     let run = fsck(&env, "--repair").ok();
     assert!(
         run.stderr.contains(&format!(

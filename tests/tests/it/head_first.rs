@@ -6,11 +6,7 @@
 use std::time::{Duration, Instant};
 
 use img_tests::registry::Registry;
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&["docker-registry", "skopeo", "umoci", "busybox"])
-}
+use img_tests::{fixtures, need, peers, Env};
 
 /// Manifests and blobs img fetched (GET) from `registry`.
 fn gets(registry: &Registry) -> usize {
@@ -43,7 +39,7 @@ fn reaches(count: impl Fn() -> usize, want: usize) -> bool {
 
 #[test]
 fn an_unchanged_tag_is_asked_with_head_and_nothing_fetched() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -108,7 +104,7 @@ fn an_unchanged_tag_is_asked_with_head_and_nothing_fetched() {
 
 #[test]
 fn a_multi_platform_tag_is_known_by_its_index_digest() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -142,7 +138,7 @@ fn a_multi_platform_tag_is_known_by_its_index_digest() {
 
 #[test]
 fn run_and_build_look_up_their_images_with_head_first() {
-    if !tools() || !need(&["runc"]) {
+    if !need(peers::REGISTRY) || !need(&["runc"]) {
         return;
     }
     let env = Env::new();

@@ -1,12 +1,10 @@
 //! img-history: Docker's columns, <missing> rows, -H=false, --no-trunc, -q, json.
 
-use img_tests::{assert_golden, need, Env};
-
-const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
+use img_tests::{assert_golden, need, peers, Env};
 
 #[test]
 fn table_like_docker_history() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -52,7 +50,7 @@ fn table_like_docker_history() {
 
 #[test]
 fn json_rows_and_templates() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -84,7 +82,7 @@ fn json_rows_and_templates() {
 
 #[test]
 fn long_commands_are_cut_with_an_ellipsis() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();

@@ -15,19 +15,6 @@ fn env_with_rootfs() -> Env {
     env
 }
 
-#[allow(clippy::unwrap_used)]
-fn image(env: &Env, name: &str) -> img_core::image::Image {
-    let store = img_store::Store::open(env.store()).unwrap();
-    let found = store.resolve(name).unwrap();
-    found.target.host_image().unwrap().clone()
-}
-
-#[allow(clippy::unwrap_used)]
-fn sha256_of(env: &Env, file: &str) -> String {
-    let run = env.sh(&format!("sha256sum {file}")).ok();
-    format!("sha256:{}", &run.stdout[..64])
-}
-
 #[test]
 fn import_from_stdin_with_changes() {
     let env = env_with_rootfs();
@@ -43,7 +30,7 @@ fn import_from_stdin_with_changes() {
         records[0]["annotations"]["org.opencontainers.image.ref.name"],
         "docker.io/library/x:1"
     );
-    let image = image(&env, "x:1");
+    let image = env.image("x:1");
     assert!(run.stderr.contains(image.id().as_ref()), "{}", run.stderr);
     let c = &image.config_json;
     assert_eq!(c["config"]["Cmd"], json!(["/bin/sh"]));
@@ -78,7 +65,7 @@ fn import_from_stdin_with_changes() {
     assert_eq!(c["history"][0]["comment"], "Imported from -");
     assert_eq!(c["os"], "linux");
     // the layer is the tar as given: its digest is the diff_id
-    let tar_digest = sha256_of(&env, "rootfs.tar");
+    let tar_digest = env.sha256_of("rootfs.tar");
     assert_eq!(c["rootfs"]["diff_ids"], json!([tar_digest]));
     let layer = &image.manifest.layers()[0];
     assert_eq!(layer.digest().to_string(), tar_digest);
@@ -96,7 +83,7 @@ fn import_from_stdin_with_changes() {
 #[test]
 fn compressed_tars_are_stored_as_they_come() {
     let env = env_with_rootfs();
-    let tar_digest = sha256_of(&env, "rootfs.tar");
+    let tar_digest = env.sha256_of("rootfs.tar");
     for (file, media_type) in [
         (
             "rootfs.tar.gz",
@@ -112,10 +99,10 @@ fn compressed_tars_are_stored_as_they_come() {
             &file[11..]
         ))
         .ok();
-        let image = image(&env, &format!("c:{}", &file[11..]));
+        let image = env.image(&format!("c:{}", &file[11..]));
         let layer = &image.manifest.layers()[0];
         assert_eq!(layer.media_type().to_string(), media_type);
-        assert_eq!(layer.digest().to_string(), sha256_of(&env, file));
+        assert_eq!(layer.digest().to_string(), env.sha256_of(file));
         assert_eq!(image.config_json["rootfs"]["diff_ids"], json!([tar_digest]));
         assert_eq!(image.config_json["comment"], format!("from {file}"));
         assert_eq!(image.config_json["architecture"], "arm64");

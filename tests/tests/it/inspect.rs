@@ -1,12 +1,10 @@
 //! img-inspect: Docker's JSON, Go templates, errors, multi-platform images.
 
-use img_tests::{need, Env};
-
-const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
+use img_tests::{need, peers, Env};
 
 #[test]
 fn docker_inspect_json() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -94,7 +92,7 @@ fn docker_inspect_json() {
 
 #[test]
 fn go_templates() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -181,7 +179,7 @@ fn go_templates() {
 
 #[test]
 fn commit_message_healthcheck_and_durations() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -221,7 +219,7 @@ fn commit_message_healthcheck_and_durations() {
 
 #[test]
 fn several_images_and_errors() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -251,7 +249,7 @@ fn several_images_and_errors() {
 
 #[test]
 fn ambiguous_prefix_is_a_conflict() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -280,7 +278,7 @@ fn ambiguous_prefix_is_a_conflict() {
 
 #[test]
 fn multi_platform_shows_host_image() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();

@@ -1,10 +1,10 @@
 use img_tests::archive::{digests, podman, rewrite_tar, snapshot};
-use img_tests::{need, Env};
+use img_tests::{need, peers, Env};
 
 /// An environment whose store holds `base` as busybox, with the fixture's
 /// manifest digest and image ID.
 fn env_with_busybox() -> Option<(Env, (String, String))> {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return None;
     }
     let env = Env::new();

@@ -2,22 +2,11 @@
 
 use base64::Engine as _;
 use img_tests::registry::{Auth, Registry, PASSWORD, USER};
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&[
-        "docker-registry",
-        "skopeo",
-        "umoci",
-        "busybox",
-        "openssl",
-        "htpasswd",
-    ])
-}
+use img_tests::{fixtures, need, peers, Env};
 
 #[test]
 fn login_stores_docker_config_and_logout_forgets() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -81,7 +70,7 @@ fn login_stores_docker_config_and_logout_forgets() {
 
 #[test]
 fn login_to_a_token_registry_and_credential_helpers() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -156,7 +145,7 @@ fn login_to_a_token_registry_and_credential_helpers() {
 
 #[test]
 fn login_to_a_token_registry_stores_the_identity_token_as_docker_does() {
-    if !tools() {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let env = Env::new();

@@ -1,8 +1,6 @@
 //! img-ls: Docker's table, filters, quiet/digests/no-trunc, formats, records.
 
-use img_tests::{assert_golden, need, Env};
-
-const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
+use img_tests::{assert_golden, need, peers, Env};
 
 /// A store with base (as busybox and mybusybox), derived, other, and a
 /// dangling image (the old `other`, replaced by a tag move).
@@ -26,7 +24,7 @@ fn ids(env: &Env) -> Vec<(String, &'static str)> {
 
 #[test]
 fn table_like_docker_images() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store();
@@ -53,7 +51,7 @@ fn table_like_docker_images() {
 
 #[test]
 fn quiet_no_trunc_and_digests() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store();
@@ -82,7 +80,7 @@ fn quiet_no_trunc_and_digests() {
 
 #[test]
 fn filters() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store();
@@ -146,7 +144,7 @@ fn filters() {
 
 #[test]
 fn formats() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store();
@@ -194,7 +192,7 @@ fn formats() {
 
 #[test]
 fn json_records_feed_other_programs() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store();
@@ -224,7 +222,7 @@ fn json_records_feed_other_programs() {
 
 #[test]
 fn multi_platform_index_is_one_row() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();

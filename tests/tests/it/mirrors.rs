@@ -5,11 +5,7 @@
 
 use img_tests::http_proxy::{Action, HttpProxy, Rule};
 use img_tests::registry::{free_port, Auth, Registry, Setup};
-use img_tests::{fixtures, need, Env, Run};
-
-fn tools() -> bool {
-    need(&["docker-registry", "skopeo", "umoci", "busybox"])
-}
+use img_tests::{fixtures, need, peers, Env, Run};
 
 /// Run `script` with `conf` as the registries configuration (and a HOME
 /// of its own, so that no user's configuration counts).
@@ -36,7 +32,7 @@ fn pull_through_cache_of(source: &Registry) -> Registry {
 
 #[test]
 fn pulls_go_through_the_cache_past_a_mirror_that_is_down() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -105,7 +101,7 @@ location = "{cache}"
 
 #[test]
 fn a_mirror_serving_a_wrong_blob_is_passed_over_for_the_source() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -157,7 +153,7 @@ fn a_mirror_serving_a_wrong_blob_is_passed_over_for_the_source() {
 
 #[test]
 fn digest_only_mirrors_serve_what_the_registry_resolved() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -184,7 +180,7 @@ fn digest_only_mirrors_serve_what_the_registry_resolved() {
 
 #[test]
 fn locations_rewrite_pulls_and_pushes_never_go_to_mirrors() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -225,7 +221,7 @@ fn locations_rewrite_pulls_and_pushes_never_go_to_mirrors() {
 
 #[test]
 fn blocked_registries_are_refused() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -298,7 +294,7 @@ fn a_malformed_registries_conf_is_refused_with_its_file_and_line() {
 
 #[test]
 fn registry_mirror_flag_mirrors_docker_hub_for_one_run() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -331,7 +327,7 @@ fn registry_mirror_flag_mirrors_docker_hub_for_one_run() {
 
 #[test]
 fn search_asks_the_unqualified_search_registries() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -369,7 +365,7 @@ fn search_asks_the_unqualified_search_registries() {
 
 #[test]
 fn push_all_tags_pushes_every_tag_of_the_repository() {
-    if !tools() {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();

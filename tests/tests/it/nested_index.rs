@@ -7,7 +7,7 @@ use std::path::Path;
 
 use img_tests::archive::snapshot;
 use img_tests::registry::Registry;
-use img_tests::{need, Env};
+use img_tests::{need, peers, Env};
 use serde_json::{json, Value};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -85,7 +85,7 @@ fn refused_load(env: &Env, tar: &str, says: &str) {
 
 #[test]
 fn img_load_refuses_a_chain_of_indexes_and_one_that_lists_itself() {
-    if !need(&["skopeo", "umoci", "busybox", "jq"]) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use img_tests::{assert_golden, need, on_terminal, Env};
-
-const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
+use img_tests::{assert_golden, need, on_terminal, peers, Env};
 
 /// The blobs in the store with their sizes.
 fn blobs(env: &Env) -> BTreeMap<String, u64> {
@@ -47,25 +45,6 @@ fn names(env: &Env) -> Vec<String> {
         .collect()
 }
 
-/// The layer digests of `image`, bottom first.
-fn layers(env: &Env, image: &str) -> Vec<String> {
-    let manifest = env
-        .sh(&format!(
-            "img-inspect -f '{{{{.Descriptor.digest}}}}' {image}"
-        ))
-        .ok()
-        .stdout;
-    let hex = manifest.trim().trim_start_matches("sha256:");
-    env.sh(&format!(
-        "jq -r '.layers[].digest' $STORE/blobs/sha256/{hex}"
-    ))
-    .ok()
-    .stdout
-    .lines()
-    .map(String::from)
-    .collect()
-}
-
 /// The chain IDs of `image`'s layers, bottom first: how Docker (and img)
 /// name deleted layers.
 fn chain_ids(env: &Env, image: &str) -> Vec<String> {
@@ -100,7 +79,7 @@ fn store_with_dangling() -> Env {
 
 #[test]
 fn removes_dangling_images_and_keeps_named_ones() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store_with_dangling();
@@ -145,7 +124,7 @@ fn removes_dangling_images_and_keeps_named_ones() {
 
 #[test]
 fn content_another_image_builds_on_is_kept() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     // busybox is named and derived builds on it: both stay.
@@ -160,7 +139,7 @@ fn content_another_image_builds_on_is_kept() {
     // The base loses its name: it is dangling (img-ls says so too; img keeps
     // no parent chain), and goes, but the layer derived builds on stays.
     let base_id = env.id("busybox");
-    let base_layer = layers(&env, "busybox").remove(0);
+    let base_layer = env.layers("busybox").remove(0);
     env.sh("img-tag derived:v1 busybox").ok();
     let dangling = env.sh("img-ls -q --no-trunc --filter dangling=true").ok();
     assert_eq!(dangling.stdout.trim(), base_id);
@@ -184,7 +163,7 @@ fn content_another_image_builds_on_is_kept() {
 
 #[test]
 fn all_removes_every_image_with_its_names() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store_with_dangling();
@@ -230,7 +209,7 @@ fn all_removes_every_image_with_its_names() {
 
 #[test]
 fn until_takes_timestamps_and_durations() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     // base 2026-11-01T10:00Z, derived 2026-11-08T10:00Z, other
@@ -295,7 +274,7 @@ fn until_takes_timestamps_and_durations() {
 
 #[test]
 fn label_filters_both_forms() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -340,7 +319,7 @@ fn label_filters_both_forms() {
 
 #[test]
 fn asks_first_and_refuses_without_a_terminal() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = store_with_dangling();
@@ -409,7 +388,7 @@ fn asks_first_and_refuses_without_a_terminal() {
 
 #[test]
 fn unreachable_blobs_are_removed_and_counted() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -498,7 +477,7 @@ fn size_of(env: &Env, hex: &str) -> u64 {
 
 #[test]
 fn old_partial_downloads_go_and_fresh_ones_stay() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -538,7 +517,7 @@ fn old_partial_downloads_go_and_fresh_ones_stay() {
 
 #[test]
 fn a_partial_download_a_pull_holds_is_kept() {
-    if !need(PEERS) || !need(&["flock"]) {
+    if !need(peers::STORE) || !need(&["flock"]) {
         return;
     }
     let env = Env::new();
@@ -573,7 +552,7 @@ fn a_partial_download_a_pull_holds_is_kept() {
 
 #[test]
 fn waits_for_running_writers_before_collecting() {
-    if !need(PEERS) || !need(&["flock"]) {
+    if !need(peers::STORE) || !need(&["flock"]) {
         return;
     }
     let env = store_with_dangling();

@@ -1,24 +1,13 @@
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::Ordering::SeqCst;
+
+use img_tests::faults::{run_fault_cases, FaultCase, Inject};
 use img_tests::proxy::{Fault, Proxy};
 use img_tests::registry::{
-    big_fixture, big_fixture_manifest, free_port, Auth, Registry, PASSWORD, USER,
+    big_fixture, big_fixture_manifest, free_port, remote_digest, Auth, Registry, PASSWORD, USER,
 };
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&["docker-registry", "skopeo", "umoci", "busybox", "openssl"])
-}
-
-/// The digest of a manifest as skopeo reads it from the registry.
-fn remote_digest(env: &Env, reference: &str) -> String {
-    let run = env
-        .sh(&format!(
-            "skopeo inspect --raw --tls-verify=false docker://{reference} | sha256sum | cut -d' ' -f1"
-        ))
-        .ok();
-    format!("sha256:{}", run.stdout.trim())
-}
+use img_tests::{fixtures, need, peers, Env};
 
 fn remote_config_digest(env: &Env, reference: &str) -> String {
     let run = env
@@ -32,7 +21,7 @@ fn remote_config_digest(env: &Env, reference: &str) -> String {
 
 #[test]
 fn pulls_skopeo_pushed_images_with_identical_digests() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -171,7 +160,7 @@ fn multi_platform_layout(env: &Env) -> std::path::PathBuf {
 
 #[test]
 fn pulls_the_host_platform_or_all_of_an_index() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -235,7 +224,7 @@ fn pulls_the_host_platform_or_all_of_an_index() {
 
 #[test]
 fn failures_are_one_line_and_write_nothing() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -271,7 +260,7 @@ fn failures_are_one_line_and_write_nothing() {
 
 #[test]
 fn authenticated_registries() {
-    if !tools() || !need(&["htpasswd"]) {
+    if !need(peers::AUTH_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -298,12 +287,7 @@ fn authenticated_registries() {
     // Token auth: tokens are fetched once per scope and reused.
     let token = Registry::start(Auth::Token, false);
     token.skopeo_push(&fixtures(), "derived", "test/derived:1");
-    let issued_before = token
-        .issuer
-        .as_ref()
-        .unwrap()
-        .issued
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let issued_before = token.issuer.as_ref().unwrap().issued.load(SeqCst);
     let run = env
         .sh(&format!(
             "img-pull --creds {USER}:{PASSWORD} {}/test/derived:1",
@@ -311,13 +295,7 @@ fn authenticated_registries() {
         ))
         .ok();
     assert_eq!(run.records().len(), 1);
-    let issued = token
-        .issuer
-        .as_ref()
-        .unwrap()
-        .issued
-        .load(std::sync::atomic::Ordering::SeqCst)
-        - issued_before;
+    let issued = token.issuer.as_ref().unwrap().issued.load(SeqCst) - issued_before;
     let requests = token.requests("GET", "/v2/test/derived/");
     assert!(requests >= 2, "{}", token.log());
     assert_eq!(
@@ -362,92 +340,88 @@ fn blob_and_partial(env: &Env, digest: &str) -> (bool, bool) {
 
 #[test]
 fn pulls_through_cut_stalled_and_corrupting_connections() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let (registry, layer, size) = big_registry();
-    let host = format!("{}/test/big:1", registry.host);
-
-    // Two connections cut mid-blob: resumed with Range, completes.
-    let env = Env::new();
-    let proxy = Proxy::start(
+    let pull = "img-pull {host}/test/big:1".to_string();
+    // The big layer is stored whole, and no partial download is left.
+    let stored = |env: &Env| assert_eq!(blob_and_partial(env, &layer), (true, false));
+    run_fault_cases(
         &registry.host,
-        Fault::Cut {
-            after: 5 << 20,
-            times: 2,
-        },
+        vec![
+            FaultCase {
+                what: "two connections cut mid-blob: resumed with Range, completes",
+                inject: Inject::Tcp(Fault::Cut {
+                    after: 5 << 20,
+                    times: 2,
+                }),
+                script: pull.clone(),
+                code: 0,
+                check: Box::new(|env, _, proxy| {
+                    assert_eq!(proxy.tcp().applied.load(SeqCst), 2);
+                    stored(env);
+                    let blob = env
+                        .store()
+                        .join("blobs/sha256")
+                        .join(layer.trim_start_matches("sha256:"));
+                    assert_eq!(std::fs::metadata(blob).unwrap().len(), size);
+                    assert!(registry.requests("GET", "/blobs/") >= 3);
+                }),
+            },
+            FaultCase {
+                what: "a stalled connection is given up after the stall timeout and resumed",
+                inject: Inject::Tcp(Fault::Stall {
+                    after: 3 << 20,
+                    seconds: 60,
+                    times: 1,
+                }),
+                script: format!("IMG_REGISTRY_TIMEOUT=2 {pull}"),
+                code: 0,
+                check: Box::new(|env, _, _| stored(env)),
+            },
+            FaultCase {
+                what: "one corrupted byte: the digest check fails, the blob is fetched again",
+                inject: Inject::Tcp(Fault::Corrupt {
+                    at: 7 << 20,
+                    times: 1,
+                }),
+                script: pull.clone(),
+                code: 0,
+                check: Box::new(|env, run, _| {
+                    assert!(run.stderr.contains("Retrying"), "{}", run.stderr);
+                    stored(env);
+                }),
+            },
+            FaultCase {
+                // A corrupt download is a failed operation (1), not bad input (2).
+                what: "corrupted every time: a clear error, and no unverified blob or name",
+                inject: Inject::Tcp(Fault::Corrupt {
+                    at: 7 << 20,
+                    times: 1000,
+                }),
+                script: pull.clone(),
+                code: 1,
+                check: Box::new(|env, run, _| {
+                    assert_eq!(
+                        run.stderr.lines().filter(|l| l.contains("error")).count(),
+                        1,
+                        "{}",
+                        run.stderr
+                    );
+                    assert!(run.stderr.contains("digest mismatch"), "{}", run.stderr);
+                    // Bytes that hashed wrong are not kept for resuming.
+                    assert_eq!(blob_and_partial(env, &layer), (false, false));
+                    assert_eq!(env.index()["manifests"].as_array().unwrap().len(), 0);
+                }),
+            },
+        ],
     );
-    let target = host.replace(&registry.host, &proxy.host);
-    env.sh(&format!("img-pull {target}")).ok();
-    assert_eq!(proxy.applied.load(std::sync::atomic::Ordering::SeqCst), 2);
-    assert_eq!(blob_and_partial(&env, &layer), (true, false));
-    let stored = env
-        .store()
-        .join("blobs/sha256")
-        .join(layer.trim_start_matches("sha256:"));
-    assert_eq!(std::fs::metadata(stored).unwrap().len(), size);
-    env.check_store();
-    assert!(registry.requests("GET", "/blobs/") >= 3);
-
-    // A stalled connection is given up after the stall timeout and resumed.
-    let env = Env::new();
-    let proxy = Proxy::start(
-        &registry.host,
-        Fault::Stall {
-            after: 3 << 20,
-            seconds: 60,
-            times: 1,
-        },
-    );
-    let target = host.replace(&registry.host, &proxy.host);
-    env.sh(&format!("IMG_REGISTRY_TIMEOUT=2 img-pull {target}"))
-        .ok();
-    assert_eq!(blob_and_partial(&env, &layer), (true, false));
-    env.check_store();
-
-    // One corrupted byte: the digest check fails, the blob is fetched again.
-    let env = Env::new();
-    let proxy = Proxy::start(
-        &registry.host,
-        Fault::Corrupt {
-            at: 7 << 20,
-            times: 1,
-        },
-    );
-    let target = host.replace(&registry.host, &proxy.host);
-    let run = env.sh(&format!("img-pull {target}")).ok();
-    assert!(run.stderr.contains("Retrying"), "{}", run.stderr);
-    assert_eq!(blob_and_partial(&env, &layer), (true, false));
-    env.check_store();
-
-    // Corrupted every time: a clear error, and no unverified blob or name.
-    let env = Env::new();
-    let proxy = Proxy::start(
-        &registry.host,
-        Fault::Corrupt {
-            at: 7 << 20,
-            times: 1000,
-        },
-    );
-    let target = host.replace(&registry.host, &proxy.host);
-    // A corrupt download is a failed operation (1), not bad input (2).
-    let run = env.sh(&format!("img-pull {target}")).code(1);
-    assert_eq!(
-        run.stderr.lines().filter(|l| l.contains("error")).count(),
-        1,
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("digest mismatch"), "{}", run.stderr);
-    // Bytes that hashed wrong are not kept for resuming.
-    assert_eq!(blob_and_partial(&env, &layer), (false, false));
-    assert_eq!(env.index()["manifests"].as_array().unwrap().len(), 0);
-    env.check_store();
 }
 
 #[test]
 fn a_killed_pull_continues_in_the_next_run() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let (registry, layer, size) = big_registry();
@@ -486,9 +460,7 @@ fn a_killed_pull_continues_in_the_next_run() {
         .sh(&format!("img-pull {}/test/big:1", counting.host))
         .ok();
     assert!(run.stderr.contains("Resumed after"), "{}", run.stderr);
-    let fetched = counting
-        .downstream
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let fetched = counting.downstream.load(SeqCst);
     assert!(
         fetched < size - had + (2 << 20),
         "fetched {fetched} of {size} with {had} already there"
@@ -499,9 +471,8 @@ fn a_killed_pull_continues_in_the_next_run() {
 
 #[test]
 fn an_expired_token_is_renewed_on_401() {
-    use std::sync::atomic::Ordering::SeqCst;
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let registry = Registry::start(Auth::Token, false);

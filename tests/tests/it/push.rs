@@ -1,24 +1,11 @@
 #![allow(clippy::unwrap_used)]
 
-use img_tests::registry::{big_fixture, free_port, Auth, Registry, PASSWORD, USER};
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&["docker-registry", "skopeo", "umoci", "busybox", "openssl"])
-}
-
-fn remote_digest(env: &Env, reference: &str) -> String {
-    let run = env
-        .sh(&format!(
-            "skopeo inspect --raw --tls-verify=false docker://{reference} | sha256sum | cut -d' ' -f1"
-        ))
-        .ok();
-    format!("sha256:{}", run.stdout.trim())
-}
+use img_tests::registry::{big_fixture, free_port, remote_digest, Auth, Registry, PASSWORD, USER};
+use img_tests::{fixtures, need, peers, Env};
 
 #[test]
 fn pushed_images_are_read_by_skopeo_unchanged() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -74,7 +61,7 @@ fn pushed_images_are_read_by_skopeo_unchanged() {
 
 #[test]
 fn only_new_layers_are_uploaded_and_shared_ones_mounted() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -117,7 +104,7 @@ fn only_new_layers_are_uploaded_and_shared_ones_mounted() {
 
 #[test]
 fn pushes_large_blobs_in_chunks() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -150,7 +137,7 @@ fn pushes_large_blobs_in_chunks() {
 /// same index bytes, and every platform's manifest beside it.
 #[test]
 fn a_multi_platform_index_goes_back_whole() {
-    if !tools() || !need(&["jq"]) {
+    if !need(peers::TLS_REGISTRY) || !need(&["jq"]) {
         return;
     }
     let env = Env::new();
@@ -212,7 +199,7 @@ fn a_multi_platform_index_goes_back_whole() {
 
 #[test]
 fn push_failures_are_one_line() {
-    if !tools() || !need(&["htpasswd"]) {
+    if !need(peers::TLS_REGISTRY) || !need(&["htpasswd"]) {
         return;
     }
     let env = Env::new();

@@ -9,23 +9,11 @@
 
 use std::time::Duration;
 
+use img_tests::faults::{FaultCase, Inject};
 use img_tests::http_proxy::{overloaded, Action, HttpProxy, RetryAfter, Rule, Seen};
 use img_tests::proxy::{Fault, Proxy};
-use img_tests::registry::{big_fixture, big_fixture_manifest, Registry};
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&["docker-registry", "skopeo", "umoci", "busybox", "openssl"])
-}
-
-fn remote_digest(env: &Env, reference: &str) -> String {
-    let run = env
-        .sh(&format!(
-            "skopeo inspect --raw --tls-verify=false docker://{reference} | sha256sum | cut -d' ' -f1"
-        ))
-        .ok();
-    format!("sha256:{}", run.stdout.trim())
-}
+use img_tests::registry::{big_fixture, big_fixture_manifest, remote_digest, Registry};
+use img_tests::{fixtures, need, peers, Env};
 
 /// Each request a rule answered was sent again, as the same request, no
 /// sooner than `at_least` after the answer.
@@ -50,7 +38,7 @@ fn asked_again_after(seen: &[Seen], at_least: Duration) {
 
 #[test]
 fn pulls_wait_as_retry_after_says() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -90,7 +78,7 @@ fn pulls_wait_as_retry_after_says() {
 
 #[test]
 fn pushes_wait_as_retry_after_says() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -131,7 +119,7 @@ fn pushes_wait_as_retry_after_says() {
 
 #[test]
 fn a_registry_that_keeps_failing_is_one_error_line() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let registry = Registry::open();
@@ -139,70 +127,68 @@ fn a_registry_that_keeps_failing_is_one_error_line() {
     let env = Env::new();
     env.seed("base", "base");
     let index = env.index_bytes();
-    let blobs = || {
-        std::fs::read_dir(env.store().join("blobs/sha256"))
-            .unwrap()
-            .count()
-    };
-    let before = blobs();
+    let before = env.blob_count();
 
-    // Every blob download answered 503: a few retries each, then one line.
     let always = usize::MAX / 2;
-    let proxy = HttpProxy::start(
-        &registry.host,
-        vec![Rule::new(
-            "GET",
+    let unavailable = |method| {
+        Inject::Http(vec![Rule::new(
+            method,
             "/blobs/",
             always,
             overloaded(503, RetryAfter::Seconds(0)),
-        )],
-    );
-    let run = env
-        .sh(&format!("img-pull {}/test/derived:1", proxy.host))
-        .code(1);
-    let errors = error_lines(&run);
-    assert!(
-        errors[0].starts_with("img-pull: error: pulling ")
-            && errors[0].contains("HTTP 503")
-            && errors[0].contains("try again later"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(run.stdout, "");
-    let tries = proxy.requests("GET", "/blobs/").len();
-    // derived has three blobs; each is asked for once and retried 5 times at most.
-    assert!((6..=18).contains(&tries), "{tries} blob requests");
-    assert_eq!(env.index_bytes(), index);
-    assert_eq!(blobs(), before, "no blob was stored");
-
-    // Every blob check answered 503: nothing is uploaded, no manifest put.
-    let proxy = HttpProxy::start(
-        &registry.host,
-        vec![Rule::new(
-            "HEAD",
-            "/blobs/",
-            always,
-            overloaded(503, RetryAfter::Seconds(0)),
-        )],
-    );
-    let run = env
-        .sh(&format!("img-push base --to {}/test/pushed:1", proxy.host))
-        .code(1);
-    let errors = error_lines(&run);
-    assert!(
-        errors[0].starts_with("img-push: error: pushing ") && errors[0].contains("HTTP 503"),
-        "{}",
-        run.stderr
-    );
-    assert!(proxy.requests("POST", "/blobs/uploads/").is_empty());
-    assert!(proxy.requests("PUT", "/manifests/").is_empty());
-    assert_eq!(env.index_bytes(), index);
-    env.check_store();
+        )])
+    };
+    let cases = [
+        FaultCase {
+            what: "every blob download answered 503: a few retries each, then one line",
+            inject: unavailable("GET"),
+            script: "img-pull {host}/test/derived:1".to_string(),
+            code: 1,
+            check: Box::new(|env, run, proxy| {
+                let errors = error_lines(run);
+                assert!(
+                    errors[0].starts_with("img-pull: error: pulling ")
+                        && errors[0].contains("HTTP 503")
+                        && errors[0].contains("try again later"),
+                    "{}",
+                    run.stderr
+                );
+                assert_eq!(run.stdout, "");
+                let tries = proxy.http().requests("GET", "/blobs/").len();
+                // derived has three blobs; each is asked for once and retried 5 times at most.
+                assert!((6..=18).contains(&tries), "{tries} blob requests");
+                assert_eq!(env.index_bytes(), index);
+                assert_eq!(env.blob_count(), before, "no blob was stored");
+            }),
+        },
+        FaultCase {
+            what: "every blob check answered 503: nothing is uploaded, no manifest put",
+            inject: unavailable("HEAD"),
+            script: "img-push base --to {host}/test/pushed:1".to_string(),
+            code: 1,
+            check: Box::new(|env, run, proxy| {
+                let errors = error_lines(run);
+                assert!(
+                    errors[0].starts_with("img-push: error: pushing ")
+                        && errors[0].contains("HTTP 503"),
+                    "{}",
+                    run.stderr
+                );
+                assert!(proxy.http().requests("POST", "/blobs/uploads/").is_empty());
+                assert!(proxy.http().requests("PUT", "/manifests/").is_empty());
+                assert_eq!(env.index_bytes(), index);
+            }),
+        },
+    ];
+    // Both in one store: neither changes it.
+    for case in cases {
+        case.run_in(&env, &registry.host);
+    }
 }
 
 #[test]
 fn blob_downloads_follow_redirects_without_the_credentials() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let registry = Registry::open();
@@ -336,7 +322,7 @@ fn resumed_from(proxy: &HttpProxy) -> (String, String) {
 
 #[test]
 fn a_cut_upload_chunk_resumes_where_the_registry_says() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = big_store();
@@ -409,7 +395,7 @@ fn a_cut_upload_chunk_resumes_where_the_registry_says() {
 
 #[test]
 fn an_upload_chunk_cut_half_way_starts_a_new_session() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = big_store();
@@ -461,7 +447,7 @@ fn error_lines(run: &img_tests::Run) -> Vec<&str> {
 /// stream wrote.
 #[test]
 fn a_slow_big_layer_is_fetched_in_parallel_ranges() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let registry = Registry::open();

@@ -1,18 +1,10 @@
 //! img-rm: Docker's untag/delete rules, garbage collection, errors.
 
-use img_tests::{need, Env};
-
-const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
-
-fn blob_count(env: &Env) -> usize {
-    std::fs::read_dir(env.store().join("blobs/sha256"))
-        .unwrap()
-        .count()
-}
+use img_tests::{need, peers, Env};
 
 #[test]
 fn untag_then_delete() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -20,11 +12,11 @@ fn untag_then_delete() {
     env.seed("derived", "derived");
     env.sh("img-tag busybox mybusybox").ok();
     let base_id = env.id("busybox");
-    let blobs = blob_count(&env);
+    let blobs = env.blob_count();
     // the seed's own words: `docker rmi mybusybox` prints only Untagged
     let run = env.sh("img-rm mybusybox").ok();
     assert_eq!(run.stdout, "Untagged: mybusybox:latest\n");
-    assert_eq!(blob_count(&env), blobs);
+    assert_eq!(env.blob_count(), blobs);
     // the last name: the image goes; derived still uses the busybox layer
     let run = env.sh("img-rm busybox").ok();
     // layers go by chain ID, as Docker's layer store names them: the
@@ -39,7 +31,7 @@ fn untag_then_delete() {
     );
     assert!(!run.stdout.contains(layer.trim()), "a shared layer is kept");
     // the base's manifest and config went, the shared layer stayed
-    assert_eq!(blob_count(&env), blobs - 2);
+    assert_eq!(env.blob_count(), blobs - 2);
     env.check_store();
     // deleting derived removes its layers too, top first
     let derived_id = env.id("derived");
@@ -49,13 +41,13 @@ fn untag_then_delete() {
     assert_eq!(lines[1], format!("Deleted: {derived_id}"));
     assert_eq!(lines.len(), 4, "{}", run.stdout);
     assert_eq!(lines[3], format!("Deleted: {}", layer.trim()));
-    assert_eq!(blob_count(&env), 0);
+    assert_eq!(env.blob_count(), 0);
     env.check_store();
 }
 
 #[test]
 fn by_id_needs_force_when_shared() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -88,7 +80,7 @@ fn by_id_needs_force_when_shared() {
 
 #[test]
 fn by_id_with_one_name_and_by_digest() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -117,22 +109,22 @@ fn by_id_with_one_name_and_by_digest() {
 
 #[test]
 fn no_prune_keeps_blobs() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
     env.seed("base", "busybox");
-    let blobs = blob_count(&env);
+    let blobs = env.blob_count();
     let run = env.sh("img-rm --no-prune busybox").ok();
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
-    assert_eq!(blob_count(&env), blobs);
+    assert_eq!(env.blob_count(), blobs);
     assert_eq!(env.sh("img-ls -q").ok().stdout, "");
     env.check_store();
 }
 
 #[test]
 fn errors_do_not_stop_the_others() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -158,7 +150,7 @@ fn errors_do_not_stop_the_others() {
 
 #[test]
 fn records_from_stdin() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -172,7 +164,7 @@ fn records_from_stdin() {
 
 #[test]
 fn multi_platform_index_is_removed_whole() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -184,6 +176,6 @@ fn multi_platform_index_is_removed_whole() {
         "{}",
         run.stdout
     );
-    assert_eq!(blob_count(&env), 0);
+    assert_eq!(env.blob_count(), 0);
     env.check_store();
 }

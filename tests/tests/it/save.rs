@@ -1,8 +1,8 @@
 use img_tests::archive::{digests, podman, tar_paths};
-use img_tests::{check_layout, need, Env};
+use img_tests::{check_layout, need, peers, Env};
 
 fn env_with_images() -> Option<Env> {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return None;
     }
     let env = Env::new();

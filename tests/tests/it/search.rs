@@ -1,11 +1,11 @@
 #![allow(clippy::unwrap_used)]
 
 use img_tests::registry::{free_port, Auth, Registry, Setup};
-use img_tests::{fixtures, need, Env};
+use img_tests::{fixtures, need, peers, Env};
 
 #[test]
 fn searches_a_registry_catalog_and_lists_tags() {
-    if !need(&["docker-registry", "skopeo", "umoci", "busybox"]) {
+    if !need(peers::REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -79,7 +79,7 @@ fn searches_a_registry_catalog_and_lists_tags() {
 
 #[test]
 fn follows_catalog_pages_of_the_registrys_size() {
-    if !need(&["docker-registry", "skopeo", "umoci", "busybox"]) {
+    if !need(peers::REGISTRY) {
         return;
     }
     // A registry whose catalog pages hold two repositories: it refuses

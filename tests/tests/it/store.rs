@@ -1,9 +1,7 @@
 //! The store itself: where it lives, what it refuses, what other OCI tools
 //! make of it, and many programs writing to it at once.
 
-use img_tests::{need, Env};
-
-const PEERS: &[&str] = &["skopeo", "umoci", "busybox", "jq"];
+use img_tests::{need, peers, Env};
 
 #[test]
 fn default_root_and_refusing_foreign_directories() {
@@ -50,7 +48,7 @@ fn a_broken_index_is_reported_not_overwritten() {
 
 #[test]
 fn a_layout_written_by_umoci_is_a_store() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -74,7 +72,7 @@ fn a_layout_written_by_umoci_is_a_store() {
 
 #[test]
 fn other_tools_read_what_img_writes() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();
@@ -98,7 +96,7 @@ fn other_tools_read_what_img_writes() {
 
 #[test]
 fn concurrent_tags_and_removals_lose_nothing() {
-    if !need(PEERS) {
+    if !need(peers::STORE) {
         return;
     }
     let env = Env::new();

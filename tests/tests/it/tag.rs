@@ -1,8 +1,8 @@
-use img_tests::{need, Env};
+use img_tests::{need, peers, Env};
 
 #[test]
 fn tag_by_name_and_from_stdin() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -26,7 +26,7 @@ fn tag_by_name_and_from_stdin() {
 
 #[test]
 fn tag_rejects_bad_names_and_unknown_images() {
-    if !need(&["skopeo", "umoci", "busybox"]) {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();

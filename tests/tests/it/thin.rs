@@ -5,11 +5,7 @@
 
 use img_tests::archive::podman;
 use img_tests::docker::docker;
-use img_tests::{need, Env};
-
-fn tools() -> bool {
-    need(&["skopeo", "umoci", "busybox"])
-}
+use img_tests::{need, peers, Env};
 
 /// `sender`: a base image unique to this test run (a layer no peer has) as
 /// `ubase:1`, and `app:2` on top of it with a small layer of its own. The
@@ -60,7 +56,7 @@ fn id(env: &Env, root: &str, image: &str) -> String {
 
 #[test]
 fn a_thin_archive_holds_the_changed_layers_and_loads_where_the_base_is() {
-    if !tools() {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -115,7 +111,7 @@ fn a_thin_archive_holds_the_changed_layers_and_loads_where_the_base_is() {
 
 #[test]
 fn a_thin_archive_fails_cleanly_where_the_base_is_missing() {
-    if !tools() {
+    if !need(peers::FIXTURES) {
         return;
     }
     let env = Env::new();
@@ -153,7 +149,7 @@ fn a_thin_archive_fails_cleanly_where_the_base_is_missing() {
 
 #[test]
 fn docker_loads_a_thin_archive_only_when_it_has_the_base() {
-    if !tools() {
+    if !need(peers::FIXTURES) {
         return;
     }
     let Some(docker) = docker() else { return };
@@ -181,7 +177,7 @@ fn docker_loads_a_thin_archive_only_when_it_has_the_base() {
 
 #[test]
 fn skopeo_and_podman_never_load_a_broken_image_from_a_thin_archive() {
-    if !tools() || !need(&["podman"]) {
+    if !need(peers::FIXTURES) || !need(&["podman"]) {
         return;
     }
     let env = Env::new();

@@ -6,15 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 use img_tests::registry::{Auth, Registry, Setup, Tls};
-use img_tests::{fixtures, need, Env};
-
-fn tools() -> bool {
-    need(&["docker-registry", "skopeo", "umoci", "busybox", "openssl"])
-}
+use img_tests::{fixtures, need, peers, Env};
 
 #[test]
 fn tls_is_verified_with_the_ca_from_cert_dir() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
@@ -43,7 +39,7 @@ fn tls_is_verified_with_the_ca_from_cert_dir() {
 
 #[test]
 fn client_certificates_from_cert_dir() {
-    if !tools() {
+    if !need(peers::TLS_REGISTRY) {
         return;
     }
     let env = Env::new();
