@@ -157,9 +157,7 @@ pub(crate) fn save_entry(
         parent: parent.cloned(),
         how: how.cloned(),
     };
-    let bytes = serde_json::to_vec(&entry)
-        .map_err(|e| img_core::error::Error::invalid(format!("encoding a cache entry: {e}")))?;
-    img_store::write_atomic(&dir, &path(store, key), &bytes)
+    img_store::write_json(&dir, &path(store, key), &entry)
 }
 
 /// Every entry that says how it was keyed: (parent, how), for explaining

@@ -157,9 +157,11 @@ impl Dir {
 
     /// Replace the record, atomically.
     pub fn save(&self, container: &Container) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(container)
-            .map_err(|e| Error::invalid(format!("encoding container record: {e}")))?;
-        write_atomic(&self.path, &self.path.join(RECORD), &bytes)
+        write_atomic(
+            &self.path,
+            &self.path.join(RECORD),
+            &img_core::json::pretty(container)?,
+        )
     }
 
     /// Hold the container's lock (img-run does, while the container runs);

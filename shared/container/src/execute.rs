@@ -108,9 +108,8 @@ fn run_mounted(
     };
     let config = spec::build(&options)?;
     let config_path = dir.file("config.json");
-    let bytes = serde_json::to_vec_pretty(&config)
-        .map_err(|e| Error::invalid(format!("encoding the runtime config: {e}")))?;
-    fs::write(&config_path, bytes).io_context(|| format!("writing {}", config_path.display()))?;
+    fs::write(&config_path, img_core::json::pretty(&config)?)
+        .io_context(|| format!("writing {}", config_path.display()))?;
 
     runtime::become_subreaper()?;
     let runtime_dir = &settings.runtime_dir;

@@ -141,12 +141,10 @@ impl Owner {
     }
 
     fn save(&self) -> Result<()> {
-        let bytes = serde_json::to_vec(&self.notes)
-            .map_err(|e| Error::invalid(format!("encoding owner notes: {e}")))?;
-        img_store::write_atomic(
+        img_store::write_json(
             &self.dir,
             &self.dir.join(format!("{}.json", self.id)),
-            &bytes,
+            &self.notes,
         )
     }
 

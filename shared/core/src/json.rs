@@ -3,7 +3,9 @@
 //! content always gives the same bytes and digest, whatever order the
 //! in-memory maps hold their keys in. Files laid out as another program
 //! writes them (Docker's `manifest.json` in an archive) are [`encode`]d with
-//! their fields in the order their type declares.
+//! their fields in the order their type declares, and files people open by
+//! hand are [`pretty`]. Where such a file is written, and how lastingly,
+//! is the store's (`img_store::Replace`).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -33,4 +35,12 @@ pub fn canonical(value: &impl Serialize) -> Result<Vec<u8>> {
 /// its type declares them.
 pub fn encode(value: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
+}
+
+/// Serialize `value` indented for people to read (two spaces, a field a
+/// line), a struct's fields in the order its type declares them: files
+/// users and runtimes open by hand (a container's record, a runtime's
+/// `config.json`, Docker's `config.json`).
+pub fn pretty(value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
 }

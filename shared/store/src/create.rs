@@ -26,11 +26,11 @@
 //! it is next opened by its owner.
 
 use std::fs::{self, DirBuilder};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::{open_lock_file, set_readable, sync_dir, LAYOUT_FILE, LAYOUT_VERSION, STATE_DIR};
+use crate::{open_lock_file, Replace, LAYOUT_FILE, LAYOUT_VERSION, STATE_DIR};
 use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The index of a new store.
@@ -169,20 +169,14 @@ fn names_in(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Put `bytes` at `root/name` whole or not at all: a temporary file in
-/// `.img/`, synced, renamed into place, the directory synced.
+/// `.img/` (named so that the next creator knows it for a leftover),
+/// synced, renamed into place, the directory synced.
 fn place(root: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let target = root.join(name);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(CREATING)
-        .tempfile_in(root.join(STATE_DIR))
-        .io_context(|| format!("creating {}", target.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .io_context(|| format!("writing {}", target.display()))?;
-    set_readable(tmp.path())?;
-    tmp.persist(&target)
-        .map_err(|e| Error::io(format!("creating {}", target.display()), e.error))?;
-    sync_dir(root)
+    let replace = Replace {
+        prefix: CREATING,
+        ..Replace::DURABLE
+    };
+    replace.write(&root.join(STATE_DIR), &root.join(name), bytes)
 }
 
 /// Make `dir` (the store's `.img/`) unless it exists, private to its

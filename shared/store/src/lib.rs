@@ -42,6 +42,7 @@
 mod blobs;
 pub mod compose;
 mod create;
+mod files;
 mod gc;
 pub mod gclock;
 mod images;
@@ -58,6 +59,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
+pub use files::{remove_tree, tree_size, write_atomic, write_json, Durability, Replace};
+use files::{set_readable, sync_dir};
 pub use gc::{BuildCache, InUse, SweepOptions, SweepReport, PARTIAL_MAX_AGE};
 pub use lookup::{no_such_image, ImageArg, Resolved};
 pub use names::{Entry, Index};
@@ -191,65 +194,6 @@ fn check_layout(layout: &Path) -> Result<()> {
             ),
         )),
     }
-}
-
-/// Replace `path` (inside `dir`) with `bytes` atomically: temp file, fsync,
-/// rename, fsync of the directory.
-pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .io_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .io_context(|| format!("writing {}", path.display()))?;
-    set_readable(tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(format!("replacing {}", path.display()), e.error))?;
-    sync_dir(dir)
-}
-
-/// Remove a file, or a directory tree.
-pub fn remove_tree(path: &Path) -> Result<()> {
-    let removed = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) => Err(e),
-    };
-    match removed {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
-    }
-}
-
-/// The bytes the files under `path` hold (apparent sizes; unreadable
-/// entries count as nothing).
-pub fn tree_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
-        .unwrap_or(0)
-}
-
-/// tempfile creates 0600 files; store files are world-readable like the
-/// other OCI tools write them.
-fn set_readable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
-        .io_context(|| format!("setting permissions of {}", path.display()))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .io_context(|| format!("syncing directory {}", dir.display()))
 }
 
 #[cfg(test)]

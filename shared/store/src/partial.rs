@@ -14,15 +14,14 @@
 //! exclusive flock on its data file and waits for any other holder.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{set_readable, sync_dir, Store};
+use super::{set_readable, sync_dir, Durability, Replace, Store};
 use img_core::digest::{self, Digest};
-use img_core::error::{Error, IoContext, Result};
+use img_core::error::{Error, IoContext, Result, ResultExt};
 
 /// Byte ranges `[start, end)`, sorted and merged.
 pub type Ranges = Vec<(u64, u64)>;
@@ -185,19 +184,19 @@ impl PartialBlob<'_> {
             size: self.size,
             done: done.clone(),
         };
-        let bytes = serde_json::to_vec(&state)
-            .map_err(|e| Error::invalid(format!("encoding download state: {e}")))?;
-        let dir = self.store.state_dir().join("ingest");
         // No fsync: after a crash of the machine a lost or stale state only
         // costs a download; the final digest check catches any bad bytes.
-        let mut tmp = tempfile::Builder::new()
-            .prefix("partial-tmp-")
-            .tempfile_in(&dir)
-            .io_context(|| format!("saving download state in {}", dir.display()))?;
-        io::Write::write_all(&mut tmp, &bytes)
-            .io_context(|| format!("saving download state of {}", self.digest))?;
-        tmp.persist(&self.state_path)
-            .map_err(|e| Error::io(format!("saving download state of {}", self.digest), e.error))?;
+        // The prefix is the sweep's: a killed writer's temporary state goes
+        // with the ingest area's other leftovers.
+        let replace = Replace {
+            prefix: "partial-tmp-",
+            durability: Durability::Renamed,
+            mode: None,
+        };
+        let dir = self.store.state_dir().join("ingest");
+        replace
+            .write_json(&dir, &self.state_path, &state)
+            .with_context(|| format!("saving download state of {}", self.digest))?;
         self.done = done;
         Ok(())
     }

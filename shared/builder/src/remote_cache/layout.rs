@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
@@ -23,10 +23,17 @@ use serde_json::{json, Value};
 use img_core::digest::{self, Digest, DigestWriter, VerifyingReader};
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_core::record::REF_NAME;
-use img_store::{Store, MAX_METADATA_SIZE};
+use img_store::{Durability, Replace, Store, MAX_METADATA_SIZE};
 
 const INDEX: &str = "index.json";
 const LAYOUT_FILE: &str = "oci-layout";
+/// How `index.json` and `oci-layout` are replaced: synced as the blobs
+/// are, the directory not, and left 0600 as the temporary file is made.
+const FILES: Replace = Replace {
+    prefix: ".tmp-",
+    durability: Durability::FileSynced,
+    mode: None,
+};
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join("blobs").join("sha256").join(digest.digest())
@@ -135,7 +142,11 @@ impl Writer {
         let blobs = dir.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).io_context(|| format!("creating {}", blobs.display()))?;
         if !dir.join(LAYOUT_FILE).exists() {
-            write_atomic(dir, LAYOUT_FILE, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            FILES.write(
+                dir,
+                &dir.join(LAYOUT_FILE),
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+            )?;
         }
         Ok(Writer {
             dir: dir.to_path_buf(),
@@ -210,9 +221,7 @@ impl Writer {
             m.pointer("/annotations").and_then(|a| a.get(REF_NAME)) != Some(&json!(tag))
         });
         manifests.push(entry);
-        let bytes = serde_json::to_vec(&index)
-            .map_err(|e| Error::invalid(format!("encoding index.json: {e}")))?;
-        write_atomic(&self.dir, INDEX, &bytes)
+        FILES.write_json(&self.dir, &self.dir.join(INDEX), &index)
     }
 
     /// Remove every blob `index.json` does not reach; returns how many.
@@ -271,19 +280,6 @@ impl Writer {
         }
         Ok(removed)
     }
-}
-
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .io_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .io_context(|| format!("writing {}", dir.join(name).display()))?;
-    tmp.persist(dir.join(name))
-        .map_err(|e| Error::io(format!("replacing {}", dir.join(name).display()), e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -25,13 +25,13 @@
 pub mod helper;
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 use img_core::error::{Error, IoContext, Result};
+use img_store::{Durability, Replace};
 
 /// A password or token; prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -404,28 +404,22 @@ pub fn erase(registry: &str) -> Result<bool> {
 }
 
 fn write_config(path: &Path, config: &Value) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .io_context(|| format!("creating {}", dir.display()))?;
-    let mut bytes = serde_json::to_vec_pretty(config)
-        .map_err(|e| Error::invalid(format!("encoding {}: {e}", path.display())))?;
+    let mut bytes = img_core::json::pretty(config)?;
     bytes.push(b'\n');
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".config-")
-        .tempfile_in(dir)
-        .io_context(|| format!("writing {}", path.display()))?;
-    tmp.write_all(&bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .io_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))
-        .io_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(format!("replacing {}", path.display()), e.error))?;
-    Ok(())
+    // Secrets: the owner's alone, as docker login writes it.
+    let replace = Replace {
+        prefix: ".config-",
+        durability: Durability::FileSynced,
+        mode: Some(0o600),
+    };
+    replace.write(dir, path, &bytes)
 }
 
 #[cfg(test)]
