@@ -207,9 +207,9 @@ fn describe(e: &anyhow::Error) -> String {
 /// Run a program's body; print its error once and exit with the code its
 /// kind calls for. A closed stdout pipe (`img-ls | head -1`) is success.
 pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
-    // A copy of this program started to guard or monitor a container.
+    // A copy of this program started to guard a container: any program
+    // that runs one starts guards, and the guard only opens the store.
     img_container::owner::run_if_guard();
-    img_container::monitor::run_if_monitor();
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
@@ -227,6 +227,15 @@ pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
     // Flushing can fail on a closed pipe; the exit code is decided already.
     let _ = io::stdout().flush();
     std::process::exit(code)
+}
+
+/// [`run_main`] for a program that starts containers' monitors, copies of
+/// itself (img-run, img-start; see `img_container::monitor`): a copy
+/// started as a monitor becomes one. Only these programs link what runs a
+/// container in the background; the others stay small.
+pub fn run_main_with_monitor(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
+    img_container::monitor::run_if_monitor();
+    run_main(program, body)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

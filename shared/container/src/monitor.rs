@@ -13,11 +13,18 @@
 //! pasta down and lets the mount namespace die — or removes the container
 //! for `--rm`. A killed monitor leaves a container that the next program
 //! reaps.
+//!
+//! Only the programs that start monitors (img-run, img-start) answer to
+//! the name, through `img_cli::run_main_with_monitor`: the others do not
+//! link the machinery that runs a container. [`start`] refuses in a
+//! program that does not answer, since its copy would run the program's
+//! own body with the monitor's arguments.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::execute::{self, Settings, Stdout};
 use super::{log, overlay, owner, runtime, Container, State};
@@ -26,11 +33,21 @@ use img_core::error::{Error, IoContext, Kind};
 /// The name a monitor runs under.
 pub(crate) const MONITOR: &str = "img-monitor";
 
+/// Whether this program answers to [`MONITOR`] ([`run_if_monitor`] ran).
+static ANSWERS: AtomicBool = AtomicBool::new(false);
+
 /// Start `container` under a monitor; returns once it runs. A container
 /// whose command cannot be run fails with exit status 126 or 127 as
 /// [`Error`]s of kind `FailedPrecondition` carrying the code in
 /// [`StartError`].
 pub fn start(root: &Path, container: &Container) -> std::result::Result<(), StartError> {
+    if !ANSWERS.load(Ordering::Relaxed) {
+        return Err(StartError::Img(Error::new(
+            Kind::FailedPrecondition,
+            "this program cannot start a container's monitor: its main is not \
+             img_cli::run_main_with_monitor (a bug in img)",
+        )));
+    }
     let exe = std::env::current_exe()
         .io_context(|| "finding img's own program".into())
         .map_err(StartError::Img)?;
@@ -111,9 +128,10 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Run as a monitor when this process was started as one; programs call
-/// this first thing.
+/// Run as a monitor when this process was started as one; the programs
+/// that [`start`] monitors call this first thing.
 pub fn run_if_monitor() {
+    ANSWERS.store(true, Ordering::Relaxed);
     let mut args = std::env::args_os();
     if args.next().is_none_or(|a| a != MONITOR) {
         return;
