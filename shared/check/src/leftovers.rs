@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -29,7 +28,9 @@ use img_core::digest::{self, Digest};
 use img_core::error::Result;
 use img_core::format::human_size_precision;
 use img_core::image::Target;
-use img_store::{Snapshots, Store, PARTIAL_MAX_AGE};
+use img_store::{
+    file_usage, idle_since, partial_files, partial_name, Snapshots, Store, PARTIAL_MAX_AGE,
+};
 
 /// A leftover that is removed whole.
 fn leftover(store: &Store, problems: &mut Vec<Problem>, path: PathBuf, what: &str) {
@@ -198,20 +199,14 @@ pub(super) fn containers(store: &Store, problems: &mut Vec<Problem>) -> Result<u
 pub(super) fn partials(store: &Store, problems: &mut Vec<Problem>) -> (usize, u64) {
     let dir = store.state_dir().join("ingest");
     let now = SystemTime::now();
-    let idle = |path: &Path| {
-        fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .map(|t| now.duration_since(t).unwrap_or_default())
-    };
+    let idle = |path: &Path| idle_since(path, now);
     let mut waiting = (0, 0);
     for entry in read_dir(&dir) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some((hex, is_state)) = partial_name(&name) else {
             continue;
         };
-        let data = dir.join(format!("partial-{hex}"));
-        let state = dir.join(format!("partial-{hex}.ranges"));
+        let (data, state) = partial_files(&dir, hex);
         if is_state {
             if !data.exists() && idle(&state).is_some_and(|a| a > PARTIAL_MAX_AGE) {
                 leftover(
@@ -224,7 +219,7 @@ pub(super) fn partials(store: &Store, problems: &mut Vec<Problem>) -> (usize, u6
             continue;
         }
         let last = [idle(&data), idle(&state)].into_iter().flatten().min();
-        let bytes = fs::metadata(&data).map_or(0, |m| m.len().min(m.blocks() * 512));
+        let bytes = file_usage(&data);
         let held = fs::File::open(&data).is_ok_and(|f| f.try_lock().is_err());
         if held {
             continue; // a pull is working on it
@@ -300,18 +295,6 @@ fn read_dir(dir: &Path) -> Vec<fs::DirEntry> {
     fs::read_dir(dir)
         .map(|entries| entries.flatten().collect())
         .unwrap_or_default()
-}
-
-/// The blob hex of a partial download's data file (`partial-HEX`, false)
-/// or state file (`partial-HEX.ranges`, true); `None` for any other file.
-pub(super) fn partial_name(name: &str) -> Option<(&str, bool)> {
-    let rest = name.strip_prefix("partial-")?;
-    let (hex, is_state) = match rest.strip_suffix(".ranges") {
-        Some(hex) => (hex, true),
-        None => (rest, false),
-    };
-    let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    is_hex.then_some((hex, is_state))
 }
 
 /// The container a repair marks as ended: it exited with 255, as Docker

@@ -12,7 +12,7 @@ use crate::{Fix, Problem};
 use img_container::{owner, Containers};
 use img_core::digest::Digest;
 use img_core::error::Result;
-use img_store::{remove_tree, Snapshots, Store};
+use img_store::{partial_files, remove_tree, Snapshots, Store};
 
 /// What a repair did, and what it could not.
 #[derive(Debug, Default)]
@@ -114,15 +114,14 @@ pub(super) fn repair(store: &Store, problems: &[Problem]) -> Result<Repaired> {
 /// Remove the partial download of blob `hex` unless a pull holds it now;
 /// whether it went.
 fn remove_partial(store: &Store, hex: &str) -> Result<bool> {
-    let dir = store.state_dir().join("ingest");
-    let data = dir.join(format!("partial-{hex}"));
+    let (data, state) = partial_files(&store.state_dir().join("ingest"), hex);
     let Ok(file) = fs::File::open(&data) else {
         return Ok(false);
     };
     if file.try_lock().is_err() {
         return Ok(false); // a pull took it up meanwhile
     }
-    let _ = fs::remove_file(dir.join(format!("partial-{hex}.ranges")));
+    let _ = fs::remove_file(state);
     remove_tree(&data)?;
     Ok(true)
 }

@@ -123,6 +123,25 @@ pub fn tree_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The bytes removing `path` frees: its length, or less for a sparse
+/// file (a download writes its pieces at their offsets); nothing for a
+/// file that is gone.
+pub fn file_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .map(|m| m.len().min(m.blocks() * 512))
+        .unwrap_or(0)
+}
+
+/// How long ago `path` was last written, as seen at `now`; `None` when it
+/// is gone.
+pub fn idle_since(path: &Path, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| now.duration_since(t).unwrap_or_default())
+}
+
 /// tempfile creates 0600 files; store files are world-readable like the
 /// other OCI tools write them.
 pub(crate) fn set_readable(path: &Path) -> Result<()> {

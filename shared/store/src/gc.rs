@@ -27,7 +27,9 @@ use std::time::{Duration, SystemTime};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::gclock::{self, Wait};
-use super::{open_lock_file, Snapshots, Store};
+use super::{
+    file_usage, idle_since, open_lock_file, partial_files, partial_name, Snapshots, Store,
+};
 use img_core::digest::{self, Digest};
 use img_core::error::{IoContext, Result};
 use img_core::image::{is_index, is_manifest};
@@ -234,7 +236,7 @@ impl Store {
                     })
                 });
             if !complete {
-                let bytes = file_size(&entry.path());
+                let bytes = file_usage(&entry.path());
                 if fs::remove_file(entry.path()).is_ok() {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     report
@@ -309,12 +311,7 @@ impl Store {
     fn sweep_partials(&self, max_age: Duration) -> Result<(usize, u64)> {
         let dir = self.state_dir().join("ingest");
         let now = SystemTime::now();
-        let age = |path: &Path| {
-            fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| now.duration_since(t).unwrap_or_default())
-        };
+        let age = |path: &Path| idle_since(path, now);
         let (mut count, mut freed) = (0, 0);
         for entry in fs::read_dir(&dir).io_context(|| format!("listing {}", dir.display()))? {
             let entry = entry.io_context(|| format!("listing {}", dir.display()))?;
@@ -322,12 +319,11 @@ impl Store {
             let Some((hex, is_state)) = partial_name(&name) else {
                 continue;
             };
-            let data = dir.join(format!("partial-{hex}"));
-            let state = dir.join(format!("partial-{hex}.ranges"));
+            let (data, state) = partial_files(&dir, hex);
             if is_state {
                 // A state file whose download is gone records nothing.
                 if !data.exists() && age(&state).is_some_and(|a| a > max_age) {
-                    freed += file_size(&state);
+                    freed += file_usage(&state);
                     let _ = fs::remove_file(&state);
                 }
                 continue;
@@ -354,7 +350,7 @@ impl Store {
             if !same_file(&file, &data) || !stale() {
                 continue;
             }
-            let bytes = file_size(&data) + file_size(&state);
+            let bytes = file_usage(&data) + file_usage(&state);
             let _ = fs::remove_file(&state);
             fs::remove_file(&data)
                 .io_context(|| format!("removing partial download {}", data.display()))?;
@@ -363,27 +359,6 @@ impl Store {
         }
         Ok((count, freed))
     }
-}
-
-/// The blob hex of a partial download's data file (`partial-HEX`, false)
-/// or state file (`partial-HEX.ranges`, true); `None` for any other file.
-fn partial_name(name: &str) -> Option<(&str, bool)> {
-    let rest = name.strip_prefix("partial-")?;
-    let (hex, is_state) = match rest.strip_suffix(".ranges") {
-        Some(hex) => (hex, true),
-        None => (rest, false),
-    };
-    let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    is_hex.then_some((hex, is_state))
-}
-
-/// The bytes removing `path` frees: its length, or less for a sparse
-/// file (a download writes its pieces at their offsets).
-fn file_size(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path)
-        .map(|m| m.len().min(m.blocks() * 512))
-        .unwrap_or(0)
 }
 
 fn same_file(file: &File, path: &Path) -> bool {

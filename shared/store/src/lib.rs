@@ -59,12 +59,14 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
-pub use files::{remove_tree, tree_size, write_atomic, write_json, Durability, Replace};
+pub use files::{
+    file_usage, idle_since, remove_tree, tree_size, write_atomic, write_json, Durability, Replace,
+};
 use files::{set_readable, sync_dir};
 pub use gc::{BuildCache, InUse, SweepOptions, SweepReport, PARTIAL_MAX_AGE};
 pub use lookup::{no_such_image, ImageArg, Resolved};
 pub use names::{Entry, Index};
-pub use partial::{merge_ranges, missing_ranges, PartialBlob, Ranges};
+pub use partial::{merge_ranges, missing_ranges, partial_files, partial_name, PartialBlob, Ranges};
 pub use snapshots::Snapshots;
 pub use space::is_disk_full;
 pub use staging::StagedBlob;

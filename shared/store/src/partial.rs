@@ -15,7 +15,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,27 @@ struct State {
     done: Ranges,
 }
 
+/// The files of the partial download of blob `hex` in the ingest
+/// directory `ingest`: its data, and its state (the ranges arrived).
+pub fn partial_files(ingest: &Path, hex: &str) -> (PathBuf, PathBuf) {
+    (
+        ingest.join(format!("partial-{hex}")),
+        ingest.join(format!("partial-{hex}.ranges")),
+    )
+}
+
+/// The blob hex of a partial download's data file (`partial-HEX`, false)
+/// or state file (`partial-HEX.ranges`, true); `None` for any other file.
+pub fn partial_name(name: &str) -> Option<(&str, bool)> {
+    let rest = name.strip_prefix("partial-")?;
+    let (hex, is_state) = match rest.strip_suffix(".ranges") {
+        Some(hex) => (hex, true),
+        None => (rest, false),
+    };
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    is_hex.then_some((hex, is_state))
+}
+
 impl Store {
     /// Open (or start) the partial download of the blob `digest` of `size`
     /// bytes, waiting while another process works on it. The caller checks
@@ -51,8 +72,7 @@ impl Store {
         digest::ensure_sha256(digest)?;
         self.hold_writer_lock()?;
         let dir = self.state_dir().join("ingest");
-        let data_path = dir.join(format!("partial-{}", digest.digest()));
-        let state_path = dir.join(format!("partial-{}.ranges", digest.digest()));
+        let (data_path, state_path) = partial_files(&dir, digest.digest());
         let file = loop {
             let file = OpenOptions::new()
                 .read(true)
