@@ -230,6 +230,19 @@ fn unix(value: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(seconds, nanos).single()
 }
 
+/// A file's access and modification times both at `mtime` (seconds since
+/// the epoch, as a tar header holds them), for setting them on a file.
+pub fn file_times(mtime: u64) -> rustix::fs::Timestamps {
+    let time = rustix::fs::Timespec {
+        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
+        tv_nsec: 0,
+    };
+    rustix::fs::Timestamps {
+        last_access: time,
+        last_modification: time,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::{FileType, Stat, Timespec, Timestamps};
+use rustix::fs::{FileType, Stat};
 
 use super::check;
 use super::compression;
@@ -41,6 +41,7 @@ use super::whiteout::{self, Kind as Whiteout};
 use img_core::confine::{self, Dir, Missing, Root};
 use img_core::error::{Error, IoContext, Result};
 use img_core::path;
+use img_core::timestamp::file_times;
 
 /// How to apply a layer.
 #[derive(Debug, Clone)]
@@ -216,7 +217,7 @@ pub fn apply_in(layer: impl Read, root: &Root, options: &Options) -> Result<Repo
         // and whatever is there now is inside the root.
         if let Some((parent, name)) = root.parent(dir, Missing::Absent)? {
             if parent.stat(name)?.is_some() {
-                parent.set_times(name, &times(*mtime))?;
+                parent.set_times(name, &file_times(*mtime))?;
             }
         }
     }
@@ -303,11 +304,9 @@ fn set_meta(
         dir.chown(name, uid, gid)?;
     }
     let mut refused = 0;
-    for (key, value) in &meta.pax {
-        if let Some(attribute) = key.strip_prefix("SCHILY.xattr.") {
-            if dir.set_xattr(name, attribute, value).is_err() {
-                refused += 1;
-            }
+    for (attribute, value) in meta.xattrs() {
+        if dir.set_xattr(name, attribute, value).is_err() {
+            refused += 1;
         }
     }
     if kind != tar::EntryType::Symlink {
@@ -315,21 +314,9 @@ fn set_meta(
         dir.chmod(name, header.mode().unwrap_or(0o644) & 0o7777)?;
     }
     if !kind.is_dir() {
-        dir.set_times(name, &times(header.mtime().unwrap_or(0)))?;
+        dir.set_times(name, &file_times(header.mtime().unwrap_or(0)))?;
     }
     Ok(refused)
-}
-
-/// Access and modification times both at `mtime` (seconds).
-fn times(mtime: u64) -> Timestamps {
-    let time = Timespec {
-        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: time,
-        last_modification: time,
-    }
 }
 
 #[cfg(test)]

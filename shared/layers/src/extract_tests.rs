@@ -1,90 +1,11 @@
 //! Tests of layer extraction, and of flattening against it: applying layers
 //! one by one and applying their flattened tar must give the same tree.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::*;
 use crate::flatten::{self, LayerSource};
-
-enum E<'a> {
-    Dir(&'a str, u32),
-    File(&'a str, &'a str, u32),
-    Sym(&'a str, &'a str),
-    Hard(&'a str, &'a str),
-}
-
-fn layer(entries: &[E<'_>]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(1_000_000);
-        match e {
-            E::Dir(p, mode) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(*mode);
-                h.set_size(0);
-                b.append_data(&mut h, p, &[][..]).unwrap();
-            }
-            E::File(p, text, mode) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(*mode);
-                h.set_size(text.len() as u64);
-                b.append_data(&mut h, p, text.as_bytes()).unwrap();
-            }
-            E::Sym(p, t) | E::Hard(p, t) => {
-                h.set_entry_type(if matches!(e, E::Sym(..)) {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                });
-                h.set_mode(0o777);
-                h.set_size(0);
-                b.append_link(&mut h, p, t).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
-
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let desc = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                walk(root, &p, out);
-                format!("dir {:o}", m.permissions().mode() & 0o7777)
-            } else {
-                format!(
-                    "file {:o} {:?} links {}",
-                    m.permissions().mode() & 0o7777,
-                    fs::read_to_string(&p).unwrap(),
-                    m.nlink()
-                )
-            };
-            out.insert(rel, desc);
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-struct Mem(Vec<u8>);
-
-impl LayerSource for Mem {
-    fn open(&self) -> Result<Box<dyn Read + '_>> {
-        Ok(Box::new(&self.0[..]))
-    }
-    fn describe(&self) -> String {
-        "test layer".into()
-    }
-}
+use crate::test_layers::{layer, tree, Mem, E};
 
 fn options() -> Options {
     Options {
@@ -139,8 +60,8 @@ fn layers_applied_in_order_equal_their_flattened_tar() {
     let refs: Vec<&dyn LayerSource> = sources.iter().map(|s| s as &dyn LayerSource).collect();
     let flat = flatten::flatten(&refs, Vec::new()).unwrap();
     apply(&flat[..], &two, &options()).unwrap();
-    let want = tree(&one);
-    assert_eq!(want, tree(&two));
+    let want = tree(&one, false);
+    assert_eq!(want, tree(&two, false));
     assert_eq!(want["a"], "dir 700");
     assert_eq!(want["a/b/f"], "file 600 \"two\" links 1");
     assert_eq!(want["a/hl"], "file 644 \"one\" links 2");

@@ -41,6 +41,8 @@ pub mod list;
 pub mod rootfs;
 pub mod stored;
 pub mod tarout;
+#[cfg(test)]
+mod test_layers;
 pub mod unpack;
 pub mod upper;
 pub mod whiteout;

@@ -54,6 +54,14 @@ impl EntryMeta {
         }
         Ok(EntryMeta { header, pax })
     }
+
+    /// The extended attributes the PAX records carry (`SCHILY.xattr.*`).
+    pub fn xattrs(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.pax.iter().filter_map(|(key, value)| {
+            key.strip_prefix("SCHILY.xattr.")
+                .map(|attribute| (attribute, value.as_slice()))
+        })
+    }
 }
 
 /// Write one entry: `meta` under `path` (a cleaned relative path; a

@@ -20,12 +20,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use rustix::fs::{FileType, Gid, Mode, Timespec, Timestamps, Uid, XattrFlags};
+use rustix::fs::{FileType, Gid, Mode, Uid, XattrFlags};
 
 use crate::extract::Report;
 use crate::tarout::EntryMeta;
 use img_core::confine::{self, Dir, Missing, Root};
 use img_core::error::{Error, IoContext, Result};
+use img_core::timestamp::file_times;
 
 /// One entry as read from its layer, without its content.
 #[derive(Debug)]
@@ -242,14 +243,14 @@ impl<'r> Place<'r> {
             let (uid, gid) = owner(item);
             rustix::fs::fchown(&file, uid, gid).map_err(failed)?;
         }
-        for (key, value) in xattrs(&item.meta) {
+        for (key, value) in item.meta.xattrs() {
             if rustix::fs::fsetxattr(&file, key, value, XattrFlags::empty()).is_err() {
                 self.skipped_xattrs.fetch_add(1, Ordering::Relaxed);
             }
         }
         // After chown, which clears set-user-ID bits.
         rustix::fs::fchmod(&file, Mode::from_raw_mode(item.mode())).map_err(failed)?;
-        rustix::fs::futimens(&file, &times(item.mtime())).map_err(failed)?;
+        rustix::fs::futimens(&file, &file_times(item.mtime())).map_err(failed)?;
         Ok(())
     }
 
@@ -288,17 +289,17 @@ impl<'r> Place<'r> {
             let (uid, gid) = owner(item);
             parent.chown(name, uid.map(Uid::as_raw), gid.map(Gid::as_raw))?;
         }
-        for (key, value) in xattrs(&item.meta) {
+        for (key, value) in item.meta.xattrs() {
             if parent.set_xattr(name, key, value).is_err() {
                 self.skipped_xattrs.fetch_add(1, Ordering::Relaxed);
             }
         }
         match kind {
             tar::EntryType::Directory => {}
-            tar::EntryType::Symlink => parent.set_times(name, &times(item.mtime()))?,
+            tar::EntryType::Symlink => parent.set_times(name, &file_times(item.mtime()))?,
             _ => {
                 parent.chmod(name, item.mode())?;
-                parent.set_times(name, &times(item.mtime()))?;
+                parent.set_times(name, &file_times(item.mtime()))?;
             }
         }
         Ok(())
@@ -312,7 +313,7 @@ impl<'r> Place<'r> {
             if let Some((parent, name)) = self.root.parent(path, Missing::Absent)? {
                 if parent.stat(name)?.is_some_and(|s| confine::is_dir(&s)) {
                     parent.chmod(name, *mode)?;
-                    parent.set_times(name, &times(*mtime))?;
+                    parent.set_times(name, &file_times(*mtime))?;
                 }
             }
         }
@@ -339,26 +340,6 @@ fn owner(item: &Item) -> (Option<Uid>, Option<Gid>) {
         uid.filter(|u| *u != u32::MAX).map(Uid::from_raw),
         gid.filter(|g| *g != u32::MAX).map(Gid::from_raw),
     )
-}
-
-/// The extended attributes an entry's PAX records carry.
-fn xattrs(meta: &EntryMeta) -> impl Iterator<Item = (&str, &[u8])> {
-    meta.pax.iter().filter_map(|(key, value)| {
-        key.strip_prefix("SCHILY.xattr.")
-            .map(|attribute| (attribute, value.as_slice()))
-    })
-}
-
-/// Access and modification times both at `mtime` (seconds).
-fn times(mtime: u64) -> Timestamps {
-    let time = Timespec {
-        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: time,
-        last_modification: time,
-    }
 }
 
 /// Read `content` to its end into `file`, through `buffer`; the bytes

@@ -2,94 +2,13 @@
 //! (`img-export | tar -x`), whatever the number of workers; it never writes
 //! outside the root.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::*;
+use crate::test_layers::{layer, tree, Mem, E};
 use crate::{extract, flatten};
-
-enum E<'a> {
-    Dir(&'a str, u32),
-    File(&'a str, &'a str, u32),
-    Sym(&'a str, &'a str),
-    Hard(&'a str, &'a str),
-}
-
-fn layer(entries: &[E<'_>]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (n, e) in entries.iter().enumerate() {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(1_000_000 + n as u64);
-        match e {
-            E::Dir(p, mode) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(*mode);
-                h.set_size(0);
-                b.append_data(&mut h, p, &[][..]).unwrap();
-            }
-            E::File(p, text, mode) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(*mode);
-                h.set_size(text.len() as u64);
-                b.append_data(&mut h, p, text.as_bytes()).unwrap();
-            }
-            E::Sym(p, t) | E::Hard(p, t) => {
-                h.set_entry_type(if matches!(e, E::Sym(..)) {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                });
-                h.set_mode(0o777);
-                h.set_size(0);
-                b.append_link(&mut h, p, t).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
-
-/// Every path with its type, mode, content, link count and (except for
-/// links) modification time.
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let desc = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                walk(root, &p, out);
-                format!("dir {:o} {}", m.permissions().mode() & 0o7777, m.mtime())
-            } else {
-                format!(
-                    "file {:o} {:?} links {} {}",
-                    m.permissions().mode() & 0o7777,
-                    fs::read_to_string(&p).unwrap(),
-                    m.nlink(),
-                    m.mtime()
-                )
-            };
-            out.insert(rel, desc);
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-struct Mem(Vec<u8>);
-
-impl LayerSource for Mem {
-    fn open(&self) -> Result<Box<dyn Read + '_>> {
-        Ok(Box::new(&self.0[..]))
-    }
-    fn describe(&self) -> String {
-        "test layer".into()
-    }
-}
 
 /// Unpack `layers` with `workers` workers into a new directory of `tmp`.
 fn unpacked(tmp: &Path, name: &str, layers: &[Vec<u8>], workers: usize) -> Result<Report> {
@@ -171,12 +90,16 @@ fn unpacking_equals_extracting_the_flattened_layers() {
     let tmp = tempfile::tempdir().unwrap();
     let layers = stack();
     applied(tmp.path(), "applied", &layers);
-    let want = tree(&tmp.path().join("applied"));
+    let want = tree(&tmp.path().join("applied"), true);
     assert!(want.contains_key("a/hl"));
     for workers in [1, 2, 3] {
         let name = format!("unpacked-{workers}");
         unpacked(tmp.path(), &name, &layers, workers).unwrap();
-        assert_eq!(tree(&tmp.path().join(&name)), want, "{workers} workers");
+        assert_eq!(
+            tree(&tmp.path().join(&name), true),
+            want,
+            "{workers} workers"
+        );
     }
 }
 
@@ -189,12 +112,16 @@ fn a_hard_link_keeps_content_its_target_had_in_its_layer() {
         layer(&[E::File("t", "new", 0o600)]),
     ];
     applied(tmp.path(), "applied", &layers);
-    let want = tree(&tmp.path().join("applied"));
+    let want = tree(&tmp.path().join("applied"), true);
     assert!(want["l1"].contains("\"old\" links 2"), "{want:?}");
     for workers in [1, 3] {
         let name = format!("unpacked-{workers}");
         unpacked(tmp.path(), &name, &layers, workers).unwrap();
-        assert_eq!(tree(&tmp.path().join(&name)), want, "{workers} workers");
+        assert_eq!(
+            tree(&tmp.path().join(&name), true),
+            want,
+            "{workers} workers"
+        );
     }
 }
 
@@ -350,7 +277,7 @@ fn lower_layers_read_before_the_top_one_give_the_same_tree() {
         workers: 3,
     };
     unpack(&refs, &Root::open(&dest).unwrap(), &options).unwrap();
-    assert_eq!(tree(&dest), tree(&tmp.path().join("applied")));
+    assert_eq!(tree(&dest, true), tree(&tmp.path().join("applied"), true));
 }
 
 #[test]
