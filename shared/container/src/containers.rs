@@ -192,14 +192,7 @@ impl Dir {
 }
 
 fn lock_file(dir: &Path) -> Result<File> {
-    let path = dir.join("lock");
-    fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .io_context(|| format!("opening {}", path.display()))
+    img_store::open_lock_file(&dir.join("lock"))
 }
 
 /// The containers of a store.

@@ -40,7 +40,6 @@
 //! img program. It never holds the caller's streams (see `stdio.rs`).
 
 use std::fs::{self, File};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use super::runtime::Runtime;
 use img_core::error::{Error, IoContext, Kind, Result};
+use img_store::{open_lock_file, same_file};
 
 const OWNED: &str = "owned";
 
@@ -97,7 +97,7 @@ impl Owner {
         fs::create_dir_all(&dir).io_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(format!("{id}.lock"));
         loop {
-            let lock = open(&path)?;
+            let lock = open_lock_file(&path)?;
             if lock.try_lock().is_err() {
                 return Err(Error::new(
                     Kind::Conflict,
@@ -177,23 +177,6 @@ pub fn is_owned(runtime: &Path, id: &str) -> bool {
     }
 }
 
-fn open(path: &Path) -> Result<File> {
-    fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .io_context(|| format!("opening {}", path.display()))
-}
-
-fn same_file(file: &File, path: &Path) -> bool {
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-        _ => false,
-    }
-}
-
 fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
 }
@@ -242,7 +225,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     let owned = runtime.join(OWNED);
     let path = owned.join(format!("{id}.lock"));
     let lock = if path.exists() {
-        let lock = open(&path)?;
+        let lock = open_lock_file(&path)?;
         if lock.try_lock().is_err() || !same_file(&lock, &path) {
             return Ok(false);
         }

@@ -142,6 +142,27 @@ pub fn idle_since(path: &Path, now: std::time::SystemTime) -> Option<std::time::
         .map(|t| now.duration_since(t).unwrap_or_default())
 }
 
+/// Open the lock file `path` for flock, making it when it is missing.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .io_context(|| format!("opening lock file {}", path.display()))
+}
+
+/// Whether `file` is still the file at `path`: a lock file removed (and
+/// perhaps made anew) while this process waited for it locks nothing.
+pub fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
 /// tempfile creates 0600 files; store files are world-readable like the
 /// other OCI tools write them.
 pub(crate) fn set_readable(path: &Path) -> Result<()> {

@@ -28,7 +28,8 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::gclock::{self, Wait};
 use super::{
-    file_usage, idle_since, open_lock_file, partial_files, partial_name, Snapshots, Store,
+    file_usage, idle_since, open_lock_file, partial_files, partial_name, same_file, Snapshots,
+    Store,
 };
 use img_core::digest::{self, Digest};
 use img_core::error::{IoContext, Result};
@@ -358,14 +359,6 @@ impl Store {
             freed += bytes;
         }
         Ok((count, freed))
-    }
-}
-
-fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-        _ => false,
     }
 }
 

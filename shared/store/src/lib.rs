@@ -60,7 +60,8 @@ use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
 pub use files::{
-    file_usage, idle_since, remove_tree, tree_size, write_atomic, write_json, Durability, Replace,
+    file_usage, idle_since, open_lock_file, remove_tree, same_file, tree_size, write_atomic,
+    write_json, Durability, Replace,
 };
 use files::{set_readable, sync_dir};
 pub use gc::{BuildCache, InUse, SweepOptions, SweepReport, PARTIAL_MAX_AGE};
@@ -166,16 +167,6 @@ impl Store {
         let _ = self.writer_lock.set(file);
         Ok(())
     }
-}
-
-fn open_lock_file(path: &Path) -> Result<File> {
-    fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .io_context(|| format!("opening lock file {}", path.display()))
 }
 
 fn check_layout(layout: &Path) -> Result<()> {
