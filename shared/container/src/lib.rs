@@ -42,6 +42,7 @@ pub mod names;
 pub mod network;
 pub mod overlay;
 pub mod owner;
+pub(crate) mod pidfile;
 pub mod process;
 pub mod runtime;
 pub mod seccomp;

@@ -402,13 +402,14 @@ fn killed_programs_leave_no_container_process_or_mount() {
         Duration::from_secs(120),
     )
     .ok();
-    // img-run killed while `runc create` runs (a gate holds the runtime
-    // before it creates: img-run is killed, then the gate opens). The
-    // create finishes after its owner died, with nothing else of img
-    // running: the guard ends what it made, and the caller's output ends.
+    // img-run killed while the runtime makes the container (a gate holds
+    // `runc run` before it creates: img-run is killed, then the gate
+    // opens). The run starts the container after its owner died, with
+    // nothing else of img running: the guard waits for it, ends what it
+    // made, and the caller's output ends.
     let dir = env.dir.path().display();
     let gate = format!(
-        "#!/bin/sh\ncase \" $* \" in *\" create \"*) : > {dir}/creating; read go < {dir}/gate;; esac\nexec runc \"$@\"\n"
+        "#!/bin/sh\ncase \" $* \" in *\" create \"*|*\" run \"*) : > {dir}/creating; read go < {dir}/gate;; esac\nexec runc \"$@\"\n"
     );
     std::fs::write(env.path("gated"), gate).unwrap();
     env.sh("chmod +x gated && mkfifo gate").ok();
