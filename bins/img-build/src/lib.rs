@@ -258,6 +258,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } else {
             Stdout::Stderr
         },
+        // A RUN step's writable layer becomes a layer and its snapshot.
+        scratch: false,
     };
     let options = img_builder::Options {
         dockerfile: input.dockerfile.clone(),

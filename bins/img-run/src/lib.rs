@@ -342,6 +342,8 @@ impl RunArgs {
             // The library sets it from the store.
             runtime_dir: PathBuf::new(),
             stdout: Stdout::Inherit,
+            // The library sets it from --rm.
+            scratch: false,
         };
         Ok(img_runner::run::Options {
             name: self.name,

@@ -43,6 +43,9 @@ pub struct Settings {
     /// state and the owners' locks (see `owner.rs`); set by the library
     /// from the store.
     pub runtime_dir: PathBuf,
+    /// The container's writable layer is thrown away when it ends
+    /// (`--rm`): it is never synced to disk (`overlay::mount_scratch`).
+    pub scratch: bool,
 }
 
 /// How a run ended.
@@ -113,7 +116,11 @@ fn mount_and_run(
     let mut lowers = lowers.to_vec();
     lowers.insert(0, init_layer(dir)?);
     let rootfs = dir.rootfs();
-    overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    if settings.scratch {
+        overlay::mount_scratch(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    } else {
+        overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    }
     let result = run_mounted(id, dir, process, settings, owner, network, started);
     // The namespace dies with img; a build runs many steps in it, so each
     // step's mount goes at once.

@@ -173,6 +173,7 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         runtimes: runtime::candidates(config.runtime.as_deref()).map_err(img)?,
         stdout: Stdout::Log(log::path(dir.path(), id)),
         runtime_dir,
+        scratch: container.auto_remove,
     };
     let mut record = container.clone();
     let ran = execute::execute(
@@ -187,7 +188,7 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
                 pid,
                 started: Some(img_store::compose::timestamp(chrono::Utc::now())),
             };
-            dir.save(&record)?;
+            dir.save_unsynced(&record)?;
             tell("ok");
             Ok(())
         },

@@ -146,7 +146,9 @@ impl Owner {
     fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec(&self.notes)
             .map_err(|e| Error::invalid(format!("encoding owner notes: {e}")))?;
-        img_store::write_atomic(
+        // For a reaper while the machine runs: a crash ends every process
+        // the notes name, so they need no sync.
+        img_store::replace_visible(
             &self.dir,
             &self.dir.join(format!("{}.json", self.id)),
             &bytes,

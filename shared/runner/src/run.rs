@@ -153,6 +153,7 @@ pub fn run(
     let mut settings = options.settings.clone();
     settings.isolation = config.isolation.clone();
     settings.runtime_dir = runtime_dir;
+    settings.scratch = options.remove;
     if settings.stdout == Stdout::Inherit {
         // Kept as Docker keeps a foreground container's output, for
         // img-logs once it ended.
@@ -171,7 +172,7 @@ pub fn run(
                 pid,
                 started: Some(img_store::compose::timestamp(chrono::Utc::now())),
             };
-            dir.save(&record)
+            dir.save_unsynced(&record)
         },
     );
     let mut record = dir.load().unwrap_or(container);
