@@ -64,7 +64,7 @@ strays() {
 # img-run or img-build that started them: they name a file of the store on
 # their command line (pasta its pid file under .img/runtime/owned).
 helpers() {
-  pgrep -f "^(pasta|passt[^ ]*|slirp4netns) .*$WORK/" || true
+  pgrep -f "^(pasta[^ ]*|passt[^ ]*|slirp4netns) .*$WORK/" || true
 }
 
 cleanup() {

@@ -355,7 +355,15 @@ impl<'a> Containers<'a> {
             let _ = remove_tree(dir.path());
             return;
         }
-        if matches!(record.state, State::Running { .. }) {
+        // A runtime writes the pid file once the process runs (`run`; a
+        // `create` once it is made): its owner may have died before it
+        // could record that.
+        let ran = match record.state {
+            State::Running { .. } => true,
+            State::Created => dir.file("pid").exists(),
+            _ => false,
+        };
+        if ran {
             // As a SIGKILL would have ended it.
             record.state = State::Exited {
                 code: 137,

@@ -31,6 +31,24 @@ use img_core::error::{Error, IoContext, Kind, Result};
 /// The program that connects the namespace.
 const PASTA: &str = "pasta";
 
+/// pasta as it runs: on a CPU with AVX2, its AVX2 build, which plain
+/// `pasta` would otherwise execute first thing. Named directly, pasta
+/// executes once: a reaper looking for it by its command line (`owner.rs`)
+/// cannot look in the moment of a second exec, when it has none.
+fn pasta_program() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const AVX2: &str = "pasta.avx2";
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if std::is_x86_feature_detected!("avx2")
+            && std::env::split_paths(&path).any(|dir| dir.join(AVX2).is_file())
+        {
+            return AVX2;
+        }
+    }
+    PASTA
+}
+
 /// A transport protocol of a published port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -240,6 +258,7 @@ impl Namespace {
 pub struct Starting {
     child: std::process::Child,
     pid_file: PathBuf,
+    holds_ports: bool,
 }
 
 /// Start connecting `namespace` to the host and publishing `ports`: pasta
@@ -254,7 +273,7 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
         .try_clone()
         .io_context(|| "sharing the network namespace".into())?;
     let _ = std::fs::remove_file(pid_file);
-    let child = Command::new(PASTA)
+    let child = Command::new(pasta_program())
         .args(["--config-net", "--quiet", "--runas", "0"])
         .arg("-t")
         .arg(forward_spec(ports, Protocol::Tcp))
@@ -278,6 +297,7 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
     Ok(Starting {
         child,
         pid_file: pid_file.to_path_buf(),
+        holds_ports: !ports.is_empty(),
     })
 }
 
@@ -312,6 +332,7 @@ impl Starting {
         Ok(Helper {
             pid,
             marker: self.pid_file.display().to_string(),
+            holds_ports: self.holds_ports,
         })
     }
 }

@@ -71,6 +71,10 @@ pub struct Helper {
     /// A word its command line holds, checked before it is killed (so
     /// that a reused process ID is never signalled).
     pub marker: String,
+    /// It listens on host ports (`-p`): its end is waited for, so that
+    /// they are free once the container is.
+    #[serde(default)]
+    pub holds_ports: bool,
 }
 
 /// What the owner wrote down for a reaper.
@@ -166,7 +170,13 @@ impl Owner {
     /// nothing to do).
     pub fn release(self) {
         for helper in &self.notes.helpers {
-            kill_helper(helper);
+            if helper.holds_ports {
+                kill_helper(helper);
+            } else {
+                // Its end takes a while (pasta unmaps large buffers) and
+                // frees nothing anyone waits for: it is not waited for.
+                signal_helper(helper);
+            }
             let _ = fs::remove_file(&helper.marker);
         }
         let _ = fs::remove_file(self.dir.join(format!("{}.json", self.id)));
@@ -391,6 +401,8 @@ fn unnoted_helpers(owned: &Path, id: &str) -> Vec<Helper> {
             Some(Helper {
                 pid,
                 marker: String::from_utf8_lossy(marker).into_owned(),
+                // Unknown: waited for, to be sure.
+                holds_ports: true,
             })
         })
         .collect()
@@ -431,14 +443,9 @@ fn making_of(pid: i32, runtime: &Path, id: &str) -> Option<Making> {
 /// Kill a helper, if the process with its ID is still the helper, and
 /// wait until it is gone (so that the ports it held are free).
 pub(crate) fn kill_helper(helper: &Helper) {
-    let Some(pid) = rustix::process::Pid::from_raw(helper.pid) else {
+    let Some(pid) = signal_helper(helper) else {
         return;
     };
-    let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
-    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
-        return;
-    }
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     // A daemon of ours is our child (we are a subreaper): reap it.
     // Otherwise, watch it go, for a while.
     if rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).is_err() {
@@ -458,6 +465,18 @@ pub(crate) fn kill_helper(helper: &Helper) {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
+}
+
+/// Kill a helper, if the process with its ID is still the helper; its ID
+/// then.
+fn signal_helper(helper: &Helper) -> Option<rustix::process::Pid> {
+    let pid = rustix::process::Pid::from_raw(helper.pid)?;
+    let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
+    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
+        return None;
+    }
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    Some(pid)
 }
 
 fn list(dir: &Path) -> Vec<String> {
@@ -581,11 +600,13 @@ mod tests {
         kill_helper(&Helper {
             pid,
             marker: "not-this-one".into(),
+            holds_ports: true,
         });
         assert!(child.try_wait().unwrap().is_none(), "a mismatch is spared");
         kill_helper(&Helper {
             pid,
             marker: "30".into(),
+            holds_ports: true,
         });
         // Killed, and reaped by kill_helper (a subreaper's daemon is its
         // child): gone from /proc.
