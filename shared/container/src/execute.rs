@@ -60,16 +60,28 @@ pub struct Outcome {
     pub runtime: Runtime,
 }
 
+/// What a run tells its caller of the container's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The runtime is asked to start it now and names its process only
+    /// once it runs (`run`): a caller that lists it records it as running
+    /// already, so that nothing sees it serve while it is listed as
+    /// created.
+    Imminent,
+    /// Its process (this ID) runs.
+    Running(i32),
+}
+
 /// Run `process` in the container `id` whose directory is `dir`, on the
-/// read-only layers `lowers` (top first). `started` is told the process
-/// ID once it runs.
+/// read-only layers `lowers` (top first). `started` is told when its
+/// process is about to start and once it runs.
 pub fn execute(
     id: &str,
     dir: &Dir,
     lowers: &[PathBuf],
     process: &Process,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     runtime::become_subreaper()?;
     let runtime_dir = &settings.runtime_dir;
@@ -111,7 +123,7 @@ fn mount_and_run(
     settings: &Settings,
     owner: &mut Owner,
     network: Prepared,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let mut lowers = lowers.to_vec();
     lowers.insert(0, init_layer(dir)?);
@@ -135,7 +147,7 @@ fn run_mounted(
     settings: &Settings,
     owner: &mut Owner,
     network: Prepared,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let rootfs = dir.rootfs();
     let user = user::resolve(&rootfs, &process.user)?;
@@ -181,7 +193,7 @@ fn create_and_supervise(
     dir: &Dir,
     settings: &Settings,
     owner: &mut Owner,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let mut failures = Vec::new();
     for candidate in &settings.runtimes {
@@ -229,7 +241,7 @@ fn run(
     dir: &Dir,
     runtime: &Runtime,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Tried> {
     let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, false)?;
     // Set before the process starts: a signal that comes while `run`
@@ -240,6 +252,7 @@ fn run(
     } else {
         None
     };
+    started(runtime, Start::Imminent)?;
     let running = match runtime.run(dir.path(), id, stdio) {
         Ok(running) => running,
         Err(failed) => return Ok(not_created(id, runtime, failed)),
@@ -256,7 +269,7 @@ fn run(
     if let Some(forwarding) = &forwarding {
         forwarding.to(running.pid);
     }
-    let result = started(runtime, running.pid.as_raw_nonzero().get())
+    let result = started(runtime, Start::Running(running.pid.as_raw_nonzero().get()))
         .and_then(|_| runtime::wait(running.runner));
     if result.is_err() {
         let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
@@ -299,7 +312,7 @@ fn create_and_start(
     dir: &Dir,
     runtime: &Runtime,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Tried> {
     let socket = console::Socket::new()?;
     let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, true)?;
@@ -339,7 +352,7 @@ fn supervise(
     terminal: Option<fs::File>,
     copying: stdio::Copying,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let attached = !matches!(settings.stdout, Stdout::Log(_));
     let _raw = (attached && terminal.is_some()).then(console::RawMode::enter);
@@ -354,7 +367,7 @@ fn supervise(
     };
     let result = runtime
         .start(id)
-        .and_then(|_| started(runtime, pid.as_raw_nonzero().get()))
+        .and_then(|_| started(runtime, Start::Running(pid.as_raw_nonzero().get())))
         .and_then(|_| runtime::wait(pid));
     if result.is_err() {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);

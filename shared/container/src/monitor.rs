@@ -19,7 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::execute::{self, Settings, Stdout};
+use super::execute::{self, Settings, Start, Stdout};
 use super::{log, overlay, owner, runtime, Container, State};
 use img_core::error::{Error, IoContext, Kind};
 
@@ -182,7 +182,11 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         &lowers,
         &config.process,
         &settings,
-        &mut |rt, pid| {
+        &mut |rt, start| {
+            // Nobody sees the container before the monitor says it runs.
+            let Start::Running(pid) = start else {
+                return Ok(());
+            };
             record.runtime = rt.name.clone();
             record.state = State::Running {
                 pid,

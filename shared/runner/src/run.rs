@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use img_container::execute::{self, Settings, Stdout};
+use img_container::execute::{self, Settings, Start, Stdout};
 use img_container::monitor::{self, StartError};
 use img_container::network::{reserve, Port};
 use img_container::process::{self, Overrides};
@@ -166,7 +166,14 @@ pub fn run(
         &lowers,
         &config.process,
         &settings,
-        &mut |runtime, pid| {
+        &mut |runtime, start| {
+            // Recorded as running once the process is about to start (its
+            // ID comes a moment later): a client the container serves
+            // already must find it running.
+            let pid = match start {
+                Start::Imminent => 0,
+                Start::Running(pid) => pid,
+            };
             record.runtime = runtime.name.clone();
             record.state = State::Running {
                 pid,
