@@ -102,9 +102,12 @@ pub fn execute(
             }
             Network::Host | Network::None => None,
         };
-        mount_and_run(
-            id, dir, lowers, process, settings, &mut owner, network, started,
-        )
+        let rootfs = mount(dir, lowers, settings.scratch)?;
+        let result = run_mounted(id, dir, process, settings, &mut owner, network, started);
+        // The namespace dies with img; a build runs many steps in it, so
+        // each step's mount goes at once.
+        let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
+        result
     });
     owner.release();
     result
@@ -114,30 +117,18 @@ pub fn execute(
 /// pasta connecting it.
 type Prepared = Option<(network::Namespace, network::Starting)>;
 
-#[allow(clippy::too_many_arguments)]
-fn mount_and_run(
-    id: &str,
-    dir: &Dir,
-    lowers: &[PathBuf],
-    process: &Process,
-    settings: &Settings,
-    owner: &mut Owner,
-    network: Prepared,
-    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
-) -> Result<Outcome> {
+/// Mount the container's root filesystem: `lowers` under its init layer
+/// and writable layer (`scratch`: thrown away at the end); its mount point.
+fn mount(dir: &Dir, lowers: &[PathBuf], scratch: bool) -> Result<PathBuf> {
     let mut lowers = lowers.to_vec();
     lowers.insert(0, init_layer(dir)?);
     let rootfs = dir.rootfs();
-    if settings.scratch {
+    if scratch {
         overlay::mount_scratch(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
     } else {
         overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
     }
-    let result = run_mounted(id, dir, process, settings, owner, network, started);
-    // The namespace dies with img; a build runs many steps in it, so each
-    // step's mount goes at once.
-    let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
-    result
+    Ok(rootfs)
 }
 
 fn run_mounted(

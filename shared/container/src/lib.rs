@@ -49,6 +49,7 @@ pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub(crate) mod stdio;
+pub(crate) mod underway;
 pub mod user;
 pub mod watch;
 

@@ -253,12 +253,24 @@ impl Namespace {
 }
 
 /// pasta, started on a container's network namespace and not yet known to
-/// be ready.
+/// be ready. Dropped unready (the run failed meanwhile), it is waited for
+/// and ended: no pasta outlives a run that never got to note it.
 #[derive(Debug)]
 pub struct Starting {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     pid_file: PathBuf,
     holds_ports: bool,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            if let Ok(helper) = self.finish(child) {
+                super::owner::kill_helper(&helper);
+                let _ = std::fs::remove_file(&helper.marker);
+            }
+        }
+    }
 }
 
 /// Start connecting `namespace` to the host and publishing `ports`: pasta
@@ -295,7 +307,7 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
             )
         })?;
     Ok(Starting {
-        child,
+        child: Some(child),
         pid_file: pid_file.to_path_buf(),
         holds_ports: !ports.is_empty(),
     })
@@ -304,9 +316,15 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
 impl Starting {
     /// Wait until pasta has configured the namespace and become a daemon
     /// (its first process exits then); the daemon, noted as a helper.
-    pub fn ready(self) -> Result<Helper> {
-        let out = self
-            .child
+    pub fn ready(mut self) -> Result<Helper> {
+        match self.child.take() {
+            Some(child) => self.finish(child),
+            None => Err(Error::invalid("pasta was waited for already")),
+        }
+    }
+
+    fn finish(&self, child: std::process::Child) -> Result<Helper> {
+        let out = child
             .wait_with_output()
             .io_context(|| format!("waiting for {PASTA}"))?;
         let said = String::from_utf8_lossy(&out.stderr);

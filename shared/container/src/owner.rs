@@ -34,19 +34,21 @@
 //! and makes the container afterwards (`runc init` waiting to be started,
 //! or the container running under `run`). So a reap first waits for every
 //! `create` of the container under way to end, and every `run` to start
-//! the container's process or give up ([`wait_for_creates`]; a `run`
-//! says so with its pid file, `pidfile.rs`), and ends what they made. One moment is left: a
-//! `create` forked by an owner killed before it could execute the runtime
-//! is not yet known by its command line; should a guard look in those
-//! microseconds, what it makes has no owner file and is reaped by the next
-//! img program. It never holds the caller's streams (see `stdio.rs`).
+//! the container's process or give up (`underway.rs`; a `run` says so with
+//! its pid file, `pidfile.rs`), and ends what they made. A runtime process
+//! forked by an owner killed before it executed the runtime holds the
+//! owner's lock until that exec is done, so a guard never looks before it
+//! can be found. Nothing of it holds the caller's streams (`stdio.rs`).
+//!
+//! Helpers (pasta) are found the same way, by the owner's file they name
+//! on their command line, whether or not the owner lived to note them;
+//! pasta is run as the program it would execute first thing
+//! (`network.rs`), so that it executes once.
 
 use std::fs::{self, File};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -270,7 +272,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     // The owner may have died while the runtime was creating the
     // container: the `create` goes on and makes it afterwards. Deleting
     // before it is done would miss what it makes.
-    wait_for_creates(runtime, id);
+    super::underway::wait_for_creates(runtime, id);
     let notes: Notes = fs::read(owned.join(format!("{id}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -320,67 +322,6 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// How long a reaper waits for a dead owner's `create` or `run` to make
-/// the container.
-const CREATE_GRACE: Duration = Duration::from_secs(60);
-
-/// Wait until no runtime `create` of the container `id` of this store is
-/// under way, and every `run` of it has either started the container's
-/// process or ended (at most [`CREATE_GRACE`]): what they make is then in
-/// the runtime's state, to be ended through it. Such a process names the
-/// store's runtime directory (its `--root`), `create` or `run`, and the ID
-/// on its command line; each one found is waited for through a pidfd, so
-/// a reused process ID is never mistaken for it.
-pub(crate) fn wait_for_creates(runtime: &Path, id: &str) {
-    let deadline = Instant::now() + CREATE_GRACE;
-    for pid in creates_under_way(runtime, id) {
-        let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        else {
-            continue; // It ended already.
-        };
-        // The process may have ended, and its ID been reused, between the
-        // listing and the pidfd: look at it again through the pidfd's ID.
-        let Some(making) = making_of(pid.as_raw_nonzero().get(), runtime, id) else {
-            continue;
-        };
-        match making {
-            // A `run` stays to wait for the container: what counts is
-            // that it started it (its pid file) or gave up.
-            Making::Run { pid_file } => {
-                let _ = super::pidfile::wait(&pid_file, &pidfd, Some(deadline));
-            }
-            Making::Create => wait_for_end(&pidfd, deadline),
-        }
-    }
-}
-
-fn wait_for_end(pidfd: &std::os::fd::OwnedFd, deadline: Instant) {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(timeout) = rustix::event::Timespec::try_from(left) else {
-            break;
-        };
-        let mut fds = [rustix::event::PollFd::new(
-            pidfd,
-            rustix::event::PollFlags::IN,
-        )];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Err(rustix::io::Errno::INTR) => continue,
-            // Readable: it ended. Zero: the deadline passed.
-            _ => break,
-        }
-    }
-}
-
-fn creates_under_way(runtime: &Path, id: &str) -> Vec<rustix::process::Pid> {
-    list(Path::new("/proc"))
-        .iter()
-        .filter_map(|name| name.parse::<i32>().ok())
-        .filter(|&pid| making_of(pid, runtime, id).is_some())
-        .filter_map(rustix::process::Pid::from_raw)
-        .collect()
-}
-
 /// Helpers of the container `id` that its owner started but died before
 /// noting (killed while pasta was starting): each names its file
 /// `OWNED/ID.NAME` on its command line, the marker a noted one has.
@@ -406,38 +347,6 @@ fn unnoted_helpers(owned: &Path, id: &str) -> Vec<Helper> {
             })
         })
         .collect()
-}
-
-/// What a runtime process making a container does.
-enum Making {
-    /// `create`: done when it ends.
-    Create,
-    /// `run`: done once it wrote its pid file (or ended).
-    Run { pid_file: PathBuf },
-}
-
-/// Whether the process `pid` is a runtime making the container `id` of the
-/// store whose runtime directory is `runtime`, and how.
-fn making_of(pid: i32, runtime: &Path, id: &str) -> Option<Making> {
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let runtime = runtime.as_os_str().as_encoded_bytes();
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    if !args.contains(&id.as_bytes()) || !args.iter().any(|a| a.starts_with(runtime)) {
-        return None;
-    }
-    if args.contains(&&b"create"[..]) {
-        return Some(Making::Create);
-    }
-    if !args.contains(&&b"run"[..]) {
-        return None;
-    }
-    let pid_file = args
-        .iter()
-        .position(|a| *a == b"--pid-file")
-        .and_then(|i| args.get(i + 1))?;
-    Some(Making::Run {
-        pid_file: PathBuf::from(std::ffi::OsStr::from_bytes(pid_file)),
-    })
 }
 
 /// Kill a helper, if the process with its ID is still the helper, and
@@ -550,6 +459,7 @@ pub fn run_if_guard() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

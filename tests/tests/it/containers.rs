@@ -259,7 +259,13 @@ fn bad_input_changes_nothing() {
     assert!(run.stderr.contains("already allocated"), "{}", run.stderr);
     let run = env.sh("img-run --network host -p 80 base true").code(125);
     assert!(run.stderr.contains("published ports"), "{}", run.stderr);
+    // Found bad once pasta connects the network (it starts first): pasta
+    // ends with the run.
+    let run = env.sh("img-run --rm -u nosuchuser base true").code(125);
+    assert!(run.stderr.contains("nosuchuser"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert_eq!(env.sh("img-ps -aq").ok().stdout, "", "nothing half-created");
+    assert_no_leftovers(&env);
     for program in [
         "img-stop",
         "img-kill",
