@@ -347,7 +347,7 @@ impl RunArgs {
             runtime_dir: PathBuf::new(),
             stdout: Stdout::Inherit,
             // The library sets it from --rm.
-            scratch: false,
+            volatile: false,
         };
         Ok(img_runner::run::Options {
             name: self.name,

@@ -43,9 +43,11 @@ pub struct Settings {
     /// state and the owners' locks (see `owner.rs`); set by the library
     /// from the store.
     pub runtime_dir: PathBuf,
-    /// The container's writable layer is thrown away when it ends
-    /// (`--rm`): it is never synced to disk (`overlay::mount_scratch`).
-    pub scratch: bool,
+    /// The container's writable layer needs no sync to disk
+    /// (`overlay::mount_volatile`): it is thrown away when the container
+    /// ends (`--rm`), or it is a build step's, stored as a blob (synced
+    /// then) and kept as a snapshot (which, as an unpacked one, is not).
+    pub volatile: bool,
 }
 
 /// How a run ended.
@@ -102,7 +104,7 @@ pub fn execute(
             }
             Network::Host | Network::None => None,
         };
-        let rootfs = mount(dir, lowers, settings.scratch)?;
+        let rootfs = mount(dir, lowers, settings.volatile)?;
         let result = run_mounted(id, dir, process, settings, &mut owner, network, started);
         // The namespace dies with img; a build runs many steps in it, so
         // each step's mount goes at once.
@@ -118,13 +120,13 @@ pub fn execute(
 type Prepared = Option<(network::Namespace, network::Starting)>;
 
 /// Mount the container's root filesystem: `lowers` under its init layer
-/// and writable layer (`scratch`: thrown away at the end); its mount point.
-fn mount(dir: &Dir, lowers: &[PathBuf], scratch: bool) -> Result<PathBuf> {
+/// and writable layer (`volatile`: never synced); its mount point.
+fn mount(dir: &Dir, lowers: &[PathBuf], volatile: bool) -> Result<PathBuf> {
     let mut lowers = lowers.to_vec();
     lowers.insert(0, init_layer(dir)?);
     let rootfs = dir.rootfs();
-    if scratch {
-        overlay::mount_scratch(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    if volatile {
+        overlay::mount_volatile(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
     } else {
         overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
     }

@@ -173,7 +173,7 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         runtimes: runtime::candidates(config.runtime.as_deref()).map_err(img)?,
         stdout: Stdout::Log(log::path(dir.path(), id)),
         runtime_dir,
-        scratch: container.auto_remove,
+        volatile: container.auto_remove,
     };
     let mut record = container.clone();
     let ran = execute::execute(

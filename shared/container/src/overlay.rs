@@ -71,12 +71,14 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Re
     mount_with(lowers, upper, work, target, false)
 }
 
-/// [`mount`] for a writable layer that is thrown away when the container
-/// ends (`img-run --rm`): `volatile`, so that nothing of it is ever synced
-/// to disk. Unmounting an overlay otherwise syncs the whole file system
-/// its upper directory is on, everything other programs wrote included —
-/// on a busy machine the longest step of a short `--rm` run.
-pub fn mount_scratch(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// [`mount`] for a writable layer that needs no sync to disk (thrown away
+/// when the container ends, `img-run --rm`, or a build step's, see
+/// `execute::Settings::volatile`): `volatile`, so that nothing of it is
+/// ever synced. Unmounting an overlay otherwise syncs the whole file
+/// system its upper directory is on, everything other programs wrote
+/// included — on a busy machine the longest step of a short `--rm` run,
+/// and seconds in the exit of a killed build's last step process.
+pub fn mount_volatile(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     mount_with(lowers, upper, work, target, true)
 }
 

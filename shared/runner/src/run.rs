@@ -153,7 +153,7 @@ pub fn run(
     let mut settings = options.settings.clone();
     settings.isolation = config.isolation.clone();
     settings.runtime_dir = runtime_dir;
-    settings.scratch = options.remove;
+    settings.volatile = options.remove;
     if settings.stdout == Stdout::Inherit {
         // Kept as Docker keeps a foreground container's output, for
         // img-logs once it ended.
