@@ -258,6 +258,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } else {
             Stdout::Stderr
         },
+        // A RUN step's writable layer becomes a blob (synced as every
+        // blob is) and a snapshot (not synced, as an unpacked one is not):
+        // unmounting it must not sync the whole file system, which under
+        // load kept a killed build's step dying for over 10 s.
+        volatile: true,
     };
     let options = img_builder::Options {
         dockerfile: input.dockerfile.clone(),

@@ -210,6 +210,26 @@ pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Replace `path` (inside `dir`) with `bytes` so that a reader sees the
+/// old or the new content, never a part (temp file, rename), without the
+/// fsyncs of [`write_atomic`]: for what matters only while the machine
+/// runs — notes for the reaper of a killed program, a container's state
+/// while it runs — whose loss in a crash changes nothing, since a crash
+/// ends every process they speak of.
+pub fn replace_visible(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .io_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .io_context(|| format!("writing {}", path.display()))?;
+    set_readable(tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| Error::io(format!("replacing {}", path.display()), e.error))?;
+    Ok(())
+}
+
 /// Remove a file, or a directory tree.
 pub fn remove_tree(path: &Path) -> Result<()> {
     let removed = match fs::symlink_metadata(path) {
