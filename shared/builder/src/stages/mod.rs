@@ -16,6 +16,7 @@ use super::cache::{self, StepKey};
 use super::clock::Clock;
 use super::copy;
 use super::history;
+use super::layer_compression::LayerCompression;
 use super::mounts::{self, Kind as MountKind, Mount};
 use super::owner;
 use super::run_script;
@@ -38,8 +39,9 @@ use img_dockerfile::{
 use img_runner::run::find_image;
 use img_store::Store;
 
-/// One build in progress.
-pub struct Builder<'a> {
+/// One build in progress; `'e` is what its compression threads' scope may
+/// borrow.
+pub struct Builder<'a, 'e> {
     store: &'a Store,
     options: &'a Options,
     progress: &'a dyn Progress,
@@ -62,16 +64,20 @@ pub struct Builder<'a> {
     cache: StepCache<'a>,
     /// The times the build writes.
     clock: Clock,
+    /// New layers being compressed, off the critical path.
+    layers: LayerCompression<'a, 'e>,
 }
 
-impl<'a> Builder<'a> {
+impl<'a, 'e> Builder<'a, 'e> {
     /// Read the Dockerfile and the ignore file; declare the global ARGs.
+    /// New layers are compressed by threads of `scope`.
     pub fn new(
         store: &'a Store,
         options: &'a Options,
         progress: &'a dyn Progress,
         platform: Platform,
-    ) -> Result<Builder<'a>> {
+        scope: &'a std::thread::Scope<'a, 'e>,
+    ) -> Result<Builder<'a, 'e>> {
         let file = dockerfile::parse_named(&options.dockerfile_name, &options.dockerfile)?;
         check_copy_from(&file, &options.dockerfile_name)?;
         let clock = Clock::new(options.source_date_epoch)?;
@@ -113,6 +119,7 @@ impl<'a> Builder<'a> {
             cmd_set: false,
             cache: StepCache::new(store, options.no_cache, progress),
             clock,
+            layers: LayerCompression::new(scope, store),
         })
     }
 
@@ -132,21 +139,52 @@ impl<'a> Builder<'a> {
         let mut starts = self.options.cache_from.len() + 2;
         let state = loop {
             match self.build_target() {
-                Err(e) if starts > 1 => match self.cache.restart() {
-                    Some(why) => {
-                        starts -= 1;
-                        self.say(&format!(
-                            "[Cache] {why}; building again, taking only hits whose layers can be had"
-                        ));
-                        self.done = vec![None; self.file.stages.len()];
-                        self.step = 0;
-                    }
-                    None => return Err(e),
-                },
+                Err(e) if starts > 1 => {
+                    // The steps made so far are cache hits of the next
+                    // start once their layers are settled.
+                    let why = match self.settle(None) {
+                        Ok(()) => self.cache.restart(),
+                        Err(_) => None,
+                    };
+                    let Some(why) = why else {
+                        return Err(e);
+                    };
+                    starts -= 1;
+                    self.say(&format!(
+                        "[Cache] {why}; building again, taking only hits whose layers can be had"
+                    ));
+                    self.done = vec![None; self.file.stages.len()];
+                    self.step = 0;
+                }
                 other => break other?,
             }
         };
         self.finish_image(state)
+    }
+
+    /// Wait for the layers being compressed; put their blobs into `state`
+    /// and into the steps recorded so far (the cache entries written with
+    /// placeholders are written again).
+    fn settle(&mut self, state: Option<&mut State>) -> Result<()> {
+        self.layers.settle()?;
+        if let Some(state) = state {
+            self.layers.resolve(&mut state.layers);
+        }
+        let layers = &self.layers;
+        self.cache.resolve_layers(&|list| layers.resolve(list))
+    }
+
+    /// Put `state`'s layers into the store, fetching those it lacks from
+    /// the caches — all but those being compressed, whose snapshots are
+    /// there already.
+    fn ensure_layers(&mut self, state: &State) -> Result<()> {
+        let stored: Vec<_> = state
+            .layers
+            .iter()
+            .filter(|l| !self.layers.is_pending(l.digest()))
+            .cloned()
+            .collect();
+        self.cache.ensure(&stored)
     }
 
     /// Build the stages the target needs; the target's state.
@@ -172,6 +210,8 @@ impl<'a> Builder<'a> {
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
         // The image needs its layers in the store.
+        let mut state = state;
+        self.settle(Some(&mut state))?;
         self.cache.ensure_layers(&state)?;
         Ok(state)
     }

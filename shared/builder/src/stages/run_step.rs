@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     pub(super) fn run_step(
         &mut self,
         state: State,
@@ -80,7 +80,7 @@ impl Builder<'_> {
         if let Some(hit) = self.cached(&key, true) {
             return self.finish(hit, &key, true);
         }
-        self.cache.ensure_layers(&state)?;
+        self.ensure_layers(&state)?;
         for mount in mounts.iter().filter(|m| m.kind == MountKind::Cache) {
             let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
             self.cache
@@ -111,7 +111,7 @@ impl Builder<'_> {
         let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
         mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
-        step.commit(self.store, &mut next, &created_by, &self.clock)?;
+        step.commit(&mut self.layers, &mut next, &created_by, &self.clock)?;
         self.finish(next, &key, false)
     }
 
@@ -227,7 +227,7 @@ impl Builder<'_> {
         let root = match pending.root {
             BindRoot::Context(context) => context,
             BindRoot::State(other) => {
-                self.cache.ensure_layers(&other)?;
+                self.ensure_layers(&other)?;
                 let dir = StepDir::new(self.work.path())?;
                 let root = dir.mount(self.store, &other)?;
                 held.push(dir);
