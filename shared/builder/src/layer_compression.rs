@@ -54,6 +54,25 @@ impl<'scope, 'env> LayerCompression<'scope, 'env> {
         }
     }
 
+    /// Another set on the same threads' scope and store, for a stage built
+    /// beside this one; [`LayerCompression::absorb`] takes it back.
+    pub fn fork(&self) -> Self {
+        LayerCompression::new(self.scope, self.store)
+    }
+
+    /// Take over what `other` (a [`LayerCompression::fork`]) started.
+    pub fn absorb(&mut self, other: Self) {
+        for (digest, handle) in other.running {
+            // The same tar twice gives the same blob: one is enough.
+            if self.running.contains_key(&digest) || self.done.contains_key(&digest) {
+                let _ = join(handle);
+            } else {
+                self.running.insert(digest, handle);
+            }
+        }
+        self.done.extend(other.done);
+    }
+
     /// The store the layers go into.
     pub fn store(&self) -> &'scope Store {
         self.store

@@ -7,9 +7,10 @@
 //! `img-build`: an image from a Dockerfile, as `docker build` makes it.
 //!
 //! The Dockerfile is read by [`img_dockerfile`]; the stages the target
-//! needs (the last one, or `--target`, and those it starts from or copies
-//! from) are built in order, each instruction turning the stage's [`State`]
-//! into the next one:
+//! needs (the last one, or `--target`, and those it starts from, copies
+//! from or mounts) are built — at the same time where they do not depend on
+//! each other, printed in the file's order (`stages/parallel.rs`) — each
+//! instruction turning the stage's [`State`] into the next one:
 //!
 //! * FROM starts from an image (from the store, pulled when missing, as
 //!   Docker does), an earlier stage, or `scratch`; the base's ONBUILD

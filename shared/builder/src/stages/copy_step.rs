@@ -135,7 +135,7 @@ impl Builder<'_, '_> {
         if let Some(hit) = self.cached(&key, true) {
             let state = self.finish(hit, &key, true)?;
             if let Some(alias) = &by_source {
-                self.cache.record_alias(alias, &state)?;
+                self.cache().record_alias(alias, &state)?;
             }
             return Ok(state);
         }
@@ -161,7 +161,7 @@ impl Builder<'_, '_> {
         step.commit(&mut self.layers, &mut next, &created_by, &self.clock)?;
         let state = self.finish(next, &key, false)?;
         if let Some(alias) = &by_source {
-            self.cache.record_alias(alias, &state)?;
+            self.cache().record_alias(alias, &state)?;
         }
         Ok(state)
     }

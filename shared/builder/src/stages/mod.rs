@@ -5,9 +5,13 @@
 
 mod config_step;
 mod copy_step;
+mod parallel;
 mod run_step;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use parallel::Output;
 
 use serde_json::Value;
 
@@ -60,12 +64,15 @@ pub struct Builder<'a, 'e> {
     /// Whether the current stage set CMD (ENTRYPOINT clears only an
     /// inherited one, as Docker's builder decides).
     cmd_set: bool,
-    /// The caches steps are looked up in, and what the build went through.
-    cache: StepCache<'a>,
+    /// The caches steps are looked up in, and what the build went through
+    /// (shared by the stages built at once).
+    cache: Arc<Mutex<StepCache<'a>>>,
     /// The times the build writes.
     clock: Clock,
     /// New layers being compressed, off the critical path.
     layers: LayerCompression<'a, 'e>,
+    /// Where progress lines go (see `parallel.rs`).
+    out: Output,
 }
 
 impl<'a, 'e> Builder<'a, 'e> {
@@ -117,9 +124,14 @@ impl<'a, 'e> Builder<'a, 'e> {
             step: 0,
             total: 0,
             cmd_set: false,
-            cache: StepCache::new(store, options.no_cache, progress),
+            cache: Arc::new(Mutex::new(StepCache::new(
+                store,
+                options.no_cache,
+                progress,
+            ))),
             clock,
             layers: LayerCompression::new(scope, store),
+            out: Output::Live,
         })
     }
 
@@ -129,7 +141,7 @@ impl<'a, 'e> Builder<'a, 'e> {
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
-        self.cache.import(
+        self.cache().import(
             &self.options.cache_from,
             &self.options.pull_options.client,
             self.progress,
@@ -143,7 +155,7 @@ impl<'a, 'e> Builder<'a, 'e> {
                     // The steps made so far are cache hits of the next
                     // start once their layers are settled.
                     let why = match self.settle(None) {
-                        Ok(()) => self.cache.restart(),
+                        Ok(()) => self.cache().restart(),
                         Err(_) => None,
                     };
                     let Some(why) = why else {
@@ -171,7 +183,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             self.layers.resolve(&mut state.layers);
         }
         let layers = &self.layers;
-        self.cache.resolve_layers(&|list| layers.resolve(list))
+        self.cache().resolve_layers(&|list| layers.resolve(list))
     }
 
     /// Put `state`'s layers into the store, fetching those it lacks from
@@ -184,7 +196,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             .filter(|l| !self.layers.is_pending(l.digest()))
             .cloned()
             .collect();
-        self.cache.ensure(&stored)
+        self.cache().ensure(&stored)
     }
 
     /// Build the stages the target needs; the target's state.
@@ -202,17 +214,14 @@ impl<'a, 'e> Builder<'a, 'e> {
             .iter()
             .map(|&i| 1 + self.file.stages[i].instructions.len())
             .sum();
-        for &index in &needed {
-            let state = self.build_stage(index)?;
-            self.done[index] = Some(state);
-        }
+        self.build_stages(&needed)?;
         let state = self.done[target]
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
         // The image needs its layers in the store.
         let mut state = state;
         self.settle(Some(&mut state))?;
-        self.cache.ensure_layers(&state)?;
+        self.cache().ensure_layers(&state)?;
         Ok(state)
     }
 
@@ -238,7 +247,7 @@ impl<'a, 'e> Builder<'a, 'e> {
                 unused.join(" ")
             ));
         }
-        self.cache
+        self.cache()
             .write_inline(&self.options.cache_to, &last_step, &mut state)?;
         let target = img_store::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
@@ -253,7 +262,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             Some(r) => r,
             None => img_store::compose::name(self.store, &target, None)?,
         };
-        self.cache.export(
+        self.cache().export(
             &self.options.cache_to,
             &self.options.pull_options.client,
             &last_step,
@@ -261,10 +270,11 @@ impl<'a, 'e> Builder<'a, 'e> {
         Ok(Built { target, record })
     }
 
-    fn say(&self, line: &str) {
-        if !self.options.quiet {
-            eprintln!("{line}");
-        }
+    /// The caches, while the guard lives (never across another call of
+    /// this).
+    fn cache(&self) -> MutexGuard<'_, StepCache<'a>> {
+        // A stage's thread that panicked fails the build anyway.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The stage `name` names for COPY --from and RUN --mount from: its
@@ -288,40 +298,15 @@ impl<'a, 'e> Builder<'a, 'e> {
     }
 
     /// The stages `target` needs, itself included, in file order: those
-    /// its FROM names and those its COPY --from names, and theirs.
+    /// it depends on (see [`Builder::depends_on`]), and theirs.
     fn needed(&self, target: usize) -> Vec<usize> {
-        let escape = self.file.directives.escape;
-        let global = |n: &str| self.global.get(n);
         let mut wanted = vec![false; self.file.stages.len()];
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
             if std::mem::replace(&mut wanted[i], true) {
                 continue;
             }
-            let stage = &self.file.stages[i];
-            let mut refs = Vec::new();
-            if let Ok(base) = stage.from.expand(&global, escape) {
-                if let Some(j) = self.stage_by_name(&base.image).filter(|&j| j < i) {
-                    todo.push(j);
-                }
-            }
-            for located in &stage.instructions {
-                if let Instruction::Copy {
-                    from: Some(from), ..
-                } = &located.value
-                {
-                    // A reference only the stage's own ARGs resolve is
-                    // found when the COPY runs (see `stage_result`).
-                    if let Ok(name) = dockerfile::expand_word(from, &global, escape) {
-                        refs.push(name);
-                    }
-                }
-            }
-            for r in refs {
-                if let Some(j) = self.stage_named(&r).filter(|&j| j < i) {
-                    todo.push(j);
-                }
-            }
+            todo.extend(self.depends_on(i));
         }
         (0..wanted.len()).filter(|&i| wanted[i]).collect()
     }
@@ -414,6 +399,8 @@ impl<'a, 'e> Builder<'a, 'e> {
             let id = state.image_id()?;
             return Ok((state, id));
         }
+        // A pull may start a credential helper: see `parallel::CHILDREN`.
+        let children = parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
         let found = find_image(
             self.store,
             image,
@@ -422,8 +409,9 @@ impl<'a, 'e> Builder<'a, 'e> {
             &self.options.pull_options,
             self.progress,
         )?;
+        drop(children);
         if let Ok(reference) = img_core::reference::Reference::parse(image) {
-            self.cache.note_base(reference);
+            self.cache().note_base(reference);
         }
         Ok((State::from_image(&found), found.id().clone()))
     }
@@ -502,7 +490,8 @@ impl<'a, 'e> Builder<'a, 'e> {
     /// The step `step` from a cache (unless --no-cache), saying where it
     /// was found; or, when `explain` and misses are explained, why not.
     fn cached(&mut self, step: &StepKey, explain: bool) -> Option<State> {
-        if let Some(hit) = self.cache.lookup(step) {
+        let hit = self.cache().lookup(step);
+        if let Some(hit) = hit {
             match hit.found {
                 Found::Local => self.say(" ---> Using cache"),
                 Found::Imported(label) => self.say(&format!(" ---> Using cache from {label}")),
@@ -510,7 +499,8 @@ impl<'a, 'e> Builder<'a, 'e> {
             return Some(hit.state);
         }
         if explain {
-            if let Some(why) = self.cache.explain_miss(step) {
+            let why = self.cache().explain_miss(step);
+            if let Some(why) = why {
                 self.say(&format!(" ---> Cache miss: {why}"));
             }
         }
@@ -524,7 +514,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             state.key = step.key();
             state.stamp(self.clock.now());
         }
-        self.cache.record(step, &state, !found)?;
+        self.cache().record(step, &state, !found)?;
         self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
         Ok(state)
     }

@@ -83,7 +83,7 @@ impl Builder<'_, '_> {
         self.ensure_layers(&state)?;
         for mount in mounts.iter().filter(|m| m.kind == MountKind::Cache) {
             let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
-            self.cache
+            self.cache()
                 .fill_cache_mount(&id, &mounts::cache_dir(&self.store.state_dir(), mount)?);
         }
         for bind in pending {
@@ -95,17 +95,21 @@ impl Builder<'_, '_> {
             &scope.history_args(&|name| variable(&env, scope, name)),
             &args,
         );
+        let log = self.run_log(&mut settings);
         let run = steps::Run {
             args,
             build_env,
             settings: &settings,
         };
-        let quiet = self.options.quiet;
-        let step = steps::run(self.store, self.work.path(), &state, &run, &|id| {
-            if !quiet {
-                eprintln!(" ---> Running in {id}");
-            }
-        })?;
+        let step = {
+            // One container at a time: see `parallel::CHILDREN`.
+            let _children = parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+            steps::run(self.store, self.work.path(), &state, &run, &|id| {
+                self.say(&format!(" ---> Running in {id}"));
+            })
+        };
+        self.keep_run_output(log);
+        let step = step?;
         drop(held);
         drop(pipe);
         let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
@@ -126,7 +130,7 @@ impl Builder<'_, '_> {
             MountKind::Cache => {
                 let dir = mounts::cache_dir(&self.store.state_dir(), mount)?;
                 let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
-                self.cache.note_cache_mount(&id, &dir);
+                self.cache().note_cache_mount(&id, &dir);
                 provided.bind = Some(Bind {
                     source: dir,
                     destination: mount.target.clone(),
