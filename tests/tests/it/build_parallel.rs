@@ -2,6 +2,7 @@
 //! time, and prints what the classic builder prints building them one after
 //! the other.
 
+use img_tests::registry::Registry;
 use img_tests::{need, Env};
 
 /// `one` and `two` depend on nothing, `three` on `two` (through a RUN
@@ -22,7 +23,7 @@ CMD ["sh", "-c", "cat /a /c"]
 
 #[test]
 fn stages_built_at_once_print_in_file_order_and_cache_alike() {
-    if !need(&["runc"]) {
+    if !need(&["runc", "skopeo"]) {
         return;
     }
     let env = Env::new();
@@ -86,4 +87,27 @@ fn stages_built_at_once_print_in_file_order_and_cache_alike() {
     );
     assert_eq!(env.id("par:2"), id);
     env.sh("img-fsck").ok();
+
+    // The layers compressed in the background are the image's: saved,
+    // pushed and read back by skopeo, they are whole gzip blobs.
+    let registry = Registry::open();
+    let pushed = format!("{}/par:1", registry.host);
+    env.sh(&format!(
+        "img-save -o par.tar par:1 && skopeo inspect docker-archive:par.tar >/dev/null && \
+         img-tag par:1 {pushed} && img-push -q {pushed} && \
+         skopeo copy -q --src-tls-verify=false docker://{pushed} oci:copy:par && \
+         img-load -q -i par.tar >/dev/null"
+    ))
+    .ok();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&env.sh("skopeo inspect --raw oci:copy:par").ok().stdout).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{manifest}");
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+            "{manifest}"
+        );
+    }
+    assert_eq!(env.id(&pushed), id);
 }
