@@ -196,6 +196,11 @@ impl<'a, 'e> Builder<'a, 'e> {
             .filter(|l| !self.layers.is_pending(l.digest()))
             .cloned()
             .collect();
+        // A fetch may start a credential helper: see `parallel::CHILDREN`.
+        let _children = stored
+            .iter()
+            .any(|l| !self.store.has_blob(l.digest()))
+            .then(|| parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner()));
         self.cache().ensure(&stored)
     }
 

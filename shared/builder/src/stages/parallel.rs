@@ -15,8 +15,8 @@
 //! waits for its container with `wait(-1)`, reaping every other child of
 //! the process as it goes, so two containers of one process cannot be
 //! waited for at once (nor a container and any other child, such as a
-//! credential helper a pull starts): [`CHILDREN`] lets one such step run at
-//! a time. Copies, unpacking, the layers' tars and their compression run
+//! credential helper a pull or a cache's fetch starts): [`CHILDREN`] lets
+//! one such step run at a time. Copies, unpacking, the layers' tars and their compression run
 //! beside them.
 
 use std::cell::RefCell;
