@@ -1,90 +1,11 @@
 //! Tests of layer extraction, and of flattening against it: applying layers
 //! one by one and applying their flattened tar must give the same tree.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::*;
 use crate::flatten::{self, LayerSource};
-
-enum E<'a> {
-    Dir(&'a str, u32),
-    File(&'a str, &'a str, u32),
-    Sym(&'a str, &'a str),
-    Hard(&'a str, &'a str),
-}
-
-fn layer(entries: &[E<'_>]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(1_000_000);
-        match e {
-            E::Dir(p, mode) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(*mode);
-                h.set_size(0);
-                b.append_data(&mut h, p, &[][..]).unwrap();
-            }
-            E::File(p, text, mode) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(*mode);
-                h.set_size(text.len() as u64);
-                b.append_data(&mut h, p, text.as_bytes()).unwrap();
-            }
-            E::Sym(p, t) | E::Hard(p, t) => {
-                h.set_entry_type(if matches!(e, E::Sym(..)) {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                });
-                h.set_mode(0o777);
-                h.set_size(0);
-                b.append_link(&mut h, p, t).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
-
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let desc = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                walk(root, &p, out);
-                format!("dir {:o}", m.permissions().mode() & 0o7777)
-            } else {
-                format!(
-                    "file {:o} {:?} links {}",
-                    m.permissions().mode() & 0o7777,
-                    fs::read_to_string(&p).unwrap(),
-                    m.nlink()
-                )
-            };
-            out.insert(rel, desc);
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-struct Mem(Vec<u8>);
-
-impl LayerSource for Mem {
-    fn open(&self) -> Result<Box<dyn Read + '_>> {
-        Ok(Box::new(&self.0[..]))
-    }
-    fn describe(&self) -> String {
-        "test layer".into()
-    }
-}
+use crate::test_layers::{layer, stack, tree, untimed_dirs, Mem, E};
 
 fn options() -> Options {
     Options {
@@ -95,39 +16,7 @@ fn options() -> Options {
 
 #[test]
 fn layers_applied_in_order_equal_their_flattened_tar() {
-    let l1 = layer(&[
-        E::Dir("a", 0o750),
-        E::Dir("a/b", 0o755),
-        E::File("a/b/f", "one", 0o644),
-        E::Hard("a/hl", "a/b/f"),
-        E::Hard("a/hl2", "a/b/f"),
-        E::Dir("c", 0o755),
-        E::File("c/k", "keep", 0o4755),
-        E::Sym("c/sym", "../a/b/f"),
-        E::Dir("d", 0o755),
-        E::File("d/g", "gone", 0o644),
-        E::Dir("d/sub", 0o755),
-        E::File("d/sub/x", "deep", 0o644),
-        E::Dir("e", 0o755),
-        E::File("e/x", "x", 0o644),
-        E::Dir("f", 0o755),
-        E::File("f/inside", "in", 0o644),
-    ]);
-    let l2 = layer(&[
-        E::Dir("a", 0o700),
-        E::File("a/b/f", "two", 0o600),
-        E::Dir("d", 0o755),
-        E::File("d/.wh..wh..opq", "", 0o644),
-        E::File("d/n", "new", 0o644),
-        E::File("c/.wh.k", "", 0o644),
-        E::File(".wh.e", "", 0o644),
-        E::File("f", "file now", 0o644),
-    ]);
-    let l3 = layer(&[
-        E::Dir("e", 0o755),
-        E::File("e/y", "back", 0o644),
-        E::Sym("lnk", "/nowhere"),
-    ]);
+    let [l1, l2, l3]: [Vec<u8>; 3] = stack().try_into().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     fs::create_dir(&one).unwrap();
@@ -139,18 +28,64 @@ fn layers_applied_in_order_equal_their_flattened_tar() {
     let refs: Vec<&dyn LayerSource> = sources.iter().map(|s| s as &dyn LayerSource).collect();
     let flat = flatten::flatten(&refs, Vec::new()).unwrap();
     apply(&flat[..], &two, &options()).unwrap();
-    let want = tree(&one);
-    assert_eq!(want, tree(&two));
-    assert_eq!(want["a"], "dir 700");
-    assert_eq!(want["a/b/f"], "file 600 \"two\" links 1");
-    assert_eq!(want["a/hl"], "file 644 \"one\" links 2");
-    assert_eq!(want["d/n"], "file 644 \"new\" links 1");
-    assert_eq!(want["f"], "file 644 \"file now\" links 1");
+    let want = untimed_dirs(tree(&one));
+    assert_eq!(want, untimed_dirs(tree(&two)));
+    let has = |path: &str, start: &str| {
+        assert!(want[path].starts_with(start), "{path}: {}", want[path]);
+    };
+    has("a", "dir 700");
+    has("a/b/f", "file 600 \"two\" links 1 ");
+    has("a/hl", "file 644 \"one\" links 2 ");
+    has("d/n", "file 644 \"new\" links 1 ");
+    has("f", "file 644 \"file now\" links 1 ");
+    has("twice", "file 640 \"second\" links 1 ");
+    has("ro", "dir 500");
     assert_eq!(want["lnk"], "-> /nowhere");
     for gone in ["c/k", "d/g", "d/sub", "e/x", "f/inside"] {
         assert!(!want.contains_key(gone), "{gone}: {want:?}");
     }
     assert!(want.contains_key("e/y"));
+}
+
+/// Each layer in overlay form in a directory of its own, stacked as an
+/// overlay's lower directories, shows what applying them in order gives:
+/// a snapshot's whiteouts and opaque directories are overlayfs's own.
+#[test]
+fn layers_in_overlay_form_stack_to_the_applied_tree() {
+    if !img_core::testing::need_root("whiteout devices, trusted.* attributes, mounts") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = stack();
+    let applied = tmp.path().join("applied");
+    fs::create_dir(&applied).unwrap();
+    let overlay = Options {
+        preserve_owners: true,
+        overlay: true,
+    };
+    let mut lowers = Vec::new();
+    for (n, l) in layers.iter().enumerate() {
+        apply(&l[..], &applied, &options()).unwrap();
+        let dir = tmp.path().join(format!("layer{n}"));
+        fs::create_dir(&dir).unwrap();
+        apply(&l[..], &dir, &overlay).unwrap();
+        lowers.insert(0, dir.display().to_string());
+    }
+    // A private mount namespace: the mount ends with the shell.
+    let seen = tmp.path().join("seen");
+    let script = format!(
+        "mkdir {t}/merged && mount -t overlay overlay -o lowerdir={lowers} {t}/merged \
+         && cp -a {t}/merged {seen}",
+        t = tmp.path().display(),
+        lowers = lowers.join(":"),
+        seen = seen.display()
+    );
+    let status = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "mounting the overlay: {status}");
+    assert_eq!(untimed_dirs(tree(&seen)), untimed_dirs(tree(&applied)));
 }
 
 #[test]

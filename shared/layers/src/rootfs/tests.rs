@@ -2,94 +2,13 @@
 //! (`img-export | tar -x`), whatever the number of workers; it never writes
 //! outside the root.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::*;
+use crate::test_layers::{layer, stack, tree, Mem, E};
 use crate::{extract, flatten};
-
-enum E<'a> {
-    Dir(&'a str, u32),
-    File(&'a str, &'a str, u32),
-    Sym(&'a str, &'a str),
-    Hard(&'a str, &'a str),
-}
-
-fn layer(entries: &[E<'_>]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (n, e) in entries.iter().enumerate() {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(1_000_000 + n as u64);
-        match e {
-            E::Dir(p, mode) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(*mode);
-                h.set_size(0);
-                b.append_data(&mut h, p, &[][..]).unwrap();
-            }
-            E::File(p, text, mode) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(*mode);
-                h.set_size(text.len() as u64);
-                b.append_data(&mut h, p, text.as_bytes()).unwrap();
-            }
-            E::Sym(p, t) | E::Hard(p, t) => {
-                h.set_entry_type(if matches!(e, E::Sym(..)) {
-                    tar::EntryType::Symlink
-                } else {
-                    tar::EntryType::Link
-                });
-                h.set_mode(0o777);
-                h.set_size(0);
-                b.append_link(&mut h, p, t).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
-
-/// Every path with its type, mode, content, link count and (except for
-/// links) modification time.
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let desc = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_dir() {
-                walk(root, &p, out);
-                format!("dir {:o} {}", m.permissions().mode() & 0o7777, m.mtime())
-            } else {
-                format!(
-                    "file {:o} {:?} links {} {}",
-                    m.permissions().mode() & 0o7777,
-                    fs::read_to_string(&p).unwrap(),
-                    m.nlink(),
-                    m.mtime()
-                )
-            };
-            out.insert(rel, desc);
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-struct Mem(Vec<u8>);
-
-impl LayerSource for Mem {
-    fn open(&self) -> Result<Box<dyn Read + '_>> {
-        Ok(Box::new(&self.0[..]))
-    }
-    fn describe(&self) -> String {
-        "test layer".into()
-    }
-}
 
 /// Unpack `layers` with `workers` workers into a new directory of `tmp`.
 fn unpacked(tmp: &Path, name: &str, layers: &[Vec<u8>], workers: usize) -> Result<Report> {
@@ -120,50 +39,6 @@ fn applied(tmp: &Path, name: &str, layers: &[Vec<u8>]) {
     let refs: Vec<&dyn LayerSource> = sources.iter().map(|s| s as &dyn LayerSource).collect();
     let flat = flatten::flatten(&refs, Vec::new()).unwrap();
     extract::apply(&flat[..], &dest, &options).unwrap();
-}
-
-fn stack() -> Vec<Vec<u8>> {
-    let l1 = layer(&[
-        E::Dir("a", 0o750),
-        E::Dir("a/b", 0o755),
-        E::File("a/b/f", "one", 0o644),
-        E::Hard("a/hl", "a/b/f"),
-        E::Hard("a/hl2", "a/b/f"),
-        E::Dir("c", 0o755),
-        E::File("c/k", "keep", 0o4755),
-        E::Sym("c/sym", "../a/b/f"),
-        E::File("c/same", "kept", 0o600),
-        E::Hard("c/same-link", "c/same"),
-        E::Dir("d", 0o755),
-        E::File("d/g", "gone", 0o644),
-        E::Dir("d/sub", 0o755),
-        E::File("d/sub/x", "deep", 0o644),
-        E::Dir("e", 0o755),
-        E::File("e/x", "x", 0o644),
-        E::Dir("f", 0o755),
-        E::File("f/inside", "in", 0o644),
-        E::Dir("ro", 0o555),
-        E::File("ro/file", "in a read-only directory", 0o444),
-    ]);
-    let l2 = layer(&[
-        E::Dir("a", 0o700),
-        E::File("a/b/f", "two", 0o600),
-        E::Dir("d", 0o755),
-        E::File("d/.wh..wh..opq", "", 0o644),
-        E::File("d/n", "new", 0o644),
-        E::File("c/.wh.k", "", 0o644),
-        E::File(".wh.e", "", 0o644),
-        E::File("f", "file now", 0o644),
-        E::File("twice", "first", 0o644),
-        E::File("twice", "second", 0o640),
-    ]);
-    let l3 = layer(&[
-        E::Dir("e", 0o755),
-        E::File("e/y", "back", 0o644),
-        E::Sym("lnk", "/nowhere"),
-        E::Dir("ro", 0o500),
-    ]);
-    vec![l1, l2, l3]
 }
 
 #[test]
