@@ -113,6 +113,21 @@ ADDR=$REG_ADDR
 seed_registry "$ADDR" "${WORKLOADS[@]}"
 start_registry push "$W/push-registry"
 PUSH=$REG_ADDR PUSH_STORAGE=$W/push-registry
+# Docker's engine, for the rows that time it beside img (builds, save, load).
+DOCKER=/usr/bin/docker  # start_dockerd adds its socket
+docker_wanted() {
+  local id
+  for id in "${DOCKERFILES[@]/#/build-cold:}" "${DOCKERFILES[@]/#/build-cached:}" \
+    "${WORKLOADS[@]/#/save:}" "${WORKLOADS[@]/#/load:}"; do
+    selected "$id" && return 0
+  done
+  return 1
+}
+if docker_wanted; then
+  command -v dockerd >/dev/null && [[ -x /usr/bin/docker ]] ||
+    die "dockerd is not installed (scripts/setup.sh installs docker.io)"
+  start_dockerd "$W/docker"
+fi
 export BENCH_OWN_PIDS="${BENCH_PIDS[*]}"
 dockerfiles "$dockerfiles_dir" "$ADDR"
 log "workloads ready after $((SECONDS - T0)) s"
@@ -243,7 +258,16 @@ for w in "${WORKLOADS[@]}"; do
     "check=skopeo inspect docker-archive:$W/img-save-$w.tar >/dev/null"
   entry role=peer tool="skopeo copy" "prepare=rm -f $arch" "bytes_file=$arch" \
     "cmd=skopeo copy -q oci:$LAYOUT:$w docker-archive:$arch:$w:latest"
+  if selected "save:$w"; then
+    # Docker saves the image from its own store: loaded there once.
+    [[ -s $arch ]] || skopeo copy -q "oci:$LAYOUT:$w" "docker-archive:$arch:$w:latest"
+    $DOCKER load -q -i "$arch" >/dev/null
+    entry role=peer tool="docker save" "prepare=rm -f $W/docker-save-$w.tar" \
+      "bytes_file=$W/docker-save-$w.tar" "cmd=$DOCKER save -o $W/docker-save-$w.tar $w:latest" \
+      "check=skopeo inspect docker-archive:$W/docker-save-$w.tar >/dev/null"
+  fi
   run_group
+  rm -f "$W/docker-save-$w.tar"
   rm -f "$W/img-save-$w.tar"
 
   if selected "load:$w"; then
@@ -256,7 +280,11 @@ for w in "${WORKLOADS[@]}"; do
     img_entry img-load "prepare=rm -rf $W/img-load && sync" "check=python3 $BENCH/runner.py verify-layout $W/img-load $w"
     entry role=peer tool="skopeo copy" "prepare=rm -rf $W/skopeo-load && sync" \
       "cmd=skopeo copy -q docker-archive:$arch oci:$W/skopeo-load:$w"
+    # Docker unpacks the layers into its storage driver as it loads them.
+    entry role=peer tool="docker load" "prepare=$DOCKER rmi -f $w:latest >/dev/null 2>&1; sync" \
+      "cmd=$DOCKER load -q -i $arch >/dev/null" "check=$DOCKER image inspect $w:latest >/dev/null"
     run_group
+    $DOCKER rmi -f "$w:latest" >/dev/null 2>&1 || true
   fi
   rm -rf "$arch" "$W/img-load" "$W/skopeo-load"
 done
@@ -385,12 +413,20 @@ ctx_bytes=$(du -sb --exclude='.recipe-*' "$CTX" | cut -f1)
 for df in "${DOCKERFILES[@]}"; do
   file=$dockerfiles_dir/$df.Dockerfile
   bud="$BUILDAH bud -q --layers --isolation chroot --tls-verify=false -f $file -t localhost/bench-$df:latest $CTX >/dev/null"
+  # Docker's engine builds with its BuildKit; RUN without a network, as
+  # the engine here has no bridge (img and buildah give RUN the host's).
+  dbuild="DOCKER_BUILDKIT=1 $DOCKER build -q --network none -f $file -t localhost/bench-$df:latest $CTX >/dev/null"
+  dcheck="$DOCKER image inspect localhost/bench-$df:latest >/dev/null"
   img_build "$W/img-build" "$file" "localhost/bench-$df:latest" "$CTX"
   check="python3 $BENCH/runner.py verify-layout $W/img-build bench-$df"
   # shellcheck disable=SC2086
   group compare build-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
   img_entry img-build "prepare=rm -rf $W/img-build" "check=$check"
   entry role=peer tool="buildah bud" "prepare=$BUILDAH rm -a >/dev/null; $BUILDAH rmi -a -f >/dev/null; true" "cmd=$bud"
+  # Cold: no image and no build cache, the base pulled again (as img's
+  # store and buildah's are emptied).
+  entry role=peer tool="docker build (BuildKit)" "check=$dcheck" "cmd=$dbuild" \
+    "prepare=$DOCKER rmi -f localhost/bench-$df:latest >/dev/null 2>&1; $DOCKER builder prune -af >/dev/null; true"
   run_group
   # Cached: the same build again; a warm-up run fills the caches when the
   # cold builds did not run.
@@ -400,6 +436,7 @@ for df in "${DOCKERFILES[@]}"; do
   group compare build-cached "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW warmup=$warm
   img_entry img-build "check=$check"
   entry role=peer tool="buildah bud" "cmd=$bud"
+  entry role=peer tool="docker build (BuildKit)" "check=$dcheck" "cmd=$dbuild"
   run_group
 done
 $BUILDAH rm -a >/dev/null 2>&1 || true

@@ -14,11 +14,11 @@
 #   2. the documented recovery (img-prune -f, then img-fsck --repair for
 #      what only it removes: runtime state) must leave img-fsck clean;
 #   3. the operation, run again, must succeed, and img-fsck stay clean.
-# Processes that outlive a killed img-run or img-build (containers nobody
-# supervises) are counted as leaks, reported, and ended so the round can go
-# on. At the end: a table per operation (kills that landed mid-way, the
+# Processes that outlive a killed img-run or img-build by 10 s (containers
+# nobody supervises, and their helpers: pasta, slirp4netns) are counted as
+# leaks, reported, and ended so the round can go on. At the end: a table per operation (kills that landed mid-way, the
 # leftovers seen by kind, leaks, failures) and exit 1 on any damage or
-# failure. Logs of failed rounds go to target/stress/.
+# failure. Logs of failed or leaking rounds go to target/stress/.
 #
 # Needs root (runc), docker-registry, skopeo, umoci, busybox-static, jq,
 # openssl. Not run by CI: it takes minutes (IMG_STRESS_BIN picks the
@@ -60,12 +60,21 @@ strays() {
     jq -r --arg w "$WORK/" '.[]? | select(.status != "stopped" and .pid > 0 and (.bundle | startswith($w))) | .pid' 2>/dev/null || true
 }
 
+# Helpers (pasta, slirp4netns) of this run's containers that outlived the
+# img-run or img-build that started them: they name a file of the store on
+# their command line (pasta its pid file under .img/runtime/owned).
+helpers() {
+  pgrep -f "^(pasta[^ ]*|passt[^ ]*|slirp4netns) .*$WORK/" || true
+}
+
 cleanup() {
   local id
   [[ -z $REGISTRY_PID ]] || kill "$REGISTRY_PID" 2>/dev/null || true
   for id in $(runc --root "$IMG_ROOT/.img/runtime/runc" list --format json 2>/dev/null | jq -r '.[]? | .id'); do
     runc --root "$IMG_ROOT/.img/runtime/runc" delete --force "$id" >/dev/null 2>&1 || true
   done
+  # shellcheck disable=SC2046
+  kill -9 $(helpers) 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -188,7 +197,7 @@ fsck_after_kill() {
 }
 
 round() {
-  local op=$1 i=$2 duration=$3 cmd delay pid status strays_now log=$LOGS/$op-$i.log
+  local op=$1 i=$2 duration=$3 cmd delay pid status strays_now helpers_now leaked=0 log=$LOGS/$op-$i.log
   if ! "setup_$op" "$i" >>"$log" 2>&1; then
     count "$op FAILED: the setup before it"
     return
@@ -205,14 +214,31 @@ round() {
   # Containers that outlived their img-run/img-build: their guard ends
   # them at once (container/owner.rs); those still there after 10 s are
   # leaks (ended here).
-  for _ in $(seq 1000); do [[ -z $(strays) ]] && break; sleep 0.01; done
+  for _ in $(seq 1000); do [[ -z $(strays)$(helpers) ]] && break; sleep 0.01; done
   strays_now=$(strays)
   if [[ -n $strays_now ]]; then
     count "$op leak: process outlived its program"
-    echo "leaked processes: $strays_now" >>"$log"
+    leaked=1
+    {
+      echo "leaked processes: $strays_now"
+      runc --root "$IMG_ROOT/.img/runtime/runc" list 2>&1 || true
+      # shellcheck disable=SC2086
+      ps -o pid,ppid,stat,lstart,cmd -p "$(echo $strays_now | tr ' ' ,)" 2>&1 || true
+      pgrep -af 'img-guard|img-monitor' || true
+    } >>"$log"
     # shellcheck disable=SC2086
     kill -9 $strays_now 2>/dev/null || true
     for _ in $(seq 500); do [[ -z $(strays) ]] && break; sleep 0.01; done
+  fi
+  helpers_now=$(helpers)
+  if [[ -n $helpers_now ]]; then
+    count "$op leak: helper (pasta) outlived its program"
+    leaked=1
+    # shellcheck disable=SC2086
+    { echo "leaked helpers:"; ps -o pid,ppid,stat,lstart,cmd -p "$(echo $helpers_now | tr ' ' ,)"; } >>"$log" 2>&1
+    # shellcheck disable=SC2086
+    kill -9 $helpers_now 2>/dev/null || true
+    for _ in $(seq 500); do [[ -z $(helpers) ]] && break; sleep 0.01; done
   fi
   if ! fsck_after_kill "$op" >>"$log" 2>&1; then
     count "$op FAILED: damage after the kill"
@@ -223,6 +249,7 @@ round() {
   local orphan
   for orphan in $(sed -nE 's/.*its process \(pid ([0-9]+)\) runs, but no img-run supervises it.*/\1/p' "$log" | sort -u); do
     count "$op leak: process outlived its program (found by img-fsck)"
+    leaked=1
     kill -9 "$orphan" 2>/dev/null || true
     for _ in $(seq 500); do
       [[ $(awk '{ print $3 }' "/proc/$orphan/stat" 2>/dev/null) =~ ^(Z|)$ ]] && break
@@ -245,7 +272,8 @@ round() {
     count "$op FAILED: not clean after the operation ran again"
     return
   fi
-  rm -f "$log"
+  # A leak's log is kept (target/stress/) to say what was left.
+  ((leaked)) || rm -f "$log"
 }
 
 # How long the operation takes, unkilled (the median of 3).

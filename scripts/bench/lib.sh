@@ -90,6 +90,32 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# start_dockerd DIR: a Docker engine of the bench's own (Debian's docker.io,
+# the engine most users would otherwise build, save and load with), with the
+# overlay2 storage driver as Docker installs it, its own data root, exec
+# root, pidfile and socket under DIR, and no changes to the host's network;
+# sets DOCKER, its client's command line (Debian's client: the 20.10 engine
+# builds with BuildKit through it, a newer client on PATH would want buildx).
+# bench_cleanup stops it with the other servers (dockerd stops its
+# containerd and unmounts its layers).
+start_dockerd() {
+  local dir=$1 pid
+  mkdir -p "$dir"
+  # 9>&-: the engine must not hold the bench lock.
+  dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
+    -H "unix://$dir/sock" --storage-driver overlay2 --iptables=false --ip-masq=false \
+    --bridge=none --userland-proxy=false </dev/null >"$dir/dockerd.log" 2>&1 9>&- &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  DOCKER="/usr/bin/docker -H unix://$dir/sock"
+  for _ in $(seq 1 300); do  # 60 s at most
+    $DOCKER version >/dev/null 2>&1 && { log "dockerd (overlay2) on $dir/sock (pid $pid)"; return 0; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  die "dockerd did not start: $(tail -n 3 "$dir/dockerd.log")"
+}
+
 # unmount_under DIR: undo every mount below DIR (buildah's overlay mounts),
 # deepest first. Fails when one stays.
 unmount_under() {

@@ -66,25 +66,28 @@ def build(results, meta):
         if g["kind"] != "compare":
             continue
         img = next((e for e in g["entries"] if e["role"] == "img"), None)
-        peer = next((e for e in g["entries"] if e["role"] == "peer"), None)
-        row = {"id": g["id"], "op": g["op"], "workload": g["workload"],
-               "bytes_of": g.get("bytes_of"), "img": img, "peer": peer,
-               "runs": g["runs"], "warmup": g["warmup"], "elapsed_s": g["elapsed_s"],
-               "background_load": g["background_load"], "speedup": None, "limit": None}
-        if img and peer and img["status"] == "ok" and peer["status"] == "ok" and img["median_s"] > 0:
-            row["speedup"] = peer["median_s"] / img["median_s"]
-        keys = g.get("limits") or []
-        known = [limits[k] for k in keys if k in limits and limits[k]["rate_bytes_per_s"]]
-        if keys:
-            lim = min(known, key=lambda l: l["rate_bytes_per_s"]) if len(known) == len(keys) else None
-            row["limit"] = {
-                "keys": keys,
-                "bound_by": lim["key"] if lim else None,
-                "rate_bytes_per_s": lim["rate_bytes_per_s"] if lim else None,
-                "img_fraction": rate(img) / lim["rate_bytes_per_s"] if lim and rate(img) else None,
-                "peer_fraction": rate(peer) / lim["rate_bytes_per_s"] if lim and rate(peer) else None,
-            }
-        rows.append(row)
+        # A group may time several peers (buildah and Docker's engine) in
+        # the same interleaved runs: one row each, img's figures repeated.
+        peers = [e for e in g["entries"] if e["role"] == "peer"] or [None]
+        for peer in peers:
+            row = {"id": g["id"], "op": g["op"], "workload": g["workload"],
+                   "bytes_of": g.get("bytes_of"), "img": img, "peer": peer,
+                   "runs": g["runs"], "warmup": g["warmup"], "elapsed_s": g["elapsed_s"],
+                   "background_load": g["background_load"], "speedup": None, "limit": None}
+            if img and peer and img["status"] == "ok" and peer["status"] == "ok" and img["median_s"] > 0:
+                row["speedup"] = peer["median_s"] / img["median_s"]
+            keys = g.get("limits") or []
+            known = [limits[k] for k in keys if k in limits and limits[k]["rate_bytes_per_s"]]
+            if keys:
+                lim = min(known, key=lambda l: l["rate_bytes_per_s"]) if len(known) == len(keys) else None
+                row["limit"] = {
+                    "keys": keys,
+                    "bound_by": lim["key"] if lim else None,
+                    "rate_bytes_per_s": lim["rate_bytes_per_s"] if lim else None,
+                    "img_fraction": rate(img) / lim["rate_bytes_per_s"] if lim and rate(img) else None,
+                    "peer_fraction": rate(peer) / lim["rate_bytes_per_s"] if lim and rate(peer) else None,
+                }
+            rows.append(row)
     return {**meta, "limits": list(limits.values()), "rows": rows}
 
 

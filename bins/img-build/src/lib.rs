@@ -30,7 +30,12 @@ use img_runner::run::PullPolicy;
 /// with HEAD first, so that a base the registry still names is not
 /// downloaded again; through registries.conf's mirrors and locations, and
 /// `--registry-mirror`, as img-pull). Only the stages the target needs are
-/// built. FROM and --target find a stage by its name only (`FROM 0` is an
+/// built (those its FROM, COPY --from and RUN --mount from= name, and
+/// theirs); stages that do not need each other are built at the same time,
+/// as BuildKit builds them, and printed one after the other in the
+/// Dockerfile's order with the step numbers of a build one stage at a time
+/// (a stage's lines, its RUN output too, wait until the stages before it
+/// are printed; RUN containers run one at a time). FROM and --target find a stage by its name only (`FROM 0` is an
 /// image); COPY --from and RUN --mount from= also take its index; a --from
 /// with a variable is refused (BuildKit's workaround: a stage `FROM
 /// ${ARG}`). Every stage whose config has no PATH gets Docker's default
@@ -55,7 +60,9 @@ use img_runner::run::PullPolicy;
 /// stage's USER). MAINTAINER sets the image's author (deprecated; img-commit
 /// --change refuses it, as docker commit does). Every other instruction
 /// changes the config as Docker's do. Each RUN, COPY, ADD and WORKDIR adds a
-/// layer (gzip), an empty one when it changed nothing, as Docker's builders
+/// layer (gzip, compressed in the background while the next steps run;
+/// the image is written when every layer is), an empty one when it changed
+/// nothing, as Docker's builders
 /// do; history entries are written as BuildKit writes them (`RUN |1 A=1
 /// /bin/sh -c … # buildkit`, `ARG A=1`, `CMD ["sh"]`; ONBUILD makes none).
 ///
@@ -258,6 +265,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } else {
             Stdout::Stderr
         },
+        // A RUN step's writable layer becomes a blob (synced as every
+        // blob is) and a snapshot (not synced, as an unpacked one is not):
+        // unmounting it must not sync the whole file system, which under
+        // load kept a killed build's step dying for over 10 s.
+        volatile: true,
     };
     let options = img_builder::Options {
         dockerfile: input.dockerfile.clone(),

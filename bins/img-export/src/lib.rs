@@ -65,7 +65,8 @@ use img_store::Store;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Write to FILE instead of stdout
+    /// Write to FILE instead of stdout (complete or not at all; a regular file or a new name: a
+    /// device such as /dev/null is refused, as docker refuses it — redirect stdout there)
     #[arg(short, long, value_name = "FILE", conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
     /// Write the image's root filesystem into the directory DIR (new or empty) instead of a tar

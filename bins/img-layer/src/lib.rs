@@ -75,7 +75,8 @@ pub struct WriteArgs {
     /// Write modification times later than EPOCH (seconds since 1970) as EPOCH
     #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH")]
     pub mtime: Option<u64>,
-    /// Write the layer to FILE (complete or not at all) instead of stdout
+    /// Write the layer to FILE (complete or not at all; a regular file or a new name: a device such
+    /// as /dev/null is refused — redirect stdout there) instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -50,7 +50,10 @@ use img_runner::run::PullPolicy;
 /// The container runs through an OCI runtime: --runtime (or $IMG_RUNTIME),
 /// else runc, else crun, whichever works here — a runtime that fails to
 /// create the container is passed over for the next one (crun refuses hosts
-/// with hybrid cgroups). The runtime keeps its state inside the store
+/// with hybrid cgroups). Without -t one runtime process makes, starts and
+/// waits for the container (`runc run`); with -t it is made and started
+/// apart (`create`, `start`), so that the runtime hands the terminal over.
+/// The runtime keeps its state inside the store
 /// (`.img/runtime`). The container's record names the runtime that ran it
 /// (`.img/containers/ID/container.json`). `img-run --version` prints img-run's
 /// version, then a line `runtime: NAME VERSION (PROGRAM)` for each runtime
@@ -167,7 +170,8 @@ pub struct RunArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub mirrors: MirrorArgs,
-    /// Remove the container when it exits
+    /// Remove the container when it exits (its writable layer, never kept,
+    /// is never synced to disk either: mounted volatile)
     #[arg(long)]
     pub rm: bool,
     /// Publish a container's port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]
@@ -342,6 +346,8 @@ impl RunArgs {
             // The library sets it from the store.
             runtime_dir: PathBuf::new(),
             stdout: Stdout::Inherit,
+            // The library sets it from --rm.
+            volatile: false,
         };
         Ok(img_runner::run::Options {
             name: self.name,

@@ -63,7 +63,8 @@ use img_store::Store;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Write to FILE instead of stdout
+    /// Write to FILE instead of stdout (complete or not at all; a regular file or a new name: a
+    /// device such as /dev/null is refused, as docker refuses it — redirect stdout there)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Archive format: docker (Docker 25+ archive, readable by old and new tools) or oci (plain OCI layout)

@@ -68,6 +68,12 @@ impl Given {
         value
     }
 
+    /// Count as used what `other` (a copy of these, used by a stage built
+    /// beside others) used.
+    pub fn absorb(&mut self, other: &Given) {
+        self.used.extend(other.used.iter().cloned());
+    }
+
     /// The names given but never declared, for Docker's warning.
     pub fn unused(&self) -> Vec<String> {
         self.values

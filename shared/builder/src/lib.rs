@@ -7,9 +7,10 @@
 //! `img-build`: an image from a Dockerfile, as `docker build` makes it.
 //!
 //! The Dockerfile is read by [`img_dockerfile`]; the stages the target
-//! needs (the last one, or `--target`, and those it starts from or copies
-//! from) are built in order, each instruction turning the stage's [`State`]
-//! into the next one:
+//! needs (the last one, or `--target`, and those it starts from, copies
+//! from or mounts) are built — at the same time where they do not depend on
+//! each other, printed in the file's order (`stages/parallel.rs`) — each
+//! instruction turning the stage's [`State`] into the next one:
 //!
 //! * FROM starts from an image (from the store, pulled when missing, as
 //!   Docker does), an earlier stage, or `scratch`; the base's ONBUILD
@@ -17,7 +18,8 @@
 //! * RUN runs in a container on the stage's image (`steps.rs`), with what
 //!   `--mount` asks for (`mounts.rs`: bind, cache, tmpfs, secret); COPY and
 //!   ADD copy into it mounted the same way (`copy.rs` decides what goes
-//!   where); the change becomes a layer.
+//!   where); the change becomes a layer, compressed in the background
+//!   while the next steps run (`layer_compression.rs`).
 //! * Every other instruction changes the config only, exactly as
 //!   `--change` does for img-commit (`img_dockerfile::change`); WORKDIR also makes
 //!   its directory in a layer (`workdir.rs`, owners as `owner.rs` takes
@@ -51,6 +53,7 @@ pub mod commit;
 pub mod copy;
 pub mod import;
 pub mod input;
+pub mod layer_compression;
 pub mod mounts;
 pub mod owner;
 pub mod remote_cache;
@@ -139,5 +142,9 @@ pub fn build(root: &std::path::Path, options: &Options, progress: &dyn Progress)
     let platform = Platform::host();
     let mut options = options.clone();
     options.settings.runtime_dir = img_container::owner::runtime_dir(&store.state_dir());
-    stages::Builder::new(&store, &options, progress, platform)?.build()
+    // New layers are compressed by threads of this scope while the next
+    // steps run (`layer_compression.rs`).
+    std::thread::scope(|scope| {
+        stages::Builder::new(&store, &options, progress, platform, scope)?.build()
+    })
 }

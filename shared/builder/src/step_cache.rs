@@ -62,6 +62,9 @@ struct Journaled {
     state: State,
     /// How it was keyed (unknown for the state a second key found).
     how: Option<How>,
+    /// Whether the store's cache was given it by this build (written
+    /// again when its layers are settled).
+    saved: bool,
 }
 
 /// The caches of one build.
@@ -345,6 +348,7 @@ impl<'a> StepCache<'a> {
                 parent: step.parent.clone(),
                 state: state.clone(),
                 how: None,
+                saved: false,
             });
         }
         self.journal.push(Journaled {
@@ -352,6 +356,7 @@ impl<'a> StepCache<'a> {
             parent: step.parent.clone(),
             state: state.clone(),
             how: Some(how),
+            saved: made,
         });
         Ok(())
     }
@@ -367,14 +372,40 @@ impl<'a> StepCache<'a> {
             parent: alias.parent.clone(),
             state: state.clone(),
             how: Some(how),
+            saved: true,
         });
+        Ok(())
+    }
+
+    /// Give every step recorded so far the layers `resolve` makes of its
+    /// own (a layer compressed in the background for its placeholder);
+    /// the store's cache entries this build wrote are written again.
+    pub(crate) fn resolve_layers(&mut self, resolve: &dyn Fn(&mut [Descriptor])) -> Result<()> {
+        for j in &mut self.journal {
+            let before = j.state.layers.clone();
+            resolve(&mut j.state.layers);
+            if j.saved && j.state.layers != before {
+                cache::save_entry(
+                    self.store,
+                    &j.key,
+                    &j.state,
+                    Some(&j.parent),
+                    j.how.as_ref(),
+                )?;
+            }
+        }
         Ok(())
     }
 
     /// Put `state`'s layers into the store, fetching those it lacks from
     /// the caches. When one cannot be had, [`StepCache::restart`] says so.
     pub(crate) fn ensure_layers(&mut self, state: &State) -> Result<()> {
-        match self.fetcher.ensure(self.store, &state.layers) {
+        self.ensure(&state.layers)
+    }
+
+    /// Put `layers` into the store, as [`StepCache::ensure_layers`].
+    pub(crate) fn ensure(&mut self, layers: &[Descriptor]) -> Result<()> {
+        match self.fetcher.ensure(self.store, layers) {
             Ok(_) => Ok(()),
             Err(Unfetched { digest, reason }) => {
                 let why = format!(

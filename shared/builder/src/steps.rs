@@ -1,14 +1,16 @@
 //! The steps that change files: RUN runs a command in a container on the
 //! stage's image; COPY and ADD copy files into the image mounted the same
 //! way. Either way the overlay's upper directory is the step's change: it
-//! is stored as a gzip layer and then kept as that layer's snapshot (it
-//! already is one, in overlay form), so the next step mounts it without
-//! unpacking anything.
+//! becomes a gzip layer (compressed in the background, see
+//! `layer_compression.rs`) and is kept as that layer's snapshot (it already
+//! is one, in overlay form), so the next step mounts it without unpacking
+//! anything.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::clock::Clock;
+use super::layer_compression::LayerCompression;
 use super::state::State;
 use img_container::execute::{self, Settings};
 use img_container::overlay;
@@ -16,7 +18,6 @@ use img_container::process::{self, Process};
 use img_container::Dir;
 use img_core::digest::Digest;
 use img_core::error::{Error, IoContext, Kind, Result};
-use img_layers::upper;
 use img_store::Snapshots;
 use img_store::Store;
 
@@ -78,16 +79,28 @@ impl StepDir {
     /// Store what the step changed as a layer of `state` (an empty layer
     /// when nothing changed, as Docker's builders add one), with its
     /// history entry, its times as `clock` writes them; keep the upper
-    /// directory as the layer's snapshot.
+    /// directory as the layer's snapshot. The layer is compressed by
+    /// `layers` in the background: `state` names it by a placeholder until
+    /// the build settles (see `layer_compression.rs`).
     pub fn commit(
         self,
-        store: &Store,
+        layers: &mut LayerCompression<'_, '_>,
         state: &mut State,
         created_by: &str,
         clock: &Clock,
     ) -> Result<()> {
-        let (layer, diff_id) = upper::store_layer(store, &self.dir.upper(), clock.layer_options())?;
+        let store = layers.store();
+        let scratch = self.dir.file("layer.tar");
+        let (mut layer, diff_id) =
+            layers.store_layer(&self.dir.upper(), &scratch, clock.layer_options())?;
         adopt(store, &self.dir.upper(), &diff_id);
+        if !Snapshots::of(store).path(&diff_id).is_dir() {
+            // Without its snapshot, the next step would unpack the layer
+            // from its blob: it must be there.
+            if let Some(gzip) = layers.wait_for(layer.digest())? {
+                layer = gzip;
+            }
+        }
         state.add_layer_step(layer, &diff_id, created_by, clock.now())
     }
 }

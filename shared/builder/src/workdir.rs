@@ -8,18 +8,18 @@
 use std::path::Path;
 
 use super::clock::Clock;
+use super::layer_compression::LayerCompression;
 use super::owner;
 use super::state::State;
 use super::steps::StepDir;
 use img_core::confine::{self, Root};
 use img_core::error::{Error, Result};
-use img_store::Store;
 
 /// WORKDIR's step on `state` (whose config already has the working
 /// directory `dir`): the directory made in a layer of its own, in a step
 /// directory under `work`, owned by the config's USER.
 pub(crate) fn add_step(
-    store: &Store,
+    layers: &mut LayerCompression<'_, '_>,
     work: &Path,
     clock: &Clock,
     state: &mut State,
@@ -27,7 +27,7 @@ pub(crate) fn add_step(
     created_by: &str,
 ) -> Result<()> {
     let step = StepDir::new(work)?;
-    let rootfs = step.mount(store, state)?;
+    let rootfs = step.mount(layers.store(), state)?;
     let user = state
         .runtime_value()
         .get("User")
@@ -40,7 +40,7 @@ pub(crate) fn add_step(
     };
     make(&rootfs, dir, owner)?;
     step.unmount();
-    step.commit(store, state, created_by, clock)
+    step.commit(layers, state, created_by, clock)
 }
 
 /// Make the directory `dir` (absolute, cleaned) in `rootfs`, what is made

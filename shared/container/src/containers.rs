@@ -164,6 +164,20 @@ impl Dir {
         )
     }
 
+    /// Replace the record as [`Dir::save`] does, seen by every reader at
+    /// once but not synced to disk: for what a crash makes moot — that
+    /// the container runs (a crash ends its process; the record saved
+    /// before is what it leaves), or the whole record of a container
+    /// removed when it ends (`--rm`; a crash leaves a directory without a
+    /// record, which img-fsck reports and img-prune removes).
+    pub fn save_unsynced(&self, container: &Container) -> Result<()> {
+        img_store::replace_visible(
+            &self.path,
+            &self.path.join(RECORD),
+            &img_core::json::pretty(container)?,
+        )
+    }
+
     /// Hold the container's lock (img-run does, while the container runs);
     /// released when the file is dropped.
     pub fn lock(&self) -> Result<File> {
@@ -293,7 +307,11 @@ impl<'a> Containers<'a> {
         for sub in [dir.upper(), dir.work(), dir.rootfs()] {
             fs::create_dir_all(&sub).io_context(|| format!("creating {}", sub.display()))?;
         }
-        dir.save(container)?;
+        if container.auto_remove {
+            dir.save_unsynced(container)?;
+        } else {
+            dir.save(container)?;
+        }
         Ok(dir)
     }
 
@@ -334,7 +352,15 @@ impl<'a> Containers<'a> {
             let _ = remove_tree(dir.path());
             return;
         }
-        if matches!(record.state, State::Running { .. }) {
+        // A runtime writes the pid file once the process runs (`run`; a
+        // `create` once it is made): its owner may have died before it
+        // could record that.
+        let ran = match record.state {
+            State::Running { .. } => true,
+            State::Created => dir.file("pid").exists(),
+            _ => false,
+        };
+        if ran {
             // As a SIGKILL would have ended it.
             record.state = State::Exited {
                 code: 137,

@@ -43,6 +43,11 @@ pub struct Settings {
     /// state and the owners' locks (see `owner.rs`); set by the library
     /// from the store.
     pub runtime_dir: PathBuf,
+    /// The container's writable layer needs no sync to disk
+    /// (`overlay::mount_volatile`): it is thrown away when the container
+    /// ends (`--rm`), or it is a build step's, stored as a blob (synced
+    /// then) and kept as a snapshot (which, as an unpacked one, is not).
+    pub volatile: bool,
 }
 
 /// How a run ended.
@@ -57,26 +62,75 @@ pub struct Outcome {
     pub runtime: Runtime,
 }
 
+/// What a run tells its caller of the container's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The runtime is asked to start it now and names its process only
+    /// once it runs (`run`): a caller that lists it records it as running
+    /// already, so that nothing sees it serve while it is listed as
+    /// created.
+    Imminent,
+    /// Its process (this ID) runs.
+    Running(i32),
+}
+
 /// Run `process` in the container `id` whose directory is `dir`, on the
-/// read-only layers `lowers` (top first). `started` is told the process
-/// ID once it runs.
+/// read-only layers `lowers` (top first). `started` is told when its
+/// process is about to start and once it runs.
 pub fn execute(
     id: &str,
     dir: &Dir,
     lowers: &[PathBuf],
     process: &Process,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
+    runtime::become_subreaper()?;
+    let runtime_dir = &settings.runtime_dir;
+    let mut owner = Owner::claim(runtime_dir, id)?;
+    // Before anything is started for the container: from here on it dies
+    // with this process, whatever moment it is killed at (the guard waits
+    // for a runtime process under way to make what it makes, then ends
+    // it; pasta is found by the file it names).
+    let result = owner::spawn_guard(runtime_dir, id).and_then(|_| {
+        // pasta's start-up is the longest step of a run: it goes on while
+        // the root filesystem is mounted and the runtime config written.
+        let network = match settings.isolation.network {
+            Network::Bridge => {
+                let namespace = network::Namespace::new()?;
+                let pid_file = owner.helper_file(id, "pasta");
+                let pasta = network::start(&namespace, &settings.isolation.ports, &pid_file)?;
+                Some((namespace, pasta))
+            }
+            Network::Host | Network::None => None,
+        };
+        let rootfs = mount(dir, lowers, settings.volatile)?;
+        let result = run_mounted(id, dir, process, settings, &mut owner, network, started);
+        // The namespace dies with img; a build runs many steps in it, so
+        // each step's mount goes at once.
+        let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
+        result
+    });
+    owner.release();
+    result
+}
+
+/// The network a container joins, made before it: the namespace and
+/// pasta connecting it.
+type Prepared = Option<(network::Namespace, network::Starting)>;
+
+/// Mount the container's root filesystem: `lowers` under its init layer
+/// and writable layer (`volatile`: never synced); its mount point.
+fn mount(dir: &Dir, lowers: &[PathBuf], volatile: bool) -> Result<PathBuf> {
     let mut lowers = lowers.to_vec();
     lowers.insert(0, init_layer(dir)?);
     let rootfs = dir.rootfs();
-    overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
-    let result = run_mounted(id, dir, process, settings, started);
-    // The namespace dies with img; a build runs many steps in it, so each
-    // step's mount goes at once.
-    let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
-    result
+    if volatile {
+        overlay::mount_volatile(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    } else {
+        overlay::mount(&lowers, &dir.upper(), &dir.work(), &rootfs)?;
+    }
+    Ok(rootfs)
 }
 
 fn run_mounted(
@@ -84,7 +138,9 @@ fn run_mounted(
     dir: &Dir,
     process: &Process,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    owner: &mut Owner,
+    network: Prepared,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let rootfs = dir.rootfs();
     let user = user::resolve(&rootfs, &process.user)?;
@@ -105,22 +161,22 @@ fn run_mounted(
         terminal: settings.tty,
         isolation: iso.clone(),
         etc_files,
+        network_namespace: network.as_ref().map(|(namespace, _)| namespace.path()),
     };
     let config = spec::build(&options)?;
     let config_path = dir.file("config.json");
     fs::write(&config_path, img_core::json::pretty(&config)?)
         .io_context(|| format!("writing {}", config_path.display()))?;
-
-    runtime::become_subreaper()?;
-    let runtime_dir = &settings.runtime_dir;
-    let mut owner = Owner::claim(runtime_dir, id)?;
-    // Before the runtime is asked anything: from here on the container
-    // dies with this process, whatever moment it is killed at (the guard
-    // waits for a `create` under way to finish, then ends what it made).
-    let result = owner::spawn_guard(runtime_dir, id)
-        .and_then(|_| create_and_supervise(id, dir, settings, &mut owner, started));
-    owner.release();
-    result
+    // The namespace stays open (its path is in the config) until the
+    // runtime is done with it.
+    let _namespace = match network {
+        Some((namespace, pasta)) => {
+            owner.add_helper(pasta.ready()?)?;
+            Some(namespace)
+        }
+        None => None,
+    };
+    create_and_supervise(id, dir, settings, owner, started)
 }
 
 /// Try the runtimes in turn until one creates the container, then run it.
@@ -129,71 +185,23 @@ fn create_and_supervise(
     dir: &Dir,
     settings: &Settings,
     owner: &mut Owner,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let mut failures = Vec::new();
     for candidate in &settings.runtimes {
         let candidate = &candidate.in_store(&settings.runtime_dir);
         owner.add_runtime(candidate)?;
-        let console = if settings.tty {
-            Some(console::Socket::new()?)
+        let tried = if settings.tty {
+            create_and_start(id, dir, candidate, settings, started)?
         } else {
-            None
+            run(id, dir, candidate, settings, started)?
         };
-        let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, settings.tty)?;
-        let socket_path = console.as_ref().map(console::Socket::path);
-        match candidate.create(dir.path(), id, stdio, socket_path.as_deref()) {
-            Ok(created) => {
-                if settings.isolation.network == Network::Bridge {
-                    let pid_file = owner.helper_file(id, "pasta");
-                    let pid = created.pid.as_raw_nonzero().get();
-                    match network::connect(pid, &settings.isolation.ports, &pid_file) {
-                        Ok(helper) => owner.add_helper(helper)?,
-                        Err(e) => {
-                            let _ = candidate.delete(id);
-                            return Err(e);
-                        }
-                    }
-                }
-                let terminal = match &console {
-                    Some(socket) => Some(socket.receive()?),
-                    None => None,
-                };
-                let copying = ends.copy(
-                    &settings.stdout,
-                    created.stderr,
-                    terminal
-                        .as_ref()
-                        .map(fs::File::try_clone)
-                        .transpose()
-                        .io_context(|| "sharing the terminal".into())?,
-                    settings.interactive,
-                )?;
-                return supervise(
-                    id,
-                    candidate,
-                    created.pid,
-                    terminal,
-                    copying,
-                    settings,
-                    started,
-                );
-            }
-            Err(CreateError::Command { message, code }) => {
-                let _ = candidate.delete(id);
-                return Ok(Outcome {
-                    code,
-                    refused: Some(message),
-                    runtime: candidate.clone(),
-                });
-            }
-            Err(CreateError::Runtime(e)) => {
-                let _ = candidate.delete(id);
-                failures.push(format!(
-                    "{} could not create the container: {e}",
-                    candidate.name
-                ));
-            }
+        match tried {
+            Tried::Ran(outcome) => return Ok(outcome),
+            Tried::Failed(e) => failures.push(format!(
+                "{} could not create the container: {e}",
+                candidate.name
+            )),
         }
     }
     // Every runtime failed: each one's reason, the preferred runtime's
@@ -208,6 +216,125 @@ fn create_and_supervise(
     ))
 }
 
+/// What trying one runtime came to.
+enum Tried {
+    /// It ran the container (or said that its command cannot be run).
+    Ran(Outcome),
+    /// It failed before the container's process started: another runtime
+    /// may work.
+    Failed(Error),
+}
+
+/// Run the container with one runtime process (no terminal): `run`
+/// creates and starts it and waits for it; img passes signals on and
+/// copies its output.
+fn run(
+    id: &str,
+    dir: &Dir,
+    runtime: &Runtime,
+    settings: &Settings,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
+) -> Result<Tried> {
+    let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, false)?;
+    // Set before the process starts: a signal that comes while `run`
+    // starts it is passed on once it is known.
+    let attached = !matches!(settings.stdout, Stdout::Log(_));
+    let forwarding = if attached {
+        Some(signals::forward_soon()?)
+    } else {
+        None
+    };
+    started(runtime, Start::Imminent)?;
+    let running = match runtime.run(dir.path(), id, stdio) {
+        Ok(running) => running,
+        Err(failed) => return Ok(not_created(id, runtime, failed)),
+    };
+    let copying = ends.copy(&settings.stdout, running.stderr, None, settings.interactive);
+    let copying = match copying {
+        Ok(copying) => copying,
+        Err(e) => {
+            let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
+            let _ = runtime::wait(running.runner);
+            return Err(e);
+        }
+    };
+    if let Some(forwarding) = &forwarding {
+        forwarding.to(running.pid);
+    }
+    let result = started(runtime, Start::Running(running.pid.as_raw_nonzero().get()))
+        .and_then(|_| runtime::wait(running.runner));
+    if result.is_err() {
+        let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
+        let _ = runtime::wait(running.runner);
+    }
+    drop(forwarding);
+    // `run` takes the container out of its state when it ends; only a
+    // `run` that was killed leaves it.
+    if runtime.has_state(id) {
+        let _ = runtime.delete(id);
+    }
+    copying.finish();
+    Ok(Tried::Ran(Outcome {
+        code: result?,
+        refused: None,
+        runtime: runtime.clone(),
+    }))
+}
+
+/// A runtime that failed before the container's process started: what it
+/// left is taken down.
+fn not_created(id: &str, runtime: &Runtime, failed: CreateError) -> Tried {
+    if runtime.has_state(id) {
+        let _ = runtime.delete(id);
+    }
+    match failed {
+        CreateError::Command { message, code } => Tried::Ran(Outcome {
+            code,
+            refused: Some(message),
+            runtime: runtime.clone(),
+        }),
+        CreateError::Runtime(e) => Tried::Failed(e),
+    }
+}
+
+/// Create the container with a terminal (the runtime sends its master
+/// over a socket), start it, and supervise it.
+fn create_and_start(
+    id: &str,
+    dir: &Dir,
+    runtime: &Runtime,
+    settings: &Settings,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
+) -> Result<Tried> {
+    let socket = console::Socket::new()?;
+    let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, true)?;
+    let created = match runtime.create(dir.path(), id, stdio, Some(&socket.path())) {
+        Ok(created) => created,
+        Err(failed) => return Ok(not_created(id, runtime, failed)),
+    };
+    let terminal = socket.receive()?;
+    let copying = ends.copy(
+        &settings.stdout,
+        created.stderr,
+        Some(
+            terminal
+                .try_clone()
+                .io_context(|| "sharing the terminal".into())?,
+        ),
+        settings.interactive,
+    )?;
+    supervise(
+        id,
+        runtime,
+        created.pid,
+        Some(terminal),
+        copying,
+        settings,
+        started,
+    )
+    .map(Tried::Ran)
+}
+
 /// Start the created container, pass signals and the terminal on (an
 /// attached one), wait for it and take it out of the runtime's state.
 fn supervise(
@@ -217,7 +344,7 @@ fn supervise(
     terminal: Option<fs::File>,
     copying: stdio::Copying,
     settings: &Settings,
-    started: &mut dyn FnMut(&Runtime, i32) -> Result<()>,
+    started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let attached = !matches!(settings.stdout, Stdout::Log(_));
     let _raw = (attached && terminal.is_some()).then(console::RawMode::enter);
@@ -232,7 +359,7 @@ fn supervise(
     };
     let result = runtime
         .start(id)
-        .and_then(|_| started(runtime, pid.as_raw_nonzero().get()))
+        .and_then(|_| started(runtime, Start::Running(pid.as_raw_nonzero().get())))
         .and_then(|_| runtime::wait(pid));
     if result.is_err() {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);

@@ -42,12 +42,14 @@ pub mod names;
 pub mod network;
 pub mod overlay;
 pub mod owner;
+pub(crate) mod pidfile;
 pub mod process;
 pub mod runtime;
 pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub(crate) mod stdio;
+pub(crate) mod underway;
 pub mod user;
 pub mod watch;
 

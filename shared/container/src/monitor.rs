@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::execute::{self, Settings, Stdout};
+use super::execute::{self, Settings, Start, Stdout};
 use super::{log, overlay, owner, runtime, Container, State};
 use img_core::error::{Error, IoContext, Kind};
 
@@ -191,6 +191,7 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         runtimes: runtime::candidates(config.runtime.as_deref()).map_err(img)?,
         stdout: Stdout::Log(log::path(dir.path(), id)),
         runtime_dir,
+        volatile: container.auto_remove,
     };
     let mut record = container.clone();
     let ran = execute::execute(
@@ -199,13 +200,17 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         &lowers,
         &config.process,
         &settings,
-        &mut |rt, pid| {
+        &mut |rt, start| {
+            // Nobody sees the container before the monitor says it runs.
+            let Start::Running(pid) = start else {
+                return Ok(());
+            };
             record.runtime = rt.name.clone();
             record.state = State::Running {
                 pid,
                 started: Some(img_store::compose::timestamp(chrono::Utc::now())),
             };
-            dir.save(&record)?;
+            dir.save_unsynced(&record)?;
             tell("ok");
             Ok(())
         },

@@ -2,8 +2,11 @@
 //! one: a network namespace with outbound access and the ports `-p` and
 //! `-P` publish on the host.
 //!
-//! The namespace is the runtime's (made at `create`); `pasta` (Debian's
-//! `passt` package) connects it to the host before the container starts:
+//! The namespace is made by img before the runtime runs ([`Namespace`],
+//! joined by the runtime by path, as Docker's libnetwork hands one to
+//! runc), so that `pasta` (Debian's `passt` package) connects it while the
+//! runtime does its own work — pasta's start-up is longer than a whole
+//! `runc run` — and is ready before the container's process starts:
 //! it copies the host's addresses and routes into the namespace, carries
 //! the container's connections out through ordinary sockets of the host
 //! (nothing host-wide changes: no bridge, no firewall rule), and listens
@@ -17,7 +20,7 @@
 use std::fmt;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +30,24 @@ use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The program that connects the namespace.
 const PASTA: &str = "pasta";
+
+/// pasta as it runs: on a CPU with AVX2, its AVX2 build, which plain
+/// `pasta` would otherwise execute first thing. Named directly, pasta
+/// executes once: a reaper looking for it by its command line (`owner.rs`)
+/// cannot look in the moment of a second exec, when it has none.
+fn pasta_program() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const AVX2: &str = "pasta.avx2";
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if std::is_x86_feature_detected!("avx2")
+            && std::env::split_paths(&path).any(|dir| dir.join(AVX2).is_file())
+        {
+            return AVX2;
+        }
+    }
+    PASTA
+}
 
 /// A transport protocol of a published port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,17 +212,80 @@ fn forward_spec(ports: &[Port], protocol: Protocol) -> String {
     }
 }
 
-/// Connect the network namespace of the process `pid` (the created
-/// container's) to the host and publish `ports`; pasta's process, noted
-/// with `marker` (a path of the container's, on its command line), is
-/// returned once it is ready. `pid_file` is where pasta writes its ID.
-pub fn connect(pid: i32, ports: &[Port], pid_file: &Path) -> Result<Helper> {
-    let namespace = format!("/proc/{pid}/ns/net");
+/// A network namespace made for a container before the runtime runs, so
+/// that pasta can connect it while the runtime does its own work; it lives
+/// while this handle (and then the container, or pasta) holds it.
+#[derive(Debug)]
+pub struct Namespace {
+    file: File,
+}
+
+impl Namespace {
+    /// Make a new network namespace. A thread enters it and leaves it to
+    /// the file it opened: the calling thread stays where it was.
+    pub fn new() -> Result<Namespace> {
+        let made = std::thread::spawn(|| -> std::io::Result<File> {
+            // Deprecated for the flags that can break a process's
+            // invariants (CLONE_FILES, CLONE_NEWUSER); a new network
+            // namespace on a thread about to end is not one.
+            #[allow(deprecated)]
+            rustix::thread::unshare(rustix::thread::UnshareFlags::NEWNET)?;
+            File::open("/proc/thread-self/ns/net")
+        })
+        .join()
+        .map_err(|_| Error::invalid("the thread making a network namespace panicked"))?;
+        let file = made.map_err(|e| {
+            Error::new(
+                Kind::FailedPrecondition,
+                format!(
+                    "cannot make a network namespace ({e}): img-run needs root (or CAP_SYS_ADMIN),                      or run with --network host"
+                ),
+            )
+        })?;
+        Ok(Namespace { file })
+    }
+
+    /// The path the runtime joins it by: this process's descriptor of it.
+    pub fn path(&self) -> String {
+        use std::os::fd::AsRawFd;
+        format!("/proc/{}/fd/{}", std::process::id(), self.file.as_raw_fd())
+    }
+}
+
+/// pasta, started on a container's network namespace and not yet known to
+/// be ready. Dropped unready (the run failed meanwhile), it is waited for
+/// and ended: no pasta outlives a run that never got to note it.
+#[derive(Debug)]
+pub struct Starting {
+    child: Option<std::process::Child>,
+    pid_file: PathBuf,
+    holds_ports: bool,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            if let Ok(helper) = self.finish(child) {
+                super::owner::kill_helper(&helper);
+                let _ = std::fs::remove_file(&helper.marker);
+            }
+        }
+    }
+}
+
+/// Start connecting `namespace` to the host and publishing `ports`: pasta
+/// runs on while the caller goes on; [`Starting::ready`] waits for it.
+/// `pid_file` is where pasta writes its ID, and its marker (a path of the
+/// container's, on its command line, see `owner.rs`).
+pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<Starting> {
     // pasta drops its privileges before it opens a namespace by path; the
     // namespace is handed over as its stdin instead.
-    let netns = File::open(&namespace).io_context(|| format!("opening {namespace}"))?;
+    let netns = namespace
+        .file
+        .try_clone()
+        .io_context(|| "sharing the network namespace".into())?;
     let _ = std::fs::remove_file(pid_file);
-    let out = Command::new(PASTA)
+    let child = Command::new(pasta_program())
         .args(["--config-net", "--quiet", "--runas", "0"])
         .arg("-t")
         .arg(forward_spec(ports, Protocol::Tcp))
@@ -212,7 +296,7 @@ pub fn connect(pid: i32, ports: &[Port], pid_file: &Path) -> Result<Helper> {
         .stdin(Stdio::from(netns))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .map_err(|e| {
             Error::new(
                 Kind::FailedPrecondition,
@@ -222,30 +306,53 @@ pub fn connect(pid: i32, ports: &[Port], pid_file: &Path) -> Result<Helper> {
                 ),
             )
         })?;
-    let said = String::from_utf8_lossy(&out.stderr);
-    let said: Vec<&str> = said
-        .lines()
-        .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
-        .collect();
-    if !out.status.success() {
-        return Err(Error::new(
-            Kind::FailedPrecondition,
-            format!(
-                "{PASTA} could not connect the container's network: {}",
-                said.last()
-                    .copied()
-                    .unwrap_or("it failed without saying why")
-            ),
-        ));
-    }
-    let pid = std::fs::read_to_string(pid_file)
-        .ok()
-        .and_then(|t| t.trim().parse::<i32>().ok())
-        .ok_or_else(|| Error::new(Kind::Io, format!("{PASTA} wrote no process ID")))?;
-    Ok(Helper {
-        pid,
-        marker: pid_file.display().to_string(),
+    Ok(Starting {
+        child: Some(child),
+        pid_file: pid_file.to_path_buf(),
+        holds_ports: !ports.is_empty(),
     })
+}
+
+impl Starting {
+    /// Wait until pasta has configured the namespace and become a daemon
+    /// (its first process exits then); the daemon, noted as a helper.
+    pub fn ready(mut self) -> Result<Helper> {
+        match self.child.take() {
+            Some(child) => self.finish(child),
+            None => Err(Error::invalid("pasta was waited for already")),
+        }
+    }
+
+    fn finish(&self, child: std::process::Child) -> Result<Helper> {
+        let out = child
+            .wait_with_output()
+            .io_context(|| format!("waiting for {PASTA}"))?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said: Vec<&str> = said
+            .lines()
+            .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
+            .collect();
+        if !out.status.success() {
+            return Err(Error::new(
+                Kind::FailedPrecondition,
+                format!(
+                    "{PASTA} could not connect the container's network: {}",
+                    said.last()
+                        .copied()
+                        .unwrap_or("it failed without saying why")
+                ),
+            ));
+        }
+        let pid = std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .ok_or_else(|| Error::new(Kind::Io, format!("{PASTA} wrote no process ID")))?;
+        Ok(Helper {
+            pid,
+            marker: self.pid_file.display().to_string(),
+            holds_ports: self.holds_ports,
+        })
+    }
 }
 
 #[cfg(test)]

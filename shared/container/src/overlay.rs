@@ -29,8 +29,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags, FsOpenFlags,
-    MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
 };
 
 use img_core::error::{Error, Kind, Result};
@@ -68,6 +68,27 @@ pub fn enter_private_namespace() -> Result<()> {
 /// `upper` writable, `work` overlayfs's own (empty, on `upper`'s file
 /// system).
 pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    mount_with(lowers, upper, work, target, false)
+}
+
+/// [`mount`] for a writable layer that needs no sync to disk (thrown away
+/// when the container ends, `img-run --rm`, or a build step's, see
+/// `execute::Settings::volatile`): `volatile`, so that nothing of it is
+/// ever synced. Unmounting an overlay otherwise syncs the whole file
+/// system its upper directory is on, everything other programs wrote
+/// included — on a busy machine the longest step of a short `--rm` run,
+/// and seconds in the exit of a killed build's last step process.
+pub fn mount_volatile(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    mount_with(lowers, upper, work, target, true)
+}
+
+fn mount_with(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> Result<()> {
     if lowers.is_empty() {
         return Err(Error::invalid(
             "an overlay needs at least one lower directory",
@@ -81,11 +102,11 @@ pub fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Re
             e.into(),
         )
     };
-    match mount_new_api(lowers, upper, work, target) {
+    match mount_new_api(lowers, upper, work, target, volatile) {
         Ok(()) => Ok(()),
         // No new mount API, or no `lowerdir+` (before Linux 6.8).
         Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
-            mount_classic(lowers, upper, work, target).map_err(failed)
+            mount_classic(lowers, upper, work, target, volatile).map_err(failed)
         }
         Err(e) => Err(failed(e)),
     }
@@ -151,6 +172,7 @@ fn mount_new_api(
     upper: &Path,
     work: &Path,
     target: &Path,
+    volatile: bool,
 ) -> rustix::io::Result<()> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
     for lower in lowers {
@@ -160,6 +182,9 @@ fn mount_new_api(
     fsconfig_set_string(&fs, "workdir", work)?;
     for (key, value) in FIXED_OPTIONS {
         fsconfig_set_string(&fs, key, value)?;
+    }
+    if volatile {
+        fsconfig_set_flag(&fs, "volatile")?;
     }
     fsconfig_create(&fs)?;
     let mounted = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
@@ -177,6 +202,7 @@ fn mount_classic(
     upper: &Path,
     work: &Path,
     target: &Path,
+    volatile: bool,
 ) -> rustix::io::Result<()> {
     let mut data = b"lowerdir=".to_vec();
     for (i, lower) in lowers.iter().enumerate() {
@@ -191,6 +217,9 @@ fn mount_classic(
     data.extend_from_slice(&escape(work));
     for (key, value) in FIXED_OPTIONS {
         data.extend_from_slice(format!(",{key}={value}").as_bytes());
+    }
+    if volatile {
+        data.extend_from_slice(b",volatile");
     }
     let data = CString::new(data).map_err(|_| rustix::io::Errno::INVAL)?;
     rustix::mount::mount(

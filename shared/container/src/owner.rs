@@ -30,19 +30,24 @@
 //! the lock comes free while the runtime still has it — at once when the
 //! owner was killed, a no-op when it finished normally.
 //!
-//! An owner can die while the runtime's `create` runs; the create goes on
-//! and makes the container afterwards (`runc init` waiting to be started).
-//! So a reap first waits for every `create` of the container under way
-//! ([`wait_for_creates`]), and ends what it made. One moment is left: a
-//! `create` forked by an owner killed before it could execute the runtime
-//! is not yet known by its command line; should a guard look in those
-//! microseconds, what it makes has no owner file and is reaped by the next
-//! img program. It never holds the caller's streams (see `stdio.rs`).
+//! An owner can die while the runtime's `create` or `run` runs; it goes on
+//! and makes the container afterwards (`runc init` waiting to be started,
+//! or the container running under `run`). So a reap first waits for every
+//! `create` of the container under way to end, and every `run` to start
+//! the container's process or give up (`underway.rs`; a `run` says so with
+//! its pid file, `pidfile.rs`), and ends what they made. A runtime process
+//! forked by an owner killed before it executed the runtime holds the
+//! owner's lock until that exec is done, so a guard never looks before it
+//! can be found. Nothing of it holds the caller's streams (`stdio.rs`).
+//!
+//! Helpers (pasta) are found the same way, by the owner's file they name
+//! on their command line, whether or not the owner lived to note them;
+//! pasta is run as the program it would execute first thing
+//! (`network.rs`), so that it executes once.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +73,10 @@ pub struct Helper {
     /// A word its command line holds, checked before it is killed (so
     /// that a reused process ID is never signalled).
     pub marker: String,
+    /// It listens on host ports (`-p`): its end is waited for, so that
+    /// they are free once the container is.
+    #[serde(default)]
+    pub holds_ports: bool,
 }
 
 /// What the owner wrote down for a reaper.
@@ -141,7 +150,9 @@ impl Owner {
     }
 
     fn save(&self) -> Result<()> {
-        img_store::write_json(
+        // For a reaper while the machine runs: a crash ends every process
+        // the notes name, so they need no sync.
+        img_store::Replace::VISIBLE.write_json(
             &self.dir,
             &self.dir.join(format!("{}.json", self.id)),
             &self.notes,
@@ -159,7 +170,13 @@ impl Owner {
     /// nothing to do).
     pub fn release(self) {
         for helper in &self.notes.helpers {
-            kill_helper(helper);
+            if helper.holds_ports {
+                kill_helper(helper);
+            } else {
+                // Its end takes a while (pasta unmaps large buffers) and
+                // frees nothing anyone waits for: it is not waited for.
+                signal_helper(helper);
+            }
             let _ = fs::remove_file(&helper.marker);
         }
         let _ = fs::remove_file(self.dir.join(format!("{}.json", self.id)));
@@ -236,7 +253,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     // The owner may have died while the runtime was creating the
     // container: the `create` goes on and makes it afterwards. Deleting
     // before it is done would miss what it makes.
-    wait_for_creates(runtime, id);
+    super::underway::wait_for_creates(runtime, id);
     let notes: Notes = fs::read(owned.join(format!("{id}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -286,53 +303,6 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// How long a reaper waits for a dead owner's `create` to finish.
-const CREATE_GRACE: Duration = Duration::from_secs(60);
-
-/// Wait until no runtime `create` of the container `id` of this store is
-/// under way (at most [`CREATE_GRACE`]). Such a process names the store's
-/// runtime directory (its `--root`), `create` and the ID on its command
-/// line; each one found is waited for through a pidfd, so a reused process
-/// ID is never mistaken for it.
-pub(crate) fn wait_for_creates(runtime: &Path, id: &str) {
-    let deadline = Instant::now() + CREATE_GRACE;
-    for pid in creates_under_way(runtime, id) {
-        let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        else {
-            continue; // It ended already.
-        };
-        // The process may have ended, and its ID been reused, between the
-        // listing and the pidfd: look at it again through the pidfd's ID.
-        if !is_create_of(pid.as_raw_nonzero().get(), runtime, id) {
-            continue;
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(timeout) = rustix::event::Timespec::try_from(left) else {
-                break;
-            };
-            let mut fds = [rustix::event::PollFd::new(
-                &pidfd,
-                rustix::event::PollFlags::IN,
-            )];
-            match rustix::event::poll(&mut fds, Some(&timeout)) {
-                Err(rustix::io::Errno::INTR) => continue,
-                // Readable: it ended. Zero: the deadline passed.
-                _ => break,
-            }
-        }
-    }
-}
-
-fn creates_under_way(runtime: &Path, id: &str) -> Vec<rustix::process::Pid> {
-    list(Path::new("/proc"))
-        .iter()
-        .filter_map(|name| name.parse::<i32>().ok())
-        .filter(|&pid| is_create_of(pid, runtime, id))
-        .filter_map(rustix::process::Pid::from_raw)
-        .collect()
-}
-
 /// Helpers of the container `id` that its owner started but died before
 /// noting (killed while pasta was starting): each names its file
 /// `OWNED/ID.NAME` on its command line, the marker a noted one has.
@@ -353,33 +323,19 @@ fn unnoted_helpers(owned: &Path, id: &str) -> Vec<Helper> {
             Some(Helper {
                 pid,
                 marker: String::from_utf8_lossy(marker).into_owned(),
+                // Unknown: waited for, to be sure.
+                holds_ports: true,
             })
         })
         .collect()
 }
 
-fn is_create_of(pid: i32, runtime: &Path, id: &str) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let runtime = runtime.as_os_str().as_encoded_bytes();
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    args.contains(&&b"create"[..])
-        && args.contains(&id.as_bytes())
-        && args.iter().any(|a| a.starts_with(runtime))
-}
-
 /// Kill a helper, if the process with its ID is still the helper, and
 /// wait until it is gone (so that the ports it held are free).
 pub(crate) fn kill_helper(helper: &Helper) {
-    let Some(pid) = rustix::process::Pid::from_raw(helper.pid) else {
+    let Some(pid) = signal_helper(helper) else {
         return;
     };
-    let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
-    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
-        return;
-    }
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     // A daemon of ours is our child (we are a subreaper): reap it.
     // Otherwise, watch it go, for a while.
     if rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).is_err() {
@@ -399,6 +355,18 @@ pub(crate) fn kill_helper(helper: &Helper) {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
+}
+
+/// Kill a helper, if the process with its ID is still the helper; its ID
+/// then.
+fn signal_helper(helper: &Helper) -> Option<rustix::process::Pid> {
+    let pid = rustix::process::Pid::from_raw(helper.pid)?;
+    let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
+    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
+        return None;
+    }
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    Some(pid)
 }
 
 fn list(dir: &Path) -> Vec<String> {
@@ -472,6 +440,7 @@ pub fn run_if_guard() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -522,11 +491,13 @@ mod tests {
         kill_helper(&Helper {
             pid,
             marker: "not-this-one".into(),
+            holds_ports: true,
         });
         assert!(child.try_wait().unwrap().is_none(), "a mismatch is spared");
         kill_helper(&Helper {
             pid,
             marker: "30".into(),
+            holds_ports: true,
         });
         // Killed, and reaped by kill_helper (a subreaper's daemon is its
         // child): gone from /proc.

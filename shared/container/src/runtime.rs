@@ -1,26 +1,37 @@
 //! Choosing and driving the OCI runtime: `runc` or `crun`, whichever
 //! works on this host.
 //!
-//! A container is made with `RUNTIME create` and started with `RUNTIME
-//! start`, as containerd's shim does, rather than with `RUNTIME run`: a
-//! failed `create` is the runtime failing before anything of the user's
-//! ran, so the next runtime can be tried (crun refuses hosts with hybrid
-//! cgroups, runc works there) — unless the runtime said that the command
+//! A container without a terminal is made and started by one runtime
+//! process, `RUNTIME run --pid-file`, which stays to wait for it and exits
+//! with its status: one Go program started per container instead of three
+//! (`create`, `start`, `delete`). A `run` that fails before the
+//! container's process starts writes no pid file (see `pidfile.rs`), so a
+//! runtime failing on this host (crun refuses hosts with hybrid cgroups,
+//! runc works there) is still told apart from the command failing, and
+//! the next runtime is tried — unless the runtime said that the command
 //! itself cannot be executed, which no other runtime would change.
 //!
-//! The calling process makes itself a child subreaper first, so that the
-//! container's first process, orphaned when `create` exits, becomes its
-//! child: its exit status is then collected with `waitpid`, exactly, with
-//! no polling of the runtime's state. The runtime's own messages are told
-//! apart from the container's by giving `create` a pipe as stderr: what
-//! arrives there before `create` succeeds is the runtime's; afterwards
-//! the pipe is the container's stderr and is copied to img's own.
+//! A container with a terminal is made with `RUNTIME create` and started
+//! with `RUNTIME start`, as containerd's shim does: the runtime hands the
+//! terminal's master to img over a socket, which a foreground `run` would
+//! keep for itself. The calling process makes itself a child subreaper
+//! first, so that the container's first process, orphaned when `create`
+//! exits, becomes its child: its exit status is then collected with
+//! `waitpid`, exactly, with no polling of the runtime's state.
+//!
+//! The runtime's own messages are told apart from the container's by
+//! giving it a pipe as stderr: what arrives there before the container
+//! is created (`create` succeeded, or `run` wrote its pid file) is the
+//! runtime's; afterwards the pipe is the container's stderr and is copied
+//! to img's own.
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::pidfile::{self, Seen};
 use img_core::error::{Error, IoContext, Kind, Result};
 
 /// The runtimes tried, in order, when none is chosen.
@@ -143,6 +154,18 @@ pub struct Stdio3 {
     pub stdout: Stdio,
 }
 
+/// A container a `run` started: the runtime process that waits for it
+/// (its exit status is the container's), the container's first process
+/// (for signals) and the pipe carrying its stderr.
+pub struct Running {
+    /// The `run` process, our child.
+    pub runner: rustix::process::Pid,
+    /// The container's first process.
+    pub pid: rustix::process::Pid,
+    /// The container's stderr (and the runtime's later messages).
+    pub stderr: std::io::PipeReader,
+}
+
 /// A created container: its first process (our child, by the subreaper
 /// rule) and the pipe carrying its stderr.
 pub struct Created {
@@ -178,6 +201,12 @@ impl Runtime {
             root: Some(runtime_dir.join(self.state_name())),
             ..self.clone()
         }
+    }
+
+    /// Whether it still keeps state of the container `id` (always, as far
+    /// as img knows, when its state is not in the store).
+    pub fn has_state(&self, id: &str) -> bool {
+        self.root.as_ref().is_none_or(|root| root.join(id).exists())
     }
 
     /// Its version, as its `--version` says it.
@@ -243,23 +272,82 @@ impl Runtime {
             let _ = reader.read_to_string(&mut said);
             return Err(classify(&self.name, &said));
         }
-        let pid = fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
-            .and_then(rustix::process::Pid::from_raw)
-            .ok_or_else(|| {
-                CreateError::Runtime(Error::new(
-                    Kind::Remote,
-                    format!(
-                        "{} created the container but wrote no process ID",
-                        self.name
-                    ),
-                ))
-            })?;
+        let pid = pidfile::read(&pid_file).ok_or_else(|| {
+            CreateError::Runtime(Error::new(
+                Kind::Remote,
+                format!(
+                    "{} created the container but wrote no process ID",
+                    self.name
+                ),
+            ))
+        })?;
         Ok(Created {
             pid,
             stderr: reader,
         })
+    }
+
+    /// Create and start the container `id` from the bundle `bundle` in one
+    /// runtime process (`run`), which stays to wait for it: the fast path,
+    /// one process instead of `create`, `start` and `delete`. Returns once
+    /// the container's process runs; a `run` that fails before that is
+    /// told apart as a failed `create` is (see `pidfile.rs`).
+    pub fn run(
+        &self,
+        bundle: &Path,
+        id: &str,
+        stdio: Stdio3,
+    ) -> std::result::Result<Running, CreateError> {
+        let io_error = |what: &str, e: std::io::Error| {
+            CreateError::Runtime(Error::io(format!("{what} ({})", self.name), e))
+        };
+        let pid_file = bundle.join("pid");
+        let _ = fs::remove_file(&pid_file);
+        let (mut reader, writer) = std::io::pipe().map_err(|e| io_error("making a pipe", e))?;
+        let mut command = self.command();
+        command
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(writer)
+            // Signals are img's to pass on, once: a terminal's Ctrl-C
+            // reaches img's process group, not the runtime's.
+            .process_group(0);
+        let child = command
+            .spawn()
+            .map_err(|e| io_error(&format!("running {}", self.path.display()), e));
+        // Our copy of the write end must go, or the pipe never ends.
+        drop(command);
+        let child = child?;
+        let runner = rustix::process::Pid::from_raw(child.id() as i32)
+            .ok_or_else(|| CreateError::Runtime(Error::invalid("the runtime has no process ID")))?;
+        // A child not yet waited for keeps its ID: the pidfd is its own.
+        let seen = rustix::process::pidfd_open(runner, rustix::process::PidfdFlags::empty())
+            .map_err(|e| io_error("watching the runtime", e.into()))
+            .and_then(|pidfd| pidfile::wait(&pid_file, &pidfd, None).map_err(CreateError::Runtime));
+        match seen {
+            Ok(Seen::Written(pid)) => Ok(Running {
+                runner,
+                pid,
+                stderr: reader,
+            }),
+            Ok(_) => {
+                let _ = wait(runner);
+                let mut said = String::new();
+                let _ = reader.read_to_string(&mut said);
+                Err(classify(&self.name, &said))
+            }
+            Err(e) => {
+                let _ = rustix::process::kill_process(runner, rustix::process::Signal::KILL);
+                let _ = wait(runner);
+                Err(e)
+            }
+        }
     }
 
     /// Start the created container `id`.

@@ -18,8 +18,14 @@ use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIG
 use super::console;
 use img_core::error::{Error, Result};
 
-/// The process signals go to (0: none, the signal acts as by default).
+/// The process signals go to (0: none, the signal acts as by default;
+/// [`SOON`]: kept until the process is known).
 static TARGET: AtomicI32 = AtomicI32::new(0);
+/// [`TARGET`] while the container's process is being started.
+const SOON: i32 = -1;
+/// Signals that came while the process was being started; the lock also
+/// orders a delivery against the target being set.
+static PENDING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// The terminal that window size changes go to.
 static TERMINAL: Mutex<Option<File>> = Mutex::new(None);
 /// Whether the handlers are installed (or why they could not be).
@@ -29,11 +35,37 @@ static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
 /// returned is dropped.
 pub(crate) struct Forwarding(());
 
+impl Forwarding {
+    /// Signals go to `pid` from now on, those that came while it was being
+    /// started first.
+    pub(crate) fn to(&self, pid: rustix::process::Pid) {
+        let Ok(mut pending) = PENDING.lock() else {
+            return;
+        };
+        TARGET.store(pid.as_raw_nonzero().get(), Ordering::SeqCst);
+        for signal in pending.drain(..) {
+            if let Some(sig) = rustix::process::Signal::from_named_raw(signal) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
+        }
+    }
+}
+
 impl Drop for Forwarding {
     fn drop(&mut self) {
-        TARGET.store(0, Ordering::SeqCst);
+        let pending = match PENDING.lock() {
+            Ok(mut pending) => {
+                TARGET.store(0, Ordering::SeqCst);
+                std::mem::take(&mut *pending)
+            }
+            Err(_) => Vec::new(),
+        };
         if let Ok(mut terminal) = TERMINAL.lock() {
             *terminal = None;
+        }
+        // The process never started: they do what they would have done.
+        for signal in pending {
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
         }
     }
 }
@@ -45,6 +77,15 @@ pub(crate) fn forward_to(pid: rustix::process::Pid, terminal: Option<File>) -> R
         *slot = terminal;
     }
     TARGET.store(pid.as_raw_nonzero().get(), Ordering::SeqCst);
+    Ok(Forwarding(()))
+}
+
+/// Pass signals on to a process about to start: those that come before
+/// [`Forwarding::to`] names it are kept for it (a runtime's `run` starts
+/// the process before it says which it is).
+pub(crate) fn forward_soon() -> Result<Forwarding> {
+    install()?;
+    TARGET.store(SOON, Ordering::SeqCst);
     Ok(Forwarding(()))
 }
 
@@ -75,7 +116,15 @@ fn deliver(signal: i32) {
         }
         return;
     }
+    let Ok(mut pending) = PENDING.lock() else {
+        return;
+    };
     let target = TARGET.load(Ordering::SeqCst);
+    if target == SOON {
+        pending.push(signal);
+        return;
+    }
+    drop(pending);
     let pid = rustix::process::Pid::from_raw(target);
     match (pid, rustix::process::Signal::from_named_raw(signal)) {
         (Some(pid), Some(sig)) => {

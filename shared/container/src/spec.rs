@@ -142,6 +142,9 @@ pub struct Options {
     pub isolation: Isolation,
     /// The files bound to `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
     pub etc_files: Vec<(PathBuf, &'static str)>,
+    /// The network namespace to join (a path), made before the runtime
+    /// runs (`network.rs`); the runtime makes one when `None`.
+    pub network_namespace: Option<String>,
 }
 
 /// What a container sees of the host and may do: `docker run`'s flags of
@@ -407,6 +410,13 @@ pub fn build(options: &Options) -> Result<Spec> {
         if iso.network == Network::Host {
             namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Network);
         }
+        if let Some(path) = &options.network_namespace {
+            for ns in namespaces.iter_mut() {
+                if ns.typ() == LinuxNamespaceType::Network {
+                    ns.set_path(Some(PathBuf::from(path)));
+                }
+            }
+        }
     }
     if iso.privileged {
         linux.set_masked_paths(None);
@@ -455,6 +465,7 @@ mod tests {
                 ..Isolation::default()
             },
             etc_files: vec![],
+            network_namespace: None,
         }
     }
 

@@ -144,6 +144,7 @@ pub fn write_tar(output: Option<&Path>, what: &str, job: impl TarJob) -> Result<
 }
 
 fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
+    refuse_special_file(path, what_kind_of_output(path))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -165,6 +166,42 @@ fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
     temp_path
         .persist(path)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e.error))
+}
+
+/// What an existing `path` is when it is not a regular file (after
+/// symbolic links): `a character device`, `a directory`; `None` for a
+/// regular file or a free name.
+fn what_kind_of_output(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    Some(match () {
+        _ if kind.is_file() => return None,
+        _ if kind.is_dir() => "a directory",
+        _ if kind.is_char_device() => "a character device",
+        _ if kind.is_block_device() => "a block device",
+        _ if kind.is_fifo() => "a named pipe",
+        _ if kind.is_socket() => "a socket",
+        _ => "not a regular file",
+    })
+}
+
+/// `-o` replaces its file whole, by a rename over it once the stream is
+/// complete: over `/dev/null` as root that would put a regular file in the
+/// device's place. So, as `docker save -o` does, anything there that is not
+/// a regular file is refused before any work, and left as it is.
+fn refuse_special_file(path: &Path, kind: Option<&str>) -> Result<()> {
+    match kind {
+        None => Ok(()),
+        Some(kind) => Err(Error::new(
+            Kind::FailedPrecondition,
+            format!(
+                "refusing to write to {}: it is {kind}, and -o takes a regular file or a new name; \
+                 to write into it, send stdout there instead (> {})",
+                path.display(),
+                path.display()
+            ),
+        )),
+    }
 }
 
 /// A `tempfile` error without the temporary path `tempfile` appends to the

@@ -133,3 +133,35 @@ fn a_layer_file_is_checked_from_its_start_whatever_its_compression() {
     let err = file(f).unwrap_err();
     assert!(err.to_string().contains("cut short"), "{err}");
 }
+
+/// Contents are skipped where they were inflated: a compressed layer with
+/// contents passes, entry count and all, and one whose last entry claims
+/// more content than the (whole, valid) gzip stream holds is cut short.
+#[test]
+fn a_compressed_layer_skips_contents_and_notices_one_cut_short() {
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, size) in [(0u8, 5usize), (1, 3 << 20), (2, 512), (3, 0)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(Regular);
+        h.set_mode(0o644);
+        h.set_size(size as u64);
+        let content: Vec<u8> = (0..size).map(|i| (i * 31 + n as usize) as u8).collect();
+        b.append_data(&mut h, format!("f{n}"), &content[..])
+            .unwrap();
+    }
+    let whole = b.into_inner().unwrap();
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(&gzip(&whole)).unwrap();
+    assert_eq!(file(f).unwrap(), 4);
+    // Cut inside the big file's content, then compressed whole.
+    let cut = &whole[..(2 << 20)];
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(&gzip(cut)).unwrap();
+    let err = file(f).unwrap_err();
+    assert_eq!(err.kind(), Kind::InvalidInput, "{err}");
+}

@@ -20,28 +20,30 @@
 //! mounted as an overlay shows the image's root filesystem, as Docker's
 //! overlay2 driver keeps layers.
 //!
-//! Owners are kept when running as root (or when asked), modes always,
-//! modification times and extended attributes (PAX `SCHILY.xattr.*`) where
-//! the filesystem allows; device nodes need root, and are counted as
-//! skipped otherwise, as rootless unpackers do.
+//! Entries are made by [`Place`], as the image unpacker ([`crate::rootfs`])
+//! makes them: owners kept when running as root (or when asked), modes
+//! always, modification times and extended attributes (PAX
+//! `SCHILY.xattr.*`) where the filesystem allows; device nodes need root,
+//! and are counted as skipped otherwise, as rootless unpackers do. What is
+//! left here is what applying one layer adds: deleting what its whiteouts
+//! name (or, in overlay form, marking it), and making its hard links at
+//! once, their targets being earlier entries of the layer or of the tree.
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use rustix::fs::{FileType, Stat};
-
 use super::check;
 use super::compression;
-use super::tarout::EntryMeta;
+use super::place::{Item, Place};
 use super::whiteout::{self, Kind as Whiteout};
-use img_core::confine::{self, Dir, Missing, Root};
+use img_core::confine::{Missing, Root};
 use img_core::error::{Error, IoContext, Result};
 use img_core::path;
-use img_core::timestamp::file_times;
+
+pub use super::place::{Report, OVERLAY_OPAQUE};
 
 /// How to apply a layer.
 #[derive(Debug, Clone)]
@@ -60,22 +62,6 @@ impl Default for Options {
             overlay: false,
         }
     }
-}
-
-/// The extended attribute that makes an overlayfs directory opaque.
-pub const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
-
-/// What applying a layer did.
-#[derive(Debug, Default, Clone)]
-pub struct Report {
-    /// Entries written.
-    pub written: u64,
-    /// Paths deleted by whiteouts and opaque directories.
-    pub removed: u64,
-    /// Device nodes not made (not root).
-    pub skipped_devices: u64,
-    /// Extended attributes the filesystem refused.
-    pub skipped_xattrs: u64,
 }
 
 /// Apply the layer tar (plain, gzip or zstd) read from `input` onto the
@@ -103,10 +89,13 @@ pub fn apply(layer: impl Read, root: &Path, options: &Options) -> Result<Report>
 
 /// Apply the uncompressed layer tar `layer` inside `root`.
 pub fn apply_in(layer: impl Read, root: &Root, options: &Options) -> Result<Report> {
-    let mut report = Report::default();
+    let mut place = Place::new(root, None, options.preserve_owners);
+    if options.overlay {
+        place = place.overlay();
+    }
+    let mut removed = 0;
     let mut created: HashSet<Vec<u8>> = HashSet::new();
-    // Directory times are set last: writing into a directory changes them.
-    let mut dir_times: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut buffer = Vec::new();
     let mut archive = tar::Archive::new(layer);
     let bad =
         |e: io::Error| Error::invalid(format!("not a valid layer tar: {}", super::one_line(&e)));
@@ -115,24 +104,22 @@ pub fn apply_in(layer: impl Read, root: &Root, options: &Options) -> Result<Repo
         let Some(checked) = check::entry(&entry)? else {
             continue;
         };
-        let rel = checked.path;
-        match whiteout::classify(&rel)? {
+        match whiteout::classify(&checked.path)? {
             Whiteout::Remove(target) => {
+                // A whiteout deletes from the layers below only.
                 if !created.contains(&target) {
                     if options.overlay {
-                        overlay_whiteout(root, &target)?;
-                        report.removed += 1;
+                        place.whiteout(&target)?;
+                        removed += 1;
                     } else {
-                        report.removed += remove(root, &target)?;
+                        removed += remove(root, &target)?;
                     }
                 }
                 continue;
             }
             Whiteout::Opaque(dir) => {
-                report.removed += if options.overlay {
-                    let dir = root.dir(dir.unwrap_or_default(), Missing::Replace)?;
-                    dir.ok_or_else(vanished)?
-                        .set_xattr_self(OVERLAY_OPAQUE, b"y")?;
+                removed += if options.overlay {
+                    place.opaque(dir)?;
                     1
                 } else {
                     empty_dir(root, dir, &created)?
@@ -142,90 +129,17 @@ pub fn apply_in(layer: impl Read, root: &Root, options: &Options) -> Result<Repo
             Whiteout::Meta => continue,
             Whiteout::Entry => {}
         }
-        let kind = entry.header().entry_type();
-        let meta = EntryMeta::of(&mut entry)?;
-        let (parent, name) = root.parent(&rel, Missing::Replace)?.ok_or_else(vanished)?;
-        let existing = parent.stat(name)?;
-        let keep_dir = kind.is_dir() && existing.as_ref().is_some_and(confine::is_dir);
-        // A directory that replaces a whited-out path must hide the lower
-        // layers' directory of that name, not merge with it.
-        let replaces_whiteout =
-            options.overlay && kind.is_dir() && existing.as_ref().is_some_and(is_overlay_whiteout);
-        if existing.is_some() && !keep_dir {
-            parent.remove(name)?;
+        let item = Item::of(&mut entry, checked.path, checked.hard_link)?;
+        match &item.hard_link {
+            Some(target) => place.hard_link(&item.path, target)?,
+            None => place.make(&item, &mut entry, &mut buffer)?,
         }
-        match kind {
-            tar::EntryType::Directory => {
-                if !keep_dir {
-                    parent.create_dir(name)?;
-                }
-                if replaces_whiteout {
-                    parent.set_xattr(name, OVERLAY_OPAQUE, b"y")?;
-                }
-            }
-            tar::EntryType::Symlink => {
-                let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                parent.symlink(OsStr::from_bytes(&target), name)?;
-            }
-            tar::EntryType::Link => {
-                let target = checked.hard_link.unwrap_or_default();
-                let (from, source) = root
-                    .parent(&target, Missing::Absent)?
-                    .filter(|(dir, source)| dir.stat(source).is_ok_and(|s| s.is_some()))
-                    .ok_or_else(|| {
-                        Error::invalid(format!(
-                            "hard link {} points to {}, which the layer has not created",
-                            String::from_utf8_lossy(&rel),
-                            String::from_utf8_lossy(&target)
-                        ))
-                    })?;
-                parent.hard_link(&from, source, name)?;
-                created.insert(rel);
-                report.written += 1;
-                // A hard link shares its target's metadata.
-                continue;
-            }
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                if !make_node(&parent, name, &meta)? {
-                    report.skipped_devices += 1;
-                    continue;
-                }
-            }
-            _ => {
-                // Regular, contiguous or sparse: `check::entry` let no
-                // other type through.
-                let mut file = parent.create_file(name)?;
-                let what = || format!("writing {}", parent.shown_child(name).display());
-                let copied = io::copy(&mut entry, &mut file).io_context(what)?;
-                if copied != entry.size() {
-                    return Err(Error::invalid(format!(
-                        "{} ended early (truncated layer)",
-                        String::from_utf8_lossy(&rel)
-                    )));
-                }
-            }
-        }
-        report.skipped_xattrs += set_meta(&parent, name, &meta, kind, options)?;
-        if kind.is_dir() {
-            dir_times.push((rel.clone(), meta.header.mtime().unwrap_or(0)));
-        }
-        created.insert(rel);
-        report.written += 1;
+        created.insert(item.path);
     }
-    for (dir, mtime) in dir_times.iter().rev() {
-        // Found again by its path: a later entry may have replaced it,
-        // and whatever is there now is inside the root.
-        if let Some((parent, name)) = root.parent(dir, Missing::Absent)? {
-            if parent.stat(name)?.is_some() {
-                parent.set_times(name, &file_times(*mtime))?;
-            }
-        }
-    }
+    place.finish_dirs()?;
+    let mut report = place.report();
+    report.removed = removed;
     Ok(report)
-}
-
-fn vanished() -> Error {
-    Error::invalid("a parent directory vanished while the layer was applied")
 }
 
 /// Delete `target` (a whiteout): the path itself, never what it links to.
@@ -248,75 +162,6 @@ fn empty_dir(root: &Root, dir: Option<&[u8]>, created: &HashSet<Vec<u8>>) -> Res
         }
     }
     Ok(removed)
-}
-
-/// Whether `stat` is an overlayfs whiteout's: a character device 0/0.
-fn is_overlay_whiteout(stat: &Stat) -> bool {
-    FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice && stat.st_rdev == 0
-}
-
-/// Put an overlayfs whiteout in `target`'s place (inside this layer's
-/// directory, whose own entry of that name it replaces).
-fn overlay_whiteout(root: &Root, target: &[u8]) -> Result<()> {
-    let (dir, name) = root
-        .parent(target, Missing::Replace)?
-        .ok_or_else(vanished)?;
-    dir.remove(name)?;
-    if !dir.mknod(name, FileType::CharacterDevice, 0, 0)? {
-        return Err(Error::new(
-            img_core::Kind::Io,
-            format!(
-                "writing the whiteout {}: not permitted (overlay layers need root)",
-                dir.shown_child(name).display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Make a device node or FIFO; `false` when not permitted (not root).
-fn make_node(dir: &Dir, name: &OsStr, meta: &EntryMeta) -> Result<bool> {
-    let header = &meta.header;
-    let file_type = match header.entry_type() {
-        tar::EntryType::Char => FileType::CharacterDevice,
-        tar::EntryType::Block => FileType::BlockDevice,
-        _ => FileType::Fifo,
-    };
-    let major = header.device_major().ok().flatten().unwrap_or(0);
-    let minor = header.device_minor().ok().flatten().unwrap_or(0);
-    let mode = header.mode().unwrap_or(0o644) & 0o7777;
-    dir.mknod(name, file_type, mode, rustix::fs::makedev(major, minor))
-}
-
-/// Owner, mode, extended attributes and (for non-directories) time;
-/// returns the number of extended attributes the filesystem refused.
-fn set_meta(
-    dir: &Dir,
-    name: &OsStr,
-    meta: &EntryMeta,
-    kind: tar::EntryType,
-    options: &Options,
-) -> Result<u64> {
-    let header = &meta.header;
-    if options.preserve_owners {
-        let uid = header.uid().ok().and_then(|u| u32::try_from(u).ok());
-        let gid = header.gid().ok().and_then(|g| u32::try_from(g).ok());
-        dir.chown(name, uid, gid)?;
-    }
-    let mut refused = 0;
-    for (attribute, value) in meta.xattrs() {
-        if dir.set_xattr(name, attribute, value).is_err() {
-            refused += 1;
-        }
-    }
-    if kind != tar::EntryType::Symlink {
-        // After chown, which clears set-user-ID bits.
-        dir.chmod(name, header.mode().unwrap_or(0o644) & 0o7777)?;
-    }
-    if !kind.is_dir() {
-        dir.set_times(name, &file_times(header.mtime().unwrap_or(0)))?;
-    }
-    Ok(refused)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! * [`tarout`]: writing tar streams (the one home of tar's blocks), and
 //!   entries with their metadata under new names.
 //! * [`flatten`]: a stack of layers into one root filesystem tar, streamed.
+//! * [`place`]: one entry of a layer made in a destination, through
+//!   directory handles; what both unpackers below write with.
 //! * [`extract`]: a layer applied to a directory, never writing outside it.
 //! * [`rootfs`]: an image's layers written into one directory, in parallel,
 //!   each path once (`img-export --output-dir`).
@@ -38,6 +40,7 @@ pub mod flatten;
 pub mod ingest;
 pub mod layer;
 pub mod list;
+pub(crate) mod place;
 pub mod rootfs;
 pub mod stored;
 pub mod tarout;

@@ -1,7 +1,6 @@
-//! Layers and trees for the unit tests of extraction, flattening and the
-//! rootfs engine, which compare what each makes of the same layers.
-
-#![allow(clippy::unwrap_used)]
+//! Layers made in memory for the unpackers' tests, and the trees they
+//! leave described as text: one home for what the tests of `extract`,
+//! `rootfs` and `unpack` build.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,20 +8,23 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use crate::flatten::LayerSource;
 use img_core::error::Result;
 
-use crate::flatten::LayerSource;
-
 /// One entry of a test layer.
-pub(crate) enum E<'a> {
+pub enum E<'a> {
+    /// A directory and its mode.
     Dir(&'a str, u32),
+    /// A regular file, its content and mode.
     File(&'a str, &'a str, u32),
+    /// A symbolic link and its target.
     Sym(&'a str, &'a str),
+    /// A hard link and its target.
     Hard(&'a str, &'a str),
 }
 
-/// A layer of `entries`, the nth modified at 1 000 000 + n seconds.
-pub(crate) fn layer(entries: &[E<'_>]) -> Vec<u8> {
+/// A layer tar of `entries`, each a second newer than the one before.
+pub fn layer(entries: &[E<'_>]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (n, e) in entries.iter().enumerate() {
         let mut h = tar::Header::new_gnu();
@@ -55,42 +57,53 @@ pub(crate) fn layer(entries: &[E<'_>]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// Every path with its type, mode, content, link count and, `with_times`,
-/// (except for links) modification time.
-pub(crate) fn tree(root: &Path, with_times: bool) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, with_times: bool, out: &mut BTreeMap<String, String>) {
+/// Every path with its type, mode, content, link count and (except for
+/// links) modification time.
+pub fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         for e in fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             let m = fs::symlink_metadata(&p).unwrap();
             let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let time = if with_times {
-                format!(" {}", m.mtime())
-            } else {
-                String::new()
-            };
             let desc = if m.file_type().is_symlink() {
                 format!("-> {}", fs::read_link(&p).unwrap().display())
             } else if m.is_dir() {
-                walk(root, &p, with_times, out);
-                format!("dir {:o}{time}", m.permissions().mode() & 0o7777)
+                walk(root, &p, out);
+                format!("dir {:o} {}", m.permissions().mode() & 0o7777, m.mtime())
             } else {
                 format!(
-                    "file {:o} {:?} links {}{time}",
+                    "file {:o} {:?} links {} {}",
                     m.permissions().mode() & 0o7777,
                     fs::read_to_string(&p).unwrap(),
                     m.nlink(),
+                    m.mtime()
                 )
             };
             out.insert(rel, desc);
         }
     }
     let mut out = BTreeMap::new();
-    walk(root, root, with_times, &mut out);
+    walk(root, root, &mut out);
     out
 }
 
+/// `tree` without directories' times, which applying layers one at a
+/// time sets to now wherever a later layer writes into a directory (as
+/// `tar -x` of each layer in turn does).
+pub fn untimed_dirs(tree: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tree.into_iter()
+        .map(|(path, desc)| match desc.strip_prefix("dir ") {
+            Some(rest) => (
+                path,
+                format!("dir {}", rest.split(' ').next().unwrap_or("")),
+            ),
+            None => (path, desc),
+        })
+        .collect()
+}
+
 /// A layer held in memory.
-pub(crate) struct Mem(pub Vec<u8>);
+pub struct Mem(pub Vec<u8>);
 
 impl LayerSource for Mem {
     fn open(&self) -> Result<Box<dyn Read + '_>> {
@@ -99,4 +112,50 @@ impl LayerSource for Mem {
     fn describe(&self) -> String {
         "test layer".into()
     }
+}
+
+/// Three layers with every kind of entry, whiteouts, an opaque directory,
+/// hard links, a path written twice and a read-only directory.
+pub fn stack() -> Vec<Vec<u8>> {
+    let l1 = layer(&[
+        E::Dir("a", 0o750),
+        E::Dir("a/b", 0o755),
+        E::File("a/b/f", "one", 0o644),
+        E::Hard("a/hl", "a/b/f"),
+        E::Hard("a/hl2", "a/b/f"),
+        E::Dir("c", 0o755),
+        E::File("c/k", "keep", 0o4755),
+        E::Sym("c/sym", "../a/b/f"),
+        E::File("c/same", "kept", 0o600),
+        E::Hard("c/same-link", "c/same"),
+        E::Dir("d", 0o755),
+        E::File("d/g", "gone", 0o644),
+        E::Dir("d/sub", 0o755),
+        E::File("d/sub/x", "deep", 0o644),
+        E::Dir("e", 0o755),
+        E::File("e/x", "x", 0o644),
+        E::Dir("f", 0o755),
+        E::File("f/inside", "in", 0o644),
+        E::Dir("ro", 0o555),
+        E::File("ro/file", "in a read-only directory", 0o444),
+    ]);
+    let l2 = layer(&[
+        E::Dir("a", 0o700),
+        E::File("a/b/f", "two", 0o600),
+        E::Dir("d", 0o755),
+        E::File("d/.wh..wh..opq", "", 0o644),
+        E::File("d/n", "new", 0o644),
+        E::File("c/.wh.k", "", 0o644),
+        E::File(".wh.e", "", 0o644),
+        E::File("f", "file now", 0o644),
+        E::File("twice", "first", 0o644),
+        E::File("twice", "second", 0o640),
+    ]);
+    let l3 = layer(&[
+        E::Dir("e", 0o755),
+        E::File("e/y", "back", 0o644),
+        E::Sym("lnk", "/nowhere"),
+        E::Dir("ro", 0o500),
+    ]);
+    vec![l1, l2, l3]
 }

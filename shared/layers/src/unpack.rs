@@ -2,7 +2,12 @@
 //! applied in overlay form (whiteouts as overlayfs writes them) into a
 //! scratch directory, its uncompressed bytes checked against the diff_id
 //! the image config names, and adopted as that layer's snapshot (see
-//! `img_store::Snapshots`). A snapshot that exists is not unpacked again;
+//! `img_store::Snapshots`). A snapshot is one layer's own tree, so there is
+//! nothing to decide between layers: its entries are made as they are read,
+//! by the same [`crate::place`] that `img-export --output-dir`'s engine
+//! ([`crate::rootfs`]) makes an image's entries with (large files written
+//! by a thread of their own while the next bytes are inflated, metadata
+//! set through each file's descriptor). A snapshot that exists is not unpacked again;
 //! the missing snapshots of an image are unpacked in parallel, one thread
 //! per layer (as many as there are cores).
 

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use img_container::execute::{self, Settings, Stdout};
+use img_container::execute::{self, Settings, Start, Stdout};
 use img_container::monitor::{self, StartError};
 use img_container::network::{reserve, Port};
 use img_container::process::{self, Overrides};
@@ -153,6 +153,7 @@ pub fn run(
     let mut settings = options.settings.clone();
     settings.isolation = config.isolation.clone();
     settings.runtime_dir = runtime_dir;
+    settings.volatile = options.remove;
     if settings.stdout == Stdout::Inherit {
         // Kept as Docker keeps a foreground container's output, for
         // img-logs once it ended.
@@ -165,13 +166,20 @@ pub fn run(
         &lowers,
         &config.process,
         &settings,
-        &mut |runtime, pid| {
+        &mut |runtime, start| {
+            // Recorded as running once the process is about to start (its
+            // ID comes a moment later): a client the container serves
+            // already must find it running.
+            let pid = match start {
+                Start::Imminent => 0,
+                Start::Running(pid) => pid,
+            };
             record.runtime = runtime.name.clone();
             record.state = State::Running {
                 pid,
                 started: Some(img_store::compose::timestamp(chrono::Utc::now())),
             };
-            dir.save(&record)
+            dir.save_unsynced(&record)
         },
     );
     let mut record = dir.load().unwrap_or(container);

@@ -53,6 +53,16 @@ impl Replace {
         mode: Some(0o644),
     };
 
+    /// What matters only while the machine runs — notes for the reaper of
+    /// a killed program, a container's state while it runs — whose loss in
+    /// a crash changes nothing, since a crash ends every process they speak
+    /// of: renamed into place unsynced, world-readable, `.tmp-*`.
+    pub const VISIBLE: Replace = Replace {
+        prefix: ".tmp-",
+        durability: Durability::Renamed,
+        mode: Some(0o644),
+    };
+
     /// Replace `path` with `bytes`, the temporary file made in `dir` (the
     /// same file system as `path`).
     pub fn write(&self, dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
@@ -87,6 +97,13 @@ impl Replace {
 /// temp file, fsync, rename, fsync of the directory ([`Replace::DURABLE`]).
 pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     Replace::DURABLE.write(dir, path, bytes)
+}
+
+/// Replace `path` (inside `dir`) with `bytes` so that a reader sees the
+/// old or the new content, never a part, without syncing
+/// ([`Replace::VISIBLE`]).
+pub fn replace_visible(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    Replace::VISIBLE.write(dir, path, bytes)
 }
 
 /// Replace `path` (inside `dir`) with `value` as compact JSON, atomically

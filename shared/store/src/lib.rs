@@ -60,8 +60,8 @@ use std::sync::OnceLock;
 
 pub use blobs::{BlobWriter, MAX_METADATA_SIZE};
 pub use files::{
-    file_usage, idle_since, open_lock_file, remove_tree, same_file, tree_size, write_atomic,
-    write_json, Durability, Replace,
+    file_usage, idle_since, open_lock_file, remove_tree, replace_visible, same_file, tree_size,
+    write_atomic, write_json, Durability, Replace,
 };
 use files::{set_readable, sync_dir};
 pub use gc::{BuildCache, InUse, SweepOptions, SweepReport, PARTIAL_MAX_AGE};

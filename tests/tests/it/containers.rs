@@ -259,7 +259,13 @@ fn bad_input_changes_nothing() {
     assert!(run.stderr.contains("already allocated"), "{}", run.stderr);
     let run = env.sh("img-run --network host -p 80 base true").code(125);
     assert!(run.stderr.contains("published ports"), "{}", run.stderr);
+    // Found bad once pasta connects the network (it starts first): pasta
+    // ends with the run.
+    let run = env.sh("img-run --rm -u nosuchuser base true").code(125);
+    assert!(run.stderr.contains("nosuchuser"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert_eq!(env.sh("img-ps -aq").ok().stdout, "", "nothing half-created");
+    assert_no_leftovers(&env);
     for program in [
         "img-stop",
         "img-kill",
@@ -402,41 +408,48 @@ fn killed_programs_leave_no_container_process_or_mount() {
         Duration::from_secs(120),
     )
     .ok();
-    // img-run killed while `runc create` runs (a gate holds the runtime
-    // before it creates: img-run is killed, then the gate opens). The
-    // create finishes after its owner died, with nothing else of img
-    // running: the guard ends what it made, and the caller's output ends.
+    // img-run killed while the runtime makes the container (a gate holds
+    // it before it creates: img-run is killed, then the gate opens): `runc
+    // run` without a terminal, `runc create` with one. The runtime makes
+    // the container after its owner died, with nothing else of img
+    // running: the guard waits for it (for a run, until it started the
+    // container), ends what it made, and the caller's output ends. (On
+    // img's own network namespace the runtime could not make it at all:
+    // the namespace is joined through the dead owner's descriptor.)
     let dir = env.dir.path().display();
     let gate = format!(
-        "#!/bin/sh\ncase \" $* \" in *\" create \"*) : > {dir}/creating; read go < {dir}/gate;; esac\nexec runc \"$@\"\n"
+        "#!/bin/sh\ncase \" $* \" in *\" create \"*|*\" run \"*) : > {dir}/creating; read go < {dir}/gate;; esac\nexec runc \"$@\"\n"
     );
     std::fs::write(env.path("gated"), gate).unwrap();
-    env.sh("chmod +x gated && mkfifo gate").ok();
+    env.sh("chmod +x gated").ok();
     let gated = env.path("gated").display().to_string();
-    let run = sh_within(
-        &env,
-        &format!(
-            "img-run --runtime {gated} base busybox sleep 4000250 &
-             for n in $(seq 2000); do [ -e creating ] && break; sleep 0.005; done
-             [ -e creating ] || exit 1
-             kill -9 $!; wait $! || true
-             echo go > gate"
-        ),
-        Duration::from_secs(120),
-    )
-    .ok();
-    assert_eq!(run.stdout, "");
-    // The guard ends the container the create made once it is done (the
-    // waits allow a minute: on a loaded machine the create, the guard's
-    // wait for it and `runc delete` take seconds).
-    env.sh(
-        "for n in $(seq 2400); do
-           [ -z \"$(ls store/.img/runtime/gated 2>/dev/null)\" ] && ! pgrep -f '^busybox sleep 4000250' >/dev/null && exit 0
-           sleep 0.025
-         done
-         ls store/.img/runtime/gated; exit 1",
-    )
-    .ok();
+    for (flags, marker) in [("", 4_000_250), ("-t", 4_000_260)] {
+        let run = sh_within(
+            &env,
+            &format!(
+                "rm -f creating gate; mkfifo gate
+                 img-run {flags} --network none --runtime {gated} base busybox sleep {marker} &
+                 for n in $(seq 2000); do [ -e creating ] && break; sleep 0.005; done
+                 [ -e creating ] || {{ kill -9 $!; exit 1; }}
+                 kill -9 $!; wait $! || true
+                 echo go > gate"
+            ),
+            Duration::from_secs(120),
+        )
+        .ok();
+        assert_eq!(run.stdout, "", "{flags}");
+        // The guard ends the container once the runtime made it (the
+        // waits allow a minute: on a loaded machine the runtime, the
+        // guard's wait for it and `runc delete` take seconds).
+        env.sh(&format!(
+            "for n in $(seq 2400); do
+               [ -z \"$(ls store/.img/runtime/gated 2>/dev/null)\" ] && ! pgrep -f '^busybox sleep {marker}' >/dev/null && exit 0
+               sleep 0.025
+             done
+             ls store/.img/runtime/gated; exit 1"
+        ))
+        .ok();
+    }
     // img-build killed during a RUN step.
     env.sh(
         "mkdir ctx && printf 'FROM base\\nRUN busybox sleep 4000300\\n' > ctx/Dockerfile

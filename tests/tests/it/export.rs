@@ -114,6 +114,55 @@ fn output_file_records_and_errors() {
     }
 }
 
+/// `-o` renames its finished file over the name: over a device node that
+/// would put a regular file in the device's place (as root, over
+/// /dev/null). A device, a named pipe or a directory there is refused, as
+/// docker save -o refuses it, before any work, and stays what it was.
+#[test]
+fn output_file_over_a_device_or_pipe_is_refused_and_left_alone() {
+    if !need(&["skopeo", "umoci", "busybox"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "busybox");
+    let device = if img_tests::is_root() {
+        "mknod null c 1 3 && "
+    } else {
+        ""
+    };
+    env.sh(&format!("{device}mkfifo fifo && mkdir dir")).ok();
+    let mut targets = vec![("fifo", "a named pipe"), ("dir", "a directory")];
+    if img_tests::is_root() {
+        targets.push(("null", "a character device"));
+    }
+    let programs = [
+        "img-save -o {} busybox",
+        "img-export -o {} busybox",
+        "img-layer create -o {} dir",
+    ];
+    for (target, kind) in targets {
+        for program in programs {
+            let command = program.replace("{}", target);
+            let run = env.sh(&command).code(1);
+            assert_eq!(
+                run.stderr.trim(),
+                format!(
+                    "{}: error: refusing to write to {target}: it is {kind}, and -o takes a regular \
+                     file or a new name; to write into it, send stdout there instead (> {target})",
+                    command.split(' ').next().unwrap_or_default()
+                ),
+                "{command}"
+            );
+        }
+    }
+    env.sh("test -p fifo && test -d dir && ! ls -A | grep -q img-partial")
+        .ok();
+    if img_tests::is_root() {
+        env.sh("test -c null && [ \"$(stat -c %t:%T null)\" = 1:3 ]")
+            .ok();
+    }
+}
+
 /// The layers of `whiteouts_opaque_dirs_and_hard_links_match_umoci`, with
 /// times, extended attributes, a device node (as root) and a hard link
 /// to a file that stays, as image `t` in layout `L` and the store.

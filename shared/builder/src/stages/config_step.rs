@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     /// A step that adds only a history entry (ARG).
     pub(super) fn history_step(
         &mut self,
@@ -89,10 +89,10 @@ impl Builder<'_> {
             return self.finish(next, &key, false);
         };
         if matches!(expanded, Instruction::Workdir(_)) && applied.workdir != "/" {
-            self.cache.ensure_layers(&next)?;
+            self.ensure_layers(&next)?;
             let work = self.work.path();
             workdir::add_step(
-                self.store,
+                &mut self.layers,
                 work,
                 &self.clock,
                 &mut next,

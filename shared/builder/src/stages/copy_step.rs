@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     pub(super) fn copy_step(
         &mut self,
         state: State,
@@ -81,7 +81,7 @@ impl Builder<'_> {
                     return self.finish(hit, &key, true);
                 }
                 by_source = Some(key);
-                self.cache.ensure_layers(&source)?;
+                self.ensure_layers(&source)?;
                 let mount = StepDir::new(self.work.path())?;
                 let root = mount.mount(self.store, &source)?;
                 source_mount = Some(mount);
@@ -135,11 +135,11 @@ impl Builder<'_> {
         if let Some(hit) = self.cached(&key, true) {
             let state = self.finish(hit, &key, true)?;
             if let Some(alias) = &by_source {
-                self.cache.record_alias(alias, &state)?;
+                self.cache().record_alias(alias, &state)?;
             }
             return Ok(state);
         }
-        self.cache.ensure_layers(&state)?;
+        self.ensure_layers(&state)?;
         let rootfs = step.mount(self.store, &state)?;
         let owner = chown.as_deref().map(|spec| owner::resolve(&rootfs, spec));
         request.owner = owner;
@@ -158,10 +158,10 @@ impl Builder<'_> {
             heredocs: &heredoc_names,
             dest,
         });
-        step.commit(self.store, &mut next, &created_by, &self.clock)?;
+        step.commit(&mut self.layers, &mut next, &created_by, &self.clock)?;
         let state = self.finish(next, &key, false)?;
         if let Some(alias) = &by_source {
-            self.cache.record_alias(alias, &state)?;
+            self.cache().record_alias(alias, &state)?;
         }
         Ok(state)
     }

@@ -5,9 +5,13 @@
 
 mod config_step;
 mod copy_step;
+mod parallel;
 mod run_step;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use parallel::Output;
 
 use serde_json::Value;
 
@@ -16,6 +20,7 @@ use super::cache::{self, StepKey};
 use super::clock::Clock;
 use super::copy;
 use super::history;
+use super::layer_compression::LayerCompression;
 use super::mounts::{self, Kind as MountKind, Mount};
 use super::owner;
 use super::run_script;
@@ -38,8 +43,9 @@ use img_dockerfile::{
 use img_runner::run::find_image;
 use img_store::Store;
 
-/// One build in progress.
-pub struct Builder<'a> {
+/// One build in progress; `'e` is what its compression threads' scope may
+/// borrow.
+pub struct Builder<'a, 'e> {
     store: &'a Store,
     options: &'a Options,
     progress: &'a dyn Progress,
@@ -58,20 +64,27 @@ pub struct Builder<'a> {
     /// Whether the current stage set CMD (ENTRYPOINT clears only an
     /// inherited one, as Docker's builder decides).
     cmd_set: bool,
-    /// The caches steps are looked up in, and what the build went through.
-    cache: StepCache<'a>,
+    /// The caches steps are looked up in, and what the build went through
+    /// (shared by the stages built at once).
+    cache: Arc<Mutex<StepCache<'a>>>,
     /// The times the build writes.
     clock: Clock,
+    /// New layers being compressed, off the critical path.
+    layers: LayerCompression<'a, 'e>,
+    /// Where progress lines go (see `parallel.rs`).
+    out: Output,
 }
 
-impl<'a> Builder<'a> {
+impl<'a, 'e> Builder<'a, 'e> {
     /// Read the Dockerfile and the ignore file; declare the global ARGs.
+    /// New layers are compressed by threads of `scope`.
     pub fn new(
         store: &'a Store,
         options: &'a Options,
         progress: &'a dyn Progress,
         platform: Platform,
-    ) -> Result<Builder<'a>> {
+        scope: &'a std::thread::Scope<'a, 'e>,
+    ) -> Result<Builder<'a, 'e>> {
         let file = dockerfile::parse_named(&options.dockerfile_name, &options.dockerfile)?;
         check_copy_from(&file, &options.dockerfile_name)?;
         let clock = Clock::new(options.source_date_epoch)?;
@@ -111,8 +124,14 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             cmd_set: false,
-            cache: StepCache::new(store, options.no_cache, progress),
+            cache: Arc::new(Mutex::new(StepCache::new(
+                store,
+                options.no_cache,
+                progress,
+            ))),
             clock,
+            layers: LayerCompression::new(scope, store),
+            out: Output::Live,
         })
     }
 
@@ -122,7 +141,7 @@ impl<'a> Builder<'a> {
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
-        self.cache.import(
+        self.cache().import(
             &self.options.cache_from,
             &self.options.pull_options.client,
             self.progress,
@@ -132,21 +151,57 @@ impl<'a> Builder<'a> {
         let mut starts = self.options.cache_from.len() + 2;
         let state = loop {
             match self.build_target() {
-                Err(e) if starts > 1 => match self.cache.restart() {
-                    Some(why) => {
-                        starts -= 1;
-                        self.say(&format!(
-                            "[Cache] {why}; building again, taking only hits whose layers can be had"
-                        ));
-                        self.done = vec![None; self.file.stages.len()];
-                        self.step = 0;
-                    }
-                    None => return Err(e),
-                },
+                Err(e) if starts > 1 => {
+                    // The steps made so far are cache hits of the next
+                    // start once their layers are settled.
+                    let why = match self.settle(None) {
+                        Ok(()) => self.cache().restart(),
+                        Err(_) => None,
+                    };
+                    let Some(why) = why else {
+                        return Err(e);
+                    };
+                    starts -= 1;
+                    self.say(&format!(
+                        "[Cache] {why}; building again, taking only hits whose layers can be had"
+                    ));
+                    self.done = vec![None; self.file.stages.len()];
+                    self.step = 0;
+                }
                 other => break other?,
             }
         };
         self.finish_image(state)
+    }
+
+    /// Wait for the layers being compressed; put their blobs into `state`
+    /// and into the steps recorded so far (the cache entries written with
+    /// placeholders are written again).
+    fn settle(&mut self, state: Option<&mut State>) -> Result<()> {
+        self.layers.settle()?;
+        if let Some(state) = state {
+            self.layers.resolve(&mut state.layers);
+        }
+        let layers = &self.layers;
+        self.cache().resolve_layers(&|list| layers.resolve(list))
+    }
+
+    /// Put `state`'s layers into the store, fetching those it lacks from
+    /// the caches — all but those being compressed, whose snapshots are
+    /// there already.
+    fn ensure_layers(&mut self, state: &State) -> Result<()> {
+        let stored: Vec<_> = state
+            .layers
+            .iter()
+            .filter(|l| !self.layers.is_pending(l.digest()))
+            .cloned()
+            .collect();
+        // A fetch may start a credential helper: see `parallel::CHILDREN`.
+        let _children = stored
+            .iter()
+            .any(|l| !self.store.has_blob(l.digest()))
+            .then(|| parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner()));
+        self.cache().ensure(&stored)
     }
 
     /// Build the stages the target needs; the target's state.
@@ -164,15 +219,14 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|&i| 1 + self.file.stages[i].instructions.len())
             .sum();
-        for &index in &needed {
-            let state = self.build_stage(index)?;
-            self.done[index] = Some(state);
-        }
+        self.build_stages(&needed)?;
         let state = self.done[target]
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
         // The image needs its layers in the store.
-        self.cache.ensure_layers(&state)?;
+        let mut state = state;
+        self.settle(Some(&mut state))?;
+        self.cache().ensure_layers(&state)?;
         Ok(state)
     }
 
@@ -198,7 +252,7 @@ impl<'a> Builder<'a> {
                 unused.join(" ")
             ));
         }
-        self.cache
+        self.cache()
             .write_inline(&self.options.cache_to, &last_step, &mut state)?;
         let target = img_store::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
@@ -213,7 +267,7 @@ impl<'a> Builder<'a> {
             Some(r) => r,
             None => img_store::compose::name(self.store, &target, None)?,
         };
-        self.cache.export(
+        self.cache().export(
             &self.options.cache_to,
             &self.options.pull_options.client,
             &last_step,
@@ -221,10 +275,11 @@ impl<'a> Builder<'a> {
         Ok(Built { target, record })
     }
 
-    fn say(&self, line: &str) {
-        if !self.options.quiet {
-            eprintln!("{line}");
-        }
+    /// The caches, while the guard lives (never across another call of
+    /// this).
+    fn cache(&self) -> MutexGuard<'_, StepCache<'a>> {
+        // A stage's thread that panicked fails the build anyway.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The stage `name` names for COPY --from and RUN --mount from: its
@@ -248,40 +303,15 @@ impl<'a> Builder<'a> {
     }
 
     /// The stages `target` needs, itself included, in file order: those
-    /// its FROM names and those its COPY --from names, and theirs.
+    /// it depends on (see [`Builder::depends_on`]), and theirs.
     fn needed(&self, target: usize) -> Vec<usize> {
-        let escape = self.file.directives.escape;
-        let global = |n: &str| self.global.get(n);
         let mut wanted = vec![false; self.file.stages.len()];
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
             if std::mem::replace(&mut wanted[i], true) {
                 continue;
             }
-            let stage = &self.file.stages[i];
-            let mut refs = Vec::new();
-            if let Ok(base) = stage.from.expand(&global, escape) {
-                if let Some(j) = self.stage_by_name(&base.image).filter(|&j| j < i) {
-                    todo.push(j);
-                }
-            }
-            for located in &stage.instructions {
-                if let Instruction::Copy {
-                    from: Some(from), ..
-                } = &located.value
-                {
-                    // A reference only the stage's own ARGs resolve is
-                    // found when the COPY runs (see `stage_result`).
-                    if let Ok(name) = dockerfile::expand_word(from, &global, escape) {
-                        refs.push(name);
-                    }
-                }
-            }
-            for r in refs {
-                if let Some(j) = self.stage_named(&r).filter(|&j| j < i) {
-                    todo.push(j);
-                }
-            }
+            todo.extend(self.depends_on(i));
         }
         (0..wanted.len()).filter(|&i| wanted[i]).collect()
     }
@@ -374,6 +404,8 @@ impl<'a> Builder<'a> {
             let id = state.image_id()?;
             return Ok((state, id));
         }
+        // A pull may start a credential helper: see `parallel::CHILDREN`.
+        let children = parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
         let found = find_image(
             self.store,
             image,
@@ -382,8 +414,9 @@ impl<'a> Builder<'a> {
             &self.options.pull_options,
             self.progress,
         )?;
+        drop(children);
         if let Ok(reference) = img_core::reference::Reference::parse(image) {
-            self.cache.note_base(reference);
+            self.cache().note_base(reference);
         }
         Ok((State::from_image(&found), found.id().clone()))
     }
@@ -462,7 +495,8 @@ impl<'a> Builder<'a> {
     /// The step `step` from a cache (unless --no-cache), saying where it
     /// was found; or, when `explain` and misses are explained, why not.
     fn cached(&mut self, step: &StepKey, explain: bool) -> Option<State> {
-        if let Some(hit) = self.cache.lookup(step) {
+        let hit = self.cache().lookup(step);
+        if let Some(hit) = hit {
             match hit.found {
                 Found::Local => self.say(" ---> Using cache"),
                 Found::Imported(label) => self.say(&format!(" ---> Using cache from {label}")),
@@ -470,7 +504,8 @@ impl<'a> Builder<'a> {
             return Some(hit.state);
         }
         if explain {
-            if let Some(why) = self.cache.explain_miss(step) {
+            let why = self.cache().explain_miss(step);
+            if let Some(why) = why {
                 self.say(&format!(" ---> Cache miss: {why}"));
             }
         }
@@ -484,7 +519,7 @@ impl<'a> Builder<'a> {
             state.key = step.key();
             state.stamp(self.clock.now());
         }
-        self.cache.record(step, &state, !found)?;
+        self.cache().record(step, &state, !found)?;
         self.say(&format!(" ---> {}", digest::short(&state.image_id()?)));
         Ok(state)
     }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     pub(super) fn run_step(
         &mut self,
         state: State,
@@ -80,10 +80,10 @@ impl Builder<'_> {
         if let Some(hit) = self.cached(&key, true) {
             return self.finish(hit, &key, true);
         }
-        self.cache.ensure_layers(&state)?;
+        self.ensure_layers(&state)?;
         for mount in mounts.iter().filter(|m| m.kind == MountKind::Cache) {
             let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
-            self.cache
+            self.cache()
                 .fill_cache_mount(&id, &mounts::cache_dir(&self.store.state_dir(), mount)?);
         }
         for bind in pending {
@@ -95,23 +95,27 @@ impl Builder<'_> {
             &scope.history_args(&|name| variable(&env, scope, name)),
             &args,
         );
+        let log = self.run_log(&mut settings);
         let run = steps::Run {
             args,
             build_env,
             settings: &settings,
         };
-        let quiet = self.options.quiet;
-        let step = steps::run(self.store, self.work.path(), &state, &run, &|id| {
-            if !quiet {
-                eprintln!(" ---> Running in {id}");
-            }
-        })?;
+        let step = {
+            // One container at a time: see `parallel::CHILDREN`.
+            let _children = parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+            steps::run(self.store, self.work.path(), &state, &run, &|id| {
+                self.say(&format!(" ---> Running in {id}"));
+            })
+        };
+        self.keep_run_output(log);
+        let step = step?;
         drop(held);
         drop(pipe);
         let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
         mounts::remove_mount_points(&step.dir.upper(), &state.snapshots(self.store)?, &targets);
         let mut next = state;
-        step.commit(self.store, &mut next, &created_by, &self.clock)?;
+        step.commit(&mut self.layers, &mut next, &created_by, &self.clock)?;
         self.finish(next, &key, false)
     }
 
@@ -126,7 +130,7 @@ impl Builder<'_> {
             MountKind::Cache => {
                 let dir = mounts::cache_dir(&self.store.state_dir(), mount)?;
                 let id = mount.id.clone().unwrap_or_else(|| mount.target.clone());
-                self.cache.note_cache_mount(&id, &dir);
+                self.cache().note_cache_mount(&id, &dir);
                 provided.bind = Some(Bind {
                     source: dir,
                     destination: mount.target.clone(),
@@ -227,7 +231,7 @@ impl Builder<'_> {
         let root = match pending.root {
             BindRoot::Context(context) => context,
             BindRoot::State(other) => {
-                self.cache.ensure_layers(&other)?;
+                self.ensure_layers(&other)?;
                 let dir = StepDir::new(self.work.path())?;
                 let root = dir.mount(self.store, &other)?;
                 held.push(dir);

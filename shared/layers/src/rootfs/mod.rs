@@ -19,11 +19,11 @@
 //! is read again from its layer and written under the link's path.
 //!
 //! Everything is made through the destination's [`Root`] and directory
-//! handles ([`place`]): nothing driven by a layer's content reaches outside
-//! it. Each entry is checked ([`check::entry`]) as it is read.
+//! handles ([`crate::place`], which also makes the entries of the store's
+//! snapshots: one layer each, in overlay form): nothing driven by a layer's
+//! content reaches outside it. Each entry is checked ([`check::entry`]) as it is read.
 
 mod facts;
-mod place;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -32,12 +32,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use facts::{Above, Facts};
-use place::{Item, Place};
 
 use crate::check;
-use crate::extract::Report;
 use crate::flatten::LayerSource;
-use crate::tarout::EntryMeta;
+use crate::place::{Item, Place, Report};
 use crate::whiteout::{self, Kind as Whiteout};
 use img_core::confine::Root;
 use img_core::error::{Error, Result};
@@ -107,7 +105,7 @@ pub fn unpack(
     let staging_name = OsString::from(format!(".img-unpack-{}", random_hex()?));
     root.top().create_dir(&staging_name)?;
     let staging = root.top().open_dir(&staging_name)?;
-    let place = Place::new(root, staging, options.preserve_owners);
+    let place = Place::new(root, Some(staging), options.preserve_owners);
     let shared = Shared {
         place: &place,
         layers,
@@ -214,17 +212,7 @@ impl Shared<'_, '_> {
                 Whiteout::Meta => continue,
                 Whiteout::Entry => {}
             }
-            let kind = entry.header().entry_type();
-            let symlink = (kind == tar::EntryType::Symlink)
-                .then(|| entry.link_name_bytes().unwrap_or_default().into_owned());
-            let size = entry.size();
-            let item = Item {
-                meta: EntryMeta::of(&mut entry)?,
-                path: checked.path,
-                hard_link: checked.hard_link,
-                symlink,
-                size,
-            };
+            let item = Item::of(&mut entry, checked.path, checked.hard_link)?;
             facts.entry(idx, &item.path, item.is_dir(), item.hard_link.as_deref());
             if above.is_none() {
                 let wait = pending.len() >= MAX_PENDING;
@@ -343,15 +331,7 @@ impl Shared<'_, '_> {
             if at != idx {
                 continue;
             }
-            let size = entry.size();
-            let item = Item {
-                meta: EntryMeta::of(&mut entry)?,
-                path: path.to_vec(),
-                hard_link: None,
-                symlink: (entry.header().entry_type() == tar::EntryType::Symlink)
-                    .then(|| entry.link_name_bytes().unwrap_or_default().into_owned()),
-                size,
-            };
+            let item = Item::of(&mut entry, path.to_vec(), None)?;
             return self.place.make(&item, &mut entry, &mut Vec::new());
         }
         Err(Error::invalid(format!(

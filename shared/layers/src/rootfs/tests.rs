@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::*;
-use crate::test_layers::{layer, tree, Mem, E};
+use crate::test_layers::{layer, stack, tree, Mem, E};
 use crate::{extract, flatten};
 
 /// Unpack `layers` with `workers` workers into a new directory of `tmp`.
@@ -41,65 +41,17 @@ fn applied(tmp: &Path, name: &str, layers: &[Vec<u8>]) {
     extract::apply(&flat[..], &dest, &options).unwrap();
 }
 
-fn stack() -> Vec<Vec<u8>> {
-    let l1 = layer(&[
-        E::Dir("a", 0o750),
-        E::Dir("a/b", 0o755),
-        E::File("a/b/f", "one", 0o644),
-        E::Hard("a/hl", "a/b/f"),
-        E::Hard("a/hl2", "a/b/f"),
-        E::Dir("c", 0o755),
-        E::File("c/k", "keep", 0o4755),
-        E::Sym("c/sym", "../a/b/f"),
-        E::File("c/same", "kept", 0o600),
-        E::Hard("c/same-link", "c/same"),
-        E::Dir("d", 0o755),
-        E::File("d/g", "gone", 0o644),
-        E::Dir("d/sub", 0o755),
-        E::File("d/sub/x", "deep", 0o644),
-        E::Dir("e", 0o755),
-        E::File("e/x", "x", 0o644),
-        E::Dir("f", 0o755),
-        E::File("f/inside", "in", 0o644),
-        E::Dir("ro", 0o555),
-        E::File("ro/file", "in a read-only directory", 0o444),
-    ]);
-    let l2 = layer(&[
-        E::Dir("a", 0o700),
-        E::File("a/b/f", "two", 0o600),
-        E::Dir("d", 0o755),
-        E::File("d/.wh..wh..opq", "", 0o644),
-        E::File("d/n", "new", 0o644),
-        E::File("c/.wh.k", "", 0o644),
-        E::File(".wh.e", "", 0o644),
-        E::File("f", "file now", 0o644),
-        E::File("twice", "first", 0o644),
-        E::File("twice", "second", 0o640),
-    ]);
-    let l3 = layer(&[
-        E::Dir("e", 0o755),
-        E::File("e/y", "back", 0o644),
-        E::Sym("lnk", "/nowhere"),
-        E::Dir("ro", 0o500),
-    ]);
-    vec![l1, l2, l3]
-}
-
 #[test]
 fn unpacking_equals_extracting_the_flattened_layers() {
     let tmp = tempfile::tempdir().unwrap();
     let layers = stack();
     applied(tmp.path(), "applied", &layers);
-    let want = tree(&tmp.path().join("applied"), true);
+    let want = tree(&tmp.path().join("applied"));
     assert!(want.contains_key("a/hl"));
     for workers in [1, 2, 3] {
         let name = format!("unpacked-{workers}");
         unpacked(tmp.path(), &name, &layers, workers).unwrap();
-        assert_eq!(
-            tree(&tmp.path().join(&name), true),
-            want,
-            "{workers} workers"
-        );
+        assert_eq!(tree(&tmp.path().join(&name)), want, "{workers} workers");
     }
 }
 
@@ -112,16 +64,12 @@ fn a_hard_link_keeps_content_its_target_had_in_its_layer() {
         layer(&[E::File("t", "new", 0o600)]),
     ];
     applied(tmp.path(), "applied", &layers);
-    let want = tree(&tmp.path().join("applied"), true);
+    let want = tree(&tmp.path().join("applied"));
     assert!(want["l1"].contains("\"old\" links 2"), "{want:?}");
     for workers in [1, 3] {
         let name = format!("unpacked-{workers}");
         unpacked(tmp.path(), &name, &layers, workers).unwrap();
-        assert_eq!(
-            tree(&tmp.path().join(&name), true),
-            want,
-            "{workers} workers"
-        );
+        assert_eq!(tree(&tmp.path().join(&name)), want, "{workers} workers");
     }
 }
 
@@ -277,7 +225,7 @@ fn lower_layers_read_before_the_top_one_give_the_same_tree() {
         workers: 3,
     };
     unpack(&refs, &Root::open(&dest).unwrap(), &options).unwrap();
-    assert_eq!(tree(&dest, true), tree(&tmp.path().join("applied"), true));
+    assert_eq!(tree(&dest), tree(&tmp.path().join("applied")));
 }
 
 #[test]

@@ -12,6 +12,13 @@
 //! being read) is written into a staging directory of the destination and
 //! later moved to its place, or removed: its bytes are written once either
 //! way.
+//!
+//! Both unpackers make their entries here: [`crate::rootfs`] (an image's
+//! layers into one tree) and [`crate::extract`] (one layer applied to a
+//! directory, or written in overlay form as a snapshot). In overlay form
+//! ([`Place::overlay`]) a whiteout is an overlayfs whiteout (a character
+//! device 0/0) and an opaque directory carries `trusted.overlay.opaque`,
+//! as Docker's overlay2 driver keeps layers.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -20,9 +27,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use rustix::fs::{FileType, Gid, Mode, Uid, XattrFlags};
+use std::collections::HashSet;
 
-use crate::extract::Report;
+use rustix::fs::{FileType, Gid, Mode, Stat, Uid, XattrFlags};
+
 use crate::tarout::EntryMeta;
 use img_core::confine::{self, Dir, Missing, Root};
 use img_core::error::{Error, IoContext, Result};
@@ -44,6 +52,24 @@ pub struct Item {
 }
 
 impl Item {
+    /// The tar entry `entry`, at the checked path `path` (a hard link to
+    /// the checked `hard_link`).
+    pub fn of<R: Read>(
+        entry: &mut tar::Entry<'_, R>,
+        path: Vec<u8>,
+        hard_link: Option<Vec<u8>>,
+    ) -> Result<Item> {
+        let symlink = (entry.header().entry_type() == tar::EntryType::Symlink)
+            .then(|| entry.link_name_bytes().unwrap_or_default().into_owned());
+        Ok(Item {
+            size: entry.size(),
+            meta: EntryMeta::of(entry)?,
+            path,
+            hard_link,
+            symlink,
+        })
+    }
+
     /// The entry's type (a sparse file is a regular file here).
     pub fn kind(&self) -> tar::EntryType {
         self.meta.header.entry_type()
@@ -82,12 +108,30 @@ impl Item {
     }
 }
 
+/// What making a layer's entries did.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    /// Entries written.
+    pub written: u64,
+    /// Paths deleted by whiteouts and opaque directories.
+    pub removed: u64,
+    /// Device nodes not made (not root).
+    pub skipped_devices: u64,
+    /// Extended attributes the filesystem refused.
+    pub skipped_xattrs: u64,
+}
+
+/// The extended attribute that makes an overlayfs directory opaque.
+pub const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
+
 /// The destination and what making entries in it did.
 pub struct Place<'r> {
     root: &'r Root,
     preserve_owners: bool,
+    /// Whiteouts and opaque directories as overlayfs keeps them.
+    overlay: bool,
     /// Where files wait for their fate, and how many were put there.
-    staging: Dir,
+    staging: Option<Dir>,
     staged: AtomicU64,
     /// Directories made or given metadata: (path, mode, mtime).
     dirs: Mutex<Vec<(Vec<u8>, u32, u64)>>,
@@ -109,11 +153,12 @@ const IN_FLIGHT: usize = 3;
 
 impl<'r> Place<'r> {
     /// Make entries inside `root`, with a staging directory `staging` (a
-    /// fresh directory of the same file system).
-    pub fn new(root: &'r Root, staging: Dir, preserve_owners: bool) -> Place<'r> {
+    /// fresh directory of the same file system) for [`Place::stage`].
+    pub fn new(root: &'r Root, staging: Option<Dir>, preserve_owners: bool) -> Place<'r> {
         Place {
             root,
             preserve_owners,
+            overlay: false,
             staging,
             staged: AtomicU64::new(0),
             dirs: Mutex::new(Vec::new()),
@@ -121,6 +166,14 @@ impl<'r> Place<'r> {
             skipped_devices: AtomicU64::new(0),
             skipped_xattrs: AtomicU64::new(0),
         }
+    }
+
+    /// Write in overlay form: [`Place::whiteout`] and [`Place::opaque`]
+    /// mark what overlayfs hides, and a directory made where a whiteout is
+    /// becomes opaque (it replaces, not merges with, the lower one).
+    pub fn overlay(mut self) -> Place<'r> {
+        self.overlay = true;
+        self
     }
 
     /// The parent directory of `rel` (made where missing) and its name.
@@ -151,6 +204,8 @@ impl<'r> Place<'r> {
         let (parent, name) = self.parent(&item.path)?;
         let existing = parent.stat(name)?;
         let keep_dir = item.is_dir() && existing.as_ref().is_some_and(confine::is_dir);
+        let replaces_whiteout =
+            self.overlay && item.is_dir() && existing.as_ref().is_some_and(is_overlay_whiteout);
         if existing.is_some() && !keep_dir {
             parent.remove(name)?;
         }
@@ -160,6 +215,9 @@ impl<'r> Place<'r> {
             self.fill(item, file, content, buffer, &what)?;
         } else {
             self.make_special(item, &parent, name, keep_dir)?;
+        }
+        if replaces_whiteout {
+            parent.set_xattr(name, OVERLAY_OPAQUE, b"y")?;
         }
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -173,9 +231,10 @@ impl<'r> Place<'r> {
         content: &mut dyn Read,
         buffer: &mut Vec<u8>,
     ) -> Result<OsString> {
+        let staging = self.staging()?;
         let number = self.staged.fetch_add(1, Ordering::Relaxed);
         let name = OsString::from(number.to_string());
-        let file = self.staging.create_file(&name)?;
+        let file = staging.create_file(&name)?;
         self.fill(item, file, content, buffer, &|| item.shown())?;
         Ok(name)
     }
@@ -186,14 +245,46 @@ impl<'r> Place<'r> {
         if parent.stat(name)?.is_some() {
             parent.remove(name)?;
         }
-        parent.rename_from(&self.staging, staged, name)?;
+        parent.rename_from(self.staging()?, staged, name)?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Remove the staged file `staged`, which the image does not show.
     pub fn discard(&self, staged: &OsStr) -> Result<()> {
-        self.staging.remove_file(staged).map(|_| ())
+        self.staging()?.remove_file(staged).map(|_| ())
+    }
+
+    fn staging(&self) -> Result<&Dir> {
+        self.staging
+            .as_ref()
+            .ok_or_else(|| Error::invalid("staging a file needs a staging directory"))
+    }
+
+    /// In overlay form, an overlayfs whiteout in `target`'s place: what
+    /// the layers below have there is deleted from the overlay.
+    pub fn whiteout(&self, target: &[u8]) -> Result<()> {
+        let (dir, name) = self.parent(target)?;
+        dir.remove(name)?;
+        if !dir.mknod(name, FileType::CharacterDevice, 0, 0)? {
+            return Err(Error::new(
+                img_core::Kind::Io,
+                format!(
+                    "writing the whiteout {}: not permitted (overlay layers need root)",
+                    dir.shown_child(name).display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// In overlay form, mark the directory `dir` (`None`: the root) opaque
+    /// (made where missing): its children in the layers below are hidden.
+    pub fn opaque(&self, dir: Option<&[u8]>) -> Result<()> {
+        let found = self.root.dir(dir.unwrap_or_default(), Missing::Replace)?;
+        found
+            .ok_or_else(|| Error::invalid("a directory vanished while the layer was unpacked"))?
+            .set_xattr_self(OVERLAY_OPAQUE, b"y")
     }
 
     /// Make `name` in `dir` a hard link to the entry at `target`.
@@ -204,7 +295,7 @@ impl<'r> Place<'r> {
             .filter(|(dir, source)| dir.stat(source).is_ok_and(|s| s.is_some()))
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "hard link {} points to {}, which the image does not have",
+                    "hard link {} points to {}, which is not there before it",
                     String::from_utf8_lossy(path).escape_debug(),
                     String::from_utf8_lossy(target).escape_debug()
                 ))
@@ -306,10 +397,15 @@ impl<'r> Place<'r> {
     }
 
     /// Give the directories their modes and times, deepest last written
-    /// first; each is found again by its path, inside the root.
+    /// first (a path written twice gets what its last entry says); each is
+    /// found again by its path, inside the root.
     pub fn finish_dirs(&self) -> Result<()> {
         let dirs = std::mem::take(&mut *self.dirs.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut done: HashSet<&[u8]> = HashSet::new();
         for (path, mode, mtime) in dirs.iter().rev() {
+            if !done.insert(path) {
+                continue;
+            }
             if let Some((parent, name)) = self.root.parent(path, Missing::Absent)? {
                 if parent.stat(name)?.is_some_and(|s| confine::is_dir(&s)) {
                     parent.chmod(name, *mode)?;
@@ -329,6 +425,11 @@ impl<'r> Place<'r> {
             skipped_xattrs: self.skipped_xattrs.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Whether `stat` is an overlayfs whiteout's: a character device 0/0.
+pub fn is_overlay_whiteout(stat: &Stat) -> bool {
+    FileType::from_raw_mode(stat.st_mode) == FileType::CharacterDevice && stat.st_rdev == 0
 }
 
 fn owner(item: &Item) -> (Option<Uid>, Option<Gid>) {
