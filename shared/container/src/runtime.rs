@@ -240,30 +240,11 @@ impl Runtime {
         stdio: Stdio3,
         console_socket: Option<&Path>,
     ) -> std::result::Result<Created, CreateError> {
-        let io_error = |what: &str, e: std::io::Error| {
-            CreateError::Runtime(Error::io(format!("{what} ({})", self.name), e))
-        };
-        let pid_file = bundle.join("pid");
-        let _ = fs::remove_file(&pid_file);
-        let (mut reader, writer) = std::io::pipe().map_err(|e| io_error("making a pipe", e))?;
-        let mut command = self.command();
-        command
-            .arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file);
-        if let Some(socket) = console_socket {
-            command.arg("--console-socket").arg(socket);
-        }
-        command.arg(id);
-        command
-            .stdin(stdio.stdin)
-            .stdout(stdio.stdout)
-            .stderr(writer);
+        let (mut command, pid_file, mut reader) =
+            self.launch("create", bundle, id, console_socket, stdio)?;
         let status = command
             .status()
-            .map_err(|e| io_error(&format!("running {}", self.path.display()), e));
+            .map_err(|e| self.io_error(&format!("running {}", self.path.display()), e));
         // Our copy of the write end must go, or the pipe never ends.
         drop(command);
         let status = status?;
@@ -298,29 +279,13 @@ impl Runtime {
         id: &str,
         stdio: Stdio3,
     ) -> std::result::Result<Running, CreateError> {
-        let io_error = |what: &str, e: std::io::Error| {
-            CreateError::Runtime(Error::io(format!("{what} ({})", self.name), e))
-        };
-        let pid_file = bundle.join("pid");
-        let _ = fs::remove_file(&pid_file);
-        let (mut reader, writer) = std::io::pipe().map_err(|e| io_error("making a pipe", e))?;
-        let mut command = self.command();
-        command
-            .arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(id)
-            .stdin(stdio.stdin)
-            .stdout(stdio.stdout)
-            .stderr(writer)
-            // Signals are img's to pass on, once: a terminal's Ctrl-C
-            // reaches img's process group, not the runtime's.
-            .process_group(0);
+        let (mut command, pid_file, mut reader) = self.launch("run", bundle, id, None, stdio)?;
+        // Signals are img's to pass on, once: a terminal's Ctrl-C reaches
+        // img's process group, not the runtime's.
+        command.process_group(0);
         let child = command
             .spawn()
-            .map_err(|e| io_error(&format!("running {}", self.path.display()), e));
+            .map_err(|e| self.io_error(&format!("running {}", self.path.display()), e));
         // Our copy of the write end must go, or the pipe never ends.
         drop(command);
         let child = child?;
@@ -328,7 +293,7 @@ impl Runtime {
             .ok_or_else(|| CreateError::Runtime(Error::invalid("the runtime has no process ID")))?;
         // A child not yet waited for keeps its ID: the pidfd is its own.
         let seen = rustix::process::pidfd_open(runner, rustix::process::PidfdFlags::empty())
-            .map_err(|e| io_error("watching the runtime", e.into()))
+            .map_err(|e| self.io_error("watching the runtime", e.into()))
             .and_then(|pidfd| pidfile::wait(&pid_file, &pidfd, None).map_err(CreateError::Runtime));
         match seen {
             Ok(Seen::Written(pid)) => Ok(Running {
@@ -348,6 +313,43 @@ impl Runtime {
                 Err(e)
             }
         }
+    }
+
+    /// The runtime's `VERB --bundle BUNDLE --pid-file BUNDLE/pid
+    /// [--console-socket SOCKET] ID` with the container's stdio, and the pid
+    /// file (removed first, so a file there is this launch's) and the read
+    /// end of its stderr (what it says when it fails).
+    fn launch(
+        &self,
+        verb: &str,
+        bundle: &Path,
+        id: &str,
+        console_socket: Option<&Path>,
+        stdio: Stdio3,
+    ) -> std::result::Result<(Command, PathBuf, std::io::PipeReader), CreateError> {
+        let pid_file = bundle.join("pid");
+        let _ = fs::remove_file(&pid_file);
+        let (reader, writer) = std::io::pipe().map_err(|e| self.io_error("making a pipe", e))?;
+        let mut command = self.command();
+        command
+            .arg(verb)
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        if let Some(socket) = console_socket {
+            command.arg("--console-socket").arg(socket);
+        }
+        command
+            .arg(id)
+            .stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(writer);
+        Ok((command, pid_file, reader))
+    }
+
+    fn io_error(&self, what: &str, e: std::io::Error) -> CreateError {
+        CreateError::Runtime(Error::io(format!("{what} ({})", self.name), e))
     }
 
     /// Start the created container `id`.
