@@ -37,13 +37,7 @@ fn commit_message_and_healthcheck_as_docker_commit() {
         "{{.Config.User}} {{.Config.Env}}",
         "{{len .RootFS.Layers}}",
     ] {
-        let theirs = case
-            .docker(&format!("docker image inspect -f '{template}' {image}"))
-            .ok();
-        let ours = case
-            .img(&format!("img-inspect -f '{template}' {image}"))
-            .ok();
-        assert_eq!(ours.stdout, theirs.stdout, "{template}");
+        case.same_inspect(template, &image);
     }
     let history = "--format '{{.CreatedBy}}|{{.Comment}}'";
     let theirs = case
@@ -102,13 +96,7 @@ fn commit_of_a_container_as_docker_commit() {
     assert_eq!(current_config(&ours), current_config(&theirs));
     let template =
         "{{.Comment}}|{{.Author}}|{{.Config.Cmd}}|{{.Config.Env}}|{{len .RootFS.Layers}}";
-    let theirs = case
-        .docker(&format!("docker image inspect -f '{template}' {image}"))
-        .ok();
-    let ours = case
-        .img(&format!("img-inspect -f '{template}' {image}"))
-        .ok();
-    assert_eq!(ours.stdout, theirs.stdout);
+    case.same_inspect(template, &image);
     let history = "--no-trunc --format '{{.CreatedBy}}|{{.Comment}}'";
     let theirs = case
         .docker(&format!("docker history {history} {image}"))

@@ -142,13 +142,7 @@ fn inspect_templates_as_docker_inspect() {
         "{{upper .Os}}",
         "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}",
     ] {
-        let theirs = case
-            .docker(&format!("docker image inspect -f '{template}' {image}"))
-            .ok();
-        let ours = case
-            .img(&format!("img-inspect -f '{template}' {image}"))
-            .ok();
-        assert_eq!(ours.stdout, theirs.stdout, "{template}");
+        case.same_inspect(template, &image);
     }
     // {{json .Config}}: current Docker (API 1.50+) prints the OCI config's
     // fields, only those set; Docker 20.10 printed every field of its

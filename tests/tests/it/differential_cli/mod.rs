@@ -70,6 +70,18 @@ impl Case {
         self.env.sh(&format!("unset IMG_NOW\n{script}"))
     }
 
+    /// `docker image inspect -f TEMPLATE` and `img-inspect -f TEMPLATE` of
+    /// `image` print the same.
+    fn same_inspect(&self, template: &str, image: &str) {
+        let theirs = self
+            .docker(&format!("docker image inspect -f '{template}' {image}"))
+            .ok();
+        let ours = self
+            .img(&format!("img-inspect -f '{template}' {image}"))
+            .ok();
+        assert_eq!(ours.stdout, theirs.stdout, "{template}");
+    }
+
     /// A root filesystem tar `NAME.tar` holding a file that names it, so
     /// that its layer is this case's alone in the shared engine.
     fn rootfs(&self, name: &str) -> String {
