@@ -144,7 +144,7 @@ pub fn write_tar(output: Option<&Path>, what: &str, job: impl TarJob) -> Result<
 }
 
 fn to_file(path: &Path, job: impl TarJob) -> Result<()> {
-    refuse_special_file(path, what_kind_of_output(path))?;
+    refuse_special_file(path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -189,8 +189,8 @@ fn what_kind_of_output(path: &Path) -> Option<&'static str> {
 /// complete: over `/dev/null` as root that would put a regular file in the
 /// device's place. So, as `docker save -o` does, anything there that is not
 /// a regular file is refused before any work, and left as it is.
-fn refuse_special_file(path: &Path, kind: Option<&str>) -> Result<()> {
-    match kind {
+fn refuse_special_file(path: &Path) -> Result<()> {
+    match what_kind_of_output(path) {
         None => Ok(()),
         Some(kind) => Err(Error::new(
             Kind::FailedPrecondition,
