@@ -8,6 +8,11 @@
 //! and img-build runs many containers in turn. Between containers a
 //! signal does what it would have done without img's handler (it ends the
 //! program), so Ctrl-C and `timeout` work during a COPY as during a RUN.
+//!
+//! A build takes INT and TERM itself ([`on_stop`]): BuildKit passes no
+//! signal on to a RUN step's process (PID 1 of its namespace, which ignores
+//! what it does not handle) but cancels the build, killing every step
+//! under way.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -28,6 +33,8 @@ const SOON: i32 = -1;
 static PENDING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// The terminal that window size changes go to.
 static TERMINAL: Mutex<Option<File>> = Mutex::new(None);
+/// What INT and TERM do instead while set (see [`on_stop`]).
+static STOP: Mutex<Option<StopHook>> = Mutex::new(None);
 /// Whether the handlers are installed (or why they could not be).
 static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
 
@@ -89,6 +96,29 @@ pub(crate) fn forward_soon() -> Result<Forwarding> {
     Ok(Forwarding(()))
 }
 
+/// Called with INT or TERM; whether it took the signal (else the signal
+/// acts by default).
+type StopHook = Box<dyn Fn(i32) -> bool + Send>;
+
+/// INT and TERM call `hook` instead of going to a container, until the
+/// value returned is dropped; a signal `hook` declines (returns false for)
+/// acts by default — a build takes the first to cancel itself, and a
+/// second ends the program at once.
+pub fn on_stop(hook: impl Fn(i32) -> bool + Send + 'static) -> Result<Stopping> {
+    install()?;
+    *STOP.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+    Ok(Stopping(()))
+}
+
+/// INT and TERM go to a hook until this is dropped: see [`on_stop`].
+pub struct Stopping(());
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        *STOP.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 fn install() -> Result<()> {
     INSTALLED
         .get_or_init(|| {
@@ -115,6 +145,15 @@ fn deliver(signal: i32) {
             }
         }
         return;
+    }
+    if signal == SIGINT || signal == SIGTERM {
+        let stop = STOP.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hook) = stop.as_ref() {
+            if !hook(signal) {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+            return;
+        }
     }
     let Ok(mut pending) = PENDING.lock() else {
         return;
