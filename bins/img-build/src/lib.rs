@@ -132,6 +132,16 @@ use img_runner::run::PullPolicy;
 /// (`ID=$(img-build -q .)`); --iidfile writes the ID to a file. A failed step stops the build
 /// with one error line naming the Dockerfile line, and names nothing.
 ///
+/// The build stops as BuildKit stops one. The first stage that fails stops
+/// the stages built beside it: their RUN steps' processes are killed, not
+/// waited for, and the error is the failed stage's. SIGINT or SIGTERM
+/// stops the build the same way (a RUN step's process is killed, not sent
+/// the signal, which PID 1 of its namespace may ignore); img-build then
+/// ends with status 1 and `context canceled` naming the signal, having
+/// removed the build's directories and mounts and stored nothing. A second
+/// SIGINT or SIGTERM ends img-build at once (the guards of its containers
+/// end them, as after kill -9).
+///
 /// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
 /// image; `rw` writes are thrown away), cache (kept in the store between
 /// builds, per `id`), tmpfs and secret (`--secret id=NAME,src=FILE`, never

@@ -132,15 +132,17 @@ pub struct Run<'a> {
 }
 
 /// Run `run` on `state` in a new step container; `running` is told the
-/// step container's ID before it starts (`---> Running in …`). Fails
-/// with the builder's message when the command exits with another status
-/// than 0.
+/// step container's ID before it starts (`---> Running in …`), `started`
+/// when its process is about to start and once it runs (an error from it
+/// kills the process: a build cancelled). Fails with the builder's message
+/// when the command exits with another status than 0.
 pub fn run(
     store: &Store,
     build_dir: &Path,
     state: &State,
     run: &Run<'_>,
     running: &dyn Fn(&str),
+    started: &mut dyn FnMut(execute::Start) -> Result<()>,
 ) -> Result<StepDir> {
     let step = StepDir::new(build_dir)?;
     let config = state.runtime_value();
@@ -185,7 +187,7 @@ pub fn run(
         &lowers,
         &process,
         &settings,
-        &mut |_, _| Ok(()),
+        &mut |_, start| started(start),
     )?;
     let shown = run.args.join(" ");
     if let Some(refused) = outcome.refused {

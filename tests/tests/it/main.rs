@@ -4,6 +4,7 @@
 
 mod build;
 mod build_cache;
+mod build_cancel;
 mod build_parallel;
 mod build_reproducible;
 mod cli;

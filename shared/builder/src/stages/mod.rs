@@ -1,8 +1,9 @@
 //! The build's driver: which stages to build, and each instruction of each
 //! stage turned into a step — looked up in the cache, else made. Config
 //! instructions are made here; RUN in `run_step.rs`, COPY and ADD in
-//! `copy_step.rs`.
+//! `copy_step.rs`. A build stops as BuildKit stops one (`cancel.rs`).
 
+mod cancel;
 mod config_step;
 mod copy_step;
 mod parallel;
@@ -11,6 +12,7 @@ mod run_step;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use cancel::{Cancel, Why};
 use parallel::Output;
 
 use serde_json::Value;
@@ -73,6 +75,9 @@ pub struct Builder<'a, 'e> {
     layers: LayerCompression<'a, 'e>,
     /// Where progress lines go (see `parallel.rs`).
     out: Output,
+    /// Stops the build on a signal or at a failed stage (shared by the
+    /// stages built at once).
+    cancel: Arc<Cancel>,
 }
 
 impl<'a, 'e> Builder<'a, 'e> {
@@ -132,12 +137,18 @@ impl<'a, 'e> Builder<'a, 'e> {
             clock,
             layers: LayerCompression::new(scope, store),
             out: Output::Live,
+            cancel: Arc::default(),
         })
     }
 
     /// Build the target stage and what it needs; store and name the image;
     /// write the cache where `--cache-to` says.
     pub fn build(mut self) -> Result<Built> {
+        // SIGINT and SIGTERM stop the build (see `cancel.rs`); a second
+        // one ends img-build at once.
+        let cancel = Arc::clone(&self.cancel);
+        let _stopping =
+            img_container::signals::on_stop(move |signal| cancel.stop(Why::Signal(signal)))?;
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
@@ -151,6 +162,10 @@ impl<'a, 'e> Builder<'a, 'e> {
         let mut starts = self.options.cache_from.len() + 2;
         let state = loop {
             match self.build_target() {
+                // The signal that stopped the build is its error.
+                Err(e) if matches!(self.cancel.why(), Some(Why::Signal(_))) => {
+                    return Err(self.cancel.instead(e))
+                }
                 Err(e) if starts > 1 => {
                     // The steps made so far are cache hits of the next
                     // start once their layers are settled.
@@ -161,6 +176,9 @@ impl<'a, 'e> Builder<'a, 'e> {
                     let Some(why) = why else {
                         return Err(e);
                     };
+                    // A stage that failed stopped the others; all are
+                    // built again.
+                    self.cancel.resume();
                     starts -= 1;
                     self.say(&format!(
                         "[Cache] {why}; building again, taking only hits whose layers can be had"
@@ -171,6 +189,8 @@ impl<'a, 'e> Builder<'a, 'e> {
                 other => break other?,
             }
         };
+        // A signal after the last step: nothing is stored or named.
+        self.cancel.check()?;
         self.finish_image(state)
     }
 
@@ -327,6 +347,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             .as_ref()
             .map(|n| format!(" AS {n}"))
             .unwrap_or_default();
+        self.cancel.check()?;
         self.say(&format!(
             "Step {}/{} : FROM {}{alias}",
             self.step, self.total, base.image
@@ -360,6 +381,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             }
         }
         for located in &stage.instructions {
+            self.cancel.check()?;
             self.step += 1;
             self.say(&format!(
                 "Step {}/{} : {}",

@@ -11,6 +11,9 @@
 //! are kept until every stage before it in the file is printed; the first
 //! unprinted stage prints as it goes.
 //!
+//! The first stage that fails stops the others (`cancel.rs`): their RUN
+//! processes are killed, and the build's error is that stage's.
+//!
 //! RUN steps' containers run at once too: the container layer waits for
 //! each container by its process ID, so no thread reaps another's child.
 //! Pulls are the one thing done one at a time ([`PULLS`]): two stages FROM
@@ -72,10 +75,17 @@ impl Builder<'_, '_> {
                 printed += 1;
             } else {
                 let results = self.build_forks(&ready, &first_step, next)?;
+                // The build's error is the stage's that stopped it, not
+                // that of a sibling killed for it.
+                let first_failed = match self.cancel.why() {
+                    Some(Why::Failed(i)) => Some(i),
+                    _ => None,
+                };
                 let mut failed = None;
                 for (i, output, result) in results {
                     match result {
                         Ok(state) => self.done[i] = Some(state),
+                        Err(e) if first_failed == Some(i) => failed = Some(e),
                         Err(e) => failed = failed.or(Some(e)),
                     }
                     kept.insert(i, output);
@@ -121,6 +131,11 @@ impl Builder<'_, '_> {
                 .map(|(i, mut fork)| {
                     scope.spawn(move || {
                         let result = fork.build_stage(i);
+                        if result.is_err() {
+                            // The first failure stops the stages beside
+                            // it, as BuildKit cancels the build.
+                            fork.cancel.stop(Why::Failed(i));
+                        }
                         (i, fork, result)
                     })
                 })
@@ -167,6 +182,7 @@ impl Builder<'_, '_> {
             cache: self.cache.clone(),
             clock: self.clock,
             layers: self.layers.fork(),
+            cancel: Arc::clone(&self.cancel),
             out: if live {
                 Output::Live
             } else {

@@ -101,11 +101,19 @@ impl Builder<'_, '_> {
             build_env,
             settings: &settings,
         };
-        let step = steps::run(self.store, self.work.path(), &state, &run, &|id| {
-            self.say(&format!(" ---> Running in {id}"));
-        });
+        // Killed should the build stop (see `cancel.rs`), while it runs.
+        let mut watched = None;
+        let step = steps::run(
+            self.store,
+            self.work.path(),
+            &state,
+            &run,
+            &|id| self.say(&format!(" ---> Running in {id}")),
+            &mut |start| self.cancel.watch(start, &mut watched),
+        );
+        drop(watched);
         self.keep_run_output(log);
-        let step = step?;
+        let step = step.map_err(|e| self.cancel.instead(e))?;
         drop(held);
         drop(pipe);
         let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();

@@ -1,0 +1,121 @@
+//! img-build stops as `docker build` (BuildKit) stops: on SIGINT or SIGTERM
+//! and at the first stage that fails, every RUN container of the build is
+//! killed, not waited for; nothing is left and nothing is tagged.
+//!
+//! The RUN steps that are stopped would sleep for weeks: a build that waited
+//! for them would run into the script's deadline (`wait_for`), so the tests
+//! need no timing of their own.
+
+use crate::containers::assert_no_leftovers;
+use img_tests::{need, Env};
+
+/// Two stages built at once (the first printing live, the second through a
+/// log), each in a RUN whose process, PID 1 of its namespace, ignores
+/// SIGTERM and SIGINT.
+const SLEEPERS: &str = r#"FROM base AS one
+RUN ["busybox", "sleep", "4000501"]
+FROM base AS two
+RUN ["busybox", "sleep", "4000502"]
+FROM base
+COPY --from=one /bin/sh /one
+COPY --from=two /bin/sh /two
+"#;
+
+fn env() -> Option<Env> {
+    if !need(&["runc"]) {
+        return None;
+    }
+    let env = Env::new();
+    env.seed("base", "base");
+    Some(env)
+}
+
+#[test]
+fn a_signal_kills_every_run_of_the_build_and_tags_nothing() {
+    let Some(env) = env() else { return };
+    env.write("ctx/Dockerfile", SLEEPERS);
+    for signal in ["TERM", "INT"] {
+        // Both containers run, then the signal; the build must end within
+        // the deadline, though its RUNs would not.
+        let run = env
+            .sh(&format!(
+                "img-build -t cancel:{signal} ctx >out 2>err &
+                 build=$!
+                 wait_for 120 \"pgrep -f '^busybox sleep 4000501' >/dev/null && pgrep -f '^busybox sleep 4000502' >/dev/null\"
+                 kill -{signal} $build
+                 wait_for 60 '! kill -0 $build 2>/dev/null'
+                 wait $build; echo \"status $?\"
+                 cat err >&2"
+            ))
+            .ok();
+        assert_eq!(run.stdout, "status 1\n", "SIG{signal}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("context canceled") && run.stderr.contains(&format!("SIG{signal}")),
+            "SIG{signal}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Successfully"), "{}", run.stderr);
+        let sleeping = env.sh("pgrep -f '^busybox sleep 400050' || true").ok();
+        assert_eq!(sleeping.stdout, "", "SIG{signal}: RUN processes left");
+        let images = env.sh("img-ls --format '{{.Repository}}'").ok();
+        assert!(!images.stdout.contains("cancel"), "{}", images.stdout);
+        assert_no_leftovers(&env);
+        let build_dirs = env.sh("ls -A store/.img/build").ok();
+        assert_eq!(build_dirs.stdout, "", "build directories left");
+    }
+}
+
+/// Stage `sleeper` runs a RUN of weeks; stage `failing` waits until it runs
+/// (they share a cache mount), then fails.
+fn failing_beside_sleeper(sleeper_first: bool) -> String {
+    let sleeper = "FROM base AS sleeper
+RUN --mount=type=cache,target=/meet,id=meet sh -c 'touch /meet/sleeping; exec busybox sleep 4000511'
+";
+    let failing = "FROM base AS failing
+RUN --mount=type=cache,target=/meet,id=meet sh -c 'i=0; while [ ! -e /meet/sleeping ]; do i=$((i+1)); [ $i -le 1200 ] || exit 7; sleep 0.1; done; exit 3'
+";
+    let (first, second) = if sleeper_first {
+        (sleeper, failing)
+    } else {
+        (failing, sleeper)
+    };
+    format!(
+        "{first}{second}FROM base
+COPY --from=sleeper /bin/sh /one
+COPY --from=failing /bin/sh /two
+"
+    )
+}
+
+#[test]
+fn the_first_failed_stage_kills_the_runs_of_the_others() {
+    let Some(env) = env() else { return };
+    // The failing stage prints live or through a log; its error is the
+    // build's either way, not its killed sibling's.
+    for sleeper_first in [false, true] {
+        // A cache mount of its own each time: no file of the last one in it.
+        let dockerfile = failing_beside_sleeper(sleeper_first)
+            .replace("id=meet", &format!("id=meet-{sleeper_first}"));
+        env.write("ctx/Dockerfile", &dockerfile);
+        let run = env
+            .sh("img-build -t failed:1 ctx >out 2>err &
+                 build=$!
+                 wait_for 120 '! kill -0 $build 2>/dev/null'
+                 wait $build; echo \"status $?\"
+                 cat err >&2")
+            .ok();
+        assert_eq!(run.stdout, "status 1\n", "{}", run.stderr);
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("Dockerfile:") && last.contains("returned a non-zero code: 3"),
+            "sleeper first: {sleeper_first}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("Successfully"), "{}", run.stderr);
+        let sleeping = env.sh("pgrep -f '^busybox sleep 4000511' || true").ok();
+        assert_eq!(sleeping.stdout, "", "RUN processes left");
+        let images = env.sh("img-ls --format '{{.Repository}}'").ok();
+        assert!(!images.stdout.contains("failed"), "{}", images.stdout);
+        assert_no_leftovers(&env);
+    }
+}
