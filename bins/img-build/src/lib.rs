@@ -138,9 +138,11 @@ use img_runner::run::PullPolicy;
 /// stops the build the same way (a RUN step's process is killed, not sent
 /// the signal, which PID 1 of its namespace may ignore); img-build then
 /// ends with status 1 and `context canceled` naming the signal, having
-/// removed the build's directories and mounts and stored nothing. A second
-/// SIGINT or SIGTERM ends img-build at once (the guards of its containers
-/// end them, as after kill -9).
+/// removed the build's directories and mounts and stored nothing. A signal
+/// while a stage is in a step no kill ends (COPY, ADD, a pull, a cache's
+/// fetch or export), and a second SIGINT or SIGTERM, end img-build at once
+/// with 128 + the signal (the guards of its containers end them, as after
+/// kill -9).
 ///
 /// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
 /// image; `rw` writes are thrown away), cache (kept in the store between

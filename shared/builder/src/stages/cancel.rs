@@ -7,11 +7,15 @@
 //!
 //! `docker build` ends with status 1 and `context canceled` on a signal
 //! (its client cancels the build and exits); img-build, which is the
-//! builder too, says the same, naming the signal. A second signal is not
-//! taken: it ends img-build at once, its containers' guards ending them.
+//! builder too, says the same, naming the signal. Only a RUN can be
+//! stopped that way: a stage in a step that may wait without end — COPY
+//! and ADD (a URL), a pull, a cache's fetch, the cache's export — makes the
+//! signal act by default instead (img-build ends at once, status 128 + the
+//! signal, the guards of its containers ending them as after kill -9), and
+//! so does a second signal.
 
 use std::os::fd::OwnedFd;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -32,6 +36,8 @@ struct State {
     /// used again is never killed for theirs), by a number of their own.
     running: Vec<(u64, OwnedFd)>,
     next: u64,
+    /// Stages in a step a kill cannot end (see [`Cancel::busy`]).
+    busy: usize,
 }
 
 /// Why a build stopped.
@@ -58,6 +64,21 @@ impl Cancel {
             let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
         }
         true
+    }
+
+    /// Take the signal `signal`: stop the build; whether it ends by itself
+    /// now (else the signal is to act by default: the build was stopped
+    /// already, or a stage is in a step a kill cannot end).
+    pub(super) fn take_signal(&self, signal: i32) -> bool {
+        self.stop(Why::Signal(signal)) && self.lock().busy == 0
+    }
+
+    /// A stage is in a step that may wait without end and no kill ends
+    /// (a COPY, ADD, pull or cache fetch), until the value returned is
+    /// dropped: a signal then acts by default (see the module's text).
+    pub(super) fn busy(self: &Arc<Self>) -> Busy {
+        self.lock().busy += 1;
+        Busy(Arc::clone(self))
     }
 
     /// Go on after a failed stage stopped the build: the build starts over
@@ -144,6 +165,15 @@ impl Drop for Watched<'_> {
     }
 }
 
+/// A stage in a step no kill ends, until dropped: see [`Cancel::busy`].
+pub(super) struct Busy(Arc<Cancel>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.lock().busy -= 1;
+    }
+}
+
 /// The error of a step the stop ended (a stage stopped for another one's
 /// failure reports that failure instead: see `parallel.rs`).
 fn stopped(why: Why) -> Error {
@@ -199,6 +229,14 @@ mod tests {
         assert!(cancel.watch(Start::Imminent, &mut next).is_err());
         assert_eq!(cancel.why(), Some(Why::Signal(Signal::TERM.as_raw())));
         drop(watched);
+        // A signal while a stage is busy acts by default.
+        let busy = Arc::new(Cancel::default());
+        let copying = busy.busy();
+        assert!(!busy.take_signal(Signal::TERM.as_raw()));
+        drop(copying);
+        let idle = Cancel::default();
+        assert!(idle.take_signal(Signal::TERM.as_raw()));
+        assert!(!idle.take_signal(Signal::TERM.as_raw()), "a second one");
         // A failure is undone by a start over.
         let failed = Cancel::default();
         assert!(failed.stop(Why::Failed(1)));

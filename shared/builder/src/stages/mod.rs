@@ -144,19 +144,19 @@ impl<'a, 'e> Builder<'a, 'e> {
     /// Build the target stage and what it needs; store and name the image;
     /// write the cache where `--cache-to` says.
     pub fn build(mut self) -> Result<Built> {
-        // SIGINT and SIGTERM stop the build (see `cancel.rs`); a second
-        // one ends img-build at once.
+        // SIGINT and SIGTERM stop the build (see `cancel.rs`).
         let cancel = Arc::clone(&self.cancel);
-        let _stopping =
-            img_container::signals::on_stop(move |signal| cancel.stop(Why::Signal(signal)))?;
+        let _stopping = img_container::signals::on_stop(move |signal| cancel.take_signal(signal))?;
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
+        let importing = self.cancel.busy();
         self.cache().import(
             &self.options.cache_from,
             &self.options.pull_options.client,
             self.progress,
         );
+        drop(importing);
         // Each start over takes fewer hits (see `step_cache.rs`); a cache
         // that failed is not asked again, so this ends.
         let mut starts = self.options.cache_from.len() + 2;
@@ -189,8 +189,10 @@ impl<'a, 'e> Builder<'a, 'e> {
                 other => break other?,
             }
         };
-        // A signal after the last step: nothing is stored or named.
+        // A signal after the last step: nothing is stored or named; one
+        // while the image is stored and the cache exported ends img-build.
         self.cancel.check()?;
+        let _exporting = self.cancel.busy();
         self.finish_image(state)
     }
 
@@ -221,6 +223,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             .iter()
             .any(|l| !self.store.has_blob(l.digest()))
             .then(|| parallel::PULLS.lock().unwrap_or_else(|e| e.into_inner()));
+        let _fetching = self.cancel.busy();
         self.cache().ensure(&stored)
     }
 
@@ -246,6 +249,7 @@ impl<'a, 'e> Builder<'a, 'e> {
         // The image needs its layers in the store.
         let mut state = state;
         self.settle(Some(&mut state))?;
+        let _fetching = self.cancel.busy();
         self.cache().ensure_layers(&state)?;
         Ok(state)
     }
@@ -428,6 +432,7 @@ impl<'a, 'e> Builder<'a, 'e> {
         }
         // One pull at a time: see `parallel::PULLS`.
         let pulling = parallel::PULLS.lock().unwrap_or_else(|e| e.into_inner());
+        let _fetching = self.cancel.busy();
         let found = find_image(
             self.store,
             image,
@@ -508,6 +513,7 @@ impl<'a, 'e> Builder<'a, 'e> {
                 self.run_step(state, scope, &request)
             }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
+                let _copying = self.cancel.busy();
                 self.copy_step(state, &expanded, &located.original, stage)
             }
             _ => self.config_step(state, &expanded, &located.original),
