@@ -220,6 +220,10 @@ fn commit(
     // Bytes that hash wrong are a broken download (tried again), not a
     // hostile layer: the check's verdict counts only for the right bytes.
     if let Some(check) = check.filter(|_| &hasher.digest() == partial.digest()) {
+        // The check inflates what the digest was computed from, and is
+        // the longer of the two: the bytes go to disk while it ends, not
+        // after it, so that the closing sync is off a layer's critical path.
+        partial.sync_data()?;
         if let Err(e) = check.finish() {
             partial.discard();
             return Err(e);
