@@ -1,4 +1,4 @@
-//! Downloading a large blob as one stream, hashed in memory and written
+//! Downloading a blob (a MiB or more) as one stream, hashed in memory and written
 //! past the page cache.
 //!
 //! Where one TCP stream is fast — a registry on the same machine or LAN —
