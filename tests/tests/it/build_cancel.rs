@@ -21,6 +21,20 @@ COPY --from=one /bin/sh /one
 COPY --from=two /bin/sh /two
 "#;
 
+/// A stopped build made no image (`repository`), left no RUN process
+/// (whose `busybox sleep` argument starts with `sleep`) and nothing else.
+#[track_caller]
+fn nothing_made_or_left(env: &Env, stderr: &str, sleep: &str, repository: &str) {
+    assert!(!stderr.contains("Successfully"), "{stderr}");
+    let sleeping = env
+        .sh(&format!("pgrep -f '^busybox sleep {sleep}' || true"))
+        .ok();
+    assert_eq!(sleeping.stdout, "", "RUN processes left: {stderr}");
+    let images = env.sh("img-ls --format '{{.Repository}}'").ok();
+    assert!(!images.stdout.contains(repository), "{}", images.stdout);
+    assert_no_leftovers(env);
+}
+
 fn env() -> Option<Env> {
     if !need(&["runc"]) {
         return None;
@@ -54,12 +68,7 @@ fn a_signal_kills_every_run_of_the_build_and_tags_nothing() {
             "SIG{signal}: {}",
             run.stderr
         );
-        assert!(!run.stderr.contains("Successfully"), "{}", run.stderr);
-        let sleeping = env.sh("pgrep -f '^busybox sleep 400050' || true").ok();
-        assert_eq!(sleeping.stdout, "", "SIG{signal}: RUN processes left");
-        let images = env.sh("img-ls --format '{{.Repository}}'").ok();
-        assert!(!images.stdout.contains("cancel"), "{}", images.stdout);
-        assert_no_leftovers(&env);
+        nothing_made_or_left(&env, &run.stderr, "400050", "cancel");
         let build_dirs = env.sh("ls -A store/.img/build").ok();
         assert_eq!(build_dirs.stdout, "", "build directories left");
     }
@@ -111,11 +120,6 @@ fn the_first_failed_stage_kills_the_runs_of_the_others() {
             "sleeper first: {sleeper_first}: {}",
             run.stderr
         );
-        assert!(!run.stderr.contains("Successfully"), "{}", run.stderr);
-        let sleeping = env.sh("pgrep -f '^busybox sleep 4000511' || true").ok();
-        assert_eq!(sleeping.stdout, "", "RUN processes left");
-        let images = env.sh("img-ls --format '{{.Repository}}'").ok();
-        assert!(!images.stdout.contains("failed"), "{}", images.stdout);
-        assert_no_leftovers(&env);
+        nothing_made_or_left(&env, &run.stderr, "4000511", "failed");
     }
 }
