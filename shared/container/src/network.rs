@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use super::owner::Helper;
+use super::helpers::Helper;
 use super::pidfile::{self, Seen};
 use img_core::error::{Error, IoContext, Kind, Result};
 
@@ -278,7 +278,7 @@ impl Drop for Starting {
     fn drop(&mut self) {
         if let Some(child) = self.child.take() {
             if let Ok(helper) = self.finish(child) {
-                super::owner::kill_helper(&helper);
+                super::helpers::kill_helper(&helper);
                 let _ = std::fs::remove_file(&helper.marker);
             }
         }
