@@ -96,11 +96,14 @@ img-commit -q work busybox:hello >/dev/null
 step "img-run --rm busybox:hello busybox cat /hello.txt"
 img-run --rm busybox:hello busybox cat /hello.txt
 mkdir -p "$work/www" && echo 'hello from a published container' >"$work/www/index.html"
-step "img-run -d --name web -p 127.0.0.1:8090:80 -v \$PWD/www:/www busybox httpd -f -p 80 -h /www"
-img-run -d --name web -p 127.0.0.1:8090:80 -v "$work/www:/www" busybox busybox httpd -f -p 80 -h /www
+# The tutorial's port, 8090, or the next free one.
+web=8090
+while (echo >"/dev/tcp/127.0.0.1/$web") 2>/dev/null; do web=$((web + 1)); done
+step "img-run -d --name web -p 127.0.0.1:$web:80 -v \$PWD/www:/www busybox httpd -f -p 80 -h /www"
+img-run -d --name web -p "127.0.0.1:$web:80" -v "$work/www:/www" busybox busybox httpd -f -p 80 -h /www
 step "img-ps";                              img-ps
-step "curl -s 127.0.0.1:8090"
-for _ in $(seq 100); do curl -sf 127.0.0.1:8090 && break; sleep 0.05; done
+step "curl -s 127.0.0.1:$web"
+for _ in $(seq 100); do curl -sf "127.0.0.1:$web" && break; sleep 0.05; done
 step "img-exec web busybox hostname";      img-exec web busybox hostname
 step "img-stop -t 1 web && img-logs web";  img-stop -t 1 web && img-logs web
 step "img-export \$(img-create busybox:hello) -o busybox.tar && tar -tf busybox.tar | grep hello"

@@ -206,6 +206,22 @@ impl Run {
     }
 }
 
+/// A test that fails half-way (a panic unwinds through its `Env`) must
+/// not leave its containers running: a web server of a failed tutorial
+/// test would hold its port and its store's mounts after the run. Every
+/// container of the store is removed as `img-rm --container -f` removes
+/// it; a test that passed has none left, so nothing runs then.
+impl Drop for Env {
+    fn drop(&mut self) {
+        let containers = self.store().join(".img/containers");
+        let any = std::fs::read_dir(&containers).is_ok_and(|mut d| d.next().is_some());
+        if any {
+            let _ =
+                self.sh("img-ps -aq --no-trunc | xargs -r img-rm --container -f >/dev/null 2>&1");
+        }
+    }
+}
+
 impl Env {
     /// A new empty environment; the store is `$IMG_ROOT` = `<dir>/store`.
     pub fn new() -> Env {

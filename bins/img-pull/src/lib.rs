@@ -57,13 +57,14 @@ use img_registry::{MirrorArgs, RegistryArgs};
 /// Downloads are resumable: bytes that arrived are kept in the store's
 /// ingest area (`.img/ingest/partial-*`, removed by garbage collection after
 /// a day), so a pull that was interrupted — a lost connection, a killed
-/// program — continues where it stopped, in this run or the next. A blob
-/// of 64 MiB or more first comes as one stream, hashed as it arrives and
-/// written straight to disk (O_DIRECT, where the file system allows it).
-/// A stream slower than 256 MB/s over its first second (or 32 MiB), or one
-/// that breaks, gives way: the rest is fetched in 32 MiB pieces over up to
-/// four connections at once (Range requests), when the registry honours
-/// ranges. A connection that
+/// program — continues where it stopped, in this run or the next. Blobs
+/// download largest first. A blob of a MiB or more first comes as one
+/// stream, hashed (and a layer checked) as it arrives and written straight
+/// to disk (O_DIRECT, where the file system allows it). A stream slower
+/// than 256 MB/s over its first second (or 32 MiB), or one that breaks,
+/// gives way: the rest is fetched with Range requests, for a blob of 64 MiB
+/// or more in 32 MiB pieces over up to four connections at once, when the
+/// registry honours ranges. A connection that
 /// stalls for 30 seconds (`$IMG_REGISTRY_TIMEOUT`) is dropped and the
 /// download resumed on a new one. Answers 429 and 502/503/504 (and 500, to
 /// a request that can be repeated) are retried up to 5 times, after what

@@ -115,14 +115,9 @@ impl Drop for StepDir {
 /// Keep a step's upper directory as the snapshot of the layer it became
 /// (unless one exists). A failure only costs an unpack later.
 fn adopt(store: &Store, upper: &Path, diff_id: &Digest) {
-    let target = Snapshots::of(store).path(diff_id);
-    if target.exists() {
-        return;
-    }
-    if let Some(parent) = target.parent() {
-        let _ = fs::create_dir_all(parent);
-    }
-    let _ = fs::rename(upper, &target);
+    let snapshots = Snapshots::of(store);
+    let _ = fs::create_dir_all(snapshots.dir());
+    let _ = snapshots.adopt_dir(upper, diff_id);
 }
 
 /// What a RUN runs.

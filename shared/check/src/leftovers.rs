@@ -69,7 +69,15 @@ pub(super) fn of_writers(store: &Store, problems: &mut Vec<Problem>) -> Result<(
         }
     }
     for entry in read_dir(&Snapshots::of(store).dir()) {
-        if entry.file_name().to_string_lossy().starts_with("tmp-") {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(img_store::SET_ASIDE_PREFIX) {
+            leftover(
+                store,
+                problems,
+                entry.path(),
+                "a snapshot not synced before the machine went down, unpacked again since",
+            );
+        } else if name.starts_with("tmp-") {
             leftover(
                 store,
                 problems,

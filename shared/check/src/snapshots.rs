@@ -37,6 +37,11 @@ pub(super) fn check(
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(Checked::default());
     };
+    // What this boot made is on the disk once synced: only snapshots of
+    // earlier boots stay suspect (see `img_store::snapshots`), and those
+    // found whole below are vouched for. A store this user cannot write
+    // keeps its marks.
+    let _ = Snapshots::of(store).sync();
     let mut todo: Vec<(Digest, &Layer)> = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -67,6 +72,9 @@ pub(super) fn check(
             Ok(differences) => {
                 checked.compared += 1;
                 checked.hashed.insert(key.clone());
+                if differences.is_empty() {
+                    let _ = Snapshots::of(store).vouch(&diff_id);
+                }
                 if !differences.is_empty() {
                     problems.push(Problem {
                         class: Class::Damage,

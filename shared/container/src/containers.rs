@@ -376,15 +376,26 @@ impl<'a> Containers<'a> {
     }
 }
 
-/// The snapshots of a container's layers, top first.
-pub fn lowers(store: &Store, container: &Container) -> Vec<PathBuf> {
+/// The snapshots of a container's layers, top first; an error when one
+/// was made before the machine went down and may have lost files (see
+/// `img_store::snapshots`) until img-fsck has compared it with its layer.
+pub fn lowers(store: &Store, container: &Container) -> Result<Vec<PathBuf>> {
     let snapshots = Snapshots::of(store);
-    container
+    if let Some(suspect) = container.layers.iter().find(|d| snapshots.is_suspect(d)) {
+        return Err(Error::invalid(format!(
+            "container {}: the snapshot of its layer {} was not yet synced to the disk when the \
+             machine last went down and may have lost files; run img-fsck, which compares it with \
+             its layer (img-fsck --repair removes it if it differs)",
+            container.short_id(),
+            img_core::digest::short(suspect),
+        )));
+    }
+    Ok(container
         .layers
         .iter()
         .rev()
         .map(|d| snapshots.path(d))
-        .collect()
+        .collect())
 }
 
 /// A new random container ID: 64 hexadecimal digits, as Docker's.

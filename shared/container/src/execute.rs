@@ -10,6 +10,7 @@
 use std::fs;
 use std::path::PathBuf;
 
+use super::children;
 use super::console;
 use super::network;
 use super::overlay;
@@ -268,12 +269,15 @@ fn run(
         Ok(running) => running,
         Err(failed) => return Ok(not_created(id, runtime, failed)),
     };
+    // Should the runtime die before the container's process, that process
+    // becomes ours (we are a subreaper), for nobody to wait for.
+    let orphan = rustix::process::pidfd_open(running.pid, rustix::process::PidfdFlags::empty());
     let copying = ends.copy(&settings.stdout, running.stderr, None, settings.interactive);
     let copying = match copying {
         Ok(copying) => copying,
         Err(e) => {
             let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
-            let _ = runtime::wait(running.runner);
+            let _ = children::wait(running.runner);
             return Err(e);
         }
     };
@@ -282,12 +286,15 @@ fn run(
     }
     let result = connected(owner, pasta)
         .and_then(|_| started(runtime, Start::Running(running.pid.as_raw_nonzero().get())))
-        .and_then(|_| runtime::wait(running.runner));
+        .and_then(|_| children::wait(running.runner));
     if result.is_err() {
         let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
-        let _ = runtime::wait(running.runner);
+        let _ = children::wait(running.runner);
     }
     drop(forwarding);
+    if let Ok(orphan) = orphan {
+        children::reap_later(orphan);
+    }
     // `run` takes the container out of its state when it ends; only a
     // `run` that was killed leaves it.
     if runtime.has_state(id) {
@@ -388,10 +395,10 @@ fn supervise(
     let result = runtime
         .start(id)
         .and_then(|_| started(runtime, Start::Running(pid.as_raw_nonzero().get())))
-        .and_then(|_| runtime::wait(pid));
+        .and_then(|_| children::wait(pid));
     if result.is_err() {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        let _ = runtime::wait(pid);
+        let _ = children::wait(pid);
     }
     drop(forwarding);
     let _ = runtime.delete(id);

@@ -21,7 +21,8 @@
 //!   [`seccomp`]), [`user`],
 //!   [`process`], [`network`] (pasta, published ports), [`console`] (the
 //!   terminal of `-t`), [`signals`] and [`log`] (the json-file log);
-//! * [`runtime`] — choosing and driving `runc`/`crun`;
+//! * [`runtime`] — choosing and driving `runc`/`crun`; `children` — each
+//!   child waited for by its own waiter, and those nobody waits for reaped;
 //! * [`control`] — start, stop, kill, remove, logs; [`exec`] — a process
 //!   in a running container; [`watch`] — waits that wake on inotify events.
 //!
@@ -31,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod children;
 pub mod console;
 pub mod containers;
 pub mod control;

@@ -179,7 +179,7 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
             container.short_id()
         )))
     })?;
-    let lowers = crate::containers::lowers(&store, &container);
+    let lowers = crate::containers::lowers(&store, &container).map_err(img)?;
     let runtime_dir = owner::runtime_dir(&store.state_dir());
     drop(store);
     let _lock = dir.lock().map_err(img)?;

@@ -365,9 +365,9 @@ impl Starting {
             // Until pasta and its daemon let go of it.
             let _ = stderr.read_to_string(&mut said);
         }
-        // Reaped already by a wait for any child (`runtime::wait`, once a
-        // runtime failed): then the pid file alone says how it went, as
-        // pasta writes it only once the namespace is configured.
+        // Reaped already by another waiter: then the pid file alone says
+        // how it went, as pasta writes it only once the namespace is
+        // configured.
         let status = match child.wait() {
             Ok(status) => Some(status),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::CHILD.raw_os_error()) => None,

@@ -322,7 +322,7 @@ fn is_container_id(name: &str) -> bool {
 pub(crate) fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
     let exe = std::env::current_exe().io_context(|| "finding img's own program".into())?;
     use std::os::unix::process::CommandExt;
-    Command::new(exe)
+    let guard = Command::new(exe)
         .arg0(GUARD)
         .arg(runtime)
         .arg(id)
@@ -332,6 +332,14 @@ pub(crate) fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
         .process_group(0)
         .spawn()
         .io_context(|| "starting the container's guard".into())?;
+    // It ends with the container's owner, to be reaped then: nobody waits
+    // for it (without a pidfd, it is a zombie until img ends).
+    let pidfd = rustix::process::Pid::from_raw(guard.id() as i32).and_then(|pid| {
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+    });
+    if let Some(pidfd) = pidfd {
+        super::children::reap_later(pidfd);
+    }
     Ok(())
 }
 

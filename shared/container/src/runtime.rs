@@ -302,14 +302,14 @@ impl Runtime {
                 stderr: reader,
             }),
             Ok(_) => {
-                let _ = wait(runner);
+                let _ = super::children::wait(runner);
                 let mut said = String::new();
                 let _ = reader.read_to_string(&mut said);
                 Err(classify(&self.name, &said))
             }
             Err(e) => {
                 let _ = rustix::process::kill_process(runner, rustix::process::Signal::KILL);
-                let _ = wait(runner);
+                let _ = super::children::wait(runner);
                 Err(e)
             }
         }
@@ -437,24 +437,6 @@ fn last_line(text: &str) -> String {
 pub(crate) fn become_subreaper() -> Result<()> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| Error::io("becoming a child subreaper", e.into()))
-}
-
-/// Wait for the process `pid` (a child) to end, reaping any other orphan
-/// on the way; its exit status, or 128 + the signal that killed it.
-pub fn wait(pid: rustix::process::Pid) -> Result<i32> {
-    loop {
-        match rustix::process::wait(rustix::process::WaitOptions::empty()) {
-            Ok(Some((who, status))) if who == pid => {
-                return Ok(status
-                    .exit_status()
-                    .or_else(|| status.terminating_signal().map(|s| 128 + s))
-                    .unwrap_or(1));
-            }
-            Ok(_) => continue,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::io("waiting for the container", e.into())),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -26,12 +26,18 @@ use img_store::{Snapshots, Store};
 pub fn snapshot(snapshots: &Snapshots, layer: &Descriptor, diff_id: &Digest) -> Result<PathBuf> {
     digest::ensure_sha256(diff_id)?;
     let path = snapshots.path(diff_id);
-    if path.is_dir() {
+    // One made before the machine went down may have lost its files'
+    // contents (see `img_store::snapshots`): it is unpacked again.
+    let suspect = path.is_dir() && snapshots.is_suspect(diff_id);
+    if path.is_dir() && !suspect {
         return Ok(path);
     }
     let tmp = snapshots.scratch()?;
     unpack_into(snapshots.store(), layer, diff_id, tmp.path())?;
-    snapshots.adopt(tmp, diff_id)
+    match suspect {
+        true => snapshots.replace(tmp, diff_id),
+        false => snapshots.adopt(tmp, diff_id),
+    }
 }
 
 /// Unpack `layer` in overlay form into the empty directory `into`,

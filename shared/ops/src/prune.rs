@@ -285,6 +285,9 @@ pub fn prune(store: &Store, options: &Options) -> Result<Report> {
         }
     }
     let sweep = collect(store, options, &mut report)?;
+    // The nightly prune is also where the snapshots made since are synced,
+    // so that a power loss afterwards leaves none of them suspect.
+    img_store::Snapshots::of(store).sync()?;
     report.deleted = lines(&pruned, &sweep.removed);
     report.reclaimed = sweep.freed + sweep.ingest_freed + sweep.build_cache_freed + container_bytes;
     // Cache entries whose layers went with the images go in any prune;

@@ -1,6 +1,6 @@
 //! Downloading one blob into the store, resumably and in parallel.
 //!
-//! A fresh blob of [`PARALLEL_MIN`] or more is first tried as one fast
+//! A fresh blob of [`STREAM_MIN`] or more is first tried as one fast
 //! stream, hashed in memory (see `stream.rs`); when that stream is slow or
 //! breaks, what it wrote is kept and the path below fetches the rest.
 //!
@@ -48,6 +48,12 @@ use img_store::{merge_ranges, missing_ranges, PartialBlob, Ranges, Store};
 
 /// Blobs at least this large are fetched in pieces by several workers.
 const PARALLEL_MIN: u64 = 64 << 20;
+/// Fresh blobs at least this large are first tried as one stream: the
+/// bytes are hashed and checked in the buffers they arrived in, where the
+/// path below writes them to the page cache and reads them back (and copies
+/// them once more for a layer's check). Smaller ones — configs — are one
+/// request, not worth a stream's buffers and threads.
+const STREAM_MIN: u64 = 1 << 20;
 /// The size of a piece.
 const PIECE: u64 = 32 << 20;
 /// The most workers fetching pieces of one blob at once.
@@ -132,7 +138,7 @@ pub fn fetch(
         source.client.registry()
     );
     let start_check = || layer.then(|| Background::start(format!("layer {digest}")));
-    if resumed_from == 0 && size >= PARALLEL_MIN {
+    if resumed_from == 0 && size >= STREAM_MIN {
         if let Some(direct) = partial.open_direct() {
             let check = start_check();
             match stream::fetch(
@@ -220,6 +226,10 @@ fn commit(
     // Bytes that hash wrong are a broken download (tried again), not a
     // hostile layer: the check's verdict counts only for the right bytes.
     if let Some(check) = check.filter(|_| &hasher.digest() == partial.digest()) {
+        // The check inflates what the digest was computed from, and is
+        // the longer of the two: the bytes go to disk while it ends, not
+        // after it, so that the closing sync is off a layer's critical path.
+        partial.sync_data()?;
         if let Err(e) = check.finish() {
             partial.discard();
             return Err(e);

@@ -17,7 +17,7 @@
 //!   protocol; [`transport::certs`] —
 //!   private CAs in Docker's `certs.d` layout;
 //! * [`manifest`] — manifests over the wire; [`download`] — one blob,
-//!   resumable and in parallel ranges; `stream` — a large blob as one fast
+//!   resumable and in parallel ranges; `stream` — a blob of a MiB or more as one fast
 //!   stream, hashed in memory; [`source`] — what both share; [`pull`] — a whole image,
 //!   by the rules of [`choice`];
 //! * [`upload`] — one blob out (existence check, cross-repository mount,

@@ -286,6 +286,10 @@ fn fetch_all(
             todo.push((d, *is_layer, id));
         }
     }
+    // Largest first: each layer's check inflates it on a core, so the
+    // largest is the longest step, and started last it would leave one
+    // core idle at the end while it runs alone (longest-first scheduling).
+    todo.sort_by_key(|(d, _, _)| std::cmp::Reverse(d.size()));
     let downloaded = img_core::parallel::count_each(&todo, concurrency, |(d, is_layer, id)| {
         fetch_one(store, sources, d, *is_layer, id, progress)
     });

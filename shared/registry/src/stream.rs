@@ -1,4 +1,4 @@
-//! Downloading a large blob as one stream, hashed in memory and written
+//! Downloading a blob (a MiB or more) as one stream, hashed in memory and written
 //! past the page cache.
 //!
 //! Where one TCP stream is fast — a registry on the same machine or LAN —
@@ -17,7 +17,9 @@
 //!
 //! The stream gives way to the parallel path, by stopping at a buffer's
 //! end with the written prefix saved in the partial blob's ranges, when it
-//! is slow (the network is the limit, and more streams help) or broken
+//! is slow (the network is the limit, and more streams help: time spent
+//! waiting for a free buffer, when hashing, writing or the check is the
+//! limit, does not count) or broken
 //! (the parallel path resumes with `Range` requests and retries). Errors a
 //! retry cannot mend — an answer that is not the blob — are returned as
 //! they are.
@@ -195,7 +197,7 @@ fn receive(
     progress: &dyn Fn(u64),
 ) -> Result<bool> {
     let began = Instant::now();
-    let mut judged = false;
+    let mut judge = Judge::new(began);
     let mut reported_at = began;
     let (mut saved_at, mut saved_bytes) = (began, 0);
     let mut offset = 0u64;
@@ -208,17 +210,13 @@ fn receive(
         let mut len = 0;
         let mut stop = false;
         while len < want && !stop {
+            let asked = Instant::now();
             match body.read(&mut buffer[start + len..start + want]) {
                 Ok(0) | Err(_) => stop = true,
                 Ok(n) => len += n,
             }
-            if !judged {
-                let (got, took) = (offset + len as u64, began.elapsed());
-                if got >= JUDGE_AFTER_BYTES || took >= JUDGE_AFTER {
-                    judged = true;
-                    stop |= (got as f64) < FAST * took.as_secs_f64();
-                }
-            }
+            let now = Instant::now();
+            stop |= judge.too_slow(offset + len as u64, now - asked, now);
         }
         if len > 0 {
             let filled = Filled {
@@ -247,6 +245,44 @@ fn receive(
         }
     }
     Ok(true)
+}
+
+/// Whether the network is the limit, told once from the first bytes:
+/// their rate over the time spent waiting for them in the body's reads,
+/// not over the time since the start. Time the receiving thread spent
+/// waiting for a free buffer means hashing, writing or a layer's check is
+/// the limit — more connections would not help that, and giving way would
+/// start the check over from the layer's first byte.
+struct Judge {
+    began: Instant,
+    /// Time spent in the body's reads so far.
+    reading: Duration,
+    judged: bool,
+}
+
+impl Judge {
+    fn new(began: Instant) -> Judge {
+        Judge {
+            began,
+            reading: Duration::ZERO,
+            judged: false,
+        }
+    }
+
+    /// A read that took `read` ended at `now`, with `got` bytes arrived in
+    /// all: whether the stream is too slow to go on (said at most once,
+    /// after [`JUDGE_AFTER_BYTES`] or [`JUDGE_AFTER`]).
+    fn too_slow(&mut self, got: u64, read: Duration, now: Instant) -> bool {
+        if self.judged {
+            return false;
+        }
+        self.reading += read;
+        if got < JUDGE_AFTER_BYTES && now - self.began < JUDGE_AFTER {
+            return false;
+        }
+        self.judged = true;
+        (got as f64) < FAST * self.reading.as_secs_f64()
+    }
 }
 
 #[cfg(test)]
@@ -338,6 +374,25 @@ mod tests {
         partial.file().read_exact_at(&mut written, 0).unwrap();
         assert_eq!(written, &bytes[..cut]);
         assert!(!store.has_blob(&digest));
+    }
+
+    #[test]
+    fn a_stream_held_up_by_its_consumers_is_not_judged_slow() {
+        let began = Instant::now();
+        let second = Duration::from_secs(1);
+        // 32 MiB in 20 ms of reads, 2 s after the start (the rest spent
+        // waiting for buffers the check had not given back): fast.
+        let mut judge = Judge::new(began);
+        let at = began + 2 * second;
+        assert!(!judge.too_slow(JUDGE_AFTER_BYTES, second / 50, at));
+        // The same bytes in 2 s of reads: slow, and said once.
+        let mut judge = Judge::new(began);
+        assert!(!judge.too_slow(JUDGE_AFTER_BYTES / 2, second / 2, began + second / 2));
+        assert!(judge.too_slow(JUDGE_AFTER_BYTES, second + second / 2, at));
+        assert!(!judge.too_slow(2 * JUDGE_AFTER_BYTES, second, at + second));
+        // Nothing is judged before 32 MiB or a second.
+        let mut judge = Judge::new(began);
+        assert!(!judge.too_slow(1, second / 2, began + second / 2));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn export<W: Write>(store: &Store, container: &Container, out: W) -> Result<
     overlay::enter_private_namespace()?;
     let dir = img_container::Containers::of(store).dir_of(&container.id);
     let mut lowers = vec![dir.upper(), execute::init_layer(&dir)?];
-    lowers.extend(img_container::containers::lowers(store, container));
+    lowers.extend(img_container::containers::lowers(store, container)?);
     let target = tempfile::Builder::new()
         .prefix("export-")
         .tempdir_in(dir.path())

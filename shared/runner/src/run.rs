@@ -135,7 +135,7 @@ pub fn run(
     let (container, dir, lowers, runtime_dir) = {
         let store = img_container::open_store(root)?;
         let container = create_in(&store, image, options, progress)?;
-        let lowers = img_container::containers::lowers(&store, &container);
+        let lowers = img_container::containers::lowers(&store, &container)?;
         let dir = img_container::Containers::of(&store).dir_of(&container.id);
         (
             container,

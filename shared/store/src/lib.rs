@@ -28,6 +28,7 @@
 //! ROOT/.img/lock/gc-queue   the turnstile that queues writers behind a
 //!                           waiting collection (see gclock.rs)
 //! ROOT/.img/snapshots/      layers unpacked for overlay mounts (see snapshots.rs)
+//! ROOT/.img/unsynced-snapshots/  which of them no sync has reached yet
 //! ROOT/.img/containers/     containers' records and directories (img_container)
 //! ```
 //!
@@ -68,7 +69,7 @@ pub use gc::{BuildCache, InUse, SweepOptions, SweepReport, PARTIAL_MAX_AGE};
 pub use lookup::{no_such_image, ImageArg, Resolved};
 pub use names::{Entry, Index};
 pub use partial::{merge_ranges, missing_ranges, partial_files, partial_name, PartialBlob, Ranges};
-pub use snapshots::Snapshots;
+pub use snapshots::{Snapshots, SET_ASIDE_PREFIX};
 pub use space::is_disk_full;
 pub use staging::StagedBlob;
 

@@ -193,6 +193,15 @@ impl PartialBlob<'_> {
         .map(File::from)
     }
 
+    /// Write the bytes to disk now, ahead of [`PartialBlob::commit`]: a
+    /// download whose layer check is still inflating syncs meanwhile, and
+    /// the commit's own sync finds nothing left to write.
+    pub fn sync_data(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .io_context(|| format!("syncing blob {}", self.digest))
+    }
+
     /// Record `done` as downloaded, so that a later run resumes from it. The
     /// bytes must already be written to the file.
     pub fn save(&mut self, done: Ranges) -> Result<()> {

@@ -20,10 +20,38 @@
 //! lock while they make snapshots and register the containers that use
 //! them; the sweep (under the exclusive lock) keeps every snapshot an image
 //! in the store or a container names.
+//!
+//! ## After the machine went down
+//!
+//! A snapshot is not synced when it is made: syncing tens of thousands of
+//! files would cost more than unpacking them. So the kernel may still hold
+//! its files' contents when the machine loses power, and after the restart
+//! the snapshot can be there with files empty or short — and every
+//! container and build step would use it as it is. To know which ones, a
+//! snapshot is marked before it is renamed into place:
+//!
+//! ```text
+//! ROOT/.img/unsynced-snapshots/BOOT/HEX   an empty file: the snapshot HEX
+//!                                         was made while the machine ran
+//!                                         the boot BOOT, not synced since
+//! ```
+//!
+//! (BOOT is the kernel's boot id.) Made before the rename, the mark reaches
+//! the disk no later than the snapshot's name does: journaled file systems
+//! commit metadata changes in the order they were made, and the mark is
+//! nothing but a name. A snapshot marked by a boot other than the running
+//! one is *suspect*: `img_layers::unpack` unpacks it again from its layer
+//! ([`Snapshots::replace`]) before a container or a build step uses it, and
+//! a kept container whose snapshot is suspect is not started until img-fsck
+//! has compared it with its layer ([`Snapshots::vouch`]). img-prune and
+//! img-fsck sync the file system and then drop the marks made before
+//! ([`Snapshots::sync`]); the sweep drops the marks of snapshots that are
+//! gone.
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::{remove_tree, Store};
 use img_core::digest::{self, Digest};
@@ -32,6 +60,10 @@ use img_core::image::Target;
 
 const SNAPSHOTS: &str = "snapshots";
 const TMP_PREFIX: &str = "tmp-";
+const UNSYNCED: &str = "unsynced-snapshots";
+/// The name a suspect snapshot is set aside under when it is replaced
+/// (a scratch name: the sweep removes it).
+pub const SET_ASIDE_PREFIX: &str = "tmp-suspect-";
 
 /// The snapshots of a store.
 pub struct Snapshots<'a> {
@@ -77,6 +109,10 @@ impl<'a> Snapshots<'a> {
     pub fn adopt(&self, unpacked: tempfile::TempDir, diff_id: &Digest) -> Result<PathBuf> {
         let path = self.path(diff_id);
         let from = unpacked.keep();
+        if let Err(e) = self.mark_unsynced(diff_id) {
+            let _ = fs::remove_dir_all(&from);
+            return Err(e);
+        }
         match fs::rename(&from, &path) {
             Ok(()) => Ok(path),
             Err(_) if path.is_dir() => {
@@ -112,7 +148,155 @@ impl<'a> Snapshots<'a> {
                 removed += 1;
             }
         }
+        self.drop_stale_marks()?;
         Ok(removed)
+    }
+
+    /// Make the directory `made` (a build step's upper directory, say) the
+    /// snapshot of `diff_id`, marked as [`Snapshots::adopt`] marks one;
+    /// false when a snapshot of it exists already (`made` stays).
+    pub fn adopt_dir(&self, made: &Path, diff_id: &Digest) -> Result<bool> {
+        let path = self.path(diff_id);
+        if path.exists() {
+            return Ok(false);
+        }
+        self.mark_unsynced(diff_id)?;
+        match fs::rename(made, &path) {
+            Ok(()) => Ok(true),
+            Err(_) if path.is_dir() => Ok(false),
+            Err(e) => Err(Error::io(format!("storing snapshot {}", path.display()), e)),
+        }
+    }
+
+    /// Whether the snapshot of `diff_id` was made before the machine last
+    /// started and never synced: its files may have lost what they held
+    /// (see the module's text).
+    pub fn is_suspect(&self, diff_id: &Digest) -> bool {
+        let Ok(boot) = boot_id() else {
+            return false; // no /proc: nothing to tell boots apart by
+        };
+        let Ok(boots) = fs::read_dir(self.marks_dir()) else {
+            return false;
+        };
+        self.path(diff_id).is_dir()
+            && boots
+                .flatten()
+                .filter(|b| b.file_name().to_str() != Some(boot))
+                .any(|b| b.path().join(diff_id.digest()).exists())
+    }
+
+    /// Put `unpacked` (the layer `diff_id` unpacked afresh) in the place of
+    /// its suspect snapshot. The old one is renamed to a scratch name,
+    /// which the sweep removes when no program runs (a container may still
+    /// have it mounted).
+    pub fn replace(&self, unpacked: tempfile::TempDir, diff_id: &Digest) -> Result<PathBuf> {
+        let path = self.path(diff_id);
+        let aside = self
+            .dir()
+            .join(format!("{TMP_PREFIX}suspect-{}", diff_id.digest()));
+        let _ = remove_tree(&aside);
+        match fs::rename(&path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("moving {} aside", path.display()), e)),
+        }
+        let fresh = self.adopt(unpacked, diff_id)?;
+        self.vouch(diff_id)?;
+        Ok(fresh)
+    }
+
+    /// Drop the marks that earlier boots left on the snapshot of `diff_id`,
+    /// which was found to hold its layer (img-fsck compared them) or was
+    /// unpacked again.
+    pub fn vouch(&self, diff_id: &Digest) -> Result<()> {
+        let boot = boot_id()?;
+        for dir in self.mark_dirs()? {
+            if dir.file_name().and_then(|n| n.to_str()) != Some(boot) {
+                remove_tree(&dir.join(diff_id.digest()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sync the file system of the snapshots, then drop the marks this boot
+    /// made before: those snapshots are on the disk whole.
+    pub fn sync(&self) -> Result<()> {
+        let mine = self.marks_dir().join(boot_id()?);
+        let Ok(entries) = fs::read_dir(&mine) else {
+            return Ok(());
+        };
+        let marks: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let dir = fs::File::open(self.dir())
+            .io_context(|| format!("opening {}", self.dir().display()))?;
+        rustix::fs::syncfs(&dir).map_err(|e| {
+            Error::io(
+                format!("syncing the file system of {}", self.dir().display()),
+                e.into(),
+            )
+        })?;
+        for mark in marks {
+            remove_tree(&mark)?;
+        }
+        Ok(())
+    }
+
+    /// Where the marks of snapshots not synced yet are, one directory per
+    /// boot (see the module's text).
+    fn marks_dir(&self) -> PathBuf {
+        self.store.state_dir().join(UNSYNCED)
+    }
+
+    /// Mark the snapshot of `diff_id`, about to be renamed into place, as
+    /// made in this boot and not synced. A boot's directory is made durable
+    /// once, so that its marks have a place to be found.
+    fn mark_unsynced(&self, diff_id: &Digest) -> Result<()> {
+        let marks = self.marks_dir();
+        let mine = marks.join(boot_id()?);
+        if !mine.is_dir() {
+            fs::create_dir_all(&mine).io_context(|| format!("creating {}", mine.display()))?;
+            crate::files::sync_dir(&marks)?;
+            crate::files::sync_dir(&self.store.state_dir())?;
+        }
+        let mark = mine.join(diff_id.digest());
+        fs::File::create(&mark).io_context(|| format!("creating {}", mark.display()))?;
+        // Marks an earlier boot left were the old snapshot's, not this one's.
+        self.vouch(diff_id)
+    }
+
+    /// The directories of marks, one per boot that left any.
+    fn mark_dirs(&self) -> Result<Vec<PathBuf>> {
+        let marks = self.marks_dir();
+        match fs::read_dir(&marks) {
+            Ok(entries) => Ok(entries.flatten().map(|e| e.path()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(format!("listing {}", marks.display()), e)),
+        }
+    }
+
+    /// Remove the marks of snapshots that are gone, and the directories of
+    /// earlier boots left empty.
+    fn drop_stale_marks(&self) -> Result<()> {
+        let boot = boot_id().ok();
+        for dir in self.mark_dirs()? {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut left = 0;
+            for mark in entries.flatten() {
+                if self.dir().join(mark.file_name()).is_dir() {
+                    left += 1;
+                } else {
+                    remove_tree(&mark.path())?;
+                }
+            }
+            if left == 0 && dir.file_name().and_then(|n| n.to_str()) != boot {
+                let _ = fs::remove_dir(&dir);
+            }
+        }
+        Ok(())
     }
 
     /// The diff_ids of every image the index reaches (every platform of
@@ -134,6 +318,22 @@ impl<'a> Snapshots<'a> {
         }
         Ok(ids)
     }
+}
+
+/// The kernel's id of the running boot (a UUID), read once.
+fn boot_id() -> Result<&'static str> {
+    static BOOT: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    let read = BOOT.get_or_init(|| {
+        let path = "/proc/sys/kernel/random/boot_id";
+        let id = fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+        let id = id.trim().to_string();
+        // It names a directory: a UUID's characters only.
+        match !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            true => Ok(id),
+            false => Err(format!("{path} holds {id:?}, not a boot id")),
+        }
+    });
+    read.as_deref().map_err(|e| Error::invalid(e.clone()))
 }
 
 #[cfg(test)]
@@ -162,6 +362,67 @@ mod tests {
         assert_eq!(fs::read(path.join("f")).unwrap(), id.digest().as_bytes());
         let left: Vec<_> = fs::read_dir(snapshots.dir()).unwrap().collect();
         assert_eq!(left.len(), 1, "no scratch directory left behind");
+    }
+
+    /// What a power loss leaves: the marks of the running boot now look
+    /// like those of an earlier one.
+    fn restart(snapshots: &Snapshots) {
+        let marks = snapshots.marks_dir();
+        let earlier = marks.join("00000000-0000-0000-0000-000000000000");
+        fs::rename(marks.join(boot_id().unwrap()), earlier).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_not_synced_before_a_restart_is_suspect_until_replaced_or_vouched_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let snapshots = Snapshots::of(&store);
+        let (one, two, three) = (
+            digest::of_bytes(b"1"),
+            digest::of_bytes(b"2"),
+            digest::of_bytes(b"3"),
+        );
+        made(&snapshots, &one);
+        made(&snapshots, &two);
+        let upper = dir.path().join("upper");
+        fs::create_dir(&upper).unwrap();
+        assert!(snapshots.adopt_dir(&upper, &three).unwrap());
+        assert!(!upper.exists());
+        // Made in this boot: the page cache holds them whole.
+        assert!(![&one, &two, &three].iter().any(|d| snapshots.is_suspect(d)));
+        restart(&snapshots);
+        assert!([&one, &two, &three].iter().all(|d| snapshots.is_suspect(d)));
+        // Unpacked again, or found whole by img-fsck.
+        let fresh = snapshots.scratch().unwrap();
+        fs::write(fresh.path().join("f"), b"again").unwrap();
+        let path = snapshots.replace(fresh, &one).unwrap();
+        assert_eq!(fs::read(path.join("f")).unwrap(), b"again");
+        snapshots.vouch(&two).unwrap();
+        assert!(!snapshots.is_suspect(&one) && !snapshots.is_suspect(&two));
+        assert!(snapshots.is_suspect(&three));
+        // A sync clears this boot's marks, never an earlier boot's.
+        let mine = snapshots.marks_dir().join(boot_id().unwrap());
+        assert_eq!(
+            fs::read_dir(&mine).unwrap().count(),
+            1,
+            "the replaced one is marked"
+        );
+        snapshots.sync().unwrap();
+        assert_eq!(fs::read_dir(&mine).unwrap().count(), 0);
+        assert!(snapshots.is_suspect(&three));
+        // The sweep takes the old copy set aside, and the marks of what it removes.
+        let kept: HashSet<Digest> = [one.clone(), two.clone()].into();
+        assert_eq!(snapshots.sweep(&kept).unwrap(), 2, "three and the old one");
+        assert!(!snapshots.is_suspect(&three));
+        let boots: Vec<_> = fs::read_dir(snapshots.marks_dir())
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(
+            boots.len(),
+            1,
+            "the earlier boot's directory went with its last mark"
+        );
     }
 
     #[test]

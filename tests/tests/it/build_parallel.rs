@@ -111,3 +111,36 @@ fn stages_built_at_once_print_in_file_order_and_cache_alike() {
     }
     assert_eq!(env.id(&pushed), id);
 }
+
+/// Two stages that depend on nothing, whose RUNs each wait (a minute at
+/// most) for the other's to have started: they see each other through the
+/// cache mount both bind.
+const MEETING: &str = r#"FROM base AS one
+RUN --mount=type=cache,target=/meet,id=meet sh -c 'touch /meet/one /ran-one; i=0; while [ ! -e /meet/two ]; do i=$((i+1)); [ $i -le 600 ] || exit 7; sleep 0.1; done'
+FROM base AS two
+RUN --mount=type=cache,target=/meet,id=meet sh -c 'touch /meet/two /ran-two; i=0; while [ ! -e /meet/one ]; do i=$((i+1)); [ $i -le 600 ] || exit 7; sleep 0.1; done'
+FROM base
+COPY --from=one /ran-one /one
+COPY --from=two /ran-two /two
+"#;
+
+#[test]
+fn run_steps_of_independent_stages_run_at_once() {
+    if !need(&["runc"]) {
+        return;
+    }
+    let env = Env::new();
+    env.seed("base", "base");
+    let full = env.path("ctx/Dockerfile");
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, MEETING).unwrap();
+    // One after the other, the first RUN would wait for the second in vain
+    // and fail (exit 7).
+    let built = env.sh("img-build -t meet:1 ctx").ok();
+    assert!(
+        built.stderr.contains("Successfully tagged meet:1"),
+        "{}",
+        built.stderr
+    );
+    env.sh("img-fsck").ok();
+}

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use img_tests::archive::snapshot;
 use img_tests::hostile::image::{self, Image, Layer};
+use img_tests::hostile::tar::{self, Entry};
 use img_tests::hostile::{cases, Case, Victims};
 use img_tests::registry::Registry;
 use img_tests::{need, Env, Run};
@@ -269,21 +270,57 @@ fn img_pull() {
         return;
     }
     let suite = Suite::new();
-    let registry = Registry::open();
-    let images: Vec<(String, Image)> = suite
-        .cases
-        .iter()
-        .map(|c| {
-            (
-                c.name.to_string(),
-                Image::new(vec![Layer::gzip(&c.layer())]),
-            )
+    let cases: Vec<&Case> = suite.cases.iter().collect();
+    pull_each(&suite, &cases, |c| c.layer());
+    suite.finish("img-pull");
+}
+
+/// The refused cases again, each behind a file of incompressible bytes that
+/// makes its gzip blob larger than a MiB: img-pull fetches such a layer as
+/// one stream and checks it in the buffers it arrived in (`stream.rs`),
+/// where the small layers above are read back from the disk.
+#[test]
+fn img_pull_refuses_hostile_layers_that_stream() {
+    if !need(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let suite = Suite::new();
+    let cases: Vec<&Case> = suite.cases.iter().filter(|c| !c.stored).collect();
+    let padding = noise(3 << 19);
+    pull_each(&suite, &cases, |c| {
+        let mut entries = vec![Entry::file("padding", &padding)];
+        entries.extend(c.entries.iter().cloned());
+        tar::build(&entries)
+    });
+    suite.finish("img-pull");
+}
+
+/// `len` deterministic bytes that gzip cannot shrink (xorshift64).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
         })
+        .collect()
+}
+
+/// Push each case as a one-layer image (its gzipped `layer`) to a fresh
+/// registry and pull it: a refused one exits 2 and leaves no blob, no
+/// partial download and the index as it was.
+fn pull_each(suite: &Suite, cases: &[&Case], layer: impl Fn(&Case) -> Vec<u8>) {
+    let registry = Registry::open();
+    let images: Vec<(String, Image)> = cases
+        .iter()
+        .map(|c| (c.name.to_string(), Image::new(vec![Layer::gzip(&layer(c))])))
         .collect();
     let layout = suite.env.path("layout");
     let named: Vec<(String, &Image)> = images.iter().map(|(n, i)| (n.clone(), i)).collect();
     image::write_layout(&layout, &named);
-    for (case, (name, image)) in suite.cases.iter().zip(&images) {
+    for (case, (name, image)) in cases.iter().zip(&images) {
         registry.skopeo_push(&layout, name, &format!("hostile/{name}:1"));
         let script = format!("img-pull {}/hostile/{name}:1", registry.host);
         let index = suite.env.index_bytes();
@@ -313,7 +350,6 @@ fn img_pull() {
             assert_eq!(ingest, 0, "{what}: a partial download was left");
         }
     }
-    suite.finish("img-pull");
 }
 
 /// A build context holding `files` and a Dockerfile.

@@ -28,12 +28,16 @@ use img_store::{Durability, Replace, Store, MAX_METADATA_SIZE};
 const INDEX: &str = "index.json";
 const LAYOUT_FILE: &str = "oci-layout";
 /// How `index.json` and `oci-layout` are replaced: synced as the blobs
-/// are, the directory not, and left 0600 as the temporary file is made.
+/// are, the directory not; world-readable as the blobs, since a cache
+/// directory is handed between CI jobs that may run as other users.
 const FILES: Replace = Replace {
     prefix: ".tmp-",
     durability: Durability::FileSynced,
-    mode: None,
+    mode: Some(BLOB_MODE),
 };
+/// The mode of every file of the layout, as img's store and skopeo write
+/// an OCI layout (tempfile makes 0600 files).
+const BLOB_MODE: u32 = 0o644;
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join("blobs").join("sha256").join(digest.digest())
@@ -192,8 +196,10 @@ impl Writer {
         if &written != digest {
             return Err(Error::digest_mismatch(digest, &written));
         }
+        use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
-            .sync_all()
+            .set_permissions(fs::Permissions::from_mode(BLOB_MODE))
+            .and_then(|()| tmp.as_file().sync_all())
             .io_context(|| format!("syncing blob {digest}"))?;
         tmp.persist(&target)
             .map_err(|e| Error::io(format!("storing {}", target.display()), e.error))?;
@@ -301,6 +307,16 @@ mod tests {
         let descriptor =
             Descriptor::new(MediaType::ImageManifest, manifest.len() as u64, m.clone());
         writer.set_tag("v1", &descriptor).unwrap();
+        // Readable by the other users a CI job may run as.
+        use std::os::unix::fs::PermissionsExt;
+        for file in [
+            blob_path(&cache, &m),
+            cache.join(INDEX),
+            cache.join(LAYOUT_FILE),
+        ] {
+            let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "{}", file.display());
+        }
         assert_eq!(writer.collect_garbage().unwrap(), 1);
         assert!(!blob_path(&cache, &old).exists());
         assert!(blob_path(&cache, &layer).exists());

@@ -196,11 +196,11 @@ impl<'a, 'e> Builder<'a, 'e> {
             .filter(|l| !self.layers.is_pending(l.digest()))
             .cloned()
             .collect();
-        // A fetch may start a credential helper: see `parallel::CHILDREN`.
-        let _children = stored
+        // One fetch at a time: see `parallel::PULLS`.
+        let _pulling = stored
             .iter()
             .any(|l| !self.store.has_blob(l.digest()))
-            .then(|| parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner()));
+            .then(|| parallel::PULLS.lock().unwrap_or_else(|e| e.into_inner()));
         self.cache().ensure(&stored)
     }
 
@@ -404,8 +404,8 @@ impl<'a, 'e> Builder<'a, 'e> {
             let id = state.image_id()?;
             return Ok((state, id));
         }
-        // A pull may start a credential helper: see `parallel::CHILDREN`.
-        let children = parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        // One pull at a time: see `parallel::PULLS`.
+        let pulling = parallel::PULLS.lock().unwrap_or_else(|e| e.into_inner());
         let found = find_image(
             self.store,
             image,
@@ -414,7 +414,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             &self.options.pull_options,
             self.progress,
         )?;
-        drop(children);
+        drop(pulling);
         if let Ok(reference) = img_core::reference::Reference::parse(image) {
             self.cache().note_base(reference);
         }

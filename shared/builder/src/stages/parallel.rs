@@ -11,13 +11,10 @@
 //! are kept until every stage before it in the file is printed; the first
 //! unprinted stage prints as it goes.
 //!
-//! One thing is not parallel: a RUN step's container. The container layer
-//! waits for its container with `wait(-1)`, reaping every other child of
-//! the process as it goes, so two containers of one process cannot be
-//! waited for at once (nor a container and any other child, such as a
-//! credential helper a pull or a cache's fetch starts): [`CHILDREN`] lets
-//! one such step run at a time. Copies, unpacking, the layers' tars and their compression run
-//! beside them.
+//! RUN steps' containers run at once too: the container layer waits for
+//! each container by its process ID, so no thread reaps another's child.
+//! Pulls are the one thing done one at a time ([`PULLS`]): two stages FROM
+//! one image fetch it once, the second finding it stored.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -26,9 +23,9 @@ use std::sync::Mutex;
 
 use super::*;
 
-/// Held while a step of the build has children of the process to wait
-/// for (a RUN container, a pull): see the module's text.
-pub(super) static CHILDREN: Mutex<()> = Mutex::new(());
+/// Held while a stage pulls its base image or fetches cached layers: see
+/// the module's text.
+pub(super) static PULLS: Mutex<()> = Mutex::new(());
 
 /// Where a builder's progress lines go.
 pub(super) enum Output {

@@ -101,13 +101,9 @@ impl Builder<'_, '_> {
             build_env,
             settings: &settings,
         };
-        let step = {
-            // One container at a time: see `parallel::CHILDREN`.
-            let _children = parallel::CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-            steps::run(self.store, self.work.path(), &state, &run, &|id| {
-                self.say(&format!(" ---> Running in {id}"));
-            })
-        };
+        let step = steps::run(self.store, self.work.path(), &state, &run, &|id| {
+            self.say(&format!(" ---> Running in {id}"));
+        });
         self.keep_run_output(log);
         let step = step?;
         drop(held);
