@@ -286,7 +286,16 @@ fn run(
     }
     let result = connected(owner, pasta)
         .and_then(|_| started(runtime, Start::Running(running.pid.as_raw_nonzero().get())))
-        .and_then(|_| children::wait(running.runner));
+        .and_then(|_| {
+            // pasta is ended with the container's process, not after the
+            // runtime took the container down: a published port is free
+            // that much sooner.
+            if let Ok(container) = &orphan {
+                ended(container, running.runner);
+                owner.end_helpers();
+            }
+            children::wait(running.runner)
+        });
     if result.is_err() {
         let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
         let _ = children::wait(running.runner);
@@ -306,6 +315,26 @@ fn run(
         refused: None,
         runtime: runtime.clone(),
     }))
+}
+
+/// Block until the container's process (`container`, a pidfd) ended, or
+/// its runtime `runner` did first.
+fn ended(container: &std::os::fd::OwnedFd, runner: rustix::process::Pid) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let Ok(runner) = rustix::process::pidfd_open(runner, rustix::process::PidfdFlags::empty())
+    else {
+        return;
+    };
+    loop {
+        let mut fds = [
+            PollFd::new(container, PollFlags::IN),
+            PollFd::new(&runner, PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return,
+        }
+    }
 }
 
 /// A runtime that failed before the container's process started: what it

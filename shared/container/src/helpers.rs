@@ -81,17 +81,22 @@ pub(crate) fn named_helpers(owned: &Path, id: &str) -> Vec<Helper> {
 /// Kill a helper, if the process with its ID is still the helper, and
 /// wait until it is gone (so that the ports it held are free).
 pub(crate) fn kill_helper(helper: &Helper) {
-    let Some(pid) = signal_helper(helper) else {
-        return;
-    };
+    if let Some(pid) = signal_helper(helper) {
+        wait_gone(pid);
+    }
+}
+
+/// Wait until the helper `pid`, killed, is gone (its files, the ports it
+/// listened on, closed).
+pub(crate) fn wait_gone(pid: rustix::process::Pid) {
     // A daemon of ours is our child (we are a subreaper): reap it.
     // Otherwise, watch it go, for a while.
     if rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).is_err() {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while fs::metadata(format!("/proc/{}/cmdline", helper.pid)).is_ok()
+        while fs::metadata(format!("/proc/{}/cmdline", pid.as_raw_nonzero())).is_ok()
             && std::time::Instant::now() < deadline
         {
-            let zombie = fs::read_to_string(format!("/proc/{}/stat", helper.pid))
+            let zombie = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
                 .map(|s| {
                     s.rsplit_once(')')
                         .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))

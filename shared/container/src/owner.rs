@@ -53,7 +53,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 pub use super::helpers::Helper;
-use super::helpers::{kill_helper, named_helpers, signal_helper, unnoted_helpers};
+use super::helpers::{kill_helper, named_helpers, signal_helper, unnoted_helpers, wait_gone};
 use super::runtime::Runtime;
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_store::{open_lock_file, same_file};
@@ -85,6 +85,9 @@ pub struct Owner {
     id: String,
     lock: File,
     notes: Notes,
+    /// The helpers killed so far (in the notes' order), by the ID each
+    /// had when it was killed: `None` when it was gone already.
+    ended: Vec<Option<rustix::process::Pid>>,
 }
 
 impl Owner {
@@ -113,6 +116,7 @@ impl Owner {
                     id: id.to_string(),
                     lock,
                     notes: Notes::default(),
+                    ended: Vec::new(),
                 });
             }
         }
@@ -138,6 +142,16 @@ impl Owner {
         &self.notes.helpers
     }
 
+    /// Kill the helpers, once the container's process ended: their end
+    /// (pasta's is tens of milliseconds) goes on while the runtime and img
+    /// take the container down; [`Owner::release`] waits for those that
+    /// hold host ports.
+    pub(crate) fn end_helpers(&mut self) {
+        for helper in &self.notes.helpers[self.ended.len()..] {
+            self.ended.push(signal_helper(helper));
+        }
+    }
+
     fn save(&self) -> Result<()> {
         // For a reaper while the machine runs: a crash ends every process
         // the notes name, so they need no sync.
@@ -157,14 +171,14 @@ impl Owner {
     /// Let go of a container whose runtime state is gone: its helpers
     /// end, the files go, then the lock (a guard waiting for it finds
     /// nothing to do).
-    pub fn release(self) {
-        for helper in &self.notes.helpers {
-            if helper.holds_ports {
-                kill_helper(helper);
-            } else {
-                // Its end takes a while (pasta unmaps large buffers) and
-                // frees nothing anyone waits for: it is not waited for.
-                signal_helper(helper);
+    pub fn release(mut self) {
+        self.end_helpers();
+        for (helper, pid) in self.notes.helpers.iter().zip(&self.ended) {
+            // Its end takes a while (pasta closes its tap device, which
+            // waits for the kernel's RCU grace periods): waited for only
+            // when it frees host ports.
+            if let (true, Some(pid)) = (helper.holds_ports, pid) {
+                wait_gone(*pid);
             }
             let _ = fs::remove_file(&helper.marker);
         }
