@@ -82,8 +82,8 @@ img_run() {
   IMG_CMD="img-run --root $(q "$1") --rm $2 ${*:3}"
 }
 # img_run_no_network STORE IMAGE ARGS...: img_run in a network namespace
-# of its own with loopback only (--network none): what the bare `runc run`
-# bundle gets (umoci's config has a network namespace and no interfaces).
+# of its own with loopback only (--network none): what the peer's bundle
+# gets (img-run's own --network none config; see bench.sh).
 img_run_no_network() {
   IMG_NEEDS=img-run
   IMG_CMD="img-run --root $(q "$1") --rm --network none $2 ${*:3}"

@@ -75,7 +75,10 @@ use img_runner::run::PullPolicy;
 /// passt package): the host's addresses and routes copied in, connections
 /// carried out through the host's sockets, the gateway address reaching
 /// the host's own services — Docker's bridge as a user sees it, with no
-/// change to the host's network. -p [IP:][HOSTPORT:]PORT[/tcp|udp]
+/// change to the host's network; as with Docker, the container's process
+/// starts once its network is configured (pasta starts while the runtime
+/// makes the container, whose createRuntime hook waits for it, and a pasta
+/// that fails fails the run). -p [IP:][HOSTPORT:]PORT[/tcp|udp]
 /// publishes a port (a free host port when HOSTPORT is left out), -P every
 /// port the image EXPOSEs; a host port in use fails the run before
 /// anything is made, and the port is free again once the container ended.

@@ -210,6 +210,9 @@ pub fn run_main(program: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ! {
     // A copy of this program started to guard a container: any program
     // that runs one starts guards, and the guard only opens the store.
     img_container::owner::run_if_guard();
+    // A copy of it started by the runtime as the hook that waits for a
+    // container's network (`network.rs`).
+    img_container::network::run_if_ready_hook();
     let code = match body() {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,

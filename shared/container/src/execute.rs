@@ -95,7 +95,8 @@ pub fn execute(
     // it; pasta is found by the file it names).
     let result = owner::spawn_guard(runtime_dir, id).and_then(|_| {
         // pasta's start-up is the longest step of a run: it goes on while
-        // the root filesystem is mounted and the runtime config written.
+        // the root filesystem is mounted, the runtime config written and
+        // the runtime makes the container (whose hook waits for it).
         let network = match settings.isolation.network {
             Network::Bridge => {
                 let namespace = network::Namespace::new()?;
@@ -154,6 +155,10 @@ fn run_mounted(
         .map_err(|e| e.context(format!("making the working directory {}", process.cwd)))?;
     let iso = &settings.isolation;
     let etc_files = write_etc_files(dir, &iso.hostname, iso.network)?;
+    let (namespace, mut pasta) = match network {
+        Some((namespace, pasta)) => (Some(namespace), Some(pasta)),
+        None => (None, None),
+    };
     let options = spec::Options {
         args: process.args.clone(),
         env,
@@ -162,22 +167,28 @@ fn run_mounted(
         terminal: settings.tty,
         isolation: iso.clone(),
         etc_files,
-        network_namespace: network.as_ref().map(|(namespace, _)| namespace.path()),
+        network_namespace: namespace.as_ref().map(network::Namespace::path),
+        ready_hook: pasta.as_ref().map(network::Starting::hook).transpose()?,
     };
     let config = spec::build(&options)?;
     let config_path = dir.file("config.json");
     fs::write(&config_path, img_core::json::pretty(&config)?)
         .io_context(|| format!("writing {}", config_path.display()))?;
     // The namespace stays open (its path is in the config) until the
-    // runtime is done with it.
-    let _namespace = match network {
-        Some((namespace, pasta)) => {
-            owner.add_helper(pasta.ready()?)?;
-            Some(namespace)
-        }
-        None => None,
-    };
-    create_and_supervise(id, dir, settings, owner, started)
+    // runtime is done with it; pasta goes on starting while the runtime
+    // does, and the runtime's hook holds the container until it is ready.
+    let outcome = create_and_supervise(id, dir, settings, owner, &mut pasta, started);
+    drop(namespace);
+    outcome
+}
+
+/// pasta, ready once the runtime's hook let the container start: noted
+/// as the container's helper.
+fn connected(owner: &mut Owner, pasta: &mut Option<network::Starting>) -> Result<()> {
+    match pasta.take() {
+        Some(starting) => owner.add_helper(starting.ready()?),
+        None => Ok(()),
+    }
 }
 
 /// Try the runtimes in turn until one creates the container, then run it.
@@ -186,6 +197,7 @@ fn create_and_supervise(
     dir: &Dir,
     settings: &Settings,
     owner: &mut Owner,
+    pasta: &mut Option<network::Starting>,
     started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Outcome> {
     let mut failures = Vec::new();
@@ -193,16 +205,21 @@ fn create_and_supervise(
         let candidate = &candidate.in_store(&settings.runtime_dir);
         owner.add_runtime(candidate)?;
         let tried = if settings.tty {
-            create_and_start(id, dir, candidate, settings, started)?
+            create_and_start(id, dir, candidate, settings, owner, pasta, started)?
         } else {
-            run(id, dir, candidate, settings, started)?
+            run(id, dir, candidate, settings, owner, pasta, started)?
         };
         match tried {
             Tried::Ran(outcome) => return Ok(outcome),
-            Tried::Failed(e) => failures.push(format!(
-                "{} could not create the container: {e}",
-                candidate.name
-            )),
+            Tried::Failed(e) => {
+                // pasta failing fails the hook, and with it the runtime:
+                // its own reason is the one to give.
+                connected(owner, pasta)?;
+                failures.push(format!(
+                    "{} could not create the container: {e}",
+                    candidate.name
+                ));
+            }
         }
     }
     // Every runtime failed: each one's reason, the preferred runtime's
@@ -234,6 +251,8 @@ fn run(
     dir: &Dir,
     runtime: &Runtime,
     settings: &Settings,
+    owner: &mut Owner,
+    pasta: &mut Option<network::Starting>,
     started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Tried> {
     let (stdio, ends) = stdio::Ends::new(&settings.stdout, settings.interactive, false)?;
@@ -265,8 +284,18 @@ fn run(
     if let Some(forwarding) = &forwarding {
         forwarding.to(running.pid);
     }
-    let result = started(runtime, Start::Running(running.pid.as_raw_nonzero().get()))
-        .and_then(|_| children::wait(running.runner));
+    let result = connected(owner, pasta)
+        .and_then(|_| started(runtime, Start::Running(running.pid.as_raw_nonzero().get())))
+        .and_then(|_| {
+            // pasta is ended with the container's process, not after the
+            // runtime took the container down: a published port is free
+            // that much sooner.
+            if let Ok(container) = &orphan {
+                ended(container, running.runner);
+                owner.end_helpers();
+            }
+            children::wait(running.runner)
+        });
     if result.is_err() {
         let _ = rustix::process::kill_process(running.pid, rustix::process::Signal::KILL);
         let _ = children::wait(running.runner);
@@ -286,6 +315,26 @@ fn run(
         refused: None,
         runtime: runtime.clone(),
     }))
+}
+
+/// Block until the container's process (`container`, a pidfd) ended, or
+/// its runtime `runner` did first.
+fn ended(container: &std::os::fd::OwnedFd, runner: rustix::process::Pid) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let Ok(runner) = rustix::process::pidfd_open(runner, rustix::process::PidfdFlags::empty())
+    else {
+        return;
+    };
+    loop {
+        let mut fds = [
+            PollFd::new(container, PollFlags::IN),
+            PollFd::new(&runner, PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return,
+        }
+    }
 }
 
 /// A runtime that failed before the container's process started: what it
@@ -311,6 +360,8 @@ fn create_and_start(
     dir: &Dir,
     runtime: &Runtime,
     settings: &Settings,
+    owner: &mut Owner,
+    pasta: &mut Option<network::Starting>,
     started: &mut dyn FnMut(&Runtime, Start) -> Result<()>,
 ) -> Result<Tried> {
     let socket = console::Socket::new()?;
@@ -319,6 +370,12 @@ fn create_and_start(
         Ok(created) => created,
         Err(failed) => return Ok(not_created(id, runtime, failed)),
     };
+    // The hook ran during `create`: pasta is ready.
+    if let Err(e) = connected(owner, pasta) {
+        let _ = rustix::process::kill_process(created.pid, rustix::process::Signal::KILL);
+        let _ = runtime.delete(id);
+        return Err(e);
+    }
     let terminal = socket.receive()?;
     let copying = ends.copy(
         &settings.stdout,

@@ -38,6 +38,7 @@ pub mod containers;
 pub mod control;
 pub mod exec;
 pub mod execute;
+pub(crate) mod helpers;
 pub mod log;
 pub mod monitor;
 pub mod names;

@@ -4,10 +4,14 @@
 //!
 //! The namespace is made by img before the runtime runs ([`Namespace`],
 //! joined by the runtime by path, as Docker's libnetwork hands one to
-//! runc), so that `pasta` (Debian's `passt` package) connects it while the
-//! runtime does its own work — pasta's start-up is longer than a whole
-//! `runc run` — and is ready before the container's process starts:
-//! it copies the host's addresses and routes into the namespace, carries
+//! runc), so that `pasta` (Debian's `passt` package) connects it while img
+//! mounts the root filesystem and the runtime does its own work — pasta's
+//! start-up is as long as a whole `runc run` — and is ready before the
+//! container's process starts, as Docker guarantees: the runtime runs a
+//! hook of img's ([`Starting::hook`], a `createRuntime` hook: after the
+//! runtime made the container's namespaces, before it runs anything of
+//! the image) that waits for pasta, and fails the start when pasta
+//! failed. pasta copies the host's addresses and routes into the namespace, carries
 //! the container's connections out through ordinary sockets of the host
 //! (nothing host-wide changes: no bridge, no firewall rule), and listens
 //! on each published host port, passing connections in. The gateway
@@ -25,8 +29,16 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use super::owner::Helper;
+use super::helpers::Helper;
+use super::pidfile::{self, Seen};
 use img_core::error::{Error, IoContext, Kind, Result};
+
+/// The name the hook waiting for pasta runs under (its `argv[0]`).
+const READY_HOOK: &str = "img-network-ready";
+
+/// How long the hook waits for pasta: far beyond a start under load, short
+/// of a runtime waiting forever for a pasta that hangs.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The program that connects the namespace.
 const PASTA: &str = "pasta";
@@ -266,7 +278,7 @@ impl Drop for Starting {
     fn drop(&mut self) {
         if let Some(child) = self.child.take() {
             if let Ok(helper) = self.finish(child) {
-                super::owner::kill_helper(&helper);
+                super::helpers::kill_helper(&helper);
                 let _ = std::fs::remove_file(&helper.marker);
             }
         }
@@ -314,6 +326,29 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
 }
 
 impl Starting {
+    /// The runtime hook that holds the container's process until pasta has
+    /// configured the namespace: this program again, under the name
+    /// [`READY_HOOK`], given pasta's pid file and its first process (see
+    /// [`run_if_ready_hook`]). It exits 0 once the file names pasta's
+    /// daemon, 1 when pasta ended without writing it (the runtime then
+    /// fails the start, and [`Starting::ready`] says why).
+    pub fn hook(&self) -> Result<oci_spec::runtime::Hook> {
+        let exe = std::env::current_exe().io_context(|| "finding img's own program".into())?;
+        let pid = self
+            .child
+            .as_ref()
+            .map(std::process::Child::id)
+            .ok_or_else(|| Error::invalid("pasta was waited for already"))?;
+        let mut hook = oci_spec::runtime::Hook::default();
+        hook.set_path(exe);
+        hook.set_args(Some(vec![
+            READY_HOOK.to_string(),
+            self.pid_file.display().to_string(),
+            pid.to_string(),
+        ]));
+        Ok(hook)
+    }
+
     /// Wait until pasta has configured the namespace and become a daemon
     /// (its first process exits then); the daemon, noted as a helper.
     pub fn ready(mut self) -> Result<Helper> {
@@ -323,16 +358,26 @@ impl Starting {
         }
     }
 
-    fn finish(&self, child: std::process::Child) -> Result<Helper> {
-        let out = child
-            .wait_with_output()
-            .io_context(|| format!("waiting for {PASTA}"))?;
-        let said = String::from_utf8_lossy(&out.stderr);
+    fn finish(&self, mut child: std::process::Child) -> Result<Helper> {
+        use std::io::Read;
+        let mut said = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            // Until pasta and its daemon let go of it.
+            let _ = stderr.read_to_string(&mut said);
+        }
+        // Reaped already by another waiter: then the pid file alone says
+        // how it went, as pasta writes it only once the namespace is
+        // configured.
+        let status = match child.wait() {
+            Ok(status) => Some(status),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::CHILD.raw_os_error()) => None,
+            Err(e) => return Err(Error::io(format!("waiting for {PASTA}"), e)),
+        };
         let said: Vec<&str> = said
             .lines()
             .filter(|l| !l.starts_with("Failed to send") && !l.trim().is_empty())
             .collect();
-        if !out.status.success() {
+        if status.is_some_and(|s| !s.success()) {
             return Err(Error::new(
                 Kind::FailedPrecondition,
                 format!(
@@ -343,15 +388,45 @@ impl Starting {
                 ),
             ));
         }
-        let pid = std::fs::read_to_string(&self.pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
+        let pid = pidfile::read(&self.pid_file)
             .ok_or_else(|| Error::new(Kind::Io, format!("{PASTA} wrote no process ID")))?;
         Ok(Helper {
-            pid,
+            pid: pid.as_raw_nonzero().get(),
             marker: self.pid_file.display().to_string(),
             holds_ports: self.holds_ports,
         })
+    }
+}
+
+/// Run as the hook waiting for pasta when this process was started as one
+/// (`argv[0]` is [`READY_HOOK`]); programs call this first thing.
+pub fn run_if_ready_hook() {
+    let mut args = std::env::args_os();
+    if args.next().is_some_and(|a| a == READY_HOOK) {
+        let pid_file = PathBuf::from(args.next().unwrap_or_default());
+        let pasta = args
+            .next()
+            .and_then(|a| a.to_str()?.parse::<i32>().ok())
+            .unwrap_or(0);
+        std::process::exit(if wait_ready(&pid_file, pasta) { 0 } else { 1 });
+    }
+}
+
+/// Whether pasta (its first process `pasta`) wrote `pid_file`, its sign
+/// that the namespace is configured: waited for until it is written or
+/// that process ended. The process is img's child, not waited for until
+/// the container started, so its ID is not reused meanwhile; once it was
+/// waited for (a second runtime tried), the file is there already.
+fn wait_ready(pid_file: &Path, pasta: i32) -> bool {
+    let deadline = std::time::Instant::now() + READY_WAIT;
+    let seen = rustix::process::Pid::from_raw(pasta)
+        .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok())
+        .map(|pidfd| pidfile::wait(pid_file, &pidfd, Some(deadline)));
+    match seen {
+        Some(Ok(Seen::Written(_))) => true,
+        Some(Ok(Seen::Ended | Seen::TimedOut) | Err(_)) => false,
+        // Gone already: the file says how it went.
+        None => pidfile::read(pid_file).is_some(),
     }
 }
 

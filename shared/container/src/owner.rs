@@ -41,9 +41,10 @@
 //! can be found. Nothing of it holds the caller's streams (`stdio.rs`).
 //!
 //! Helpers (pasta) are found the same way, by the owner's file they name
-//! on their command line, whether or not the owner lived to note them;
-//! pasta is run as the program it would execute first thing
-//! (`network.rs`), so that it executes once.
+//! on their command line, whether or not the owner lived to note them,
+//! and by that file itself, pasta's pid file (`helpers.rs`); pasta is run
+//! as the program it would execute first thing (`network.rs`), so that it
+//! executes once.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -51,6 +52,8 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::helpers::Helper;
+use super::helpers::{kill_helper, named_helpers, signal_helper, unnoted_helpers, wait_gone};
 use super::runtime::Runtime;
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_store::{open_lock_file, same_file};
@@ -63,20 +66,6 @@ pub(crate) const GUARD: &str = "img-guard";
 /// The store's runtime directory (`ROOT/.img/runtime`).
 pub fn runtime_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("runtime")
-}
-
-/// A process that works for a container and must end with it (pasta).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Helper {
-    /// Its process ID.
-    pub pid: i32,
-    /// A word its command line holds, checked before it is killed (so
-    /// that a reused process ID is never signalled).
-    pub marker: String,
-    /// It listens on host ports (`-p`): its end is waited for, so that
-    /// they are free once the container is.
-    #[serde(default)]
-    pub holds_ports: bool,
 }
 
 /// What the owner wrote down for a reaper.
@@ -96,6 +85,9 @@ pub struct Owner {
     id: String,
     lock: File,
     notes: Notes,
+    /// The helpers killed so far (in the notes' order), by the ID each
+    /// had when it was killed: `None` when it was gone already.
+    ended: Vec<Option<rustix::process::Pid>>,
 }
 
 impl Owner {
@@ -124,6 +116,7 @@ impl Owner {
                     id: id.to_string(),
                     lock,
                     notes: Notes::default(),
+                    ended: Vec::new(),
                 });
             }
         }
@@ -149,6 +142,16 @@ impl Owner {
         &self.notes.helpers
     }
 
+    /// Kill the helpers, once the container's process ended: their end
+    /// (pasta's is tens of milliseconds) goes on while the runtime and img
+    /// take the container down; [`Owner::release`] waits for those that
+    /// hold host ports.
+    pub(crate) fn end_helpers(&mut self) {
+        for helper in &self.notes.helpers[self.ended.len()..] {
+            self.ended.push(signal_helper(helper));
+        }
+    }
+
     fn save(&self) -> Result<()> {
         // For a reaper while the machine runs: a crash ends every process
         // the notes name, so they need no sync.
@@ -168,14 +171,14 @@ impl Owner {
     /// Let go of a container whose runtime state is gone: its helpers
     /// end, the files go, then the lock (a guard waiting for it finds
     /// nothing to do).
-    pub fn release(self) {
-        for helper in &self.notes.helpers {
-            if helper.holds_ports {
-                kill_helper(helper);
-            } else {
-                // Its end takes a while (pasta unmaps large buffers) and
-                // frees nothing anyone waits for: it is not waited for.
-                signal_helper(helper);
+    pub fn release(mut self) {
+        self.end_helpers();
+        for (helper, pid) in self.notes.helpers.iter().zip(&self.ended) {
+            // Its end takes a while (pasta closes its tap device, which
+            // waits for the kernel's RCU grace periods): waited for only
+            // when it frees host ports.
+            if let (true, Some(pid)) = (helper.holds_ports, pid) {
+                wait_gone(*pid);
             }
             let _ = fs::remove_file(&helper.marker);
         }
@@ -264,15 +267,25 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     }
     // Looked for again after each kill: one killed while it became a
     // daemon may have forked the daemon between the look and the kill.
+    // Each look is by command line and by pid file: a look lists /proc
+    // and then reads each command line, and pasta may fork its daemon
+    // after the listing and exit before its line is read (it is then
+    // empty) — but it wrote the daemon's ID in its pid file first. The
+    // files go only once nothing is left for them to name.
+    let mut markers = Vec::new();
     for _ in 0..20 {
-        let unnoted = unnoted_helpers(&owned, id);
-        if unnoted.is_empty() {
+        let mut found = unnoted_helpers(&owned, id);
+        found.extend(named_helpers(&owned, id));
+        if found.is_empty() {
             break;
         }
-        for helper in &unnoted {
+        for helper in &found {
             kill_helper(helper);
-            let _ = fs::remove_file(&helper.marker);
+            markers.push(helper.marker.clone());
         }
+    }
+    for marker in markers {
+        let _ = fs::remove_file(marker);
     }
     for entry in list(runtime) {
         if entry == OWNED || !runtime.join(&entry).join(id).exists() {
@@ -303,73 +316,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Helpers of the container `id` that its owner started but died before
-/// noting (killed while pasta was starting): each names its file
-/// `OWNED/ID.NAME` on its command line, the marker a noted one has.
-fn unnoted_helpers(owned: &Path, id: &str) -> Vec<Helper> {
-    let prefix = owned.join(format!("{id}."));
-    let prefix = prefix.as_os_str().as_encoded_bytes();
-    let own = std::process::id() as i32;
-    list(Path::new("/proc"))
-        .iter()
-        .filter_map(|name| name.parse::<i32>().ok())
-        .filter(|&pid| pid != own)
-        .filter_map(|pid| {
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let marker = cmdline.split(|&b| b == 0).find(|arg| {
-                arg.strip_prefix(prefix)
-                    .is_some_and(|name| !name.is_empty() && name != b"lock" && name != b"json")
-            })?;
-            Some(Helper {
-                pid,
-                marker: String::from_utf8_lossy(marker).into_owned(),
-                // Unknown: waited for, to be sure.
-                holds_ports: true,
-            })
-        })
-        .collect()
-}
-
-/// Kill a helper, if the process with its ID is still the helper, and
-/// wait until it is gone (so that the ports it held are free).
-pub(crate) fn kill_helper(helper: &Helper) {
-    let Some(pid) = signal_helper(helper) else {
-        return;
-    };
-    // A daemon of ours is our child (we are a subreaper): reap it.
-    // Otherwise, watch it go, for a while.
-    if rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).is_err() {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while fs::metadata(format!("/proc/{}/cmdline", helper.pid)).is_ok()
-            && std::time::Instant::now() < deadline
-        {
-            let zombie = fs::read_to_string(format!("/proc/{}/stat", helper.pid))
-                .map(|s| {
-                    s.rsplit_once(')')
-                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(true);
-            if zombie {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
-}
-
-/// Kill a helper, if the process with its ID is still the helper; its ID
-/// then.
-fn signal_helper(helper: &Helper) -> Option<rustix::process::Pid> {
-    let pid = rustix::process::Pid::from_raw(helper.pid)?;
-    let cmdline = fs::read(format!("/proc/{}/cmdline", helper.pid)).unwrap_or_default();
-    if !String::from_utf8_lossy(&cmdline).contains(&helper.marker) {
-        return None;
-    }
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    Some(pid)
-}
-
-fn list(dir: &Path) -> Vec<String> {
+pub(crate) fn list(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -483,36 +430,6 @@ mod tests {
         // Released properly: nothing to reap.
         Owner::claim(runtime, ID).unwrap().release();
         assert!(reap(runtime, &mut |_| {}).unwrap().ids.is_empty());
-    }
-
-    #[test]
-    fn helpers_are_killed_only_when_their_command_line_matches() {
-        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-        let pid = child.id() as i32;
-        // Until the child has executed sleep, its command line is not
-        // sleep's yet.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != b"sleep\x0030\0" {
-            assert!(std::time::Instant::now() < deadline, "sleep never ran");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        kill_helper(&Helper {
-            pid,
-            marker: "not-this-one".into(),
-            holds_ports: true,
-        });
-        assert!(child.try_wait().unwrap().is_none(), "a mismatch is spared");
-        kill_helper(&Helper {
-            pid,
-            marker: "30".into(),
-            holds_ports: true,
-        });
-        // Killed, and reaped by kill_helper (a subreaper's daemon is its
-        // child): gone from /proc.
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "killed and reaped"
-        );
     }
 
     #[test]

@@ -145,6 +145,10 @@ pub struct Options {
     /// The network namespace to join (a path), made before the runtime
     /// runs (`network.rs`); the runtime makes one when `None`.
     pub network_namespace: Option<String>,
+    /// A hook the runtime runs once it made the container's namespaces and
+    /// before anything of the image runs (`createRuntime`): the wait for
+    /// pasta (`network.rs`).
+    pub ready_hook: Option<oci_spec::runtime::Hook>,
 }
 
 /// What a container sees of the host and may do: `docker run`'s flags of
@@ -423,6 +427,11 @@ pub fn build(options: &Options) -> Result<Spec> {
         linux.set_readonly_paths(None);
     }
     linux.set_seccomp(seccomp);
+    if let Some(hook) = &options.ready_hook {
+        let mut hooks = oci_spec::runtime::Hooks::default();
+        hooks.set_create_runtime(Some(vec![hook.clone()]));
+        spec.set_hooks(Some(hooks));
+    }
     Ok(spec)
 }
 
@@ -466,6 +475,7 @@ mod tests {
             },
             etc_files: vec![],
             network_namespace: None,
+            ready_hook: None,
         }
     }
 

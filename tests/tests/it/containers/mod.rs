@@ -287,6 +287,32 @@ fn bad_input_changes_nothing() {
     assert_eq!(env.index_bytes(), before);
 }
 
+/// Docker's guarantee: a container's network is configured when its
+/// process starts (the runtime's hook waits for pasta, `network.rs`),
+/// however long pasta takes: here it is made slow, by wrappers named as
+/// img runs pasta that sleep before they execute it, and the process's
+/// first instruction looks.
+#[test]
+fn the_network_is_configured_when_the_process_starts() {
+    let Some(env) = ready() else { return };
+    env.sh(
+        "mkdir slow && for p in pasta pasta.avx2; do real=$(command -v $p) || continue; \
+         printf '#!/bin/sh\nsleep 0.5\nexec %s \"$@\"\n' \"$real\" > slow/$p && chmod +x slow/$p; done",
+    )
+    .ok();
+    let out = env
+        .sh("PATH=$PWD/slow:$PATH img-run --rm base busybox sh -c 'busybox ip -4 route; busybox ip -4 addr'")
+        .ok()
+        .stdout;
+    assert!(out.contains("default via"), "no default route: {out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("inet ") && !l.contains("127.0.0.1")),
+        "no address but loopback: {out}"
+    );
+    assert_no_leftovers(&env);
+}
+
 /// Run `script` as `Env::sh` does, failing the test when its output has
 /// not ended within `deadline`: a process left holding the pipeline's
 /// stdout or stderr (a leftover of a killed program) would make a caller
