@@ -326,20 +326,6 @@ impl<'a, 'e> Builder<'a, 'e> {
             .position(|s| s.name.as_deref() == Some(lower.as_str()))
     }
 
-    /// The stages `target` needs, itself included, in file order: those
-    /// it depends on (see [`Builder::depends_on`]), and theirs.
-    fn needed(&self, target: usize) -> Vec<usize> {
-        let mut wanted = vec![false; self.file.stages.len()];
-        let mut todo = vec![target];
-        while let Some(i) = todo.pop() {
-            if std::mem::replace(&mut wanted[i], true) {
-                continue;
-            }
-            todo.extend(self.depends_on(i));
-        }
-        (0..wanted.len()).filter(|&i| wanted[i]).collect()
-    }
-
     fn build_stage(&mut self, index: usize) -> Result<State> {
         let escape = self.file.directives.escape;
         let stage = self.file.stages[index].clone();

@@ -191,6 +191,20 @@ impl Builder<'_, '_> {
         })
     }
 
+    /// The stages `target` needs, itself included, in file order: those
+    /// it depends on (see [`Builder::depends_on`]), and theirs.
+    pub(super) fn needed(&self, target: usize) -> Vec<usize> {
+        let mut wanted = vec![false; self.file.stages.len()];
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut wanted[i], true) {
+                continue;
+            }
+            todo.extend(self.depends_on(i));
+        }
+        (0..wanted.len()).filter(|&i| wanted[i]).collect()
+    }
+
     /// The earlier stages stage `index` needs built first: those its FROM,
     /// its `COPY --from` and its `RUN --mount=from=` name.
     pub(super) fn depends_on(&self, index: usize) -> Vec<usize> {
