@@ -123,10 +123,32 @@ pub(crate) fn signal_helper(helper: &Helper) -> Option<rustix::process::Pid> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
+    use std::process::{Child, Command, Stdio};
     use std::time::Duration;
+
+    /// A process naming `marker` on its command line, as pasta names its
+    /// pid file, once it has executed; it ends when its stdin closes.
+    pub(crate) fn process_naming(marker: &Path) -> Child {
+        let child = Command::new("sh")
+            .args(["-c", "read x"])
+            .arg(marker)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !String::from_utf8_lossy(
+            &fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
+        )
+        .contains(&*marker.to_string_lossy())
+        {
+            assert!(std::time::Instant::now() < deadline, "sh never ran");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child
+    }
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const OWNED: &str = "owned";
@@ -167,22 +189,8 @@ mod tests {
         let owned = dir.path().join(OWNED);
         fs::create_dir_all(&owned).unwrap();
         let marker = owned.join(format!("{ID}.pasta"));
-        let mut child = Command::new("sh")
-            .args(["-c", "read x"])
-            .arg(&marker)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = process_naming(&marker);
         let pid = child.id() as i32;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !String::from_utf8_lossy(
-            &fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
-        )
-        .contains(&*marker.to_string_lossy())
-        {
-            assert!(std::time::Instant::now() < deadline, "sh never ran");
-            std::thread::sleep(Duration::from_millis(1));
-        }
         assert!(named_helpers(&owned, ID).is_empty(), "no pid file yet");
         fs::write(&marker, format!("{pid}\n")).unwrap();
         let found = named_helpers(&owned, ID);

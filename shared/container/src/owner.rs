@@ -440,22 +440,8 @@ mod tests {
         let marker = runtime.join(OWNED).join(format!("{ID}.pasta"));
         // A process naming the helper file on its command line, as pasta
         // names its pid file, that no notes know of.
-        let mut child = Command::new("sh")
-            .args(["-c", "read x"])
-            .arg(&marker)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = crate::helpers::tests::process_naming(&marker);
         let pid = child.id() as i32;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !String::from_utf8_lossy(
-            &fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
-        )
-        .contains(&*marker.to_string_lossy())
-        {
-            assert!(std::time::Instant::now() < deadline, "sh never ran");
-            std::thread::sleep(Duration::from_millis(1));
-        }
         // Another container's helper is spared.
         let other = ID.replace('0', "e");
         reap_one(runtime, &other).unwrap();
