@@ -316,6 +316,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// The names in `dir` (none when it cannot be read).
 pub(crate) fn list(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|entries| {

@@ -71,7 +71,7 @@ fn wait_for_end(pidfd: &std::os::fd::OwnedFd, deadline: Instant) {
 }
 
 fn creates_under_way(runtime: &Path, id: &str) -> Vec<rustix::process::Pid> {
-    processes()
+    super::owner::list(Path::new("/proc"))
         .iter()
         .filter_map(|name| name.parse::<i32>().ok())
         .filter(|&pid| making_of(pid, runtime, id).is_some())
@@ -109,15 +109,4 @@ fn making_of(pid: i32, runtime: &Path, id: &str) -> Option<Making> {
     Some(Making::Run {
         pid_file: PathBuf::from(OsStr::from_bytes(pid_file)),
     })
-}
-
-fn processes() -> Vec<String> {
-    fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
