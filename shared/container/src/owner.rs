@@ -361,18 +361,26 @@ pub(crate) fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
 /// The guard's body: wait for the owner's lock of `id`, then reap what the
 /// owner left. Returns the exit code.
 pub fn guard(runtime: &Path, id: &str) -> i32 {
+    let state_dir = runtime.parent().unwrap_or(runtime);
+    // Held from the start: a `--rm` container's directory, once thrown
+    // away, is this guard's to empty, not a program's that opens the store.
+    let held = super::trash::hold(&super::Containers::path_in(state_dir, id));
     let path = runtime.join(OWNED).join(format!("{id}.lock"));
     let Ok(lock) = File::open(&path) else {
         return 0;
     };
     // Blocks until the owner ends, however it ends.
     if lock.lock_shared().is_err() || !same_file(&lock, &path) {
-        return 0;
+        // It let go normally: a `--rm` container was thrown away before.
+        let removed = super::trash::remove(state_dir, id);
+        drop(held);
+        return i32::from(removed.is_err());
     }
     drop(lock);
+    drop(held);
     // Opening the store reaps every container whose owner died, this one
-    // with its record (see `Store::reap_containers`).
-    let root = runtime.parent().and_then(Path::parent).unwrap_or(runtime);
+    // with its record (see `Store::reap_containers`), and sweeps the trash.
+    let root = state_dir.parent().unwrap_or(runtime);
     match crate::open_store(root) {
         Ok(_) => 0,
         Err(_) => 1,
