@@ -11,7 +11,8 @@
 //! hook of img's ([`Starting::hook`], a `createRuntime` hook: after the
 //! runtime made the container's namespaces, before it runs anything of
 //! the image) that waits for pasta, and fails the start when pasta
-//! failed. pasta copies the host's addresses and routes into the namespace, carries
+//! failed. pasta copies the host's IPv4 addresses and routes into the
+//! namespace (IPv6 ones too when ports are published: see [`start`]), carries
 //! the container's connections out through ordinary sockets of the host
 //! (nothing host-wide changes: no bridge, no firewall rule), and listens
 //! on each published host port, passing connections in. The gateway
@@ -297,8 +298,18 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
         .try_clone()
         .io_context(|| "sharing the network namespace".into())?;
     let _ = std::fs::remove_file(pid_file);
-    let child = Command::new(pasta_program())
-        .args(["--config-net", "--quiet", "--runas", "0"])
+    let mut pasta = Command::new(pasta_program());
+    pasta.args(["--config-net", "--quiet", "--runas", "0"]);
+    // Docker's default bridge network gives a container IPv4 only (IPv6
+    // only where the daemon enables it): no IPv6 copied from the host,
+    // which also spares pasta a good part of its start-up. But Docker
+    // publishes a port on the host's IPv6 addresses too, and this pasta
+    // listens on a host port only for the IP versions the namespace has:
+    // with ports, both.
+    if ports.is_empty() {
+        pasta.arg("-4");
+    }
+    let child = pasta
         .arg("-t")
         .arg(forward_spec(ports, Protocol::Tcp))
         .arg("-u")
