@@ -12,7 +12,8 @@
 //! runtime made the container's namespaces, before it runs anything of
 //! the image) that waits for pasta, and fails the start when pasta
 //! failed. pasta copies the host's IPv4 addresses and routes into the
-//! namespace (IPv6 ones too when ports are published: see [`start`]), carries
+//! namespace (IPv6 ones too when a port is published on the host's IPv6
+//! addresses: see `listens_on_ipv6`), carries
 //! the container's connections out through ordinary sockets of the host
 //! (nothing host-wide changes: no bridge, no firewall rule), and listens
 //! on each published host port, passing connections in. The gateway
@@ -225,6 +226,20 @@ fn forward_spec(ports: &[Port], protocol: Protocol) -> String {
     }
 }
 
+/// Whether a published port listens on the host's IPv6 addresses: one
+/// published with no address (Docker listens on every address of both
+/// versions then) or with an IPv6 one. Docker's default bridge network
+/// gives a container IPv4 only (IPv6 only where the daemon enables it), so
+/// pasta is told `-4` — nothing of the host's IPv6 copied in, and a good
+/// part of pasta's start-up spared — unless a port needs IPv6 on the host:
+/// this pasta listens only for the IP versions the namespace has, and then
+/// the container has the host's IPv6 too.
+fn listens_on_ipv6(ports: &[Port]) -> bool {
+    ports
+        .iter()
+        .any(|p| !matches!(p.host_ip, Some(IpAddr::V4(_))))
+}
+
 /// A network namespace made for a container before the runtime runs, so
 /// that pasta can connect it while the runtime does its own work; it lives
 /// while this handle (and then the container, or pasta) holds it.
@@ -300,13 +315,7 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
     let _ = std::fs::remove_file(pid_file);
     let mut pasta = Command::new(pasta_program());
     pasta.args(["--config-net", "--quiet", "--runas", "0"]);
-    // Docker's default bridge network gives a container IPv4 only (IPv6
-    // only where the daemon enables it): no IPv6 copied from the host,
-    // which also spares pasta a good part of its start-up. But Docker
-    // publishes a port on the host's IPv6 addresses too, and this pasta
-    // listens on a host port only for the IP versions the namespace has:
-    // with ports, both.
-    if ports.is_empty() {
+    if !listens_on_ipv6(ports) {
         pasta.arg("-4");
     }
     let child = pasta
@@ -475,6 +484,20 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_port_published_on_the_hosts_ipv6_gives_the_container_ipv6() {
+        let ports = |specs: &[&str]| -> Vec<Port> {
+            specs.iter().map(|s| Port::parse(s).unwrap()).collect()
+        };
+        assert!(!listens_on_ipv6(&[]));
+        assert!(!listens_on_ipv6(&ports(&[
+            "127.0.0.1::80",
+            "0.0.0.0:8080:81"
+        ])));
+        assert!(listens_on_ipv6(&ports(&["127.0.0.1::80", "8080:81"])));
+        assert!(listens_on_ipv6(&ports(&["[::1]:8080:80"])));
     }
 
     #[test]

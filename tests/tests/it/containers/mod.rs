@@ -316,16 +316,17 @@ fn the_network_is_configured_when_the_process_starts() {
 /// Docker's default bridge network is IPv4 only (IPv6 only where the
 /// daemon enables it): the container has an IPv4 address and default
 /// route, and none of the host's global IPv6 addresses or routes, however
-/// many the host has. A published port answers on the host's IPv6
-/// loopback too, as Docker's does (there pasta gives the namespace IPv6
-/// as well: see `network::start`).
+/// many the host has — also with a port published on an IPv4 address. A
+/// port published with no address answers on the host's IPv6 loopback
+/// too, as Docker's does (there pasta gives the namespace IPv6 as well:
+/// see `network::listens_on_ipv6`).
 #[test]
 fn the_default_network_is_ipv4_only_as_dockers_bridge() {
     let Some(env) = ready() else { return };
     let port = serve_host();
     let seen = env
         .sh(&format!(
-            "img-run --rm base busybox sh -c 'busybox ip -6 addr show scope global
+            "img-run --rm -p 127.0.0.1::80 base busybox sh -c 'busybox ip -6 addr show scope global
              busybox ip -6 route show default; echo --; busybox ip -4 route show default
              gateway=$(busybox ip -4 route show default | busybox cut -d\\  -f3)
              busybox wget -q -O - http://$gateway:{port}/ || echo no outbound'"
