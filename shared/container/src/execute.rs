@@ -301,10 +301,16 @@ fn run(
         .and_then(|_| {
             // pasta is ended with the container's process, not after the
             // runtime took the container down: a published port is free
-            // that much sooner.
-            if let Ok(container) = &orphan {
-                ended(container, running.runner);
-                owner.end_helpers();
+            // that much sooner (its exit takes a while, see `owner.rs`).
+            // A process gone before it could be watched (a short command)
+            // has ended already.
+            match &orphan {
+                Ok(container) => {
+                    ended(container, running.runner);
+                    owner.end_helpers();
+                }
+                Err(rustix::io::Errno::SRCH) => owner.end_helpers(),
+                Err(_) => {}
             }
             children::wait(running.runner)
         });
