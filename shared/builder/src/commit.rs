@@ -33,9 +33,6 @@ use img_store::compose::{self, ManifestFormat};
 use img_store::ImageArg;
 use img_store::Store;
 
-/// The Docker media type of an uncompressed layer (containerd's
-/// `MediaTypeDockerSchema2Layer`).
-pub(crate) const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// The Docker media type of a non-distributable gzip layer.
 pub(crate) const DOCKER_FOREIGN_LAYER_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
@@ -316,7 +313,7 @@ fn new_layer_media_type(compression: Compression, format: ManifestFormat) -> Med
         (ManifestFormat::Docker, Compression::Gzip) => {
             MediaType::Other(image::DOCKER_LAYER_GZIP.into())
         }
-        (ManifestFormat::Docker, Compression::None) => MediaType::Other(DOCKER_LAYER.into()),
+        (ManifestFormat::Docker, Compression::None) => MediaType::Other(image::DOCKER_LAYER.into()),
         _ => compression.oci_layer_media_type(),
     }
 }
@@ -335,7 +332,7 @@ fn layer_as(descriptor: &Descriptor, format: ManifestFormat) -> Descriptor {
     if format == ManifestFormat::Oci {
         let oci = match descriptor.media_type().to_string().as_str() {
             image::DOCKER_LAYER_GZIP => Some(MediaType::ImageLayerGzip),
-            DOCKER_LAYER => Some(MediaType::ImageLayer),
+            image::DOCKER_LAYER => Some(MediaType::ImageLayer),
             #[allow(deprecated)]
             DOCKER_FOREIGN_LAYER_GZIP => Some(MediaType::ImageLayerNonDistributableGzip),
             _ => None,
