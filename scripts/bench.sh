@@ -410,6 +410,17 @@ rm -rf "$U/umoci-$FILES"
 
 # --- build: Dockerfiles FROM the registry's busybox, cold and cached ----------------------
 ctx_bytes=$(du -sb --exclude='.recipe-*' "$CTX" | cut -f1)
+# The rows above deleted large trees. ext4 skips the inodes freed in the
+# last 60 s one by one when it allocates new ones (six minutes while their
+# inode table block is not yet written back: fs/ext4/ialloc.c,
+# recently_deleted), which made builds that create a few thousand files
+# up to twice as slow, the more so the sooner they ran. Let the window
+# close once for every tool alike.
+if selected 'build-cold:'; then
+  sync
+  log "waiting 65 s for the file system's recently deleted inodes to age"
+  sleep 65
+fi
 for df in "${DOCKERFILES[@]}"; do
   file=$dockerfiles_dir/$df.Dockerfile
   bud="$BUILDAH bud -q --layers --isolation chroot --tls-verify=false -f $file -t localhost/bench-$df:latest $CTX >/dev/null"
@@ -419,15 +430,26 @@ for df in "${DOCKERFILES[@]}"; do
   dcheck="$DOCKER image inspect localhost/bench-$df:latest >/dev/null"
   img_build "$W/img-build" "$file" "localhost/bench-$df:latest" "$CTX"
   check="python3 $BENCH/runner.py verify-layout $W/img-build bench-$df"
+  # Cold: no image and no build cache. img and buildah start from an empty
+  # store (the base pulled again); Docker's daemon keeps its data root, so
+  # its builds are cold by --no-cache (the base's layers stay in its
+  # content store). Nothing is deleted between runs: ext4 skips inodes
+  # freed in the last 60 s (6 min while their table block is dirty) one by
+  # one when it allocates new ones (fs/ext4/ialloc.c, recently_deleted), so
+  # a store deleted just before a run made that run's file creations up to
+  # twice as slow. The old stores are moved aside and deleted with the
+  # bench's scratch directory.
+  aside="mkdir -p $W/trash && t=\$(mktemp -d -p $W/trash)"
   # shellcheck disable=SC2086
   group compare build-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
-  img_entry img-build "prepare=rm -rf $W/img-build" "check=$check"
-  entry role=peer tool="buildah bud" "prepare=$BUILDAH rm -a >/dev/null; $BUILDAH rmi -a -f >/dev/null; true" "cmd=$bud"
-  # Cold: no image and no build cache, the base pulled again (as img's
-  # store and buildah's are emptied).
-  entry role=peer tool="docker build (BuildKit)" "check=$dcheck" "cmd=$dbuild" \
-    "prepare=$DOCKER rmi -f localhost/bench-$df:latest >/dev/null 2>&1; $DOCKER builder prune -af >/dev/null; true"
+  # Each run starts with the previous run's writes on the disk (sync), so
+  # that no tool's fsyncs wait for another's data.
+  img_entry img-build "prepare=$aside && { [ ! -e $W/img-build ] || mv $W/img-build \$t/; } && sync" "check=$check"
+  entry role=peer tool="buildah bud" "cmd=$bud" \
+    "prepare=$BUILDAH rm -a >/dev/null; $aside && for d in $W/containers/root $W/containers/run; do [ ! -e \$d ] || mv \$d \$t/; done; sync"
+  entry role=peer tool="docker build (BuildKit)" "check=$dcheck" "cmd=${dbuild/ build / build --no-cache }" "prepare=sync"
   run_group
+  $BUILDAH rm -a >/dev/null 2>&1 || true
   # Cached: the same build again; a warm-up run fills the caches when the
   # cold builds did not run.
   warm=1

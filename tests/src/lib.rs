@@ -311,6 +311,12 @@ impl Env {
             .collect()
     }
 
+    /// The diff_ids of `image`'s config in the store (its layers'
+    /// uncompressed digests), bottom first.
+    pub fn diff_ids(&self, image: &str) -> Vec<String> {
+        self.image(image).config.rootfs().diff_ids().to_vec()
+    }
+
     /// Copy a fixture image into the store under `name` with skopeo, as a
     /// user of other OCI tools would.
     pub fn seed(&self, fixture: &str, name: &str) {

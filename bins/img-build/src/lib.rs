@@ -60,10 +60,12 @@ use img_runner::run::PullPolicy;
 /// stage's USER). MAINTAINER sets the image's author (deprecated; img-commit
 /// --change refuses it, as docker commit does). Every other instruction
 /// changes the config as Docker's do. Each RUN, COPY, ADD and WORKDIR adds a
-/// layer (gzip, compressed in the background while the next steps run;
-/// the image is written when every layer is), an empty one when it changed
-/// nothing, as Docker's builders
-/// do; history entries are written as BuildKit writes them (`RUN |1 A=1
+/// layer, an empty one when it changed nothing, as Docker's builders do.
+/// New layers are kept uncompressed in the store, as Docker's and buildah's
+/// stores keep them (written to disk in the background while the next
+/// steps run; the image is written when every layer is): img-push and
+/// --cache-to gzip them when they leave the machine. History entries are
+/// written as BuildKit writes them (`RUN |1 A=1
 /// /bin/sh -c … # buildkit`, `ARG A=1`, `CMD ["sh"]`; ONBUILD makes none).
 ///
 /// `.dockerignore` (or `Dockerfile.dockerignore` beside the Dockerfile)
@@ -97,7 +99,8 @@ use img_runner::run::PullPolicy;
 /// final image's steps with their layers and the other stages' steps as keys
 /// only; mode=max writes every stage's layers, so that another --target is
 /// built from the cache too. compression=gzip|zstd|uncompressed converts the
-/// layers that are compressed otherwise. cache-mounts=true also writes the
+/// layers that are compressed otherwise (without it, the layers kept
+/// uncompressed are gzipped, as BuildKit exports them). cache-mounts=true also writes the
 /// contents of the RUN --mount=type=cache directories the build names, and,
 /// on --cache-from, fills such a directory from the cache when it is empty
 /// and a step that uses it is made. A failed export is an error (after the

@@ -16,8 +16,9 @@ use img_store::ImageArg;
 ///
 /// `img-commit CONTAINER [REPOSITORY[:TAG]]` makes a new image of what the
 /// container (made by img-run; its name, ID or ID prefix) changed, as
-/// `docker commit` does: its writable layer becomes a gzip layer on top of
-/// the container's image, whiteouts for what it removed, and the history
+/// `docker commit` does: its writable layer becomes a layer on top of the
+/// container's image (kept uncompressed, as Docker's store keeps it, until
+/// img-push gzips it), whiteouts for what it removed, and the history
 /// entry says the container's command made it. The mount points img-run
 /// makes for the runtime (/proc, /sys, /dev, /etc/hosts, /etc/hostname,
 /// /etc/resolv.conf) are not part of it, as Docker's init layer keeps them

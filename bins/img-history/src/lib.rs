@@ -17,9 +17,10 @@ use img_store::ImageArg;
 /// does: IMAGE, CREATED, CREATED BY, SIZE, COMMENT. The top row shows the
 /// image ID; steps below it show `<missing>`, since img keeps no
 /// intermediate images. SIZE is the size of the layer the step made, as
-/// stored (compressed), and 0B for steps that made no layer. Docker shows
-/// the layer unpacked instead: img keeps layers packed, and would have to
-/// read every layer of the image to count them so.
+/// stored (compressed, except the layers img-build made and no push has
+/// compressed yet), and 0B for steps that made no layer. Docker shows
+/// the layer unpacked instead: img keeps pulled layers packed, and would
+/// have to read every layer of the image to count them so.
 ///
 /// `-H=false` prints times as RFC 3339 and sizes in bytes; `--no-trunc`
 /// shows full IDs and commands; `-q` only IDs. `--format` takes a Go

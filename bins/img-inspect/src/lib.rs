@@ -21,7 +21,8 @@ use img_ops::inspect;
 /// StopSignal, ArgsEscaped, Healthcheck, OnBuild, Shell, in that order and
 /// only when set (Docker 20.10's other fields, such as Hostname or Image,
 /// are not shown, as current Docker does not show them). Size is the bytes
-/// the image's config and layers take in the store (compressed), not the
+/// the image's config and layers take in the store (compressed, but for the
+/// layers img-build made until a push compresses them), not the
 /// manifest's (Docker's containerd image store counts the same content;
 /// its classic store shows the uncompressed size). For a multi-platform
 /// image, the object describes the host platform's image and `Id` is the

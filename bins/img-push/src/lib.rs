@@ -27,7 +27,12 @@ use img_registry::RegistryArgs;
 /// retried as img-pull does. Several
 /// blobs go at once (`--max-concurrent-uploads`, default 5, as dockerd).
 /// Manifests are sent as the exact bytes the store holds, so the digest in
-/// the registry is the image's digest in the store.
+/// the registry is the image's digest in the store. An image with layers
+/// img keeps uncompressed (those img-build makes) has them gzipped first,
+/// at gzip's default level, as docker push compresses: the image in the
+/// store takes that form under all its names (its ID does not change; its
+/// digest becomes the pushed one), and the same image always gives the
+/// same pushed digest.
 ///
 /// `-a`/`--all-tags` pushes every image the store names with a tag of each
 /// repository given (a name without tag or digest), tag by tag, as `docker

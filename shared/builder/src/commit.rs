@@ -27,15 +27,11 @@ use img_core::image::{self, Image, Target};
 use img_core::platform::Platform;
 use img_core::reference::Reference;
 use img_dockerfile::change;
-use img_layers::compression::Compressor;
 use img_layers::{create, ingest, upper, Compression};
 use img_store::compose::{self, ManifestFormat};
 use img_store::ImageArg;
 use img_store::Store;
 
-/// The Docker media type of an uncompressed layer (containerd's
-/// `MediaTypeDockerSchema2Layer`).
-pub(crate) const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// The Docker media type of a non-distributable gzip layer.
 pub(crate) const DOCKER_FOREIGN_LAYER_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
@@ -149,8 +145,9 @@ pub fn commit(
     Ok((target, record))
 }
 
-/// Commit what `container` changed — its writable layer, as a gzip layer
-/// like Docker's — onto the image it was made from. The history entry says
+/// Commit what `container` changed — its writable layer, kept
+/// uncompressed as Docker's store keeps it until img-push gzips it (see
+/// `img_layers::outbound`) — onto the image it was made from. The history entry says
 /// the container's command made it, as Docker's does. A running container
 /// is not paused: what it writes during the commit may or may not be in it.
 pub fn commit_container(
@@ -164,10 +161,7 @@ pub fn commit_container(
     let (reader, writer) =
         std::io::pipe().map_err(|e| Error::io("making a pipe for the layer", e))?;
     let producer = std::thread::spawn(move || -> Result<()> {
-        let mut gzip = Compressor::new(Compression::Gzip, writer)?;
-        upper::write_layer(&upper, &mut gzip, create::Options::default())?;
-        gzip.finish()
-            .map_err(|e| Error::io("compressing the container's layer", e))?;
+        upper::write_layer(&upper, writer, create::Options::default())?;
         Ok(())
     });
     let mut options = options.clone();
@@ -316,7 +310,7 @@ fn new_layer_media_type(compression: Compression, format: ManifestFormat) -> Med
         (ManifestFormat::Docker, Compression::Gzip) => {
             MediaType::Other(image::DOCKER_LAYER_GZIP.into())
         }
-        (ManifestFormat::Docker, Compression::None) => MediaType::Other(DOCKER_LAYER.into()),
+        (ManifestFormat::Docker, Compression::None) => MediaType::Other(image::DOCKER_LAYER.into()),
         _ => compression.oci_layer_media_type(),
     }
 }
@@ -335,7 +329,7 @@ fn layer_as(descriptor: &Descriptor, format: ManifestFormat) -> Descriptor {
     if format == ManifestFormat::Oci {
         let oci = match descriptor.media_type().to_string().as_str() {
             image::DOCKER_LAYER_GZIP => Some(MediaType::ImageLayerGzip),
-            DOCKER_LAYER => Some(MediaType::ImageLayer),
+            image::DOCKER_LAYER => Some(MediaType::ImageLayer),
             #[allow(deprecated)]
             DOCKER_FOREIGN_LAYER_GZIP => Some(MediaType::ImageLayerNonDistributableGzip),
             _ => None,

@@ -18,8 +18,8 @@
 //! * RUN runs in a container on the stage's image (`steps.rs`), with what
 //!   `--mount` asks for (`mounts.rs`: bind, cache, tmpfs, secret); COPY and
 //!   ADD copy into it mounted the same way (`copy.rs` decides what goes
-//!   where); the change becomes a layer, compressed in the background
-//!   while the next steps run (`layer_compression.rs`).
+//!   where); the change becomes a layer, kept uncompressed and made
+//!   lasting in the background while the next steps run (`new_layers.rs`).
 //! * Every other instruction changes the config only, exactly as
 //!   `--change` does for img-commit (`img_dockerfile::change`); WORKDIR also makes
 //!   its directory in a layer (`workdir.rs`, owners as `owner.rs` takes
@@ -53,8 +53,8 @@ pub mod commit;
 pub mod copy;
 pub mod import;
 pub mod input;
-pub mod layer_compression;
 pub mod mounts;
+pub mod new_layers;
 pub mod owner;
 pub mod remote_cache;
 pub mod run_script;
@@ -142,8 +142,8 @@ pub fn build(root: &std::path::Path, options: &Options, progress: &dyn Progress)
     let platform = Platform::host();
     let mut options = options.clone();
     options.settings.runtime_dir = img_container::owner::runtime_dir(&store.state_dir());
-    // New layers are compressed by threads of this scope while the next
-    // steps run (`layer_compression.rs`).
+    // New layers are made lasting by threads of this scope while the next
+    // steps run (`new_layers.rs`).
     std::thread::scope(|scope| {
         stages::Builder::new(&store, &options, progress, platform, scope)?.build()
     })

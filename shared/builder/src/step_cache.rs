@@ -62,9 +62,6 @@ struct Journaled {
     state: State,
     /// How it was keyed (unknown for the state a second key found).
     how: Option<How>,
-    /// Whether the store's cache was given it by this build (written
-    /// again when its layers are settled).
-    saved: bool,
 }
 
 /// The caches of one build.
@@ -348,7 +345,6 @@ impl<'a> StepCache<'a> {
                 parent: step.parent.clone(),
                 state: state.clone(),
                 how: None,
-                saved: false,
             });
         }
         self.journal.push(Journaled {
@@ -356,7 +352,6 @@ impl<'a> StepCache<'a> {
             parent: step.parent.clone(),
             state: state.clone(),
             how: Some(how),
-            saved: made,
         });
         Ok(())
     }
@@ -372,28 +367,7 @@ impl<'a> StepCache<'a> {
             parent: alias.parent.clone(),
             state: state.clone(),
             how: Some(how),
-            saved: true,
         });
-        Ok(())
-    }
-
-    /// Give every step recorded so far the layers `resolve` makes of its
-    /// own (a layer compressed in the background for its placeholder);
-    /// the store's cache entries this build wrote are written again.
-    pub(crate) fn resolve_layers(&mut self, resolve: &dyn Fn(&mut [Descriptor])) -> Result<()> {
-        for j in &mut self.journal {
-            let before = j.state.layers.clone();
-            resolve(&mut j.state.layers);
-            if j.saved && j.state.layers != before {
-                cache::save_entry(
-                    self.store,
-                    &j.key,
-                    &j.state,
-                    Some(&j.parent),
-                    j.how.as_ref(),
-                )?;
-            }
-        }
         Ok(())
     }
 

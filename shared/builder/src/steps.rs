@@ -1,16 +1,16 @@
 //! The steps that change files: RUN runs a command in a container on the
 //! stage's image; COPY and ADD copy files into the image mounted the same
 //! way. Either way the overlay's upper directory is the step's change: it
-//! becomes a gzip layer (compressed in the background, see
-//! `layer_compression.rs`) and is kept as that layer's snapshot (it already
-//! is one, in overlay form), so the next step mounts it without unpacking
+//! becomes an uncompressed layer (made lasting in the background, see
+//! `new_layers.rs`) and is kept as that layer's snapshot (it already is
+//! one, in overlay form), so the next step mounts it without unpacking
 //! anything.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::clock::Clock;
-use super::layer_compression::LayerCompression;
+use super::new_layers::NewLayers;
 use super::state::State;
 use img_container::execute::{self, Settings};
 use img_container::overlay;
@@ -79,27 +79,24 @@ impl StepDir {
     /// Store what the step changed as a layer of `state` (an empty layer
     /// when nothing changed, as Docker's builders add one), with its
     /// history entry, its times as `clock` writes them; keep the upper
-    /// directory as the layer's snapshot. The layer is compressed by
-    /// `layers` in the background: `state` names it by a placeholder until
-    /// the build settles (see `layer_compression.rs`).
+    /// directory as the layer's snapshot. `layers` makes the layer's blob
+    /// lasting in the background: the store may not show it until the
+    /// build settles (see `new_layers.rs`).
     pub fn commit(
         self,
-        layers: &mut LayerCompression<'_, '_>,
+        layers: &mut NewLayers<'_, '_>,
         state: &mut State,
         created_by: &str,
         clock: &Clock,
     ) -> Result<()> {
         let store = layers.store();
-        let scratch = self.dir.file("layer.tar");
-        let (mut layer, diff_id) =
-            layers.store_layer(&self.dir.upper(), &scratch, clock.layer_options())?;
+        let layer = layers.store_layer(&self.dir.upper(), clock.layer_options())?;
+        let diff_id = layer.digest().clone();
         adopt(store, &self.dir.upper(), &diff_id);
         if !Snapshots::of(store).path(&diff_id).is_dir() {
             // Without its snapshot, the next step would unpack the layer
             // from its blob: it must be there.
-            if let Some(gzip) = layers.wait_for(layer.digest())? {
-                layer = gzip;
-            }
+            layers.wait_for(&diff_id)?;
         }
         state.add_layer_step(layer, &diff_id, created_by, clock.now())
     }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::clock::Clock;
-use super::layer_compression::LayerCompression;
+use super::new_layers::NewLayers;
 use super::owner;
 use super::state::State;
 use super::steps::StepDir;
@@ -19,7 +19,7 @@ use img_core::error::{Error, Result};
 /// directory `dir`): the directory made in a layer of its own, in a step
 /// directory under `work`, owned by the config's USER.
 pub(crate) fn add_step(
-    layers: &mut LayerCompression<'_, '_>,
+    layers: &mut NewLayers<'_, '_>,
     work: &Path,
     clock: &Clock,
     state: &mut State,

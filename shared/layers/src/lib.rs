@@ -19,6 +19,8 @@
 //! * [`upper`]: the layer an overlayfs upper directory holds.
 //! * [`list`]: a layer's entries listed for a person, like `tar -tv`.
 //! * [`stored`]: the layers of an image in the store, picked and written out.
+//! * [`outbound`]: an image's uncompressed layers gzipped before it leaves
+//!   the machine (a push, an exported build cache).
 //! * [`unpack`]: a layer blob unpacked into the store's snapshots.
 //! * [`export`]: `img-export`, an image's flattened root filesystem.
 //! * [`layer`]: `img-layer`, each subcommand one call.
@@ -40,6 +42,7 @@ pub mod flatten;
 pub mod ingest;
 pub mod layer;
 pub mod list;
+pub mod outbound;
 pub(crate) mod place;
 pub mod rootfs;
 pub mod stored;

@@ -4,7 +4,9 @@
 //! Blobs go first, several at once (see `upload.rs`: HEAD, cross-repository
 //! mount, upload), then each platform's manifest by digest, then the image's
 //! manifest or index under the tag. Manifests are sent as the exact bytes in
-//! the store, so the registry's digest is the store's. Mount candidates are
+//! the store, so the registry's digest is the store's: an image whose
+//! layers img keeps uncompressed (what img-build makes) is first gzipped
+//! in the store (`img_layers::outbound`), as `docker push` compresses. Mount candidates are
 //! the other repositories of the same registry that images in the store are
 //! named after and that hold the blob (where it was most likely pulled from).
 //!
@@ -61,9 +63,12 @@ pub fn push(
         .push_reference(dest)
         .context(&doing)?;
     let client = Client::connect(located.registry(), &options.client).context(&doing)?;
+    // Layers img keeps uncompressed are gzipped first, as Docker's push
+    // compresses them; the store's image takes that form.
+    let target = img_layers::outbound::compressed(store, target).context(&doing)?;
     let mut pushed =
-        push_with(store, &client, target, &located, options, progress).context(&doing)?;
-    pushed.record = img_core::record::for_target(target, Some(dest));
+        push_with(store, &client, &target, &located, options, progress).context(&doing)?;
+    pushed.record = img_core::record::for_target(&target, Some(dest));
     Ok(pushed)
 }
 

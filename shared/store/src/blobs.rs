@@ -161,6 +161,12 @@ impl BlobWriter<'_> {
         self.out.digest().1
     }
 
+    /// The digest and size of what was written so far (what
+    /// [`BlobWriter::commit`] will store it as).
+    pub fn digest(&self) -> (Digest, u64) {
+        self.out.digest()
+    }
+
     /// Verify against `expected` (digest, size) when given, then make the
     /// blob visible under its digest. Returns the digest and size. A blob that
     /// is already stored is kept, and the new copy dropped.

@@ -238,3 +238,96 @@ fn push_failures_are_one_line() {
     .ok();
     env.check_store();
 }
+
+/// img-build keeps its layers uncompressed, as Docker's store does;
+/// img-push gzips them first and the store's image takes that form under
+/// all its names: the record, the registry and the store agree on the
+/// digest, the image ID stays, and the same build pushed from another
+/// store gives the same digest.
+#[test]
+fn built_layers_leave_gzipped_and_the_store_keeps_the_pushed_form() {
+    let mut wanted = peers::TLS_REGISTRY.to_vec();
+    wanted.push("runc");
+    if !need(&wanted) {
+        return;
+    }
+    let registry = Registry::open();
+    let host = &registry.host;
+    let build = |env: &Env| -> String {
+        env.seed("base", "base");
+        env.write(
+            "ctx/Dockerfile",
+            "FROM base\nCOPY data.txt /data.txt\nRUN echo ran >/ran\n",
+        );
+        env.write("ctx/data.txt", &"some text to compress\n".repeat(5_000));
+        let run = env
+            .sh("img-build --source-date-epoch 0 -t app:1 ctx && img-tag app:1 app:2")
+            .ok();
+        run.records()[0]["digest"].as_str().unwrap().to_string()
+    };
+    let env = Env::new();
+    let built = build(&env);
+    let id = env.id("app:1");
+    let media_types = |env: &Env, name: &str| -> Vec<String> {
+        let image = env.image(name);
+        image
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| l.media_type().to_string())
+            .collect()
+    };
+    assert_eq!(
+        media_types(&env, "app:1"),
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.v1.tar"
+        ],
+        "the base's layer as pulled, the two new ones uncompressed"
+    );
+
+    let run = env
+        .sh(&format!("img-push app:1 --to {host}/app/built:1"))
+        .ok();
+    let pushed = run.records()[0]["digest"].as_str().unwrap().to_string();
+    assert_ne!(pushed, built);
+    assert_eq!(remote_digest(&env, &format!("{host}/app/built:1")), pushed);
+    for name in ["app:1", "app:2"] {
+        let layers = media_types(&env, name);
+        assert!(
+            layers
+                .iter()
+                .all(|m| m == "application/vnd.oci.image.layer.v1.tar+gzip"),
+            "{name}: {layers:?}"
+        );
+        assert_eq!(env.id(name), id, "{name}");
+    }
+    assert!(
+        run.stderr.contains(&format!("1: digest: {pushed} size: ")),
+        "{}",
+        run.stderr
+    );
+    // The pushed form is the store's: pushed again, nothing is sent.
+    let uploads = registry.requests("PUT", "/blobs/uploads/");
+    let run = env
+        .sh(&format!("img-push app:2 --to {host}/app/built:2"))
+        .ok();
+    assert_eq!(run.records()[0]["digest"], pushed.as_str());
+    assert_eq!(registry.requests("PUT", "/blobs/uploads/"), uploads);
+    // skopeo reads back what was pushed: the same bytes as the store's.
+    env.sh(&format!(
+        "skopeo copy -q --src-tls-verify=false docker://{host}/app/built:1 oci:back:app
+         test \"$(skopeo inspect --raw oci:back:app | sha256sum)\" = \"$(skopeo inspect --raw oci:$STORE:docker.io/library/app:1 | sha256sum)\""
+    ))
+    .ok();
+    env.check_store();
+
+    // The same build in another store pushes to the same digest.
+    let other = Env::new();
+    assert_eq!(build(&other), built);
+    let run = other
+        .sh(&format!("img-push app:1 --to {host}/app/built:3"))
+        .ok();
+    assert_eq!(run.records()[0]["digest"], pushed.as_str());
+}

@@ -11,14 +11,14 @@
 //! the manifest under the tag, go last. Exporting a cache in which one
 //! step changed uploads that step's layer, the config and the manifest.
 //!
-//! With `compression=`, layers compressed otherwise are converted first;
+//! With `compression=`, layers compressed otherwise are converted first
+//! (without it, the layers img keeps uncompressed are gzipped);
 //! each conversion is remembered beside the build cache (an entry whose
 //! blob garbage collection removed is dropped with it), so the next export
 //! of the same layer does not compress it again.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufReader, Write};
 
 use oci_spec::image::{Descriptor, MediaType};
 use serde_json::json;
@@ -27,10 +27,10 @@ use super::format::{self, ExportStep, CACHE_CONFIG};
 use super::layout;
 use super::spec::{Export, Location};
 use img_core::digest::{self, Digest};
-use img_core::error::{Error, IoContext, Kind, Result};
+use img_core::error::{Error, Kind, Result};
 use img_core::progress::Progress;
 use img_core::reference::Reference;
-use img_layers::compression::{self, Compression, Compressor};
+use img_layers::compression::Compression;
 use img_registry::manifest::{self, OCI_MANIFEST};
 use img_registry::transport::auth::Scope;
 use img_registry::transport::client::Client;
@@ -81,8 +81,16 @@ pub fn export(
     progress: &dyn Progress,
 ) -> Result<Exported> {
     let steps = match spec.compression {
-        Some(wanted) => convert(store, steps, wanted, sources.fetch)?,
-        None => steps.to_vec(),
+        Some(wanted) => convert(store, steps, wanted, &|_| true, sources.fetch)?,
+        // The layers img keeps uncompressed leave gzipped, as BuildKit
+        // exports them (see `img_layers::outbound`).
+        None => convert(
+            store,
+            steps,
+            Compression::Gzip,
+            &img_layers::outbound::is_uncompressed,
+            sources.fetch,
+        )?,
     };
     let mut mounts = Vec::new();
     if spec.cache_mounts {
@@ -245,20 +253,21 @@ fn to_registry(
     )
 }
 
-/// `steps` with every layer in `wanted`'s compression (converted layers
-/// stored in `store`; a layer to convert that the store lacks is fetched
-/// first).
+/// `steps` with every layer that `which` picks in `wanted`'s compression
+/// (converted layers stored in `store`; a layer to convert that the store
+/// lacks is fetched first).
 fn convert(
     store: &Store,
     steps: &[ExportStep],
     wanted: Compression,
+    which: &dyn Fn(&Descriptor) -> bool,
     fetch: &(dyn Fn(&Descriptor) -> Result<()> + Sync),
 ) -> Result<Vec<ExportStep>> {
     let mut converted: HashMap<Digest, Descriptor> = HashMap::new();
     let mut out = steps.to_vec();
     for step in out.iter_mut().filter(|s| s.with_layers) {
         for layer in &mut step.layers {
-            if Compression::from_media_type(layer.media_type()) == Some(wanted) {
+            if Compression::from_media_type(layer.media_type()) == Some(wanted) || !which(layer) {
                 continue;
             }
             if let Some(done) = converted.get(layer.digest()) {
@@ -311,22 +320,7 @@ fn convert_layer(
     if !store.has_blob(layer.digest()) {
         fetch(layer)?;
     }
-    let blob = store.open_blob(layer)?;
-    let (_, mut tar) = compression::decompress(BufReader::with_capacity(1 << 20, blob))?;
-    let mut writer = Compressor::new(wanted, store.ingest()?)?;
-    std::io::copy(&mut tar, &mut writer).map_err(|e| {
-        Error::io(
-            format!("converting layer {} to {}", layer.digest(), name(wanted)),
-            e,
-        )
-    })?;
-    let mut ingest = writer
-        .finish()
-        .io_context(|| format!("converting layer {}", layer.digest()))?;
-    ingest.flush().io_context(|| "writing a layer".into())?;
-    let (digest, size) = ingest.commit(None)?;
-    let mut done = Descriptor::new(wanted.oci_layer_media_type(), size, digest);
-    done.set_annotations(layer.annotations().clone());
+    let done = img_layers::outbound::recompress(store, layer, wanted)?;
     if let Some(dir) = memo.parent() {
         if fs::create_dir_all(dir).is_ok() {
             let entry = json!({"layers": [done], "source": layer});

@@ -22,8 +22,8 @@ use super::cache::{self, StepKey};
 use super::clock::Clock;
 use super::copy;
 use super::history;
-use super::layer_compression::LayerCompression;
 use super::mounts::{self, Kind as MountKind, Mount};
+use super::new_layers::NewLayers;
 use super::owner;
 use super::run_script;
 use super::state::State;
@@ -45,8 +45,8 @@ use img_dockerfile::{
 use img_runner::run::find_image;
 use img_store::Store;
 
-/// One build in progress; `'e` is what its compression threads' scope may
-/// borrow.
+/// One build in progress; `'e` is what the scope of the threads storing its
+/// layers may borrow.
 pub struct Builder<'a, 'e> {
     store: &'a Store,
     options: &'a Options,
@@ -71,8 +71,8 @@ pub struct Builder<'a, 'e> {
     cache: Arc<Mutex<StepCache<'a>>>,
     /// The times the build writes.
     clock: Clock,
-    /// New layers being compressed, off the critical path.
-    layers: LayerCompression<'a, 'e>,
+    /// New layers being stored, off the critical path.
+    layers: NewLayers<'a, 'e>,
     /// Where progress lines go (see `parallel.rs`).
     out: Output,
     /// Stops the build on a signal or at a failed stage (shared by the
@@ -82,7 +82,7 @@ pub struct Builder<'a, 'e> {
 
 impl<'a, 'e> Builder<'a, 'e> {
     /// Read the Dockerfile and the ignore file; declare the global ARGs.
-    /// New layers are compressed by threads of `scope`.
+    /// New layers are stored by threads of `scope`.
     pub fn new(
         store: &'a Store,
         options: &'a Options,
@@ -135,7 +135,7 @@ impl<'a, 'e> Builder<'a, 'e> {
                 progress,
             ))),
             clock,
-            layers: LayerCompression::new(scope, store),
+            layers: NewLayers::new(scope, store),
             out: Output::Live,
             cancel: Arc::default(),
         })
@@ -169,7 +169,7 @@ impl<'a, 'e> Builder<'a, 'e> {
                 Err(e) if starts > 1 => {
                     // The steps made so far are cache hits of the next
                     // start once their layers are settled.
-                    let why = match self.settle(None) {
+                    let why = match self.settle() {
                         Ok(()) => self.cache().restart(),
                         Err(_) => None,
                     };
@@ -196,21 +196,14 @@ impl<'a, 'e> Builder<'a, 'e> {
         self.finish_image(state)
     }
 
-    /// Wait for the layers being compressed; put their blobs into `state`
-    /// and into the steps recorded so far (the cache entries written with
-    /// placeholders are written again).
-    fn settle(&mut self, state: Option<&mut State>) -> Result<()> {
-        self.layers.settle()?;
-        if let Some(state) = state {
-            self.layers.resolve(&mut state.layers);
-        }
-        let layers = &self.layers;
-        self.cache().resolve_layers(&|list| layers.resolve(list))
+    /// Wait until every layer this build made is stored.
+    fn settle(&mut self) -> Result<()> {
+        self.layers.settle()
     }
 
     /// Put `state`'s layers into the store, fetching those it lacks from
-    /// the caches — all but those being compressed, whose snapshots are
-    /// there already.
+    /// the caches — all but those being stored, whose snapshots are there
+    /// already.
     fn ensure_layers(&mut self, state: &State) -> Result<()> {
         let stored: Vec<_> = state
             .layers
@@ -247,8 +240,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
         // The image needs its layers in the store.
-        let mut state = state;
-        self.settle(Some(&mut state))?;
+        self.settle()?;
         let _fetching = self.cancel.busy();
         self.cache().ensure_layers(&state)?;
         Ok(state)

@@ -4,7 +4,7 @@
 //! --mount=from=` name. The stages the target needs are built in waves:
 //! every stage whose dependencies are built starts, each on a thread of its
 //! own with a fork of the builder (its own step directories, the shared
-//! caches, its own compressions, handed back when it ends). The output
+//! caches, its own layers being stored, handed back when it ends). The output
 //! stays what the classic builder prints one stage after the other: each
 //! stage's step numbers are those of its place in the file, and its lines —
 //! the RUN commands' output included, through a log of the step container —
@@ -158,7 +158,7 @@ impl Builder<'_, '_> {
     }
 
     /// A builder for one stage beside others: the same build, its own step
-    /// directories and compressions, its lines kept unless `live`.
+    /// directories and layers being stored, its lines kept unless `live`.
     fn fork(&self, live: bool) -> Result<Self> {
         let parent = self.work.path().parent().unwrap_or(self.work.path());
         let work = tempfile::Builder::new()
