@@ -361,7 +361,9 @@ impl<'a> Containers<'a> {
             return;
         };
         if record.auto_remove {
-            let _ = remove_tree(dir.path());
+            // Out of the list in one step, not removed in place: see
+            // `trash.rs` (that left records saying the container runs).
+            let _ = dir.throw_away();
             return;
         }
         // A runtime writes the pid file once the process runs (`run`; a

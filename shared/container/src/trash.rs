@@ -13,6 +13,13 @@
 //! ROOT/.img/trash/ID/        the same directory once thrown away
 //! ```
 //!
+//! The reap of a `--rm` container whose owner was killed (`owner.rs`)
+//! throws its directory away too: removed in place, that could fail
+//! half-way while the dead owner's mount namespace, dying with the
+//! container's last processes, still had the root filesystem mounted, and
+//! the record was left saying the container runs; trash is swept until it
+//! is gone.
+//!
 //! Nothing is lost: only a directory whose container is gone is thrown
 //! away, and the rename is atomic — the container is listed, or it is
 //! trash. Nothing leaks: the guard holds a shared flock on the
