@@ -410,6 +410,16 @@ rm -rf "$U/umoci-$FILES"
 
 # --- build: Dockerfiles FROM the registry's busybox, cold and cached ----------------------
 ctx_bytes=$(du -sb --exclude='.recipe-*' "$CTX" | cut -f1)
+# aside DIR...: the prepare command that starts a run from empty DIRs, for
+# builds: each moved into a trash directory (deleted with the bench's
+# scratch directory) rather than deleted, so that the run does not pay for
+# the file system's recently freed inodes (below), then everything synced,
+# so that the run's fsyncs wait for its own data only.
+aside() {
+  local dirs
+  printf -v dirs '%q ' "$@"
+  echo "mkdir -p $W/trash && t=\$(mktemp -d -p $W/trash) && for d in $dirs; do if [ -e \$d ]; then mv \$d \$t/; fi; done && sync"
+}
 # The rows above deleted large trees. ext4 skips the inodes freed in the
 # last 60 s one by one when it allocates new ones (six minutes while their
 # inode table block is not yet written back: fs/ext4/ialloc.c,
@@ -437,16 +447,14 @@ for df in "${DOCKERFILES[@]}"; do
   # freed in the last 60 s (6 min while their table block is dirty) one by
   # one when it allocates new ones (fs/ext4/ialloc.c, recently_deleted), so
   # a store deleted just before a run made that run's file creations up to
-  # twice as slow. The old stores are moved aside and deleted with the
-  # bench's scratch directory.
-  aside="mkdir -p $W/trash && t=\$(mktemp -d -p $W/trash)"
+  # twice as slow. The old stores are moved aside (`aside`).
   # shellcheck disable=SC2086
   group compare build-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
   # Each run starts with the previous run's writes on the disk (sync), so
-  # that no tool's fsyncs wait for another's data.
-  img_entry img-build "prepare=$aside && { [ ! -e $W/img-build ] || mv $W/img-build \$t/; } && sync" "check=$check"
+  # that no tool's fsyncs wait for another's data (see `aside`).
+  img_entry img-build "prepare=$(aside "$W/img-build")" "check=$check"
   entry role=peer tool="buildah bud" "cmd=$bud" \
-    "prepare=$BUILDAH rm -a >/dev/null; $aside && for d in $W/containers/root $W/containers/run; do [ ! -e \$d ] || mv \$d \$t/; done; sync"
+    "prepare=$BUILDAH rm -a >/dev/null; $(aside "$W/containers/root" "$W/containers/run")"
   entry role=peer tool="docker build (BuildKit)" "check=$dcheck" "cmd=${dbuild/ build / build --no-cache }" "prepare=sync"
   run_group
   $BUILDAH rm -a >/dev/null 2>&1 || true
@@ -498,29 +506,29 @@ for df in "${DOCKERFILES[@]}"; do
 
   # shellcheck disable=SC2086
   group compare ci-fleet "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
-  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_entry "img-build --cache-from" "prepare=$(aside "$W/fleet-b")" "check=$check"
   entry role=peer tool="buildah bud --cache-from" \
-    "prepare=$BUILDAH rm -a >/dev/null; $BUILDAH rmi -a -f >/dev/null; true" \
+    "prepare=$BUILDAH rm -a >/dev/null; $(aside "$W/containers/root" "$W/containers/run")" \
     "cmd=$BUILDAH bud -q --layers --isolation chroot --tls-verify=false --cache-from $FLEET/buildah-$df-cache -f $file -t $tag $CTX >/dev/null"
   run_group
 
   # shellcheck disable=SC2086
   group compare ci-fleet-cold "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
   IMG_CMD=$b_cmd IMG_NEEDS=$b_needs
-  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_entry "img-build --cache-from" "prepare=$(aside "$W/fleet-b")" "check=$check"
   img_build "$W/fleet-cold" "$file" "$tag" "$CTX"
-  entry role=peer tool="img-build cold" "needs=img-build" "prepare=rm -rf $W/fleet-cold" "cmd=$IMG_CMD"
+  entry role=peer tool="img-build cold" "needs=img-build" "prepare=$(aside "$W/fleet-cold")" "cmd=$IMG_CMD"
   run_group
 
   # shellcheck disable=SC2086
   group compare ci-fleet-floor "$df" "bytes=$ctx_bytes" bytes_of="build context" $SLOW
   IMG_CMD=$b_cmd IMG_NEEDS=$b_needs
-  img_entry "img-build --cache-from" "prepare=rm -rf $W/fleet-b" "check=$check"
+  img_entry "img-build --cache-from" "prepare=$(aside "$W/fleet-b")" "check=$check"
   img_build "$W/fleet-a" "$file" "$tag" "$CTX"
   floor=$IMG_CMD
   img_pull "$W/fleet-pull" "$FLEET/img-$df-image:latest"
   entry role=peer tool="img-build cached + img-pull of the image" "needs=img-build,img-pull" \
-    "prepare=rm -rf $W/fleet-pull" "cmd=$floor && $IMG_CMD"
+    "prepare=$(aside "$W/fleet-pull")" "cmd=$floor && $IMG_CMD"
   run_group
   rm -rf "$W/fleet-a" "$W/fleet-b" "$W/fleet-cold" "$W/fleet-pull"
 done
