@@ -285,6 +285,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         // unmounting it must not sync the whole file system, which under
         // load kept a killed build's step dying for over 10 s.
         volatile: true,
+        remove: false,
     };
     let options = img_builder::Options {
         dockerfile: input.dockerfile.clone(),

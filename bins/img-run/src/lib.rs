@@ -349,8 +349,9 @@ impl RunArgs {
             // The library sets it from the store.
             runtime_dir: PathBuf::new(),
             stdout: Stdout::Inherit,
-            // The library sets it from --rm.
+            // The library sets these from --rm.
             volatile: false,
+            remove: false,
         };
         Ok(img_runner::run::Options {
             name: self.name,

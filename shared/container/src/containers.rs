@@ -178,6 +178,12 @@ impl Dir {
         )
     }
 
+    /// Move the directory into the store's trash in one step, for its
+    /// guard to remove once the run is over (`--rm`; see `trash.rs`).
+    pub fn throw_away(&self) -> Result<()> {
+        super::trash::throw_away(&self.path)
+    }
+
     /// Hold the container's lock (img-run does, while the container runs);
     /// released when the file is dropped.
     pub fn lock(&self) -> Result<File> {
@@ -222,6 +228,12 @@ impl<'a> Containers<'a> {
 
     fn dir(&self) -> PathBuf {
         self.store.state_dir().join(CONTAINERS)
+    }
+
+    /// The directory the container `id` of the store whose state directory
+    /// is `state_dir` has (or had).
+    pub(crate) fn path_in(state_dir: &Path, id: &str) -> PathBuf {
+        state_dir.join(CONTAINERS).join(id)
     }
 
     /// The directory of the container `id`.
@@ -349,7 +361,9 @@ impl<'a> Containers<'a> {
             return;
         };
         if record.auto_remove {
-            let _ = remove_tree(dir.path());
+            // Out of the list in one step, not removed in place: see
+            // `trash.rs` (that left records saying the container runs).
+            let _ = dir.throw_away();
             return;
         }
         // A runtime writes the pid file once the process runs (`run`; a

@@ -49,6 +49,9 @@ pub struct Settings {
     /// ends (`--rm`), or it is a build step's, stored as a blob (synced
     /// then) and kept as a snapshot (which, as an unpacked one, is not).
     pub volatile: bool,
+    /// The container's directory goes when the run ends (`--rm`): moved
+    /// into the store's trash, for its guard to remove (`trash.rs`).
+    pub remove: bool,
 }
 
 /// How a run ended.
@@ -113,6 +116,15 @@ pub fn execute(
         let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
         result
     });
+    // Before the owner lets go: its guard, woken by that, empties it.
+    let result = match (settings.remove, result) {
+        (true, Ok(outcome)) => dir.throw_away().map(|_| outcome),
+        (true, Err(e)) => {
+            let _ = dir.throw_away();
+            Err(e)
+        }
+        (false, result) => result,
+    };
     owner.release();
     result
 }
@@ -289,10 +301,16 @@ fn run(
         .and_then(|_| {
             // pasta is ended with the container's process, not after the
             // runtime took the container down: a published port is free
-            // that much sooner.
-            if let Ok(container) = &orphan {
-                ended(container, running.runner);
-                owner.end_helpers();
+            // that much sooner (its exit takes a while, see `owner.rs`).
+            // A process gone before it could be watched (a short command)
+            // has ended already.
+            match &orphan {
+                Ok(container) => {
+                    ended(container, running.runner);
+                    owner.end_helpers();
+                }
+                Err(rustix::io::Errno::SRCH) => owner.end_helpers(),
+                Err(_) => {}
             }
             children::wait(running.runner)
         });

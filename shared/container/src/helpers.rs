@@ -54,15 +54,9 @@ pub(crate) fn unnoted_helpers(owned: &Path, id: &str) -> Vec<Helper> {
 /// Helpers of the container `id` named by their pid files (`OWNED/ID.NAME`,
 /// pasta's `-P`) whose process still names that file on its command line.
 pub(crate) fn named_helpers(owned: &Path, id: &str) -> Vec<Helper> {
-    let prefix = format!("{id}.");
-    list(owned)
-        .iter()
-        .filter_map(|name| {
-            let kind = name.strip_prefix(&prefix)?;
-            if kind.is_empty() || kind == "lock" || kind == "json" {
-                return None;
-            }
-            let path = owned.join(name);
+    helper_files(owned, id)
+        .into_iter()
+        .filter_map(|path| {
             let pid = super::pidfile::read(&path)?.as_raw_nonzero().get();
             let marker = path.display().to_string();
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -75,6 +69,21 @@ pub(crate) fn named_helpers(owned: &Path, id: &str) -> Vec<Helper> {
                     holds_ports: true,
                 })
         })
+        .collect()
+}
+
+/// The helper files of the container `id` in the owners' directory
+/// `owned` (`ID.NAME`, beside the owner's `ID.lock` and `ID.json`),
+/// whether or not the process they name lives.
+pub(crate) fn helper_files(owned: &Path, id: &str) -> Vec<std::path::PathBuf> {
+    let prefix = format!("{id}.");
+    list(owned)
+        .iter()
+        .filter(|name| {
+            name.strip_prefix(&prefix)
+                .is_some_and(|kind| !kind.is_empty() && kind != "lock" && kind != "json")
+        })
+        .map(|name| owned.join(name))
         .collect()
 }
 

@@ -21,6 +21,8 @@
 //!   [`seccomp`]), [`user`],
 //!   [`process`], [`network`] (pasta, published ports), [`console`] (the
 //!   terminal of `-t`), [`signals`] and [`log`] (the json-file log);
+//!   [`trash`], where a `--rm` container's directory goes to be removed
+//!   off the critical path;
 //! * [`runtime`] — choosing and driving `runc`/`crun`; `children` — each
 //!   child waited for by its own waiter, and those nobody waits for reaped;
 //! * [`control`] — start, stop, kill, remove, logs; [`exec`] — a process
@@ -52,6 +54,7 @@ pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub(crate) mod stdio;
+pub mod trash;
 pub(crate) mod underway;
 pub mod user;
 pub mod watch;
@@ -63,9 +66,11 @@ use img_store::Store;
 
 /// Open the store at `root` as every program opens it: containers whose
 /// owner was killed end here, whatever program comes next (see
-/// [`owner`]); a failure to end one does not stop the program.
+/// [`owner`]), and the trash no guard empties goes ([`trash`]); a failure
+/// to end one does not stop the program.
 pub fn open_store(root: impl Into<std::path::PathBuf>) -> Result<Store> {
     let store = Store::open(root)?;
     let _ = Containers::of(&store).reap();
+    let _ = trash::sweep(&store.state_dir());
     Ok(store)
 }

@@ -192,6 +192,9 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         stdout: Stdout::Log(log::path(dir.path(), id)),
         runtime_dir,
         volatile: container.auto_remove,
+        // Removed below, after the record says how it ended: a detached
+        // container's end is on nobody's critical path.
+        remove: false,
     };
     let mut record = container.clone();
     let ran = execute::execute(

@@ -11,7 +11,9 @@
 //! hook of img's ([`Starting::hook`], a `createRuntime` hook: after the
 //! runtime made the container's namespaces, before it runs anything of
 //! the image) that waits for pasta, and fails the start when pasta
-//! failed. pasta copies the host's addresses and routes into the namespace, carries
+//! failed. pasta copies the host's IPv4 addresses and routes into the
+//! namespace (IPv6 ones too when a port is published on the host's IPv6
+//! addresses: see `listens_on_ipv6`), carries
 //! the container's connections out through ordinary sockets of the host
 //! (nothing host-wide changes: no bridge, no firewall rule), and listens
 //! on each published host port, passing connections in. The gateway
@@ -224,6 +226,20 @@ fn forward_spec(ports: &[Port], protocol: Protocol) -> String {
     }
 }
 
+/// Whether a published port listens on the host's IPv6 addresses: one
+/// published with no address (Docker listens on every address of both
+/// versions then) or with an IPv6 one. Docker's default bridge network
+/// gives a container IPv4 only (IPv6 only where the daemon enables it), so
+/// pasta is told `-4` — nothing of the host's IPv6 copied in, and a good
+/// part of pasta's start-up spared — unless a port needs IPv6 on the host:
+/// this pasta listens only for the IP versions the namespace has, and then
+/// the container has the host's IPv6 too.
+fn listens_on_ipv6(ports: &[Port]) -> bool {
+    ports
+        .iter()
+        .any(|p| !matches!(p.host_ip, Some(IpAddr::V4(_))))
+}
+
 /// A network namespace made for a container before the runtime runs, so
 /// that pasta can connect it while the runtime does its own work; it lives
 /// while this handle (and then the container, or pasta) holds it.
@@ -297,8 +313,12 @@ pub fn start(namespace: &Namespace, ports: &[Port], pid_file: &Path) -> Result<S
         .try_clone()
         .io_context(|| "sharing the network namespace".into())?;
     let _ = std::fs::remove_file(pid_file);
-    let child = Command::new(pasta_program())
-        .args(["--config-net", "--quiet", "--runas", "0"])
+    let mut pasta = Command::new(pasta_program());
+    pasta.args(["--config-net", "--quiet", "--runas", "0"]);
+    if !listens_on_ipv6(ports) {
+        pasta.arg("-4");
+    }
+    let child = pasta
         .arg("-t")
         .arg(forward_spec(ports, Protocol::Tcp))
         .arg("-u")
@@ -464,6 +484,20 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_port_published_on_the_hosts_ipv6_gives_the_container_ipv6() {
+        let ports = |specs: &[&str]| -> Vec<Port> {
+            specs.iter().map(|s| Port::parse(s).unwrap()).collect()
+        };
+        assert!(!listens_on_ipv6(&[]));
+        assert!(!listens_on_ipv6(&ports(&[
+            "127.0.0.1::80",
+            "0.0.0.0:8080:81"
+        ])));
+        assert!(listens_on_ipv6(&ports(&["127.0.0.1::80", "8080:81"])));
+        assert!(listens_on_ipv6(&ports(&["[::1]:8080:80"])));
     }
 
     #[test]

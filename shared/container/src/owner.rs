@@ -53,7 +53,9 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 pub use super::helpers::Helper;
-use super::helpers::{kill_helper, named_helpers, signal_helper, unnoted_helpers, wait_gone};
+use super::helpers::{
+    helper_files, kill_helper, named_helpers, signal_helper, unnoted_helpers, wait_gone,
+};
 use super::runtime::Runtime;
 use img_core::error::{Error, IoContext, Kind, Result};
 use img_store::{open_lock_file, same_file};
@@ -232,8 +234,7 @@ pub fn reap(runtime: &Path, after: &mut dyn FnMut(&str)) -> Result<Reaped> {
     }
     let mut reaped = Reaped::default();
     for id in ids {
-        if reap_one(runtime, &id)? {
-            after(&id);
+        if reap_one_then(runtime, &id, after)? {
             reaped.ids.push(id);
         }
     }
@@ -242,6 +243,16 @@ pub fn reap(runtime: &Path, after: &mut dyn FnMut(&str)) -> Result<Reaped> {
 
 /// End the container `id` when its owner died; whether it did.
 pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
+    reap_one_then(runtime, id, &mut |_| {})
+}
+
+/// [`reap_one`], telling `after` (which marks the store's record) once
+/// the container is ended but before its lock file goes: the lock file is
+/// what makes a reap find the container, so a reaper killed before it
+/// marked the record (every program reaps, an img-run killed at random
+/// too) leaves the whole reap to the next one, not a record saying the
+/// container runs that nothing would reap again.
+fn reap_one_then(runtime: &Path, id: &str, after: &mut dyn FnMut(&str)) -> Result<bool> {
     let owned = runtime.join(OWNED);
     let path = owned.join(format!("{id}.lock"));
     let lock = if path.exists() {
@@ -287,6 +298,11 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
     for marker in markers {
         let _ = fs::remove_file(marker);
     }
+    // Nothing is left for the others to name either (a pid file naming a
+    // pasta that died on its own, with the namespace it served).
+    for file in helper_files(&owned, id) {
+        let _ = fs::remove_file(file);
+    }
     for entry in list(runtime) {
         if entry == OWNED || !runtime.join(&entry).join(id).exists() {
             continue;
@@ -310,6 +326,7 @@ pub fn reap_one(runtime: &Path, id: &str) -> Result<bool> {
         // unreachable; the directory goes so that the reap ends.
         let _ = fs::remove_dir_all(runtime.join(&entry).join(id));
     }
+    after(id);
     let _ = fs::remove_file(owned.join(format!("{id}.json")));
     let _ = fs::remove_file(&path);
     drop(lock);
@@ -361,18 +378,26 @@ pub(crate) fn spawn_guard(runtime: &Path, id: &str) -> Result<()> {
 /// The guard's body: wait for the owner's lock of `id`, then reap what the
 /// owner left. Returns the exit code.
 pub fn guard(runtime: &Path, id: &str) -> i32 {
+    let state_dir = runtime.parent().unwrap_or(runtime);
+    // Held from the start: a `--rm` container's directory, once thrown
+    // away, is this guard's to empty, not a program's that opens the store.
+    let held = super::trash::hold(&super::Containers::path_in(state_dir, id));
     let path = runtime.join(OWNED).join(format!("{id}.lock"));
     let Ok(lock) = File::open(&path) else {
         return 0;
     };
     // Blocks until the owner ends, however it ends.
     if lock.lock_shared().is_err() || !same_file(&lock, &path) {
-        return 0;
+        // It let go normally: a `--rm` container was thrown away before.
+        let removed = super::trash::remove(state_dir, id);
+        drop(held);
+        return i32::from(removed.is_err());
     }
     drop(lock);
+    drop(held);
     // Opening the store reaps every container whose owner died, this one
-    // with its record (see `Store::reap_containers`).
-    let root = runtime.parent().and_then(Path::parent).unwrap_or(runtime);
+    // with its record (see `Store::reap_containers`), and sweeps the trash.
+    let root = state_dir.parent().unwrap_or(runtime);
     match crate::open_store(root) {
         Ok(_) => 0,
         Err(_) => 1,
@@ -424,10 +449,26 @@ mod tests {
         // State a runtime left without an owner file is found as well.
         let other = ID.replace('0', "f");
         fs::create_dir_all(runtime.join("no-such-runtime-xyz").join(&other)).unwrap();
-        let reaped = reap(runtime, &mut |id| seen.push(id.to_string())).unwrap();
+        // A pid file of a helper that died on its own names nothing.
+        let helper_file = runtime.join(OWNED).join(format!("{ID}.pasta"));
+        fs::write(&helper_file, "999999999\n").unwrap();
+        // The record is marked while the lock file is still there: a
+        // reaper killed before that leaves the reap to the next one.
+        let lock_file = runtime.join(OWNED).join(format!("{ID}.lock"));
+        let reaped = reap(runtime, &mut |id| {
+            seen.push(id.to_string());
+            if id == ID {
+                assert!(
+                    lock_file.exists(),
+                    "the record is marked after the lock went"
+                );
+            }
+        })
+        .unwrap();
         assert_eq!(reaped.ids.len(), 2, "{reaped:?}");
         assert_eq!(seen.len(), 2);
-        assert!(!runtime.join(OWNED).join(format!("{ID}.lock")).exists());
+        assert!(!lock_file.exists());
+        assert!(!helper_file.exists(), "a dead helper's pid file is left");
         // Released properly: nothing to reap.
         Owner::claim(runtime, ID).unwrap().release();
         assert!(reap(runtime, &mut |_| {}).unwrap().ids.is_empty());

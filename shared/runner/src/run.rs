@@ -7,8 +7,9 @@
 //! finds it and garbage collection keeps its layers), and the store's
 //! writer lock is let go before the process starts: a container that runs
 //! for days never holds up img-prune. The run itself is `container::execute`.
-//! With `--rm` the container is removed when it ends; otherwise its record
-//! says how it ended and its writable layer is kept.
+//! With `--rm` the container is removed when it ends (moved into the
+//! store's trash at once, emptied by its guard once the run is over);
+//! otherwise its record says how it ended and its writable layer is kept.
 
 use std::path::PathBuf;
 
@@ -154,6 +155,7 @@ pub fn run(
     settings.isolation = config.isolation.clone();
     settings.runtime_dir = runtime_dir;
     settings.volatile = options.remove;
+    settings.remove = options.remove;
     if settings.stdout == Stdout::Inherit {
         // Kept as Docker keeps a foreground container's output, for
         // img-logs once it ended.
@@ -187,6 +189,7 @@ pub fn run(
         Ok(outcome) => outcome,
         Err(e) => {
             if options.remove {
+                // Thrown away by `execute` unless it failed before that.
                 let _ = img_store::remove_tree(dir.path());
             } else {
                 record.state = exited(125);
@@ -197,9 +200,8 @@ pub fn run(
     };
     record.runtime = outcome.runtime.name.clone();
     record.state = exited(outcome.code);
-    if options.remove {
-        img_store::remove_tree(dir.path())?;
-    } else {
+    // With --rm, `execute` threw the directory away (see `trash.rs`).
+    if !options.remove {
         dir.save(&record)?;
     }
     Ok(Ran {

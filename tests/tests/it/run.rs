@@ -39,6 +39,35 @@ fn host_mounts(env: &Env) -> Vec<String> {
         .collect()
 }
 
+/// `--rm` removes the container off img-run's critical path: its
+/// directory is gone from the list when img-run returns (moved into the
+/// store's trash in one step), and its guard empties the trash after,
+/// with no other img program run. Trash a guard never emptied (killed, or
+/// a crash) goes with the next program; trash a live guard holds stays
+/// its guard's.
+#[test]
+fn a_removed_containers_directory_goes_through_the_trash() {
+    let Some(env) = ready() else { return };
+    let run = env
+        .sh(
+            "img-run --rm base sh -c ': > /in-the-writable-layer; echo ran'
+             ls store/.img/containers | grep -E '^[0-9a-f]{64}$'
+             wait_for 60 '[ -z \"$(ls store/.img/trash)\" ]'
+             echo trash emptied",
+        )
+        .ok();
+    assert_eq!(run.stdout, "ran\ntrash emptied\n");
+    env.sh(
+        "mkdir -p store/.img/trash/left/upper/etc store/.img/trash/held
+         : > store/.img/trash/left/upper/etc/file
+         flock -s store/.img/trash/held sh -c 'img-ps -a >/dev/null; test -d store/.img/trash/held'
+         test ! -e store/.img/trash/left
+         img-ps -a >/dev/null; test ! -e store/.img/trash/held",
+    )
+    .ok();
+    env.check_store();
+}
+
 #[test]
 fn the_command_runs_and_its_exit_status_is_img_runs() {
     let Some(env) = ready() else { return };
