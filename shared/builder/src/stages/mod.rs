@@ -169,7 +169,7 @@ impl<'a, 'e> Builder<'a, 'e> {
                 Err(e) if starts > 1 => {
                     // The steps made so far are cache hits of the next
                     // start once their layers are settled.
-                    let why = match self.settle() {
+                    let why = match self.layers.settle() {
                         Ok(()) => self.cache().restart(),
                         Err(_) => None,
                     };
@@ -194,11 +194,6 @@ impl<'a, 'e> Builder<'a, 'e> {
         self.cancel.check()?;
         let _exporting = self.cancel.busy();
         self.finish_image(state)
-    }
-
-    /// Wait until every layer this build made is stored.
-    fn settle(&mut self) -> Result<()> {
-        self.layers.settle()
     }
 
     /// Put `state`'s layers into the store, fetching those it lacks from
@@ -240,7 +235,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             .take()
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
         // The image needs its layers in the store.
-        self.settle()?;
+        self.layers.settle()?;
         let _fetching = self.cancel.busy();
         self.cache().ensure_layers(&state)?;
         Ok(state)
