@@ -7,15 +7,18 @@
 //!
 //! `docker build` ends with status 1 and `context canceled` on a signal
 //! (its client cancels the build and exits); img-build, which is the
-//! builder too, says the same, naming the signal. Only a RUN can be
-//! stopped that way: a stage in a step that may wait without end — COPY
-//! and ADD (a URL), a pull, a cache's fetch, the cache's export — makes the
-//! signal act by default instead (img-build ends at once, status 128 + the
-//! signal, the guards of its containers ending them as after kill -9), and
-//! so does a second signal.
+//! builder too, says the same, naming the signal. A step that moves bytes
+//! instead of running a process — COPY and ADD, a pull, a cache's fetch,
+//! the cache's export, a new layer written into the store — is stopped by
+//! the process's cancel flag (`img_core::cancel`), which the signal raises
+//! and their copy loops check between buffers. A second signal acts by
+//! default (img-build ends at once, status 128 + the signal, the guards of
+//! its containers ending them as after kill -9): for a step the flag
+//! cannot reach in time (a registry that sends nothing and holds the
+//! connection open).
 
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -36,8 +39,6 @@ struct State {
     /// used again is never killed for theirs), by a number of their own.
     running: Vec<(u64, OwnedFd)>,
     next: u64,
-    /// Stages in a step a kill cannot end (see [`Cancel::busy`]).
-    busy: usize,
 }
 
 /// Why a build stopped.
@@ -68,17 +69,11 @@ impl Cancel {
 
     /// Take the signal `signal`: stop the build; whether it ends by itself
     /// now (else the signal is to act by default: the build was stopped
-    /// already, or a stage is in a step a kill cannot end).
+    /// by a signal already). The caller raises the cancel flag for the
+    /// steps no kill ends (see the module's text): it is the process's,
+    /// and this is also a value of unit tests.
     pub(super) fn take_signal(&self, signal: i32) -> bool {
-        self.stop(Why::Signal(signal)) && self.lock().busy == 0
-    }
-
-    /// A stage is in a step that may wait without end and no kill ends
-    /// (a COPY, ADD, pull or cache fetch), until the value returned is
-    /// dropped: a signal then acts by default (see the module's text).
-    pub(super) fn busy(self: &Arc<Self>) -> Busy {
-        self.lock().busy += 1;
-        Busy(Arc::clone(self))
+        self.stop(Why::Signal(signal))
     }
 
     /// Go on after a failed stage stopped the build: the build starts over
@@ -165,22 +160,13 @@ impl Drop for Watched<'_> {
     }
 }
 
-/// A stage in a step no kill ends, until dropped: see [`Cancel::busy`].
-pub(super) struct Busy(Arc<Cancel>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.lock().busy -= 1;
-    }
-}
-
 /// The error of a step the stop ended (a stage stopped for another one's
 /// failure reports that failure instead: see `parallel.rs`).
 fn stopped(why: Why) -> Error {
     let message = match why {
         Why::Signal(signal) => format!(
-            "context canceled: img-build got {}; the RUN steps under way were killed and no \
-             image was made",
+            "context canceled: img-build got {}; the steps under way were stopped and no image \
+             was made",
             signal_name(signal)
         ),
         Why::Failed(_) => "context canceled: another stage failed".to_string(),
@@ -229,11 +215,6 @@ mod tests {
         assert!(cancel.watch(Start::Imminent, &mut next).is_err());
         assert_eq!(cancel.why(), Some(Why::Signal(Signal::TERM.as_raw())));
         drop(watched);
-        // A signal while a stage is busy acts by default.
-        let busy = Arc::new(Cancel::default());
-        let copying = busy.busy();
-        assert!(!busy.take_signal(Signal::TERM.as_raw()));
-        drop(copying);
         let idle = Cancel::default();
         assert!(idle.take_signal(Signal::TERM.as_raw()));
         assert!(!idle.take_signal(Signal::TERM.as_raw()), "a second one");
