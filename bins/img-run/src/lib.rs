@@ -72,7 +72,9 @@ use img_runner::run::PullPolicy;
 ///
 /// Network: by default (--network bridge) the container has a network
 /// namespace of its own with outbound access, connected by pasta (Debian's
-/// passt package): the host's addresses and routes copied in, connections
+/// passt package) through an interface named eth0, as Docker's: the host's
+/// IPv4 addresses and routes copied in (IPv6 too when a port is published
+/// on the host's IPv6 addresses), connections
 /// carried out through the host's sockets, the gateway address reaching
 /// the host's own services — Docker's bridge as a user sees it, with no
 /// change to the host's network; as with Docker, the container's process

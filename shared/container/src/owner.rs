@@ -176,9 +176,10 @@ impl Owner {
     pub fn release(mut self) {
         self.end_helpers();
         for (helper, pid) in self.notes.helpers.iter().zip(&self.ended) {
-            // Its end takes a while (pasta closes its tap device, which
-            // waits for the kernel's RCU grace periods): waited for only
-            // when it frees host ports.
+            // Its end takes a while (pasta detaches from its tap device,
+            // which waits for an RCU grace period; see
+            // `network::keep_interface`): waited for only when it frees
+            // host ports.
             if let (true, Some(pid)) = (helper.holds_ports, pid) {
                 wait_gone(*pid);
             }
