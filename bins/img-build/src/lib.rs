@@ -147,10 +147,12 @@ use img_runner::run::PullPolicy;
 /// of its copy, the same way: a pull's partial download is kept in the
 /// store's ingest area for the next pull to resume, other temporary files
 /// are removed. A signal while the cache is exported comes after the image
-/// is named, as in BuildKit, and leaves it named. A second SIGINT or
+/// is named, as in BuildKit, and leaves it named. A step waiting on a peer
+/// that sends nothing (an ADD's server that never answers) is not waited
+/// for: img-build ends 5 seconds after the signal all the same, status 1,
+/// its directories left for the next program to sweep. A second SIGINT or
 /// SIGTERM ends img-build at once with 128 + the signal (the guards of its
-/// containers end them, as after kill -9), for a step that waits on a
-/// registry sending nothing.
+/// containers end them, as after kill -9).
 ///
 /// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
 /// image; `rw` writes are thrown away), cache (kept in the store between

@@ -199,12 +199,14 @@ fn a_signal_during_the_pull_of_the_base_stops_it_and_tags_nothing() {
             bytes_per_second: 1 << 20,
         },
     );
-    let env = Env::new();
-    env.write(
-        "ctx/Dockerfile",
-        &format!("FROM {}/test/big:1\nRUN true\n", slow.host),
-    );
     for signal in ["TERM", "INT"] {
+        // A store of its own each time: the last one's partial download
+        // would meet the condition below before the build began.
+        let env = Env::new();
+        env.write(
+            "ctx/Dockerfile",
+            &format!("FROM {}/test/big:1\nRUN true\n", slow.host),
+        );
         // The signal comes once the layer's download has a file of its own.
         let run = build_stopped_when(
             &env,

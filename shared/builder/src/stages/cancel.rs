@@ -11,14 +11,16 @@
 //! instead of running a process — COPY and ADD, a pull, a cache's fetch,
 //! the cache's export, a new layer written into the store — is stopped by
 //! the process's cancel flag (`img_core::cancel`), which the signal raises
-//! and their copy loops check between buffers. A second signal acts by
-//! default (img-build ends at once, status 128 + the signal, the guards of
-//! its containers ending them as after kill -9): for a step the flag
-//! cannot reach in time (a registry that sends nothing and holds the
-//! connection open).
+//! and their copy loops check between buffers. A step that waits on a peer
+//! sending nothing (an ADD's server that never answers, a stalled
+//! registry) checks no flag: a build that has not ended [`GRACE`] after
+//! the signal is ended then, with the same error and status, its leftovers
+//! swept by the next program as after kill -9. A second signal acts by
+//! default at once (status 128 + the signal).
 
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -69,9 +71,9 @@ impl Cancel {
 
     /// Take the signal `signal`: stop the build; whether it ends by itself
     /// now (else the signal is to act by default: the build was stopped
-    /// by a signal already). The caller raises the cancel flag for the
-    /// steps no kill ends (see the module's text): it is the process's,
-    /// and this is also a value of unit tests.
+    /// by a signal already). The caller raises the process's cancel flag
+    /// and calls [`end_after_grace`]: not done here, so that unit tests
+    /// stop a `Cancel` of their own, not their process.
     pub(super) fn take_signal(&self, signal: i32) -> bool {
         self.stop(Why::Signal(signal))
     }
@@ -158,6 +160,22 @@ impl Drop for Watched<'_> {
     fn drop(&mut self) {
         self.cancel.lock().running.retain(|(t, _)| *t != self.token);
     }
+}
+
+/// How long a build stopped by a signal may take to end by itself: its
+/// copy loops and RUN steps end within a fraction of this, its directories
+/// and mounts are removed well within it.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// End img-build [`GRACE`] after `signal` stopped it unless it ended by
+/// itself: a step waiting on a peer that sends nothing checks no flag.
+pub(super) fn end_after_grace(signal: i32) {
+    std::thread::spawn(move || {
+        std::thread::sleep(GRACE);
+        // As `img_cli::run_main` prints an error (a tier this one is below).
+        eprintln!("img-build: error: {}", stopped(Why::Signal(signal)));
+        std::process::exit(1);
+    });
 }
 
 /// The error of a step the stop ended (a stage stopped for another one's

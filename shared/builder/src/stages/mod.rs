@@ -149,7 +149,10 @@ impl<'a, 'e> Builder<'a, 'e> {
         let cancel = Arc::clone(&self.cancel);
         let _stopping = img_container::signals::on_stop(move |signal| {
             let took = cancel.take_signal(signal);
-            img_core::cancel::raise();
+            if took {
+                img_core::cancel::raise();
+                cancel::end_after_grace(signal);
+            }
             took
         })?;
         for warning in &self.file.warnings {
