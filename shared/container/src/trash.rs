@@ -13,8 +13,9 @@
 //! ROOT/.img/trash/ID/        the same directory once thrown away
 //! ```
 //!
-//! The reap of a `--rm` container whose owner was killed (`owner.rs`)
-//! throws its directory away too: removed in place, that could fail
+//! A detached `--rm` container's monitor throws its directory away the
+//! same way, and the reap of a `--rm` container whose owner was killed
+//! (`owner.rs`) too: removed in place, that could fail
 //! half-way while the dead owner's mount namespace, dying with the
 //! container's last processes, still had the root filesystem mounted, and
 //! the record was left saying the container runs; trash is swept until it
