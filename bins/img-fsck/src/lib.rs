@@ -25,8 +25,10 @@ use img_core::format::human_size_precision;
 /// problem; img-prune --system removes them), the directories of builds and
 /// unpacks that never finished, container records that say a container runs
 /// whose process is gone, and the runtime's state of containers whose owner
-/// died (.img/runtime/; opening the store, as every program does, ends
-/// those already, so what is found is what that could not). With `--deep`,
+/// died (.img/runtime/) and removed containers' directories that could not
+/// be deleted (.img/trash/) — opening the store, as every program does,
+/// ends and deletes those already, so what is found is what that could
+/// not. With `--deep`,
 /// also decompresses every layer and hashes its tar against the diff_id its
 /// config gives.
 ///

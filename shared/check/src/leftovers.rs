@@ -4,7 +4,9 @@
 //! Some leftovers belong to a program while it runs — temporary blobs and
 //! state files in `.img/ingest/`, scratch directories in `.img/snapshots/`,
 //! img-build's directories in `.img/build/`, a container directory whose
-//! record is not written yet, temporary files beside `index.json` — and
+//! record is not written yet, a removed container's directory in
+//! `.img/trash/` that no guard empties and the store's opening could not
+//! delete, temporary files beside `index.json` — and
 //! are judged only when no writer is in the store (the gc lock held
 //! exclusively): then nobody owns them. The others carry a lock of their
 //! own and are judged any time: a partial download is abandoned when no
@@ -92,6 +94,16 @@ pub(super) fn of_writers(store: &Store, problems: &mut Vec<Problem>) -> Result<(
             problems,
             entry.path(),
             "the directory of a build that never finished",
+        );
+    }
+    // Opening the store swept the trash: what is left could not be
+    // removed (an immutable file, a mount still on it).
+    for path in img_container::trash::unheld(&store.state_dir())? {
+        leftover(
+            store,
+            problems,
+            path,
+            "a removed container's directory that could not be deleted",
         );
     }
     for entry in read_dir(&store.state_dir().join("containers")) {

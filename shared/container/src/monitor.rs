@@ -228,7 +228,8 @@ fn monitor(root: &Path, id: &str) -> std::result::Result<(), (i32, Error)> {
         }
         Ok(outcome) => {
             if record.auto_remove {
-                let _ = img_store::remove_tree(dir.path());
+                // Out of the list in one step; the guard empties it.
+                let _ = dir.throw_away();
             } else {
                 record.runtime = outcome.runtime.name.clone();
                 record.state = State::Exited {

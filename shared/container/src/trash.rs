@@ -13,8 +13,9 @@
 //! ROOT/.img/trash/ID/        the same directory once thrown away
 //! ```
 //!
-//! The reap of a `--rm` container whose owner was killed (`owner.rs`)
-//! throws its directory away too: removed in place, that could fail
+//! A detached `--rm` container's monitor throws its directory away the
+//! same way, and the reap of a `--rm` container whose owner was killed
+//! (`owner.rs`) too: removed in place, that could fail
 //! half-way while the dead owner's mount namespace, dying with the
 //! container's last processes, still had the root filesystem mounted, and
 //! the record was left saying the container runs; trash is swept until it
@@ -87,24 +88,29 @@ pub(crate) fn remove(state_dir: &Path, id: &str) -> Result<()> {
 }
 
 /// Remove every entry of the trash that no guard holds (see the module
-/// docs); what is held, or cannot be removed, waits for the next sweep.
+/// docs); what is held, or cannot be removed, waits for the next sweep
+/// (and img-fsck shows what never goes: [`unheld`]).
 pub fn sweep(state_dir: &Path) -> Result<usize> {
+    Ok(unheld(state_dir)?
+        .iter()
+        .filter(|path| remove_tree(path).is_ok())
+        .count())
+}
+
+/// The entries of the trash that no guard holds: nobody's, to be removed.
+pub fn unheld(state_dir: &Path) -> Result<Vec<PathBuf>> {
     let trash = dir(state_dir);
     let entries = match fs::read_dir(&trash) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).io_context(|| format!("listing {}", trash.display())),
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
+    Ok(entries
+        .flatten()
+        .map(|entry| entry.path())
         // A file where only directories go is no one's either.
-        let free = File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
-        if free && remove_tree(&path).is_ok() {
-            removed += 1;
-        }
-    }
-    Ok(removed)
+        .filter(|path| File::open(path).is_ok_and(|f| f.try_lock().is_ok()))
+        .collect())
 }
 
 #[cfg(test)]

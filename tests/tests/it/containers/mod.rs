@@ -512,3 +512,29 @@ fn the_runtime_and_its_version_are_reported() {
     env.sh("img-rm --container ran").ok();
     assert_no_leftovers(&env);
 }
+
+/// A detached `--rm` container leaves the list in one step when it ends
+/// (its directory thrown into the store's trash, which its guard empties),
+/// even when its directory cannot be deleted (here a file made immutable
+/// in its writable layer): nothing half-removed is listed, and img-fsck
+/// shows what is left until it can go.
+#[test]
+fn a_detached_rm_container_goes_whole_even_when_its_files_cannot() {
+    let Some(env) = ready() else { return };
+    let run = env.sh(
+        "trap 'chattr -i store/.img/*/*/upper/stuck 2>/dev/null' EXIT
+         mkdir probe
+         id=$(img-run -d --rm -v $PWD/probe:/probe base sh -c ': > /stuck; : > /probe/ready
+           while [ ! -e /probe/go ]; do busybox sleep 0.05; done')
+         wait_for 60 'test -e probe/ready'
+         chattr +i store/.img/containers/$id/upper/stuck
+         : > probe/go
+         wait_for 60 '[ -z \"$(img-ps -aq)\" ]'
+         test -d store/.img/trash/$id && echo in the trash
+         img-fsck 2>&1 | grep -c \"leftover: .img/trash/$id \"
+         chattr -i store/.img/trash/$id/upper/stuck
+         img-ps -a >/dev/null; test ! -e store/.img/trash/$id && echo gone",
+    );
+    assert_eq!(run.ok().stdout, "in the trash\n1\ngone\n");
+    assert_no_leftovers(&env);
+}

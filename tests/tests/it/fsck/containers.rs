@@ -214,3 +214,32 @@ fn runtime_state_no_reap_could_end_and_a_process_nobody_supervises() {
     );
     env.check_store();
 }
+
+/// A removed container's directory goes through the store's trash, which
+/// every program sweeps when it opens the store; one that cannot be
+/// deleted (here a file made immutable in it) is shown by img-fsck rather
+/// than retried unseen forever, and goes once it can.
+#[test]
+fn trash_that_cannot_be_deleted_is_a_leftover() {
+    let env = Env::new();
+    env.seed("base", "busybox");
+    let id = "d".repeat(64);
+    let run = env.sh(&format!(
+        "mkdir -p $STORE/.img/trash/{id}/upper && printf 1234 > $STORE/.img/trash/{id}/upper/file
+         chattr +i $STORE/.img/trash/{id}/upper/file
+         img-fsck > out 2> err; status=$?
+         chattr -i $STORE/.img/trash/{id}/upper/file; cat err >&2; exit $status"
+    ));
+    let run = run.code(1);
+    assert_eq!(
+        run.fsck_lines("leftover"),
+        [format!(
+            ".img/trash/{id} (4B): a removed container's directory that could not be deleted"
+        )],
+        "{}",
+        run.stderr
+    );
+    // Deletable again: the next program's opening of the store removes it.
+    fsck(&env, "").ok();
+    assert_eq!(env.sh("ls -A $STORE/.img/trash").ok().stdout, "");
+}
