@@ -141,11 +141,18 @@ use img_runner::run::PullPolicy;
 /// stops the build the same way (a RUN step's process is killed, not sent
 /// the signal, which PID 1 of its namespace may ignore); img-build then
 /// ends with status 1 and `context canceled` naming the signal, having
-/// removed the build's directories and mounts and stored nothing. A signal
-/// while a stage is in a step no kill ends (COPY, ADD, a pull, a cache's
-/// fetch or export), and a second SIGINT or SIGTERM, end img-build at once
-/// with 128 + the signal (the guards of its containers end them, as after
-/// kill -9).
+/// removed the build's directories and mounts and named no image. A step
+/// that runs no process (COPY, ADD, the pull of a base image, a cache's
+/// fetch or export, a layer written into the store) stops within a buffer
+/// of its copy, the same way: a pull's partial download is kept in the
+/// store's ingest area for the next pull to resume, other temporary files
+/// are removed. A signal while the cache is exported comes after the image
+/// is named, as in BuildKit, and leaves it named. A step waiting on a peer
+/// that sends nothing (an ADD's server that never answers) is not waited
+/// for: img-build ends 5 seconds after the signal all the same, status 1,
+/// its directories left for the next program to sweep. A second SIGINT or
+/// SIGTERM ends img-build at once with 128 + the signal (the guards of its
+/// containers end them, as after kill -9).
 ///
 /// `RUN --mount` takes BuildKit's bind (from the context, a stage or an
 /// image; `rw` writes are thrown away), cache (kept in the store between

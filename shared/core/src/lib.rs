@@ -15,7 +15,8 @@
 //! * [`timestamp`] — points in time and durations as Docker's CLI takes them;
 //! * [`format`] — sizes, ages and tables as Docker prints them;
 //!   [`template`] — Docker's `--format` Go templates;
-//! * [`parallel`] — work spread over a few threads;
+//! * [`parallel`] — work spread over a few threads; [`cancel`] — the flag
+//!   that stops long copies early (a build's SIGINT or SIGTERM);
 //! * [`path`] — the one lexical path cleaner; [`confine`] — a root that
 //!   nothing driven by a layer's or an archive's content can leave
 //!   (directory handles, `openat2` with `RESOLVE_IN_ROOT`);
@@ -28,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cancel;
 pub mod confine;
 pub mod digest;
 pub mod error;

@@ -519,6 +519,8 @@ fn copy_beside(content: &mut dyn Read, file: &mut File, what: &dyn Fn() -> Strin
 
 /// One read of a layer's content; a read error is the layer's.
 fn read(content: &mut dyn Read, buffer: &mut [u8]) -> Result<usize> {
+    // A layer unpacked into a build's snapshot stops with the build.
+    img_core::cancel::check()?;
     loop {
         match content.read(buffer) {
             Ok(n) => return Ok(n),

@@ -384,6 +384,7 @@ impl<'a> Job<'a> {
                 if pos >= end {
                     break None;
                 }
+                img_core::cancel::check()?;
                 let n = match reader.read(buf) {
                     Ok(0) => {
                         break Some(format!(

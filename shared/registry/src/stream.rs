@@ -202,6 +202,7 @@ fn receive(
     let (mut saved_at, mut saved_bytes) = (began, 0);
     let mut offset = 0u64;
     while offset < size {
+        img_core::cancel::check()?;
         let Ok(mut buffer) = free.recv() else {
             return Ok(false); // the writing thread stopped
         };

@@ -203,6 +203,8 @@ impl BlobWriter<'_> {
 
 impl Write for BlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // A new layer's tar and a recompressed layer are written here.
+        img_core::cancel::check_io()?;
         self.out.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -218,6 +218,7 @@ const SYNC_THREADS: usize = 8;
 const PARALLEL_ABOVE: u64 = 8 << 20;
 
 fn read_some(source: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    img_core::cancel::check()?;
     loop {
         match source.read(buf) {
             Ok(n) => return Ok(n),

@@ -146,7 +146,8 @@ pub fn download(writer: &mut Writer, url: &str, name: &str) -> Result<()> {
     let downloaded = (|| {
         let mut file = target.dir.create_file(&temp)?;
         let mut out = DigestWriter::new(&mut file);
-        io::copy(&mut body, &mut out).io_context(|| format!("ADD {url}: downloading"))?;
+        io::copy(&mut img_core::cancel::Checked(&mut body), &mut out)
+            .io_context(|| format!("ADD {url}: downloading"))?;
         let (got, size) = out.digest();
         if let Some(expected) = &writer.request().checksum {
             if *expected != got {

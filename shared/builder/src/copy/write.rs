@@ -281,6 +281,7 @@ impl<'r> Writer<'r> {
 
     /// Copy a file, symbolic link or FIFO to `target`.
     fn copy_leaf(&mut self, source: &Path, meta: &fs::Metadata, target: &Target) -> Result<()> {
+        img_core::cancel::check()?;
         self.clear_for_file(target)?;
         let kind = meta.file_type();
         if kind.is_symlink() {
@@ -300,12 +301,10 @@ impl<'r> Writer<'r> {
                 // A hard link shares its first copy's metadata.
                 return Ok(());
             }
-            let mut from =
+            let from =
                 fs::File::open(source).io_context(|| format!("reading {}", source.display()))?;
             let mut to = target.dir.create_file(&target.name)?;
-            // io::copy between files uses copy_file_range: streamed, and
-            // in the kernel where the filesystems allow.
-            self.report.bytes += io::copy(&mut from, &mut to)
+            self.report.bytes += copy_checked(&from, &mut to)
                 .io_context(|| format!("writing {}", target.shown()))?;
             self.report.files += 1;
             if meta.nlink() > 1 {
@@ -436,5 +435,24 @@ pub fn timestamps((access, modification): (Timespec, Timespec)) -> Timestamps {
     Timestamps {
         last_access: access,
         last_modification: modification,
+    }
+}
+
+/// Bytes a file is copied by between checks of the cancel flag: small
+/// enough that a signal ends a COPY of a large file well within a second.
+const CHECKED_CHUNK: u64 = 16 << 20;
+
+/// Copy `from` whole into `to`, stopping when the cancel flag is raised.
+/// `io::copy` between files uses `copy_file_range` (also for a `Take` of
+/// one): streamed, and in the kernel where the filesystems allow.
+fn copy_checked(mut from: &fs::File, to: &mut fs::File) -> io::Result<u64> {
+    let mut copied = 0;
+    loop {
+        img_core::cancel::check_io()?;
+        let n = io::copy(&mut io::Read::take(&mut from, CHECKED_CHUNK), to)?;
+        copied += n;
+        if n < CHECKED_CHUNK {
+            return Ok(copied);
+        }
     }
 }

@@ -190,7 +190,7 @@ impl Writer {
             .tempfile_in(&parent)
             .io_context(|| format!("creating a temporary file in {}", parent.display()))?;
         let mut out = DigestWriter::new(tmp);
-        std::io::copy(&mut source, &mut out)
+        std::io::copy(&mut img_core::cancel::Checked(&mut source), &mut out)
             .map_err(|e| Error::io(format!("writing blob {digest} to {}", parent.display()), e))?;
         let (tmp, written, _) = out.finish();
         if &written != digest {

@@ -7,15 +7,20 @@
 //!
 //! `docker build` ends with status 1 and `context canceled` on a signal
 //! (its client cancels the build and exits); img-build, which is the
-//! builder too, says the same, naming the signal. Only a RUN can be
-//! stopped that way: a stage in a step that may wait without end — COPY
-//! and ADD (a URL), a pull, a cache's fetch, the cache's export — makes the
-//! signal act by default instead (img-build ends at once, status 128 + the
-//! signal, the guards of its containers ending them as after kill -9), and
-//! so does a second signal.
+//! builder too, says the same, naming the signal. A step that moves bytes
+//! instead of running a process — COPY and ADD, a pull, a cache's fetch,
+//! the cache's export, a new layer written into the store — is stopped by
+//! the process's cancel flag (`img_core::cancel`), which the signal raises
+//! and their copy loops check between buffers. A step that waits on a peer
+//! sending nothing (an ADD's server that never answers, a stalled
+//! registry) checks no flag: a build that has not ended [`GRACE`] after
+//! the signal is ended then, with the same error and status, its leftovers
+//! swept by the next program as after kill -9. A second signal acts by
+//! default at once (status 128 + the signal).
 
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -36,8 +41,6 @@ struct State {
     /// used again is never killed for theirs), by a number of their own.
     running: Vec<(u64, OwnedFd)>,
     next: u64,
-    /// Stages in a step a kill cannot end (see [`Cancel::busy`]).
-    busy: usize,
 }
 
 /// Why a build stopped.
@@ -68,17 +71,11 @@ impl Cancel {
 
     /// Take the signal `signal`: stop the build; whether it ends by itself
     /// now (else the signal is to act by default: the build was stopped
-    /// already, or a stage is in a step a kill cannot end).
+    /// by a signal already). The caller raises the process's cancel flag
+    /// and calls [`end_after_grace`]: not done here, so that unit tests
+    /// stop a `Cancel` of their own, not their process.
     pub(super) fn take_signal(&self, signal: i32) -> bool {
-        self.stop(Why::Signal(signal)) && self.lock().busy == 0
-    }
-
-    /// A stage is in a step that may wait without end and no kill ends
-    /// (a COPY, ADD, pull or cache fetch), until the value returned is
-    /// dropped: a signal then acts by default (see the module's text).
-    pub(super) fn busy(self: &Arc<Self>) -> Busy {
-        self.lock().busy += 1;
-        Busy(Arc::clone(self))
+        self.stop(Why::Signal(signal))
     }
 
     /// Go on after a failed stage stopped the build: the build starts over
@@ -165,13 +162,20 @@ impl Drop for Watched<'_> {
     }
 }
 
-/// A stage in a step no kill ends, until dropped: see [`Cancel::busy`].
-pub(super) struct Busy(Arc<Cancel>);
+/// How long a build stopped by a signal may take to end by itself: its
+/// copy loops and RUN steps end within a fraction of this, its directories
+/// and mounts are removed well within it.
+const GRACE: Duration = Duration::from_secs(5);
 
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.lock().busy -= 1;
-    }
+/// End img-build [`GRACE`] after `signal` stopped it unless it ended by
+/// itself: a step waiting on a peer that sends nothing checks no flag.
+pub(super) fn end_after_grace(signal: i32) {
+    std::thread::spawn(move || {
+        std::thread::sleep(GRACE);
+        // As `img_cli::run_main` prints an error (a tier this one is below).
+        eprintln!("img-build: error: {}", stopped(Why::Signal(signal)));
+        std::process::exit(1);
+    });
 }
 
 /// The error of a step the stop ended (a stage stopped for another one's
@@ -179,8 +183,8 @@ impl Drop for Busy {
 fn stopped(why: Why) -> Error {
     let message = match why {
         Why::Signal(signal) => format!(
-            "context canceled: img-build got {}; the RUN steps under way were killed and no \
-             image was made",
+            "context canceled: img-build got {}; the steps under way were stopped and no image \
+             was made",
             signal_name(signal)
         ),
         Why::Failed(_) => "context canceled: another stage failed".to_string(),
@@ -229,11 +233,6 @@ mod tests {
         assert!(cancel.watch(Start::Imminent, &mut next).is_err());
         assert_eq!(cancel.why(), Some(Why::Signal(Signal::TERM.as_raw())));
         drop(watched);
-        // A signal while a stage is busy acts by default.
-        let busy = Arc::new(Cancel::default());
-        let copying = busy.busy();
-        assert!(!busy.take_signal(Signal::TERM.as_raw()));
-        drop(copying);
         let idle = Cancel::default();
         assert!(idle.take_signal(Signal::TERM.as_raw()));
         assert!(!idle.take_signal(Signal::TERM.as_raw()), "a second one");

@@ -144,19 +144,27 @@ impl<'a, 'e> Builder<'a, 'e> {
     /// Build the target stage and what it needs; store and name the image;
     /// write the cache where `--cache-to` says.
     pub fn build(mut self) -> Result<Built> {
-        // SIGINT and SIGTERM stop the build (see `cancel.rs`).
+        // SIGINT and SIGTERM stop the build (see `cancel.rs`): its RUN
+        // processes are killed, and the flag stops the copies under way.
         let cancel = Arc::clone(&self.cancel);
-        let _stopping = img_container::signals::on_stop(move |signal| cancel.take_signal(signal))?;
+        let _stopping = img_container::signals::on_stop(move |signal| {
+            let took = cancel.take_signal(signal);
+            if took {
+                img_core::cancel::raise();
+                cancel::end_after_grace(signal);
+            }
+            took
+        })?;
         for warning in &self.file.warnings {
             self.say(&format!("[Warning] {warning}"));
         }
-        let importing = self.cancel.busy();
         self.cache().import(
             &self.options.cache_from,
             &self.options.pull_options.client,
             self.progress,
         );
-        drop(importing);
+        // A cache the signal stopped is only warned of: the build stops here.
+        self.cancel.check()?;
         // Each start over takes fewer hits (see `step_cache.rs`); a cache
         // that failed is not asked again, so this ends.
         let mut starts = self.options.cache_from.len() + 2;
@@ -190,10 +198,12 @@ impl<'a, 'e> Builder<'a, 'e> {
             }
         };
         // A signal after the last step: nothing is stored or named; one
-        // while the image is stored and the cache exported ends img-build.
+        // while the image is stored stops it before it is named, and one
+        // while the cache is exported fails the build after (the image is
+        // named, as BuildKit's image exporter runs before the cache's).
         self.cancel.check()?;
-        let _exporting = self.cancel.busy();
-        self.finish_image(state)
+        let cancel = Arc::clone(&self.cancel);
+        self.finish_image(state).map_err(|e| cancel.instead(e))
     }
 
     /// Put `state`'s layers into the store, fetching those it lacks from
@@ -211,7 +221,6 @@ impl<'a, 'e> Builder<'a, 'e> {
             .iter()
             .any(|l| !self.store.has_blob(l.digest()))
             .then(|| parallel::PULLS.lock().unwrap_or_else(|e| e.into_inner()));
-        let _fetching = self.cancel.busy();
         self.cache().ensure(&stored)
     }
 
@@ -236,7 +245,6 @@ impl<'a, 'e> Builder<'a, 'e> {
             .ok_or_else(|| Error::invalid("the target stage was not built"))?;
         // The image needs its layers in the store.
         self.layers.settle()?;
-        let _fetching = self.cancel.busy();
         self.cache().ensure_layers(&state)?;
         Ok(state)
     }
@@ -267,6 +275,8 @@ impl<'a, 'e> Builder<'a, 'e> {
             .write_inline(&self.options.cache_to, &last_step, &mut state)?;
         let target = img_store::compose::write_image(self.store, &state.config, &state.layers)?;
         let id = target.id().clone();
+        // Stored but not named: the collector takes it.
+        self.cancel.check()?;
         self.say(&format!("Successfully built {}", digest::short(&id)));
         let mut record = None;
         for tag in &self.options.tags {
@@ -405,7 +415,6 @@ impl<'a, 'e> Builder<'a, 'e> {
         }
         // One pull at a time: see `parallel::PULLS`.
         let pulling = parallel::PULLS.lock().unwrap_or_else(|e| e.into_inner());
-        let _fetching = self.cancel.busy();
         let found = find_image(
             self.store,
             image,
@@ -486,7 +495,6 @@ impl<'a, 'e> Builder<'a, 'e> {
                 self.run_step(state, scope, &request)
             }
             Instruction::Copy { .. } | Instruction::Add { .. } => {
-                let _copying = self.cancel.busy();
                 self.copy_step(state, &expanded, &located.original, stage)
             }
             _ => self.config_step(state, &expanded, &located.original),

@@ -380,6 +380,8 @@ struct FileSlice<'a> {
 
 impl Read for FileSlice<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // A cache exported to a registry is sent from here.
+        img_core::cancel::check_io()?;
         let want = (self.end - self.at).min(buf.len() as u64) as usize;
         if want == 0 {
             return Ok(0);
