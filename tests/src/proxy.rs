@@ -57,6 +57,19 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Proxy to `upstream` whose connections carry their first MiB at
+    /// full speed (a manifest, a config, a small layer) and the rest at
+    /// `bytes_per_second`.
+    pub fn throttled(upstream: &str, bytes_per_second: u64) -> Proxy {
+        Proxy::start(
+            upstream,
+            Fault::Throttle {
+                after: 1 << 20,
+                bytes_per_second,
+            },
+        )
+    }
+
     /// Proxy to `upstream` (`host:port`) with `fault`.
     pub fn start(upstream: &str, fault: Fault) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -106,6 +106,14 @@ impl Registry {
         Registry::start(Auth::Open, false)
     }
 
+    /// [`Registry::open`] holding the big fixture ([`big_fixture`]) as
+    /// `test/big:1`.
+    pub fn open_with_big() -> Registry {
+        let registry = Registry::open();
+        registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+        registry
+    }
+
     /// Start a registry with `auth`, over TLS when `tls`.
     pub fn start(auth: Auth, tls: bool) -> Registry {
         let tls = if tls { Tls::Server } else { Tls::None };

@@ -9,8 +9,8 @@
 //! loops check.
 
 use crate::containers::assert_no_leftovers;
-use img_tests::proxy::{Fault, Proxy};
-use img_tests::registry::{big_fixture, Registry};
+use img_tests::proxy::Proxy;
+use img_tests::registry::Registry;
 use img_tests::{need, peers, Env};
 
 /// Two stages built at once (the first printing live, the second through a
@@ -188,17 +188,10 @@ fn a_signal_during_the_pull_of_the_base_stops_it_and_tags_nothing() {
     if !need(&["runc"]) || !need(peers::TLS_REGISTRY) {
         return;
     }
-    let registry = Registry::open();
-    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let registry = Registry::open_with_big();
     // 1 MiB/s a connection: the 80 MiB layer takes a minute or more, so
     // the pull is under way whenever the signal comes.
-    let slow = Proxy::start(
-        &registry.host,
-        Fault::Throttle {
-            after: 1 << 20,
-            bytes_per_second: 1 << 20,
-        },
-    );
+    let slow = Proxy::throttled(&registry.host, 1 << 20);
     for signal in ["TERM", "INT"] {
         // A store of its own each time: the last one's partial download
         // would meet the condition below before the build began.

@@ -319,8 +319,7 @@ fn authenticated_registries() {
 
 /// The big fixture in a fresh registry, and the layer's digest and size.
 fn big_registry() -> (Registry, String, u64) {
-    let registry = Registry::open();
-    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let registry = Registry::open_with_big();
     let manifest = big_fixture_manifest();
     let layer = manifest.layers().last().unwrap();
     (registry, layer.digest().to_string(), layer.size())

@@ -191,8 +191,7 @@ fn blob_downloads_follow_redirects_without_the_credentials() {
     if !need(peers::TLS_REGISTRY) {
         return;
     }
-    let registry = Registry::open();
-    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let registry = Registry::open_with_big();
     // "Storage" on another address: records what reaches it. The
     // connection to it breaks once, after 5 MiB (in the big layer), so that
     // the rest is fetched in ranges: a fast stream is not split otherwise.
@@ -450,16 +449,9 @@ fn a_slow_big_layer_is_fetched_in_parallel_ranges() {
     if !need(peers::TLS_REGISTRY) {
         return;
     }
-    let registry = Registry::open();
-    registry.skopeo_push(&big_fixture(), "big", "test/big:1");
+    let registry = Registry::open_with_big();
     // 16 MB/s a connection: far below what one stream must deliver.
-    let slow = Proxy::start(
-        &registry.host,
-        Fault::Throttle {
-            after: 1 << 20,
-            bytes_per_second: 16 << 20,
-        },
-    );
+    let slow = Proxy::throttled(&registry.host, 16 << 20);
     let seen = HttpProxy::start(&slow.host, Vec::new());
     let env = Env::new();
     let run = env.sh(&format!("img-pull {}/test/big:1", seen.host)).ok();
